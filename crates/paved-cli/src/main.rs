@@ -1,0 +1,130 @@
+//! `paved`: golden-path deploys from the terminal.
+//!
+//! Exit codes: 0 success, 1 failure or policy denial, 2 bad usage or bad input.
+
+mod args;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use paved::{DeployRequest, Error, OrgConfig, Platform, Result};
+
+use crate::args::{Cli, Command, DeployArgs, Format, TargetArgs};
+use crate::output::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.output);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
+    match runtime.block_on(run(cli, &printer)) {
+        Ok(code) => code,
+        Err(e) => {
+            printer.error(&e);
+            if e.is_user_error() { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}
+
+fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
+    cli_value.unwrap_or_else(|| PathBuf::from(".paved"))
+}
+
+fn platform(config: OrgConfig, state: PathBuf, printer: &Printer) -> Result<Platform> {
+    let mut builder = paved::gitops_platform(config, state);
+    if let Some(sink) = printer.progress_sink() {
+        builder = builder.on_progress(move |p| sink(p));
+    }
+    builder.build()
+}
+
+async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
+    let config = OrgConfig::discover(cli.config.as_deref())?;
+    let state = state_dir(cli.state_dir);
+    match cli.command {
+        Command::Render(args) => {
+            let platform = platform(config, state, &Printer::new(Format::Json))?;
+            let request = args.request()?;
+            let app = platform.validate(&request)?;
+            let manifests = platform.render(&app)?;
+            printer.manifests(&manifests);
+        }
+        Command::Deploy { args, dry_run } => {
+            let platform = platform(config, state, printer)?;
+            let request = args.request()?;
+            if dry_run {
+                let plan = platform.plan(&request).await?;
+                printer.plan(&plan);
+            } else {
+                let outcome = platform.deploy(&request).await?;
+                printer.deployed(&outcome);
+            }
+        }
+        Command::Rollback { target, to } => {
+            let platform = platform(config, state, printer)?;
+            let (app, env) = target.resolve(&platform)?;
+            let outcome = platform.rollback(&app, &env, to).await?;
+            printer.rolled_back(&outcome);
+        }
+        Command::Status { target } => {
+            let platform = platform(config, state, printer)?;
+            let (app, env) = target.resolve(&platform)?;
+            let status = platform.status(&app, &env).await?;
+            printer.status(&status);
+            if !status.in_sync {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::History { target } => {
+            let platform = platform(config, state, printer)?;
+            let (app, env) = target.resolve(&platform)?;
+            let history = platform.history(&app, &env).await?;
+            if history.is_empty() {
+                return Err(Error::NotFound {
+                    what: format!("release of {app} in {env}"),
+                    hint: Some(format!("deploy it first: paved deploy --app {app} --env {env} --image IMAGE")),
+                });
+            }
+            printer.history(&history);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl TargetArgs {
+    fn resolve(&self, platform: &Platform) -> Result<(paved::AppName, String)> {
+        let app = paved::AppName::new(self.app.as_str())?;
+        let env = platform.config().environment(&self.env)?.name;
+        Ok((app, env))
+    }
+}
+
+impl DeployArgs {
+    /// Builds the request; every value is validated here so bad input fails before anything runs.
+    fn request(&self) -> Result<DeployRequest> {
+        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, Overrides, Team};
+        let mut request = DeployRequest::new(&self.app, &self.image, &self.env)?;
+        request.replicas = self.replicas;
+        request.team = self.team.as_deref().map(Team::new).transpose()?;
+        let mut o = Overrides::default();
+        o.cpu_request = self.cpu_request.clone().map(|v| CpuQuantity::parse_field("cpu-request", v)).transpose()?;
+        o.cpu_limit = self.cpu_limit.clone().map(|v| CpuQuantity::parse_field("cpu-limit", v)).transpose()?;
+        o.memory_request =
+            self.memory_request.clone().map(|v| MemoryQuantity::parse_field("memory-request", v)).transpose()?;
+        o.memory_limit =
+            self.memory_limit.clone().map(|v| MemoryQuantity::parse_field("memory-limit", v)).transpose()?;
+        o.custom_manifests = self.custom_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
+        o.extra_manifests = self.extra_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
+        let switches = [
+            (self.no_hpa, Component::Hpa),
+            (self.no_pdb, Component::Pdb),
+            (self.no_network_policy, Component::NetworkPolicy),
+            (self.no_ingress, Component::Ingress),
+            (self.no_service_monitor, Component::ServiceMonitor),
+        ];
+        o.disabled = switches.into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
+        request.secrets = self.secret.iter().map(|s| s.parse()).collect::<Result<_>>()?;
+        Ok(request.with_overrides(o))
+    }
+}

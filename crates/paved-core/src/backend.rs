@@ -1,0 +1,152 @@
+//! The golden-path traits that backends implement.
+//!
+//! Every trait is object safe, `Send + Sync`, and async (via `async-trait`) except
+//! [`Renderer`], which is pure.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::events::PlatformEvent;
+use crate::manifest::Manifests;
+use crate::names::AppName;
+use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision};
+use crate::request::DatabaseRequest;
+use crate::resolve::ResolvedApp;
+use crate::secret::SecretMap;
+
+/// Turns a resolved app into objects. Pure: same input, same bytes.
+pub trait Renderer: Send + Sync {
+    /// Renders every object of the app, with the escape hatches applied last.
+    fn render(&self, app: &ResolvedApp) -> Result<Manifests>;
+}
+
+/// A deploy target: applies releases and remembers them.
+#[async_trait]
+pub trait Deployer: Send + Sync {
+    /// The target's name as used in configuration (`gitops`, `kube`).
+    fn name(&self) -> &str;
+
+    /// Applies a release. A release whose digest equals the current revision's changes
+    /// nothing and creates no revision (`changed == false`).
+    async fn deploy(&self, release: &Release) -> Result<DeployOutcome>;
+
+    /// The current revision and what the target observes of it.
+    async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus>;
+
+    /// Every remembered revision, newest first.
+    async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>>;
+
+    /// Restores the objects of revision `to` (default: the one before the current) as a new
+    /// revision.
+    async fn rollback(
+        &self,
+        app: &AppName,
+        environment: &str,
+        to: Option<Revision>,
+        actor: &str,
+    ) -> Result<DeployOutcome>;
+}
+
+/// A secret store (Vault KV, AWS Secrets Manager, …). Values are only ever
+/// [`SecretString`](secrecy::SecretString)s.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The store's name (`vault`, `aws-sm`).
+    fn name(&self) -> &str;
+
+    /// Reads the latest version of the secret at `path`.
+    async fn get(&self, path: &str) -> Result<SecretMap>;
+
+    /// Writes `data` as a new version of the secret at `path`, returning the version.
+    async fn put(&self, path: &str, data: SecretMap) -> Result<u64>;
+
+    /// Lists the keys (secrets and sub-folders ending in `/`) under `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Deletes the secret at `path` (soft-deletes where the store keeps versions).
+    async fn delete(&self, path: &str) -> Result<()>;
+}
+
+/// The lifecycle state of a provisioned database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DatabaseState {
+    /// Being created.
+    Creating,
+    /// Ready for connections.
+    Available,
+    /// Being changed (resize, maintenance).
+    Modifying,
+    /// Being deleted.
+    Deleting,
+    /// Does not exist.
+    Absent,
+    /// Failed; see the backend for details.
+    Failed,
+}
+
+/// What a [`DbProvisioner`] reports about a database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DatabaseInfo {
+    /// The lifecycle state.
+    pub state: DatabaseState,
+    /// Host and port, once known.
+    pub endpoint: Option<(String, u16)>,
+    /// The database name.
+    pub database: String,
+    /// Where the app gets credentials (a Vault creds path or a secret name); never a password.
+    pub credentials_path: Option<String>,
+    /// Where the connection info was written for the app.
+    pub connection_info_path: Option<String>,
+}
+
+impl DatabaseInfo {
+    /// A report with only the state and database name.
+    pub fn new(state: DatabaseState, database: impl Into<String>) -> Self {
+        DatabaseInfo {
+            state,
+            endpoint: None,
+            database: database.into(),
+            credentials_path: None,
+            connection_info_path: None,
+        }
+    }
+}
+
+/// Self-service databases.
+#[async_trait]
+pub trait DbProvisioner: Send + Sync {
+    /// The provisioner's name (`vault`, `aws-rds`).
+    fn name(&self) -> &str;
+
+    /// Creates the database if it does not exist; re-running the same request changes
+    /// nothing and returns the same answer.
+    async fn provision(&self, request: &DatabaseRequest) -> Result<DatabaseInfo>;
+
+    /// The state of the database of this request.
+    async fn status(&self, request: &DatabaseRequest) -> Result<DatabaseInfo>;
+
+    /// Removes access (and with `drop_data` the data) of the database of this request.
+    async fn deprovision(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()>;
+}
+
+/// Where platform events go (a ledger, Prometheus, a log).
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// Records one event.
+    async fn record(&self, event: &PlatformEvent) -> Result<()>;
+}
+
+/// A [`Metrics`] sink that drops every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+#[async_trait]
+impl Metrics for NoMetrics {
+    async fn record(&self, _event: &PlatformEvent) -> Result<()> {
+        Ok(())
+    }
+}

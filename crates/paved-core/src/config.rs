@@ -1,0 +1,455 @@
+//! The organisation's configuration, `paved.toml`.
+//!
+//! Found from the working directory upwards (or given with `--config`); built-in defaults
+//! apply when there is none. Unknown keys are errors with a did-you-mean hint, so a typo never
+//! silently falls back to a default.
+//!
+//! ```toml
+//! domain = "apps.example.com"
+//! default_team = "platform"
+//! teams = ["payments", "search", "platform"]   # optional allow-list
+//!
+//! [app]                       # defaults for every app
+//! port = 8080
+//! health_path = "/healthz"
+//!
+//! [environments.production]   # replaces the built-in dev/staging/production set
+//! replicas = 3
+//! max_replicas = 30
+//! autoscaling = { min = 3, max = 10, target_cpu_utilization = 70 }
+//! resources = { cpu_request = "250m", cpu_limit = "1", memory_request = "256Mi", memory_limit = "512Mi" }
+//! monitoring = true
+//! target = "gitops"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::Team;
+use crate::quantity::{CpuQuantity, MemoryQuantity};
+use crate::suggest;
+
+/// The configuration file name looked for from the working directory upwards.
+pub const CONFIG_FILE: &str = "paved.toml";
+
+/// The organisation's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OrgConfig {
+    /// The base domain of app URLs: `https://{app}.{env}.{domain}`.
+    #[serde(default = "defaults::domain")]
+    pub domain: String,
+    /// The team of a deployment that names none.
+    #[serde(default = "defaults::team")]
+    pub default_team: Team,
+    /// The teams allowed to deploy; any team when empty.
+    #[serde(default)]
+    pub teams: Vec<Team>,
+    /// Defaults for every app.
+    #[serde(default)]
+    pub app: AppDefaults,
+    /// The environments, by name. When the file has an `[environments]` table it replaces the
+    /// built-in `dev`, `staging` and `production`.
+    #[serde(default = "defaults::environments")]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// Where the configuration came from (`None` for the built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// Defaults that apply to every app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AppDefaults {
+    /// The container port the app listens on.
+    pub port: u16,
+    /// The HTTP path of the readiness, liveness and startup probes.
+    pub health_path: String,
+    /// The HTTP path Prometheus scrapes.
+    pub metrics_path: String,
+    /// The namespace template; `{app}`, `{team}` and `{env}` are replaced.
+    pub namespace: String,
+    /// The IngressClass of the app's Ingress.
+    pub ingress_class: String,
+    /// The namespace of the ingress controller (allowed in by the NetworkPolicy).
+    pub ingress_namespace: String,
+    /// The namespace of Prometheus (allowed in by the NetworkPolicy when monitoring is on).
+    pub monitoring_namespace: String,
+    /// The cert-manager ClusterIssuer that issues the Ingress certificate, if any.
+    pub tls_issuer: Option<String>,
+    /// The numeric user and group the containers run as (the image may not run as root).
+    pub run_as_user: u32,
+}
+
+impl Default for AppDefaults {
+    fn default() -> Self {
+        AppDefaults {
+            port: 8080,
+            health_path: "/healthz".into(),
+            metrics_path: "/metrics".into(),
+            namespace: "{app}-{env}".into(),
+            ingress_class: "nginx".into(),
+            ingress_namespace: "ingress-nginx".into(),
+            monitoring_namespace: "monitoring".into(),
+            tls_issuer: None,
+            run_as_user: 10001,
+        }
+    }
+}
+
+/// The defaults of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct EnvironmentConfig {
+    /// Replicas when the request names none and autoscaling is off.
+    pub replicas: u32,
+    /// The most replicas a request may ask for.
+    pub max_replicas: u32,
+    /// Autoscaling defaults.
+    pub autoscaling: AutoscalingConfig,
+    /// Resource requests and limits of the app container.
+    pub resources: ResourceDefaults,
+    /// Whether a ServiceMonitor is rendered.
+    pub monitoring: bool,
+    /// The name of the deploy target (`gitops` is built in).
+    pub target: String,
+}
+
+impl Default for EnvironmentConfig {
+    fn default() -> Self {
+        EnvironmentConfig {
+            replicas: 1,
+            max_replicas: 50,
+            autoscaling: AutoscalingConfig::default(),
+            resources: ResourceDefaults::default(),
+            monitoring: false,
+            target: "gitops".into(),
+        }
+    }
+}
+
+/// HorizontalPodAutoscaler defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AutoscalingConfig {
+    /// Whether an HPA is rendered (the user may still switch it off with `--no-hpa`).
+    pub enabled: bool,
+    /// `minReplicas` when the request names no replica count.
+    pub min: u32,
+    /// `maxReplicas` (raised to the request's replica count when that is higher).
+    pub max: u32,
+    /// Target average CPU utilisation, in percent of the request.
+    pub target_cpu_utilization: u8,
+}
+
+impl Default for AutoscalingConfig {
+    fn default() -> Self {
+        AutoscalingConfig { enabled: true, min: 1, max: 3, target_cpu_utilization: 70 }
+    }
+}
+
+/// Resource requests and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ResourceDefaults {
+    /// CPU request.
+    pub cpu_request: CpuQuantity,
+    /// CPU limit; `None` leaves CPU unlimited (no throttling), which many platforms prefer.
+    pub cpu_limit: Option<CpuQuantity>,
+    /// Memory request.
+    pub memory_request: MemoryQuantity,
+    /// Memory limit.
+    pub memory_limit: MemoryQuantity,
+}
+
+impl Default for ResourceDefaults {
+    fn default() -> Self {
+        ResourceDefaults {
+            cpu_request: CpuQuantity::new("100m").expect("valid"),
+            cpu_limit: Some(CpuQuantity::new("500m").expect("valid")),
+            memory_request: MemoryQuantity::new("128Mi").expect("valid"),
+            memory_limit: MemoryQuantity::new("256Mi").expect("valid"),
+        }
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub(super) fn domain() -> String {
+        "example.com".into()
+    }
+
+    pub(super) fn team() -> Team {
+        Team::new("platform").expect("valid")
+    }
+
+    fn res(cpu_request: &str, cpu_limit: &str, memory_request: &str, memory_limit: &str) -> ResourceDefaults {
+        ResourceDefaults {
+            cpu_request: CpuQuantity::new(cpu_request).expect("valid"),
+            cpu_limit: Some(CpuQuantity::new(cpu_limit).expect("valid")),
+            memory_request: MemoryQuantity::new(memory_request).expect("valid"),
+            memory_limit: MemoryQuantity::new(memory_limit).expect("valid"),
+        }
+    }
+
+    pub(super) fn environments() -> BTreeMap<String, EnvironmentConfig> {
+        let env = |replicas, min, max, resources, monitoring| EnvironmentConfig {
+            replicas,
+            max_replicas: 50,
+            autoscaling: AutoscalingConfig { enabled: true, min, max, target_cpu_utilization: 70 },
+            resources,
+            monitoring,
+            target: "gitops".into(),
+        };
+        BTreeMap::from([
+            ("dev".into(), env(1, 1, 3, res("100m", "500m", "128Mi", "256Mi"), false)),
+            ("staging".into(), env(2, 2, 5, res("250m", "1", "256Mi", "512Mi"), true)),
+            ("production".into(), env(3, 3, 10, res("250m", "1", "256Mi", "512Mi"), true)),
+        ])
+    }
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        OrgConfig {
+            domain: defaults::domain(),
+            default_team: defaults::team(),
+            teams: Vec::new(),
+            app: AppDefaults::default(),
+            environments: defaults::environments(),
+            source: None,
+        }
+    }
+}
+
+/// One environment, resolved by name from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// The environment's name, e.g. `production`.
+    pub name: String,
+    /// Its defaults.
+    pub config: EnvironmentConfig,
+}
+
+impl OrgConfig {
+    /// Parses configuration text read from `path` and checks it.
+    pub fn parse(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+        let path = path.as_ref();
+        let mut config: OrgConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        config.source = Some(path.to_path_buf());
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the configuration: {e}"),
+            hint: Some("check the --config path".into()),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// The `paved.toml` in `dir` or the nearest ancestor, if there is one.
+    pub fn find(dir: impl AsRef<Path>) -> Option<PathBuf> {
+        dir.as_ref().ancestors().map(|d| d.join(CONFIG_FILE)).find(|p| p.is_file())
+    }
+
+    /// Loads `explicit` if given, else the `paved.toml` found from the working directory
+    /// upwards, else the built-in defaults.
+    pub fn discover(explicit: Option<&Path>) -> Result<Self> {
+        if let Some(p) = explicit {
+            return Self::load(p);
+        }
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        match Self::find(&cwd) {
+            Some(p) => Self::load(p),
+            None => Ok(OrgConfig::default()),
+        }
+    }
+
+    /// Resolves an environment by name; unknown names get a did-you-mean hint.
+    pub fn environment(&self, name: &str) -> Result<Environment> {
+        match self.environments.get(name) {
+            Some(config) => Ok(Environment { name: name.to_string(), config: config.clone() }),
+            None => {
+                let hint = suggest::hint_for(name, self.environments.keys().map(String::as_str));
+                Err(Error::invalid("env", name, "is not an environment of this organisation", Some(hint)))
+            }
+        }
+    }
+
+    /// Resolves the owning team: the given one (checked against the allow-list) or the default.
+    pub fn team(&self, team: Option<&Team>) -> Result<Team> {
+        let team = team.unwrap_or(&self.default_team);
+        if self.teams.is_empty() || self.teams.contains(team) {
+            return Ok(team.clone());
+        }
+        let hint = suggest::hint_for(team.as_str(), self.teams.iter().map(Team::as_str));
+        Err(Error::invalid("team", team.as_str(), "is not a team of this organisation", Some(hint)))
+    }
+
+    fn source_path(&self) -> PathBuf {
+        self.source.clone().unwrap_or_else(|| PathBuf::from("<built-in configuration>"))
+    }
+
+    fn check(&self) -> Result<()> {
+        let err = |message: String, hint: &str| Error::Config {
+            path: self.source_path(),
+            line: None,
+            message,
+            hint: Some(hint.to_string()),
+        };
+        if self.environments.is_empty() {
+            return Err(err("no environments are configured".into(), "add at least one [environments.NAME] table"));
+        }
+        for (name, env) in &self.environments {
+            if crate::names::Team::new(name.clone()).is_err() {
+                return Err(err(
+                    format!("environment name \"{name}\" is not a DNS label"),
+                    "use lowercase letters, digits and '-'",
+                ));
+            }
+            if env.replicas == 0 || env.replicas > env.max_replicas {
+                return Err(err(
+                    format!("environments.{name}.replicas must be between 1 and max_replicas ({})", env.max_replicas),
+                    "set replicas to at least 1 and at most max_replicas",
+                ));
+            }
+            let a = &env.autoscaling;
+            if a.min == 0 || a.min > a.max {
+                return Err(err(
+                    format!("environments.{name}.autoscaling needs 1 <= min <= max (min {}, max {})", a.min, a.max),
+                    "raise max or lower min",
+                ));
+            }
+            if !(1..=100).contains(&a.target_cpu_utilization) {
+                return Err(err(
+                    format!("environments.{name}.autoscaling.target_cpu_utilization must be 1-100"),
+                    "use e.g. 70",
+                ));
+            }
+            let r = &env.resources;
+            if r.cpu_limit.as_ref().is_some_and(|l| l.millis() < r.cpu_request.millis())
+                || r.memory_limit.bytes() < r.memory_request.bytes()
+            {
+                return Err(err(
+                    format!("environments.{name}.resources has a limit below its request"),
+                    "raise the limit or lower the request",
+                ));
+            }
+        }
+        if !self.domain.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }) {
+            return Err(err(
+                format!("domain \"{}\" is not a lowercase DNS name", self.domain),
+                "use e.g. \"apps.example.com\"",
+            ));
+        }
+        if !self.app.health_path.starts_with('/') || !self.app.metrics_path.starts_with('/') {
+            return Err(err(
+                "app.health_path and app.metrics_path must start with '/'".into(),
+                "use e.g. \"/healthz\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns a TOML/serde error into a [`Error::Config`] with the line and a did-you-mean hint.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim().to_string();
+    let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let hint = if message.starts_with("unknown field") && !ticked.is_empty() {
+        let expected = &ticked[1..];
+        if expected.is_empty() {
+            Some(format!("remove \"{}\"; this table takes no keys", ticked[0]))
+        } else {
+            Some(format!("{} (or remove the key)", suggest::hint_for(ticked[0], expected.iter().copied())))
+        }
+    } else {
+        Some("see the configuration reference in the paved-core documentation (module `config`)".into())
+    };
+    Error::Config { path: path.to_path_buf(), line, message, hint }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults() {
+        let c = OrgConfig::default();
+        c.check().unwrap();
+        assert_eq!(c.environments.keys().collect::<Vec<_>>(), ["dev", "production", "staging"]);
+        assert_eq!(c.environment("production").unwrap().config.replicas, 3);
+    }
+
+    #[test]
+    fn unknown_environment_gets_a_hint() {
+        let e = OrgConfig::default().environment("prod").unwrap_err();
+        assert_eq!(e.hint(), Some("did you mean \"production\"?"));
+        assert!(e.is_user_error());
+    }
+
+    #[test]
+    fn parses_a_file() {
+        let c = OrgConfig::parse(
+            "paved.toml",
+            r#"
+domain = "apps.acme.io"
+teams = ["payments", "platform"]
+[app]
+port = 9000
+[environments.qa]
+replicas = 2
+resources = { cpu_request = "50m", memory_request = "64Mi", memory_limit = "128Mi" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.domain, "apps.acme.io");
+        assert_eq!(c.app.port, 9000);
+        assert_eq!(c.app.health_path, "/healthz");
+        assert_eq!(c.environments.len(), 1);
+        let qa = c.environment("qa").unwrap();
+        assert_eq!(qa.config.resources.cpu_request.millis(), 50);
+        assert_eq!(qa.config.resources.cpu_limit.as_ref().map(CpuQuantity::millis), Some(500));
+        assert!(c.team(Some(&Team::new("payments").unwrap())).is_ok());
+        assert_eq!(
+            c.team(Some(&Team::new("paymnts").unwrap())).unwrap_err().hint(),
+            Some("did you mean \"payments\"?")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_hints() {
+        let e = OrgConfig::parse("paved.toml", "domain = \"a.io\"\ndomian = \"b.io\"\n").unwrap_err();
+        assert_eq!(e.hint(), Some("did you mean \"domain\"? (or remove the key)"));
+        assert!(e.to_string().starts_with("paved.toml:2:"), "{e}");
+        let e = OrgConfig::parse("paved.toml", "[environments.production]\nreplica = 3\n").unwrap_err();
+        assert_eq!(e.hint(), Some("did you mean \"replicas\"? (or remove the key)"));
+        let e = OrgConfig::parse("paved.toml", "[environments.production.resources]\ncpu_limit = \"2 cores\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("2 cores"), "{e}");
+        let e = OrgConfig::parse("paved.toml", "[environments.dev]\nreplicas = 0\n").unwrap_err();
+        assert!(e.to_string().contains("replicas"), "{e}");
+        let e = OrgConfig::parse("paved.toml", "domain = 3\n").unwrap_err();
+        assert!(e.hint().is_some());
+    }
+}

@@ -1,0 +1,59 @@
+//! # paved-core
+//!
+//! The domain model of [paved](https://docs.rs/paved): validated types, the organisation
+//! configuration, the golden-path traits ([`Deployer`], [`SecretStore`], [`DbProvisioner`],
+//! [`Metrics`], [`PolicyEngine`], [`Renderer`]) and the [`Platform`] that runs the golden path:
+//!
+//! ```text
+//! DeployRequest ─validate─▶ ResolvedApp ─render─▶ Manifests ─policy─▶ Manifests' ─secrets─▶ Release ─apply─▶ Deployer
+//! ```
+//!
+//! This crate depends on nothing heavy (no Kubernetes client, no HTTP, no WebAssembly); the
+//! backends live in their own crates and the `paved` facade wires them together.
+//!
+//! Every user-facing [`Error`] carries a hint:
+//!
+//! ```
+//! use paved_core::{DeployRequest, OrgConfig, ResolvedApp};
+//! let request = DeployRequest::new("my-service", "ghcr.io/company/my-service:v1.2.3", "prod").unwrap();
+//! let err = ResolvedApp::resolve(&OrgConfig::default(), &request).unwrap_err();
+//! assert_eq!(err.to_string(), r#"invalid env "prod": is not an environment of this organisation"#);
+//! assert_eq!(err.hint(), Some(r#"did you mean "production"?"#));
+//! ```
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod image;
+pub mod manifest;
+pub mod names;
+pub mod platform;
+pub mod policy;
+pub mod quantity;
+pub mod release;
+pub mod request;
+pub mod resolve;
+pub mod secret;
+pub mod suggest;
+pub mod yaml;
+
+pub use backend::{DatabaseInfo, DatabaseState, DbProvisioner, Deployer, Metrics, NoMetrics, Renderer, SecretStore};
+pub use config::{Environment, OrgConfig};
+pub use error::{Error, Result};
+pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
+pub use image::ImageRef;
+pub use manifest::{Manifest, Manifests, ObjectKey};
+pub use names::{AppName, Team};
+pub use platform::{Plan, Platform, PlatformBuilder};
+pub use policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport, Severity, Violation};
+pub use quantity::{CpuQuantity, MemoryQuantity};
+pub use release::{DeployOutcome, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision};
+pub use request::{
+    Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestFile, Overrides,
+};
+pub use resolve::{Autoscaling, ResolvedApp, Resources};
+pub use secret::{SecretBinding, SecretMap, SecretRef, SecretScheme};
+
+/// Re-export of `secrecy`, whose `SecretString` holds every secret value.
+pub use secrecy;

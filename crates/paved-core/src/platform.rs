@@ -1,0 +1,410 @@
+//! [`Platform`]: the golden path, step by step.
+//!
+//! `deploy` reads top-down like the five steps of the original `platform deploy` command:
+//! validate, render, check policy, resolve secrets, apply, record. Each step is a method
+//! with a typed input and output, so a caller can stop after any of them
+//! (`render`, `plan` for `--dry-run`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::backend::{Deployer, Metrics, NoMetrics, Renderer, SecretStore};
+use crate::config::OrgConfig;
+use crate::error::{Error, Result};
+use crate::events::{DeploymentResult, PlatformEvent, Progress, ProgressSink, Step, deployment_id};
+use crate::manifest::Manifests;
+use crate::names::AppName;
+use crate::policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport};
+use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision};
+use crate::request::DeployRequest;
+use crate::resolve::ResolvedApp;
+use crate::secret::SecretScheme;
+use crate::suggest;
+
+/// Everything but the apply: the resolved app, its final objects and the policy verdict.
+/// What `--dry-run` shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The resolved app.
+    pub app: ResolvedApp,
+    /// The final objects (rendered, escape hatches applied, mutated by policy).
+    pub manifests: Manifests,
+    /// The policy verdict (warnings only; a denial is an error).
+    pub policy: PolicyReport,
+    /// The deploy target that would apply it.
+    pub target: String,
+}
+
+/// The golden path, assembled from a renderer, deploy targets and optional policy, metrics
+/// and secret store. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Platform {
+    config: Arc<OrgConfig>,
+    renderer: Arc<dyn Renderer>,
+    deployers: Arc<BTreeMap<String, Arc<dyn Deployer>>>,
+    policy: Arc<dyn PolicyEngine>,
+    metrics: Arc<dyn Metrics>,
+    secrets: Option<Arc<dyn SecretStore>>,
+    progress: Option<ProgressSink>,
+    actor: String,
+}
+
+impl fmt::Debug for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Platform")
+            .field("config", &self.config.source)
+            .field("targets", &self.deployers.keys().collect::<Vec<_>>())
+            .field("secret_store", &self.secrets.as_ref().map(|s| s.name().to_string()))
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Platform`]. A renderer and at least one deploy target are required; policy
+/// defaults to [`AllowAll`], metrics to [`NoMetrics`].
+#[derive(Default)]
+pub struct PlatformBuilder {
+    config: Option<OrgConfig>,
+    renderer: Option<Arc<dyn Renderer>>,
+    deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    policy: Option<Arc<dyn PolicyEngine>>,
+    metrics: Option<Arc<dyn Metrics>>,
+    secrets: Option<Arc<dyn SecretStore>>,
+    progress: Option<ProgressSink>,
+    actor: Option<String>,
+}
+
+impl PlatformBuilder {
+    /// The organisation configuration (default: the built-in defaults).
+    pub fn config(mut self, config: OrgConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The renderer (required).
+    pub fn renderer(mut self, renderer: impl Renderer + 'static) -> Self {
+        self.renderer = Some(Arc::new(renderer));
+        self
+    }
+
+    /// Adds a deploy target under its [`Deployer::name`]; environments choose one by name.
+    pub fn deployer(mut self, deployer: impl Deployer + 'static) -> Self {
+        self.deployers.insert(deployer.name().to_string(), Arc::new(deployer));
+        self
+    }
+
+    /// Adds a shared deploy target.
+    pub fn shared_deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
+        self.deployers.insert(deployer.name().to_string(), deployer);
+        self
+    }
+
+    /// The policy engine (default: allow all).
+    pub fn policy(mut self, policy: impl PolicyEngine + 'static) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Where platform events go (default: nowhere).
+    pub fn metrics(mut self, metrics: impl Metrics + 'static) -> Self {
+        self.metrics = Some(Arc::new(metrics));
+        self
+    }
+
+    /// The secret store that resolves `vault://`/`aws-sm://` references.
+    pub fn secret_store(mut self, store: impl SecretStore + 'static) -> Self {
+        self.secrets = Some(Arc::new(store));
+        self
+    }
+
+    /// A callback for progress reports.
+    pub fn on_progress(mut self, sink: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(sink));
+        self
+    }
+
+    /// Who is deploying (default: `$PAVED_ACTOR`, else `$USER`, `$LOGNAME`, `$USERNAME`, else `unknown`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Builds the platform.
+    pub fn build(self) -> Result<Platform> {
+        let renderer = self.renderer.ok_or_else(|| {
+            Error::backend(
+                "platform",
+                "no renderer configured",
+                Some("add one with .renderer(paved_kube::KubeRenderer::default())".into()),
+            )
+        })?;
+        if self.deployers.is_empty() {
+            return Err(Error::backend(
+                "platform",
+                "no deploy target configured",
+                Some("add one with .deployer(paved_kube::GitOpsTarget::new(state_dir))".into()),
+            ));
+        }
+        let actor = self.actor.unwrap_or_else(|| {
+            ["PAVED_ACTOR", "USER", "LOGNAME", "USERNAME"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .unwrap_or_else(|| "unknown".into())
+        });
+        Ok(Platform {
+            config: Arc::new(self.config.unwrap_or_default()),
+            renderer,
+            deployers: Arc::new(self.deployers),
+            policy: self.policy.unwrap_or_else(|| Arc::new(AllowAll)),
+            metrics: self.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
+            secrets: self.secrets,
+            progress: self.progress,
+            actor,
+        })
+    }
+}
+
+impl Platform {
+    /// Starts building a platform.
+    pub fn builder() -> PlatformBuilder {
+        PlatformBuilder::default()
+    }
+
+    /// The organisation configuration.
+    pub fn config(&self) -> &OrgConfig {
+        &self.config
+    }
+
+    fn progress(&self, step: Step, message: impl FnOnce() -> String) {
+        if let Some(sink) = &self.progress {
+            sink(&Progress { step, message: message(), done: None });
+        }
+    }
+
+    async fn record(&self, event: PlatformEvent) {
+        if let Err(e) = self.metrics.record(&event).await {
+            tracing::warn!(error = %e, "could not record a platform event");
+        }
+    }
+
+    /// The deploy target of an environment.
+    pub fn target_for(&self, environment: &str) -> Result<&Arc<dyn Deployer>> {
+        let env = self.config.environment(environment)?;
+        self.deployers.get(&env.config.target).ok_or_else(|| {
+            let names: Vec<&str> = self.deployers.keys().map(String::as_str).collect();
+            Error::Config {
+                path: self.config.source.clone().unwrap_or_else(|| "<built-in configuration>".into()),
+                line: None,
+                message: format!(
+                    "environment {} uses target \"{}\", which is not available here",
+                    env.name, env.config.target
+                ),
+                hint: Some(suggest::hint_for(&env.config.target, names.iter().copied())),
+            }
+        })
+    }
+
+    /// Step 1, *validate*: checks the request against the configuration and fills in every default.
+    pub fn validate(&self, request: &DeployRequest) -> Result<ResolvedApp> {
+        let app = ResolvedApp::resolve(&self.config, request)?;
+        self.target_for(&app.environment.name)?;
+        for binding in &app.secrets {
+            if binding.reference.scheme() != SecretScheme::Kubernetes && self.secrets.is_none() {
+                return Err(Error::invalid(
+                    "secret",
+                    binding.reference.to_string(),
+                    "needs a secret store, and none is configured",
+                    Some("configure a secret store (e.g. the vault backend), or reference an existing Kubernetes Secret with k8s://NAME#KEY".into()),
+                ));
+            }
+        }
+        self.progress(Step::Validate, || format!("validated {} for {}", app.app, app.environment.name));
+        Ok(app)
+    }
+
+    /// Step 2, *render*: the app's objects, escape hatches applied last.
+    pub fn render(&self, app: &ResolvedApp) -> Result<Manifests> {
+        let manifests = self.renderer.render(app)?;
+        self.progress(Step::Render, || format!("rendered {} objects", manifests.len()));
+        Ok(manifests)
+    }
+
+    /// Step 3, *policy*: evaluates the organisation's policies on the final objects.
+    /// A denial is [`Error::PolicyDenied`]; mutations replace the objects.
+    pub async fn check_policy(
+        &self,
+        action: Action,
+        app: &ResolvedApp,
+        manifests: Manifests,
+    ) -> Result<(Manifests, PolicyReport)> {
+        let input = PolicyInput {
+            action,
+            app: app.app.as_str(),
+            team: app.team.as_str(),
+            environment: &app.environment.name,
+            image: Some(app.image.as_str()),
+            replicas: Some(app.replicas),
+            escape_hatches: &app.escape_hatches,
+            objects: &manifests,
+        };
+        let mut report = self.policy.evaluate(&input).await?;
+        let denials = report.denials().count();
+        let warnings = report.warnings().count();
+        self.record(PlatformEvent::PolicyDecision {
+            action,
+            service: app.app.to_string(),
+            team: app.team.to_string(),
+            environment: app.environment.name.clone(),
+            allowed: denials == 0,
+            denials,
+            warnings,
+            policies: report.evaluated.clone(),
+        })
+        .await;
+        if denials > 0 {
+            return Err(Error::PolicyDenied { violations: report.denials().cloned().collect() });
+        }
+        self.progress(Step::Policy, || match report.evaluated.len() {
+            0 => "policy: no policies configured".to_string(),
+            n => format!("policy: allowed by {n} policies ({warnings} warnings)"),
+        });
+        let manifests = report.mutated.take().unwrap_or(manifests);
+        Ok((manifests, report))
+    }
+
+    /// Step 4, *secrets*: checks that every referenced secret exists, before anything is applied.
+    pub async fn check_secrets(&self, app: &ResolvedApp) -> Result<()> {
+        let Some(store) = &self.secrets else { return Ok(()) };
+        for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
+            let r = &binding.reference;
+            let data = store.get(r.path()).await.map_err(|e| match e {
+                Error::NotFound { .. } => Error::NotFound {
+                    what: format!("secret {r}"),
+                    hint: Some(format!("create it first, e.g. paved secrets put {} KEY=-", r.path())),
+                },
+                other => other,
+            })?;
+            if let Some(key) = r.key()
+                && !data.contains_key(key)
+            {
+                let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+                return Err(Error::NotFound {
+                    what: format!("key \"{key}\" of secret {r}"),
+                    hint: Some(suggest::hint_for(key, keys.iter().copied())),
+                });
+            }
+        }
+        if !app.secrets.is_empty() {
+            self.progress(Step::Secrets, || format!("resolved {} secret references", app.secrets.len()));
+        }
+        Ok(())
+    }
+
+    /// Everything but the apply: validate, render, policy, secrets.
+    pub async fn plan(&self, request: &DeployRequest) -> Result<Plan> {
+        let app = self.validate(request)?;
+        let rendered = self.render(&app)?;
+        let (manifests, policy) = self.check_policy(Action::Deploy, &app, rendered).await?;
+        self.check_secrets(&app).await?;
+        let target = app.environment.config.target.clone();
+        Ok(Plan { app, manifests, policy, target })
+    }
+
+    /// Step 5, *apply* (and record): hands a plan to its deploy target.
+    pub async fn apply(&self, plan: Plan) -> Result<DeployOutcome> {
+        let deployer = self.target_for(&plan.app.environment.name)?.clone();
+        let started_at = OffsetDateTime::now_utc();
+        let app = &plan.app;
+        let id = deployment_id(app.app.as_str(), &app.environment.name, started_at);
+        self.record(PlatformEvent::DeploymentStarted {
+            id: id.clone(),
+            service: app.app.to_string(),
+            team: app.team.to_string(),
+            environment: app.environment.name.clone(),
+            image: app.image.to_string(),
+            action: Action::Deploy,
+            started_at,
+        })
+        .await;
+        self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
+        let release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
+        let result = deployer.deploy(&release).await;
+        let (outcome, revision, error) = match &result {
+            Ok(o) if o.changed => (DeploymentResult::Success, Some(o.record.revision), None),
+            Ok(o) => (DeploymentResult::Unchanged, Some(o.record.revision), None),
+            Err(e) => (DeploymentResult::Failure, None, Some(e.to_string())),
+        };
+        let app = &release.app;
+        self.record(PlatformEvent::DeploymentFinished {
+            id,
+            service: app.app.to_string(),
+            team: app.team.to_string(),
+            environment: app.environment.name.clone(),
+            image: app.image.to_string(),
+            action: Action::Deploy,
+            result: outcome,
+            revision,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            escape_hatches: app.escape_hatches.clone(),
+            commits: app.commits.clone(),
+            error,
+        })
+        .await;
+        if let Ok(o) = &result {
+            self.progress(Step::Record, || match o.changed {
+                true => format!("recorded revision {}", o.record.revision),
+                false => format!("unchanged: revision {} is already current", o.record.revision),
+            });
+        }
+        result
+    }
+
+    /// The golden path: validate, render, policy, secrets, apply, record.
+    pub async fn deploy(&self, request: &DeployRequest) -> Result<DeployOutcome> {
+        let plan = self.plan(request).await?;
+        self.apply(plan).await
+    }
+
+    /// The current revision of an app in an environment.
+    pub async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus> {
+        self.target_for(environment)?.status(app, environment).await
+    }
+
+    /// The revisions of an app in an environment, newest first.
+    pub async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>> {
+        self.target_for(environment)?.history(app, environment).await
+    }
+
+    /// Restores revision `to` (default: the previous one) as a new revision.
+    pub async fn rollback(&self, app: &AppName, environment: &str, to: Option<Revision>) -> Result<DeployOutcome> {
+        let deployer = self.target_for(environment)?.clone();
+        let started_at = OffsetDateTime::now_utc();
+        let result = deployer.rollback(app, environment, to, &self.actor).await;
+        if let Ok(o) = &result {
+            let r = &o.record;
+            let id = deployment_id(app.as_str(), environment, started_at);
+            self.record(PlatformEvent::DeploymentFinished {
+                id,
+                service: r.app.clone(),
+                team: r.team.clone(),
+                environment: r.environment.clone(),
+                image: r.image.clone(),
+                action: Action::Rollback,
+                result: DeploymentResult::Success,
+                revision: Some(r.revision),
+                started_at,
+                finished_at: OffsetDateTime::now_utc(),
+                escape_hatches: r.escape_hatches.clone(),
+                commits: Vec::new(),
+                error: None,
+            })
+            .await;
+        }
+        result
+    }
+}

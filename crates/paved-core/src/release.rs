@@ -1,0 +1,158 @@
+//! Releases: what a deploy target applies, and what it remembers.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::manifest::Manifests;
+use crate::policy::PolicyReport;
+use crate::request::EscapeHatch;
+use crate::resolve::ResolvedApp;
+
+/// A revision number of an app in an environment; the first release is revision 1.
+pub type Revision = u64;
+
+/// Everything a [`Deployer`](crate::Deployer) needs to apply one release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Release {
+    /// The resolved app.
+    pub app: ResolvedApp,
+    /// The final objects (after escape hatches and mutating policies), in apply order.
+    pub manifests: Manifests,
+    /// [`Manifests::digest`] of `manifests`.
+    pub digest: String,
+    /// Who deploys it.
+    pub actor: String,
+    /// The policy verdict it passed.
+    pub policy: PolicyReport,
+}
+
+impl Release {
+    /// A release of these objects.
+    pub fn new(app: ResolvedApp, manifests: Manifests, actor: impl Into<String>, policy: PolicyReport) -> Self {
+        let digest = manifests.digest();
+        Release { app, manifests, digest, actor: actor.into(), policy }
+    }
+}
+
+/// Why a revision exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ReleaseCause {
+    /// A deployment.
+    Deploy,
+    /// A rollback that restored the objects of an earlier revision.
+    Rollback {
+        /// The revision whose objects were restored.
+        to: Revision,
+    },
+}
+
+/// What a target remembers of one revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReleaseRecord {
+    /// The revision.
+    pub revision: Revision,
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The owning team.
+    pub team: String,
+    /// The image.
+    pub image: String,
+    /// Replicas (HPA minimum when autoscaling is on).
+    pub replicas: u32,
+    /// The digest of the objects.
+    pub digest: String,
+    /// When it was released.
+    #[serde(with = "time::serde::rfc3339")]
+    pub deployed_at: OffsetDateTime,
+    /// Who released it.
+    pub deployed_by: String,
+    /// The escape hatches it used.
+    pub escape_hatches: Vec<EscapeHatch>,
+    /// Why it exists.
+    pub cause: ReleaseCause,
+    /// The public URL, when it has one.
+    pub url: Option<String>,
+    /// The namespace of its objects.
+    pub namespace: String,
+    /// How many objects it has.
+    pub objects: usize,
+}
+
+impl ReleaseRecord {
+    /// The record of `release` as revision `revision`, released now by its actor.
+    pub fn for_release(release: &Release, revision: Revision, deployed_at: OffsetDateTime) -> Self {
+        let a = &release.app;
+        ReleaseRecord {
+            revision,
+            app: a.app.to_string(),
+            environment: a.environment.name.clone(),
+            team: a.team.to_string(),
+            image: a.image.to_string(),
+            replicas: a.replicas,
+            digest: release.digest.clone(),
+            deployed_at,
+            deployed_by: release.actor.clone(),
+            escape_hatches: a.escape_hatches.clone(),
+            cause: ReleaseCause::Deploy,
+            url: a.url(),
+            namespace: a.namespace.clone(),
+            objects: release.manifests.len(),
+        }
+    }
+}
+
+/// The result of a deploy or rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeployOutcome {
+    /// The revision now current.
+    pub record: ReleaseRecord,
+    /// `false` when the objects were identical to the current revision's, so nothing changed
+    /// and no revision was created.
+    pub changed: bool,
+    /// Where the target put the release (a directory, a cluster context), for humans.
+    pub location: String,
+    /// `true` when the target's copy of the current revision had drifted (edited by hand,
+    /// an interrupted write) and was restored.
+    pub restored: bool,
+}
+
+impl DeployOutcome {
+    /// A deploy outcome.
+    pub fn new(record: ReleaseRecord, changed: bool, location: impl Into<String>) -> Self {
+        DeployOutcome { record, changed, location: location.into(), restored: false }
+    }
+
+    /// Marks the outcome as having restored a drifted copy.
+    pub fn with_restored(mut self, restored: bool) -> Self {
+        self.restored = restored;
+        self
+    }
+}
+
+/// What a target observes of the current revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReleaseStatus {
+    /// The current revision.
+    pub current: ReleaseRecord,
+    /// `true` when what the target holds matches the revision (no drift).
+    pub in_sync: bool,
+    /// A one-line human description (e.g. `3/3 replicas ready`, `directory in sync`).
+    pub detail: String,
+    /// Where the release lives.
+    pub location: String,
+}
+
+impl ReleaseStatus {
+    /// A status.
+    pub fn new(current: ReleaseRecord, in_sync: bool, detail: impl Into<String>, location: impl Into<String>) -> Self {
+        ReleaseStatus { current, in_sync, detail: detail.into(), location: location.into() }
+    }
+}

@@ -1,0 +1,467 @@
+//! What a user asks for: a deployment with its escape hatches, or a database.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::image::ImageRef;
+use crate::names::{AppName, Team};
+use crate::quantity::{CpuQuantity, MemoryQuantity};
+use crate::secret::SecretBinding;
+use crate::suggest;
+
+/// A request to deploy one app to one environment: what `paved deploy` and
+/// [`Platform::deploy`](crate::Platform::deploy) take.
+///
+/// Names that need no context are validated when the request is built; the environment,
+/// replica bounds and team are checked against the organisation's configuration by
+/// [`Platform::validate`](crate::Platform::validate).
+///
+/// ```
+/// use paved_core::DeployRequest;
+/// let request = DeployRequest::new("my-service", "ghcr.io/company/my-service:v1.2.3", "production")
+///     .unwrap()
+///     .with_replicas(3);
+/// assert_eq!(request.app.as_str(), "my-service");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeployRequest {
+    /// The application.
+    pub app: AppName,
+    /// The container image to run.
+    pub image: ImageRef,
+    /// The environment name, resolved against the configuration.
+    pub environment: String,
+    /// Number of replicas (the HPA minimum when autoscaling is on); the environment's
+    /// default when `None`.
+    pub replicas: Option<u32>,
+    /// The owning team; the configuration's default team when `None`.
+    pub team: Option<Team>,
+    /// The escape hatches the user asked for.
+    pub overrides: Overrides,
+    /// Environment variables whose values come from a secret store.
+    pub secrets: Vec<SecretBinding>,
+    /// The commits this deployment ships (for lead-time metrics).
+    pub commits: Vec<Commit>,
+}
+
+impl DeployRequest {
+    /// A request with validated app name and image and no escape hatches.
+    pub fn new(app: &str, image: &str, environment: &str) -> Result<Self> {
+        Ok(DeployRequest {
+            app: AppName::new(app)?,
+            image: ImageRef::new(image)?,
+            environment: environment.to_string(),
+            replicas: None,
+            team: None,
+            overrides: Overrides::default(),
+            secrets: Vec::new(),
+            commits: Vec::new(),
+        })
+    }
+
+    /// Sets the number of replicas.
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = Some(replicas);
+        self
+    }
+
+    /// Sets the owning team.
+    pub fn with_team(mut self, team: Team) -> Self {
+        self.team = Some(team);
+        self
+    }
+
+    /// Replaces the escape hatches.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+}
+
+/// A default object the golden path renders and the user may switch off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Component {
+    /// The HorizontalPodAutoscaler.
+    Hpa,
+    /// The PodDisruptionBudget.
+    Pdb,
+    /// The NetworkPolicies.
+    NetworkPolicy,
+    /// The Ingress (and with it the public URL).
+    Ingress,
+    /// The ServiceMonitor (also off when the environment turns monitoring off).
+    ServiceMonitor,
+}
+
+impl Component {
+    /// Every component, in rendering order.
+    pub const ALL: [Component; 5] =
+        [Component::Hpa, Component::Pdb, Component::NetworkPolicy, Component::Ingress, Component::ServiceMonitor];
+
+    /// The kebab-case name used by flags (`--no-hpa`) and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Hpa => "hpa",
+            Component::Pdb => "pdb",
+            Component::NetworkPolicy => "network-policy",
+            Component::Ingress => "ingress",
+            Component::ServiceMonitor => "service-monitor",
+        }
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Component {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Component::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            let hint = suggest::hint_for(s, Component::ALL.iter().map(|c| c.as_str()));
+            Error::invalid("component", s, "is not a component paved renders", Some(hint))
+        })
+    }
+}
+
+/// The escape hatches of a deployment: everything that departs from the golden path.
+///
+/// Every escape hatch used is recorded in the release and shown to policy, which always sees
+/// the final objects, so an escape hatch never bypasses policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Overrides {
+    /// Overrides the environment's CPU request.
+    pub cpu_request: Option<CpuQuantity>,
+    /// Overrides the environment's CPU limit.
+    pub cpu_limit: Option<CpuQuantity>,
+    /// Overrides the environment's memory request.
+    pub memory_request: Option<MemoryQuantity>,
+    /// Overrides the environment's memory limit.
+    pub memory_limit: Option<MemoryQuantity>,
+    /// Overlays merged into the rendered objects (`--custom-manifest`).
+    pub custom_manifests: Vec<ManifestFile>,
+    /// Objects added to the release (`--extra-manifest`).
+    pub extra_manifests: Vec<ManifestFile>,
+    /// Default objects switched off (`--no-hpa`, …).
+    pub disabled: Vec<Component>,
+}
+
+impl Overrides {
+    /// Every escape hatch in use, in a stable order, as recorded in the release.
+    pub fn escape_hatches(&self) -> Vec<EscapeHatch> {
+        let mut out = Vec::new();
+        if let Some(q) = &self.cpu_request {
+            out.push(EscapeHatch::new("cpu-request", q.as_str()));
+        }
+        if let Some(q) = &self.cpu_limit {
+            out.push(EscapeHatch::new("cpu-limit", q.as_str()));
+        }
+        if let Some(q) = &self.memory_request {
+            out.push(EscapeHatch::new("memory-request", q.as_str()));
+        }
+        if let Some(q) = &self.memory_limit {
+            out.push(EscapeHatch::new("memory-limit", q.as_str()));
+        }
+        for m in &self.custom_manifests {
+            out.push(EscapeHatch::new("custom-manifest", m.path.display().to_string()));
+        }
+        for m in &self.extra_manifests {
+            out.push(EscapeHatch::new("extra-manifest", m.path.display().to_string()));
+        }
+        let mut disabled = self.disabled.clone();
+        disabled.sort();
+        disabled.dedup();
+        for c in disabled {
+            out.push(EscapeHatch { name: format!("no-{c}"), value: None });
+        }
+        out
+    }
+}
+
+/// One escape hatch as recorded: its flag name and value, e.g. `cpu-limit=2000m` or `no-hpa`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EscapeHatch {
+    /// The flag name without dashes, e.g. `cpu-limit`.
+    pub name: String,
+    /// The value, for escape hatches that take one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl EscapeHatch {
+    fn new(name: &str, value: impl Into<String>) -> Self {
+        EscapeHatch { name: name.to_string(), value: Some(value.into()) }
+    }
+}
+
+impl fmt::Display for EscapeHatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}={v}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// One YAML document of a manifest file, with the line it starts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestDocument {
+    /// The 1-based line of the document's first line in its file.
+    pub line: usize,
+    /// The document.
+    pub value: serde_json::Value,
+}
+
+/// A multi-document YAML (or JSON) manifest file given as an escape hatch, parsed when loaded
+/// so that a malformed file is rejected before anything is rendered or written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Where the file was read from (as given by the user).
+    pub path: PathBuf,
+    /// Its non-empty documents, in order.
+    pub documents: Vec<ManifestDocument>,
+}
+
+impl ManifestFile {
+    /// Reads and parses a manifest file.
+    ///
+    /// Errors name the file and, for syntax errors, the line.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the file: {e}"),
+            hint: Some(if e.kind() == std::io::ErrorKind::NotFound {
+                "check the path; it is relative to the current directory".into()
+            } else {
+                "check that the file is readable".into()
+            }),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses manifest text that was read from `path`.
+    pub fn parse(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut documents = Vec::new();
+        for (line, chunk) in split_documents(text) {
+            let value: serde_json::Value = serde_yaml_ng::from_str(chunk).map_err(|e| Error::Manifest {
+                path: path.clone(),
+                line: Some(line + e.location().map_or(0, |l| l.line().saturating_sub(1))),
+                message: format!("malformed YAML: {e}"),
+                hint: Some("fix the YAML syntax at that line (indentation, a missing ':' or quote)".into()),
+            })?;
+            match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::Object(_) => documents.push(ManifestDocument { line, value }),
+                other => {
+                    return Err(Error::Manifest {
+                        path: path.clone(),
+                        line: Some(line),
+                        message: format!("a document must be a mapping, found {}", json_type(&other)),
+                        hint: Some("each document is one Kubernetes object with apiVersion, kind and metadata".into()),
+                    });
+                }
+            }
+        }
+        if documents.is_empty() {
+            return Err(Error::Manifest {
+                path,
+                line: None,
+                message: "contains no objects".into(),
+                hint: Some("add at least one object with kind and metadata.name".into()),
+            });
+        }
+        Ok(ManifestFile { path, documents })
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
+
+/// Splits multi-document YAML at `---` lines, returning each chunk with its 1-based first line.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
+            out.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    out.push((start_line, &text[start_byte..]));
+    out
+}
+
+/// A commit shipped by a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The commit SHA.
+    pub sha: String,
+    /// When it was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub committed_at: OffsetDateTime,
+}
+
+/// Database engines a [`DatabaseRequest`] can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DbEngine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL.
+    Mysql,
+    /// MongoDB.
+    Mongodb,
+}
+
+/// Database sizes a [`DatabaseRequest`] can ask for; each backend maps them to its own
+/// instance classes and storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DbSize {
+    /// Small: development and low traffic.
+    Small,
+    /// Medium.
+    Medium,
+    /// Large: production workloads.
+    Large,
+}
+
+macro_rules! keyword_enum {
+    ($ty:ident, $field:literal, [$(($name:literal, $variant:ident)),+]) => {
+        impl $ty {
+            /// Every value, with its name.
+            pub const ALL: &'static [(&'static str, $ty)] = &[$(($name, $ty::$variant)),+];
+
+            /// The lowercase name.
+            pub fn as_str(self) -> &'static str {
+                Self::ALL.iter().find(|(_, v)| *v == self).map_or("", |(n, _)| n)
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
+                    let hint = suggest::hint_for(s, Self::ALL.iter().map(|(n, _)| *n));
+                    Error::invalid($field, s, concat!("is not a known ", $field), Some(hint))
+                })
+            }
+        }
+    };
+}
+
+keyword_enum!(DbEngine, "engine", [("postgres", Postgres), ("mysql", Mysql), ("mongodb", Mongodb)]);
+keyword_enum!(DbSize, "size", [("small", Small), ("medium", Medium), ("large", Large)]);
+
+/// A request for a self-service database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DatabaseRequest {
+    /// The owning team.
+    pub team: Team,
+    /// The service that uses the database.
+    pub service: AppName,
+    /// The engine.
+    pub engine: DbEngine,
+    /// The environment name.
+    pub environment: String,
+    /// The size.
+    pub size: DbSize,
+}
+
+impl DatabaseRequest {
+    /// A validated database request.
+    pub fn new(team: &str, service: &str, engine: &str, environment: &str, size: &str) -> Result<Self> {
+        Ok(DatabaseRequest {
+            team: Team::new(team)?,
+            service: AppName::new(service)?,
+            engine: engine.parse()?,
+            environment: environment.to_string(),
+            size: size.parse()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_files_name_file_and_line() {
+        let ok =
+            ManifestFile::parse("o.yaml", "---\nkind: A\n---\n# comment only\n---\nkind: B\nmetadata: {name: b}\n")
+                .unwrap();
+        assert_eq!(ok.documents.len(), 2);
+        assert_eq!(ok.documents[1].line, 6);
+        let err = ManifestFile::parse("o.yaml", "kind: A\n---\nkind: B\nmetadata:\n  name: [x\n").unwrap_err();
+        match &err {
+            Error::Manifest { line: Some(line), .. } => assert!((3..=6).contains(line), "{err}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().starts_with("o.yaml:"), "{err}");
+        assert!(ManifestFile::parse("o.yaml", "- a\n- b\n").is_err());
+        assert!(ManifestFile::parse("o.yaml", "").is_err());
+        let missing = ManifestFile::load("/nonexistent/overlay.yaml").unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/overlay.yaml"));
+        assert!(missing.hint().is_some());
+    }
+
+    #[test]
+    fn escape_hatches_are_listed_in_a_stable_order() {
+        let o = Overrides {
+            cpu_limit: Some(CpuQuantity::new("2000m").unwrap()),
+            disabled: vec![Component::Pdb, Component::Hpa, Component::Hpa],
+            ..Overrides::default()
+        };
+        let names: Vec<String> = o.escape_hatches().iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["cpu-limit=2000m", "no-hpa", "no-pdb"]);
+    }
+
+    #[test]
+    fn database_requests() {
+        let r = DatabaseRequest::new("payments", "payment-service", "postgres", "production", "large").unwrap();
+        assert_eq!(r.engine, DbEngine::Postgres);
+        assert_eq!(
+            DatabaseRequest::new("p", "s", "postgresql", "dev", "small").unwrap_err().hint(),
+            Some("did you mean \"postgres\"?")
+        );
+        assert_eq!(
+            DatabaseRequest::new("p", "s", "mysql", "dev", "huge").unwrap_err().hint(),
+            Some(r#"expected one of "small", "medium", "large""#)
+        );
+        assert!("network".parse::<Component>().unwrap_err().hint().unwrap().contains("network-policy"));
+    }
+}

@@ -1,0 +1,238 @@
+//! References to secrets kept in a secret store, and the secret values themselves.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The stores a [`SecretRef`] can point into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SecretScheme {
+    /// HashiCorp Vault / OpenBao KV v2: `vault://MOUNT/PATH#KEY`.
+    Vault,
+    /// AWS Secrets Manager: `aws-sm://NAME#KEY` (the key selects a field of a JSON secret).
+    AwsSecretsManager,
+    /// A Kubernetes Secret that already exists in the app's namespace: `k8s://NAME#KEY`.
+    Kubernetes,
+}
+
+impl SecretScheme {
+    const ALL: [(&'static str, SecretScheme); 3] = [
+        ("vault", SecretScheme::Vault),
+        ("aws-sm", SecretScheme::AwsSecretsManager),
+        ("k8s", SecretScheme::Kubernetes),
+    ];
+
+    /// The URI scheme, e.g. `vault`.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+    }
+}
+
+/// A reference to one value in a secret store, e.g. `vault://secret/payments/db#password`.
+///
+/// The reference is not secret; the value it points to is, and is only ever held as a
+/// [`SecretString`].
+///
+/// ```
+/// use paved_core::{SecretRef, SecretScheme};
+/// let r: SecretRef = "vault://secret/payments/db#password".parse().unwrap();
+/// assert_eq!(r.scheme(), SecretScheme::Vault);
+/// assert_eq!(r.path(), "secret/payments/db");
+/// assert_eq!(r.key(), Some("password"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SecretRef {
+    scheme: SecretScheme,
+    path: String,
+    key: Option<String>,
+    version: Option<u64>,
+}
+
+impl SecretRef {
+    /// Parses `SCHEME://PATH[#KEY][?version=N]`.
+    pub fn new(value: &str) -> Result<Self> {
+        let usage =
+            || Some("write a reference as vault://MOUNT/PATH#KEY, aws-sm://NAME#KEY or k8s://NAME#KEY".to_string());
+        let Some((scheme, rest)) = value.split_once("://") else {
+            return Err(Error::invalid("secret reference", value, "has no scheme", usage()));
+        };
+        let Some(scheme) = SecretScheme::ALL.iter().find(|(n, _)| *n == scheme).map(|(_, s)| *s) else {
+            let names: Vec<&str> = SecretScheme::ALL.iter().map(|(n, _)| *n).collect();
+            let hint = crate::suggest::hint_for(scheme, names.iter().copied());
+            return Err(Error::invalid("secret reference", value, format!("unknown scheme \"{scheme}\""), Some(hint)));
+        };
+        let (rest, version) = match rest.split_once("?version=") {
+            Some((r, v)) => {
+                let n = v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::invalid(
+                        "secret reference",
+                        value,
+                        "version is not a positive integer",
+                        Some("use ?version=3".into()),
+                    )
+                })?;
+                (r, Some(n))
+            }
+            None => (rest, None),
+        };
+        let (path, key) = match rest.split_once('#') {
+            Some((p, k)) => (p, Some(k)),
+            None => (rest, None),
+        };
+        let path = path.trim_matches('/');
+        if path.is_empty() || path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(Error::invalid("secret reference", value, "has an empty or relative path", usage()));
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid("secret reference", value, "path contains whitespace", usage()));
+        }
+        if key.is_some_and(str::is_empty) {
+            return Err(Error::invalid("secret reference", value, "has an empty key after '#'", usage()));
+        }
+        if key.is_none() && scheme != SecretScheme::AwsSecretsManager {
+            return Err(Error::invalid(
+                "secret reference",
+                value,
+                "names no key",
+                Some(format!("add the key to read, e.g. {}://{path}#password", scheme.as_str())),
+            ));
+        }
+        Ok(SecretRef { scheme, path: path.to_string(), key: key.map(str::to_string), version })
+    }
+
+    /// Which store the reference points into.
+    pub fn scheme(&self) -> SecretScheme {
+        self.scheme
+    }
+
+    /// The path inside the store (for Vault: mount and path, e.g. `secret/payments/db`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The key inside the secret, if the reference names one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The pinned version, if the reference names one.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme.as_str(), self.path)?;
+        if let Some(k) = &self.key {
+            write!(f, "#{k}")?;
+        }
+        if let Some(v) = self.version {
+            write!(f, "?version={v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SecretRef {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<String> for SecretRef {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::new(&s)
+    }
+}
+
+impl From<SecretRef> for String {
+    fn from(v: SecretRef) -> String {
+        v.to_string()
+    }
+}
+
+/// An environment variable of the app whose value comes from a secret store:
+/// `DB_PASSWORD=vault://secret/payments/db#password`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecretBinding {
+    /// The environment variable name (a C identifier).
+    pub env: String,
+    /// Where its value comes from.
+    pub reference: SecretRef,
+}
+
+impl FromStr for SecretBinding {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let Some((env, reference)) = s.split_once('=') else {
+            return Err(Error::invalid(
+                "secret",
+                s,
+                "is not NAME=REFERENCE",
+                Some("write --secret DB_PASSWORD=vault://secret/payments/db#password".into()),
+            ));
+        };
+        let valid = env.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            let fixed: String =
+                env.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+            return Err(Error::invalid(
+                "secret",
+                s,
+                format!("\"{env}\" is not a valid environment variable name"),
+                Some(format!("use \"{fixed}\"")),
+            ));
+        }
+        Ok(SecretBinding { env: env.to_string(), reference: SecretRef::new(reference)? })
+    }
+}
+
+/// The key/value pairs of one secret, every value held as a [`SecretString`].
+///
+/// `Debug` shows the keys only.
+pub type SecretMap = BTreeMap<String, SecretString>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        let r = SecretRef::new("aws-sm://prod/payments?version=3").unwrap();
+        assert_eq!(
+            (r.scheme(), r.path(), r.key(), r.version()),
+            (SecretScheme::AwsSecretsManager, "prod/payments", None, Some(3))
+        );
+        assert_eq!(r.to_string(), "aws-sm://prod/payments?version=3");
+        let k = SecretRef::new("k8s://db-creds#password").unwrap();
+        assert_eq!(k.scheme(), SecretScheme::Kubernetes);
+        for bad in
+            ["secret/db#pw", "vault://", "vault://a/../b#k", "vault://a#", "vault://a/b", "vault://a#k?version=x"]
+        {
+            let e = SecretRef::new(bad).unwrap_err();
+            assert!(e.hint().is_some(), "{bad}");
+        }
+        assert_eq!(SecretRef::new("vualt://a#b").unwrap_err().hint(), Some("did you mean \"vault\"?"));
+    }
+
+    #[test]
+    fn parses_bindings() {
+        let b: SecretBinding = "DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap();
+        assert_eq!(b.env, "DB_PASSWORD");
+        let e = "db-password=vault://secret/x#y".parse::<SecretBinding>().unwrap_err();
+        assert_eq!(e.hint(), Some("use \"DB_PASSWORD\""));
+        assert!("nothing".parse::<SecretBinding>().is_err());
+    }
+}

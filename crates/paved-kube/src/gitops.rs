@@ -1,0 +1,449 @@
+//! The GitOps-directory deploy target: the embedded default, no cluster needed.
+//!
+//! Layout under the state directory:
+//!
+//! ```text
+//! <state>/gitops/<env>/<app>/            what Argo CD / Flux / `kubectl kustomize` consume
+//!     kustomization.yaml
+//!     01-namespace-my-service-production.yaml
+//!     02-serviceaccount-my-service.yaml …
+//! <state>/releases/<env>/<app>/<rev>.json  one record per revision (metadata + objects)
+//! <state>/.locks/<env>--<app>.lock          serialises concurrent deploys of one app
+//! ```
+//!
+//! Every file is written to a temporary file and renamed into place; the app's directory is
+//! built beside the old one and swapped in with renames, so a crash never leaves a
+//! half-written release: the revision record is the source of truth and the next operation
+//! re-materialises the directory from it. When the state directory is inside a git work tree,
+//! each release is one commit.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use async_trait::async_trait;
+use paved_core::{
+    AppName, DeployOutcome, Deployer, Error, Manifests, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Result,
+    Revision,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The name of this target in configuration (`target = "gitops"`).
+pub const TARGET_NAME: &str = "gitops";
+
+/// The header of every file paved writes into the GitOps directory.
+const HEADER: &str = "# Managed by paved: changes made here are overwritten by the next `paved deploy`.\n";
+
+/// Writes releases into a directory that GitOps controllers consume.
+#[derive(Debug, Clone)]
+pub struct GitOpsTarget {
+    state_dir: PathBuf,
+    git: bool,
+}
+
+/// One stored revision: its record and its objects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredRelease {
+    record: ReleaseRecord,
+    manifests: Manifests,
+}
+
+impl GitOpsTarget {
+    /// A target writing under `state_dir` (created when needed). Commits to git when the
+    /// directory is inside a git work tree.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        GitOpsTarget { state_dir: state_dir.into(), git: true }
+    }
+
+    /// Turns git commits off even inside a work tree.
+    pub fn without_git(mut self) -> Self {
+        self.git = false;
+        self
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The directory of an app's current objects.
+    pub fn app_dir(&self, app: &str, env: &str) -> PathBuf {
+        self.state_dir.join("gitops").join(env).join(app)
+    }
+
+    fn releases_dir(&self, app: &str, env: &str) -> PathBuf {
+        self.state_dir.join("releases").join(env).join(app)
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Store) -> Result<T> + Send + 'static) -> Result<T> {
+        let store = Store { target: self.clone() };
+        tokio::task::spawn_blocking(move || f(store))
+            .await
+            .map_err(|e| Error::backend(TARGET_NAME, format!("the file-system task failed: {e}"), None))?
+    }
+}
+
+#[async_trait]
+impl Deployer for GitOpsTarget {
+    fn name(&self) -> &str {
+        TARGET_NAME
+    }
+
+    async fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
+        let release = release.clone();
+        self.blocking(move |s| s.deploy(&release)).await
+    }
+
+    async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus> {
+        let (app, env) = (app.to_string(), environment.to_string());
+        self.blocking(move |s| s.status(&app, &env)).await
+    }
+
+    async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>> {
+        let (app, env) = (app.to_string(), environment.to_string());
+        self.blocking(move |s| Ok(s.load_all(&app, &env)?.into_iter().rev().map(|r| r.record).collect())).await
+    }
+
+    async fn rollback(
+        &self,
+        app: &AppName,
+        environment: &str,
+        to: Option<Revision>,
+        actor: &str,
+    ) -> Result<DeployOutcome> {
+        let (app, env, actor) = (app.to_string(), environment.to_string(), actor.to_string());
+        self.blocking(move |s| s.rollback(&app, &env, to, &actor)).await
+    }
+}
+
+/// The blocking half of the target.
+struct Store {
+    target: GitOpsTarget,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, renamed.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("paths written here have a parent");
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new().prefix(".paved-").tempfile_in(dir).map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// The files of an app directory: `(file name, contents)` in apply order, kustomization last.
+fn directory_files(manifests: &Manifests) -> Vec<(String, String)> {
+    let mut files = Vec::with_capacity(manifests.len() + 1);
+    for (i, m) in manifests.iter().enumerate() {
+        let name = format!("{:02}-{}-{}.yaml", i + 1, m.kind().to_ascii_lowercase(), m.name());
+        files.push((name, format!("{HEADER}{}", m.to_yaml())));
+    }
+    let mut kustomization =
+        format!("{HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    for (name, _) in &files {
+        kustomization.push_str("- ");
+        kustomization.push_str(name);
+        kustomization.push('\n');
+    }
+    files.push(("kustomization.yaml".into(), kustomization));
+    files
+}
+
+impl Store {
+    /// An exclusive lock on `<state>/.locks/<name>.lock`, released when the file is dropped.
+    fn lock_file(&self, name: &str) -> Result<File> {
+        let dir = self.target.state_dir.join(".locks");
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+            // Lock files are local state: keep them out of the user's repository.
+            write_atomic(&dir.join(".gitignore"), b"*\n")?;
+        }
+        let path = dir.join(format!("{name}.lock"));
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(file)
+    }
+
+    /// Serialises changes to one app in one environment.
+    fn lock(&self, app: &str, env: &str) -> Result<File> {
+        self.lock_file(&format!("{env}--{app}"))
+    }
+
+    fn load_all(&self, app: &str, env: &str) -> Result<Vec<StoredRelease>> {
+        let dir = self.target.releases_dir(app, env);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io(&dir))?.path();
+            let is_record = path.extension().is_some_and(|e| e == "json")
+                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
+            if !is_record {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(io(&path))?;
+            let stored: StoredRelease = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::backend(
+                    TARGET_NAME,
+                    format!("release record {} is corrupt: {e}", path.display()),
+                    Some("restore it from git, or remove it if it is the newest revision".into()),
+                )
+            })?;
+            out.push(stored);
+        }
+        out.sort_by_key(|r| r.record.revision);
+        Ok(out)
+    }
+
+    fn not_deployed(app: &str, env: &str) -> Error {
+        Error::NotFound {
+            what: format!("release of {app} in {env}"),
+            hint: Some(format!("deploy it first: paved deploy --app {app} --env {env} --image IMAGE")),
+        }
+    }
+
+    fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
+        let (app, env) = (release.app.app.as_str(), release.app.environment.name.as_str());
+        let _lock = self.lock(app, env)?;
+        let history = self.load_all(app, env)?;
+        if let Some(current) = history.last()
+            && current.record.digest == release.digest
+        {
+            let restored = self.materialize(current)?;
+            self.commit(current)?;
+            return Ok(self.outcome(current.record.clone(), false).with_restored(restored));
+        }
+        let revision = history.last().map_or(1, |c| c.record.revision + 1);
+        let record = ReleaseRecord::for_release(release, revision, now());
+        let stored = StoredRelease { record, manifests: release.manifests.clone() };
+        self.store(&stored)
+    }
+
+    fn store(&self, stored: &StoredRelease) -> Result<DeployOutcome> {
+        let r = &stored.record;
+        let path = self.target.releases_dir(&r.app, &r.environment).join(format!("{:06}.json", r.revision));
+        let json = serde_json::to_vec_pretty(stored).expect("records serialize");
+        write_atomic(&path, &json)?;
+        self.materialize(stored)?;
+        self.commit(stored)?;
+        Ok(self.outcome(stored.record.clone(), true))
+    }
+
+    fn outcome(&self, record: ReleaseRecord, changed: bool) -> DeployOutcome {
+        let location = self.target.app_dir(&record.app, &record.environment).display().to_string();
+        DeployOutcome::new(record, changed, location)
+    }
+
+    /// Makes the app directory hold exactly the files of `stored`: the new directory is built
+    /// beside the old one and exchanged with it in one atomic `renameat2(RENAME_EXCHANGE)`, so
+    /// a reader sees the old release or the new one, never a mix or nothing. Returns `false`
+    /// when the directory already matched.
+    fn materialize(&self, stored: &StoredRelease) -> Result<bool> {
+        let r = &stored.record;
+        let final_dir = self.target.app_dir(&r.app, &r.environment);
+        let files = directory_files(&stored.manifests);
+        if dir_matches(&final_dir, &files) {
+            return Ok(false);
+        }
+        let parent = final_dir.parent().expect("has a parent");
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        // Leftovers of a crash between building and swapping (we hold the app's lock).
+        let prefix = format!(".{}.staging-", r.app);
+        for entry in fs::read_dir(parent).map_err(io(parent))?.flatten() {
+            if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let staging = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent).map_err(io(parent))?;
+        for (name, contents) in &files {
+            let path = staging.path().join(name);
+            let mut f = File::create(&path).map_err(io(&path))?;
+            f.write_all(contents.as_bytes()).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        // After an exchange the staging path holds the old directory; dropping `staging`
+        // removes it.
+        if !(final_dir.exists() && exchange(staging.path(), &final_dir)?) {
+            if final_dir.exists() {
+                fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+            }
+            fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
+        }
+        Ok(true)
+    }
+
+    fn status(&self, app: &str, env: &str) -> Result<ReleaseStatus> {
+        let history = self.load_all(app, env)?;
+        let current = history.last().ok_or_else(|| Self::not_deployed(app, env))?;
+        let dir = self.target.app_dir(app, env);
+        let in_sync = dir_matches(&dir, &directory_files(&current.manifests));
+        let detail = if in_sync {
+            format!("{} objects in sync with revision {}", current.record.objects, current.record.revision)
+        } else {
+            format!(
+                "{} differs from revision {}: it was edited by hand or a write was interrupted; `paved deploy` or `paved rollback` restores it",
+                dir.display(),
+                current.record.revision
+            )
+        };
+        Ok(ReleaseStatus::new(current.record.clone(), in_sync, detail, dir.display().to_string()))
+    }
+
+    fn rollback(&self, app: &str, env: &str, to: Option<Revision>, actor: &str) -> Result<DeployOutcome> {
+        // Check before locking, so that a refused rollback writes nothing at all.
+        if self.load_all(app, env)?.is_empty() {
+            return Err(Self::not_deployed(app, env));
+        }
+        let _lock = self.lock(app, env)?;
+        let history = self.load_all(app, env)?;
+        let current = history.last().ok_or_else(|| Self::not_deployed(app, env))?;
+        let revisions = || history.iter().map(|r| r.record.revision.to_string()).collect::<Vec<_>>().join(", ");
+        let target = match to {
+            Some(rev) => history.iter().find(|r| r.record.revision == rev).ok_or_else(|| Error::NotFound {
+                what: format!("revision {rev} of {app} in {env}"),
+                hint: Some(format!("known revisions: {}; see paved history --app {app} --env {env}", revisions())),
+            })?,
+            None => history.iter().rev().find(|r| r.record.digest != current.record.digest).ok_or_else(|| {
+                Error::NotFound {
+                    what: format!("an earlier revision of {app} in {env}"),
+                    hint: Some("there is nothing to roll back to yet".into()),
+                }
+            })?,
+        };
+        if target.record.digest == current.record.digest {
+            return Err(Error::invalid(
+                "to",
+                target.record.revision.to_string(),
+                format!(
+                    "revision {} has the same objects as the current revision {}",
+                    target.record.revision, current.record.revision
+                ),
+                Some(format!("pick another revision: {}", revisions())),
+            ));
+        }
+        let mut record = target.record.clone();
+        record.revision = current.record.revision + 1;
+        record.deployed_at = now();
+        record.deployed_by = actor.to_string();
+        record.cause = ReleaseCause::Rollback { to: target.record.revision };
+        self.store(&StoredRelease { record, manifests: target.manifests.clone() })
+    }
+
+    /// Commits the release's paths when the state directory is inside a git work tree and
+    /// they have uncommitted changes.
+    fn commit(&self, stored: &StoredRelease) -> Result<()> {
+        if !self.target.git {
+            return Ok(());
+        }
+        let r = &stored.record;
+        let state = &self.target.state_dir;
+        let Some(top) = git(state, &["rev-parse", "--show-toplevel"]).ok().map(|s| PathBuf::from(s.trim())) else {
+            return Ok(());
+        };
+        // Every app shares the repository's index: one git operation at a time.
+        let _git_lock = self.lock_file("git")?;
+        let paths = [self.target.app_dir(&r.app, &r.environment), self.target.releases_dir(&r.app, &r.environment)];
+        let paths: Vec<String> =
+            paths.iter().map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()).display().to_string()).collect();
+        let mut status_args = vec!["status", "--porcelain", "--"];
+        status_args.extend(paths.iter().map(String::as_str));
+        if git(&top, &status_args)?.trim().is_empty() {
+            return Ok(());
+        }
+        let mut add = vec!["add", "-A", "--"];
+        add.extend(paths.iter().map(String::as_str));
+        git(&top, &add)?;
+        let what = match &r.cause {
+            ReleaseCause::Rollback { to } => format!("roll back {} in {} to revision {to}", r.app, r.environment),
+            _ => format!("deploy {} {} to {}", r.app, r.image, r.environment),
+        };
+        let hatches = if r.escape_hatches.is_empty() {
+            "none".to_string()
+        } else {
+            r.escape_hatches.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        };
+        let message = format!(
+            "paved: {what} (revision {})\n\nimage: {}\nreplicas: {}\nteam: {}\nescape-hatches: {hatches}\ndigest: sha256:{}\ndeployed-by: {}\n",
+            r.revision, r.image, r.replicas, r.team, r.digest, r.deployed_by
+        );
+        let mut commit = vec!["commit", "--quiet", "-m", &message, "--"];
+        commit.extend(paths.iter().map(String::as_str));
+        git(&top, &commit).map(drop).map_err(|e| {
+            Error::backend(
+                TARGET_NAME,
+                format!(
+                    "revision {} of {} in {} was written, but committing it failed: {e}",
+                    r.revision, r.app, r.environment
+                ),
+                Some("fix the repository, then run the same deploy again: it commits the written revision".into()),
+            )
+        })
+    }
+}
+
+/// Exchanges two directories atomically; `Ok(false)` where the platform or file system
+/// cannot, so the caller falls back to remove + rename.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => Ok(false),
+        Err(e) => Err(Error::io(b, e.into())),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> Result<bool> {
+    Ok(false)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond")
+}
+
+fn dir_matches(dir: &Path, files: &[(String, String)]) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    let count = entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).count();
+    count == files.len()
+        && files.iter().all(|(name, contents)| fs::read(dir.join(name)).is_ok_and(|b| b == contents.as_bytes()))
+}
+
+/// Runs git in `dir`; a missing identity falls back to `paved <paved@localhost>`.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir);
+    let has_identity = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["config", "user.email"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !has_identity {
+        cmd.args(["-c", "user.name=paved", "-c", "user.email=paved@localhost"]);
+    }
+    let output = cmd.args(args).output().map_err(|e| Error::Backend {
+        backend: TARGET_NAME.into(),
+        message: "cannot run git".into(),
+        hint: Some("install git, or keep the state directory outside a git work tree".into()),
+        source: Some(Box::new(e)),
+    })?;
+    if !output.status.success() {
+        return Err(Error::backend(
+            TARGET_NAME,
+            format!("git {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&output.stderr).trim()),
+            Some(format!("check the git repository at {}", dir.display())),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,0 +1,43 @@
+//! # paved
+//!
+//! An embeddable platform-engineering SDK: golden paths for product teams, as a library.
+//! Deploy an app with one call and get a namespace, secure manifests, autoscaling,
+//! monitoring and a URL, with recorded escape hatches for the advanced user.
+//!
+//! This crate is the facade: it re-exports [`paved_core`] (types, traits, [`Platform`]) and,
+//! behind one feature per backend, the backends:
+//!
+//! | feature | crate | what |
+//! |---|---|---|
+//! | `kube` (default) | [`paved_kube`] | rendering, overlays, the GitOps-directory target |
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> paved::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use paved::{DeployRequest, OrgConfig};
+//!
+//! let platform = paved::gitops_platform(OrgConfig::default(), dir.path()).build()?;
+//! let request = DeployRequest::new("my-service", "ghcr.io/company/my-service:v1.2.3", "production")?
+//!     .with_replicas(3);
+//! let outcome = platform.deploy(&request).await?;
+//! assert_eq!(outcome.record.revision, 1);
+//! assert_eq!(outcome.record.url.as_deref(), Some("https://my-service.production.example.com"));
+//! # Ok(()) }
+//! ```
+
+pub use paved_core::*;
+
+#[cfg(feature = "kube")]
+pub use paved_kube;
+
+/// A [`PlatformBuilder`] wired with the Kubernetes renderer and the GitOps-directory target
+/// writing under `state_dir`: the embedded default, no cluster needed. Add policy, metrics or
+/// more targets before calling `build`.
+#[cfg(feature = "kube")]
+pub fn gitops_platform(config: OrgConfig, state_dir: impl Into<std::path::PathBuf>) -> PlatformBuilder {
+    Platform::builder()
+        .config(config)
+        .renderer(paved_kube::KubeRenderer)
+        .deployer(paved_kube::GitOpsTarget::new(state_dir))
+}
