@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tempfile::TempDir;
 
 fn paved_binary() -> PathBuf {
     // target/release/deps/render_process-HASH -> target/release/paved
@@ -21,6 +22,34 @@ fn paved_binary() -> PathBuf {
 fn run(cmd: &mut Command) {
     let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("process starts");
     assert!(status.success(), "{cmd:?} failed");
+}
+
+/// A kustomization of 100 copies of the production overlay, each with its own namespace and prefix.
+fn hundred_overlays(overlay: &Path) -> TempDir {
+    let dir = TempDir::new().expect("temp dir");
+    let template = std::fs::read_to_string(overlay.join("kustomization.yaml")).expect("overlay");
+    // Kustomize refuses absolute paths to a base: copy it next to the overlays.
+    let base = dir.path().join("base");
+    std::fs::create_dir(&base).expect("mkdir");
+    for entry in std::fs::read_dir(overlay.join("../../base")).expect("base") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), base.join(entry.file_name())).expect("copy");
+    }
+    let mut top = String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    for i in 0..100 {
+        let app = format!("service-{i}");
+        let sub = dir.path().join(&app);
+        std::fs::create_dir(&sub).expect("mkdir");
+        let text = template
+            .replace("../../base", "../base")
+            .replace("my-service-production", &format!("{app}-production"))
+            .replace("my-service-", &format!("{app}-"))
+            .replace("ghcr.io/company/my-service", &format!("ghcr.io/company/{app}"));
+        std::fs::write(sub.join("kustomization.yaml"), text).expect("write");
+        top.push_str(&format!("- {app}\n"));
+    }
+    std::fs::write(dir.path().join("kustomization.yaml"), top).expect("write");
+    dir
 }
 
 fn bench(c: &mut Criterion) {
@@ -48,6 +77,11 @@ fn bench(c: &mut Criterion) {
         Some(kubectl) => {
             g.bench_function("kubectl_kustomize", |b| {
                 b.iter(|| run(Command::new(&kubectl).arg("kustomize").arg(&overlay)))
+            });
+            // One kustomize process rendering 100 app overlays: the per-app cost without process start-up.
+            let many = hundred_overlays(&overlay);
+            g.bench_function("kubectl_kustomize_100_overlays", |b| {
+                b.iter(|| run(Command::new(&kubectl).arg("kustomize").arg(many.path())))
             });
         }
         None => eprintln!("kubectl not found: the kubectl kustomize side of the comparison is skipped"),

@@ -41,3 +41,8 @@ pub fn gitops_platform(config: OrgConfig, state_dir: impl Into<std::path::PathBu
         .renderer(paved_kube::KubeRenderer)
         .deployer(paved_kube::GitOpsTarget::new(state_dir))
 }
+
+/// The README's code examples, compiled as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
