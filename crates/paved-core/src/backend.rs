@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::events::PlatformEvent;
+use crate::error::{Error, Result};
+use crate::events::{PlatformEvent, Progress, ProgressSink, Step};
 use crate::manifest::Manifests;
 use crate::names::AppName;
 use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision};
@@ -46,6 +46,98 @@ pub trait Deployer: Send + Sync {
         to: Option<Revision>,
         actor: &str,
     ) -> Result<DeployOutcome>;
+
+    /// [`Deployer::deploy`] with a context to report progress to (rollout progress such as
+    /// `2/3 updated, 1/3 available`). The default ignores the context.
+    async fn deploy_with(&self, release: &Release, cx: &DeployContext) -> Result<DeployOutcome> {
+        let _ = cx;
+        self.deploy(release).await
+    }
+
+    /// [`Deployer::rollback`] with a context to report progress to. The default ignores the
+    /// context.
+    async fn rollback_with(
+        &self,
+        app: &AppName,
+        environment: &str,
+        to: Option<Revision>,
+        actor: &str,
+        cx: &DeployContext,
+    ) -> Result<DeployOutcome> {
+        let _ = cx;
+        self.rollback(app, environment, to, actor).await
+    }
+
+    /// Removes everything the target created for an app in an environment (objects and
+    /// history). The default refuses: not every target can.
+    async fn destroy(&self, app: &AppName, environment: &str, cx: &DeployContext) -> Result<DestroyOutcome> {
+        let _ = (app, environment, cx);
+        Err(Error::backend(
+            self.name(),
+            "this deploy target cannot destroy apps",
+            Some("destroy is supported by the kube target (--target kube)".to_string()),
+        ))
+    }
+}
+
+/// What a [`Deployer`] may use while it works: where progress goes.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct DeployContext {
+    /// Where progress reports go, if anywhere.
+    pub progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for DeployContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployContext").field("progress", &self.progress.is_some()).finish()
+    }
+}
+
+impl DeployContext {
+    /// A context that reports nothing.
+    pub fn new() -> Self {
+        DeployContext::default()
+    }
+
+    /// Reports progress to `sink`.
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// Reports one step; `done` is `(n, of)` when the step can tell how far it is.
+    pub fn report(&self, step: Step, message: impl Into<String>, done: Option<(u64, u64)>) {
+        if let Some(sink) = &self.progress {
+            sink(&Progress { step, message: message.into(), done });
+        }
+    }
+}
+
+/// The result of [`Deployer::destroy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DestroyOutcome {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The objects deleted, as `Kind/name` (history records included).
+    pub deleted: Vec<String>,
+    /// Where they were (a cluster context and namespace), for humans.
+    pub location: String,
+}
+
+impl DestroyOutcome {
+    /// A destroy outcome.
+    pub fn new(
+        app: impl Into<String>,
+        environment: impl Into<String>,
+        deleted: Vec<String>,
+        location: impl Into<String>,
+    ) -> Self {
+        DestroyOutcome { app: app.into(), environment: environment.into(), deleted, location: location.into() }
+    }
 }
 
 /// A secret store (Vault KV, AWS Secrets Manager, …). Values are only ever

@@ -82,6 +82,19 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A rollout failed or timed out in the target. When `restored` is set, the target
+    /// re-applied that earlier revision and it is live again.
+    #[error("{target}: {message}")]
+    Rollout {
+        /// The target's name, e.g. `kube`.
+        target: String,
+        /// What failed (and, when it rolled back, what was restored).
+        message: String,
+        /// How to find out more or fix it.
+        hint: Option<String>,
+        /// The revision that was restored (as a new revision), if any.
+        restored: Option<crate::release::Revision>,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -115,7 +128,8 @@ impl Error {
             | Error::Config { hint, .. }
             | Error::Manifest { hint, .. }
             | Error::NotFound { hint, .. }
-            | Error::Backend { hint, .. } => hint.as_deref(),
+            | Error::Backend { hint, .. }
+            | Error::Rollout { hint, .. } => hint.as_deref(),
             Error::PolicyDenied { violations } => violations.first().and_then(|v| v.hint.as_deref()),
             Error::Io { .. } => None,
         }

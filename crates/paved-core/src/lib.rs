@@ -38,7 +38,10 @@ pub mod secret;
 pub mod suggest;
 pub mod yaml;
 
-pub use backend::{DatabaseInfo, DatabaseState, DbProvisioner, Deployer, Metrics, NoMetrics, Renderer, SecretStore};
+pub use backend::{
+    DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer,
+    SecretStore,
+};
 pub use config::{Environment, OrgConfig};
 pub use error::{Error, Result};
 pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
@@ -48,7 +51,7 @@ pub use names::{AppName, Team};
 pub use platform::{Plan, Platform, PlatformBuilder};
 pub use policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport, Severity, Violation};
 pub use quantity::{CpuQuantity, MemoryQuantity};
-pub use release::{DeployOutcome, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision};
+pub use release::{DeployOutcome, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision, RevisionState};
 pub use request::{
     Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestFile, Overrides,
 };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::backend::{Deployer, Metrics, NoMetrics, Renderer, SecretStore};
+use crate::backend::{DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore};
 use crate::config::OrgConfig;
 use crate::error::{Error, Result};
 use crate::events::{DeploymentResult, PlatformEvent, Progress, ProgressSink, Step, deployment_id};
@@ -185,6 +185,14 @@ impl Platform {
         }
     }
 
+    /// The context handed to deploy targets: progress goes to this platform's sink.
+    fn context(&self) -> DeployContext {
+        match &self.progress {
+            Some(sink) => DeployContext::new().with_progress(sink.clone()),
+            None => DeployContext::new(),
+        }
+    }
+
     async fn record(&self, event: PlatformEvent) {
         if let Err(e) = self.metrics.record(&event).await {
             tracing::warn!(error = %e, "could not record a platform event");
@@ -332,10 +340,13 @@ impl Platform {
         .await;
         self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
         let release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
-        let result = deployer.deploy(&release).await;
+        let result = deployer.deploy_with(&release, &self.context()).await;
         let (outcome, revision, error) = match &result {
             Ok(o) if o.changed => (DeploymentResult::Success, Some(o.record.revision), None),
             Ok(o) => (DeploymentResult::Unchanged, Some(o.record.revision), None),
+            Err(e @ Error::Rollout { restored: Some(rev), .. }) => {
+                (DeploymentResult::RolledBack, Some(*rev), Some(e.to_string()))
+            }
             Err(e) => (DeploymentResult::Failure, None, Some(e.to_string())),
         };
         let app = &release.app;
@@ -384,7 +395,7 @@ impl Platform {
     pub async fn rollback(&self, app: &AppName, environment: &str, to: Option<Revision>) -> Result<DeployOutcome> {
         let deployer = self.target_for(environment)?.clone();
         let started_at = OffsetDateTime::now_utc();
-        let result = deployer.rollback(app, environment, to, &self.actor).await;
+        let result = deployer.rollback_with(app, environment, to, &self.actor, &self.context()).await;
         if let Ok(o) = &result {
             let r = &o.record;
             let id = deployment_id(app.as_str(), environment, started_at);
@@ -406,5 +417,12 @@ impl Platform {
             .await;
         }
         result
+    }
+
+    /// Removes everything the environment's target created for an app (objects and history).
+    pub async fn destroy(&self, app: &AppName, environment: &str) -> Result<DestroyOutcome> {
+        let deployer = self.target_for(environment)?.clone();
+        self.progress(Step::Apply, || format!("destroying {app} in {environment} with {}", deployer.name()));
+        deployer.destroy(app, environment, &self.context()).await
     }
 }

@@ -49,6 +49,34 @@ pub enum ReleaseCause {
     },
 }
 
+/// Where a revision stands, for targets that watch rollouts (the kube target). Targets that
+/// only write files leave it unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RevisionState {
+    /// Being applied or rolled out (or interrupted while it was).
+    Pending,
+    /// Rolled out successfully and current.
+    Deployed,
+    /// Rolled out successfully, then replaced by a later revision.
+    Superseded,
+    /// Its rollout failed or timed out.
+    Failed,
+}
+
+impl RevisionState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionState::Pending => "pending",
+            RevisionState::Deployed => "deployed",
+            RevisionState::Superseded => "superseded",
+            RevisionState::Failed => "failed",
+        }
+    }
+}
+
 /// What a target remembers of one revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -82,6 +110,9 @@ pub struct ReleaseRecord {
     pub namespace: String,
     /// How many objects it has.
     pub objects: usize,
+    /// Where the revision stands (set by targets that watch rollouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RevisionState>,
 }
 
 impl ReleaseRecord {
@@ -103,6 +134,7 @@ impl ReleaseRecord {
             url: a.url(),
             namespace: a.namespace.clone(),
             objects: release.manifests.len(),
+            state: None,
         }
     }
 }

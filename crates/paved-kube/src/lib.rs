@@ -18,8 +18,12 @@
 //! ```
 
 pub mod gitops;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod overlay;
 pub mod render;
 
 pub use gitops::GitOpsTarget;
+#[cfg(feature = "live")]
+pub use live::KubeTarget;
 pub use render::{KubeRenderer, MANAGED_BY};

@@ -1,0 +1,313 @@
+//! Server-side apply of a release's objects, in dependency order.
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use paved_core::{Error, Manifest, Result};
+use serde_json::Value;
+
+use super::retry::{self, RetryPolicy};
+use super::{MANAGER, TARGET_NAME};
+
+/// What to do with an object whose kind the cluster does not serve (a CRD that is not
+/// installed, e.g. a ServiceMonitor without the Prometheus operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissingKinds {
+    /// Skip the object and report a warning (the default).
+    #[default]
+    Warn,
+    /// Fail the deploy.
+    Error,
+}
+
+/// What paved knows about a kind: where it is served and when it is applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KindInfo {
+    pub(crate) group: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) plural: &'static str,
+    pub(crate) namespaced: bool,
+    /// Apply order: lower first. Deletion runs in reverse.
+    pub(crate) rank: u8,
+}
+
+const fn k(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool, rank: u8) -> KindInfo {
+    KindInfo { group, kind, plural, namespaced, rank }
+}
+
+/// The kinds paved renders or commonly sees as extra manifests, in dependency order:
+/// Namespace, ServiceAccount and RBAC, config, workload, Service, autoscaling, policy objects,
+/// ingress, monitoring.
+pub(crate) const KINDS: &[KindInfo] = &[
+    k("", "Namespace", "namespaces", false, 0),
+    k("", "ServiceAccount", "serviceaccounts", true, 1),
+    k("rbac.authorization.k8s.io", "Role", "roles", true, 1),
+    k("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", true, 1),
+    k("", "ConfigMap", "configmaps", true, 2),
+    k("", "Secret", "secrets", true, 2),
+    k("", "PersistentVolumeClaim", "persistentvolumeclaims", true, 2),
+    k("apps", "Deployment", "deployments", true, 3),
+    k("apps", "StatefulSet", "statefulsets", true, 3),
+    k("apps", "DaemonSet", "daemonsets", true, 3),
+    k("batch", "Job", "jobs", true, 3),
+    k("batch", "CronJob", "cronjobs", true, 3),
+    k("", "Service", "services", true, 4),
+    k("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 5),
+    k("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, 6),
+    k("networking.k8s.io", "NetworkPolicy", "networkpolicies", true, 6),
+    k("networking.k8s.io", "Ingress", "ingresses", true, 7),
+    k("gateway.networking.k8s.io", "HTTPRoute", "httproutes", true, 7),
+    k("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", true, 8),
+    k("monitoring.coreos.com", "PodMonitor", "podmonitors", true, 8),
+];
+
+/// The rank of kinds paved does not know (custom resources): after everything else.
+const UNKNOWN_RANK: u8 = 9;
+
+/// `(group, version)` of an `apiVersion`.
+pub(crate) fn group_version(api_version: &str) -> (&str, &str) {
+    match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    }
+}
+
+/// How to reach one object: its resource, namespace and name.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) resource: ApiResource,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
+    pub(crate) rank: u8,
+}
+
+impl Target {
+    /// The target of a manifest. Unknown kinds get the conventional plural and are
+    /// namespaced when the manifest names a namespace.
+    pub(crate) fn of(m: &Manifest) -> Self {
+        let (group, version) = group_version(m.api_version());
+        let gvk = GroupVersionKind::gvk(group, version, m.kind());
+        let known = KINDS.iter().find(|k| k.group == group && k.kind == m.kind());
+        let (resource, namespaced, rank) = match known {
+            Some(k) => (ApiResource::from_gvk_with_plural(&gvk, k.plural), k.namespaced, k.rank),
+            None => (ApiResource::from_gvk(&gvk), m.namespace().is_some(), UNKNOWN_RANK),
+        };
+        let namespace = namespaced.then(|| m.namespace().unwrap_or_default().to_string());
+        Target { resource, namespace, name: m.name().to_string(), rank }
+    }
+
+    /// `Kind/name`.
+    pub(crate) fn key(&self) -> String {
+        format!("{}/{}", self.resource.kind, self.name)
+    }
+
+    /// The dynamic API of this object's resource.
+    pub(crate) fn api(&self, client: &Client) -> Api<DynamicObject> {
+        match &self.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &self.resource),
+            None => Api::all_with(client.clone(), &self.resource),
+        }
+    }
+}
+
+/// The objects in apply order (a stable sort by kind rank: the renderer's order is kept
+/// within a rank).
+pub(crate) fn in_apply_order(objects: &[Manifest]) -> Vec<&Manifest> {
+    let mut v: Vec<&Manifest> = objects.iter().collect();
+    v.sort_by_key(|m| Target::of(m).rank);
+    v
+}
+
+/// How one object was applied.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// Applied.
+    Done,
+    /// The cluster does not serve the kind; skipped with this warning.
+    Skipped(String),
+}
+
+/// Server-side applies one object as field manager `paved`. The payload is the rendered
+/// object as is: only the fields paved sets, no defaulted empty fields.
+pub(crate) async fn apply_one(
+    client: &Client,
+    server: &str,
+    m: &Manifest,
+    force: bool,
+    missing: MissingKinds,
+    policy: &RetryPolicy,
+) -> Result<Applied> {
+    let target = Target::of(m);
+    let api = target.api(client);
+    let mut params = PatchParams::apply(MANAGER);
+    if force {
+        params = params.force();
+    }
+    let patch = Patch::Apply(m.value());
+    let result = retry::retry(policy, || api.patch(&target.name, &params, &patch)).await;
+    match result {
+        Ok(_) => Ok(Applied::Done),
+        Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(&target, &s)),
+        Err(kube::Error::Api(s)) if s.code == 404 && !is_missing_namespace(&s) => {
+            let what = format!(
+                "{} ({}) is not served by the cluster ({server}): its CustomResourceDefinition is not installed",
+                target.resource.kind, target.resource.api_version
+            );
+            let hint = match target.resource.group.as_str() {
+                "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (--no-service-monitor, or monitoring = false for the environment)".to_string(),
+                "gateway.networking.k8s.io" => "install the Gateway API CRDs, or use an Ingress".to_string(),
+                _ => format!("install the CRD of {}, or remove the object from the release", target.resource.kind),
+            };
+            match missing {
+                MissingKinds::Warn => Ok(Applied::Skipped(format!("skipped {}: {what}; {hint}", target.key()))),
+                MissingKinds::Error => {
+                    Err(Error::backend(TARGET_NAME, format!("cannot apply {}: {what}", target.key()), Some(hint)))
+                }
+            }
+        }
+        Err(e) => Err(retry::to_error(server, &format!("applying {}", target.key()), e)),
+    }
+}
+
+fn is_missing_namespace(s: &kube::core::Status) -> bool {
+    s.details.as_ref().is_some_and(|d| d.kind == "namespaces")
+}
+
+/// A 409 from server-side apply: another field manager owns fields paved sets to different
+/// values. The error names the managers and the fields.
+fn conflict_error(target: &Target, s: &kube::core::Status) -> Error {
+    let mut managers: Vec<String> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    for cause in s.details.iter().flat_map(|d| d.causes.iter()) {
+        if let Some(m) = quoted(&cause.message)
+            && !managers.contains(&m)
+        {
+            managers.push(m);
+        }
+        if !cause.field.is_empty() && !fields.contains(&cause.field) {
+            fields.push(cause.field.clone());
+        }
+    }
+    if managers.is_empty()
+        && let Some(m) = quoted(&s.message)
+    {
+        managers.push(m);
+    }
+    let who = if managers.is_empty() {
+        "another field manager".to_string()
+    } else {
+        managers.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ")
+    };
+    let what = if fields.is_empty() { s.message.clone() } else { fields.join(", ") };
+    Error::backend(
+        TARGET_NAME,
+        format!("conflict applying {}: {who} also manages {what}", target.key()),
+        Some(format!(
+            "someone changed these fields outside paved (field manager {who}); make the change through paved, or re-run with --force-conflicts to take the fields over"
+        )),
+    )
+}
+
+/// The first `"quoted"` word of a message (`conflict with "kubectl-edit" using apps/v1`).
+fn quoted(message: &str) -> Option<String> {
+    let start = message.find('"')? + 1;
+    let len = message[start..].find('"')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// `true` when a live object carries the ownership labels of this app in this environment.
+pub(crate) fn owned_by(labels: Option<&std::collections::BTreeMap<String, String>>, app: &str, env: &str) -> bool {
+    let Some(l) = labels else { return false };
+    let is = |k: &str, v: &str| l.get(k).map(String::as_str) == Some(v);
+    is(crate::render::labels::MANAGED_BY, crate::render::MANAGED_BY)
+        && is(crate::render::labels::NAME, app)
+        && is(crate::render::labels::ENVIRONMENT, env)
+}
+
+/// The label selector of everything paved created for an app in an environment.
+pub(crate) fn owner_selector(app: &str, env: &str) -> String {
+    format!(
+        "{}={},{}={app},{}={env}",
+        crate::render::labels::MANAGED_BY,
+        crate::render::MANAGED_BY,
+        crate::render::labels::NAME,
+        crate::render::labels::ENVIRONMENT
+    )
+}
+
+/// The `spec.selector.matchLabels` of a workload manifest, as a label selector string.
+pub(crate) fn match_labels_selector(m: &Manifest) -> Option<String> {
+    let labels = m.value().pointer("/spec/selector/matchLabels")?.as_object()?;
+    let parts: Vec<String> = labels.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// The image of the first container of a workload manifest.
+pub(crate) fn first_image(v: &Value) -> Option<&str> {
+    v.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(api: &str, kind: &str) -> Manifest {
+        Manifest::new(json!({"apiVersion": api, "kind": kind, "metadata": {"name": "a", "namespace": "ns"}})).unwrap()
+    }
+
+    #[test]
+    fn dependency_order() {
+        let objects = vec![
+            m("monitoring.coreos.com/v1", "ServiceMonitor"),
+            m("networking.k8s.io/v1", "Ingress"),
+            m("example.com/v1", "Widget"),
+            m("apps/v1", "Deployment"),
+            m("v1", "Service"),
+            m("autoscaling/v2", "HorizontalPodAutoscaler"),
+            m("v1", "ConfigMap"),
+            m("v1", "ServiceAccount"),
+            m("v1", "Namespace"),
+            m("policy/v1", "PodDisruptionBudget"),
+        ];
+        let kinds: Vec<&str> = in_apply_order(&objects).into_iter().map(Manifest::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ServiceAccount",
+                "ConfigMap",
+                "Deployment",
+                "Service",
+                "HorizontalPodAutoscaler",
+                "PodDisruptionBudget",
+                "Ingress",
+                "ServiceMonitor",
+                "Widget"
+            ]
+        );
+        let t = Target::of(&m("example.com/v1", "Widget"));
+        assert_eq!(t.resource.plural, "widgets");
+        assert_eq!(t.namespace.as_deref(), Some("ns"));
+        assert_eq!(Target::of(&m("v1", "Namespace")).namespace, None);
+    }
+
+    #[test]
+    fn conflict_names_manager_and_fields() {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Apply failed with 2 conflicts: conflicts with \"kubectl-edit\" using apps/v1:\n- .spec.replicas\n- .spec.template.spec.containers[name=\"a\"].image",
+            "reason": "Conflict",
+            "details": {"name": "a", "group": "apps", "kind": "deployments", "causes": [
+                {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"},
+                {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.template.spec.containers[name=\"a\"].image"}
+            ]},
+            "code": 409
+        }))
+        .unwrap();
+        let e = conflict_error(&Target::of(&m("apps/v1", "Deployment")), &status);
+        let text = e.to_string();
+        assert!(text.contains("\"kubectl-edit\"") && text.contains(".spec.replicas"), "{text}");
+        assert!(e.hint().unwrap().contains("--force-conflicts"));
+    }
+}

@@ -1,0 +1,162 @@
+//! How the live target reaches a cluster: a kubeconfig (with a context), the in-cluster
+//! service account, or a `kube::Client` handed in by the embedding service.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use paved_core::{Error, Result};
+use tokio::sync::OnceCell;
+
+use super::TARGET_NAME;
+
+/// Where the cluster is. Connecting is lazy: nothing is read or dialled until the first
+/// operation, so a platform that has a kube target but deploys elsewhere never needs a
+/// kubeconfig.
+#[derive(Clone)]
+pub struct Connection {
+    source: Source,
+    cell: std::sync::Arc<OnceCell<Connected>>,
+}
+
+#[derive(Clone)]
+enum Source {
+    Kubeconfig { path: Option<PathBuf>, context: Option<String> },
+    InCluster,
+    Client { client: Client, description: String },
+}
+
+/// A client and a human description of the cluster it talks to.
+#[derive(Clone)]
+pub(crate) struct Connected {
+    pub(crate) client: Client,
+    pub(crate) description: String,
+}
+
+impl fmt::Debug for Connection {
+    // Never prints credentials: only where the configuration comes from.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Source::Kubeconfig { path, context } => {
+                f.debug_struct("Connection").field("kubeconfig", path).field("context", context).finish()
+            }
+            Source::InCluster => f.write_str("Connection(in-cluster)"),
+            Source::Client { description, .. } => f.debug_tuple("Connection").field(description).finish(),
+        }
+    }
+}
+
+impl Connection {
+    /// A kubeconfig: `path` (default: `$KUBECONFIG`, else `~/.kube/config`, else the in-cluster
+    /// service account) and `context` (default: the kubeconfig's current context).
+    pub fn kubeconfig(path: Option<PathBuf>, context: Option<String>) -> Self {
+        Connection::from_source(Source::Kubeconfig { path, context })
+    }
+
+    /// The pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
+    pub fn in_cluster() -> Self {
+        Connection::from_source(Source::InCluster)
+    }
+
+    /// A client built by the embedding service; `description` names the cluster in messages.
+    pub fn client(client: Client, description: impl Into<String>) -> Self {
+        Connection::from_source(Source::Client { client, description: description.into() })
+    }
+
+    fn from_source(source: Source) -> Self {
+        Connection { source, cell: std::sync::Arc::new(OnceCell::new()) }
+    }
+
+    /// Connects (once) and returns the client.
+    pub(crate) async fn get(&self) -> Result<&Connected> {
+        self.cell.get_or_try_init(|| connect(&self.source)).await
+    }
+}
+
+async fn connect(source: &Source) -> Result<Connected> {
+    match source {
+        Source::Client { client, description } => {
+            Ok(Connected { client: client.clone(), description: description.clone() })
+        }
+        Source::InCluster => {
+            let config = Config::incluster().map_err(|e| {
+                config_error(
+                    format!("cannot load the in-cluster configuration: {e}"),
+                    "run inside a pod with a service account, or use a kubeconfig (--kubeconfig, --context)",
+                )
+            })?;
+            let description = format!("in-cluster at {}", config.cluster_url);
+            client_for(config, description)
+        }
+        Source::Kubeconfig { path, context } => {
+            let explicit = path.clone().or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+            let kubeconfig = match &explicit {
+                Some(p) => Some(Kubeconfig::read_from(p).map_err(|e| {
+                    config_error(
+                        format!("cannot read the kubeconfig {}: {e}", p.display()),
+                        "check --kubeconfig / KUBECONFIG",
+                    )
+                })?),
+                None => Kubeconfig::read().ok(),
+            };
+            let Some(kubeconfig) = kubeconfig else {
+                // No kubeconfig anywhere: the in-cluster service account, if there is one.
+                if context.is_none()
+                    && let Ok(config) = Config::incluster()
+                {
+                    let description = format!("in-cluster at {}", config.cluster_url);
+                    return client_for(config, description);
+                }
+                return Err(config_error(
+                    "no kubeconfig found (KUBECONFIG is unset and ~/.kube/config does not exist) and not running in a cluster".into(),
+                    "pass --kubeconfig FILE (or set KUBECONFIG) and --context NAME",
+                ));
+            };
+            let file = explicit.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.kube/config".into());
+            let names: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+            let chosen = context.clone().or_else(|| kubeconfig.current_context.clone());
+            match &chosen {
+                Some(name) if !names.contains(name) => {
+                    return Err(config_error(
+                        format!("context \"{name}\" is not in the kubeconfig {file}"),
+                        &paved_core::suggest::hint_for(name, names.iter().map(String::as_str)),
+                    ));
+                }
+                None => {
+                    return Err(config_error(
+                        format!("the kubeconfig {file} has no current context"),
+                        "pass --context NAME (see `kubectl config get-contexts`)",
+                    ));
+                }
+                Some(_) => {}
+            }
+            let options = KubeConfigOptions { context: chosen.clone(), ..KubeConfigOptions::default() };
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| {
+                config_error(
+                    format!("cannot use context \"{}\" of {file}: {e}", chosen.clone().unwrap_or_default()),
+                    "check the context with `kubectl config view --minify`",
+                )
+            })?;
+            let description = format!("context \"{}\" at {}", chosen.unwrap_or_default(), config.cluster_url);
+            client_for(config, description)
+        }
+    }
+}
+
+fn client_for(mut config: Config, description: String) -> Result<Connected> {
+    // Fail fast on a cluster that does not answer; watches get their own, longer timeouts.
+    config.connect_timeout = Some(Duration::from_secs(10));
+    let client = Client::try_from(config).map_err(|e| Error::Backend {
+        backend: TARGET_NAME.into(),
+        message: format!("cannot build a Kubernetes client for {description}"),
+        hint: Some("check the kubeconfig's certificates and credentials".into()),
+        source: Some(Box::new(e)),
+    })?;
+    Ok(Connected { client, description })
+}
+
+fn config_error(message: String, hint: &str) -> Error {
+    Error::backend(TARGET_NAME, message, Some(hint.to_string()))
+}

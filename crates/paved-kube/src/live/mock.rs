@@ -1,0 +1,866 @@
+//! A scripted in-memory Kubernetes API server behind a real [`kube::Client`], the way kube-rs
+//! tests its client: a `tower_test::mock::pair` whose handle is served by this module.
+//!
+//! It is strict where a real API server is strict, so that tests catch what a cluster would
+//! reject: server-side apply needs `fieldManager` and the content type
+//! `application/apply-patch+yaml` (400/415 otherwise), namespaced objects need their namespace
+//! (404 with `details.kind = namespaces`), apply payloads must be minimal (no `status`, no
+//! server-set metadata, no `null`s; 400 otherwise), a kind the "cluster" does not serve is a
+//! plain-text `404 page not found`, and fields owned by another field manager conflict (409
+//! with the manager and fields in `details.causes`) unless the apply forces.
+//!
+//! Deployments roll out by [`RolloutScript`]: statuses are queued when an apply changes a
+//! Deployment and delivered as `MODIFIED` events on the next watch, so watching is exercised
+//! through kube-runtime's real watcher (list, then watch, re-watch after a disconnect).
+//! Faults (HTTP 5xx, 429, connection resets, watch disconnects) are injected per request.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use paved_kube::live::mock::MockApiServer;
+//! let (client, server) = MockApiServer::start();
+//! let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+//! assert!(api.get_opt("missing").await.unwrap().is_none());
+//! assert_eq!(server.requests()[0].method, "GET");
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use super::apply::KINDS;
+
+/// The response body type of the mock server.
+pub type MockBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `GET`, `PATCH`, `POST`, `DELETE`.
+    pub method: String,
+    /// The path, e.g. `/apis/apps/v1/namespaces/a-dev/deployments/a`.
+    pub path: String,
+    /// The query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The body, parsed as JSON (YAML apply bodies from kube are JSON).
+    pub body: Option<Value>,
+}
+
+impl RecordedRequest {
+    /// `true` for a watch request.
+    pub fn is_watch(&self) -> bool {
+        self.query.get("watch").is_some_and(|v| v == "true" || v == "1")
+    }
+
+    /// `true` for a server-side apply.
+    pub fn is_apply(&self) -> bool {
+        self.method == "PATCH" && self.content_type.as_deref() == Some(APPLY_CONTENT_TYPE)
+    }
+}
+
+/// The content type of a server-side apply.
+pub const APPLY_CONTENT_TYPE: &str = "application/apply-patch+yaml";
+
+/// How a Deployment's rollout goes after an apply that changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RolloutScript {
+    /// One replica after the other is updated and becomes available, then it completes.
+    Succeed,
+    /// One new replica is created and never becomes available (its pod reports `reason`,
+    /// e.g. `ImagePullBackOff`), then `ProgressDeadlineExceeded`.
+    DeadlineExceeded {
+        /// The waiting reason of the new pod's container.
+        reason: String,
+        /// Its message.
+        message: String,
+    },
+    /// Nothing ever happens (for timeouts).
+    Stall,
+}
+
+/// Builds the [`RolloutScript`] of a Deployment from its first container's image.
+pub type RolloutFn = Box<dyn Fn(&str) -> RolloutScript + Send>;
+
+#[derive(Debug, Clone)]
+enum FaultKind {
+    Status(u16),
+    Reset,
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    method: String,
+    path_contains: String,
+    kind: FaultKind,
+    times: usize,
+}
+
+struct Foreign {
+    manager: String,
+    fields: Vec<(String, Value)>,
+}
+
+struct State {
+    objects: BTreeMap<String, Value>,
+    resource_version: u64,
+    uid: u64,
+    requests: Vec<RecordedRequest>,
+    faults: Vec<Fault>,
+    rollout: RolloutFn,
+    queued: HashMap<String, VecDeque<Value>>,
+    disconnect_after: Option<usize>,
+    not_served: BTreeSet<String>,
+    foreign: HashMap<String, Foreign>,
+}
+
+/// The mock API server. Dropping it stops serving (the client then sees connection errors).
+pub struct MockApiServer {
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockApiServer").finish_non_exhaustive()
+    }
+}
+
+impl Drop for MockApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A parsed API path.
+#[derive(Debug, Clone)]
+struct ApiPath {
+    group: String,
+    version: String,
+    plural: String,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl ApiPath {
+    fn parse(path: &str) -> Option<ApiPath> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (group, version, rest) = match segs.as_slice() {
+            ["api", v, rest @ ..] => (String::new(), v.to_string(), rest),
+            ["apis", g, v, rest @ ..] => (g.to_string(), v.to_string(), rest),
+            _ => return None,
+        };
+        let (namespace, plural, name) = match rest {
+            ["namespaces", ns, plural, rest @ ..] => (Some(ns.to_string()), plural.to_string(), rest.first()),
+            ["namespaces", rest @ ..] => (None, "namespaces".to_string(), rest.first()),
+            [plural, rest @ ..] => (None, plural.to_string(), rest.first()),
+            [] => return None,
+        };
+        Some(ApiPath { group, version, plural, namespace, name: name.map(|s| s.to_string()) })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}/{}/{}/{}", self.group, self.plural, self.namespace.as_deref().unwrap_or(""), name)
+    }
+
+    fn prefix(&self) -> String {
+        format!("{}/{}/{}/", self.group, self.plural, self.namespace.as_deref().unwrap_or(""))
+    }
+
+    fn kind(&self) -> String {
+        KINDS.iter().find(|k| k.plural == self.plural).map(|k| k.kind.to_string()).unwrap_or_else(|| "Object".into())
+    }
+
+    fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Value) -> (u16, Value) {
+    let mut s = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    });
+    if !details.is_null() {
+        s["details"] = details;
+    }
+    (code, s)
+}
+
+fn not_found(p: &ApiPath, name: &str) -> (u16, Value) {
+    let group = if p.group.is_empty() { String::new() } else { format!(".{}", p.group) };
+    status(
+        404,
+        "NotFound",
+        &format!("{}{group} \"{name}\" not found", p.plural),
+        json!({"name": name, "group": p.group, "kind": p.plural}),
+    )
+}
+
+enum Reply {
+    Json(u16, Value),
+    Text(u16, &'static str),
+    Watch(Vec<Value>, bool),
+    Reset,
+}
+
+impl MockApiServer {
+    /// Starts serving on the current tokio runtime; returns a client whose default namespace is
+    /// `default`, and the server. Every Deployment rolls out successfully until
+    /// [`set_rollout`](Self::set_rollout) says otherwise.
+    pub fn start() -> (kube::Client, MockApiServer) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<MockBody>>();
+        let state = Arc::new(Mutex::new(State {
+            objects: BTreeMap::new(),
+            resource_version: 100,
+            uid: 0,
+            requests: Vec::new(),
+            faults: Vec::new(),
+            rollout: Box::new(|_| RolloutScript::Succeed),
+            queued: HashMap::new(),
+            disconnect_after: None,
+            not_served: BTreeSet::new(),
+            foreign: HashMap::new(),
+        }));
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await.unwrap_or_default();
+                let reply = serving.lock().expect("not poisoned").handle(&parts, &bytes);
+                match reply {
+                    Reply::Reset => send.send_error(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "connection reset by peer",
+                    )),
+                    reply => send.send_response(response(reply)),
+                }
+            }
+        });
+        (kube::Client::new(service, "default"), MockApiServer { state, task })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("not poisoned"))
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear());
+    }
+
+    /// How Deployments roll out, by image.
+    pub fn set_rollout(&self, f: impl Fn(&str) -> RolloutScript + Send + 'static) {
+        self.with(|s| s.rollout = Box::new(f));
+    }
+
+    /// The next `times` requests with this method whose path contains `path_contains` get
+    /// HTTP `code` with a realistic Status body (500 `InternalError`, 429 `TooManyRequests`, …).
+    pub fn fail_next(&self, method: &str, path_contains: &str, code: u16, times: usize) {
+        self.with(|s| {
+            s.faults.push(Fault {
+                method: method.into(),
+                path_contains: path_contains.into(),
+                kind: FaultKind::Status(code),
+                times,
+            })
+        });
+    }
+
+    /// The next `times` matching requests fail with a connection reset (no HTTP answer).
+    pub fn reset_next(&self, method: &str, path_contains: &str, times: usize) {
+        self.with(|s| {
+            s.faults.push(Fault {
+                method: method.into(),
+                path_contains: path_contains.into(),
+                kind: FaultKind::Reset,
+                times,
+            })
+        });
+    }
+
+    /// The next watch delivers at most `events` events, then the connection drops (EOF).
+    pub fn disconnect_next_watch_after(&self, events: usize) {
+        self.with(|s| s.disconnect_after = Some(events));
+    }
+
+    /// The "cluster" does not serve this resource (a CRD that is not installed).
+    pub fn not_served(&self, plural: &str) {
+        self.with(|s| s.not_served.insert(plural.to_string()));
+    }
+
+    /// Another field manager owns these fields (JSON pointers such as `/spec/replicas`, with
+    /// its values) of the object at `path`: a non-forced apply that sets them to other values
+    /// conflicts.
+    pub fn set_foreign_owner(&self, path: &str, manager: &str, fields: Vec<(String, Value)>) {
+        let p = ApiPath::parse(path).expect("an API path");
+        let key = p.key(p.name.as_deref().expect("a path with a name"));
+        self.with(|s| s.foreign.insert(key, Foreign { manager: manager.into(), fields }));
+    }
+
+    /// Stores an object as if someone else had created it (server metadata is added).
+    pub fn insert(&self, path: &str, mut object: Value) {
+        let p = ApiPath::parse(path).expect("an API path");
+        let name = p.name.clone().expect("a path with a name");
+        self.with(|s| {
+            s.stamp_new(&mut object);
+            s.objects.insert(p.key(&name), object);
+        });
+    }
+
+    /// The stored object at an API path (`/apis/apps/v1/namespaces/ns/deployments/name`).
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let p = ApiPath::parse(path)?;
+        let key = p.key(p.name.as_deref()?);
+        self.with(|s| s.objects.get(&key).cloned())
+    }
+
+    /// `Kind/name` of every stored object in a namespace (Secrets included), sorted.
+    pub fn objects_in(&self, namespace: &str) -> Vec<String> {
+        self.with(|s| {
+            s.objects
+                .values()
+                .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace))
+                .map(|o| {
+                    format!("{}/{}", o["kind"].as_str().unwrap_or("?"), o["metadata"]["name"].as_str().unwrap_or("?"))
+                })
+                .collect()
+        })
+    }
+
+    /// `true` when the namespace object exists.
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.with(|s| s.objects.contains_key(&format!("/namespaces//{namespace}")))
+    }
+}
+
+fn response(reply: Reply) -> Response<MockBody> {
+    let full = |code: u16, ct: &str, bytes: Vec<u8>| {
+        let body = StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from(bytes)))]));
+        Response::builder()
+            .status(StatusCode::from_u16(code).expect("valid code"))
+            .header("content-type", ct)
+            .body(BodyExt::boxed_unsync(body))
+            .expect("valid response")
+    };
+    match reply {
+        Reply::Json(code, v) => full(code, "application/json", serde_json::to_vec(&v).expect("JSON")),
+        Reply::Text(code, t) => full(code, "text/plain; charset=utf-8", t.as_bytes().to_vec()),
+        Reply::Watch(events, end) => {
+            let lines: Vec<Result<Frame<Bytes>, Infallible>> = events
+                .into_iter()
+                .map(|e| {
+                    let mut line = serde_json::to_vec(&e).expect("JSON");
+                    line.push(b'\n');
+                    Ok(Frame::data(Bytes::from(line)))
+                })
+                .collect();
+            let stream = futures::stream::iter(lines);
+            let body = if end {
+                BodyExt::boxed_unsync(StreamBody::new(stream))
+            } else {
+                BodyExt::boxed_unsync(StreamBody::new(stream.chain(futures::stream::pending())))
+            };
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(body)
+                .expect("valid response")
+        }
+        Reply::Reset => unreachable!("resets are sent as errors"),
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Why an apply payload is not minimal, if it is not.
+fn not_minimal(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Null => Some(format!("{path} is null (a defaulted empty field)")),
+        Value::Object(m) => m.iter().find_map(|(k, v)| not_minimal(v, &format!("{path}.{k}"))),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| not_minimal(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+fn selector_matches(labels: Option<&Value>, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+        labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v)
+    })
+}
+
+fn field_matches(o: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+        let pointer = format!("/{}", k.replace('.', "/"));
+        o.pointer(&pointer).and_then(Value::as_str) == Some(v)
+    })
+}
+
+impl State {
+    fn next_rv(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn stamp_new(&mut self, o: &mut Value) {
+        self.uid += 1;
+        let rv = self.next_rv();
+        let meta = &mut o["metadata"];
+        meta["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
+        meta["resourceVersion"] = json!(rv);
+        meta["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
+        meta["generation"] = json!(1);
+    }
+
+    fn handle(&mut self, parts: &http::request::Parts, body: &[u8]) -> Reply {
+        let method = parts.method.as_str().to_string();
+        let path = parts.uri.path().to_string();
+        let query: BTreeMap<String, String> = parts
+            .uri
+            .query()
+            .map(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .map(|(k, v)| (k.to_string(), percent_decode(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let json_body: Option<Value> = (!body.is_empty()).then(|| serde_json::from_slice(body).ok()).flatten();
+        let recorded = RecordedRequest { method, path, query, content_type, body: json_body };
+        self.requests.push(recorded.clone());
+        if let Some(i) = self
+            .faults
+            .iter()
+            .position(|f| f.times > 0 && f.method == recorded.method && recorded.path.contains(&f.path_contains))
+        {
+            self.faults[i].times -= 1;
+            let kind = self.faults[i].kind.clone();
+            if self.faults[i].times == 0 {
+                self.faults.remove(i);
+            }
+            return match kind {
+                FaultKind::Reset => Reply::Reset,
+                FaultKind::Status(429) => {
+                    let (c, s) = status(
+                        429,
+                        "TooManyRequests",
+                        "the server has received too many requests and has asked us to try again later",
+                        json!({"retryAfterSeconds": 1}),
+                    );
+                    Reply::Json(c, s)
+                }
+                FaultKind::Status(code) => {
+                    let (c, s) = status(
+                        code,
+                        "InternalError",
+                        "Internal error occurred: etcdserver: request timed out",
+                        Value::Null,
+                    );
+                    Reply::Json(c, s)
+                }
+            };
+        }
+        let Some(p) = ApiPath::parse(&recorded.path) else { return Reply::Text(404, "404 page not found") };
+        if self.not_served.contains(&p.plural) {
+            return Reply::Text(404, "404 page not found");
+        }
+        let r = &recorded;
+        let (code, v) = match (r.method.as_str(), p.name.clone()) {
+            ("GET", _) if r.is_watch() => return self.watch(&p, r),
+            ("GET", Some(name)) => match self.objects.get(&p.key(&name)) {
+                Some(o) => (200, o.clone()),
+                None => not_found(&p, &name),
+            },
+            ("GET", None) => (200, self.list(&p, r)),
+            ("PATCH", Some(name)) if r.content_type.as_deref() == Some(APPLY_CONTENT_TYPE) => self.apply(&p, &name, r),
+            ("PATCH", Some(name)) if r.content_type.as_deref() == Some("application/merge-patch+json") => {
+                let key = p.key(&name);
+                let rv = self.next_rv();
+                match self.objects.get_mut(&key) {
+                    Some(o) => {
+                        merge(o, r.body.as_ref().unwrap_or(&Value::Null));
+                        o["metadata"]["resourceVersion"] = json!(rv);
+                        (200, o.clone())
+                    }
+                    None => not_found(&p, &name),
+                }
+            }
+            ("PATCH", _) => {
+                status(415, "UnsupportedMediaType", "the body of the request was in an unknown format", Value::Null)
+            }
+            ("POST", None) => self.create(&p, r),
+            ("DELETE", Some(name)) => self.delete(&p, &name, r),
+            _ => status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                Value::Null,
+            ),
+        };
+        Reply::Json(code, v)
+    }
+
+    fn list(&self, p: &ApiPath, r: &RecordedRequest) -> Value {
+        let labels = r.query.get("labelSelector").cloned().unwrap_or_default();
+        let fields = r.query.get("fieldSelector").cloned().unwrap_or_default();
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| match &p.namespace {
+                Some(_) => k.starts_with(&p.prefix()),
+                None => k.starts_with(&format!("{}/{}/", p.group, p.plural)),
+            })
+            .map(|(_, o)| o)
+            .filter(|o| selector_matches(o.pointer("/metadata/labels"), &labels) && field_matches(o, &fields))
+            .cloned()
+            .collect();
+        json!({
+            "kind": format!("{}List", p.kind()),
+            "apiVersion": p.api_version(),
+            "metadata": { "resourceVersion": self.resource_version.to_string() },
+            "items": items,
+        })
+    }
+
+    fn namespace_missing(&self, p: &ApiPath) -> Option<(u16, Value)> {
+        let ns = p.namespace.as_deref()?;
+        (!self.objects.contains_key(&format!("/namespaces//{ns}"))).then(|| {
+            status(
+                404,
+                "NotFound",
+                &format!("namespaces \"{ns}\" not found"),
+                json!({"name": ns, "kind": "namespaces"}),
+            )
+        })
+    }
+
+    fn apply(&mut self, p: &ApiPath, name: &str, r: &RecordedRequest) -> (u16, Value) {
+        if r.query.get("fieldManager").is_none_or(String::is_empty) {
+            return status(400, "BadRequest", "PATCH requests require fieldManager for apply", Value::Null);
+        }
+        let Some(body) = r.body.clone() else {
+            return status(400, "BadRequest", "the apply body is not JSON/YAML", Value::Null);
+        };
+        if body.get("status").is_some() {
+            return status(400, "BadRequest", "invalid apply payload: status is set by the cluster", Value::Null);
+        }
+        if let Some(k) = ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"]
+            .iter()
+            .find(|k| body["metadata"].get(**k).is_some())
+        {
+            return status(
+                400,
+                "BadRequest",
+                &format!("invalid apply payload: metadata.{k} is set by the cluster"),
+                Value::Null,
+            );
+        }
+        if let Some(why) = not_minimal(&body, "") {
+            return status(400, "BadRequest", &format!("invalid apply payload: {why}"), Value::Null);
+        }
+        if body["metadata"]["name"].as_str() != Some(name) {
+            return status(400, "BadRequest", "the name of the object does not match the name on the URL", Value::Null);
+        }
+        if let Some(e) = self.namespace_missing(p) {
+            return e;
+        }
+        let key = p.key(name);
+        let force = r.query.get("force").is_some_and(|v| v == "true");
+        if let Some(f) = self.foreign.get(&key) {
+            let conflicts: Vec<&(String, Value)> =
+                f.fields.iter().filter(|(ptr, val)| body.pointer(ptr).is_some_and(|b| b != val)).collect();
+            if !conflicts.is_empty() && !force {
+                let fields: Vec<String> = conflicts.iter().map(|(ptr, _)| ptr.replace('/', ".")).collect();
+                let causes: Vec<Value> = fields
+                    .iter()
+                    .map(|f2| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\" using {}", f.manager, p.api_version()), "field": f2}))
+                    .collect();
+                let message = format!(
+                    "Apply failed with {} conflict{}: conflict with \"{}\" using {}: {}",
+                    fields.len(),
+                    if fields.len() == 1 { "" } else { "s" },
+                    f.manager,
+                    p.api_version(),
+                    fields.join(", ")
+                );
+                return status(
+                    409,
+                    "Conflict",
+                    &message,
+                    json!({"name": name, "group": p.group, "kind": p.plural, "causes": causes}),
+                );
+            }
+            if force {
+                self.foreign.remove(&key);
+            }
+        }
+        let rv = self.next_rv();
+        let mut object = body;
+        let old = self.objects.get(&key).cloned();
+        let (changed, generation) = match &old {
+            Some(o) => {
+                let meta = &o["metadata"];
+                for k in ["uid", "creationTimestamp"] {
+                    object["metadata"][k] = meta[k].clone();
+                }
+                let mut spec = object.get("spec").cloned();
+                if p.plural == "deployments"
+                    && let Some(spec) = spec.as_mut().and_then(Value::as_object_mut)
+                    && !spec.contains_key("replicas")
+                    && let Some(r) = o.pointer("/spec/replicas")
+                {
+                    // Not applied: the server keeps the current value (the HPA's).
+                    spec.insert("replicas".into(), r.clone());
+                }
+                let spec_changed = o.get("spec") != spec.as_ref();
+                let generation = meta["generation"].as_i64().unwrap_or(1) + i64::from(spec_changed);
+                if let Some(s) = o.get("status") {
+                    object["status"] = s.clone();
+                }
+                if p.plural == "deployments" && object.pointer("/spec/replicas").is_none() {
+                    object["spec"]["replicas"] = o.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+                }
+                (spec_changed, generation)
+            }
+            None => {
+                self.uid += 1;
+                object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
+                object["metadata"]["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
+                if p.plural == "deployments" {
+                    if object.pointer("/spec/replicas").is_none() {
+                        object["spec"]["replicas"] = json!(1);
+                    }
+                    object["status"] = json!({});
+                }
+                (true, 1)
+            }
+        };
+        object["metadata"]["resourceVersion"] = json!(rv);
+        object["metadata"]["generation"] = json!(generation);
+        if let Some(ns) = &p.namespace {
+            object["metadata"]["namespace"] = json!(ns);
+        }
+        if p.plural == "deployments" && changed {
+            self.schedule(&key, &object, generation);
+        }
+        self.objects.insert(key, object.clone());
+        (if old.is_some() { 200 } else { 201 }, object)
+    }
+
+    /// Queues the statuses of a rollout of generation `generation`.
+    fn schedule(&mut self, key: &str, d: &Value, generation: i64) {
+        let image = d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
+        let n = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let script = (self.rollout)(image);
+        let st = |replicas: i64, updated: i64, available: i64, conditions: Value| {
+            json!({
+                "observedGeneration": generation, "replicas": replicas, "updatedReplicas": updated,
+                "readyReplicas": available, "availableReplicas": available,
+                "unavailableReplicas": (replicas - available).max(0), "conditions": conditions,
+            })
+        };
+        let progressing = json!([{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "ReplicaSet is progressing."}]);
+        let queue: VecDeque<Value> = match &script {
+            RolloutScript::Succeed => {
+                let mut q: VecDeque<Value> =
+                    (1..=n).map(|i| st(n + i64::from(i < n), i, i - 1, progressing.clone())).collect();
+                q.push_back(st(n, n, n, json!([
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "ReplicaSet has successfully progressed."}
+                ])));
+                q
+            }
+            RolloutScript::DeadlineExceeded { .. } => VecDeque::from([
+                st(n + 1, 1, n.saturating_sub(1).max(0), progressing.clone()),
+                st(
+                    n + 1,
+                    1,
+                    n.saturating_sub(1).max(0),
+                    json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                    "message": format!("ReplicaSet \"{}-7d4b9c\" has timed out progressing.", d["metadata"]["name"].as_str().unwrap_or(""))}]),
+                ),
+            ]),
+            RolloutScript::Stall => VecDeque::new(),
+        };
+        self.queued.insert(key.to_string(), queue);
+        if let RolloutScript::DeadlineExceeded { reason, message } = script {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+            let name = format!("{}-7d4b9c-x2k8p", d["metadata"]["name"].as_str().unwrap_or(""));
+            let labels = d.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
+            let container = d.pointer("/spec/template/spec/containers/0/name").cloned().unwrap_or(json!("app"));
+            let mut pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                    "containerStatuses": [{"name": container, "ready": false, "restartCount": 0, "image": image, "imageID": "",
+                        "state": {"waiting": {"reason": reason, "message": message}}}],
+                },
+            });
+            self.stamp_new(&mut pod);
+            self.objects.insert(format!("/pods/{ns}/{name}"), pod);
+            let mut event = json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": format!("{name}.1"), "namespace": ns},
+                "involvedObject": {"kind": "Pod", "name": name, "namespace": ns},
+                "reason": "Unhealthy", "type": "Warning",
+                "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            });
+            self.stamp_new(&mut event);
+            self.objects.insert(format!("/events/{ns}/{name}.1"), event);
+        }
+    }
+
+    fn watch(&mut self, p: &ApiPath, r: &RecordedRequest) -> Reply {
+        let fields = r.query.get("fieldSelector").cloned().unwrap_or_default();
+        let name = fields.strip_prefix("metadata.name=").map(str::to_string);
+        let mut events = Vec::new();
+        let limit = self.disconnect_after.take();
+        if let Some(name) = name {
+            let key = p.key(&name);
+            loop {
+                if limit.is_some_and(|l| events.len() >= l) {
+                    break;
+                }
+                let Some(next) = self.queued.get_mut(&key).and_then(VecDeque::pop_front) else { break };
+                let rv = self.next_rv();
+                let Some(o) = self.objects.get_mut(&key) else { break };
+                o["status"] = next;
+                o["metadata"]["resourceVersion"] = json!(rv);
+                events.push(json!({"type": "MODIFIED", "object": o.clone()}));
+            }
+        }
+        Reply::Watch(events, limit.is_some())
+    }
+
+    fn create(&mut self, p: &ApiPath, r: &RecordedRequest) -> (u16, Value) {
+        let Some(mut body) = r.body.clone() else {
+            return status(400, "BadRequest", "the body is not JSON", Value::Null);
+        };
+        let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string) else {
+            return status(422, "Invalid", "metadata.name: Required value", Value::Null);
+        };
+        if let Some(e) = self.namespace_missing(p) {
+            return e;
+        }
+        let key = p.key(&name);
+        if self.objects.contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                &format!("{} \"{name}\" already exists", p.plural),
+                json!({"name": name, "kind": p.plural}),
+            );
+        }
+        if body.get("kind").is_none() {
+            body["kind"] = json!(p.kind());
+            body["apiVersion"] = json!(p.api_version());
+        }
+        self.stamp_new(&mut body);
+        if let Some(ns) = &p.namespace {
+            body["metadata"]["namespace"] = json!(ns);
+        }
+        self.objects.insert(key, body.clone());
+        (201, body)
+    }
+
+    fn delete(&mut self, p: &ApiPath, name: &str, r: &RecordedRequest) -> (u16, Value) {
+        let key = p.key(name);
+        let Some(o) = self.objects.get(&key) else { return not_found(p, name) };
+        if let Some(uid) = r.body.as_ref().and_then(|b| b.pointer("/preconditions/uid")).and_then(Value::as_str)
+            && o.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid)
+        {
+            return status(
+                409,
+                "Conflict",
+                &format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}",
+                    p.plural
+                ),
+                Value::Null,
+            );
+        }
+        let o = self.objects.remove(&key).expect("present");
+        self.queued.remove(&key);
+        if p.plural == "namespaces" {
+            self.objects.retain(|k, _| k.split('/').nth(2) != Some(name));
+        }
+        (200, o)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let p = ApiPath::parse("/apis/apps/v1/namespaces/a-dev/deployments/a").unwrap();
+        assert_eq!(
+            (p.group.as_str(), p.plural.as_str(), p.namespace.as_deref(), p.name.as_deref()),
+            ("apps", "deployments", Some("a-dev"), Some("a"))
+        );
+        let p = ApiPath::parse("/api/v1/namespaces/a-dev").unwrap();
+        assert_eq!((p.plural.as_str(), p.namespace, p.name.as_deref()), ("namespaces", None, Some("a-dev")));
+        let p = ApiPath::parse("/api/v1/secrets").unwrap();
+        assert_eq!((p.plural.as_str(), p.namespace, p.name), ("secrets", None, None));
+        assert_eq!(percent_decode("a%3Db%2Cc"), "a=b,c");
+    }
+}

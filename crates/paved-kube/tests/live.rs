@@ -1,0 +1,573 @@
+//! The live Kubernetes target against the scripted mock API server (`--features mock`).
+//!
+//! Every scenario runs the real golden path (`Platform` → `KubeRenderer` → `KubeTarget`)
+//! through a real `kube::Client` whose transport is the mock; time is paused, so retries,
+//! backoffs and rollout timeouts take no wall-clock time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use paved_core::{
+    AppName, Component, DeployRequest, DeploymentResult, Error, Metrics, OrgConfig, Overrides, Platform, PlatformEvent,
+    Progress, ReleaseCause, RevisionState, Step,
+};
+use paved_kube::KubeRenderer;
+use paved_kube::live::mock::{MockApiServer, RecordedRequest, RolloutScript};
+use paved_kube::live::{KubeTarget, MissingKinds, RetryPolicy};
+use serde_json::{Value, json};
+
+const NS: &str = "shop-production";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop-production/deployments/shop";
+const HPA: &str = "/apis/autoscaling/v2/namespaces/shop-production/horizontalpodautoscalers/shop";
+
+fn image(tag: &str) -> String {
+    format!("ghcr.io/company/shop:{tag}")
+}
+
+/// `shop` in production with 3 replicas; `hpa: false` switches the autoscaler off (then the
+/// Deployment owns `spec.replicas` and rolls out 3 replicas).
+fn request(tag: &str, hpa: bool) -> DeployRequest {
+    let mut o = Overrides::default();
+    if !hpa {
+        o.disabled = vec![Component::Hpa];
+    }
+    DeployRequest::new("shop", &image(tag), "production").unwrap().with_replicas(3).with_overrides(o)
+}
+
+#[derive(Default, Clone)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<Progress>>>,
+    events: Arc<Mutex<Vec<PlatformEvent>>>,
+}
+
+impl Recorder {
+    fn messages(&self) -> Vec<String> {
+        self.progress.lock().unwrap().iter().map(|p| p.message.clone()).collect()
+    }
+    fn results(&self) -> Vec<DeploymentResult> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                PlatformEvent::DeploymentFinished { result, .. } => Some(*result),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Metrics for Recorder {
+    async fn record(&self, event: &PlatformEvent) -> paved_core::Result<()> {
+        self.events.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+struct Fixture {
+    server: MockApiServer,
+    target: KubeTarget,
+    platform: Platform,
+    rec: Recorder,
+}
+
+fn fixture_with(configure: impl FnOnce(KubeTarget) -> KubeTarget) -> Fixture {
+    let (client, server) = MockApiServer::start();
+    let target = configure(
+        KubeTarget::with_client(client, "mock cluster")
+            .timeout(Duration::from_secs(60))
+            .retry_policy(RetryPolicy::new(4, Duration::from_millis(100), Duration::from_secs(1))),
+    );
+    let mut config = OrgConfig::default();
+    for env in config.environments.values_mut() {
+        env.target = "kube".into();
+    }
+    let rec = Recorder::default();
+    let progress = rec.progress.clone();
+    let platform = Platform::builder()
+        .config(config)
+        .renderer(KubeRenderer)
+        .deployer(target.clone())
+        .metrics(rec.clone())
+        .actor("tester")
+        .on_progress(move |p| progress.lock().unwrap().push(p.clone()))
+        .build()
+        .unwrap();
+    Fixture { server, target, platform, rec }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|t| t)
+}
+
+fn app() -> AppName {
+    AppName::new("shop").unwrap()
+}
+
+fn live_image(server: &MockApiServer) -> String {
+    server.get(DEPLOYMENT).expect("deployment exists")["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn applies(requests: &[RecordedRequest]) -> Vec<&RecordedRequest> {
+    requests.iter().filter(|r| r.is_apply()).collect()
+}
+
+fn history_secrets(server: &MockApiServer) -> Vec<String> {
+    server.objects_in(NS).into_iter().filter(|o| o.starts_with("Secret/paved.")).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_deploy_to_an_empty_namespace() {
+    let f = fixture();
+    let outcome = f.platform.deploy(&request("v1", false)).await.expect("deploy succeeds");
+    assert!(outcome.changed);
+    assert_eq!(outcome.record.revision, 1);
+    assert_eq!(outcome.record.state, Some(RevisionState::Deployed));
+    assert!(outcome.location.contains("mock cluster") && outcome.location.contains(NS), "{}", outcome.location);
+
+    let requests = f.server.requests();
+    // History first (an empty list in a namespace that does not exist yet), then the namespace.
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(requests[0].path, format!("/api/v1/namespaces/{NS}/secrets"));
+    assert!(requests[0].query["labelSelector"].contains("paved.dev/record=release"));
+    assert_eq!(requests[1].path, format!("/api/v1/namespaces/{NS}"));
+    assert!(requests[1].is_apply());
+    assert_eq!(requests[2].method, "POST", "the pending revision is recorded before the app's objects");
+    assert_eq!(requests[2].path, format!("/api/v1/namespaces/{NS}/secrets"));
+
+    // Every object by server-side apply as field manager paved, not forced, minimal payloads
+    // (exactly the rendered objects), in dependency order.
+    let plan = f.platform.plan(&request("v1", false)).await.unwrap();
+    let applied = applies(&requests);
+    assert_eq!(applied.len(), plan.manifests.len());
+    let kinds: Vec<&str> = applied.iter().map(|r| r.body.as_ref().unwrap()["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "Ingress",
+            "ServiceMonitor"
+        ]
+    );
+    for r in &applied {
+        assert_eq!(r.query.get("fieldManager").map(String::as_str), Some("paved"), "{r:?}");
+        assert_eq!(r.query.get("force"), None, "no force unless asked: {r:?}");
+        let body = r.body.as_ref().unwrap();
+        let rendered =
+            plan.manifests.get(body["kind"].as_str().unwrap(), body["metadata"]["name"].as_str().unwrap()).unwrap();
+        assert_eq!(body, rendered.value(), "the apply payload is the rendered object, nothing more");
+    }
+    // The rollout was watched (list, then watch) and progress reported.
+    assert!(requests.iter().any(|r| r.is_watch() && r.path.ends_with("/deployments")));
+    let messages = f.rec.messages();
+    assert!(messages.iter().any(|m| m == "deployment shop: 1/3 updated, 0/3 available"), "{messages:#?}");
+    assert!(messages.iter().any(|m| m == "deployment shop: 3/3 updated, 3/3 available"), "{messages:#?}");
+    let watch: Vec<Progress> =
+        f.rec.progress.lock().unwrap().iter().filter(|p| p.step == Step::Watch).cloned().collect();
+    assert_eq!(watch.first().unwrap().done, Some((0, 3)));
+    assert_eq!(watch.last().unwrap().done, Some((3, 3)));
+
+    // Objects and history are in the cluster.
+    let objects = f.server.objects_in(NS);
+    for o in ["Deployment/shop", "Service/shop", "ServiceAccount/shop", "Secret/paved.shop.production.v1"] {
+        assert!(objects.contains(&o.to_string()), "{o} missing: {objects:?}");
+    }
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, Some(RevisionState::Deployed));
+    assert_eq!(history[0].image, image("v1"));
+    assert_eq!(history[0].deployed_by, "tester");
+    assert_eq!(f.rec.results(), [DeploymentResult::Success]);
+
+    let status = f.platform.status(&app(), "production").await.unwrap();
+    assert!(status.in_sync, "{status:?}");
+    assert!(status.detail.contains("3/3 pods ready") && status.detail.contains(&image("v1")), "{}", status.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn redeploy_with_a_new_image_and_unchanged_redeploy() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    let outcome = f.platform.deploy(&request("v2", false)).await.unwrap();
+    assert!(outcome.changed);
+    assert_eq!(outcome.record.revision, 2);
+    assert_eq!(live_image(&f.server), image("v2"));
+    let d = f.server.get(DEPLOYMENT).unwrap();
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert_eq!(d["status"]["observedGeneration"], 2);
+
+    f.server.clear_requests();
+    let again = f.platform.deploy(&request("v2", false)).await.unwrap();
+    assert!(!again.changed, "same objects: no new revision");
+    assert_eq!(again.record.revision, 2);
+    assert!(!f.server.requests().iter().any(|r| r.method == "POST"), "no revision recorded");
+    assert!(!applies(&f.server.requests()).is_empty(), "objects are re-applied (repairs drift)");
+
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    let states: Vec<_> = history.iter().map(|r| (r.revision, r.state)).collect();
+    assert_eq!(states, [(2, Some(RevisionState::Deployed)), (1, Some(RevisionState::Superseded))]);
+    assert_eq!(f.rec.results(), [DeploymentResult::Success, DeploymentResult::Success, DeploymentResult::Unchanged]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_deadline_exceeded_rolls_back_automatically() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| {
+        if image.ends_with(":v2") {
+            RolloutScript::DeadlineExceeded {
+                reason: "ImagePullBackOff".into(),
+                message: "Back-off pulling image \"ghcr.io/company/shop:v2\"".into(),
+            }
+        } else {
+            RolloutScript::Succeed
+        }
+    });
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    let Error::Rollout { restored, ref message, .. } = err else { panic!("expected a rollout error, got {err:?}") };
+    assert_eq!(restored, Some(3));
+    assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
+    assert!(message.contains("ImagePullBackOff"), "the pods' reasons are reported: {message}");
+    assert!(message.contains("Readiness probe failed"), "failed probes are reported: {message}");
+    assert!(message.contains("rolled back to the objects of revision 1 (now revision 3"), "{message}");
+    assert!(err.hint().unwrap().contains("kubectl"), "{:?}", err.hint());
+    assert!(!err.is_user_error(), "exit code 1");
+
+    assert_eq!(live_image(&f.server), image("v1"), "the previous release is live again");
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    let rows: Vec<_> = history.iter().map(|r| (r.revision, r.state, r.cause.clone(), r.image.clone())).collect();
+    assert_eq!(
+        rows,
+        [
+            (3, Some(RevisionState::Deployed), ReleaseCause::Rollback { to: 1 }, image("v1")),
+            (2, Some(RevisionState::Failed), ReleaseCause::Deploy, image("v2")),
+            (1, Some(RevisionState::Superseded), ReleaseCause::Deploy, image("v1")),
+        ]
+    );
+    assert_eq!(f.rec.results(), [DeploymentResult::Success, DeploymentResult::RolledBack]);
+    assert!(f.rec.messages().iter().any(|m| m == "rolling back to revision 1"));
+    let status = f.platform.status(&app(), "production").await.unwrap();
+    assert_eq!(status.current.revision, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_rollback_leaves_the_failed_revision_in_place() {
+    let f = fixture_with(|t| t.auto_rollback(false));
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| match image.ends_with(":v2") {
+        true => RolloutScript::DeadlineExceeded {
+            reason: "CrashLoopBackOff".into(),
+            message: "back-off 5m0s restarting failed container".into(),
+        },
+        false => RolloutScript::Succeed,
+    });
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    assert!(matches!(err, Error::Rollout { restored: None, .. }), "{err:?}");
+    assert!(err.to_string().contains("CrashLoopBackOff") && err.to_string().contains("--no-rollback"), "{err}");
+    assert_eq!(live_image(&f.server), image("v2"));
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    assert_eq!(history[0].state, Some(RevisionState::Failed));
+    assert_eq!(history[1].state, Some(RevisionState::Deployed), "revision 1 is still the last good one");
+    assert_eq!(f.rec.results(), [DeploymentResult::Success, DeploymentResult::Failure]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
+    let f = fixture_with(|t| t.timeout(Duration::from_secs(30)));
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    assert!(err.to_string().contains("timed out waiting for the rollout"), "{err}");
+    assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err:?}");
+    assert_eq!(live_image(&f.server), image("v1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_field_manager_conflict_names_the_manager_and_fields() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    // Someone scaled the Deployment by hand with `kubectl edit`.
+    f.server.set_foreign_owner(DEPLOYMENT, "kubectl-edit", vec![("/spec/replicas".into(), json!(5))]);
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("\"kubectl-edit\"") && text.contains(".spec.replicas"), "{text}");
+    assert!(text.contains("conflict applying Deployment/shop"), "{text}");
+    assert!(err.hint().unwrap().contains("--force-conflicts"), "{:?}", err.hint());
+    let conflict = f
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.is_apply() && r.path == DEPLOYMENT && !r.query.contains_key("force"));
+    assert!(conflict.is_some());
+    assert_eq!(live_image(&f.server), image("v1"), "the rejected Deployment was not changed");
+    // Re-applying revision 1 conflicts the same way (it sets the same field): the error says
+    // both, and neither revision counts as deployed.
+    assert!(text.contains("rolling back to revision 1 failed too"), "{text}");
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    let states: Vec<_> = history.iter().map(|r| (r.revision, r.state)).collect();
+    assert_eq!(
+        states,
+        [(3, Some(RevisionState::Failed)), (2, Some(RevisionState::Failed)), (1, Some(RevisionState::Deployed))]
+    );
+
+    // With --force-conflicts the fields are taken over.
+    let forced = fixture_with(|t| t.force_conflicts(true));
+    forced.platform.deploy(&request("v1", false)).await.unwrap();
+    forced.server.set_foreign_owner(DEPLOYMENT, "kubectl-edit", vec![("/spec/replicas".into(), json!(5))]);
+    let outcome = forced.platform.deploy(&request("v2", false)).await.expect("forced apply succeeds");
+    assert_eq!(outcome.record.revision, 2);
+    assert!(
+        applies(&forced.server.requests()).iter().all(|r| r.query.get("force").map(String::as_str) == Some("true"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_on_the_first_deploy_records_nothing_as_deployed() {
+    let f = fixture();
+    f.server.insert(
+        &format!("/api/v1/namespaces/{NS}"),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+    );
+    f.server.insert(DEPLOYMENT, json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop", "namespace": NS}, "spec": {"replicas": 5}}));
+    f.server.set_foreign_owner(DEPLOYMENT, "helm", vec![("/spec/replicas".into(), json!(5))]);
+    let err = f.platform.deploy(&request("v1", false)).await.unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("\"helm\""), "{err}");
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    assert!(history.iter().all(|r| r.state != Some(RevisionState::Deployed)), "{history:?}");
+    assert!(matches!(f.platform.status(&app(), "production").await, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_and_connection_resets_are_retried() {
+    let f = fixture();
+    f.server.reset_next("GET", "/secrets", 1);
+    f.server.fail_next("PATCH", "/deployments/shop", 500, 2);
+    f.server.fail_next("PATCH", "/services/shop", 429, 1);
+    let outcome = f.platform.deploy(&request("v1", false)).await.expect("retries succeed");
+    assert_eq!(outcome.record.revision, 1);
+    let requests = f.server.requests();
+    let deployment_applies = requests.iter().filter(|r| r.is_apply() && r.path == DEPLOYMENT).count();
+    assert_eq!(deployment_applies, 3, "two 500s, then success");
+    let history_reads =
+        requests.iter().filter(|r| r.method == "GET" && r.path == format!("/api/v1/namespaces/{NS}/secrets")).count();
+    assert_eq!(history_reads, 2, "a reset, then success");
+
+    // A server that keeps failing: the error says so after the attempts, with a hint.
+    f.server.fail_next("PATCH", "/deployments/shop", 503, 100);
+    f.server.clear_requests();
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    assert!(err.to_string().contains("HTTP 503"), "{err}");
+    assert!(err.hint().is_some());
+    let attempts = f.server.requests().iter().filter(|r| r.is_apply() && r.path == DEPLOYMENT).count();
+    // 4 attempts for v2, then the rollback's apply of v1 also hits the failing server 4 times.
+    assert_eq!(attempts, 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_disconnected_mid_rollout_is_re_established() {
+    let f = fixture();
+    f.server.disconnect_next_watch_after(2);
+    let outcome = f.platform.deploy(&request("v1", false)).await.expect("the rollout is followed to the end");
+    assert_eq!(outcome.record.revision, 1);
+    let watches: Vec<RecordedRequest> = f.server.requests().into_iter().filter(|r| r.is_watch()).collect();
+    assert!(watches.len() >= 2, "the watch was re-established: {watches:#?}");
+    assert!(watches[1].query.contains_key("resourceVersion"), "{:?}", watches[1]);
+    assert!(f.rec.messages().iter().any(|m| m == "deployment shop: 3/3 updated, 3/3 available"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn switching_the_hpa_off_prunes_it_and_nothing_else() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    assert!(f.server.get(HPA).is_some());
+    // Objects paved does not own, in the same namespace: never touched.
+    f.server.insert(
+        &format!("/api/v1/namespaces/{NS}/configmaps/someone-elses"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "someone-elses", "namespace": NS}}),
+    );
+    f.server.clear_requests();
+    let outcome = f.platform.deploy(&request("v1", false)).await.unwrap();
+    assert_eq!(outcome.record.revision, 2);
+    assert!(f.server.get(HPA).is_none(), "the HPA is pruned");
+    let deletes: Vec<RecordedRequest> = f.server.requests().into_iter().filter(|r| r.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert_eq!(deletes[0].path, HPA);
+    assert!(deletes[0].body.as_ref().unwrap().pointer("/preconditions/uid").is_some(), "deletes are UID-conditional");
+    assert!(f.server.objects_in(NS).contains(&"ConfigMap/someone-elses".to_string()));
+    assert!(
+        f.rec.messages().iter().any(|m| m.contains("pruned 1 objects") && m.contains("HorizontalPodAutoscaler/shop"))
+    );
+
+    // An object that someone else took over (its labels say it is not paved's) is not pruned.
+    f.platform.deploy(&request("v2", true)).await.unwrap();
+    let mut hpa = f.server.get(HPA).unwrap();
+    hpa["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "someone-else"});
+    f.server.insert(HPA, hpa);
+    f.platform.deploy(&request("v3", false)).await.unwrap();
+    assert!(f.server.get(HPA).is_some(), "an object paved does not own is left alone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_removes_everything_paved_created_and_nothing_else() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    f.platform.deploy(&request("v2", true)).await.unwrap();
+    f.server.insert(
+        "/api/v1/namespaces/other/configmaps/keep",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep", "namespace": "other"}}),
+    );
+    let outcome = f.platform.destroy(&app(), "production").await.unwrap();
+    assert!(outcome.deleted.contains(&"Deployment/shop".to_string()), "{:?}", outcome.deleted);
+    assert!(outcome.deleted.contains(&"Namespace/shop-production".to_string()), "{:?}", outcome.deleted);
+    assert!(
+        outcome.deleted.iter().any(|d| d.starts_with("Secret/paved.shop.production.v")),
+        "history deleted too: {:?}",
+        outcome.deleted
+    );
+    assert!(f.server.objects_in(NS).is_empty(), "{:?}", f.server.objects_in(NS));
+    assert!(!f.server.has_namespace(NS));
+    assert_eq!(f.server.objects_in("other"), ["ConfigMap/keep"]);
+    assert!(matches!(f.platform.status(&app(), "production").await, Err(Error::NotFound { .. })));
+    // Nothing left: a second destroy says so.
+    assert!(matches!(f.platform.destroy(&app(), "production").await, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_keeps_a_shared_namespace() {
+    let (client, server) = MockApiServer::start();
+    let mut config = OrgConfig::default();
+    config.app.namespace = "{team}-{env}".into();
+    for env in config.environments.values_mut() {
+        env.target = "kube".into();
+    }
+    let target = KubeTarget::with_client(client, "mock").namespace_template("{team}-{env}");
+    let platform = Platform::builder().config(config).renderer(KubeRenderer).deployer(target).build().unwrap();
+    platform.deploy(&request("v1", false)).await.unwrap();
+    let other = DeployRequest::new("cart", "ghcr.io/company/cart:v1", "production").unwrap().with_replicas(3);
+    platform.deploy(&other).await.unwrap();
+    // `status` finds the history by searching every namespace ({team} is unknown).
+    let status = platform.status(&app(), "production").await.unwrap();
+    assert!(status.location.contains("platform-production"), "{}", status.location);
+    let outcome = platform.destroy(&app(), "production").await.unwrap();
+    assert!(!outcome.deleted.iter().any(|d| d.starts_with("Namespace/")), "{:?}", outcome.deleted);
+    let left = server.objects_in("platform-production");
+    assert!(
+        left.contains(&"Deployment/cart".to_string()) && !left.contains(&"Deployment/shop".to_string()),
+        "{left:?}"
+    );
+    assert!(server.has_namespace("platform-production"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn history_is_bounded_by_history_max() {
+    let f = fixture_with(|t| t.history_max(3));
+    for tag in ["v1", "v2", "v3", "v4", "v5"] {
+        f.platform.deploy(&request(tag, false)).await.unwrap();
+    }
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    let revisions: Vec<u64> = history.iter().map(|r| r.revision).collect();
+    assert_eq!(revisions, [5, 4, 3]);
+    assert_eq!(history_secrets(&f.server).len(), 3);
+    assert_eq!(history[0].state, Some(RevisionState::Deployed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_restores_an_earlier_revision_as_a_new_one() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.platform.deploy(&request("v2", false)).await.unwrap();
+    let outcome = f.platform.rollback(&app(), "production", None).await.unwrap();
+    assert_eq!(outcome.record.revision, 3);
+    assert_eq!(outcome.record.cause, ReleaseCause::Rollback { to: 1 });
+    assert_eq!(live_image(&f.server), image("v1"));
+    let err = f.platform.rollback(&app(), "production", Some(1)).await.unwrap_err();
+    assert!(err.is_user_error(), "same objects as the current revision: {err}");
+    let err = f.platform.rollback(&app(), "production", Some(9)).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }) && err.hint().unwrap().contains("1, 2, 3"), "{err} {:?}", err.hint());
+    let outcome = f.platform.rollback(&app(), "production", Some(2)).await.unwrap();
+    assert_eq!((outcome.record.revision, live_image(&f.server)), (4, image("v2")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_reports_drift() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    let mut d = f.server.get(DEPLOYMENT).unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("ghcr.io/company/shop:hotfix");
+    f.server.insert(DEPLOYMENT, d);
+    f.server.insert(
+        HPA.replace("horizontalpodautoscalers/shop", "horizontalpodautoscalers/unused").as_str(),
+        json!({"kind": "HorizontalPodAutoscaler", "apiVersion": "autoscaling/v2", "metadata": {"name": "unused"}}),
+    );
+    let status = f.platform.status(&app(), "production").await.unwrap();
+    assert!(!status.in_sync);
+    assert!(status.detail.contains("image drifted"), "{}", status.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crd_that_is_not_installed_is_a_warning_or_an_error() {
+    let f = fixture();
+    f.server.not_served("servicemonitors");
+    let outcome = f.platform.deploy(&request("v1", false)).await.expect("skipped with a warning");
+    assert_eq!(outcome.record.revision, 1);
+    let warning = f.rec.messages().into_iter().find(|m| m.contains("skipped ServiceMonitor/shop")).expect("a warning");
+    assert!(warning.contains("Prometheus operator"), "{warning}");
+
+    let strict = fixture_with(|t| t.missing_kinds(MissingKinds::Error));
+    strict.server.not_served("servicemonitors");
+    let err = strict.platform.deploy(&request("v1", false)).await.unwrap_err();
+    assert!(err.to_string().contains("CustomResourceDefinition is not installed"), "{err}");
+    assert!(err.hint().unwrap().contains("--no-service-monitor"), "{:?}", err.hint());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_deploy_restores_the_previous_release() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
+    // The caller gives up after 5 s (Ctrl-C, a cancelled task): the deploy future is dropped
+    // while it waits for the rollout.
+    let dropped = tokio::time::timeout(Duration::from_secs(5), f.platform.deploy(&request("v2", false))).await;
+    assert!(dropped.is_err());
+    assert_eq!(f.target.settle().await, 1, "one recovery ran");
+    assert_eq!(live_image(&f.server), image("v1"));
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    let rows: Vec<_> = history.iter().map(|r| (r.revision, r.state)).collect();
+    assert_eq!(
+        rows,
+        [(3, Some(RevisionState::Deployed)), (2, Some(RevisionState::Failed)), (1, Some(RevisionState::Superseded))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_apps_deploy_concurrently_over_one_client() {
+    let f = fixture();
+    let requests: Vec<DeployRequest> = (0..24)
+        .map(|i| DeployRequest::new(&format!("svc-{i}"), &format!("ghcr.io/company/svc-{i}:v1"), "staging").unwrap())
+        .collect();
+    let outcomes = futures::future::join_all(requests.iter().map(|r| f.platform.deploy(r))).await;
+    for (i, o) in outcomes.iter().enumerate() {
+        let o = o.as_ref().unwrap_or_else(|e| panic!("svc-{i}: {e}"));
+        assert_eq!(o.record.revision, 1);
+    }
+    assert!(f.server.has_namespace("svc-23-staging"));
+}
+
+#[test]
+fn the_target_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<KubeTarget>();
+    assert_send_sync::<Platform>();
+    let _: Value = json!(null);
+}
