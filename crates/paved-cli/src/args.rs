@@ -43,6 +43,8 @@ pub(crate) enum Command {
         /// Do everything but apply; print the plan.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        kube: crate::kube_cmd::KubeArgs,
     },
     /// Print the objects a deploy would apply, as multi-document YAML; writes nothing.
     Render(DeployArgs),
@@ -53,16 +55,29 @@ pub(crate) enum Command {
         /// The revision to restore.
         #[arg(long, value_name = "REV")]
         to: Option<u64>,
+        #[command(flatten)]
+        kube: crate::kube_cmd::KubeArgs,
     },
     /// Show the current revision and whether the target matches it.
     Status {
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        kube: crate::kube_cmd::KubeArgs,
     },
     /// List the revisions of an app, newest first.
     History {
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        kube: crate::kube_cmd::KubeArgs,
+    },
+    /// Remove everything paved created for an app in an environment (objects and history).
+    Destroy {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        kube: crate::kube_cmd::KubeArgs,
     },
 }
 

@@ -3,12 +3,15 @@
 //! Exit codes: 0 success, 1 failure or policy denial, 2 bad usage or bad input.
 
 mod args;
+mod kube_cmd;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
+use paved::paved_kube::live::KubeTarget;
 use paved::{DeployRequest, Error, OrgConfig, Platform, Result};
 
 use crate::args::{Cli, Command, DeployArgs, Format, TargetArgs};
@@ -31,8 +34,11 @@ fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
     cli_value.unwrap_or_else(|| PathBuf::from(".paved"))
 }
 
-fn platform(config: OrgConfig, state: PathBuf, printer: &Printer) -> Result<Platform> {
-    let mut builder = paved::gitops_platform(config, state);
+/// The platform: GitOps and kube targets (the kube target connects only when used).
+fn platform(config: OrgConfig, state: PathBuf, printer: &Printer, kube: Option<Arc<KubeTarget>>) -> Result<Platform> {
+    let kube = kube
+        .unwrap_or_else(|| Arc::new(KubeTarget::from_kubeconfig(None, None).namespace_template(&config.app.namespace)));
+    let mut builder = paved::gitops_platform(config, state).shared_deployer(kube);
     if let Some(sink) = printer.progress_sink() {
         builder = builder.on_progress(move |p| sink(p));
     }
@@ -44,31 +50,37 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     let state = state_dir(cli.state_dir);
     match cli.command {
         Command::Render(args) => {
-            let platform = platform(config, state, &Printer::new(Format::Json))?;
+            let platform = platform(config, state, &Printer::new(Format::Json), None)?;
             let request = args.request()?;
             let app = platform.validate(&request)?;
             let manifests = platform.render(&app)?;
             printer.manifests(&manifests);
         }
-        Command::Deploy { args, dry_run } => {
-            let platform = platform(config, state, printer)?;
+        Command::Deploy { args, dry_run, kube } => {
+            let mut config = config;
+            let kube = kube.prepare(&mut config, &args.env);
+            let platform = platform(config, state, printer, Some(kube.clone()))?;
             let request = args.request()?;
             if dry_run {
                 let plan = platform.plan(&request).await?;
                 printer.plan(&plan);
             } else {
-                let outcome = platform.deploy(&request).await?;
+                let outcome = kube_cmd::interruptible(&kube, platform.deploy(&request)).await?;
                 printer.deployed(&outcome);
             }
         }
-        Command::Rollback { target, to } => {
-            let platform = platform(config, state, printer)?;
+        Command::Rollback { target, to, kube } => {
+            let mut config = config;
+            let kube = kube.prepare(&mut config, &target.env);
+            let platform = platform(config, state, printer, Some(kube.clone()))?;
             let (app, env) = target.resolve(&platform)?;
-            let outcome = platform.rollback(&app, &env, to).await?;
+            let outcome = kube_cmd::interruptible(&kube, platform.rollback(&app, &env, to)).await?;
             printer.rolled_back(&outcome);
         }
-        Command::Status { target } => {
-            let platform = platform(config, state, printer)?;
+        Command::Status { target, kube } => {
+            let mut config = config;
+            let kube = kube.prepare(&mut config, &target.env);
+            let platform = platform(config, state, printer, Some(kube))?;
             let (app, env) = target.resolve(&platform)?;
             let status = platform.status(&app, &env).await?;
             printer.status(&status);
@@ -76,8 +88,18 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::History { target } => {
-            let platform = platform(config, state, printer)?;
+        Command::Destroy { target, kube } => {
+            let mut config = config;
+            let kube = kube.prepare(&mut config, &target.env);
+            let platform = platform(config, state, printer, Some(kube.clone()))?;
+            let (app, env) = target.resolve(&platform)?;
+            let outcome = kube_cmd::interruptible(&kube, platform.destroy(&app, &env)).await?;
+            printer.destroyed(&outcome);
+        }
+        Command::History { target, kube } => {
+            let mut config = config;
+            let kube = kube.prepare(&mut config, &target.env);
+            let platform = platform(config, state, printer, Some(kube))?;
             let (app, env) = target.resolve(&platform)?;
             let history = platform.history(&app, &env).await?;
             if history.is_empty() {

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use paved::{DeployOutcome, Error, Manifests, Plan, Progress, ReleaseCause, ReleaseRecord, ReleaseStatus};
+use paved::{
+    DeployOutcome, DestroyOutcome, Error, Manifests, Plan, Progress, ReleaseCause, ReleaseRecord, ReleaseStatus,
+    RevisionState, Step,
+};
 use serde::Serialize;
 
 use crate::args::Format;
@@ -49,8 +52,27 @@ impl Printer {
                 let pb = Mutex::new(pb.clone());
                 Some(Arc::new(move |p: &Progress| {
                     let pb = pb.lock().expect("not poisoned");
-                    pb.println(format!("  ✓ {}", p.message));
-                    pb.set_message(p.message.clone());
+                    match (p.step, p.done) {
+                        // Rollout progress: a bar that moves, not a line per update.
+                        (Step::Watch, Some((done, of))) => {
+                            pb.set_style(
+                                ProgressStyle::with_template("{spinner} rolling out [{bar:24}] {msg}")
+                                    .expect("valid template")
+                                    .progress_chars("=> "),
+                            );
+                            pb.set_length(of);
+                            pb.set_position(done);
+                            pb.set_message(p.message.clone());
+                            if done == of {
+                                pb.println(format!("  ✓ {}", p.message));
+                                pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+                            }
+                        }
+                        _ => {
+                            pb.println(format!("  ✓ {}", p.message));
+                            pb.set_message(p.message.clone());
+                        }
+                    }
                 }))
             }
             None => Some(Arc::new(|p: &Progress| out!("  ✓ {}", p.message))),
@@ -108,7 +130,10 @@ impl Printer {
         }
         let r = &outcome.record;
         print_hatches(&r.escape_hatches);
-        if outcome.changed {
+        if outcome.changed && r.state.is_some() {
+            out!("🚀 revision {} rolled out to {}", r.revision, outcome.location);
+            out!("✅ {} deployed to {}", r.app, r.environment);
+        } else if outcome.changed {
             out!("📦 revision {} written to {}", r.revision, outcome.location);
             out!("✅ {} deployed to {}", r.app, r.environment);
         } else if outcome.restored {
@@ -144,6 +169,17 @@ impl Printer {
         }
     }
 
+    pub(crate) fn destroyed(&self, outcome: &DestroyOutcome) {
+        self.done();
+        if self.structured(outcome) {
+            return;
+        }
+        out!("🗑️  {} removed from {} ({}):", outcome.app, outcome.environment, outcome.location);
+        for d in &outcome.deleted {
+            out!("  {d}");
+        }
+    }
+
     pub(crate) fn status(&self, status: &ReleaseStatus) {
         self.done();
         if self.structured(status) {
@@ -175,10 +211,13 @@ impl Printer {
         let rows: Vec<[String; 7]> = history
             .iter()
             .map(|r| {
-                let cause = match &r.cause {
+                let mut cause = match &r.cause {
                     ReleaseCause::Rollback { to } => format!("rollback to {to}"),
                     _ => "deploy".into(),
                 };
+                if let Some(state @ (RevisionState::Failed | RevisionState::Pending)) = r.state {
+                    cause.push_str(&format!(" ({})", state.as_str()));
+                }
                 let hatches = if r.escape_hatches.is_empty() {
                     "-".into()
                 } else {

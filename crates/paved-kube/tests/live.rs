@@ -540,7 +540,9 @@ async fn a_dropped_deploy_restores_the_previous_release() {
     // while it waits for the rollout.
     let dropped = tokio::time::timeout(Duration::from_secs(5), f.platform.deploy(&request("v2", false))).await;
     assert!(dropped.is_err());
-    assert_eq!(f.target.settle().await, 1, "one recovery ran");
+    let reports = f.target.settle().await;
+    assert_eq!(reports.len(), 1, "one recovery ran: {reports:?}");
+    assert!(reports[0].contains("was cancelled") && reports[0].contains("now revision 3"), "{reports:?}");
     assert_eq!(live_image(&f.server), image("v1"));
     let history = f.platform.history(&app(), "production").await.unwrap();
     let rows: Vec<_> = history.iter().map(|r| (r.revision, r.state)).collect();

@@ -9,7 +9,7 @@
 //!
 //! | feature | crate | what |
 //! |---|---|---|
-//! | `kube` (default) | [`paved_kube`] | rendering, overlays, the GitOps-directory target |
+//! | `kube` (default) | [`paved_kube`] | rendering, overlays, the GitOps-directory target, the live cluster target ([`paved_kube::KubeTarget`]) |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

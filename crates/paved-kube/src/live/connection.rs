@@ -119,9 +119,11 @@ async fn connect(source: &Source) -> Result<Connected> {
             let chosen = context.clone().or_else(|| kubeconfig.current_context.clone());
             match &chosen {
                 Some(name) if !names.contains(name) => {
-                    return Err(config_error(
-                        format!("context \"{name}\" is not in the kubeconfig {file}"),
-                        &paved_core::suggest::hint_for(name, names.iter().map(String::as_str)),
+                    return Err(Error::invalid(
+                        "context",
+                        name.as_str(),
+                        format!("is not a context of the kubeconfig {file}"),
+                        Some(paved_core::suggest::hint_for(name, names.iter().map(String::as_str))),
                     ));
                 }
                 None => {

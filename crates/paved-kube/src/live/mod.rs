@@ -101,7 +101,7 @@ struct Options {
 #[derive(Default)]
 struct Shared {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    recoveries: Mutex<Vec<JoinHandle<()>>>,
+    recoveries: Mutex<Vec<JoinHandle<String>>>,
 }
 
 impl fmt::Debug for KubeTarget {
@@ -194,15 +194,18 @@ impl KubeTarget {
         self
     }
 
-    /// Waits for the background recoveries of deploys that were dropped half-way, and returns
-    /// how many there were. Call it before the process exits (the CLI does after Ctrl-C).
-    pub async fn settle(&self) -> usize {
-        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.shared.recoveries.lock().expect("not poisoned"));
-        let n = handles.len();
+    /// Waits for the background recoveries of deploys that were dropped half-way (see the
+    /// module documentation) and returns what each did, e.g. `the deploy of revision 2 of shop
+    /// in production was cancelled; rolled back to the objects of revision 1 (now revision 3,
+    /// image …)`. Call it before the process exits (the CLI does after Ctrl-C).
+    pub async fn settle(&self) -> Vec<String> {
+        let handles: Vec<JoinHandle<String>> =
+            std::mem::take(&mut *self.shared.recoveries.lock().expect("not poisoned"));
+        let mut reports = Vec::with_capacity(handles.len());
         for h in handles {
-            let _ = h.await;
+            reports.push(h.await.unwrap_or_else(|e| format!("the recovery task failed: {e}")));
         }
-        n
+        reports
     }
 
     async fn connected(&self) -> Result<&Connected> {
@@ -616,6 +619,10 @@ impl Drop for Recovery {
             let e =
                 target.fail(&conn, &new, previous.as_ref(), Failure::Cancelled, disarmed, &DeployContext::new()).await;
             tracing::warn!("{e}");
+            match e {
+                Error::Rollout { message, .. } => message,
+                other => other.to_string(),
+            }
         });
         shared.recoveries.lock().expect("not poisoned").push(task);
     }

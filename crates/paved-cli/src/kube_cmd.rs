@@ -1,0 +1,142 @@
+//! The live Kubernetes target on the command line: `--target`, `--context`, `--kubeconfig`,
+//! `--timeout`, `--no-rollback`, `--force-conflicts`, `--history-max`, and Ctrl-C handling.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use paved::paved_kube::live::KubeTarget;
+use paved::{Error, OrgConfig, Result};
+
+/// Deploy targets selectable with `--target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetKind {
+    /// A live cluster: server-side apply, rollout watching, automatic rollback.
+    Kube,
+    /// The GitOps directory under the state directory.
+    Gitops,
+}
+
+impl TargetKind {
+    fn name(self) -> &'static str {
+        match self {
+            TargetKind::Kube => paved::paved_kube::live::TARGET_NAME,
+            TargetKind::Gitops => paved::paved_kube::gitops::TARGET_NAME,
+        }
+    }
+}
+
+/// Where and how to deploy (the kube target's options apply when the target is `kube`).
+#[derive(Debug, Args)]
+pub(crate) struct KubeArgs {
+    /// The deploy target [default: the environment's `target` in paved.toml, else gitops].
+    #[arg(long, value_enum, help_heading = "Target")]
+    pub(crate) target: Option<TargetKind>,
+    /// The kubeconfig context [default: the kubeconfig's current context].
+    #[arg(long, value_name = "NAME", help_heading = "Target")]
+    pub(crate) context: Option<String>,
+    /// The kubeconfig [default: $KUBECONFIG, else ~/.kube/config, else in-cluster].
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// How long a rollout may take before it fails (e.g. 90s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Target")]
+    pub(crate) timeout: Duration,
+    /// Leave a failed rollout in place instead of re-applying the previous revision.
+    #[arg(long, help_heading = "Target")]
+    pub(crate) no_rollback: bool,
+    /// Take over fields that another field manager owns (server-side apply with force).
+    #[arg(long, help_heading = "Target")]
+    pub(crate) force_conflicts: bool,
+    /// How many revisions the cluster keeps per app and environment.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Target")]
+    pub(crate) history_max: u32,
+}
+
+impl KubeArgs {
+    /// Points `env` at the `--target` override, and builds the kube target (lazy: nothing is
+    /// read or dialled unless the kube target is used).
+    pub(crate) fn prepare(&self, config: &mut OrgConfig, env: &str) -> Arc<KubeTarget> {
+        if let Some(t) = self.target
+            && let Some(e) = config.environments.get_mut(env)
+        {
+            e.target = t.name().to_string();
+        }
+        Arc::new(
+            KubeTarget::from_kubeconfig(self.kubeconfig.clone(), self.context.clone())
+                .namespace_template(&config.app.namespace)
+                .timeout(self.timeout)
+                .auto_rollback(!self.no_rollback)
+                .force_conflicts(self.force_conflicts)
+                .history_max(self.history_max as usize),
+        )
+    }
+}
+
+/// `90`, `90s`, `5m`, `1h`, `1m30s`.
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("\"{s}\" is not a duration; use e.g. 90s, 5m or 1h");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Runs `work`; on Ctrl-C, drops it (the kube target then restores the previous release in
+/// the background), waits for that recovery, and reports what the cluster runs.
+pub(crate) async fn interruptible<T>(target: &KubeTarget, work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: restoring the previous release (press Ctrl-C again to stop waiting)");
+            let settle = target.settle();
+            let reports = tokio::select! {
+                r = settle => r,
+                _ = tokio::signal::ctrl_c() => vec!["stopped waiting: the recovery did not finish; check paved status".to_string()],
+            };
+            let message = if reports.is_empty() {
+                "cancelled before anything was applied".to_string()
+            } else {
+                reports.join("; ")
+            };
+            Err(Error::backend("cli", format!("cancelled: {message}"), Some("see paved status and paved history".to_string())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+}

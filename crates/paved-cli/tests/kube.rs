@@ -1,0 +1,155 @@
+//! `paved … --target kube` end to end, against a cluster address where nothing listens (no
+//! Kubernetes API server can run here; the target's behaviour against an API server is tested
+//! in `paved-kube/tests/live.rs` with the scripted mock server).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+const TOKEN: &str = "s3cr3t-token-never-printed";
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn kubeconfig(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    fs::write(
+        &path,
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: dead
+  cluster:
+    server: https://127.0.0.1:{port}
+    insecure-skip-tls-verify: true
+contexts:
+- name: dead-context
+  context:
+    cluster: dead
+    user: someone
+    namespace: default
+current-context: dead-context
+users:
+- name: someone
+  user:
+    token: {TOKEN}
+"
+        ),
+    )
+    .expect("write the kubeconfig");
+    path
+}
+
+fn paved(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("paved").expect("the paved binary is built");
+    cmd.current_dir(dir)
+        .env_remove("KUBECONFIG")
+        .env_remove("PAVED_CONFIG")
+        .env("HOME", dir)
+        .env("PAVED_ACTOR", "tester")
+        .arg("--state-dir")
+        .arg(dir.join(".paved"))
+        // The bound on the whole run: a dead cluster must fail fast, not hang.
+        .timeout(Duration::from_secs(15));
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn deploy_to_a_cluster_that_does_not_answer_fails_fast_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = kubeconfig(dir.path(), port);
+    let out = paved(dir.path())
+        .args([
+            "deploy",
+            "--app",
+            "shop",
+            "--image",
+            "ghcr.io/company/shop:v1",
+            "--env",
+            "production",
+            "--target",
+            "kube",
+        ])
+        .arg("--kubeconfig")
+        .arg(&config)
+        .output()
+        .expect("paved runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains(&format!("https://127.0.0.1:{port}")), "names the cluster address: {stderr}");
+    assert!(stderr.contains("dead-context"), "names the context: {stderr}");
+    assert!(stderr.contains("check the context"), "suggests checking the context: {stderr}");
+    assert!(!stdout.contains("deployed to") && !stderr.contains("deployed to"), "{stdout}");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token never appears");
+    // Nothing recorded as deployed: no GitOps release either.
+    assert!(!dir.path().join(".paved/releases").exists());
+    let history = paved(dir.path()).args(["history", "--app", "shop", "--env", "production"]).output().unwrap();
+    assert_eq!(history.status.code(), Some(2), "no release: {}", text(&history.stderr));
+}
+
+#[test]
+fn status_history_rollback_and_destroy_reach_for_the_cluster_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = kubeconfig(dir.path(), port);
+    for cmd in ["status", "history", "rollback", "destroy"] {
+        let out = paved(dir.path())
+            .args([cmd, "--app", "shop", "--env", "production", "--target", "kube", "--kubeconfig"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{cmd}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_context_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), free_port());
+    let out = paved(dir.path())
+        .args(["deploy", "--app", "shop", "--image", "ghcr.io/company/shop:v1", "--env", "production"])
+        .args(["--target", "kube", "--context", "dead-contxt", "--kubeconfig"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a context") && stderr.contains("dead-context"), "{stderr}");
+}
+
+#[test]
+fn bad_kube_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["deploy", "--app", "shop", "--image", "ghcr.io/company/shop:v1", "--env", "production"];
+    for extra in [&["--target", "helm"][..], &["--timeout", "5 minutes"], &["--history-max", "0"]] {
+        let out = paved(dir.path()).args(base).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn destroy_needs_a_target_that_can_destroy() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = paved(dir.path())
+        .args(["deploy", "--app", "shop", "--image", "ghcr.io/company/shop:v1", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(deploy.status.code(), Some(0), "{}", text(&deploy.stderr));
+    let out = paved(dir.path()).args(["destroy", "--app", "shop", "--env", "dev"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--target kube"), "{stderr}");
+}
