@@ -1,6 +1,8 @@
 //! Shared inputs of paved's benchmarks (`cargo bench -p paved-benches`); the figures are
 //! recorded in `BENCHMARKS.md` at the workspace root.
 
+pub mod dora_data;
+
 use paved::DeployRequest;
 
 /// The golden-path request used by every deploy benchmark, for app number `i`.

@@ -79,6 +79,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         kube: crate::kube_cmd::KubeArgs,
     },
+    /// Import or record platform events (deployments and incidents from CI and incident tools).
+    #[command(subcommand)]
+    Events(crate::metrics_cmd::EventsCommand),
+    /// DORA keys, adoption, and the Prometheus endpoint.
+    #[command(subcommand)]
+    Metrics(crate::metrics_cmd::MetricsCommand),
 }
 
 /// Which app in which environment.

@@ -4,6 +4,7 @@
 
 mod args;
 mod kube_cmd;
+mod metrics_cmd;
 mod output;
 
 use std::path::PathBuf;
@@ -38,7 +39,10 @@ fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
 fn platform(config: OrgConfig, state: PathBuf, printer: &Printer, kube: Option<Arc<KubeTarget>>) -> Result<Platform> {
     let kube = kube
         .unwrap_or_else(|| Arc::new(KubeTarget::from_kubeconfig(None, None).namespace_template(&config.app.namespace)));
-    let mut builder = paved::gitops_platform(config, state).shared_deployer(kube);
+    // Every deployment, rollback and policy decision goes into the ledger (opened on first use,
+    // so bad input still writes nothing).
+    let recorder = paved::metrics::LedgerRecorder::lazy(&state);
+    let mut builder = paved::gitops_platform(config, state).metrics(recorder).shared_deployer(kube);
     if let Some(sink) = printer.progress_sink() {
         builder = builder.on_progress(move |p| sink(p));
     }
@@ -88,6 +92,8 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
+        Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);

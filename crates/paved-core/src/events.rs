@@ -155,6 +155,8 @@ pub enum PlatformEvent {
         warnings: usize,
         /// The policies evaluated.
         policies: Vec<String>,
+        /// How long the evaluation took.
+        duration_seconds: f64,
     },
 }
 

@@ -259,7 +259,9 @@ impl Platform {
             escape_hatches: &app.escape_hatches,
             objects: &manifests,
         };
+        let started = std::time::Instant::now();
         let mut report = self.policy.evaluate(&input).await?;
+        let duration_seconds = started.elapsed().as_secs_f64();
         let denials = report.denials().count();
         let warnings = report.warnings().count();
         self.record(PlatformEvent::PolicyDecision {
@@ -271,6 +273,7 @@ impl Platform {
             denials,
             warnings,
             policies: report.evaluated.clone(),
+            duration_seconds,
         })
         .await;
         if denials > 0 {

@@ -10,6 +10,8 @@
 //! | feature | crate | what |
 //! |---|---|---|
 //! | `kube` (default) | [`paved_kube`] | rendering, overlays, the GitOps-directory target, the live cluster target ([`paved_kube::KubeTarget`]) |
+//! | `metrics` (default) | [`metrics`] (`paved-metrics`) | event ledger, DORA, adoption, Prometheus collector |
+//! | `metrics-serve` | | `metrics` plus an HTTP server for `/metrics` |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -30,6 +32,8 @@ pub use paved_core::*;
 
 #[cfg(feature = "kube")]
 pub use paved_kube;
+#[cfg(feature = "metrics")]
+pub use paved_metrics as metrics;
 
 /// A [`PlatformBuilder`] wired with the Kubernetes renderer and the GitOps-directory target
 /// writing under `state_dir`: the embedded default, no cluster needed. Add policy, metrics or
