@@ -553,6 +553,39 @@ async fn a_dropped_deploy_restores_the_previous_release() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deploy_from_another_machine_waits_for_the_one_under_way() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
+    // Machine A deploys v2 (its rollout hangs); machine B (another target, same cluster) tries v3.
+    let a = f.platform.clone();
+    let under_way = tokio::spawn(async move { a.deploy(&request("v2", false)).await });
+    while !f.server.requests().iter().any(|r| r.is_watch()) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = fixture_sharing(&f);
+    let err = other.deploy(&request("v3", false)).await.unwrap_err();
+    assert!(err.to_string().contains("another deploy of shop in production is under way: revision 2"), "{err}");
+    assert!(err.hint().unwrap().contains("paved status"), "{:?}", err.hint());
+    assert_eq!(live_image(&f.server), image("v2"), "machine B changed nothing");
+    // A's rollout times out and rolls back; then B can deploy.
+    let a_result = under_way.await.unwrap();
+    assert!(matches!(a_result, Err(Error::Rollout { restored: Some(3), .. })), "{a_result:?}");
+    let outcome = other.deploy(&request("v3", false)).await.unwrap();
+    assert_eq!(outcome.record.revision, 4);
+}
+
+/// A second platform and target on the same cluster, as another machine would have.
+fn fixture_sharing(f: &Fixture) -> Platform {
+    let mut config = OrgConfig::default();
+    for env in config.environments.values_mut() {
+        env.target = "kube".into();
+    }
+    let target = KubeTarget::with_client(f.server.client(), "mock cluster").timeout(Duration::from_secs(60));
+    Platform::builder().config(config).renderer(KubeRenderer).deployer(target).actor("other").build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
 async fn many_apps_deploy_concurrently_over_one_client() {
     let f = fixture();
     let requests: Vec<DeployRequest> = (0..24)

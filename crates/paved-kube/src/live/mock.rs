@@ -130,6 +130,7 @@ struct State {
 pub struct MockApiServer {
     state: Arc<Mutex<State>>,
     task: JoinHandle<()>,
+    client: kube::Client,
 }
 
 impl std::fmt::Debug for MockApiServer {
@@ -249,11 +250,17 @@ impl MockApiServer {
                 }
             }
         });
-        (kube::Client::new(service, "default"), MockApiServer { state, task })
+        let client = kube::Client::new(service, "default");
+        (client.clone(), MockApiServer { state, task, client })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().expect("not poisoned"))
+    }
+
+    /// Another client of this server (as another machine would have).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
     }
 
     /// Every request so far, in order.

@@ -345,7 +345,7 @@ impl KubeTarget {
         if let Err(message) = self.wait(conn, &ns, &new.manifests, cx).await {
             return Err(self.fail(conn, &new, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
         }
-        self.finish(conn, &new, history, cx).await?;
+        self.finish(conn, &new, history, true, cx).await?;
         let mut guard = guard;
         guard.armed = false;
         let mut record = new.record.clone();
@@ -354,7 +354,14 @@ impl KubeTarget {
     }
 
     /// After a successful rollout: prune, mark deployed (and the rest superseded), trim.
-    async fn finish(&self, conn: &Connected, new: &Stored, history: &[Stored], cx: &DeployContext) -> Result<()> {
+    async fn finish(
+        &self,
+        conn: &Connected,
+        new: &Stored,
+        history: &[Stored],
+        trim: bool,
+        cx: &DeployContext,
+    ) -> Result<()> {
         let server = conn.description.as_str();
         let (app, env) = (new.record.app.as_str(), new.record.environment.as_str());
         let keep: BTreeSet<prune::Identity> = new.manifests.iter().map(prune::identity).collect();
@@ -379,6 +386,9 @@ impl KubeTarget {
             history.iter().filter(|s| s.state() == RevisionState::Deployed && s.record.revision != new.record.revision)
         {
             history::set_state(&conn.client, server, old, RevisionState::Superseded, &self.opts.retry).await?;
+        }
+        if !trim {
+            return Ok(());
         }
         // Trim: keep the newest `history_max` revisions (the new one is among them).
         let mut all: Vec<&Stored> = history.iter().filter(|s| s.record.revision != new.record.revision).collect();
@@ -521,8 +531,40 @@ impl KubeTarget {
             ));
         }
         let history = [previous.clone(), failed.clone()];
-        self.finish(conn, &restore, &history, cx).await?;
+        // The full history is trimmed by the next deploy; here only what the failed revision added is pruned.
+        self.finish(conn, &restore, &history, false, cx).await?;
         Ok(restore.record.revision)
+    }
+
+    /// A `pending` latest revision means that another deploy is under way (on this or another
+    /// machine) or that one was interrupted. Younger than twice the rollout timeout plus two
+    /// minutes, it blocks this deploy; older, it is marked `failed` and superseded.
+    async fn check_pending(&self, conn: &Connected, history: &[Stored]) -> Result<()> {
+        let Some(last) = history.last().filter(|s| s.state() == RevisionState::Pending) else { return Ok(()) };
+        let r = &last.record;
+        let limit = self.opts.timeout.saturating_mul(2) + Duration::from_secs(120);
+        let age = OffsetDateTime::now_utc() - r.deployed_at;
+        if age < limit {
+            return Err(Error::backend(
+                TARGET_NAME,
+                format!(
+                    "another deploy of {} in {} is under way: revision {} (by {}) is pending since {}",
+                    r.app,
+                    r.environment,
+                    r.revision,
+                    r.deployed_by,
+                    r.deployed_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                ),
+                Some(format!(
+                    "wait for it (paved status --app {} --env {}); if it was interrupted, deploy again after {} minutes and it counts as failed",
+                    r.app,
+                    r.environment,
+                    limit.as_secs().div_ceil(60)
+                )),
+            ));
+        }
+        tracing::warn!(revision = r.revision, "marking an interrupted revision as failed");
+        history::set_state(&conn.client, &conn.description, last, RevisionState::Failed, &self.opts.retry).await
     }
 
     async fn deploy_release(&self, release: &Release, cx: &DeployContext) -> Result<DeployOutcome> {
@@ -532,6 +574,7 @@ impl KubeTarget {
         let (app, env, ns) = (a.app.as_str(), a.environment.name.as_str(), a.namespace.as_str());
         let _lock = self.lock(app, env).await;
         let history = history::load(&conn.client, server, Some(ns), app, env, &self.opts.retry).await?;
+        self.check_pending(conn, &history).await?;
         let current = history.iter().rev().find(|s| s.state() == RevisionState::Deployed).cloned();
         if let Some(cur) = &current
             && cur.record.digest == release.digest
@@ -754,6 +797,7 @@ impl Deployer for KubeTarget {
         let (app, env) = (app.as_str(), environment);
         let _lock = self.lock(app, env).await;
         let (_, history) = self.find(conn, app, env).await?;
+        self.check_pending(conn, &history).await?;
         let current = history
             .iter()
             .rev()
