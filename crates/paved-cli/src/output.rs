@@ -69,13 +69,13 @@ impl Printer {
                             }
                         }
                         _ => {
-                            pb.println(format!("  ✓ {}", p.message));
+                            pb.println(format!("  {} {}", progress_mark(p), p.message));
                             pb.set_message(p.message.clone());
                         }
                     }
                 }))
             }
-            None => Some(Arc::new(|p: &Progress| out!("  ✓ {}", p.message))),
+            None => Some(Arc::new(|p: &Progress| out!("  {} {}", progress_mark(p), p.message))),
         }
     }
 
@@ -272,6 +272,16 @@ impl Printer {
                 }
             }
         }
+    }
+}
+
+/// `✓` for a finished step, `…` for rollout progress still under way, nothing for messages
+/// that carry their own mark (warnings, failures).
+fn progress_mark(p: &Progress) -> &'static str {
+    match (p.step, p.done) {
+        (Step::Watch, Some((done, of))) if done < of => "…",
+        _ if p.message.starts_with(['⚠', '❌']) => "",
+        _ => "✓",
     }
 }
 
