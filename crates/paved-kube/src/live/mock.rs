@@ -118,6 +118,8 @@ struct State {
     resource_version: u64,
     uid: u64,
     requests: Vec<RecordedRequest>,
+    recording: bool,
+    served: usize,
     faults: Vec<Fault>,
     rollout: RolloutFn,
     queued: HashMap<String, VecDeque<Value>>,
@@ -228,6 +230,8 @@ impl MockApiServer {
             resource_version: 100,
             uid: 0,
             requests: Vec::new(),
+            recording: true,
+            served: 0,
             faults: Vec::new(),
             rollout: Box::new(|_| RolloutScript::Succeed),
             queued: HashMap::new(),
@@ -266,6 +270,16 @@ impl MockApiServer {
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.with(|s| s.requests.clone())
+    }
+
+    /// How many requests were served (recorded or not).
+    pub fn served(&self) -> usize {
+        self.with(|s| s.served)
+    }
+
+    /// Turns recording requests on or off (on by default; benches turn it off).
+    pub fn record_requests(&self, on: bool) {
+        self.with(|s| s.recording = on);
     }
 
     /// Forgets the recorded requests.
@@ -468,7 +482,15 @@ impl State {
         let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
         let json_body: Option<Value> = (!body.is_empty()).then(|| serde_json::from_slice(body).ok()).flatten();
         let recorded = RecordedRequest { method, path, query, content_type, body: json_body };
-        self.requests.push(recorded.clone());
+        let reply = self.respond(&recorded);
+        self.served += 1;
+        if self.recording {
+            self.requests.push(recorded);
+        }
+        reply
+    }
+
+    fn respond(&mut self, recorded: &RecordedRequest) -> Reply {
         if let Some(i) = self
             .faults
             .iter()
@@ -505,7 +527,7 @@ impl State {
         if self.not_served.contains(&p.plural) {
             return Reply::Text(404, "404 page not found");
         }
-        let r = &recorded;
+        let r = recorded;
         let (code, v) = match (r.method.as_str(), p.name.clone()) {
             ("GET", _) if r.is_watch() => return self.watch(&p, r),
             ("GET", Some(name)) => match self.objects.get(&p.key(&name)) {
@@ -544,13 +566,14 @@ impl State {
     fn list(&self, p: &ApiPath, r: &RecordedRequest) -> Value {
         let labels = r.query.get("labelSelector").cloned().unwrap_or_default();
         let fields = r.query.get("fieldSelector").cloned().unwrap_or_default();
+        let prefix = match &p.namespace {
+            Some(_) => p.prefix(),
+            None => format!("{}/{}/", p.group, p.plural),
+        };
         let items: Vec<Value> = self
             .objects
-            .iter()
-            .filter(|(k, _)| match &p.namespace {
-                Some(_) => k.starts_with(&p.prefix()),
-                None => k.starts_with(&format!("{}/{}/", p.group, p.plural)),
-            })
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
             .map(|(_, o)| o)
             .filter(|o| selector_matches(o.pointer("/metadata/labels"), &labels) && field_matches(o, &fields))
             .cloned()
