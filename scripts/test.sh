@@ -11,6 +11,21 @@ if [ ! -x .venv/bin/kubernetes-validate ]; then
 fi
 .venv/bin/kubernetes-validate --version
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
+
+# Debian packages: promtool (lints the /metrics exposition), PostgreSQL (test servers).
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "warning: cannot install $* (not root, no sudo): tests that need it skip (CI=true fails them)"; return 0
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+command -v promtool >/dev/null || apt_install prometheus
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql-15
+command -v promtool >/dev/null && promtool --version | head -1
 command -v git >/dev/null || { echo "git is required"; exit 1; }
 
 if [ "${CI:-}" = "true" ]; then

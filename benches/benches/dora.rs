@@ -3,7 +3,7 @@
 //! Dataset (generated once into `target/paved-bench-data/`): 1,000,000 deployments of 500
 //! services and 50 teams over one year, 1–5 commits each (~3M), and 100,000 incidents.
 //! Measured: import throughput (events/s) through `Ledger::import`; PostgreSQL's load (COPY
-//! + indexes); and the five keys for every team over 365 and 30 days, paved vs one SQL
+//! and indexes); and the five keys for every team over 365 and 30 days, paved vs one SQL
 //! statement in PostgreSQL. The two answers are compared team by team.
 //!
 //! `cargo bench -p paved-benches --bench dora` (`PAVED_BENCH_DORA=small` for a 10× smaller run).
@@ -13,7 +13,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use paved::metrics::{DoraQuery, DoraReport, GroupBy, Ledger};
 use paved_benches::dora_data::{self, NOW, Sizes};
 use paved_testkit::Postgres;
@@ -27,7 +27,10 @@ fn data_dir(sizes: Sizes) -> PathBuf {
 fn psql(pg: &Postgres, args: &[&str], input: Option<&str>) -> String {
     use std::io::Write;
     let mut cmd = pg.psql("bench");
-    cmd.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("psql starts");
     let mut stdin = child.stdin.take().expect("stdin");
     if let Some(sql) = input {
@@ -93,7 +96,9 @@ fn bench(c: &mut Criterion) {
     let ledger_dir = tempfile::tempdir().expect("temp dir");
     let ledger = Ledger::open_in(ledger_dir.path()).expect("ledger");
     let t = Instant::now();
-    let report = ledger.import(BufReader::with_capacity(1 << 20, std::fs::File::open(&data.jsonl).expect("jsonl")), false).expect("import");
+    let report = ledger
+        .import(BufReader::with_capacity(1 << 20, std::fs::File::open(&data.jsonl).expect("jsonl")), false)
+        .expect("import");
     let import = t.elapsed().as_secs_f64();
     assert!(report.is_clean(), "{:?}", &report.rejected[..report.rejected.len().min(3)]);
     eprintln!("paved import: {} events in {import:.2}s = {:.0} events/s", data.events, data.events as f64 / import);
@@ -115,19 +120,23 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("dora_all_teams");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    // Flat sampling: 10 runs of each (PostgreSQL's year takes seconds per run).
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(30));
     for days in [365, 30] {
         let q = DoraQuery::new(NOW).window(days * 86_400);
-        g.bench_function(format!("paved_{days}d"), |b| b.iter(|| ledger.dora_by(&q, GroupBy::Team).expect("dora").len()));
+        g.bench_function(format!("paved_{days}d"), |b| {
+            b.iter(|| ledger.dora_by(&q, GroupBy::Team).expect("dora").len())
+        });
         let sql = dora_data::postgres_query(days);
         g.bench_function(format!("postgres_{days}d"), |b| b.iter(|| psql(&pg, &["-At"], Some(&sql)).len()));
     }
     g.finish();
 
     // Import throughput on the first 100,000 events, into a fresh ledger each time.
-    let slice: String = std::fs::read_to_string(&data.jsonl).expect("jsonl").lines().take(100_000).collect::<Vec<_>>().join("\n");
+    let slice: String =
+        std::fs::read_to_string(&data.jsonl).expect("jsonl").lines().take(100_000).collect::<Vec<_>>().join("\n");
     let mut g = c.benchmark_group("import");
-    g.sample_size(10).throughput(Throughput::Elements(100_000));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(100_000));
     g.bench_function("paved_100k_events", |b| {
         b.iter_batched(
             || {

@@ -86,7 +86,13 @@ pub fn generate(dir: &Path, sizes: Sizes) -> std::io::Result<Dataset> {
         let team = service % 50;
         let env = if rng.below(10) < 7 { "production" } else { "staging" };
         let roll = rng.below(100);
-        let status = if roll < 90 { "success" } else if roll < 96 { "failure" } else { "rolled_back" };
+        let status = if roll < 90 {
+            "success"
+        } else if roll < 96 {
+            "failure"
+        } else {
+            "rolled_back"
+        };
         let finished = start + i as i64 * step + rng.below(step as u64) as i64;
         let started = finished - 60 - rng.below(840) as i64;
         let unplanned = rng.below(100) < 5;
@@ -106,7 +112,12 @@ pub fn generate(dir: &Path, sizes: Sizes) -> std::io::Result<Dataset> {
             rfc3339(started),
             rfc3339(finished)
         )?;
-        writeln!(dep_csv, "d{i},service-{service},team-{team},{env},{status},{},{},{unplanned}", rfc3339(started), rfc3339(finished))?;
+        writeln!(
+            dep_csv,
+            "d{i},service-{service},team-{team},{env},{status},{},{},{unplanned}",
+            rfc3339(started),
+            rfc3339(finished)
+        )?;
         finished_times.push((finished, service, team, env));
     }
     for k in 0..sizes.incidents {

@@ -36,13 +36,23 @@ fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
 }
 
 /// The platform: GitOps and kube targets (the kube target connects only when used).
-fn platform(config: OrgConfig, state: PathBuf, printer: &Printer, kube: Option<Arc<KubeTarget>>) -> Result<Platform> {
+/// The CLI's platform. `record`: whether events go into the ledger (not for `render` and
+/// `--dry-run`, which write nothing).
+fn platform(
+    config: OrgConfig,
+    state: PathBuf,
+    printer: &Printer,
+    kube: Option<Arc<KubeTarget>>,
+    record: bool,
+) -> Result<Platform> {
     let kube = kube
         .unwrap_or_else(|| Arc::new(KubeTarget::from_kubeconfig(None, None).namespace_template(&config.app.namespace)));
     // Every deployment, rollback and policy decision goes into the ledger (opened on first use,
     // so bad input still writes nothing).
-    let recorder = paved::metrics::LedgerRecorder::lazy(&state);
-    let mut builder = paved::gitops_platform(config, state).metrics(recorder).shared_deployer(kube);
+    let mut builder = paved::gitops_platform(config, state.clone()).shared_deployer(kube);
+    if record {
+        builder = builder.metrics(paved::metrics::LedgerRecorder::lazy(&state));
+    }
     if let Some(sink) = printer.progress_sink() {
         builder = builder.on_progress(move |p| sink(p));
     }
@@ -54,7 +64,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     let state = state_dir(cli.state_dir);
     match cli.command {
         Command::Render(args) => {
-            let platform = platform(config, state, &Printer::new(Format::Json), None)?;
+            let platform = platform(config, state, &Printer::new(Format::Json), None, false)?;
             let request = args.request()?;
             let app = platform.validate(&request)?;
             let manifests = platform.render(&app)?;
@@ -63,7 +73,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Deploy { args, dry_run, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &args.env);
-            let platform = platform(config, state, printer, Some(kube.clone()))?;
+            let platform = platform(config, state, printer, Some(kube.clone()), !dry_run)?;
             let request = args.request()?;
             if dry_run {
                 let plan = platform.plan(&request).await?;
@@ -76,7 +86,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Rollback { target, to, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube.clone()))?;
+            let platform = platform(config, state, printer, Some(kube.clone()), true)?;
             let (app, env) = target.resolve(&platform)?;
             let outcome = kube_cmd::interruptible(&kube, platform.rollback(&app, &env, to)).await?;
             printer.rolled_back(&outcome);
@@ -84,7 +94,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Status { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube))?;
+            let platform = platform(config, state, printer, Some(kube), true)?;
             let (app, env) = target.resolve(&platform)?;
             let status = platform.status(&app, &env).await?;
             printer.status(&status);
@@ -97,7 +107,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube.clone()))?;
+            let platform = platform(config, state, printer, Some(kube.clone()), true)?;
             let (app, env) = target.resolve(&platform)?;
             let outcome = kube_cmd::interruptible(&kube, platform.destroy(&app, &env)).await?;
             printer.destroyed(&outcome);
@@ -105,7 +115,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::History { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube))?;
+            let platform = platform(config, state, printer, Some(kube), true)?;
             let (app, env) = target.resolve(&platform)?;
             let history = platform.history(&app, &env).await?;
             if history.is_empty() {

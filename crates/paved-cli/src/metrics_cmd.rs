@@ -25,7 +25,7 @@ pub(crate) enum EventsCommand {
         strict: bool,
     },
     /// Record one event from flags (the same fields as a JSON line).
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
 }
 
 /// One event, as flags.
@@ -169,7 +169,11 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                         report.deployments,
                         report.incidents,
                         ledger.path().display(),
-                        if report.rejected.is_empty() { String::new() } else { format!("; {} bad lines skipped", report.rejected.len()) }
+                        if report.rejected.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} bad lines skipped", report.rejected.len())
+                        }
                     ));
                 }
             } else {
@@ -178,7 +182,9 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
             Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         EventsCommand::Record(a) => {
-            let mut v = json!({"type": a.kind, "id": a.id, "service": a.service, "team": a.team, "environment": a.environment});
+            let a = *a;
+            let mut v =
+                json!({"type": a.kind, "id": a.id, "service": a.service, "team": a.team, "environment": a.environment});
             let fields = [
                 ("status", a.status),
                 ("started_at", a.started_at),
@@ -201,7 +207,12 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                     .iter()
                     .map(|c| match c.split_once('@') {
                         Some((sha, at)) => Ok(json!({"sha": sha, "committed_at": at})),
-                        None => Err(paved::Error::invalid("commit", c, "is not SHA@TIME", Some("write --commit a1b2c3@2026-11-01T10:00:00Z".into()))),
+                        None => Err(paved::Error::invalid(
+                            "commit",
+                            c,
+                            "is not SHA@TIME",
+                            Some("write --commit a1b2c3@2026-11-01T10:00:00Z".into()),
+                        )),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 v["commits"] = json!(commits);
@@ -209,7 +220,11 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
             let event = paved::metrics::model::parse_line(&v.to_string())?;
             Ledger::open_in(state)?.write(&[event])?;
             if format == Format::Text {
-                print_text(&format!("recorded {} {}\n", v["type"].as_str().unwrap_or_default(), v["id"].as_str().unwrap_or_default()));
+                print_text(&format!(
+                    "recorded {} {}\n",
+                    v["type"].as_str().unwrap_or_default(),
+                    v["id"].as_str().unwrap_or_default()
+                ));
             } else {
                 print_json(&v, format);
             }
@@ -264,10 +279,19 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
         }
         MetricsCommand::Serve { listen } => {
             let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-                paved::Error::invalid("listen", &listen, format!("cannot listen: {e}"), Some("use a free HOST:PORT, e.g. 127.0.0.1:9464".into()))
+                paved::Error::invalid(
+                    "listen",
+                    &listen,
+                    format!("cannot listen: {e}"),
+                    Some("use a free HOST:PORT, e.g. 127.0.0.1:9464".into()),
+                )
             })?;
             let ledger = Arc::new(Ledger::open_in(state)?);
-            eprintln!("serving http://{}/metrics (ledger {})", listener.local_addr().map_or(listen, |a| a.to_string()), ledger.path().display());
+            eprintln!(
+                "serving http://{}/metrics (ledger {})",
+                listener.local_addr().map_or(listen, |a| a.to_string()),
+                ledger.path().display()
+            );
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -17,7 +17,11 @@ fn paved(dir: &Path) -> Command {
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.stdin(Stdio::null()).output().expect("paved runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn deployment(id: &str, team: &str, status: &str, finished: &str) -> String {
@@ -45,7 +49,8 @@ fn import_then_dora_json() {
     // Importing the same ids again updates, never duplicates.
     assert_eq!(run(paved(dir.path()).args(["events", "import", "events.jsonl"])).0, 0);
 
-    let (code, out, err) = run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
+    let (code, out, err) =
+        run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["deployment_frequency"]["deployments"], 2);
@@ -57,7 +62,8 @@ fn import_then_dora_json() {
     assert_eq!(v["lead_time"]["changes"], 2);
     assert_eq!(v["lead_time"]["median_seconds"], (2.0 * 86400.0 + 3.0 * 86400.0 + 7200.0) / 2.0);
 
-    let (code, out, _) = run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--by", "team"]));
+    let (code, out, _) =
+        run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--by", "team"]));
     assert_eq!(code, 0);
     assert!(out.lines().any(|l| l.starts_with("payments") && l.contains("low")), "{out}");
     let (code, out, _) = run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z"]));
@@ -92,8 +98,13 @@ fn bad_input_has_line_numbers_and_hints() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
-    let (_, out, _) = run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["deployment_frequency"]["deployments"], 0, "strict imported nothing");
+    let (_, out, _) =
+        run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["deployment_frequency"]["deployments"],
+        0,
+        "strict imported nothing"
+    );
     // Without --strict the good line is imported and the exit code is still 1.
     let (code, out, _) = run(paved(dir.path()).args(["events", "import", "bad.jsonl"]));
     assert_eq!(code, 1);
@@ -114,26 +125,75 @@ fn bad_input_has_line_numbers_and_hints() {
 #[test]
 fn stdin_and_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = paved(dir.path()).args(["events", "import", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(deployment("d1", "search", "success", "2026-11-02T00:00:00Z").as_bytes()).unwrap();
+    let mut child =
+        paved(dir.path()).args(["events", "import", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(deployment("d1", "search", "success", "2026-11-02T00:00:00Z").as_bytes())
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let (code, _, err) = run(paved(dir.path()).args([
-        "events", "record", "--type", "deployment", "--id", "d2", "--service", "search-svc", "--team", "search", "--status", "failure",
-        "--started-at", "2026-11-03T00:00:00Z", "--finished-at", "2026-11-03T00:10:00Z", "--commit", "abc@2026-11-02T00:00:00Z",
+        "events",
+        "record",
+        "--type",
+        "deployment",
+        "--id",
+        "d2",
+        "--service",
+        "search-svc",
+        "--team",
+        "search",
+        "--status",
+        "failure",
+        "--started-at",
+        "2026-11-03T00:00:00Z",
+        "--finished-at",
+        "2026-11-03T00:10:00Z",
+        "--commit",
+        "abc@2026-11-02T00:00:00Z",
     ]));
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(paved(dir.path()).args([
-        "events", "record", "--type", "incident", "--id", "i1", "--service", "search-svc", "--team", "search",
-        "--deployment-id", "d2", "--opened-at", "2026-11-03T00:05:00Z",
+        "events",
+        "record",
+        "--type",
+        "incident",
+        "--id",
+        "i1",
+        "--service",
+        "search-svc",
+        "--team",
+        "search",
+        "--deployment-id",
+        "d2",
+        "--opened-at",
+        "2026-11-03T00:05:00Z",
     ]));
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(paved(dir.path()).args([
-        "events", "record", "--type", "deployment", "--id", "d3", "--service", "s", "--team", "t", "--status", "done",
-        "--started-at", "2026-11-03T00:00:00Z", "--finished-at", "2026-11-03T00:10:00Z",
+        "events",
+        "record",
+        "--type",
+        "deployment",
+        "--id",
+        "d3",
+        "--service",
+        "s",
+        "--team",
+        "t",
+        "--status",
+        "done",
+        "--started-at",
+        "2026-11-03T00:00:00Z",
+        "--finished-at",
+        "2026-11-03T00:10:00Z",
     ]));
     assert_eq!(code, 2);
     assert!(err.contains("expected one of \"success\", \"failure\", \"rolled_back\""), "{err}");
-    let (_, out, _) = run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
+    let (_, out, _) =
+        run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["change_failure_rate"]["deployments"], 2);
     assert_eq!(v["recovery_time"]["unrecovered"], 2); // d2 and the open incident
@@ -144,13 +204,16 @@ fn concurrent_writers_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // Four importers of 300 deployments each and four recorders of 15 events each, at once.
     for p in 0..4 {
-        let lines: Vec<String> =
-            (0..300).map(|i| deployment(&format!("p{p}-{i}"), &format!("team{p}"), "success", "2026-11-02T00:00:00Z")).collect();
+        let lines: Vec<String> = (0..300)
+            .map(|i| deployment(&format!("p{p}-{i}"), &format!("team{p}"), "success", "2026-11-02T00:00:00Z"))
+            .collect();
         std::fs::write(dir.path().join(format!("p{p}.jsonl")), lines.join("\n")).unwrap();
     }
     let mut children = Vec::new();
     for p in 0..4 {
-        children.push(paved(dir.path()).args(["events", "import", &format!("p{p}.jsonl")]).stdout(Stdio::null()).spawn().unwrap());
+        children.push(
+            paved(dir.path()).args(["events", "import", &format!("p{p}.jsonl")]).stdout(Stdio::null()).spawn().unwrap(),
+        );
     }
     let recorders: Vec<_> = (0..4)
         .map(|r| {
@@ -158,8 +221,22 @@ fn concurrent_writers_lose_nothing() {
             std::thread::spawn(move || {
                 for i in 0..15 {
                     let (code, _, err) = run(paved(&dir).args([
-                        "events", "record", "--type", "deployment", "--id", &format!("r{r}-{i}"), "--service", "rec", "--team", "rec",
-                        "--status", "success", "--started-at", "2026-11-05T00:00:00Z", "--finished-at", "2026-11-05T00:01:00Z",
+                        "events",
+                        "record",
+                        "--type",
+                        "deployment",
+                        "--id",
+                        &format!("r{r}-{i}"),
+                        "--service",
+                        "rec",
+                        "--team",
+                        "rec",
+                        "--status",
+                        "success",
+                        "--started-at",
+                        "2026-11-05T00:00:00Z",
+                        "--finished-at",
+                        "2026-11-05T00:01:00Z",
                     ]));
                     assert_eq!(code, 0, "{err}");
                 }
@@ -179,17 +256,46 @@ fn concurrent_writers_lose_nothing() {
 #[test]
 fn deploys_are_recorded_and_served_to_promtool() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(paved(dir.path()).args(["deploy", "--app", "my-service", "--image", "ghcr.io/company/my-service:v1", "--env", "production", "--cpu-limit", "2"]));
+    let (code, _, err) = run(paved(dir.path()).args([
+        "deploy",
+        "--app",
+        "my-service",
+        "--image",
+        "ghcr.io/company/my-service:v1",
+        "--env",
+        "production",
+        "--cpu-limit",
+        "2",
+    ]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(run(paved(dir.path()).args(["deploy", "--app", "my-service", "--image", "ghcr.io/company/my-service:v2", "--env", "production"])).0, 0);
+    assert_eq!(
+        run(paved(dir.path()).args([
+            "deploy",
+            "--app",
+            "my-service",
+            "--image",
+            "ghcr.io/company/my-service:v2",
+            "--env",
+            "production"
+        ]))
+        .0,
+        0
+    );
     assert_eq!(run(paved(dir.path()).args(["rollback", "--app", "my-service", "--env", "production"])).0, 0);
-    std::fs::write(dir.path().join("e.jsonl"), deployment("d1", "payments", "success", "2026-11-02T00:00:00Z")).unwrap();
+    std::fs::write(dir.path().join("e.jsonl"), deployment("d1", "payments", "success", "2026-11-02T00:00:00Z"))
+        .unwrap();
     assert_eq!(run(paved(dir.path()).args(["events", "import", "e.jsonl"])).0, 0);
 
-    let mut server = paved(dir.path()).args(["metrics", "serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut server =
+        paved(dir.path()).args(["metrics", "serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(server.stderr.take().unwrap()).read_line(&mut first).unwrap();
-    let addr = first.split("http://").nth(1).and_then(|s| s.split('/').next()).expect("the server prints its address").to_string();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("the server prints its address")
+        .to_string();
     let get = |path: &str, accept: &str| {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").unwrap();
@@ -212,18 +318,38 @@ fn deploys_are_recorded_and_served_to_promtool() {
     // paved's own deployments (recorded by the CLI; the rollback marks v2 as rolled back) and the imported one.
     assert!(body.contains(r#"paved_deployments_total{team="platform",service="my-service",environment="production",result="success"} 2"#), "{body}");
     assert!(body.contains(r#"paved_deployments_total{team="platform",service="my-service",environment="production",result="rolled_back"} 1"#), "{body}");
-    assert!(body.contains(r#"paved_rollbacks_total{team="platform",service="my-service",environment="production"} 1"#), "{body}");
+    assert!(
+        body.contains(r#"paved_rollbacks_total{team="platform",service="my-service",environment="production"} 1"#),
+        "{body}"
+    );
     assert!(body.contains(r#"paved_deployments_total{team="payments",service="payments-svc",environment="production",result="success"} 1"#), "{body}");
-    assert!(body.contains(r#"paved_policy_evaluations_total{team="platform",environment="production",result="allowed"} 2"#), "{body}");
+    assert!(
+        body.contains(r#"paved_policy_evaluations_total{team="platform",environment="production",result="allowed"} 2"#),
+        "{body}"
+    );
     assert!(body.contains("paved_deployment_duration_seconds_bucket{le=\"+Inf\""), "{body}");
     assert!(body.contains("paved_golden_path_ratio"), "{body}");
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         assert!(!line.contains("sha") && !line.contains("id="), "unbounded label in {line}");
     }
 
-    let Some(promtool) = paved_testkit::tool("promtool", "apt-get install -y --no-install-recommends prometheus") else { return };
-    let mut check = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let Some(promtool) = paved_testkit::tool("promtool", "apt-get install -y --no-install-recommends prometheus")
+    else {
+        return;
+    };
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let out = check.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

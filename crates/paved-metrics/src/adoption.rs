@@ -53,7 +53,12 @@ pub fn catalog_teams(paths: &[impl AsRef<Path>]) -> Result<BTreeSet<String>> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let file = paved_core::ManifestFile::parse(path, &text).map_err(|e| {
-            Error::invalid("catalog", path.display().to_string(), e.to_string(), Some("give Backstage catalog-info.yaml files".into()))
+            Error::invalid(
+                "catalog",
+                path.display().to_string(),
+                e.to_string(),
+                Some("give Backstage catalog-info.yaml files".into()),
+            )
         })?;
         for doc in file.documents {
             if doc.value.get("kind").and_then(|k| k.as_str()) != Some("Component") {
@@ -169,9 +174,16 @@ impl AdoptionReport {
             lines.push(format!("  not on the platform yet    {}", self.teams_not_on_platform.join(", ")));
         }
         lines.extend([
-            format!("  golden-path ratio          {} (deployments without escape hatches)", pct(self.golden_path_ratio)),
+            format!(
+                "  golden-path ratio          {} (deployments without escape hatches)",
+                pct(self.golden_path_ratio)
+            ),
             format!("  deployments per day        {:.2}", self.deployments_per_day),
-            format!("  deployment duration        avg {}, p90 {}", secs(self.duration_avg_seconds), secs(self.duration_p90_seconds)),
+            format!(
+                "  deployment duration        avg {}, p90 {}",
+                secs(self.duration_avg_seconds),
+                secs(self.duration_p90_seconds)
+            ),
             format!("  success rate               {}", pct(self.success_rate)),
             format!(
                 "  first event → production   median {} ({} services)",

@@ -405,7 +405,8 @@ impl Window {
                     "SELECT DISTINCT d.rowid FROM incidents i JOIN deployments d ON d.id = i.deployment_id
                      WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at < ?3",
                 )?;
-                let with_incident = stmt.query_map(params![f.env, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                let with_incident =
+                    stmt.query_map(params![f.env, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
                 let mut stmt = conn.prepare_cached(
                     "SELECT service, team, opened_at, resolved_at FROM incidents
                      WHERE environment = ?1 AND opened_at >= ?2 AND opened_at < ?3
@@ -413,7 +414,12 @@ impl Window {
                 )?;
                 let incidents = stmt
                     .query_map(params![f.env, start, end, f.team, f.service], |r| {
-                        Ok(Incident { service: r.get(0)?, team: r.get(1)?, opened_at: r.get(2)?, resolved_at: r.get(3)? })
+                        Ok(Incident {
+                            service: r.get(0)?,
+                            team: r.get(1)?,
+                            opened_at: r.get(2)?,
+                            resolved_at: r.get(3)?,
+                        })
                     })?
                     .collect::<rusqlite::Result<_>>()?;
                 Ok((deployments, with_incident, incidents))
@@ -434,7 +440,13 @@ fn window_days(seconds: i64) -> serde_json::Number {
 }
 
 /// Computes the five keys over loaded rows (already filtered to one scope).
-fn compute(q: &DoraQuery, deployments: &[Deployment], with_incident: &HashSet<i64>, changes: &mut Vec<i64>, incidents: &[Incident]) -> DoraReport {
+fn compute(
+    q: &DoraQuery,
+    deployments: &[Deployment],
+    with_incident: &HashSet<i64>,
+    changes: &mut [i64],
+    incidents: &[Incident],
+) -> DoraReport {
     let days = q.window as f64 / DAY;
     let successes = deployments.iter().filter(|d| d.status == DeploymentStatus::Success).count() as u64;
     let per_day = successes as f64 / days;
@@ -632,27 +644,35 @@ impl DoraReport {
             (
                 "lead time for changes",
                 match (l.median_seconds, l.p90_seconds) {
-                    (Some(m), Some(p)) => format!("median {}, p90 {} ({} changes)", fmt_duration(m), fmt_duration(p), l.changes),
+                    (Some(m), Some(p)) => {
+                        format!("median {}, p90 {} ({} changes)", fmt_duration(m), fmt_duration(p), l.changes)
+                    }
                     _ => "no changes".into(),
                 },
                 level(l.level),
             ),
             (
                 "change failure rate",
-                c.ratio.map_or("no deployments".into(), |x| format!("{:.1}% ({} of {})", x * 100.0, c.failed, c.deployments)),
+                c.ratio.map_or("no deployments".into(), |x| {
+                    format!("{:.1}% ({} of {})", x * 100.0, c.failed, c.deployments)
+                }),
                 level(c.level),
             ),
             (
                 "recovery time",
                 match r.median_seconds {
-                    Some(m) => format!("median {} ({} recovered, {} unrecovered)", fmt_duration(m), r.recovered, r.unrecovered),
+                    Some(m) => {
+                        format!("median {} ({} recovered, {} unrecovered)", fmt_duration(m), r.recovered, r.unrecovered)
+                    }
                     None => format!("nothing recovered ({} unrecovered)", r.unrecovered),
                 },
                 level(r.level),
             ),
             (
                 "rework rate",
-                w.ratio.map_or("no deployments".into(), |x| format!("{:.1}% ({} of {})", x * 100.0, w.unplanned, w.deployments)),
+                w.ratio.map_or("no deployments".into(), |x| {
+                    format!("{:.1}% ({} of {})", x * 100.0, w.unplanned, w.deployments)
+                }),
                 "",
             ),
         ];
@@ -667,15 +687,32 @@ impl DoraReport {
     pub fn to_table(reports: &[DoraReport], by: GroupBy) -> String {
         let mut t = String::new();
         let head = if by == GroupBy::Team { "TEAM" } else { "SERVICE" };
-        let _ = writeln!(t, "{head:<24} {:<18} {:<26} {:<20} {:<22} {:<8}", "DEPLOYS/DAY", "LEAD TIME (MEDIAN)", "CHANGE FAILURE", "RECOVERY (MEDIAN)", "REWORK");
+        let _ = writeln!(
+            t,
+            "{head:<24} {:<18} {:<26} {:<20} {:<22} {:<8}",
+            "DEPLOYS/DAY", "LEAD TIME (MEDIAN)", "CHANGE FAILURE", "RECOVERY (MEDIAN)", "REWORK"
+        );
         for r in reports {
             let name = if by == GroupBy::Team { r.team.as_deref() } else { r.service.as_deref() }.unwrap_or("-");
             let f = &r.deployment_frequency;
-            let lead = r.lead_time.median_seconds.map_or("-".into(), |m| format!("{} {}", fmt_duration(m), level(r.lead_time.level)));
-            let cfr = r.change_failure_rate.ratio.map_or("-".into(), |x| format!("{:.1}% {}", x * 100.0, level(r.change_failure_rate.level)));
-            let rec = r.recovery_time.median_seconds.map_or("-".into(), |m| format!("{} {}", fmt_duration(m), level(r.recovery_time.level)));
+            let lead = r
+                .lead_time
+                .median_seconds
+                .map_or("-".into(), |m| format!("{} {}", fmt_duration(m), level(r.lead_time.level)));
+            let cfr = r
+                .change_failure_rate
+                .ratio
+                .map_or("-".into(), |x| format!("{:.1}% {}", x * 100.0, level(r.change_failure_rate.level)));
+            let rec = r
+                .recovery_time
+                .median_seconds
+                .map_or("-".into(), |m| format!("{} {}", fmt_duration(m), level(r.recovery_time.level)));
             let rework = r.rework_rate.ratio.map_or("-".into(), |x| format!("{:.1}%", x * 100.0));
-            let _ = writeln!(t, "{name:<24} {:<18} {lead:<26} {cfr:<20} {rec:<22} {rework:<8}", format!("{:.2} {}", f.per_day, f.level.as_str()));
+            let _ = writeln!(
+                t,
+                "{name:<24} {:<18} {lead:<26} {cfr:<20} {rec:<22} {rework:<8}",
+                format!("{:.2} {}", f.per_day, f.level.as_str())
+            );
         }
         t
     }
@@ -701,7 +738,10 @@ mod tests {
         assert_eq!(parse_window("30d").unwrap(), 30 * 86_400);
         assert_eq!(parse_window("12h").unwrap(), 12 * 3_600);
         assert_eq!(parse_window("2w").unwrap(), 14 * 86_400);
-        assert_eq!(parse_window("30x").unwrap_err().hint(), Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90m (minutes)"));
+        assert_eq!(
+            parse_window("30x").unwrap_err().hint(),
+            Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90m (minutes)")
+        );
         assert_eq!(parse_window("30days").unwrap_err().hint(), Some("did you mean \"30d\"?"));
         assert_eq!(parse_window("30").unwrap_err().hint(), Some("did you mean \"30d\"?"));
         assert!(parse_window("0d").is_err());

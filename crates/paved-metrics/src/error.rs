@@ -53,7 +53,12 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for [`Error::Invalid`].
-    pub fn invalid(field: impl Into<String>, value: impl Into<String>, reason: impl Into<String>, hint: Option<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
         Error::Invalid { field: field.into(), value: value.into(), reason: reason.into(), hint }
     }
 
@@ -85,7 +90,12 @@ impl From<Error> for paved_core::Error {
             Error::Io { path, source } => paved_core::Error::Io { path, source },
             other => {
                 let hint = other.hint().map(str::to_string);
-                paved_core::Error::Backend { backend: "ledger".into(), message: other.to_string(), hint, source: Some(Box::new(other)) }
+                paved_core::Error::Backend {
+                    backend: "ledger".into(),
+                    message: other.to_string(),
+                    hint,
+                    source: Some(Box::new(other)),
+                }
             }
         }
     }

@@ -59,7 +59,9 @@ fn parse_all(input: impl BufRead, tx: std::sync::mpsc::SyncSender<Parsed>) -> Re
         match parse_line(&line) {
             Ok(e) => {
                 batch.push(e);
-                if batch.len() == BATCH && tx.send(Parsed::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
+                if batch.len() == BATCH
+                    && tx.send(Parsed::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err()
+                {
                     return Ok(());
                 }
             }

@@ -102,7 +102,15 @@ pub struct DeploymentEvent {
 
 impl DeploymentEvent {
     /// A finished deployment without commits or escape hatches.
-    pub fn new(id: &str, service: &str, team: &str, environment: &str, status: DeploymentStatus, started_at: UnixSeconds, finished_at: UnixSeconds) -> Self {
+    pub fn new(
+        id: &str,
+        service: &str,
+        team: &str,
+        environment: &str,
+        status: DeploymentStatus,
+        started_at: UnixSeconds,
+        finished_at: UnixSeconds,
+    ) -> Self {
         DeploymentEvent {
             id: id.into(),
             service: service.into(),
@@ -143,7 +151,14 @@ pub struct IncidentEvent {
 
 impl IncidentEvent {
     /// An incident.
-    pub fn new(id: &str, service: &str, team: &str, environment: &str, opened_at: UnixSeconds, resolved_at: Option<UnixSeconds>) -> Self {
+    pub fn new(
+        id: &str,
+        service: &str,
+        team: &str,
+        environment: &str,
+        opened_at: UnixSeconds,
+        resolved_at: Option<UnixSeconds>,
+    ) -> Self {
         IncidentEvent {
             id: id.into(),
             service: service.into(),
@@ -282,7 +297,9 @@ fn choice<'a>(field: &str, value: &str, choices: &[&'a str]) -> Result<&'a str> 
         let best = choices.iter().map(|c| (c, strsim::jaro_winkler(value, c))).max_by(|a, b| a.1.total_cmp(&b.1));
         let hint = match best {
             Some((c, score)) if score >= 0.7 => format!("did you mean \"{c}\"?"),
-            _ => format!("expected one of {}", choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")),
+            _ => {
+                format!("expected one of {}", choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", "))
+            }
         };
         Error::invalid(field, value, format!("is not a known {field}"), Some(hint))
     })
@@ -294,11 +311,17 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
         let msg = e.to_string();
         let ticked: Vec<&str> = msg.split('`').skip(1).step_by(2).collect();
         if msg.starts_with("unknown field") && ticked.len() > 1 {
-            let best = ticked[1..].iter().map(|c| (c, strsim::jaro_winkler(ticked[0], c))).max_by(|a, b| a.1.total_cmp(&b.1));
+            let best =
+                ticked[1..].iter().map(|c| (c, strsim::jaro_winkler(ticked[0], c))).max_by(|a, b| a.1.total_cmp(&b.1));
             let hint = best.filter(|(_, s)| *s >= 0.7).map(|(c, _)| format!("did you mean \"{c}\"?"));
             Error::invalid("key", ticked[0], "is not a field of the import format", hint)
         } else {
-            Error::invalid("JSON", truncate(line), format!("malformed: {e}"), Some("each line is one JSON object".into()))
+            Error::invalid(
+                "JSON",
+                truncate(line),
+                format!("malformed: {e}"),
+                Some("each line is one JSON object".into()),
+            )
         }
     })?;
     let kind = required("type", &raw.kind)?;
@@ -333,7 +356,10 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
                 if c.sha.trim().is_empty() {
                     return Err(Error::invalid("commits.sha", "", "is required", None));
                 }
-                Ok(CommitRef { sha: c.sha.to_string(), committed_at: parse_time("commits.committed_at", &c.committed_at)? })
+                Ok(CommitRef {
+                    sha: c.sha.to_string(),
+                    committed_at: parse_time("commits.committed_at", &c.committed_at)?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(LedgerEvent::Deployment(DeploymentEvent {
@@ -357,7 +383,12 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
         if let (Some(r), Some(raw_r)) = (resolved_at, raw.resolved_at.as_deref())
             && r < opened_at
         {
-            return Err(Error::invalid("resolved_at", raw_r, "is before opened_at", Some("check the two times".into())));
+            return Err(Error::invalid(
+                "resolved_at",
+                raw_r,
+                "is before opened_at",
+                Some("check the two times".into()),
+            ));
         }
         Ok(LedgerEvent::Incident(IncidentEvent {
             id,
@@ -406,7 +437,10 @@ mod tests {
         assert_eq!(e.hint(), Some("did you mean \"rolled_back\"?"));
         let e = parse_line(r#"{"type":"deployment","id":"d","service":"s","team":"t","environment":"p","status":"success","started_at":"2026-11-01T10:00:00Z","finished_at":"2026-11-01T09:00:00Z"}"#).unwrap_err();
         assert!(e.to_string().contains("before started_at"), "{e}");
-        let e = parse_line(r#"{"type":"incident","id":"i","service":"s","team":"t","environment":"p","opened_at":"yesterday"}"#).unwrap_err();
+        let e = parse_line(
+            r#"{"type":"incident","id":"i","service":"s","team":"t","environment":"p","opened_at":"yesterday"}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("RFC 3339"), "{e}");
         let e = parse_line(r#"{"type":"incident","id":"i","service":"s","team":"t","environment":"p","opened_at":"2026-11-01 10:00:00"}"#).unwrap_err();
         assert!(e.to_string().contains("RFC 3339"), "{e}");
@@ -414,7 +448,10 @@ mod tests {
         assert_eq!(e.hint(), Some("did you mean \"opened_at\"?"));
         let e = parse_line("{not json").unwrap_err();
         assert!(e.to_string().contains("malformed"), "{e}");
-        let e = parse_line(r#"{"type":"incident","service":"s","team":"t","environment":"p","opened_at":"2026-11-01T10:00:00Z"}"#).unwrap_err();
+        let e = parse_line(
+            r#"{"type":"incident","service":"s","team":"t","environment":"p","opened_at":"2026-11-01T10:00:00Z"}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("invalid id"), "{e}");
     }
 }

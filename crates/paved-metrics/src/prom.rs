@@ -30,10 +30,8 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 /// are named with their `_total` suffix, `# UNIT` and `# EOF` lines are dropped. For clients
 /// (and linters such as `promtool check metrics`) that do not speak OpenMetrics.
 pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
+    let counters: std::collections::HashSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
     let mut out = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines() {
         if line.starts_with("# UNIT ") || line == "# EOF" {
@@ -97,7 +95,13 @@ fn counters(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels
     Ok(())
 }
 
-fn gauges(enc: &mut DescriptorEncoder, name: &str, help: &str, unit: Option<&Unit>, rows: &[(Labels, f64)]) -> fmt::Result {
+fn gauges(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    rows: &[(Labels, f64)],
+) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
     for (labels, v) in rows {
         m.encode_family(labels)?.encode_gauge(v)?;
@@ -146,7 +150,11 @@ fn histogram_rows(
     let mut stmt = conn.prepare(sql)?;
     let n = label_names.len();
     let rows = stmt.query_map([], |r| {
-        let labels: Labels = label_names.iter().enumerate().map(|(i, k)| Ok((*k, r.get::<_, String>(i)?))).collect::<rusqlite::Result<_>>()?;
+        let labels: Labels = label_names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Ok((*k, r.get::<_, String>(i)?)))
+            .collect::<rusqlite::Result<_>>()?;
         let sum: f64 = r.get(n)?;
         let count = r.get::<_, i64>(n + 1)? as u64;
         let mut buckets = Vec::with_capacity(bounds.len() + 1);
@@ -254,12 +262,32 @@ impl Collector for LedgerCollector {
                 return Err(fmt::Error);
             }
         };
-        counters(&mut enc, "deployments", "Deployments by team, service, environment and result.", &snapshot.deployments)?;
+        counters(
+            &mut enc,
+            "deployments",
+            "Deployments by team, service, environment and result.",
+            &snapshot.deployments,
+        )?;
         counters(&mut enc, "rollbacks", "Rollbacks by team, service and environment.", &snapshot.rollbacks)?;
         histograms(&mut enc, "deployment_duration", "Duration of finished deployments.", &snapshot.durations)?;
-        counters(&mut enc, "policy_evaluations", "Policy decisions by team, environment and result.", &snapshot.policy)?;
-        histograms(&mut enc, "policy_evaluation_duration", "Duration of policy evaluations.", &snapshot.policy_durations)?;
-        counters(&mut enc, "database_provisions", "Databases provisioned by team, environment and engine.", &snapshot.databases)?;
+        counters(
+            &mut enc,
+            "policy_evaluations",
+            "Policy decisions by team, environment and result.",
+            &snapshot.policy,
+        )?;
+        histograms(
+            &mut enc,
+            "policy_evaluation_duration",
+            "Duration of policy evaluations.",
+            &snapshot.policy_durations,
+        )?;
+        counters(
+            &mut enc,
+            "database_provisions",
+            "Databases provisioned by team, environment and engine.",
+            &snapshot.databases,
+        )?;
 
         // DORA gauges for production over the last 30 days, one series per team.
         let now = (self.now)();
@@ -270,20 +298,72 @@ impl Collector for LedgerCollector {
         let series = |f: &dyn Fn(&crate::DoraReport) -> Option<f64>| -> Vec<(Labels, f64)> {
             reports
                 .iter()
-                .filter_map(|r| f(r).map(|v| (vec![("team", r.team.clone().unwrap_or_default()), ("environment", r.environment.clone())], v)))
+                .filter_map(|r| {
+                    f(r).map(|v| {
+                        (vec![("team", r.team.clone().unwrap_or_default()), ("environment", r.environment.clone())], v)
+                    })
+                })
                 .collect()
         };
-        gauges(&mut enc, "dora_deployment_frequency_per_day", "Successful production deployments per day over 30 days.", None, &series(&|r| Some(r.deployment_frequency.per_day)))?;
-        gauges(&mut enc, "dora_lead_time_median", "Median lead time for changes over 30 days.", Some(&Unit::Seconds), &series(&|r| r.lead_time.median_seconds))?;
-        gauges(&mut enc, "dora_change_failure_ratio", "Change failure rate over 30 days.", None, &series(&|r| r.change_failure_rate.ratio))?;
-        gauges(&mut enc, "dora_recovery_time_median", "Median failed-deployment recovery time over 30 days.", Some(&Unit::Seconds), &series(&|r| r.recovery_time.median_seconds))?;
-        gauges(&mut enc, "dora_rework_ratio", "Deployment rework rate over 30 days.", None, &series(&|r| r.rework_rate.ratio))?;
+        gauges(
+            &mut enc,
+            "dora_deployment_frequency_per_day",
+            "Successful production deployments per day over 30 days.",
+            None,
+            &series(&|r| Some(r.deployment_frequency.per_day)),
+        )?;
+        gauges(
+            &mut enc,
+            "dora_lead_time_median",
+            "Median lead time for changes over 30 days.",
+            Some(&Unit::Seconds),
+            &series(&|r| r.lead_time.median_seconds),
+        )?;
+        gauges(
+            &mut enc,
+            "dora_change_failure_ratio",
+            "Change failure rate over 30 days.",
+            None,
+            &series(&|r| r.change_failure_rate.ratio),
+        )?;
+        gauges(
+            &mut enc,
+            "dora_recovery_time_median",
+            "Median failed-deployment recovery time over 30 days.",
+            Some(&Unit::Seconds),
+            &series(&|r| r.recovery_time.median_seconds),
+        )?;
+        gauges(
+            &mut enc,
+            "dora_rework_ratio",
+            "Deployment rework rate over 30 days.",
+            None,
+            &series(&|r| r.rework_rate.ratio),
+        )?;
 
         let adoption = self.ledger.adoption(now, 30 * 86_400, &Default::default()).map_err(|_| fmt::Error)?;
-        gauges(&mut enc, "adoption_services", "Services deployed in the last 30 days.", None, &[(vec![], adoption.services as f64)])?;
-        gauges(&mut enc, "adoption_teams", "Teams that deployed in the last 30 days.", None, &[(vec![], adoption.teams_on_platform.len() as f64)])?;
+        gauges(
+            &mut enc,
+            "adoption_services",
+            "Services deployed in the last 30 days.",
+            None,
+            &[(vec![], adoption.services as f64)],
+        )?;
+        gauges(
+            &mut enc,
+            "adoption_teams",
+            "Teams that deployed in the last 30 days.",
+            None,
+            &[(vec![], adoption.teams_on_platform.len() as f64)],
+        )?;
         if let Some(r) = adoption.golden_path_ratio {
-            gauges(&mut enc, "golden_path_ratio", "Deployments without escape hatches over all, last 30 days.", None, &[(vec![], r)])?;
+            gauges(
+                &mut enc,
+                "golden_path_ratio",
+                "Deployments without escape hatches over all, last 30 days.",
+                None,
+                &[(vec![], r)],
+            )?;
         }
         Ok(())
     }

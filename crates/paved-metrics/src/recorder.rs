@@ -56,7 +56,15 @@ pub fn ledger_event(event: &PlatformEvent) -> Option<LedgerEvent> {
                 image: Some(image.clone()),
                 finished_at: None,
                 rollback: *action == Action::Rollback,
-                ..DeploymentEvent::new(id, service, team, environment, DeploymentStatus::InProgress, started_at.unix_timestamp(), 0)
+                ..DeploymentEvent::new(
+                    id,
+                    service,
+                    team,
+                    environment,
+                    DeploymentStatus::InProgress,
+                    started_at.unix_timestamp(),
+                    0,
+                )
             }))
         }
         PlatformEvent::DeploymentFinished {
@@ -82,31 +90,50 @@ pub fn ledger_event(event: &PlatformEvent) -> Option<LedgerEvent> {
                 _ => DeploymentStatus::Failure,
             };
             Some(LedgerEvent::Deployment(DeploymentEvent {
-                commits: commits.iter().map(|c| CommitRef { sha: c.sha.clone(), committed_at: c.committed_at.unix_timestamp() }).collect(),
+                commits: commits
+                    .iter()
+                    .map(|c| CommitRef { sha: c.sha.clone(), committed_at: c.committed_at.unix_timestamp() })
+                    .collect(),
                 rollback: *action == Action::Rollback,
                 revision: revision.map(|r| r as i64),
                 image: Some(image.clone()),
                 escape_hatches: escape_hatches.iter().map(ToString::to_string).collect(),
-                ..DeploymentEvent::new(id, service, team, environment, status, started_at.unix_timestamp(), finished_at.unix_timestamp())
+                ..DeploymentEvent::new(
+                    id,
+                    service,
+                    team,
+                    environment,
+                    status,
+                    started_at.unix_timestamp(),
+                    finished_at.unix_timestamp(),
+                )
             }))
         }
-        PlatformEvent::PolicyDecision { action, service, team, environment, allowed, denials, warnings, policies, duration_seconds } => {
-            Some(LedgerEvent::Activity(ActivityEvent {
-                kind: ActivityKind::PolicyDecision,
-                service: service.clone(),
-                team: team.clone(),
-                environment: environment.clone(),
-                at: time::OffsetDateTime::now_utc().unix_timestamp(),
-                result: if *allowed { "allowed" } else { "denied" }.into(),
-                detail: serde_json::json!({
-                    "action": action.as_str(),
-                    "denials": denials,
-                    "warnings": warnings,
-                    "policies": policies,
-                    "duration_seconds": duration_seconds,
-                }),
-            }))
-        }
+        PlatformEvent::PolicyDecision {
+            action,
+            service,
+            team,
+            environment,
+            allowed,
+            denials,
+            warnings,
+            policies,
+            duration_seconds,
+        } => Some(LedgerEvent::Activity(ActivityEvent {
+            kind: ActivityKind::PolicyDecision,
+            service: service.clone(),
+            team: team.clone(),
+            environment: environment.clone(),
+            at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            result: if *allowed { "allowed" } else { "denied" }.into(),
+            detail: serde_json::json!({
+                "action": action.as_str(),
+                "denials": denials,
+                "warnings": warnings,
+                "policies": policies,
+                "duration_seconds": duration_seconds,
+            }),
+        })),
         _ => None,
     }
 }

@@ -40,13 +40,16 @@ pub async fn serve(
                     })
                     .await
                     {
-                        Ok(Ok(body)) if openmetrics => ([(header::CONTENT_TYPE, crate::prom::CONTENT_TYPE)], body).into_response(),
+                        Ok(Ok(body)) if openmetrics => {
+                            ([(header::CONTENT_TYPE, crate::prom::CONTENT_TYPE)], body).into_response()
+                        }
                         Ok(Ok(body)) => (
                             [(header::CONTENT_TYPE, crate::prom::PROMETHEUS_CONTENT_TYPE)],
                             crate::prom::to_prometheus_text(&body),
                         )
                             .into_response(),
-                        _ => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the ledger; see the server log\n").into_response(),
+                        _ => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the ledger; see the server log\n")
+                            .into_response(),
                     }
                 }
             }),

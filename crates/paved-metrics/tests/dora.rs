@@ -11,7 +11,17 @@ fn t(s: &str) -> i64 {
 
 const NOW: &str = "2026-11-30T00:00:00Z";
 
-fn dep(id: &str, service: &str, team: &str, env: &str, status: &str, finished: &str, commits: &[(&str, &str)], unplanned: bool) -> String {
+#[allow(clippy::too_many_arguments)]
+fn dep(
+    id: &str,
+    service: &str,
+    team: &str,
+    env: &str,
+    status: &str,
+    finished: &str,
+    commits: &[(&str, &str)],
+    unplanned: bool,
+) -> String {
     let finished_at = t(finished);
     let started = paved_metrics::format_time(finished_at - 600);
     let commits: Vec<Value> = commits.iter().map(|(sha, at)| json!({"sha": sha, "committed_at": at})).collect();
@@ -22,7 +32,14 @@ fn dep(id: &str, service: &str, team: &str, env: &str, status: &str, finished: &
     .to_string()
 }
 
-fn incident(id: &str, service: &str, team: &str, deployment: Option<&str>, opened: &str, resolved: Option<&str>) -> String {
+fn incident(
+    id: &str,
+    service: &str,
+    team: &str,
+    deployment: Option<&str>,
+    opened: &str,
+    resolved: Option<&str>,
+) -> String {
     let mut v = json!({"type": "incident", "id": id, "service": service, "team": team, "environment": "production", "opened_at": opened});
     if let Some(d) = deployment {
         v["deployment_id"] = json!(d);
@@ -38,21 +55,75 @@ fn dataset() -> Vec<String> {
     let p = "production";
     vec![
         // pay (team payments)
-        dep("d1", "pay", "payments", p, "success", "2026-11-01T10:10:00Z", &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")], false),
+        dep(
+            "d1",
+            "pay",
+            "payments",
+            p,
+            "success",
+            "2026-11-01T10:10:00Z",
+            &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")],
+            false,
+        ),
         dep("d2", "pay", "payments", p, "failure", "2026-11-02T12:00:00Z", &[("c3", "2026-11-02T08:00:00Z")], false),
         // c1 deployed a second time: it counts once, at d1.
-        dep("d3", "pay", "payments", p, "success", "2026-11-02T14:00:00Z", &[("c3", "2026-11-02T08:00:00Z"), ("c1", "2026-10-31T10:10:00Z")], false),
+        dep(
+            "d3",
+            "pay",
+            "payments",
+            p,
+            "success",
+            "2026-11-02T14:00:00Z",
+            &[("c3", "2026-11-02T08:00:00Z"), ("c1", "2026-10-31T10:10:00Z")],
+            false,
+        ),
         dep("d4", "pay", "payments", p, "rolled_back", "2026-11-03T10:00:00Z", &[], false),
         // c4: lead 0, c5: negative lead: both dropped.
-        dep("d5", "pay", "payments", p, "success", "2026-11-03T10:30:00Z", &[("c4", "2026-11-03T10:30:00Z"), ("c5", "2026-11-03T11:00:00Z")], true),
+        dep(
+            "d5",
+            "pay",
+            "payments",
+            p,
+            "success",
+            "2026-11-03T10:30:00Z",
+            &[("c4", "2026-11-03T10:30:00Z"), ("c5", "2026-11-03T11:00:00Z")],
+            true,
+        ),
         dep("d6", "pay", "payments", p, "success", "2026-11-04T00:00:00Z", &[], false),
         // Never recovered.
         dep("d7", "pay", "payments", p, "failure", "2026-11-29T23:00:00Z", &[], false),
         // search (team discovery)
-        dep("e1", "search", "discovery", p, "success", "2026-10-31T00:00:00Z", &[("s1", "2026-10-30T00:00:00Z")], false),
+        dep(
+            "e1",
+            "search",
+            "discovery",
+            p,
+            "success",
+            "2026-10-31T00:00:00Z",
+            &[("s1", "2026-10-30T00:00:00Z")],
+            false,
+        ),
         dep("e2", "search", "discovery", p, "success", NOW, &[], false),
-        dep("e3", "search", "discovery", p, "success", "2026-10-30T23:59:59Z", &[("s2", "2026-10-30T00:00:00Z")], false),
-        dep("e4", "search", "discovery", "staging", "success", "2026-11-10T00:00:00Z", &[("s3", "2026-11-09T00:00:00Z")], false),
+        dep(
+            "e3",
+            "search",
+            "discovery",
+            p,
+            "success",
+            "2026-10-30T23:59:59Z",
+            &[("s2", "2026-10-30T00:00:00Z")],
+            false,
+        ),
+        dep(
+            "e4",
+            "search",
+            "discovery",
+            "staging",
+            "success",
+            "2026-11-10T00:00:00Z",
+            &[("s3", "2026-11-09T00:00:00Z")],
+            false,
+        ),
         incident("i1", "pay", "payments", Some("d6"), "2026-11-04T01:00:00Z", Some("2026-11-04T02:00:00Z")),
         incident("i2", "search", "discovery", Some("e1"), "2026-11-20T00:00:00Z", None),
         incident("i3", "search", "discovery", None, "2026-10-30T00:00:00Z", Some("2026-11-01T00:00:00Z")),
@@ -106,8 +177,17 @@ fn json_has_exactly_the_documented_keys() {
     let v = serde_json::to_value(l.dora(&query()).unwrap()).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     let mut expected = [
-        "window_days", "now", "environment", "team", "service", "deployment_frequency", "lead_time",
-        "change_failure_rate", "recovery_time", "rework_rate", "levels_source",
+        "window_days",
+        "now",
+        "environment",
+        "team",
+        "service",
+        "deployment_frequency",
+        "lead_time",
+        "change_failure_rate",
+        "recovery_time",
+        "rework_rate",
+        "levels_source",
     ];
     let mut sorted = keys.clone();
     sorted.sort_unstable();
@@ -119,9 +199,15 @@ fn json_has_exactly_the_documented_keys() {
     assert_eq!(v["team"], Value::Null);
     assert_eq!(v["levels_source"], json!("DORA 2023"));
     assert_eq!(v["deployment_frequency"], json!({"per_day": 5.0 / 30.0, "deployments": 5, "level": "high"}));
-    assert_eq!(v["lead_time"], json!({"median_seconds": 54000.0, "p90_seconds": 86400.0, "changes": 4, "level": "elite"}));
+    assert_eq!(
+        v["lead_time"],
+        json!({"median_seconds": 54000.0, "p90_seconds": 86400.0, "changes": 4, "level": "elite"})
+    );
     assert_eq!(v["change_failure_rate"], json!({"ratio": 0.625, "failed": 5, "deployments": 8, "level": "low"}));
-    assert_eq!(v["recovery_time"], json!({"median_seconds": 3600.0, "recovered": 3, "unrecovered": 2, "level": "high"}));
+    assert_eq!(
+        v["recovery_time"],
+        json!({"median_seconds": 3600.0, "recovered": 3, "unrecovered": 2, "level": "high"})
+    );
     assert_eq!(v["rework_rate"], json!({"ratio": 0.125, "unplanned": 1, "deployments": 8}));
 }
 
@@ -195,7 +281,16 @@ fn no_deployments() {
 fn reimporting_an_id_updates_and_recomputes_first_deployments() {
     let (_d, l) = ledger(&dataset());
     // d1 turns out to have failed: c1's first successful deployment becomes d3; c2 has none.
-    let again = dep("d1", "pay", "payments", "production", "failure", "2026-11-01T10:10:00Z", &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")], false);
+    let again = dep(
+        "d1",
+        "pay",
+        "payments",
+        "production",
+        "failure",
+        "2026-11-01T10:10:00Z",
+        &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")],
+        false,
+    );
     let report = l.import(again.as_bytes(), true).unwrap();
     assert_eq!(report.deployments, 1);
     assert_eq!(l.count_deployments().unwrap(), 11, "updated, not duplicated");
@@ -207,11 +302,21 @@ fn reimporting_an_id_updates_and_recomputes_first_deployments() {
     // d1 is now a failure recovered by d3 (Nov 1 10:10 → Nov 2 14:00 = 100200 s).
     assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (4, 2));
     // And back: success again restores the original answer.
-    let back = dep("d1", "pay", "payments", "production", "success", "2026-11-01T10:10:00Z", &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")], false);
+    let back = dep(
+        "d1",
+        "pay",
+        "payments",
+        "production",
+        "success",
+        "2026-11-01T10:10:00Z",
+        &[("c1", "2026-10-31T10:10:00Z"), ("c2", "2026-11-01T09:10:00Z")],
+        false,
+    );
     l.import(back.as_bytes(), true).unwrap();
     assert_eq!(l.dora(&query()).unwrap().lead_time.median_seconds, Some(54_000.0));
     // Incidents too: resolving i2 recovers it.
-    let resolved = incident("i2", "search", "discovery", Some("e1"), "2026-11-20T00:00:00Z", Some("2026-11-20T00:30:00Z"));
+    let resolved =
+        incident("i2", "search", "discovery", Some("e1"), "2026-11-20T00:00:00Z", Some("2026-11-20T00:30:00Z"));
     l.import(resolved.as_bytes(), true).unwrap();
     assert_eq!(l.count_incidents().unwrap(), 3);
     let r = l.dora(&query()).unwrap();
@@ -221,11 +326,36 @@ fn reimporting_an_id_updates_and_recomputes_first_deployments() {
 #[test]
 fn deployments_in_progress_unchanged_or_denied_do_not_count() {
     let (_d, l) = ledger(&dataset());
-    let mut running = DeploymentEvent::new("r1", "pay", "payments", "production", DeploymentStatus::InProgress, t("2026-11-10T00:00:00Z"), 0);
+    let mut running = DeploymentEvent::new(
+        "r1",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::InProgress,
+        t("2026-11-10T00:00:00Z"),
+        0,
+    );
     running.finished_at = None;
-    let unchanged = DeploymentEvent::new("u1", "pay", "payments", "production", DeploymentStatus::Unchanged, t("2026-11-10T00:00:00Z"), t("2026-11-10T00:01:00Z"));
-    let denied = DeploymentEvent::new("x1", "pay", "payments", "production", DeploymentStatus::Denied, t("2026-11-10T00:00:00Z"), t("2026-11-10T00:00:01Z"));
-    l.write(&[LedgerEvent::Deployment(running), LedgerEvent::Deployment(unchanged), LedgerEvent::Deployment(denied)]).unwrap();
+    let unchanged = DeploymentEvent::new(
+        "u1",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::Unchanged,
+        t("2026-11-10T00:00:00Z"),
+        t("2026-11-10T00:01:00Z"),
+    );
+    let denied = DeploymentEvent::new(
+        "x1",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::Denied,
+        t("2026-11-10T00:00:00Z"),
+        t("2026-11-10T00:00:01Z"),
+    );
+    l.write(&[LedgerEvent::Deployment(running), LedgerEvent::Deployment(unchanged), LedgerEvent::Deployment(denied)])
+        .unwrap();
     let r = l.dora(&query()).unwrap();
     assert_eq!(r.change_failure_rate.deployments, 8);
 }
@@ -234,9 +364,33 @@ fn deployments_in_progress_unchanged_or_denied_do_not_count() {
 fn a_rollback_marks_the_deployment_it_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let l = Ledger::open_in(dir.path()).unwrap();
-    let ok = DeploymentEvent::new("a", "pay", "payments", "production", DeploymentStatus::Success, t("2026-11-10T00:00:00Z"), t("2026-11-10T00:05:00Z"));
-    let bad = DeploymentEvent::new("b", "pay", "payments", "production", DeploymentStatus::Success, t("2026-11-11T00:00:00Z"), t("2026-11-11T00:05:00Z"));
-    let mut rollback = DeploymentEvent::new("c", "pay", "payments", "production", DeploymentStatus::Success, t("2026-11-11T01:00:00Z"), t("2026-11-11T01:02:00Z"));
+    let ok = DeploymentEvent::new(
+        "a",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::Success,
+        t("2026-11-10T00:00:00Z"),
+        t("2026-11-10T00:05:00Z"),
+    );
+    let bad = DeploymentEvent::new(
+        "b",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::Success,
+        t("2026-11-11T00:00:00Z"),
+        t("2026-11-11T00:05:00Z"),
+    );
+    let mut rollback = DeploymentEvent::new(
+        "c",
+        "pay",
+        "payments",
+        "production",
+        DeploymentStatus::Success,
+        t("2026-11-11T01:00:00Z"),
+        t("2026-11-11T01:02:00Z"),
+    );
     rollback.rollback = true;
     l.write(&[LedgerEvent::Deployment(ok), LedgerEvent::Deployment(bad), LedgerEvent::Deployment(rollback)]).unwrap();
     let r = l.dora(&query()).unwrap();

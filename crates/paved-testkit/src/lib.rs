@@ -125,7 +125,16 @@ impl Postgres {
         );
         pg.run(
             "pg_ctl",
-            &["-D", data.to_str().expect("utf-8 path"), "-l", pg.dir.join("log").to_str().expect("utf-8"), "-o", &options, "-w", "start"],
+            &[
+                "-D",
+                data.to_str().expect("utf-8 path"),
+                "-l",
+                pg.dir.join("log").to_str().expect("utf-8"),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
         );
         Some(pg)
     }
@@ -173,7 +182,9 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = std::panic::catch_unwind(|| self.run("pg_ctl", &["-D", data.to_str().unwrap_or_default(), "-m", "immediate", "stop"]));
+        let _ = std::panic::catch_unwind(|| {
+            self.run("pg_ctl", &["-D", data.to_str().unwrap_or_default(), "-m", "immediate", "stop"])
+        });
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
