@@ -444,6 +444,24 @@ async fn destroy_removes_everything_paved_created_and_nothing_else() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn destroy_keeps_a_namespace_holding_objects_paved_does_not_own() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    // Someone else's object in the app's own namespace: deleting the namespace would delete it.
+    f.server.insert(
+        &format!("/api/v1/namespaces/{NS}/configmaps/theirs"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": NS}}),
+    );
+    let outcome = f.platform.destroy(&app(), "production").await.unwrap();
+    assert!(outcome.deleted.contains(&"Deployment/shop".to_string()), "{:?}", outcome.deleted);
+    assert!(!outcome.deleted.iter().any(|d| d.starts_with("Namespace/")), "{:?}", outcome.deleted);
+    assert!(f.server.has_namespace(NS));
+    assert_eq!(f.server.objects_in(NS), ["ConfigMap/theirs"]);
+    let note = f.rec.messages().into_iter().find(|m| m.contains("kept the namespace")).expect("a report");
+    assert!(note.contains("ConfigMap/theirs"), "{note}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn destroy_keeps_a_shared_namespace() {
     let (client, server) = MockApiServer::start();
     let mut config = OrgConfig::default();
@@ -523,6 +541,14 @@ async fn a_crd_that_is_not_installed_is_a_warning_or_an_error() {
     assert_eq!(outcome.record.revision, 1);
     let warning = f.rec.messages().into_iter().find(|m| m.contains("skipped ServiceMonitor/shop")).expect("a warning");
     assert!(warning.contains("Prometheus operator"), "{warning}");
+    // The skipped kind is reported by status, but does not make the release unhealthy.
+    let status = f.platform.status(&app(), "production").await.unwrap();
+    assert!(status.in_sync, "{}", status.detail);
+    assert!(
+        status.detail.contains("kind not served by the cluster (skipped): ServiceMonitor/shop"),
+        "{}",
+        status.detail
+    );
 
     let strict = fixture_with(|t| t.missing_kinds(MissingKinds::Error));
     strict.server.not_served("servicemonitors");

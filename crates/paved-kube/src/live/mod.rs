@@ -345,9 +345,20 @@ impl KubeTarget {
         if let Err(message) = self.wait(conn, &ns, &new.manifests, cx).await {
             return Err(self.fail(conn, &new, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
         }
-        self.finish(conn, &new, history, true, cx).await?;
+        // The rollout succeeded: from here on nothing may restore the previous release, even if
+        // the bookkeeping below fails or the future is dropped.
         let mut guard = guard;
         guard.armed = false;
+        drop(guard);
+        self.finish(conn, &new, history, true, cx).await.map_err(|e| {
+            Error::backend(
+                TARGET_NAME,
+                format!("revision {rev} rolled out in namespace {ns}, but recording it in the cluster failed: {e}"),
+                Some(
+                    "the new release is running; `paved status` shows it, and the next deploy records it again".into(),
+                ),
+            )
+        })?;
         let mut record = new.record.clone();
         record.state = Some(RevisionState::Deployed);
         Ok(DeployOutcome::new(record, true, Self::location(server, &ns)))
@@ -736,18 +747,28 @@ impl Deployer for KubeTarget {
             }
         }
         let mut missing = Vec::new();
+        let mut not_served = Vec::new();
         for m in current.manifests.iter().filter(|m| m.kind() != "Deployment") {
             let t = Target::of(m);
             let api = t.api(&conn.client);
             match retry::retry(&self.opts.retry, || api.get_opt(&t.name)).await {
                 Ok(Some(_)) => {}
                 Ok(None) => missing.push(t.key()),
-                Err(e) if retry::code(&e) == Some(404) => missing.push(format!("{} (kind not served)", t.key())),
+                Err(e) if retry::code(&e) == Some(404) => not_served.push(t.key()),
                 Err(e) => return Err(retry::to_error(server, &format!("reading {}", t.key()), e)),
             }
         }
+        // A kind the cluster does not serve (a CRD that is not installed) was skipped with a
+        // warning when applied; it is only unhealthy when such kinds are configured as errors.
+        if !not_served.is_empty() {
+            if self.opts.missing_kinds == MissingKinds::Error {
+                healthy = false;
+            }
+            notes.push(format!("kind not served by the cluster (skipped): {}", not_served.join(", ")));
+        }
+        let present = current.manifests.len() - missing.len() - not_served.len();
         if missing.is_empty() {
-            notes.push(format!("{}/{} objects present", current.manifests.len(), current.manifests.len()));
+            notes.push(format!("{present}/{} objects present", current.manifests.len()));
         } else {
             healthy = false;
             notes.push(format!("missing: {}", missing.join(", ")));
@@ -857,6 +878,15 @@ impl Deployer for KubeTarget {
         }
         let namespace_objects: Vec<Manifest> =
             history.iter().flat_map(|s| s.manifests.iter()).filter(|m| m.kind() == "Namespace").cloned().collect();
+        // Deleting a namespace deletes everything in it: keep one that holds objects paved
+        // does not own for this app.
+        let mut unowned = Vec::new();
+        if let Some(ns) = &ns {
+            unowned = prune::unowned_in_namespace(&conn.client, server, ns, app, env, &self.opts.retry).await?;
+            if !unowned.is_empty() {
+                candidates.retain(|t| t.resource.kind != "Namespace");
+            }
+        }
         if candidates.is_empty() {
             return Err(Error::NotFound {
                 what: format!("anything of {app} in {env} ({server})"),
@@ -868,7 +898,19 @@ impl Deployer for KubeTarget {
         for s in &history {
             history::delete(&conn.client, server, s, &self.opts.retry).await?;
         }
-        if !namespace_objects.is_empty() && !deleted.iter().any(|d| d.starts_with("Namespace/")) {
+        if !unowned.is_empty() {
+            let shown: Vec<&str> = unowned.iter().take(5).map(String::as_str).collect();
+            cx.report(
+                Step::Apply,
+                format!(
+                    "kept the namespace: it also holds {} objects paved does not own for {app} in {env} ({}{})",
+                    unowned.len(),
+                    shown.join(", "),
+                    if unowned.len() > shown.len() { ", …" } else { "" }
+                ),
+                None,
+            );
+        } else if !namespace_objects.is_empty() && !deleted.iter().any(|d| d.starts_with("Namespace/")) {
             cx.report(Step::Apply, "kept the namespace: it is shared with other apps".to_string(), None);
         }
         deleted.dedup();

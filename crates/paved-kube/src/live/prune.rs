@@ -129,6 +129,42 @@ pub(crate) async fn owned_in_namespace(
     Ok(out)
 }
 
+/// Objects in `namespace` that paved does not own for this app and environment (besides the
+/// ones every namespace has: the `default` ServiceAccount, `kube-root-ca.crt`, token Secrets),
+/// as `Kind/name`. `destroy` keeps a namespace that holds any: deleting it would delete them.
+pub(crate) async fn unowned_in_namespace(
+    client: &Client,
+    server: &str,
+    namespace: &str,
+    app: &str,
+    env: &str,
+    policy: &RetryPolicy,
+) -> Result<Vec<String>> {
+    let lp = ListParams::default();
+    let mut out = Vec::new();
+    for k in KINDS.iter().filter(|k| k.namespaced) {
+        let version = default_version(k.group);
+        let gvk = GroupVersionKind::gvk(k.group, version, k.kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, k.plural);
+        let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
+        let list = match retry::retry(policy, || api.list_metadata(&lp)).await {
+            Ok(l) => l,
+            Err(e) if retry::code(&e) == Some(404) => continue,
+            Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", k.plural), e)),
+        };
+        for item in list.items {
+            let Some(name) = item.metadata.name else { continue };
+            let built_in =
+                matches!((k.kind, name.as_str()), ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt"))
+                    || (k.kind == "Secret" && name.starts_with("default-token-"));
+            if !built_in && !owned_by(item.metadata.labels.as_ref(), app, env) {
+                out.push(format!("{}/{name}", k.kind));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn default_version(group: &str) -> &'static str {
     match group {
         "autoscaling" => "v2",
