@@ -98,6 +98,31 @@ pub(crate) async fn prune(
     Ok(deleted)
 }
 
+/// Lists the objects of every namespaced kind paved knows in `namespace` (metadata only),
+/// skipping kinds the cluster does not serve: `(kind, resource, metadata)` per object.
+async fn list_namespaced(
+    client: &Client,
+    server: &str,
+    namespace: &str,
+    lp: &ListParams,
+    policy: &RetryPolicy,
+) -> Result<Vec<(&'static super::apply::KindInfo, ApiResource, kube::api::ObjectMeta)>> {
+    let mut out = Vec::new();
+    for k in KINDS.iter().filter(|k| k.namespaced) {
+        let version = default_version(k.group);
+        let gvk = GroupVersionKind::gvk(k.group, version, k.kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, k.plural);
+        let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
+        let list = match retry::retry(policy, || api.list_metadata(lp)).await {
+            Ok(l) => l,
+            Err(e) if retry::code(&e) == Some(404) => continue,
+            Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", k.plural), e)),
+        };
+        out.extend(list.items.into_iter().map(|item| (k, resource.clone(), item.metadata)));
+    }
+    Ok(out)
+}
+
 /// Every object in `namespace` of a kind paved knows that carries the app's ownership labels
 /// (what `destroy` sweeps besides the objects its history lists). Kinds the cluster does not
 /// serve are skipped.
@@ -110,23 +135,13 @@ pub(crate) async fn owned_in_namespace(
     policy: &RetryPolicy,
 ) -> Result<Vec<Target>> {
     let lp = ListParams::default().labels(&owner_selector(app, env));
-    let mut out = Vec::new();
-    for k in KINDS.iter().filter(|k| k.namespaced) {
-        let version = default_version(k.group);
-        let gvk = GroupVersionKind::gvk(k.group, version, k.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, k.plural);
-        let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
-        let list = match retry::retry(policy, || api.list_metadata(&lp)).await {
-            Ok(l) => l,
-            Err(e) if retry::code(&e) == Some(404) => continue,
-            Err(e) => return Err(retry::to_error(server, &format!("listing {} of {app}", k.plural), e)),
-        };
-        for item in list.items {
-            let Some(name) = item.metadata.name else { continue };
-            out.push(Target { resource: resource.clone(), namespace: Some(namespace.to_string()), name, rank: k.rank });
-        }
-    }
-    Ok(out)
+    let items = list_namespaced(client, server, namespace, &lp, policy).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|(k, resource, meta)| {
+            Some(Target { resource, namespace: Some(namespace.to_string()), name: meta.name?, rank: k.rank })
+        })
+        .collect())
 }
 
 /// Objects in `namespace` that paved does not own for this app and environment (besides the
@@ -140,29 +155,17 @@ pub(crate) async fn unowned_in_namespace(
     env: &str,
     policy: &RetryPolicy,
 ) -> Result<Vec<String>> {
-    let lp = ListParams::default();
-    let mut out = Vec::new();
-    for k in KINDS.iter().filter(|k| k.namespaced) {
-        let version = default_version(k.group);
-        let gvk = GroupVersionKind::gvk(k.group, version, k.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, k.plural);
-        let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
-        let list = match retry::retry(policy, || api.list_metadata(&lp)).await {
-            Ok(l) => l,
-            Err(e) if retry::code(&e) == Some(404) => continue,
-            Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", k.plural), e)),
-        };
-        for item in list.items {
-            let Some(name) = item.metadata.name else { continue };
+    let items = list_namespaced(client, server, namespace, &ListParams::default(), policy).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|(k, _, meta)| {
+            let name = meta.name?;
             let built_in =
                 matches!((k.kind, name.as_str()), ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt"))
                     || (k.kind == "Secret" && name.starts_with("default-token-"));
-            if !built_in && !owned_by(item.metadata.labels.as_ref(), app, env) {
-                out.push(format!("{}/{name}", k.kind));
-            }
-        }
-    }
-    Ok(out)
+            (!built_in && !owned_by(meta.labels.as_ref(), app, env)).then(|| format!("{}/{name}", k.kind))
+        })
+        .collect())
 }
 
 fn default_version(group: &str) -> &'static str {
