@@ -139,6 +139,32 @@ impl ReleaseRecord {
     }
 }
 
+impl ReleaseRecord {
+    /// The record of a rollback that restores this revision's objects as revision `revision`.
+    pub fn restored_as(&self, revision: Revision, actor: &str, at: OffsetDateTime) -> ReleaseRecord {
+        let mut record = self.clone();
+        record.revision = revision;
+        record.deployed_at = at;
+        record.deployed_by = actor.to_string();
+        record.cause = ReleaseCause::Rollback { to: self.revision };
+        record
+    }
+
+    /// Refuses a rollback to this revision when its objects are the current revision's
+    /// (`known` lists the revisions for the hint).
+    pub fn check_rollback_from(&self, current: &ReleaseRecord, known: &str) -> crate::Result<()> {
+        if self.digest != current.digest {
+            return Ok(());
+        }
+        Err(crate::Error::invalid(
+            "to",
+            self.revision.to_string(),
+            format!("revision {} has the same objects as the current revision {}", self.revision, current.revision),
+            Some(format!("pick another revision: {known}")),
+        ))
+    }
+}
+
 /// The result of a deploy or rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -320,22 +320,8 @@ impl Store {
                 }
             })?,
         };
-        if target.record.digest == current.record.digest {
-            return Err(Error::invalid(
-                "to",
-                target.record.revision.to_string(),
-                format!(
-                    "revision {} has the same objects as the current revision {}",
-                    target.record.revision, current.record.revision
-                ),
-                Some(format!("pick another revision: {}", revisions())),
-            ));
-        }
-        let mut record = target.record.clone();
-        record.revision = current.record.revision + 1;
-        record.deployed_at = now();
-        record.deployed_by = actor.to_string();
-        record.cause = ReleaseCause::Rollback { to: target.record.revision };
+        target.record.check_rollback_from(&current.record, &revisions())?;
+        let record = target.record.restored_as(current.record.revision + 1, actor, now());
         self.store(&StoredRelease { record, manifests: target.manifests.clone() })
     }
 

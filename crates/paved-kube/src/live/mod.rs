@@ -845,22 +845,8 @@ impl Deployer for KubeTarget {
                 },
             )?,
         };
-        if target.record.digest == current.record.digest {
-            return Err(Error::invalid(
-                "to",
-                target.record.revision.to_string(),
-                format!(
-                    "revision {} has the same objects as the current revision {}",
-                    target.record.revision, current.record.revision
-                ),
-                Some(format!("pick another revision: {}", revisions())),
-            ));
-        }
-        let mut record = target.record.clone();
-        record.revision = history.last().map_or(1, |s| s.record.revision + 1);
-        record.deployed_at = now();
-        record.deployed_by = actor.to_string();
-        record.cause = ReleaseCause::Rollback { to: target.record.revision };
+        target.record.check_rollback_from(&current.record, &revisions())?;
+        let mut record = target.record.restored_as(history.last().map_or(1, |s| s.record.revision + 1), actor, now());
         record.state = Some(RevisionState::Pending);
         let new = Stored { record, manifests: target.manifests.clone(), namespace: target.namespace.clone() };
         self.run(conn, new, &history, Some(current), cx).await
