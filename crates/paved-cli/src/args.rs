@@ -85,6 +85,10 @@ pub(crate) enum Command {
     /// DORA keys, adoption, and the Prometheus endpoint.
     #[command(subcommand)]
     Metrics(crate::metrics_cmd::MetricsCommand),
+    /// Read and write secrets in Vault / OpenBao KV v2 (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
+    /// VAULT_CACERT; BAO_ADDR and BAO_TOKEN too).
+    #[command(subcommand)]
+    Secrets(crate::secrets_cmd::SecretsCommand),
 }
 
 /// Which app in which environment.

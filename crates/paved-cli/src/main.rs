@@ -6,6 +6,7 @@ mod args;
 mod kube_cmd;
 mod metrics_cmd;
 mod output;
+mod secrets_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,6 +105,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         }
         Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
+        Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, cli.output).await,
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);

@@ -143,12 +143,17 @@ impl From<Error> for paved_core::Error {
                     hint,
                 }
             }
-            other => paved_core::Error::Backend {
-                backend: "vault".into(),
-                message: other.to_string(),
-                hint,
-                source: Some(Box::new(other)),
-            },
+            other => {
+                // Shown as "vault: MESSAGE"; the message says everything, so no source is kept
+                // (front ends would print it again as the cause). Match on this crate's
+                // `Error` (the inherent methods of the store) for typed handling.
+                let text = other.to_string();
+                let message = text
+                    .strip_prefix("vault at ")
+                    .or_else(|| text.strip_prefix("vault "))
+                    .map_or_else(|| text.clone(), str::to_string);
+                paved_core::Error::Backend { backend: "vault".into(), message, hint, source: None }
+            }
         }
     }
 }

@@ -101,7 +101,7 @@ async fn unreachable_address_is_named() {
     assert!(matches!(e, paved_vault::Error::Unreachable { .. }), "{e:?}");
     let e = paved_core::Error::from(e);
     let text = error_text(&e);
-    assert!(e.to_string().contains(&format!("vault at {addr} is unreachable")), "{text}");
+    assert!(e.to_string().contains(&format!("vault: {addr} is unreachable")), "{text}");
     assert!(e.hint().unwrap().contains("VAULT_ADDR"), "{text}");
     let store = VaultSecretStore::new(config).unwrap();
     let e = store.get("x").await.unwrap_err();
@@ -123,7 +123,7 @@ async fn sealed_server_and_bad_token_are_clear_errors() {
     run_bao(&bao, &["operator", "seal"]);
     let e = store.get("payments/db").await.unwrap_err();
     let text = error_text(&e);
-    assert!(e.to_string().contains(&format!("vault at {} is sealed", bao.addr())), "{text}");
+    assert!(e.to_string().contains(&format!("vault: {} is sealed", bao.addr())), "{text}");
     assert!(e.hint().unwrap().contains("bao operator unseal"), "{text}");
 }
 
@@ -134,7 +134,7 @@ async fn server_stopped_mid_run_then_restarted() {
     store.put("app/cfg", map(&[("k", "v")])).await.unwrap();
     bao.stop();
     let e = store.get("app/cfg").await.unwrap_err();
-    assert!(e.to_string().contains(&format!("vault at {} is unreachable", bao.addr())), "{e}");
+    assert!(e.to_string().contains(&format!("vault: {} is unreachable", bao.addr())), "{e}");
     bao.restart();
     // The same store (and HTTP client) works again; a dev server restarts empty.
     store.put("app/cfg", map(&[("k", "again")])).await.unwrap();

@@ -12,6 +12,7 @@
 //! | `kube` (default) | [`paved_kube`] | rendering, overlays, the GitOps-directory target, the live cluster target ([`paved_kube::KubeTarget`]) |
 //! | `metrics` (default) | [`metrics`] (`paved-metrics`) | event ledger, DORA, adoption, Prometheus collector |
 //! | `metrics-serve` | | `metrics` plus an HTTP server for `/metrics` |
+//! | `vault` | [`vault`] (`paved-vault`) | Vault / OpenBao KV v2 secret store |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,6 +35,8 @@ pub use paved_core::*;
 pub use paved_kube;
 #[cfg(feature = "metrics")]
 pub use paved_metrics as metrics;
+#[cfg(feature = "vault")]
+pub use paved_vault as vault;
 
 /// A [`PlatformBuilder`] wired with the Kubernetes renderer and the GitOps-directory target
 /// writing under `state_dir`: the embedded default, no cluster needed. Add policy, metrics or

@@ -1,0 +1,164 @@
+//! `paved secrets` end to end against a real OpenBao dev server: masking, --field/--reveal,
+//! KEY=- from stdin, --from-file, versions, list, delete, JSON output, interop with the `bao`
+//! CLI, and clear errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+use paved_testkit::OpenBao;
+use serde_json::{Value, json};
+
+const VALUE: &str = "s3cr3t-canary-91c4";
+
+fn paved(dir: &Path, addr: &str, token: &str) -> Command {
+    let mut cmd = Command::new(cargo_bin("paved"));
+    cmd.current_dir(dir).env_remove("PAVED_STATE_DIR").env_remove("PAVED_CONFIG");
+    for var in
+        ["VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_NAMESPACE", "BAO_NAMESPACE", "VAULT_CACERT"]
+    {
+        cmd.env_remove(var);
+    }
+    cmd.env("VAULT_ADDR", addr).env("VAULT_TOKEN", token);
+    cmd.arg("--state-dir").arg(dir.join("state"));
+    cmd
+}
+
+/// Runs with `stdin` as standard input: (exit code, stdout, stderr).
+fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn put_get_list_delete_with_masking_and_interop() {
+    let Some(bao) = OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str], stdin: &str| run(paved(dir.path(), &bao.addr(), bao.token()).args(args), stdin);
+    std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERT-----\nabc\n").unwrap();
+
+    // The password comes from stdin (one trailing newline dropped), the cert from a file.
+    let (code, out, err) = cli(
+        &["secrets", "put", "secret/payments/db", "user=app", "password=-", "--from-file", "cert=ca.pem"],
+        &format!("{VALUE}\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "✓ wrote secret/payments/db version 1 (keys: cert, password, user)\n");
+
+    // Masked by default, in text and JSON.
+    let (code, out, err) = cli(&["secrets", "get", "secret/payments/db"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "cert      ********\npassword  ********\nuser      ********\n");
+    let (_, out, _) = cli(&["secrets", "get", "secret/payments/db", "--output", "json"], "");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["masked"], true);
+    assert_eq!(v["data"], json!({"cert": "********", "password": "********", "user": "********"}));
+
+    // --field and --reveal show values.
+    let (code, out, _) = cli(&["secrets", "get", "secret/payments/db", "--field", "password"], "");
+    assert_eq!((code, out.as_str()), (0, format!("{VALUE}\n").as_str()));
+    let (_, out, _) = cli(&["secrets", "get", "secret/payments/db", "--reveal", "-o", "json"], "");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"], json!({"cert": "-----BEGIN CERT-----\nabc\n", "password": VALUE, "user": "app"}));
+
+    // Interop: bao reads what paved wrote, paved reads what bao wrote.
+    let out = bao.command().args(["kv", "get", "-format=json", "secret/payments/db"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"]["data"]["password"], VALUE);
+    let out = bao.command().args(["kv", "put", "secret/payments/api", "key=from-bao"]).output().unwrap();
+    assert!(out.status.success());
+    let (_, out, _) = cli(&["secrets", "get", "secret/payments/api", "--field", "key"], "");
+    assert_eq!(out, "from-bao\n");
+
+    // Versions.
+    let (code, out, _) = cli(&["secrets", "put", "secret/payments/db", "password=second", "-o", "json"], "");
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"path": "secret/payments/db", "version": 2, "keys": ["password"]})
+    );
+    let (_, out, _) = cli(&["secrets", "get", "secret/payments/db", "--version", "1", "--field", "user"], "");
+    assert_eq!(out, "app\n");
+    let (_, out, _) = cli(&["secrets", "get", "payments/db", "--mount", "secret", "--field", "password"], "");
+    assert_eq!(out, "second\n");
+
+    // List.
+    let (_, out, _) = cli(&["secrets", "list", "secret/payments"], "");
+    assert_eq!(out, "api\ndb\n");
+    let (_, out, _) = cli(&["secrets", "list", "secret", "-o", "json"], "");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"prefix": "secret/", "keys": ["payments/"]}));
+
+    // Delete (soft): gone for get, a clear not-found with a hint (exit 2).
+    let (code, out, _) = cli(&["secrets", "delete", "secret/payments/db"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("deleted the latest version of secret/payments/db"), "{out}");
+    let (code, _, err) = cli(&["secrets", "get", "secret/payments/db"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("secret secret/payments/db") && err.contains("not found") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn bad_input_and_server_errors_are_clear() {
+    let Some(bao) = OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| run(paved(dir.path(), &bao.addr(), bao.token()).args(args), "");
+
+    // A pair without '=' is refused without echoing it (it may be a value).
+    let (code, _, err) = cli(&["secrets", "put", "secret/x", VALUE]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("KEY=VALUE") && !err.contains(VALUE), "{err}");
+    let (code, _, err) = cli(&["secrets", "put", "secret/x"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(&["secrets", "put", "secret/x", "a=1", "a=2"]);
+    assert!(code == 2 && err.contains("twice"), "{err}");
+    let (code, _, err) = cli(&["secrets", "get", "secret"]);
+    assert!(code == 2 && err.contains("MOUNT/PATH"), "{err}");
+
+    // A missing key names the keys there are.
+    assert_eq!(cli(&["secrets", "put", "secret/x", &format!("a={VALUE}")]).0, 0);
+    let (code, out, err) = cli(&["secrets", "get", "secret/x", "--field", "b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the secret has the keys: a"), "{err}");
+    assert!(!out.contains(VALUE) && !err.contains(VALUE));
+
+    // A missing mount.
+    let (code, _, err) = cli(&["secrets", "get", "kv-missing/x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no secrets engine is mounted at kv-missing/") && err.contains("bao secrets enable"), "{err}");
+
+    // A bad token.
+    let (code, _, err) = run(paved(dir.path(), &bao.addr(), "bad-token").args(["secrets", "get", "secret/x"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("permission denied") && err.contains("VAULT_TOKEN"), "{err}");
+
+    // OpenBao's own variable names work too.
+    let mut cmd = paved(dir.path(), "", "");
+    cmd.env_remove("VAULT_ADDR").env_remove("VAULT_TOKEN").env("BAO_ADDR", bao.addr()).env("BAO_TOKEN", bao.token());
+    let (code, out, err) = run(cmd.args(["secrets", "get", "secret/x", "--field", "a"]), "");
+    assert_eq!((code, out.as_str()), (0, format!("{VALUE}\n").as_str()), "{err}");
+
+    // No address configured.
+    let mut cmd = paved(dir.path(), "", "");
+    cmd.env_remove("VAULT_ADDR");
+    let (code, _, err) = run(cmd.args(["secrets", "list", "secret"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("VAULT_ADDR") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn unreachable_server_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("http://127.0.0.1:{}", paved_testkit::free_port());
+    let (code, _, err) = run(paved(dir.path(), &addr, "t").args(["secrets", "get", "secret/x"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("vault: {addr} is unreachable")), "{err}");
+    assert!(err.contains("hint:") && err.contains("VAULT_ADDR"), "{err}");
+}
