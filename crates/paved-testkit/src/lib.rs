@@ -201,6 +201,8 @@ pub struct OpenBao {
     port: u16,
     log: PathBuf,
     child: Option<std::process::Child>,
+    /// With TLS (`-dev-tls`): where the server writes its CA, certificate and key.
+    tls_dir: Option<PathBuf>,
 }
 
 impl OpenBao {
@@ -218,9 +220,30 @@ impl OpenBao {
         let bin = tool("bao", Self::INSTALL_HINT)?;
         let port = free_port();
         let log = std::env::temp_dir().join(format!("paved-bao-{}-{port}.log", std::process::id()));
-        let mut bao = OpenBao { bin, port, log, child: None };
+        let mut bao = OpenBao { bin, port, log, child: None, tls_dir: None };
         bao.spawn();
         Some(bao)
+    }
+
+    /// [`OpenBao::start`] serving HTTPS (`-dev-tls`) with a certificate from a fresh CA, whose
+    /// PEM file is [`OpenBao::ca_cert`]. A restart makes a new CA.
+    ///
+    /// # Panics
+    /// As [`OpenBao::start`].
+    pub fn start_tls() -> Option<Self> {
+        let bin = tool("bao", Self::INSTALL_HINT)?;
+        let port = free_port();
+        let base = std::env::temp_dir().join(format!("paved-bao-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&base).expect("create the TLS directory");
+        let log = base.join("server.log");
+        let mut bao = OpenBao { bin, port, log, child: None, tls_dir: Some(base) };
+        bao.spawn();
+        Some(bao)
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls_dir.as_ref().map(|d| d.join("vault-ca.pem"))
     }
 
     fn spawn(&mut self) {
@@ -230,6 +253,7 @@ impl OpenBao {
         cmd.args(["server", "-dev", "-dev-no-store-token"])
             .arg(format!("-dev-root-token-id={}", Self::ROOT_TOKEN))
             .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .args(self.tls_dir.iter().flat_map(|d| ["-dev-tls".into(), format!("-dev-tls-cert-dir={}", d.display())]))
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(err);
@@ -245,7 +269,7 @@ impl OpenBao {
     fn wait_ready(&mut self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            if self.health() == Some(200) {
+            if self.ready() {
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -260,7 +284,21 @@ impl OpenBao {
         }
     }
 
-    /// The HTTP status of `GET /v1/sys/health`, or `None` when nothing answers.
+    /// Plain HTTP: `/v1/sys/health` answers 200. TLS: the CA file exists and `bao status`
+    /// (over TLS, trusting it) reports an unsealed server.
+    fn ready(&self) -> bool {
+        match self.ca_cert() {
+            None => self.health() == Some(200),
+            Some(ca) => {
+                ca.is_file()
+                    && self.health().is_some()
+                    && self.command().arg("status").output().is_ok_and(|o| o.status.success())
+            }
+        }
+    }
+
+    /// The HTTP status of a plain-HTTP `GET /v1/sys/health` (a TLS server answers 400), or
+    /// `None` when nothing answers.
     fn health(&self) -> Option<u16> {
         use std::io::{Read, Write};
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
@@ -281,7 +319,8 @@ impl OpenBao {
 
     /// The API address, e.g. `http://127.0.0.1:8200`.
     pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_dir.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port.
@@ -308,6 +347,10 @@ impl OpenBao {
             .env("BAO_TOKEN", Self::ROOT_TOKEN)
             .env_remove("VAULT_NAMESPACE")
             .env_remove("BAO_NAMESPACE");
+        match self.ca_cert() {
+            Some(ca) => cmd.env("VAULT_CACERT", &ca).env("BAO_CACERT", &ca),
+            None => cmd.env_remove("VAULT_CACERT").env_remove("BAO_CACERT"),
+        };
         cmd
     }
 
@@ -334,6 +377,9 @@ impl Drop for OpenBao {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(&self.log);
+        if let Some(dir) = &self.tls_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -102,6 +102,11 @@ impl Error {
         Some(match self {
             Error::Config { hint, .. } => hint.clone(),
             Error::InvalidPath { .. } => "write a path inside the mount, e.g. payments/db".into(),
+            Error::Unreachable { address, reason }
+                if address.starts_with("https:") && reason.contains("certificate") =>
+            {
+                format!("trust the server's CA: point VAULT_CACERT at its PEM file (`bao status -address={address}`)")
+            }
             Error::Unreachable { address, .. } => format!(
                 "check that the server runs and VAULT_ADDR (or BAO_ADDR) is right: `bao status -address={address}`"
             ),

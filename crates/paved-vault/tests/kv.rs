@@ -207,3 +207,39 @@ async fn approle_login() {
     // AppRole needs a login: `new` refuses it with a hint.
     assert!(VaultSecretStore::new(config).unwrap_err().hint().unwrap().contains("connect"));
 }
+
+#[tokio::test]
+async fn namespace_header_reaches_the_namespace() {
+    let Some(bao) = bao() else { return };
+    run_bao(&bao, &["namespace", "create", "team-a"]);
+    run_bao(&bao, &["secrets", "enable", "-namespace=team-a", "-path=secret", "kv-v2"]);
+    let store = VaultSecretStore::connect(common::config(&bao).namespace("team-a")).await.unwrap();
+    store.put("ns/only", map(&[("k", "in-team-a")])).await.unwrap();
+    // bao sees it in the namespace, not at the root.
+    let out = run_bao(&bao, &["kv", "get", "-namespace=team-a", "-format=json", "-mount=secret", "ns/only"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["data"]["data"]["k"], "in-team-a");
+    let root = common::store(&bao).await;
+    assert!(matches!(root.get("ns/only").await.unwrap_err(), Error::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn https_with_the_servers_ca() {
+    let Some(bao) = paved_testkit::OpenBao::start_tls() else { return };
+    assert!(bao.addr().starts_with("https://"));
+    let ca = bao.ca_cert().unwrap();
+    let store = VaultSecretStore::connect(common::config(&bao).ca_cert(&ca)).await.unwrap();
+    store.put("tls/x", map(&[("k", "over-tls")])).await.unwrap();
+    assert_eq!(exposed(&store.get("tls/x").await.unwrap()), pairs(&[("k", "over-tls")]));
+    let out = run_bao(&bao, &["kv", "get", "-field=k", "-mount=secret", "tls/x"]);
+    assert_eq!(out.trim(), "over-tls");
+
+    // Without the CA the certificate is not trusted: one clear error naming the fix.
+    let e = VaultSecretStore::connect(common::config(&bao)).await.unwrap_err();
+    assert!(matches!(e, paved_vault::Error::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    assert!(e.hint().unwrap().contains("VAULT_CACERT"), "{e:?}");
+    // A CA file that is not there.
+    let e = VaultSecretStore::new(common::config(&bao).ca_cert("/nonexistent/ca.pem")).unwrap_err();
+    assert!(matches!(e, paved_vault::Error::Config { .. }) && e.to_string().contains("/nonexistent/ca.pem"), "{e:?}");
+}
