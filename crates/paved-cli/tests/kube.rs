@@ -153,3 +153,45 @@ fn destroy_needs_a_target_that_can_destroy() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--target kube"), "{stderr}");
 }
+
+#[test]
+fn kubeconfig_lists_in_kubeconfig_are_merged_and_bad_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = kubeconfig(dir.path(), free_port());
+    let second_dir = dir.path().join("second");
+    fs::create_dir(&second_dir).unwrap();
+    let port = free_port();
+    let second = kubeconfig(&second_dir, port);
+    let text_of = |p: &Path| fs::read_to_string(p).unwrap();
+    fs::write(
+        &second,
+        text_of(&second)
+            .replace("dead-context", "other-context")
+            .replace("name: dead\n", "name: other\n")
+            .replace("cluster: dead", "cluster: other"),
+    )
+    .unwrap();
+    let list = format!("{}:{}", first.display(), second.display());
+    // The context of the second file is found: the error names its cluster address.
+    let out = paved(dir.path())
+        .env("KUBECONFIG", &list)
+        .args(["status", "--app", "shop", "--env", "production", "--target", "kube", "--context", "other-context"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    // A kubeconfig that cannot be parsed is reported, not skipped.
+    fs::write(&first, "clusters: [unterminated\n").unwrap();
+    let out = paved(dir.path())
+        .env("KUBECONFIG", &list)
+        .args(["status", "--app", "shop", "--env", "production", "--target", "kube"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read the kubeconfig files of KUBECONFIG") && err.contains("unclosed bracket"),
+        "{err}"
+    );
+}

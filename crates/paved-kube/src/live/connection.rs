@@ -91,15 +91,29 @@ async fn connect(source: &Source) -> Result<Connected> {
             client_for(config, description)
         }
         Source::Kubeconfig { path, context } => {
-            let explicit = path.clone().or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
-            let kubeconfig = match &explicit {
-                Some(p) => Some(Kubeconfig::read_from(p).map_err(|e| {
+            // `$KUBECONFIG` may list several files (`a:b`), merged like kubectl does; a file that
+            // exists but cannot be read or parsed is an error, never silently skipped.
+            let from_env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+            let default_file =
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")).filter(|p| p.exists());
+            let explicit = path.clone().or_else(|| from_env.clone().map(PathBuf::from));
+            let kubeconfig = match (path, &from_env) {
+                (Some(p), _) => Some(Kubeconfig::read_from(p).map_err(|e| {
+                    config_error(format!("cannot read the kubeconfig {}: {e}", p.display()), "check --kubeconfig")
+                })?),
+                (None, Some(list)) => Some(Kubeconfig::read().map_err(|e| {
                     config_error(
-                        format!("cannot read the kubeconfig {}: {e}", p.display()),
-                        "check --kubeconfig / KUBECONFIG",
+                        format!("cannot read the kubeconfig files of KUBECONFIG={}: {e}", list.to_string_lossy()),
+                        "check KUBECONFIG (a list of files separated by ':')",
                     )
                 })?),
-                None => Kubeconfig::read().ok(),
+                (None, None) if default_file.is_some() => Some(Kubeconfig::read().map_err(|e| {
+                    config_error(
+                        format!("cannot read the kubeconfig ~/.kube/config: {e}"),
+                        "fix or move ~/.kube/config, or pass --kubeconfig FILE",
+                    )
+                })?),
+                (None, None) => None,
             };
             let Some(kubeconfig) = kubeconfig else {
                 // No kubeconfig anywhere: the in-cluster service account, if there is one.
