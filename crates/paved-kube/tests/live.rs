@@ -501,6 +501,36 @@ async fn history_is_bounded_by_history_max() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn history_stays_bounded_through_failed_deploys() {
+    for auto_rollback in [true, false] {
+        let f = fixture_with(|t| if auto_rollback { t.history_max(3) } else { t.history_max(3).auto_rollback(false) });
+        f.platform.deploy(&request("v1", false)).await.unwrap();
+        f.server.set_rollout(|image| {
+            if image.ends_with(":v1") {
+                RolloutScript::Succeed
+            } else {
+                RolloutScript::DeadlineExceeded {
+                    reason: "CrashLoopBackOff".into(),
+                    message: "back-off restarting".into(),
+                }
+            }
+        });
+        for tag in ["v2", "v3", "v4"] {
+            f.platform.deploy(&request(tag, false)).await.unwrap_err();
+        }
+        let history = f.platform.history(&app(), "production").await.unwrap();
+        assert_eq!(
+            history.len(),
+            3,
+            "auto_rollback {auto_rollback}: {:?}",
+            history.iter().map(|r| r.revision).collect::<Vec<_>>()
+        );
+        assert_eq!(history_secrets(&f.server).len(), 3);
+        assert_eq!(history[0].revision, if auto_rollback { 7 } else { 4 }, "the newest revisions are kept");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn rollback_restores_an_earlier_revision_as_a_new_one() {
     let f = fixture();
     f.platform.deploy(&request("v1", false)).await.unwrap();

@@ -335,7 +335,9 @@ impl KubeTarget {
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
         let applied = match self.apply_objects(conn, &new.manifests, false, cx).await {
             Ok(n) => n,
-            Err(e) => return Err(self.fail(conn, &new, previous.as_ref(), Failure::Apply(e), guard, cx).await),
+            Err(e) => {
+                return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Apply(e), guard, cx).await);
+            }
         };
         cx.report(
             Step::Apply,
@@ -343,7 +345,7 @@ impl KubeTarget {
             None,
         );
         if let Err(message) = self.wait(conn, &ns, &new.manifests, cx).await {
-            return Err(self.fail(conn, &new, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
+            return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
         }
         // The rollout succeeded: from here on nothing may restore the previous release, even if
         // the bookkeeping below fails or the future is dropped.
@@ -401,21 +403,29 @@ impl KubeTarget {
         if !trim {
             return Ok(());
         }
-        // Trim: keep the newest `history_max` revisions (the new one is among them).
         let mut all: Vec<&Stored> = history.iter().filter(|s| s.record.revision != new.record.revision).collect();
-        all.sort_by_key(|s| std::cmp::Reverse(s.record.revision));
-        for old in all.into_iter().skip(self.opts.history_max.saturating_sub(1)) {
-            history::delete(&conn.client, server, old, &self.opts.retry).await?;
+        all.push(new);
+        self.trim(conn, all).await
+    }
+
+    /// Deletes the records of all but the newest `history_max` revisions.
+    async fn trim(&self, conn: &Connected, mut revisions: Vec<&Stored>) -> Result<()> {
+        revisions.sort_by_key(|s| std::cmp::Reverse(s.record.revision));
+        revisions.dedup_by_key(|s| s.record.revision);
+        for old in revisions.into_iter().skip(self.opts.history_max.max(1)) {
+            history::delete(&conn.client, conn.description.as_str(), old, &self.opts.retry).await?;
         }
         Ok(())
     }
 
     /// A revision failed: mark it, and restore `previous` (as a new revision) unless rollback
     /// is off. Returns the error to report.
+    #[allow(clippy::too_many_arguments)]
     async fn fail(
         &self,
         conn: &Connected,
         new: &Stored,
+        history: &[Stored],
         previous: Option<&Stored>,
         failure: Failure,
         mut guard: Recovery,
@@ -456,6 +466,10 @@ impl KubeTarget {
         };
         cx.report(Step::Watch, format!("❌ {what}"), None);
         let Some(previous) = previous.filter(|_| self.opts.auto_rollback) else {
+            // The failed revision stays recorded; the history stays bounded.
+            if let Err(e) = self.trim(conn, history.iter().chain([new]).collect()).await {
+                tracing::warn!(error = %e, "could not trim the release history");
+            }
             let why = if self.opts.auto_rollback {
                 "there is no earlier revision to roll back to".to_string()
             } else {
@@ -474,7 +488,7 @@ impl KubeTarget {
             };
         };
         cx.report(Step::Apply, format!("rolling back to revision {}", previous.record.revision), None);
-        match self.restore(conn, new, previous, cx).await {
+        match self.restore(conn, new, history, previous, cx).await {
             Ok(restored) => Error::Rollout {
                 target: TARGET_NAME.into(),
                 message: format!(
@@ -507,6 +521,7 @@ impl KubeTarget {
         &self,
         conn: &Connected,
         failed: &Stored,
+        history: &[Stored],
         previous: &Stored,
         cx: &DeployContext,
     ) -> Result<Revision> {
@@ -541,9 +556,9 @@ impl KubeTarget {
                 None,
             ));
         }
-        let history = [previous.clone(), failed.clone()];
-        // The full history is trimmed by the next deploy; here only what the failed revision added is pruned.
-        self.finish(conn, &restore, &history, false, cx).await?;
+        // Prune only what the failed revision added; then keep the history bounded.
+        self.finish(conn, &restore, &[previous.clone(), failed.clone()], false, cx).await?;
+        self.trim(conn, history.iter().chain([failed, &restore]).collect()).await?;
         Ok(restore.record.revision)
     }
 
@@ -671,7 +686,8 @@ impl Drop for Recovery {
             let disarmed =
                 Recovery { target: target.clone(), conn: conn.clone(), new: new.clone(), previous: None, armed: false };
             let e =
-                target.fail(&conn, &new, previous.as_ref(), Failure::Cancelled, disarmed, &DeployContext::new()).await;
+                // The full history is not at hand here: the next deploy trims it.
+                target.fail(&conn, &new, previous.as_slice(), previous.as_ref(), Failure::Cancelled, disarmed, &DeployContext::new()).await;
             tracing::warn!("{e}");
             match e {
                 Error::Rollout { message, .. } => message,
