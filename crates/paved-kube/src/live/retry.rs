@@ -43,13 +43,23 @@ impl RetryPolicy {
     }
 }
 
-/// `true` for errors worth retrying: throttling, server errors, and connection failures.
+/// `true` for errors worth retrying: throttling, server errors, and connection failures
+/// (but not TLS failures: a certificate the client refuses stays refused).
 pub(crate) fn is_transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => matches!(s.code, 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            !is_tls_failure(&root_cause(e))
+        }
         _ => false,
     }
+}
+
+/// `true` when the innermost error of a connection failure is about TLS (certificates,
+/// handshakes), which retrying cannot fix.
+pub(crate) fn is_tls_failure(root_cause: &str) -> bool {
+    let lower = root_cause.to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "unknownissuer", "bad signature"].iter().any(|w| lower.contains(w))
 }
 
 /// `true` when the error is a connection-level failure (no HTTP answer at all).
@@ -106,6 +116,10 @@ pub(crate) fn to_error(server: &str, doing: &str, e: kube::Error) -> Error {
                 _ => format!("check the cluster ({server})"),
             },
         ),
+        e if is_connection(e) && is_tls_failure(&root_cause(e)) => (
+            format!("{doing}: the TLS connection to the Kubernetes API server ({server}) failed: {}", root_cause(e)),
+            "check the cluster's CA (certificate-authority-data in the kubeconfig) and the --context; the server name must match its certificate".to_string(),
+        ),
         e if is_connection(e) => (
             format!("{doing}: cannot reach the Kubernetes API server ({server}): {}", root_cause(e)),
             "check the context (--context, `kubectl config current-context`) and the kubeconfig (--kubeconfig, KUBECONFIG), and that the cluster is running and reachable".to_string(),
@@ -127,6 +141,14 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_are_told_apart_from_unreachable_servers() {
+        assert!(is_tls_failure("invalid peer certificate: UnknownIssuer"));
+        assert!(is_tls_failure("received fatal alert: HandshakeFailure"));
+        assert!(!is_tls_failure("Connection refused (os error 111)"));
+        assert!(!is_tls_failure("connection reset by peer"));
+    }
 
     #[test]
     fn delays_grow_and_are_capped() {
