@@ -120,7 +120,8 @@ pub(crate) struct DeployArgs {
     /// The owning team [default: the configuration's default team].
     #[arg(long)]
     pub(crate) team: Option<String>,
-    /// An environment variable from a secret: NAME=k8s://SECRET#KEY (repeatable).
+    /// An environment variable from a secret: NAME=vault://MOUNT/PATH#KEY or NAME=k8s://SECRET#KEY
+    /// (repeatable); how vault values reach the app is `[secrets] mode` in paved.toml.
     #[arg(long, value_name = "NAME=REF")]
     pub(crate) secret: Vec<String>,
     /// Escape hatch: CPU request, e.g. 500m.

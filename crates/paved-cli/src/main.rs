@@ -51,6 +51,11 @@ fn platform(
     // Every deployment, rollback and policy decision goes into the ledger (opened on first use,
     // so bad input still writes nothing).
     let mut builder = paved::gitops_platform(config, state.clone()).shared_deployer(kube);
+    // vault:// references resolve through Vault/OpenBao when the usual environment names one.
+    if ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty())) {
+        let store = paved::vault::VaultConfig::from_env().and_then(paved::vault::VaultSecretStore::new)?;
+        builder = builder.secret_store(store);
+    }
     if record {
         builder = builder.metrics(paved::metrics::LedgerRecorder::lazy(&state));
     }

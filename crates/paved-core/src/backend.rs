@@ -27,6 +27,13 @@ pub trait Deployer: Send + Sync {
     /// The target's name as used in configuration (`gitops`, `kube`).
     fn name(&self) -> &str;
 
+    /// `true` when the target applies to a cluster and may receive secret values
+    /// ([`Release::secret_values`], `sync` secret mode). Default `false`: a target that writes
+    /// files (a GitOps repository) must never hold secret values.
+    fn accepts_secret_values(&self) -> bool {
+        false
+    }
+
     /// Applies a release. A release whose digest equals the current revision's changes
     /// nothing and creates no revision (`changed == false`).
     async fn deploy(&self, release: &Release) -> Result<DeployOutcome>;
@@ -158,6 +165,13 @@ pub trait SecretStore: Send + Sync {
 
     /// Deletes the secret at `path` (soft-deletes where the store keeps versions).
     async fn delete(&self, path: &str) -> Result<()>;
+
+    /// Reads the secret a reference points to (its path as written after the scheme, e.g.
+    /// `secret/payments/db` for `vault://secret/payments/db#password`, and its pinned version).
+    /// The default reads `get(reference.path())`; stores whose paths carry a mount override it.
+    async fn get_ref(&self, reference: &crate::SecretRef) -> Result<SecretMap> {
+        self.get(reference.path()).await
+    }
 }
 
 /// The lifecycle state of a provisioned database.

@@ -9,6 +9,10 @@
 //! default_team = "platform"
 //! teams = ["payments", "search", "platform"]   # optional allow-list
 //!
+//! [secrets]                   # how vault:// references reach the app
+//! mode = "agent"              # Vault Agent Injector annotations (default), or "sync"
+//! vault_role = "{app}"
+//!
 //! [app]                       # defaults for every app
 //! port = 8080
 //! health_path = "/healthz"
@@ -52,6 +56,9 @@ pub struct OrgConfig {
     /// Defaults for every app.
     #[serde(default)]
     pub app: AppDefaults,
+    /// How secret references (`--secret NAME=vault://…`) reach the app.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -99,6 +106,38 @@ impl Default for AppDefaults {
             tls_issuer: None,
             run_as_user: 10001,
         }
+    }
+}
+
+/// How values of `vault://` (and `aws-sm://`) references reach the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecretMode {
+    /// Vault Agent Injector annotations: the agent in the pod reads the secret, no value leaves
+    /// Vault; the app reads `/vault/secrets/NAME` (its path is in `NAME_FILE`).
+    #[default]
+    Agent,
+    /// paved reads the values at deploy time and applies a Kubernetes Secret with `secretKeyRef`
+    /// env vars. Only on targets that apply to a cluster (`kube`): a GitOps repository is no
+    /// place for secret values.
+    Sync,
+}
+
+/// The `[secrets]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct SecretsConfig {
+    /// `agent` (default) or `sync`.
+    pub mode: SecretMode,
+    /// The Vault role the Agent Injector logs in with; `{app}`, `{team}` and `{env}` are replaced.
+    pub vault_role: String,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig { mode: SecretMode::Agent, vault_role: "{app}".into() }
     }
 }
 
@@ -225,6 +264,7 @@ impl Default for OrgConfig {
             default_team: defaults::team(),
             teams: Vec::new(),
             app: AppDefaults::default(),
+            secrets: SecretsConfig::default(),
             environments: defaults::environments(),
             source: None,
         }

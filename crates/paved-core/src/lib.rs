@@ -42,7 +42,7 @@ pub use backend::{
     DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer,
     SecretStore,
 };
-pub use config::{Environment, OrgConfig};
+pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
 pub use error::{Error, Result};
 pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
 pub use image::ImageRef;
@@ -51,7 +51,10 @@ pub use names::{AppName, Team};
 pub use platform::{Plan, Platform, PlatformBuilder};
 pub use policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport, Severity, Violation};
 pub use quantity::{CpuQuantity, MemoryQuantity};
-pub use release::{DeployOutcome, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision, RevisionState};
+pub use release::{
+    DeployOutcome, REDACTED_PREFIX, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision, RevisionState,
+    SecretValues,
+};
 pub use request::{
     Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestFile, Overrides,
 };

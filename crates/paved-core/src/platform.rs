@@ -13,12 +13,13 @@ use time::OffsetDateTime;
 
 use crate::backend::{DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore};
 use crate::config::OrgConfig;
+use crate::config::SecretMode;
 use crate::error::{Error, Result};
 use crate::events::{DeploymentResult, PlatformEvent, Progress, ProgressSink, Step, deployment_id};
 use crate::manifest::Manifests;
 use crate::names::AppName;
 use crate::policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport};
-use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision};
+use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision, SecretValues};
 use crate::request::DeployRequest;
 use crate::resolve::ResolvedApp;
 use crate::secret::SecretScheme;
@@ -219,14 +220,37 @@ impl Platform {
     /// Step 1, *validate*: checks the request against the configuration and fills in every default.
     pub fn validate(&self, request: &DeployRequest) -> Result<ResolvedApp> {
         let app = ResolvedApp::resolve(&self.config, request)?;
-        self.target_for(&app.environment.name)?;
+        let target = self.target_for(&app.environment.name)?;
+        let stored = app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes);
+        for binding in stored.clone() {
+            let r = &binding.reference;
+            if app.secret_mode == SecretMode::Agent && r.scheme() != SecretScheme::Vault {
+                return Err(Error::invalid(
+                    "secret",
+                    r.to_string(),
+                    "the Vault Agent Injector (secret mode \"agent\") only reads vault:// references",
+                    Some(
+                        "use a vault:// reference, or set [secrets] mode = \"sync\" in paved.toml with --target kube"
+                            .into(),
+                    ),
+                ));
+            }
+        }
+        if app.secret_mode == SecretMode::Sync && stored.clone().next().is_some() && !target.accepts_secret_values() {
+            return Err(Error::invalid(
+                "secret",
+                stored.clone().map(|b| b.reference.to_string()).collect::<Vec<_>>().join(", "),
+                format!("secret mode \"sync\" would write secret values into the {} target", target.name()),
+                Some("a git repository is no place for secret values: set [secrets] mode = \"agent\" in paved.toml (Vault Agent Injector), or deploy with --target kube".into()),
+            ));
+        }
         for binding in &app.secrets {
             if binding.reference.scheme() != SecretScheme::Kubernetes && self.secrets.is_none() {
                 return Err(Error::invalid(
                     "secret",
                     binding.reference.to_string(),
                     "needs a secret store, and none is configured",
-                    Some("configure a secret store (e.g. the vault backend), or reference an existing Kubernetes Secret with k8s://NAME#KEY".into()),
+                    Some("configure a secret store (the vault backend: set VAULT_ADDR and VAULT_TOKEN), or reference an existing Kubernetes Secret with k8s://NAME#KEY".into()),
                 ));
             }
         }
@@ -292,7 +316,7 @@ impl Platform {
         let Some(store) = &self.secrets else { return Ok(()) };
         for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
             let r = &binding.reference;
-            let data = store.get(r.path()).await.map_err(|e| match e {
+            let data = store.get_ref(r).await.map_err(|e| match e {
                 Error::NotFound { .. } => Error::NotFound {
                     what: format!("secret {r}"),
                     hint: Some(format!("create it first, e.g. paved secrets put {} KEY=-", r.path())),
@@ -313,6 +337,27 @@ impl Platform {
             self.progress(Step::Secrets, || format!("resolved {} secret references", app.secrets.len()));
         }
         Ok(())
+    }
+
+    /// In `sync` secret mode, the values of the app's secret references by env var name (read
+    /// just before applying, never kept in a plan); empty otherwise.
+    async fn secret_values(&self, app: &ResolvedApp) -> Result<SecretValues> {
+        let mut values = SecretValues::default();
+        if app.secret_mode != SecretMode::Sync {
+            return Ok(values);
+        }
+        let Some(store) = &self.secrets else { return Ok(values) };
+        for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
+            let r = &binding.reference;
+            let mut data = store.get_ref(r).await?;
+            let key = r.key().unwrap_or(binding.env.as_str());
+            let value = data.remove(key).ok_or_else(|| Error::NotFound {
+                what: format!("key \"{key}\" of secret {r}"),
+                hint: Some("check the reference; paved secrets get shows the keys".into()),
+            })?;
+            values.0.insert(binding.env.clone(), value);
+        }
+        Ok(values)
     }
 
     /// Everything but the apply: validate, render, policy, secrets.
@@ -341,8 +386,10 @@ impl Platform {
             started_at,
         })
         .await;
+        let secret_values = self.secret_values(&plan.app).await?;
         self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
-        let release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
+        let mut release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
+        release.secret_values = secret_values;
         let result = deployer.deploy_with(&release, &self.context()).await;
         let (outcome, revision, error) = match &result {
             Ok(o) if o.changed => (DeploymentResult::Success, Some(o.record.revision), None),

@@ -25,15 +25,42 @@ pub struct Release {
     pub actor: String,
     /// The policy verdict it passed.
     pub policy: PolicyReport,
+    /// In `sync` secret mode: the values of the app's secret references by env var name, for
+    /// the target to put into the Secret it applies. Never serialized; the manifests hold only
+    /// redacted placeholders.
+    #[serde(skip)]
+    pub secret_values: SecretValues,
+}
+
+/// Secret values by env var name, for `sync` secret mode. `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct SecretValues(pub std::collections::BTreeMap<String, secrecy::SecretString>);
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl PartialEq for SecretValues {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|((a, x), (b, y))| a == b && x.expose_secret() == y.expose_secret())
+    }
 }
 
 impl Release {
     /// A release of these objects.
     pub fn new(app: ResolvedApp, manifests: Manifests, actor: impl Into<String>, policy: PolicyReport) -> Self {
         let digest = manifests.digest();
-        Release { app, manifests, digest, actor: actor.into(), policy }
+        Release { app, manifests, digest, actor: actor.into(), policy, secret_values: SecretValues::default() }
     }
 }
+
+/// The prefix of the placeholder that stands for a secret value in rendered objects
+/// (`<redacted: vault://secret/payments/db#password>`).
+pub const REDACTED_PREFIX: &str = "<redacted: ";
 
 /// Why a revision exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,6 +67,10 @@ pub struct ResolvedApp {
     pub extra_manifests: Vec<ManifestFile>,
     /// Environment variables from secret stores.
     pub secrets: Vec<SecretBinding>,
+    /// How their values reach the app.
+    pub secret_mode: crate::config::SecretMode,
+    /// The Vault role of the Agent Injector (agent mode).
+    pub vault_role: String,
     /// Every escape hatch used, as recorded in the release.
     pub escape_hatches: Vec<EscapeHatch>,
     /// Commits shipped.
@@ -167,6 +171,12 @@ impl ResolvedApp {
             ));
         }
         let host = format!("{}.{}.{}", request.app, environment.name, config.domain);
+        let vault_role = config
+            .secrets
+            .vault_role
+            .replace("{app}", request.app.as_str())
+            .replace("{team}", team.as_str())
+            .replace("{env}", &environment.name);
 
         Ok(ResolvedApp {
             app: request.app.clone(),
@@ -182,6 +192,8 @@ impl ResolvedApp {
             custom_manifests: o.custom_manifests.clone(),
             extra_manifests: o.extra_manifests.clone(),
             secrets: request.secrets.clone(),
+            secret_mode: config.secrets.mode,
+            vault_role,
             escape_hatches: o.escape_hatches(),
             commits: request.commits.clone(),
             environment,

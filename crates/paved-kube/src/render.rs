@@ -1,6 +1,8 @@
 //! Deterministic rendering of the golden path's Kubernetes objects.
 
-use paved_core::{Component, Manifest, Manifests, Renderer, ResolvedApp, Result, SecretScheme};
+use paved_core::{
+    Component, Manifest, Manifests, REDACTED_PREFIX, Renderer, ResolvedApp, Result, SecretMode, SecretScheme,
+};
 use serde_json::{Map, Value, json};
 
 use crate::overlay;
@@ -133,6 +135,9 @@ fn render_defaults(app: &ResolvedApp) -> Vec<Manifest> {
     let mut out = Vec::with_capacity(10);
     out.push(namespace(app));
     out.push(cx.object("v1", "ServiceAccount", name, json!({ "automountServiceAccountToken": false })));
+    if let Some(secret) = synced_secret(cx) {
+        out.push(secret);
+    }
     out.push(deployment(cx));
     let mut service = json!({
         "spec": {
@@ -175,6 +180,36 @@ fn render_defaults(app: &ResolvedApp) -> Vec<Manifest> {
         out.push(cx.object("monitoring.coreos.com/v1", "ServiceMonitor", name, sm));
     }
     out.into_iter().map(Manifest::from_rendered).collect()
+}
+
+/// The name of the Secret that holds an app's synced secret values.
+pub fn secrets_name(app: &ResolvedApp) -> String {
+    format!("{}-secrets", app.app)
+}
+
+/// The KV v2 API path of a `vault://MOUNT/PATH` reference (`MOUNT/data/PATH[?version=N]`).
+fn vault_kv_path(r: &paved_core::SecretRef) -> String {
+    let (mount, path) = r.path().split_once('/').unwrap_or((r.path(), ""));
+    let version = r.version().map_or(String::new(), |v| format!("?version={v}"));
+    format!("{mount}/data/{path}{version}")
+}
+
+/// In `sync` mode, the app's Secret with a redacted placeholder naming the reference for each
+/// value: the target that applies it substitutes the values, nothing else ever sees them.
+fn synced_secret(cx: &Cx<'_>) -> Option<Value> {
+    let app = cx.app;
+    if app.secret_mode != SecretMode::Sync {
+        return None;
+    }
+    let data: Map<String, Value> = app
+        .secrets
+        .iter()
+        .filter(|b| b.reference.scheme() != SecretScheme::Kubernetes)
+        .map(|b| (b.env.clone(), format!("{REDACTED_PREFIX}{}>", b.reference).into()))
+        .collect();
+    (!data.is_empty()).then(|| {
+        cx.object("v1", "Secret", &secrets_name(app), json!({ "type": "Opaque", "stringData": Value::Object(data) }))
+    })
 }
 
 fn namespace(app: &ResolvedApp) -> Value {
@@ -229,19 +264,45 @@ fn deployment(cx: &Cx<'_>) -> Value {
         },
         "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }],
     });
+    let mut agent_annotations = Map::new();
     let env: Vec<Value> = app
         .secrets
         .iter()
-        .filter(|b| b.reference.scheme() == SecretScheme::Kubernetes)
         .map(|b| {
-            json!({
-                "name": b.env,
-                "valueFrom": { "secretKeyRef": { "name": b.reference.path(), "key": b.reference.key() } },
-            })
+            let r = &b.reference;
+            if r.scheme() == SecretScheme::Kubernetes {
+                return json!({ "name": b.env, "valueFrom": { "secretKeyRef": { "name": r.path(), "key": r.key() } } });
+            }
+            match app.secret_mode {
+                // sync: paved puts the value into the app's Secret when it applies it.
+                SecretMode::Sync => json!({
+                    "name": b.env,
+                    "valueFrom": { "secretKeyRef": { "name": secrets_name(app), "key": b.env } },
+                }),
+                // agent: the Vault Agent Injector writes the value to /vault/secrets/NAME.
+                _ => {
+                    let kv_path = vault_kv_path(r);
+                    let key = r.key().unwrap_or(b.env.as_str());
+                    agent_annotations
+                        .insert(format!("vault.hashicorp.com/agent-inject-secret-{}", b.env), kv_path.clone().into());
+                    agent_annotations.insert(
+                        format!("vault.hashicorp.com/agent-inject-template-{}", b.env),
+                        format!(
+                            "{{{{- with secret \"{kv_path}\" -}}}}{{{{ index .Data.data \"{key}\" }}}}{{{{- end -}}}}"
+                        )
+                        .into(),
+                    );
+                    json!({ "name": format!("{}_FILE", b.env), "value": format!("/vault/secrets/{}", b.env) })
+                }
+            }
         })
         .collect();
     if !env.is_empty() {
         container["env"] = Value::Array(env);
+    }
+    if !agent_annotations.is_empty() {
+        agent_annotations.insert("vault.hashicorp.com/agent-inject".into(), "true".into());
+        agent_annotations.insert("vault.hashicorp.com/role".into(), app.vault_role.as_str().into());
     }
     let spread = |key: &str| {
         let mut c = json!({ "maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway" });
@@ -285,6 +346,11 @@ fn deployment(cx: &Cx<'_>) -> Value {
     template["spec"]["containers"] = Value::Array(vec![container]);
     template["metadata"] = json!({});
     template["metadata"]["labels"] = cx.labels.clone();
+    if !agent_annotations.is_empty() {
+        template["metadata"]["annotations"] = Value::Object(agent_annotations);
+        // The agent logs in to Vault with the pod's service-account token.
+        template["spec"]["automountServiceAccountToken"] = true.into();
+    }
     spec.insert("template".into(), template);
     let mut d = Map::new();
     d.insert("apiVersion".into(), "apps/v1".into());

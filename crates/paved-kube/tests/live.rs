@@ -662,3 +662,76 @@ fn the_target_is_send_and_sync() {
     assert_send_sync::<Platform>();
     let _: Value = json!(null);
 }
+
+/// A secret store holding one secret in memory: the subject here is what the kube target does
+/// with the values (the Vault store itself is tested against a real OpenBao in paved-vault).
+struct OneSecret;
+
+#[async_trait]
+impl paved_core::SecretStore for OneSecret {
+    fn name(&self) -> &str {
+        "memory"
+    }
+    async fn get(&self, path: &str) -> paved_core::Result<paved_core::SecretMap> {
+        if path != "secret/payments/db" {
+            return Err(Error::NotFound { what: format!("secret {path}"), hint: None });
+        }
+        Ok([("password".to_string(), secrecy::SecretString::from("hunter2-s3cr3t"))].into_iter().collect())
+    }
+    async fn put(&self, _: &str, _: paved_core::SecretMap) -> paved_core::Result<u64> {
+        unreachable!("not used")
+    }
+    async fn list(&self, _: &str) -> paved_core::Result<Vec<String>> {
+        unreachable!("not used")
+    }
+    async fn delete(&self, _: &str) -> paved_core::Result<()> {
+        unreachable!("not used")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sync_mode_applies_the_secret_value_and_keeps_it_out_of_the_history() {
+    let (client, server) = MockApiServer::start();
+    let target = KubeTarget::with_client(client, "mock cluster").timeout(Duration::from_secs(60));
+    let mut config = OrgConfig::default();
+    config.secrets.mode = paved_core::SecretMode::Sync;
+    for env in config.environments.values_mut() {
+        env.target = "kube".into();
+    }
+    let platform = Platform::builder()
+        .config(config)
+        .renderer(KubeRenderer)
+        .deployer(target)
+        .secret_store(OneSecret)
+        .build()
+        .unwrap();
+    let mut req = request("v1", false);
+    req.secrets = vec!["DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap()];
+
+    // The plan (what --dry-run shows) holds only the redacted placeholder.
+    let plan = platform.plan(&req).await.unwrap();
+    let secret = plan.manifests.get("Secret", "shop-secrets").expect("the app's Secret is rendered");
+    assert_eq!(secret.value()["stringData"]["DB_PASSWORD"], "<redacted: vault://secret/payments/db#password>");
+    assert!(!serde_json::to_string(&plan).unwrap().contains("hunter2"));
+
+    platform.deploy(&req).await.unwrap();
+    let applied = server.get(&format!("/api/v1/namespaces/{NS}/secrets/shop-secrets")).expect("the Secret is applied");
+    assert_eq!(applied["stringData"]["DB_PASSWORD"], "hunter2-s3cr3t");
+    let d = server.get(DEPLOYMENT).unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"],
+        json!({"name": "shop-secrets", "key": "DB_PASSWORD"})
+    );
+    // The revision record kept in the cluster holds the placeholder, never the value.
+    for name in history_secrets(&server) {
+        let record =
+            server.get(&format!("/api/v1/namespaces/{NS}/secrets/{}", name.trim_start_matches("Secret/"))).unwrap();
+        assert!(!record.to_string().contains("hunter2"), "{name} holds the value");
+    }
+    // A reference to a missing key fails before anything is applied.
+    let mut bad = request("v2", false);
+    bad.secrets = vec!["DB_PASSWORD=vault://secret/payments/db#passwd".parse().unwrap()];
+    let err = platform.deploy(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("key \"passwd\" of secret vault://secret/payments/db#passwd"), "{err}");
+    assert_eq!(live_image(&server), image("v1"));
+}

@@ -73,8 +73,15 @@ monitoring = true
     let mut shared_cfg = shared;
     shared_cfg.environments.get_mut("prod").unwrap().resources.cpu_limit = None;
 
+    let mut agent = DeployRequest::new("billing", "ghcr.io/company/billing:v3.1.0", "production").unwrap();
+    agent.secrets = vec![
+        "DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap(),
+        "API_KEY=vault://kv/billing/api#api-key?version=2".parse().unwrap(),
+    ];
+
     vec![
         ("production", default.clone(), production),
+        ("secrets-agent", default.clone(), agent),
         ("dev", default, dev),
         ("escape-hatches", OrgConfig::default(), hatches),
         ("shared-namespace", shared_cfg, shared_request),
@@ -148,7 +155,7 @@ fn secure_defaults() {
 
 #[test]
 fn escape_hatches_apply_last() {
-    let (_, config, request) = scenarios().remove(2);
+    let (_, config, request) = scenarios().remove(3);
     let m = render(&config, &request).unwrap();
     assert!(m.get("HorizontalPodAutoscaler", "checkout").is_none());
     assert!(m.get("Ingress", "checkout").is_none());
@@ -251,8 +258,8 @@ fn every_rendered_set_passes_kubernetes_validate_strict() {
         .filter(|l| !(l.starts_with("WARN ") && l.contains("Couldn't find schema for kind ServiceMonitor")))
         .collect();
     assert!(unexpected.is_empty() && code == 0, "exit {code}: {unexpected:#?}");
-    // Three of the four scenarios render a ServiceMonitor; each is reported once per version.
-    assert_eq!(lines.len(), 3 * 2, "{lines:#?}");
+    // Four of the five scenarios render a ServiceMonitor; each is reported once per version.
+    assert_eq!(lines.len(), 4 * 2, "{lines:#?}");
 }
 
 #[test]
@@ -269,4 +276,39 @@ fn kubernetes_validate_catches_a_bad_overlay() {
     let Some((code, lines)) = kubernetes_validate(&[path]) else { return };
     assert_eq!(code, 1);
     assert!(lines.iter().any(|l| l.starts_with("ERROR") && l.contains("'replica' was unexpected")), "{lines:#?}");
+}
+
+#[test]
+fn vault_references_become_agent_injector_annotations_never_values() {
+    let (_, config, request) = scenarios().remove(1);
+    let m = render(&config, &request).unwrap();
+    let d = m.get("Deployment", "billing").unwrap().value();
+    let a = &d["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(a["vault.hashicorp.com/agent-inject"], "true");
+    assert_eq!(a["vault.hashicorp.com/role"], "billing");
+    assert_eq!(a["vault.hashicorp.com/agent-inject-secret-DB_PASSWORD"], "secret/data/payments/db");
+    assert_eq!(
+        a["vault.hashicorp.com/agent-inject-template-API_KEY"],
+        r#"{{- with secret "kv/data/billing/api?version=2" -}}{{ index .Data.data "api-key" }}{{- end -}}"#
+    );
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[0], serde_json::json!({"name": "DB_PASSWORD_FILE", "value": "/vault/secrets/DB_PASSWORD"}));
+    // The agent logs in with the pod's service-account token.
+    assert_eq!(d["spec"]["template"]["spec"]["automountServiceAccountToken"], true);
+    assert!(m.get("Secret", "billing-secrets").is_none(), "agent mode renders no Secret");
+}
+
+#[test]
+fn sync_mode_is_refused_on_the_gitops_target() {
+    let (_, mut config, request) = scenarios().remove(1);
+    config.secrets.mode = paved_core::SecretMode::Sync;
+    let platform = paved_core::Platform::builder()
+        .config(config)
+        .renderer(KubeRenderer)
+        .deployer(paved_kube::GitOpsTarget::new("/nonexistent"))
+        .build()
+        .unwrap();
+    let e = platform.validate(&request).unwrap_err();
+    assert!(e.is_user_error());
+    assert!(e.hint().unwrap().contains("a git repository is no place for secret values"), "{e}: {:?}", e.hint());
 }

@@ -80,7 +80,7 @@ impl std::fmt::Debug for VaultSecretStore {
 /// Which requests may be sent again after a connection error: a write whose request may have
 /// reached the server is not repeated (it would write another version).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Idempotent {
+pub(crate) enum Idempotent {
     Yes,
     No,
 }
@@ -329,7 +329,7 @@ impl VaultSecretStore {
 
     /// Runs one API call with retries; maps vaultrs errors to [`Error`] without ever keeping a
     /// response body.
-    async fn call<'a, T, F, Fut>(&'a self, what: &str, idempotent: Idempotent, op: F) -> Result<T>
+    pub(crate) async fn call<'a, T, F, Fut>(&'a self, what: &str, idempotent: Idempotent, op: F) -> Result<T>
     where
         F: Fn(&'a VaultClient) -> Fut,
         Fut: Future<Output = std::result::Result<T, ClientError>> + Send,
@@ -449,6 +449,23 @@ impl SecretStore for VaultSecretStore {
 
     async fn delete(&self, path: &str) -> paved_core::Result<()> {
         Ok(self.soft_delete(path).await?)
+    }
+
+    /// `vault://MOUNT/PATH#KEY[?version=N]`: the first path component is the KV mount.
+    async fn get_ref(&self, reference: &paved_core::SecretRef) -> paved_core::Result<SecretMap> {
+        let Some((mount, path)) = reference.path().split_once('/') else {
+            return Err(paved_core::Error::invalid(
+                "secret reference",
+                reference.to_string(),
+                "names no KV mount",
+                Some("write vault://MOUNT/PATH#KEY, e.g. vault://secret/payments/db#password".into()),
+            ));
+        };
+        let store = self.with_mount(mount);
+        Ok(match reference.version() {
+            Some(v) => store.read_version(path, v).await?,
+            None => store.read(path).await?,
+        })
     }
 }
 

@@ -247,6 +247,29 @@ pub(crate) fn first_image(v: &Value) -> Option<&str> {
     v.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str)
 }
 
+/// `true` for a Secret whose `stringData` holds redacted placeholders (`sync` secret mode).
+pub(crate) fn has_redacted_values(m: &Manifest) -> bool {
+    m.kind() == "Secret"
+        && m.value()
+            .get("stringData")
+            .and_then(Value::as_object)
+            .is_some_and(|d| d.values().any(|v| v.as_str().is_some_and(|s| s.starts_with(paved_core::REDACTED_PREFIX))))
+}
+
+/// The Secret with its placeholders replaced by `values` (by key), or `None` when a value is
+/// missing.
+pub(crate) fn fill_redacted_values(m: &Manifest, values: &paved_core::SecretValues) -> Option<Manifest> {
+    use secrecy::ExposeSecret;
+    let mut v = m.value().clone();
+    let data = v.get_mut("stringData")?.as_object_mut()?;
+    for (key, value) in data.iter_mut() {
+        if value.as_str().is_some_and(|s| s.starts_with(paved_core::REDACTED_PREFIX)) {
+            *value = Value::String(values.0.get(key)?.expose_secret().to_string());
+        }
+    }
+    Some(Manifest::from_rendered(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use paved_core::{
     AppName, DeployContext, DeployOutcome, Deployer, DestroyOutcome, Error, Manifest, Manifests, Release, ReleaseCause,
-    ReleaseRecord, ReleaseStatus, Result, Revision, RevisionState, Step,
+    ReleaseRecord, ReleaseStatus, Result, Revision, RevisionState, SecretValues, Step,
 };
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
@@ -231,11 +231,15 @@ impl KubeTarget {
     }
 
     /// Applies objects in dependency order; `namespaces`: only Namespaces, else all but them.
+    /// Applies the objects (the Namespaces, or everything else). A Secret whose values are
+    /// redacted placeholders (`sync` secret mode) is applied with `values` put in; without them
+    /// (a rollback re-applying stored objects) it is left as it is in the cluster.
     async fn apply_objects(
         &self,
         conn: &Connected,
         manifests: &Manifests,
         namespaces: bool,
+        values: &SecretValues,
         cx: &DeployContext,
     ) -> Result<usize> {
         let mut applied = 0;
@@ -243,6 +247,28 @@ impl KubeTarget {
             if (m.kind() == "Namespace") != namespaces {
                 continue;
             }
+            let filled;
+            let m = if apply::has_redacted_values(m) {
+                match apply::fill_redacted_values(m, values) {
+                    Some(f) => {
+                        filled = f;
+                        &filled
+                    }
+                    None => {
+                        cx.report(
+                            Step::Apply,
+                            format!(
+                                "kept {} as it is (its values are read from the secret store at deploy time)",
+                                m.key()
+                            ),
+                            None,
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                m
+            };
             match apply::apply_one(
                 &conn.client,
                 &conn.description,
@@ -308,12 +334,13 @@ impl KubeTarget {
         new: Stored,
         history: &[Stored],
         previous: Option<Stored>,
+        values: &SecretValues,
         cx: &DeployContext,
     ) -> Result<DeployOutcome> {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
-        let namespaces = self.apply_objects(conn, &new.manifests, true, cx).await?;
+        let namespaces = self.apply_objects(conn, &new.manifests, true, values, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
             Err(history::CreateError::Exists) => {
@@ -333,7 +360,7 @@ impl KubeTarget {
             armed: true,
         };
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
-        let applied = match self.apply_objects(conn, &new.manifests, false, cx).await {
+        let applied = match self.apply_objects(conn, &new.manifests, false, values, cx).await {
             Ok(n) => n,
             Err(e) => {
                 return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Apply(e), guard, cx).await);
@@ -540,8 +567,9 @@ impl KubeTarget {
             }
             Err(history::CreateError::Other(e)) => return Err(e),
         }
-        let applied = match self.apply_objects(conn, &restore.manifests, true, cx).await {
-            Ok(_) => self.apply_objects(conn, &restore.manifests, false, cx).await,
+        let none = SecretValues::default();
+        let applied = match self.apply_objects(conn, &restore.manifests, true, &none, cx).await {
+            Ok(_) => self.apply_objects(conn, &restore.manifests, false, &none, cx).await,
             Err(e) => Err(e),
         };
         if let Err(e) = applied {
@@ -610,8 +638,8 @@ impl KubeTarget {
                 format!("revision {} has the same objects: re-applying them", cur.record.revision),
                 None,
             );
-            self.apply_objects(conn, &release.manifests, true, cx).await?;
-            self.apply_objects(conn, &release.manifests, false, cx).await?;
+            self.apply_objects(conn, &release.manifests, true, &release.secret_values, cx).await?;
+            self.apply_objects(conn, &release.manifests, false, &release.secret_values, cx).await?;
             if let Err(message) = self.wait(conn, ns, &release.manifests, cx).await {
                 return Err(Error::Rollout {
                     target: TARGET_NAME.into(),
@@ -628,7 +656,7 @@ impl KubeTarget {
         let mut record = ReleaseRecord::for_release(release, revision, now());
         record.state = Some(RevisionState::Pending);
         let new = Stored { record, manifests: release.manifests.clone(), namespace: ns.to_string() };
-        self.run(conn, new, &history, current, cx).await
+        self.run(conn, new, &history, current, &release.secret_values, cx).await
     }
 
     /// The app's history and namespace: from the namespace template, or by searching.
@@ -706,6 +734,10 @@ fn now() -> OffsetDateTime {
 impl Deployer for KubeTarget {
     fn name(&self) -> &str {
         TARGET_NAME
+    }
+
+    fn accepts_secret_values(&self) -> bool {
+        true
     }
 
     async fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
@@ -865,7 +897,7 @@ impl Deployer for KubeTarget {
         let mut record = target.record.restored_as(history.last().map_or(1, |s| s.record.revision + 1), actor, now());
         record.state = Some(RevisionState::Pending);
         let new = Stored { record, manifests: target.manifests.clone(), namespace: target.namespace.clone() };
-        self.run(conn, new, &history, Some(current), cx).await
+        self.run(conn, new, &history, Some(current), &SecretValues::default(), cx).await
     }
 
     async fn destroy(&self, app: &AppName, environment: &str, cx: &DeployContext) -> Result<DestroyOutcome> {

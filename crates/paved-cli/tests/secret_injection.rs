@@ -1,0 +1,117 @@
+//! `paved deploy --secret NAME=vault://…` against a real OpenBao: agent-mode annotations in
+//! the GitOps directory, values never written anywhere, references checked before anything is
+//! written, and sync mode refused on the GitOps target.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+
+const VALUE: &str = "pa55-w0rd-never-written";
+
+fn paved(dir: &Path, bao: &paved_testkit::OpenBao) -> Command {
+    let mut cmd = Command::new(cargo_bin("paved"));
+    cmd.current_dir(dir)
+        .env_remove("PAVED_STATE_DIR")
+        .env_remove("PAVED_CONFIG")
+        .env_remove("BAO_ADDR")
+        .env_remove("BAO_TOKEN")
+        .env("VAULT_ADDR", bao.addr())
+        .env("VAULT_TOKEN", bao.token())
+        .env("PAVED_ACTOR", "tester")
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn deploy(secret: &str) -> [&str; 10] {
+    [
+        "deploy",
+        "--app",
+        "billing",
+        "--image",
+        "ghcr.io/company/billing:v1",
+        "--env",
+        "production",
+        "--replicas",
+        "3",
+        secret,
+    ]
+}
+
+/// Every file under `dir`, read as text.
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in walk(dir) {
+        out.push_str(&String::from_utf8_lossy(&std::fs::read(entry).unwrap_or_default()));
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+#[test]
+fn vault_references_deploy_as_agent_annotations_and_values_go_nowhere() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let put = bao.command().args(["kv", "put", "secret/payments/db", &format!("password={VALUE}")]).output().unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let flag = "--secret=DB_PASSWORD=vault://secret/payments/db#password";
+
+    let render = paved(dir.path(), &bao)
+        .args(["render", "--app", "billing", "--image", "ghcr.io/company/billing:v1", "--env", "production", flag])
+        .output()
+        .unwrap();
+    assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
+    let yaml = String::from_utf8_lossy(&render.stdout);
+    assert!(yaml.contains("vault.hashicorp.com/agent-inject-secret-DB_PASSWORD: secret/data/payments/db"), "{yaml}");
+    assert!(!yaml.contains(VALUE));
+
+    let out = paved(dir.path(), &bao).args(deploy(flag)).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("resolved 1 secret references"), "{stdout}");
+    let written = all_text(&dir.path().join("state"));
+    assert!(written.contains("vault.hashicorp.com/role: billing"), "the GitOps directory has the annotations");
+    assert!(
+        !written.contains(VALUE) && !stdout.contains(VALUE) && !stderr.contains(VALUE),
+        "the value was written somewhere"
+    );
+
+    // A reference to a missing key or path fails before anything is written, naming it.
+    for (bad, expected) in [
+        (
+            "--secret=DB_PASSWORD=vault://secret/payments/db#passwd",
+            "key \"passwd\" of secret vault://secret/payments/db#passwd not found",
+        ),
+        ("--secret=DB_PASSWORD=vault://secret/payments/nope#password", "vault://secret/payments/nope#password"),
+    ] {
+        let out = paved(dir.path(), &bao)
+            .args(["deploy", "--app", "other", "--image", "ghcr.io/company/other:v1", "--env", "production", bad])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!dir.path().join("state/gitops/production/other").exists(), "nothing is written for {bad}");
+    }
+}
+
+#[test]
+fn sync_mode_is_refused_for_the_gitops_directory() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("paved.toml"), "[secrets]\nmode = \"sync\"\n").unwrap();
+    let out = paved(dir.path(), &bao)
+        .args(deploy("--secret=DB_PASSWORD=vault://secret/payments/db#password"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a git repository is no place for secret values"), "{stderr}");
+    assert!(!dir.path().join("state").exists());
+}
