@@ -13,6 +13,9 @@
 //! mode = "agent"              # Vault Agent Injector annotations (default), or "sync"
 //! vault_role = "{app}"
 //!
+//! [apps.payment-service]      # per app: secrets on every deploy (--secret adds or overrides)
+//! secrets = { DB_PASSWORD = "vault://secret/payments/db#password" }
+//!
 //! [app]                       # defaults for every app
 //! port = 8080
 //! health_path = "/healthz"
@@ -59,6 +62,9 @@ pub struct OrgConfig {
     /// How secret references (`--secret NAME=vault://…`) reach the app.
     #[serde(default)]
     pub secrets: SecretsConfig,
+    /// Per-app settings, by app name (`[apps.my-service]`).
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -107,6 +113,16 @@ impl Default for AppDefaults {
             run_as_user: 10001,
         }
     }
+}
+
+/// Settings of one app (`[apps.NAME]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AppConfig {
+    /// Environment variables from secret stores, every deploy of the app
+    /// (`DB_PASSWORD = "vault://secret/payments/db#password"`); `--secret` adds to or overrides them.
+    pub secrets: BTreeMap<String, crate::secret::SecretRef>,
 }
 
 /// How values of `vault://` (and `aws-sm://`) references reach the app.
@@ -265,6 +281,7 @@ impl Default for OrgConfig {
             teams: Vec::new(),
             app: AppDefaults::default(),
             secrets: SecretsConfig::default(),
+            apps: BTreeMap::new(),
             environments: defaults::environments(),
             source: None,
         }

@@ -191,7 +191,7 @@ impl ResolvedApp {
             components,
             custom_manifests: o.custom_manifests.clone(),
             extra_manifests: o.extra_manifests.clone(),
-            secrets: request.secrets.clone(),
+            secrets: app_secrets(config, request),
             secret_mode: config.secrets.mode,
             vault_role,
             escape_hatches: o.escape_hatches(),
@@ -209,6 +209,20 @@ impl ResolvedApp {
     pub fn url(&self) -> Option<String> {
         self.renders(Component::Ingress).then(|| format!("https://{}", self.host))
     }
+}
+
+/// The app's secrets from `[apps.NAME]` in paved.toml, then the request's (which win).
+fn app_secrets(config: &OrgConfig, request: &DeployRequest) -> Vec<SecretBinding> {
+    let mut out: Vec<SecretBinding> = config
+        .apps
+        .get(request.app.as_str())
+        .map(|a| a.secrets.iter().map(|(env, r)| SecretBinding { env: env.clone(), reference: r.clone() }).collect())
+        .unwrap_or_default();
+    for b in &request.secrets {
+        out.retain(|o| o.env != b.env);
+        out.push(b.clone());
+    }
+    out
 }
 
 fn below(resource: &'static str, limit: &str, request: &str, limit_overridden: bool, env: &str) -> Error {
@@ -246,6 +260,22 @@ mod tests {
             ResolvedApp::resolve(&OrgConfig::default(), &DeployRequest { environment: "dev".into(), ..request() })
                 .unwrap();
         assert!(!dev.renders(Component::ServiceMonitor));
+    }
+
+    #[test]
+    fn secrets_from_the_app_section_and_the_request() {
+        let c = OrgConfig::parse(
+            "paved.toml",
+            "[apps.my-service]\nsecrets = { DB_PASSWORD = \"vault://secret/a#pw\", TOKEN = \"vault://secret/b#t\" }\n",
+        )
+        .unwrap();
+        let mut r = request();
+        r.secrets = vec!["TOKEN=vault://secret/c#t".parse().unwrap()];
+        let a = ResolvedApp::resolve(&c, &r).unwrap();
+        let got: Vec<String> = a.secrets.iter().map(|b| format!("{}={}", b.env, b.reference)).collect();
+        assert_eq!(got, ["DB_PASSWORD=vault://secret/a#pw", "TOKEN=vault://secret/c#t"]);
+        let e = OrgConfig::parse("paved.toml", "[apps.my-service]\nsecrets = { X = \"vualt://a#b\" }\n").unwrap_err();
+        assert!(e.to_string().contains("vualt"), "{e}");
     }
 
     #[test]
