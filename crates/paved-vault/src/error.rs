@@ -80,6 +80,38 @@ pub enum Error {
         /// Vault's error messages.
         errors: Vec<String>,
     },
+    /// A name taken from a database request (team, service, environment) or derived from it
+    /// (database, role) is not a valid identifier.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidName {
+        /// Which name, e.g. `environment`.
+        field: &'static str,
+        /// The name as given or derived.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The database engine is not supported by the provisioner or the registered server.
+    #[error("engine {engine} is not supported: {reason}")]
+    UnsupportedEngine {
+        /// The engine asked for.
+        engine: String,
+        /// Why it is not supported.
+        reason: String,
+        /// What to do instead.
+        hint: String,
+    },
+    /// The database server refused or failed an administrative statement (never shows a
+    /// password).
+    #[error("database server {server}: {message}")]
+    Database {
+        /// `host:port` of the server.
+        server: String,
+        /// What failed.
+        message: String,
+        /// How to fix it.
+        hint: String,
+    },
     /// The answer could not be understood (not the Vault API, or an unexpected shape).
     #[error("vault at {address} sent an unexpected answer for {what}: {reason}")]
     Protocol {
@@ -129,6 +161,10 @@ impl Error {
             Error::Api { status: 429, .. } => "the server rate-limits requests: retry later".into(),
             Error::Api { status, .. } if *status >= 500 => "the server failed: check its logs and retry".into(),
             Error::Api { .. } => return None,
+            Error::InvalidName { .. } => {
+                "use lowercase letters, digits and `-`, starting with a letter (e.g. `production`)".into()
+            }
+            Error::UnsupportedEngine { hint, .. } | Error::Database { hint, .. } => hint.clone(),
             Error::Protocol { .. } => "check that the address is a Vault or OpenBao API and the mount is KV v2".into(),
         })
     }
@@ -140,6 +176,12 @@ impl From<Error> for paved_core::Error {
         match e {
             Error::InvalidPath { path, reason } => {
                 paved_core::Error::InvalidInput { field: "secret path", value: path, reason, hint }
+            }
+            Error::InvalidName { field, value, reason } => {
+                paved_core::Error::InvalidInput { field, value, reason, hint }
+            }
+            Error::UnsupportedEngine { engine, reason, .. } => {
+                paved_core::Error::InvalidInput { field: "engine", value: engine, reason, hint }
             }
             Error::NotFound { address, mount, path, version } => {
                 let version = version.map(|v| format!(" version {v}")).unwrap_or_default();

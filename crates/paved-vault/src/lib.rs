@@ -1,5 +1,7 @@
 //! HashiCorp Vault / OpenBao backend for paved: [`VaultSecretStore`], a
-//! [`SecretStore`](paved_core::SecretStore) on the KV v2 secrets engine.
+//! [`SecretStore`](paved_core::SecretStore) on the KV v2 secrets engine, and
+//! [`VaultDbProvisioner`], a [`DbProvisioner`](paved_core::DbProvisioner) on the database
+//! secrets engine (dynamic PostgreSQL credentials).
 //!
 //! Built on [`vaultrs`] (reqwest with rustls on the aws-lc-rs crypto provider). One HTTP client
 //! per store (connections are reused), a timeout per request, and retries with jittered
@@ -22,10 +24,12 @@
 //! ```
 
 mod config;
+mod db;
 mod error;
 mod store;
 mod wire;
 
 pub use config::{VaultAuth, VaultConfig};
+pub use db::{DbServer, VaultDbProvisioner, plugin_name};
 pub use error::{Error, Result};
 pub use store::{SecretMetadata, VaultSecretStore, VersionMetadata};

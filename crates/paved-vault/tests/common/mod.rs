@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod db;
+
 use std::time::Duration;
 
 use paved_testkit::OpenBao;

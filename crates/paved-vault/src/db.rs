@@ -1,0 +1,733 @@
+//! [`VaultDbProvisioner`]: a [`DbProvisioner`] on the Vault / OpenBao database secrets engine.
+//!
+//! See [`VaultDbProvisioner`].
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use paved_core::{DatabaseInfo, DatabaseRequest, DatabaseState, DbEngine, DbProvisioner, SecretMap};
+use rustify::enums::{RequestMethod, RequestType, ResponseType};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::NoTls;
+
+use crate::error::{Error, Result};
+use crate::store::{Idempotent, VaultSecretStore};
+
+/// The longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`).
+const MAX_IDENTIFIER: usize = 63;
+
+/// The Vault database plugin for an engine, or an error with a hint for engines this
+/// provisioner does not support (`mongodb`).
+pub fn plugin_name(engine: DbEngine) -> Result<&'static str> {
+    match engine {
+        DbEngine::Postgres => Ok("postgresql-database-plugin"),
+        DbEngine::Mysql => Ok("mysql-database-plugin"),
+        other => Err(Error::UnsupportedEngine {
+            engine: other.to_string(),
+            reason: "the vault database provisioner supports postgres and mysql only".into(),
+            hint: "ask for --engine postgres (or mysql), or provision it with a backend that supports it".into(),
+        }),
+    }
+}
+
+/// A database server registered with the provisioner: where it is and how to administer it.
+///
+/// `Debug` never shows the admin password.
+#[derive(Clone)]
+pub struct DbServer {
+    engine: DbEngine,
+    plugin_name: &'static str,
+    host: String,
+    port: u16,
+    admin_username: String,
+    admin_password: SecretString,
+    admin_database: String,
+}
+
+impl fmt::Debug for DbServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbServer")
+            .field("engine", &self.engine)
+            .field("plugin_name", &self.plugin_name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &"<redacted>")
+            .field("admin_database", &self.admin_database)
+            .finish()
+    }
+}
+
+impl DbServer {
+    /// A server running `engine` at `host:port`, administered as `admin_username`.
+    ///
+    /// Fails for engines without a Vault database plugin here (`mongodb`). `mysql` servers are
+    /// accepted, but provisioning on them is not implemented yet.
+    pub fn new(
+        engine: DbEngine,
+        host: impl Into<String>,
+        port: u16,
+        admin_username: impl Into<String>,
+        admin_password: SecretString,
+    ) -> Result<Self> {
+        let plugin_name = plugin_name(engine)?;
+        let host = host.into();
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || "/@?#".contains(c)) {
+            return Err(Error::Config {
+                message: format!("database server host {host:?} is not a host name or address"),
+                hint: "give the host alone, e.g. db.internal or 10.0.0.5, and the port separately".into(),
+            });
+        }
+        Ok(DbServer {
+            engine,
+            plugin_name,
+            host,
+            port,
+            admin_username: admin_username.into(),
+            admin_password,
+            admin_database: "postgres".into(),
+        })
+    }
+
+    /// The database the admin connects to for server-wide statements (default `postgres`).
+    pub fn admin_database(mut self, database: impl Into<String>) -> Self {
+        self.admin_database = database.into();
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> DbEngine {
+        self.engine
+    }
+
+    /// The Vault database plugin, e.g. `postgresql-database-plugin`.
+    pub fn plugin_name(&self) -> &str {
+        self.plugin_name
+    }
+
+    /// The host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The names a request maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Names {
+    /// The database, also the name of its `NOLOGIN` owner role.
+    database: String,
+    /// The Vault role and connection name, `{team}-{service}-{env}`.
+    role: String,
+    /// The KV path of the connection info, relative to the KV mount.
+    info_path: String,
+}
+
+/// Checks a name from the request: lowercase letters, digits and `-`, starting with a letter.
+fn check_label(field: &'static str, value: &str) -> Result<()> {
+    let reason = if value.is_empty() {
+        Some("is empty".to_string())
+    } else if value.len() > MAX_IDENTIFIER {
+        Some(format!("is {} characters long; the limit is {MAX_IDENTIFIER}", value.len()))
+    } else if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        Some("may only contain lowercase letters, digits and `-`".to_string())
+    } else if !value.as_bytes()[0].is_ascii_lowercase() {
+        Some("must start with a lowercase letter".to_string())
+    } else if value.ends_with('-') {
+        Some("must not end with `-`".to_string())
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName { field, value: value.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
+fn names(request: &DatabaseRequest) -> Result<Names> {
+    let (team, service, env) = (request.team.as_str(), request.service.as_str(), request.environment.as_str());
+    check_label("team", team)?;
+    check_label("service", service)?;
+    check_label("environment", env)?;
+    let database = format!("{service}_{env}").replace('-', "_");
+    if database.len() > MAX_IDENTIFIER {
+        return Err(Error::InvalidName {
+            field: "database name",
+            reason: format!(
+                "is {} characters long; PostgreSQL keeps {MAX_IDENTIFIER}: shorten the service or environment name",
+                database.len()
+            ),
+            value: database,
+        });
+    }
+    Ok(Names {
+        database,
+        role: format!("{team}-{service}-{env}"),
+        info_path: format!("database/{team}/{service}/{env}"),
+    })
+}
+
+/// `POST sys/leases/revoke-prefix/{prefix}` (not in vaultrs).
+struct RevokePrefix {
+    prefix: String,
+}
+
+impl rustify::Endpoint for RevokePrefix {
+    type Response = ();
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        format!("sys/leases/revoke-prefix/{}", self.prefix)
+    }
+
+    fn method(&self) -> RequestMethod {
+        RequestMethod::POST
+    }
+}
+
+/// A [`DbProvisioner`] on the Vault / OpenBao database secrets engine and a registered
+/// PostgreSQL server.
+///
+/// For a request `(team, service, engine, environment)` on a registered PostgreSQL server:
+///
+/// * the database `{service}_{environment}` (`-` becomes `_`) is created, owned by a `NOLOGIN`
+///   role of the same name; `CONNECT` and `TEMPORARY` on it are revoked from `PUBLIC`, so the
+///   users of other services cannot connect;
+/// * a connection and a role, both named `{team}-{service}-{environment}`, are configured in
+///   the database secrets engine: each credential read from `{mount}/creds/{role}` is a login
+///   role that is a member of the owner role and acts as it (`SET role`), so the tables one
+///   credential creates are usable by the next; revoking a lease ends its sessions and drops it;
+/// * the connection info (host, port, database, the creds path: never a password) is written
+///   to `database/{team}/{service}/{environment}` on the KV v2 mount of the store.
+///
+/// The database secrets engine is enabled at its mount (default `database`) when missing.
+/// `deprovision` revokes every lease of the role (`sys/leases/revoke-prefix`), deletes the
+/// role, the connection and the connection info, and with `drop_data` drops the database (its
+/// sessions terminated) and its owner role. Every step is idempotent: re-provisioning changes
+/// nothing and answers the same.
+///
+/// Every name is validated before the first call to Vault or PostgreSQL, and the KV mount and
+/// the admin login are checked before anything is created: bad input creates nothing. MySQL
+/// servers can be registered (plugin `mysql-database-plugin`), but provisioning on them is not
+/// implemented yet; MongoDB is refused.
+///
+/// Uses the HTTP client, login, retries and KV v2 mount of a [`VaultSecretStore`]. Neither the
+/// admin password nor generated credentials appear in `Debug` output, errors or logs.
+///
+/// ```no_run
+/// use paved_core::{DatabaseRequest, DbEngine, DbProvisioner};
+/// use paved_vault::{DbServer, VaultConfig, VaultDbProvisioner, VaultSecretStore};
+/// use secrecy::SecretString;
+/// # async fn run(admin_password: SecretString) -> paved_core::Result<()> {
+/// let store = VaultSecretStore::connect(VaultConfig::from_env()?).await?;
+/// let server = DbServer::new(DbEngine::Postgres, "db.internal", 5432, "vault-admin", admin_password)?;
+/// let provisioner = VaultDbProvisioner::new(store, server);
+/// let request = DatabaseRequest::new("payments", "payment-service", "postgres", "production", "large")?;
+/// let info = provisioner.provision(&request).await?;
+/// // database/creds/payments-payment-service-production
+/// println!("{:?}", info.credentials_path);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct VaultDbProvisioner {
+    store: VaultSecretStore,
+    mount: String,
+    server: DbServer,
+    default_ttl: Duration,
+    max_ttl: Duration,
+}
+
+impl fmt::Debug for VaultDbProvisioner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultDbProvisioner")
+            .field("store", &self.store)
+            .field("mount", &self.mount)
+            .field("server", &self.server)
+            .field("default_ttl", &self.default_ttl)
+            .field("max_ttl", &self.max_ttl)
+            .finish()
+    }
+}
+
+impl VaultDbProvisioner {
+    /// The default mount of the database secrets engine.
+    pub const DEFAULT_MOUNT: &'static str = "database";
+
+    /// A provisioner on `server`, talking to Vault through `store` (whose KV v2 mount receives
+    /// the connection info), with the database secrets engine at `database/`, credentials
+    /// valid for 1 h (renewable up to 24 h).
+    pub fn new(store: VaultSecretStore, server: DbServer) -> Self {
+        VaultDbProvisioner {
+            store,
+            mount: Self::DEFAULT_MOUNT.into(),
+            server,
+            default_ttl: Duration::from_secs(3600),
+            max_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Sets the mount of the database secrets engine (default `database`).
+    pub fn mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into().trim_matches('/').to_string();
+        self
+    }
+
+    /// Sets the default and maximum lifetime of generated credentials (whole seconds).
+    pub fn ttl(mut self, default: Duration, max: Duration) -> Self {
+        self.default_ttl = default;
+        self.max_ttl = max;
+        self
+    }
+
+    /// The registered server.
+    pub fn server(&self) -> &DbServer {
+        &self.server
+    }
+
+    /// The Vault role (and connection) name of a request, `{team}-{service}-{env}`.
+    pub fn role_name(&self, request: &DatabaseRequest) -> Result<String> {
+        Ok(names(request)?.role)
+    }
+
+    /// Validates a request: names, and an engine the registered server runs and this
+    /// provisioner can create databases on.
+    fn check(&self, request: &DatabaseRequest) -> Result<Names> {
+        plugin_name(request.engine)?;
+        if request.engine != self.server.engine {
+            return Err(Error::UnsupportedEngine {
+                engine: request.engine.to_string(),
+                reason: format!("the registered database server {} runs {}", self.server.server(), self.server.engine),
+                hint: format!("ask for --engine {}, or register a {} server", self.server.engine, request.engine),
+            });
+        }
+        if request.engine != DbEngine::Postgres {
+            return Err(Error::UnsupportedEngine {
+                engine: request.engine.to_string(),
+                reason: "creating databases on a mysql server is not implemented yet".into(),
+                hint: "use a registered postgres server (--engine postgres)".into(),
+            });
+        }
+        names(request)
+    }
+
+    fn info(&self, names: &Names, state: DatabaseState) -> DatabaseInfo {
+        let mut info = DatabaseInfo::new(state, names.database.clone());
+        if state == DatabaseState::Available {
+            info.endpoint = Some((self.server.host.clone(), self.server.port));
+            info.credentials_path = Some(self.creds_path(names));
+            info.connection_info_path = Some(format!("{}/{}", self.store.mount(), names.info_path));
+        }
+        info
+    }
+
+    fn creds_path(&self, names: &Names) -> String {
+        format!("{}/creds/{}", self.mount, names.role)
+    }
+
+    /// What goes to KV: nothing secret.
+    fn connection_info(&self, names: &Names) -> SecretMap {
+        [
+            ("engine", self.server.engine.to_string()),
+            ("host", self.server.host.clone()),
+            ("port", self.server.port.to_string()),
+            ("database", names.database.clone()),
+            ("role", names.role.clone()),
+            ("credentials_path", self.creds_path(names)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), SecretString::from(v)))
+        .collect()
+    }
+
+    async fn provision_db(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
+        let names = self.check(request)?;
+        // Reading first also checks the KV mount before anything is created.
+        let existing = match self.store.read(&names.info_path).await {
+            Ok(map) => Some(map),
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        // So is the admin login: a wrong password stops here, before anything is created.
+        let admin = self.admin(&self.server.admin_database).await?;
+        self.ensure_mount().await?;
+        self.ensure_database(&admin, &names).await?;
+        drop(admin);
+        self.ensure_connection(&names).await?;
+        self.ensure_role(&names).await?;
+        let info = self.connection_info(&names);
+        if !existing.as_ref().is_some_and(|old| same_map(old, &info)) {
+            self.store.write(&names.info_path, &info).await?;
+        }
+        tracing::info!(database = %names.database, role = %names.role, "database provisioned");
+        Ok(self.info(&names, DatabaseState::Available))
+    }
+
+    async fn database_status(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
+        let names = self.check(request)?;
+        let what = format!("{}/roles/{}", self.mount, names.role);
+        let role = match self
+            .store
+            .call(&what, Idempotent::Yes, |c| vaultrs::database::role::read(c, &self.mount, &names.role))
+            .await
+        {
+            Ok(_) => true,
+            Err(Error::Api { status: 404, .. } | Error::MountNotFound { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        let state =
+            if role && self.database_exists(&names).await? { DatabaseState::Available } else { DatabaseState::Absent };
+        Ok(self.info(&names, state))
+    }
+
+    async fn deprovision_db(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()> {
+        let names = self.check(request)?;
+        let prefix = format!("{}/creds/{}", self.mount, names.role);
+        let what = format!("sys/leases/revoke-prefix/{prefix}");
+        self.store
+            .call(&what, Idempotent::Yes, |c| vaultrs::api::exec_with_empty(c, RevokePrefix { prefix: prefix.clone() }))
+            .await?;
+        let what = format!("{}/roles/{}", self.mount, names.role);
+        ignore_missing(
+            self.store
+                .call(&what, Idempotent::Yes, |c| vaultrs::database::role::delete(c, &self.mount, &names.role))
+                .await,
+        )?;
+        let what = format!("{}/config/{}", self.mount, names.role);
+        ignore_missing(
+            self.store
+                .call(&what, Idempotent::Yes, |c| vaultrs::database::connection::delete(c, &self.mount, &names.role))
+                .await,
+        )?;
+        ignore_missing(self.store.destroy_all(&names.info_path).await)?;
+        if drop_data {
+            self.drop_database(&names).await?;
+        }
+        tracing::info!(database = %names.database, role = %names.role, drop_data, "database deprovisioned");
+        Ok(())
+    }
+
+    /// Enables the database secrets engine at the mount unless it is there.
+    async fn ensure_mount(&self) -> Result<()> {
+        let mounts = self.store.call("sys/mounts", Idempotent::Yes, vaultrs::sys::mount::list).await?;
+        match mounts.get(&format!("{}/", self.mount)) {
+            Some(m) if m.mount_type == "database" => Ok(()),
+            Some(m) => Err(Error::Config {
+                message: format!("{}/ is a {} mount, not the database secrets engine", self.mount, m.mount_type),
+                hint: "choose another mount for the database secrets engine".into(),
+            }),
+            None => {
+                let what = format!("sys/mounts/{}", self.mount);
+                self.store
+                    .call(&what, Idempotent::Yes, |c| vaultrs::sys::mount::enable(c, &self.mount, "database", None))
+                    .await?;
+                tracing::info!(mount = %self.mount, "enabled the database secrets engine");
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates the owner role and the database unless they exist, keeps `PUBLIC` out of the
+    /// database and lets the owner role use the `public` schema.
+    async fn ensure_database(&self, admin: &tokio_postgres::Client, names: &Names) -> Result<()> {
+        let db = quote(&names.database);
+        let role_exists = !admin
+            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&names.database])
+            .await
+            .map_err(|e| self.pg(e))?
+            .is_empty();
+        if !role_exists {
+            admin.batch_execute(&format!("CREATE ROLE {db} NOLOGIN")).await.map_err(|e| self.pg(e))?;
+        }
+        if !self.exists(admin, names).await? {
+            admin.batch_execute(&format!("CREATE DATABASE {db} OWNER {db}")).await.map_err(|e| self.pg(e))?;
+            tracing::info!(database = %names.database, "created database");
+        }
+        admin.batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")).await.map_err(|e| self.pg(e))?;
+        // PostgreSQL 15: `public` belongs to pg_database_owner (the owner role) and PUBLIC may
+        // not CREATE there; the grant makes the owner role's rights explicit on older servers
+        // too, where PUBLIC could CREATE.
+        let in_db = self.admin(&names.database).await?;
+        in_db
+            .batch_execute(&format!("GRANT ALL ON SCHEMA public TO {db}; REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(())
+    }
+
+    async fn database_exists(&self, names: &Names) -> Result<bool> {
+        let admin = self.admin(&self.server.admin_database).await?;
+        self.exists(&admin, names).await
+    }
+
+    async fn exists(&self, admin: &tokio_postgres::Client, names: &Names) -> Result<bool> {
+        let rows = admin
+            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&names.database])
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn drop_database(&self, names: &Names) -> Result<()> {
+        let db = quote(&names.database);
+        let admin = self.admin(&self.server.admin_database).await?;
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&names.database],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        // One statement each: DROP DATABASE cannot run in the implicit transaction of a batch.
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.map_err(|e| self.pg(e))?;
+        admin.batch_execute(&format!("DROP ROLE IF EXISTS {db}")).await.map_err(|e| self.pg(e))?;
+        tracing::info!(database = %names.database, "dropped database");
+        Ok(())
+    }
+
+    /// Configures the connection `{role}` unless it is configured the same way already.
+    async fn ensure_connection(&self, names: &Names) -> Result<()> {
+        let url = format!(
+            "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}",
+            url_host(&self.server.host),
+            self.server.port,
+            names.database
+        );
+        let what = format!("{}/config/{}", self.mount, names.role);
+        let current = match self
+            .store
+            .call(&what, Idempotent::Yes, |c| vaultrs::database::connection::read(c, &self.mount, &names.role))
+            .await
+        {
+            Ok(c) => Some(c),
+            Err(Error::Api { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let same = current.is_some_and(|c| {
+            c.plugin_name == self.server.plugin_name
+                && c.connection_details.connection_url == url
+                && c.connection_details.username == self.server.admin_username
+                && c.allowed_roles == [names.role.clone()]
+        });
+        if same {
+            return Ok(());
+        }
+        let mut opts = vaultrs::api::database::requests::PostgreSQLConnectionRequest::builder();
+        opts.plugin_name(self.server.plugin_name)
+            .connection_url(url)
+            .allowed_roles(vec![names.role.clone()])
+            .username(self.server.admin_username.clone())
+            .password(self.server.admin_password.expose_secret())
+            .verify_connection(true);
+        self.store
+            .call(&what, Idempotent::Yes, |c| {
+                let mut opts = opts.clone();
+                async move { vaultrs::database::connection::postgres(c, &self.mount, &names.role, Some(&mut opts)).await }
+            })
+            .await?;
+        tracing::info!(connection = %names.role, "configured database connection");
+        Ok(())
+    }
+
+    /// The statements of the role: a login that acts as the owner role of the database.
+    fn statements(&self, names: &Names) -> (Vec<String>, Vec<String>) {
+        let owner = quote(&names.database);
+        let owner_literal = format!("'{}'", names.database);
+        let creation = vec![
+            format!(
+                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {owner};"
+            ),
+            format!("ALTER ROLE \"{{{{name}}}}\" SET role = {owner_literal};"),
+            format!("GRANT CONNECT, TEMPORARY ON DATABASE {owner} TO \"{{{{name}}}}\";"),
+        ];
+        let revocation = vec![
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';".to_string(),
+            format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {owner};"),
+            "DROP OWNED BY \"{{name}}\";".to_string(),
+            "DROP ROLE IF EXISTS \"{{name}}\";".to_string(),
+        ];
+        (creation, revocation)
+    }
+
+    /// Writes the role `{role}` unless it is written the same way already.
+    async fn ensure_role(&self, names: &Names) -> Result<()> {
+        let (creation, revocation) = self.statements(names);
+        let what = format!("{}/roles/{}", self.mount, names.role);
+        let current = match self
+            .store
+            .call(&what, Idempotent::Yes, |c| vaultrs::database::role::read(c, &self.mount, &names.role))
+            .await
+        {
+            Ok(r) => Some(r),
+            Err(Error::Api { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let same = current.is_some_and(|r| {
+            r.db_name == names.role
+                && r.creation_statements == creation
+                && r.revocation_statements == revocation
+                && r.default_ttl == self.default_ttl.as_secs()
+                && r.max_ttl == self.max_ttl.as_secs()
+        });
+        if same {
+            return Ok(());
+        }
+        let mut opts = vaultrs::api::database::requests::SetRoleRequest::builder();
+        opts.db_name(names.role.clone())
+            .creation_statements(creation)
+            .revocation_statements(revocation)
+            .default_ttl(self.default_ttl.as_secs().to_string())
+            .max_ttl(self.max_ttl.as_secs().to_string());
+        self.store
+            .call(&what, Idempotent::Yes, |c| {
+                let mut opts = opts.clone();
+                async move { vaultrs::database::role::set(c, &self.mount, &names.role, Some(&mut opts)).await }
+            })
+            .await?;
+        tracing::info!(role = %names.role, "configured database role");
+        Ok(())
+    }
+
+    /// An admin connection to `database`.
+    async fn admin(&self, database: &str) -> Result<tokio_postgres::Client> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.server.host)
+            .port(self.server.port)
+            .user(&self.server.admin_username)
+            .password(self.server.admin_password.expose_secret())
+            .dbname(database)
+            .application_name("paved")
+            .connect_timeout(Duration::from_secs(10));
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| self.pg(e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "database admin connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Maps a PostgreSQL error (its message names users and databases, never passwords).
+    fn pg(&self, e: tokio_postgres::Error) -> Error {
+        let server = self.server.server();
+        let message = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text = format!("{text}: {s}");
+                    source = s.source();
+                }
+                text
+            }
+        };
+        let hint = if message.contains("password authentication failed") || message.starts_with("28") {
+            format!("check the admin username and password registered for {server}")
+        } else if message.contains("onnect") || e.as_db_error().is_none() {
+            format!("check that PostgreSQL runs at {server} and accepts connections from here")
+        } else {
+            "the admin user needs CREATEDB and CREATEROLE (or superuser) on the server".to_string()
+        };
+        Error::Database { server, message, hint }
+    }
+}
+
+/// A double-quoted identifier (names are validated: no quotes inside).
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// An IPv6 address needs brackets in a URL.
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
+}
+
+fn same_map(a: &SecretMap, b: &SecretMap) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| w.expose_secret() == v.expose_secret()))
+}
+
+fn ignore_missing(result: Result<()>) -> Result<()> {
+    match result {
+        Err(Error::Api { status: 404, .. } | Error::NotFound { .. } | Error::MountNotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl DbProvisioner for VaultDbProvisioner {
+    fn name(&self) -> &str {
+        "vault"
+    }
+
+    #[tracing::instrument(name = "vault.db.provision", skip_all, fields(team = %request.team, service = %request.service, env = %request.environment))]
+    async fn provision(&self, request: &DatabaseRequest) -> paved_core::Result<DatabaseInfo> {
+        Ok(self.provision_db(request).await?)
+    }
+
+    #[tracing::instrument(name = "vault.db.status", skip_all, fields(team = %request.team, service = %request.service, env = %request.environment))]
+    async fn status(&self, request: &DatabaseRequest) -> paved_core::Result<DatabaseInfo> {
+        Ok(self.database_status(request).await?)
+    }
+
+    #[tracing::instrument(name = "vault.db.deprovision", skip_all, fields(team = %request.team, service = %request.service, env = %request.environment))]
+    async fn deprovision(&self, request: &DatabaseRequest, drop_data: bool) -> paved_core::Result<()> {
+        Ok(self.deprovision_db(request, drop_data).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(env: &str) -> DatabaseRequest {
+        DatabaseRequest::new("payments", "payment-service", "postgres", env, "small").unwrap()
+    }
+
+    #[test]
+    fn names_follow_the_platform_conventions() {
+        let n = names(&request("prod-eu")).unwrap();
+        assert_eq!(n.database, "payment_service_prod_eu");
+        assert_eq!(n.role, "payments-payment-service-prod-eu");
+        assert_eq!(n.info_path, "database/payments/payment-service/prod-eu");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for env in ["", "Prod", "prod db", "prod;drop", "9x", "x-", "prod\"x"] {
+            let e = names(&request(env)).unwrap_err();
+            assert!(matches!(e, Error::InvalidName { field: "environment", .. }), "{env}: {e}");
+            assert!(e.hint().is_some());
+        }
+        let e = names(&request(&"e".repeat(60))).unwrap_err();
+        assert!(matches!(e, Error::InvalidName { field: "database name", .. }), "{e}");
+    }
+
+    #[test]
+    fn engines_map_to_plugins() {
+        assert_eq!(plugin_name(DbEngine::Postgres).unwrap(), "postgresql-database-plugin");
+        assert_eq!(plugin_name(DbEngine::Mysql).unwrap(), "mysql-database-plugin");
+        let e = plugin_name(DbEngine::Mongodb).unwrap_err();
+        let core = paved_core::Error::from(e);
+        assert!(core.to_string().contains("mongodb"), "{core}");
+        assert!(core.hint().unwrap().contains("postgres"), "{core:?}");
+    }
+
+    #[test]
+    fn the_admin_password_stays_out_of_debug() {
+        let s = DbServer::new(DbEngine::Postgres, "db", 5432, "admin", SecretString::from("pw-canary-1")).unwrap();
+        assert!(!format!("{s:?}").contains("pw-canary-1"));
+        assert!(DbServer::new(DbEngine::Postgres, "db:5432/x", 5432, "a", SecretString::from("p")).is_err());
+    }
+}
