@@ -89,6 +89,9 @@ pub(crate) enum Command {
     /// VAULT_CACERT; BAO_ADDR and BAO_TOKEN too).
     #[command(subcommand)]
     Secrets(crate::secrets_cmd::SecretsCommand),
+    /// Self-service databases: provision, status, deprovision (Vault database secrets engine).
+    #[command(subcommand)]
+    Db(crate::db_cmd::DbCommand),
 }
 
 /// Which app in which environment.

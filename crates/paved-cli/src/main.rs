@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 failure or policy denial, 2 bad usage or bad input.
 
 mod args;
+mod db_cmd;
 mod kube_cmd;
 mod metrics_cmd;
 mod output;
@@ -50,10 +51,17 @@ fn platform(
         .unwrap_or_else(|| Arc::new(KubeTarget::from_kubeconfig(None, None).namespace_template(&config.app.namespace)));
     // Every deployment, rollback and policy decision goes into the ledger (opened on first use,
     // so bad input still writes nothing).
+    // vault:// references resolve through Vault/OpenBao when paved.toml ([vault]) or the usual
+    // environment names one.
+    let vault_named = config.vault.address.is_some()
+        || ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    // An incomplete Vault setup (no token) matters only to deploys that use vault:// references,
+    // which then fail validation with a hint naming VAULT_ADDR and VAULT_TOKEN.
+    let store = vault_named
+        .then(|| db_cmd::vault_config(&config).and_then(|c| Ok(paved::vault::VaultSecretStore::new(c)?)).ok())
+        .flatten();
     let mut builder = paved::gitops_platform(config, state.clone()).shared_deployer(kube);
-    // vault:// references resolve through Vault/OpenBao when the usual environment names one.
-    if ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty())) {
-        let store = paved::vault::VaultConfig::from_env().and_then(paved::vault::VaultSecretStore::new)?;
+    if let Some(store) = store {
         builder = builder.secret_store(store);
     }
     if record {
@@ -111,6 +119,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
         Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, cli.output).await,
+        Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);

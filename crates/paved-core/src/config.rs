@@ -65,6 +65,12 @@ pub struct OrgConfig {
     /// Per-app settings, by app name (`[apps.my-service]`).
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+    /// Where Vault / OpenBao is (`[vault]`); the token always comes from the environment.
+    #[serde(default)]
+    pub vault: VaultSettings,
+    /// Database servers for self-service databases, by name (`[databases.main]`).
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseServerConfig>,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -113,6 +119,55 @@ impl Default for AppDefaults {
             run_as_user: 10001,
         }
     }
+}
+
+/// `[vault]`: where Vault / OpenBao is. Each field overrides the usual environment variable
+/// (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`); the token always comes from the
+/// environment (`VAULT_TOKEN`), never from a file in the repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct VaultSettings {
+    /// The server address, e.g. `https://vault.example.com:8200`.
+    pub address: Option<String>,
+    /// The Vault Enterprise / OpenBao namespace.
+    pub namespace: Option<String>,
+    /// A CA certificate (PEM) to trust.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `[databases.NAME]`: a database server on which paved provisions self-service databases.
+///
+/// ```toml
+/// [databases.main]
+/// engine = "postgres"
+/// host = "db.internal"
+/// port = 5432
+/// admin_username = "vault_admin"
+/// admin_password = "vault://secret/platform/db-admin#password"
+/// environments = ["staging", "production"]   # all when empty
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DatabaseServerConfig {
+    /// The engine it runs.
+    pub engine: crate::request::DbEngine,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    #[serde(default = "defaults::db_port")]
+    pub port: u16,
+    /// The user paved and Vault administer it as.
+    pub admin_username: String,
+    /// Where that user's password is kept (never the password itself).
+    pub admin_password: crate::secret::SecretRef,
+    /// The database to connect to for server-wide statements (default: the engine's own).
+    #[serde(default)]
+    pub admin_database: Option<String>,
+    /// The environments it serves; all when empty.
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// Settings of one app (`[apps.NAME]`).
@@ -239,6 +294,10 @@ impl Default for ResourceDefaults {
 mod defaults {
     use super::*;
 
+    pub(super) fn db_port() -> u16 {
+        5432
+    }
+
     pub(super) fn domain() -> String {
         "example.com".into()
     }
@@ -282,6 +341,8 @@ impl Default for OrgConfig {
             app: AppDefaults::default(),
             secrets: SecretsConfig::default(),
             apps: BTreeMap::new(),
+            vault: VaultSettings::default(),
+            databases: BTreeMap::new(),
             environments: defaults::environments(),
             source: None,
         }

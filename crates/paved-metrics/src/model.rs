@@ -191,6 +191,28 @@ pub struct ActivityEvent {
     pub detail: serde_json::Value,
 }
 
+impl ActivityEvent {
+    /// An activity that happens now.
+    pub fn new(
+        kind: ActivityKind,
+        service: &str,
+        team: &str,
+        environment: &str,
+        result: &str,
+        detail: serde_json::Value,
+    ) -> Self {
+        ActivityEvent {
+            kind,
+            service: service.into(),
+            team: team.into(),
+            environment: environment.into(),
+            at: OffsetDateTime::now_utc().unix_timestamp(),
+            result: result.into(),
+            detail,
+        }
+    }
+}
+
 /// Kinds of [`ActivityEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,9 +6,16 @@
 
 use std::path::{Path, PathBuf};
 
-/// The workspace root (the directory of the top-level `Cargo.toml`).
+/// The workspace root (the directory of the top-level `Cargo.toml`), found from the running
+/// test's package (`CARGO_MANIFEST_DIR` at run time) so that a build shared between checkouts
+/// still finds this checkout's `.venv`.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/<name> is two levels deep").to_path_buf()
+    let start =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    start
+        .ancestors()
+        .find(|d| std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]")))
+        .map_or(start.clone(), Path::to_path_buf)
 }
 
 /// `true` when running in CI, where every required tool must be present.

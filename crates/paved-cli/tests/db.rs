@@ -1,0 +1,165 @@
+//! `paved db provision|status|deprovision` against a real OpenBao and a real PostgreSQL, with
+//! the database server registered in paved.toml and its admin password kept in Vault.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+
+fn paved(dir: &Path, bao: &paved_testkit::OpenBao) -> Command {
+    let mut cmd = Command::new(cargo_bin("paved"));
+    cmd.current_dir(dir)
+        .env_remove("PAVED_STATE_DIR")
+        .env_remove("PAVED_CONFIG")
+        .env_remove("BAO_ADDR")
+        .env_remove("BAO_TOKEN")
+        .env_remove("VAULT_ADDR")
+        .env("VAULT_TOKEN", bao.token())
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("paved runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+const DB: [&str; 8] =
+    ["--team", "payments", "--service", "payment-service", "--engine", "postgres", "--env", "production"];
+
+#[test]
+fn provision_status_deprovision_through_paved_toml() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let Some(pg) = paved_testkit::Postgres::start() else { return };
+    let put = bao
+        .command()
+        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    // The Vault address comes from paved.toml ([vault]), the token from the environment.
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!(
+            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n",
+            bao.addr(),
+            pg.port()
+        ),
+    )
+    .unwrap();
+
+    let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(DB).args(["--size", "small"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("database payment_service_production of payment-service in production: available"), "{out}");
+    assert!(out.contains("database/creds/payments-payment-service-production"), "{out}");
+    assert!(!out.contains(paved_testkit::Postgres::PASSWORD) && !err.contains(paved_testkit::Postgres::PASSWORD));
+    // Idempotent, and the same answer in JSON.
+    let (code, json, _) =
+        run(paved(dir.path(), &bao).args(["db", "provision", "--output", "json"]).args(DB).args(["--size", "small"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["state"], "available");
+    assert_eq!(v["database"], "payment_service_production");
+    // The credentials Vault hands out log in to the service's database.
+    let creds = bao
+        .command()
+        .args(["read", "-format=json", "database/creds/payments-payment-service-production"])
+        .output()
+        .unwrap();
+    let creds: serde_json::Value = serde_json::from_slice(&creds.stdout).unwrap();
+    let login = Command::new(pg.psql("payment_service_production").get_program())
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &pg.port().to_string()])
+        .args([
+            "-U",
+            creds["data"]["username"].as_str().unwrap(),
+            "-d",
+            "payment_service_production",
+            "-c",
+            "CREATE TABLE t (id int)",
+        ])
+        .env("PGPASSWORD", creds["data"]["password"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+
+    let (code, out, _) = run(paved(dir.path(), &bao).args(["db", "status"]).args(DB));
+    assert_eq!(code, 0);
+    assert!(out.contains(": available"), "{out}");
+    let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "deprovision", "--drop-data"]).args(DB));
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = run(paved(dir.path(), &bao).args(["db", "status"]).args(DB));
+    assert!(out.contains(": absent"), "{out}");
+    // The provisioning was recorded in the ledger.
+    assert!(dir.path().join("state/ledger.sqlite").exists());
+}
+
+#[test]
+fn bad_input_is_rejected_before_anything_is_created() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/x#password\"\n", bao.addr()),
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--team", "payments", "--service", "svc", "--engine", "mongo", "--env", "production", "--size", "small"],
+            "did you mean \"mongodb\"?",
+        ),
+        (
+            &[
+                "--team",
+                "payments",
+                "--service",
+                "svc",
+                "--engine",
+                "postgres",
+                "--env",
+                "production",
+                "--size",
+                "huge",
+            ],
+            "expected one of \"small\", \"medium\", \"large\"",
+        ),
+        (
+            &[
+                "--team",
+                "Pay_ments",
+                "--service",
+                "svc",
+                "--engine",
+                "postgres",
+                "--env",
+                "production",
+                "--size",
+                "small",
+            ],
+            "use \"pay-ments\"",
+        ),
+        (
+            &["--team", "payments", "--service", "svc", "--engine", "postgres", "--env", "prod", "--size", "small"],
+            "did you mean \"production\"?",
+        ),
+        (
+            &["--team", "payments", "--service", "svc", "--engine", "mysql", "--env", "production", "--size", "small"],
+            "register one in paved.toml",
+        ),
+    ];
+    for (args, hint) in cases {
+        let (code, _, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(args));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(hint), "{args:?}: {err}");
+    }
+    // Nothing was created in Vault: no database secrets engine was enabled.
+    let mounts = bao.command().args(["secrets", "list", "-format=json"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&mounts.stdout).contains("\"database/\""));
+    assert!(!dir.path().join("state").exists());
+}
