@@ -23,6 +23,33 @@ pub enum VaultAuth {
         /// The secret ID.
         secret_id: SecretString,
     },
+    /// Kubernetes login (`auth/MOUNT/login`) with the pod's service-account token.
+    Kubernetes {
+        /// The auth mount, usually `kubernetes`.
+        mount: String,
+        /// The Vault role bound to the service account.
+        role: String,
+        /// The file with the service-account JWT; read at every login, since the kubelet
+        /// rotates it.
+        jwt_path: PathBuf,
+    },
+}
+
+impl VaultAuth {
+    /// Whether the store can log in again by itself (AppRole, Kubernetes): then an expired or
+    /// revoked token is replaced transparently.
+    pub fn can_login(&self) -> bool {
+        !matches!(self, VaultAuth::Token(_))
+    }
+
+    /// The name of the method, for messages.
+    pub fn method(&self) -> &'static str {
+        match self {
+            VaultAuth::Token(_) => "token",
+            VaultAuth::AppRole { .. } => "approle",
+            VaultAuth::Kubernetes { .. } => "kubernetes",
+        }
+    }
 }
 
 impl fmt::Debug for VaultAuth {
@@ -34,6 +61,12 @@ impl fmt::Debug for VaultAuth {
                 .field("mount", mount)
                 .field("role_id", role_id)
                 .field("secret_id", &"<redacted>")
+                .finish(),
+            VaultAuth::Kubernetes { mount, role, jwt_path } => f
+                .debug_struct("Kubernetes")
+                .field("mount", mount)
+                .field("role", role)
+                .field("jwt_path", jwt_path)
                 .finish(),
         }
     }
@@ -82,6 +115,12 @@ impl fmt::Debug for VaultConfig {
 impl VaultConfig {
     /// The default KV v2 mount.
     pub const DEFAULT_MOUNT: &'static str = "secret";
+    /// The default AppRole auth mount.
+    pub const DEFAULT_APPROLE_MOUNT: &'static str = "approle";
+    /// The default Kubernetes auth mount.
+    pub const DEFAULT_KUBERNETES_MOUNT: &'static str = "kubernetes";
+    /// Where Kubernetes mounts the service-account token in a pod.
+    pub const DEFAULT_KUBERNETES_JWT_PATH: &'static str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
     /// A configuration for `address` authenticating with `token`, defaults elsewhere.
     pub fn new(address: impl Into<String>, token: impl Into<SecretString>) -> Self {
@@ -97,9 +136,13 @@ impl VaultConfig {
         }
     }
 
-    /// A configuration from the process environment: `VAULT_ADDR` (or `BAO_ADDR`),
-    /// `VAULT_TOKEN` (or `BAO_TOKEN`), `VAULT_NAMESPACE` (or `BAO_NAMESPACE`) and
-    /// `VAULT_CACERT` (or `BAO_CACERT`).
+    /// A configuration from the process environment (each `VAULT_*` variable also as `BAO_*`):
+    ///
+    /// - `VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`;
+    /// - the login, the first one set of: `VAULT_TOKEN` (a token); `VAULT_ROLE_ID` and
+    ///   `VAULT_SECRET_ID` (AppRole, mount `VAULT_APPROLE_MOUNT`, default `approle`);
+    ///   `VAULT_K8S_ROLE` (Kubernetes, mount `VAULT_K8S_MOUNT`, default `kubernetes`, JWT
+    ///   file `VAULT_K8S_JWT_PATH`, default the pod's service-account token).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -107,19 +150,64 @@ impl VaultConfig {
     /// [`VaultConfig::from_env`] with variables looked up by `lookup` (for tests and for
     /// configuration layered over the environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let get = |vault: &str, bao: &str| lookup(vault).or_else(|| lookup(bao)).filter(|v| !v.trim().is_empty());
-        let address = get("VAULT_ADDR", "BAO_ADDR").ok_or_else(|| Error::Config {
+        let get = |name: &str| {
+            lookup(&format!("VAULT_{name}")).or_else(|| lookup(&format!("BAO_{name}"))).filter(|v| !v.trim().is_empty())
+        };
+        let address = get("ADDR").ok_or_else(|| Error::Config {
             message: "no Vault address: VAULT_ADDR (or BAO_ADDR) is not set".into(),
             hint: "export VAULT_ADDR=https://vault.example.com:8200".into(),
         })?;
-        let token = get("VAULT_TOKEN", "BAO_TOKEN").ok_or_else(|| Error::Config {
-            message: "no Vault token: VAULT_TOKEN (or BAO_TOKEN) is not set".into(),
-            hint: "export VAULT_TOKEN (for example from `bao login -method=... -token-only`)".into(),
-        })?;
-        let mut config = VaultConfig::new(address, SecretString::from(token));
-        config.namespace = get("VAULT_NAMESPACE", "BAO_NAMESPACE");
-        config.ca_cert = get("VAULT_CACERT", "BAO_CACERT").map(PathBuf::from);
+        let auth = if let Some(token) = get("TOKEN") {
+            VaultAuth::Token(SecretString::from(token))
+        } else if let Some(role_id) = get("ROLE_ID") {
+            let secret_id = get("SECRET_ID").ok_or_else(|| Error::Config {
+                message: "VAULT_ROLE_ID is set but VAULT_SECRET_ID (or BAO_SECRET_ID) is not".into(),
+                hint: "export VAULT_SECRET_ID (`bao write -f auth/approle/role/ROLE/secret-id`)".into(),
+            })?;
+            VaultAuth::AppRole {
+                mount: get("APPROLE_MOUNT").unwrap_or_else(|| Self::DEFAULT_APPROLE_MOUNT.into()),
+                role_id,
+                secret_id: SecretString::from(secret_id),
+            }
+        } else if let Some(role) = get("K8S_ROLE") {
+            VaultAuth::Kubernetes {
+                mount: get("K8S_MOUNT").unwrap_or_else(|| Self::DEFAULT_KUBERNETES_MOUNT.into()),
+                role,
+                jwt_path: PathBuf::from(
+                    get("K8S_JWT_PATH").unwrap_or_else(|| Self::DEFAULT_KUBERNETES_JWT_PATH.into()),
+                ),
+            }
+        } else {
+            return Err(Error::Config {
+                message: "no Vault login: none of VAULT_TOKEN, VAULT_ROLE_ID/VAULT_SECRET_ID or VAULT_K8S_ROLE (or their BAO_ forms) is set".into(),
+                hint: "export VAULT_TOKEN (for example from `bao login -method=... -token-only`), or VAULT_ROLE_ID and VAULT_SECRET_ID for AppRole, or VAULT_K8S_ROLE in a pod".into(),
+            });
+        };
+        let mut config = VaultConfig::new(address, SecretString::from(String::new()));
+        config.auth = auth;
+        config.namespace = get("NAMESPACE");
+        config.ca_cert = get("CACERT").map(PathBuf::from);
         Ok(config)
+    }
+
+    /// Logs in with the Kubernetes auth method on `mount` (usually `kubernetes`) as `role`,
+    /// with the service-account JWT at the default path; see [`VaultConfig::kubernetes_jwt`].
+    pub fn kubernetes(mut self, mount: impl Into<String>, role: impl Into<String>) -> Self {
+        self.auth = VaultAuth::Kubernetes {
+            mount: mount.into(),
+            role: role.into(),
+            jwt_path: PathBuf::from(Self::DEFAULT_KUBERNETES_JWT_PATH),
+        };
+        self
+    }
+
+    /// Reads the service-account JWT of a Kubernetes login from `path` (ignored by other
+    /// methods).
+    pub fn kubernetes_jwt(mut self, path: impl Into<PathBuf>) -> Self {
+        if let VaultAuth::Kubernetes { jwt_path, .. } = &mut self.auth {
+            *jwt_path = path.into();
+        }
+        self
     }
 
     /// Logs in with AppRole on the auth mount `mount` (usually `approle`) instead of a token.
@@ -164,6 +252,7 @@ impl VaultConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     #[test]
@@ -193,6 +282,46 @@ mod tests {
         assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
         let e = VaultConfig::from_lookup(|n| (n == "VAULT_ADDR").then(|| "http://x".into())).unwrap_err();
         assert!(e.to_string().contains("VAULT_TOKEN"), "{e}");
+        assert!(e.to_string().contains("VAULT_K8S_ROLE"), "{e}");
         assert!(paved_core::Error::from(e).hint().is_some());
+    }
+
+    fn from(vars: &[(&str, &str)]) -> Result<VaultConfig> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        VaultConfig::from_lookup(|n| vars.get(n).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn approle_and_kubernetes_from_the_environment() {
+        let c = from(&[("VAULT_ADDR", "http://v"), ("VAULT_ROLE_ID", "r-1"), ("BAO_SECRET_ID", "sid-canary")]).unwrap();
+        let VaultAuth::AppRole { mount, role_id, secret_id } = &c.auth else { panic!("{c:?}") };
+        assert_eq!((mount.as_str(), role_id.as_str()), ("approle", "r-1"));
+        assert_eq!(secret_id.expose_secret(), "sid-canary");
+        assert!(!format!("{c:?}").contains("sid-canary"));
+        assert!(c.auth.can_login());
+        let e = from(&[("VAULT_ADDR", "http://v"), ("VAULT_ROLE_ID", "r-1")]).unwrap_err();
+        assert!(e.to_string().contains("VAULT_SECRET_ID"), "{e}");
+
+        let c = from(&[("VAULT_ADDR", "http://v"), ("VAULT_K8S_ROLE", "payments")]).unwrap();
+        let VaultAuth::Kubernetes { mount, role, jwt_path } = &c.auth else { panic!("{c:?}") };
+        assert_eq!((mount.as_str(), role.as_str()), ("kubernetes", "payments"));
+        assert_eq!(jwt_path, &PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token"));
+        assert_eq!(c.auth.method(), "kubernetes");
+        let c = from(&[
+            ("BAO_ADDR", "http://v"),
+            ("BAO_K8S_ROLE", "payments"),
+            ("VAULT_K8S_MOUNT", "k8s-prod"),
+            ("VAULT_K8S_JWT_PATH", "/tmp/jwt"),
+        ])
+        .unwrap();
+        let VaultAuth::Kubernetes { mount, jwt_path, .. } = &c.auth else { panic!("{c:?}") };
+        assert_eq!((mount.as_str(), jwt_path.as_path()), ("k8s-prod", std::path::Path::new("/tmp/jwt")));
+        // A token wins over the other methods.
+        let c = from(&[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", "t"), ("VAULT_K8S_ROLE", "payments")]).unwrap();
+        assert!(matches!(c.auth, VaultAuth::Token(_)) && !c.auth.can_login());
+        // The builder.
+        let c =
+            VaultConfig::new("http://v", SecretString::from("t")).kubernetes("kubernetes", "r").kubernetes_jwt("/j");
+        assert!(matches!(&c.auth, VaultAuth::Kubernetes { jwt_path, .. } if jwt_path == std::path::Path::new("/j")));
     }
 }

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
 
 use crate::error::{Error, Result};
-use crate::store::{Idempotent, VaultSecretStore};
+use crate::store::{Idempotent, VaultSecretStore, op};
 
 /// The longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`).
 const MAX_IDENTIFIER: usize = 63;
@@ -352,6 +352,7 @@ impl VaultDbProvisioner {
 
     async fn provision_db(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
         let names = self.check(request)?;
+        let names = &names;
         // Reading first also checks the KV mount before anything is created.
         let existing = match self.store.read(&names.info_path).await {
             Ok(map) => Some(map),
@@ -361,24 +362,25 @@ impl VaultDbProvisioner {
         // So is the admin login: a wrong password stops here, before anything is created.
         let admin = self.admin(&self.server.admin_database).await?;
         self.ensure_mount().await?;
-        self.ensure_database(&admin, &names).await?;
+        self.ensure_database(&admin, names).await?;
         drop(admin);
-        self.ensure_connection(&names).await?;
-        self.ensure_role(&names).await?;
-        let info = self.connection_info(&names);
+        self.ensure_connection(names).await?;
+        self.ensure_role(names).await?;
+        let info = self.connection_info(names);
         if !existing.as_ref().is_some_and(|old| same_map(old, &info)) {
             self.store.write(&names.info_path, &info).await?;
         }
         tracing::info!(database = %names.database, role = %names.role, "database provisioned");
-        Ok(self.info(&names, DatabaseState::Available))
+        Ok(self.info(names, DatabaseState::Available))
     }
 
     async fn database_status(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
         let names = self.check(request)?;
+        let names = &names;
         let what = format!("{}/roles/{}", self.mount, names.role);
         let role = match self
             .store
-            .call(&what, Idempotent::Yes, |c| vaultrs::database::role::read(c, &self.mount, &names.role))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
             .await
         {
             Ok(_) => true,
@@ -386,32 +388,42 @@ impl VaultDbProvisioner {
             Err(e) => return Err(e),
         };
         let state =
-            if role && self.database_exists(&names).await? { DatabaseState::Available } else { DatabaseState::Absent };
-        Ok(self.info(&names, state))
+            if role && self.database_exists(names).await? { DatabaseState::Available } else { DatabaseState::Absent };
+        Ok(self.info(names, state))
     }
 
     async fn deprovision_db(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()> {
         let names = self.check(request)?;
+        let names = &names;
         let prefix = format!("{}/creds/{}", self.mount, names.role);
         let what = format!("sys/leases/revoke-prefix/{prefix}");
+        let prefix = prefix.as_str();
         self.store
-            .call(&what, Idempotent::Yes, |c| vaultrs::api::exec_with_empty(c, RevokePrefix { prefix: prefix.clone() }))
+            .call(
+                &what,
+                Idempotent::Yes,
+                op!(|c| vaultrs::api::exec_with_empty(c, RevokePrefix { prefix: prefix.to_string() })),
+            )
             .await?;
         let what = format!("{}/roles/{}", self.mount, names.role);
         ignore_missing(
             self.store
-                .call(&what, Idempotent::Yes, |c| vaultrs::database::role::delete(c, &self.mount, &names.role))
+                .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::delete(c, &self.mount, &names.role)))
                 .await,
         )?;
         let what = format!("{}/config/{}", self.mount, names.role);
         ignore_missing(
             self.store
-                .call(&what, Idempotent::Yes, |c| vaultrs::database::connection::delete(c, &self.mount, &names.role))
+                .call(
+                    &what,
+                    Idempotent::Yes,
+                    op!(|c| vaultrs::database::connection::delete(c, &self.mount, &names.role)),
+                )
                 .await,
         )?;
         ignore_missing(self.store.destroy_all(&names.info_path).await)?;
         if drop_data {
-            self.drop_database(&names).await?;
+            self.drop_database(names).await?;
         }
         tracing::info!(database = %names.database, role = %names.role, drop_data, "database deprovisioned");
         Ok(())
@@ -419,7 +431,7 @@ impl VaultDbProvisioner {
 
     /// Enables the database secrets engine at the mount unless it is there.
     async fn ensure_mount(&self) -> Result<()> {
-        let mounts = self.store.call("sys/mounts", Idempotent::Yes, vaultrs::sys::mount::list).await?;
+        let mounts = self.store.call("sys/mounts", Idempotent::Yes, op!(|c| vaultrs::sys::mount::list(c))).await?;
         match mounts.get(&format!("{}/", self.mount)) {
             Some(m) if m.mount_type == "database" => Ok(()),
             Some(m) => Err(Error::Config {
@@ -429,7 +441,11 @@ impl VaultDbProvisioner {
             None => {
                 let what = format!("sys/mounts/{}", self.mount);
                 self.store
-                    .call(&what, Idempotent::Yes, |c| vaultrs::sys::mount::enable(c, &self.mount, "database", None))
+                    .call(
+                        &what,
+                        Idempotent::Yes,
+                        op!(|c| vaultrs::sys::mount::enable(c, &self.mount, "database", None)),
+                    )
                     .await?;
                 tracing::info!(mount = %self.mount, "enabled the database secrets engine");
                 Ok(())
@@ -506,7 +522,7 @@ impl VaultDbProvisioner {
         let what = format!("{}/config/{}", self.mount, names.role);
         let current = match self
             .store
-            .call(&what, Idempotent::Yes, |c| vaultrs::database::connection::read(c, &self.mount, &names.role))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::connection::read(c, &self.mount, &names.role)))
             .await
         {
             Ok(c) => Some(c),
@@ -529,10 +545,11 @@ impl VaultDbProvisioner {
             .username(self.server.admin_username.clone())
             .password(self.server.admin_password.expose_secret())
             .verify_connection(true);
+        let opts = &opts;
         self.store
-            .call(&what, Idempotent::Yes, |c| {
+            .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
                 let mut opts = opts.clone();
-                async move { vaultrs::database::connection::postgres(c, &self.mount, &names.role, Some(&mut opts)).await }
+                vaultrs::database::connection::postgres(&*c, &self.mount, &names.role, Some(&mut opts)).await
             })
             .await?;
         tracing::info!(connection = %names.role, "configured database connection");
@@ -565,7 +582,7 @@ impl VaultDbProvisioner {
         let what = format!("{}/roles/{}", self.mount, names.role);
         let current = match self
             .store
-            .call(&what, Idempotent::Yes, |c| vaultrs::database::role::read(c, &self.mount, &names.role))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
             .await
         {
             Ok(r) => Some(r),
@@ -588,10 +605,11 @@ impl VaultDbProvisioner {
             .revocation_statements(revocation)
             .default_ttl(self.default_ttl.as_secs().to_string())
             .max_ttl(self.max_ttl.as_secs().to_string());
+        let opts = &opts;
         self.store
-            .call(&what, Idempotent::Yes, |c| {
+            .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
                 let mut opts = opts.clone();
-                async move { vaultrs::database::role::set(c, &self.mount, &names.role, Some(&mut opts)).await }
+                vaultrs::database::role::set(&*c, &self.mount, &names.role, Some(&mut opts)).await
             })
             .await?;
         tracing::info!(role = %names.role, "configured database role");

@@ -68,6 +68,15 @@ pub enum Error {
         /// What was attempted, e.g. `secret/payments/db`.
         what: String,
     },
+    /// The token is no longer valid (expired or revoked) and the auth method cannot log in
+    /// again by itself (a plain token).
+    #[error("vault at {address} no longer accepts the token (expired or revoked): {what} was denied")]
+    TokenExpired {
+        /// The server address.
+        address: String,
+        /// What was attempted.
+        what: String,
+    },
     /// Any other error answer from the server.
     #[error("vault at {address} answered {status} for {what}{}", messages(errors))]
     Api {
@@ -155,6 +164,10 @@ impl Error {
             Error::MountNotFound { mount, .. } => format!(
                 "check the mount name (`bao secrets list`), or enable it: `bao secrets enable -path={mount} kv-v2`"
             ),
+            Error::TokenExpired { .. } => "get a new token (`bao login`, `bao token create`) and export VAULT_TOKEN; for long runs use a renewable token, or AppRole (VAULT_ROLE_ID/VAULT_SECRET_ID) or Kubernetes auth (VAULT_K8S_ROLE), with which paved logs in again by itself".into(),
+            Error::PermissionDenied { what, .. } if what.starts_with("auth/") && what.ends_with("/login") => {
+                "check the login: the role ID and secret ID (AppRole; a secret ID can expire or run out of uses) or the role and service-account token (Kubernetes), and the auth mount".into()
+            }
             Error::PermissionDenied { .. } => {
                 "check that VAULT_TOKEN is valid and its policies allow this: `bao token lookup`".into()
             }

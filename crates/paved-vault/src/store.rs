@@ -2,20 +2,35 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use paved_core::{SecretMap, SecretStore};
 use rustify::errors::ClientError as RustifyError;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::api::AuthInfo;
+use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
 use crate::config::{VaultAuth, VaultConfig};
 use crate::error::{Error, Result};
 use crate::wire::{ExposedMap, WireMap, into_secret_map};
+
+/// An API call as an operation on an owned client (the current one, which a new login may
+/// replace): `op!(|c| vaultrs::kv2::read(c, mount, path))`. Every variable the call uses must
+/// be `Copy` (references), since the operation may run more than once.
+macro_rules! op {
+    (|$c:ident| $call:expr) => {
+        move |$c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
+            let $c = &*$c;
+            $call.await
+        }
+    };
+}
+pub(crate) use op;
 
 /// The metadata of a KV v2 secret: its versions and when they were written or deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,11 +65,49 @@ pub struct VersionMetadata {
 }
 
 struct Inner {
-    client: VaultClient,
+    /// The client with the current token. A new login or renewal swaps in a client with the
+    /// new token that shares the same HTTP client (and connections).
+    client: RwLock<Arc<VaultClient>>,
     address: String,
     retries: u32,
     backoff: Duration,
     timeout: Duration,
+    /// How to log in again (never shown).
+    auth: VaultAuth,
+    lease: Mutex<Lease>,
+    /// Serialises renewals and logins, so that concurrent requests do not all renew.
+    refresh: tokio::sync::Mutex<()>,
+    /// Counts logins, so that a request denied with an old token does not log in again after
+    /// another request already did.
+    generation: AtomicU64,
+}
+
+/// What is known about the current token's lifetime.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    /// When the token expires; `None` when it does not (root tokens) or nothing more can be
+    /// done about it before it does.
+    expires: Option<Instant>,
+    /// Its full TTL: renewal is due when less than a third of it is left.
+    ttl: Duration,
+    /// Whether `auth/token/renew-self` can extend it.
+    renewable: bool,
+}
+
+impl Lease {
+    const NONE: Lease = Lease { expires: None, ttl: Duration::ZERO, renewable: false };
+
+    fn new(ttl_secs: u64, renewable: bool) -> Lease {
+        if ttl_secs == 0 {
+            return Lease::NONE;
+        }
+        let ttl = Duration::from_secs(ttl_secs);
+        Lease { expires: Some(Instant::now() + ttl), ttl, renewable }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|e| e.saturating_duration_since(now) < self.ttl / 3)
+    }
 }
 
 /// A [`SecretStore`] on a Vault or OpenBao KV v2 mount.
@@ -86,10 +139,12 @@ pub(crate) enum Idempotent {
 }
 
 impl VaultSecretStore {
-    /// A store authenticating with the token of `config`, without talking to the server yet.
+    /// A store authenticating with the token of `config`, without talking to the server yet
+    /// (so without renewal: the token's TTL is unknown; [`VaultSecretStore::connect`] looks
+    /// it up).
     ///
-    /// Fails on a bad address or CA file, or when `config` uses AppRole (which logs in:
-    /// use [`VaultSecretStore::connect`]).
+    /// Fails on a bad address or CA file, or when `config` uses AppRole or Kubernetes auth
+    /// (which log in: use [`VaultSecretStore::connect`]).
     pub fn new(config: VaultConfig) -> Result<Self> {
         let token = match &config.auth {
             VaultAuth::Token(t) => t.clone(),
@@ -103,28 +158,176 @@ impl VaultSecretStore {
         Self::build(&config, token.expose_secret())
     }
 
-    /// A store that has logged in (AppRole) or looked its token up: a wrong address, a sealed
-    /// server or a bad token fail here, with a hint.
+    /// A store that has logged in (AppRole, Kubernetes) or looked its token up: a wrong
+    /// address, a sealed server or a bad token fail here, with a hint.
+    ///
+    /// The token's TTL is remembered: before each request a renewable token is renewed when
+    /// less than a third of its TTL is left; a token that cannot be renewed (any more) is
+    /// replaced by a new login when the auth method allows it (AppRole, Kubernetes). A request
+    /// denied because the token expired or was revoked logs in again and is sent once more
+    /// (AppRole, Kubernetes), or fails with [`Error::TokenExpired`] (a plain token).
     pub async fn connect(config: VaultConfig) -> Result<Self> {
         match &config.auth {
             VaultAuth::Token(token) => {
                 let store = Self::build(&config, token.expose_secret())?;
-                store.call("auth/token/lookup-self", Idempotent::Yes, vaultrs::token::lookup_self).await?;
+                let client = store.client();
+                let info = store
+                    .call_on(
+                        &client,
+                        "auth/token/lookup-self",
+                        Idempotent::Yes,
+                        &op!(|c| vaultrs::token::lookup_self(c)),
+                    )
+                    .await?;
+                // `ttl` is what is left; renewal asks for the TTL the token was created with.
+                let mut lease = Lease::new(info.ttl, info.renewable.unwrap_or(false));
+                lease.ttl = lease.ttl.max(Duration::from_secs(info.creation_ttl));
+                tracing::debug!(address = %store.inner.address, ttl_s = info.ttl, renewable = lease.renewable, "looked the token up");
+                *store.inner.lease.lock().expect("lease lock") = lease;
                 Ok(store)
             }
-            VaultAuth::AppRole { mount, role_id, secret_id } => {
+            _ => {
                 let store = Self::build(&config, "")?;
-                let what = format!("auth/{mount}/login");
-                let auth = store
-                    .call(&what, Idempotent::Yes, |c| {
-                        vaultrs::auth::approle::login(c, mount, role_id, secret_id.expose_secret())
-                    })
-                    .await?;
-                let token = secrecy::SecretString::from(auth.client_token);
-                tracing::debug!(address = %config.address, mount = %mount, "logged in with AppRole");
-                Self::build(&config, token.expose_secret())
+                store.login().await?;
+                Ok(store)
             }
         }
+    }
+
+    /// The client with the current token.
+    fn client(&self) -> Arc<VaultClient> {
+        self.inner.client.read().expect("client lock").clone()
+    }
+
+    /// A client with `token` on the same HTTP client (connections are shared).
+    fn client_with_token(&self, token: &str) -> VaultClient {
+        let current = self.client();
+        let mut client = VaultClient {
+            http: rustify::clients::reqwest::Client {
+                http: current.http.http.clone(),
+                base: current.http.base.clone(),
+            },
+            middle: current.middle.clone(),
+            settings: current.settings.clone(),
+        };
+        client.set_token(token);
+        client
+    }
+
+    /// Logs in with the configured method and installs the new token. Callers hold the
+    /// refresh lock (or own the store alone).
+    async fn login(&self) -> Result<()> {
+        let anonymous = Arc::new(self.client_with_token(""));
+        let auth: AuthInfo = match &self.inner.auth {
+            VaultAuth::Token(_) => {
+                return Err(Error::Config {
+                    message: "a token cannot log in again".into(),
+                    hint: "use AppRole or Kubernetes auth for logins".into(),
+                });
+            }
+            VaultAuth::AppRole { mount, role_id, secret_id } => {
+                let what = format!("auth/{mount}/login");
+                let (mount, role_id, secret_id) = (mount.as_str(), role_id.as_str(), secret_id.expose_secret());
+                self.call_on(
+                    &anonymous,
+                    &what,
+                    Idempotent::Yes,
+                    &op!(|c| vaultrs::auth::approle::login(c, mount, role_id, secret_id)),
+                )
+                .await?
+            }
+            VaultAuth::Kubernetes { mount, role, jwt_path } => {
+                let what = format!("auth/{mount}/login");
+                let jwt = read_jwt(jwt_path)?;
+                let (mount, role, jwt) = (mount.as_str(), role.as_str(), jwt.expose_secret());
+                self.call_on(
+                    &anonymous,
+                    &what,
+                    Idempotent::Yes,
+                    &op!(|c| vaultrs::auth::kubernetes::login(c, mount, role, jwt)),
+                )
+                .await?
+            }
+        };
+        let token = SecretString::from(auth.client_token);
+        let client = self.client_with_token(token.expose_secret());
+        *self.inner.client.write().expect("client lock") = Arc::new(client);
+        *self.inner.lease.lock().expect("lease lock") = Lease::new(auth.lease_duration, auth.renewable);
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        tracing::debug!(
+            address = %self.inner.address,
+            method = self.inner.auth.method(),
+            ttl_s = auth.lease_duration,
+            renewable = auth.renewable,
+            "logged in"
+        );
+        Ok(())
+    }
+
+    /// Renews the token, or logs in again, when less than a third of its TTL is left. Cheap
+    /// when nothing is due: one uncontended lock and a clock read.
+    async fn refresh_if_due(&self) -> Result<()> {
+        let due = || self.inner.lease.lock().expect("lease lock").due(Instant::now());
+        if !due() {
+            return Ok(());
+        }
+        let _refreshing = self.inner.refresh.lock().await;
+        if !due() {
+            return Ok(());
+        }
+        let lease = *self.inner.lease.lock().expect("lease lock");
+        if lease.renewable {
+            let client = self.client();
+            let increment = format!("{}s", lease.ttl.as_secs());
+            let increment = increment.as_str();
+            let renewed = self
+                .call_on(
+                    &client,
+                    "auth/token/renew-self",
+                    Idempotent::Yes,
+                    &op!(|c| vaultrs::token::renew_self(c, Some(increment))),
+                )
+                .await;
+            match renewed {
+                Ok(auth) => {
+                    let mut renewed = Lease::new(auth.lease_duration, auth.renewable);
+                    renewed.ttl = lease.ttl;
+                    // Less than asked for: the token reached its max TTL, renewing again
+                    // will not help.
+                    if auth.lease_duration < lease.ttl.as_secs() {
+                        renewed.renewable = false;
+                    }
+                    tracing::debug!(
+                        address = %self.inner.address,
+                        ttl_s = auth.lease_duration,
+                        renewable = renewed.renewable,
+                        "renewed the token"
+                    );
+                    *self.inner.lease.lock().expect("lease lock") = renewed;
+                    if !renewed.due(Instant::now()) {
+                        return Ok(());
+                    }
+                }
+                Err(e) if self.inner.auth.can_login() => {
+                    tracing::debug!(address = %self.inner.address, error = %e, "token renewal failed; logging in again");
+                }
+                Err(Error::PermissionDenied { address, what }) => return Err(Error::TokenExpired { address, what }),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.inner.auth.can_login() {
+            return self.login().await;
+        }
+        let lease = *self.inner.lease.lock().expect("lease lock");
+        let left = lease.expires.map(|e| e.saturating_duration_since(Instant::now())).unwrap_or_default();
+        tracing::warn!(
+            address = %self.inner.address,
+            left_s = left.as_secs(),
+            "the vault token expires soon and cannot be renewed; export a new VAULT_TOKEN, or use AppRole or Kubernetes auth"
+        );
+        // Nothing more to do until it expires: the server's 403 then gives the error.
+        self.inner.lease.lock().expect("lease lock").expires = None;
+        Ok(())
     }
 
     fn build(config: &VaultConfig, token: &str) -> Result<Self> {
@@ -164,8 +367,17 @@ impl VaultSecretStore {
                 hint: "check the address and CA certificate settings".into(),
             },
         })?;
-        let inner =
-            Inner { client, address, retries: config.retries, backoff: config.backoff, timeout: config.timeout };
+        let inner = Inner {
+            client: RwLock::new(Arc::new(client)),
+            address,
+            retries: config.retries,
+            backoff: config.backoff,
+            timeout: config.timeout,
+            auth: config.auth.clone(),
+            lease: Mutex::new(Lease::NONE),
+            refresh: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+        };
         Ok(VaultSecretStore { inner: Arc::new(inner), mount: config.mount.trim_matches('/').to_string() })
     }
 
@@ -188,11 +400,12 @@ impl VaultSecretStore {
     #[tracing::instrument(name = "vault.read", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn read(&self, path: &str) -> Result<SecretMap> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
+        let path = path.as_str();
+        let what = self.what(path);
         let map: WireMap = self
-            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read(c, &self.mount, &path))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::read(c, &self.mount, path)))
             .await
-            .map_err(|e| self.not_found(e, &path, None))?;
+            .map_err(|e| self.not_found(e, path, None))?;
         tracing::debug!(keys = map.len(), "read secret");
         Ok(into_secret_map(map))
     }
@@ -201,11 +414,12 @@ impl VaultSecretStore {
     #[tracing::instrument(name = "vault.read_version", skip_all, fields(mount = %self.mount, path = %path, version))]
     pub async fn read_version(&self, path: &str, version: u64) -> Result<SecretMap> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
+        let path = path.as_str();
+        let what = self.what(path);
         let map: WireMap = self
-            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read_version(c, &self.mount, &path, version))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::read_version(c, &self.mount, path, version)))
             .await
-            .map_err(|e| self.not_found(e, &path, Some(version)))?;
+            .map_err(|e| self.not_found(e, path, Some(version)))?;
         Ok(into_secret_map(map))
     }
 
@@ -213,9 +427,10 @@ impl VaultSecretStore {
     #[tracing::instrument(name = "vault.write", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn write(&self, path: &str, data: &SecretMap) -> Result<u64> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        let body = ExposedMap(data);
-        let meta = self.call(&what, Idempotent::No, |c| vaultrs::kv2::set(c, &self.mount, &path, &body)).await?;
+        let path = path.as_str();
+        let what = self.what(path);
+        let body = &ExposedMap(data);
+        let meta = self.call(&what, Idempotent::No, op!(|c| vaultrs::kv2::set(c, &self.mount, path, &body))).await?;
         tracing::debug!(version = meta.version, keys = data.len(), "wrote secret");
         Ok(meta.version)
     }
@@ -225,7 +440,8 @@ impl VaultSecretStore {
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix = if prefix.trim_matches('/').is_empty() { String::new() } else { clean_path(prefix)? };
         let what = self.what(&prefix);
-        match self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::list(c, &self.mount, &prefix)).await {
+        let prefix = prefix.as_str();
+        match self.call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::list(c, &self.mount, prefix))).await {
             Ok(keys) => Ok(keys),
             Err(Error::Api { status: 404, .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -236,54 +452,72 @@ impl VaultSecretStore {
     #[tracing::instrument(name = "vault.delete", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn soft_delete(&self, path: &str) -> Result<()> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_latest(c, &self.mount, &path)).await
+        let path = path.as_str();
+        let what = self.what(path);
+        self.call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::delete_latest(c, &self.mount, path))).await
     }
 
     /// Soft-deletes the given versions.
     #[tracing::instrument(name = "vault.delete_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn delete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_versions(c, &self.mount, &path, versions.to_vec()))
-            .await
+        let path = path.as_str();
+        let what = self.what(path);
+        self.call(
+            &what,
+            Idempotent::Yes,
+            op!(|c| vaultrs::kv2::delete_versions(c, &self.mount, path, versions.to_vec())),
+        )
+        .await
     }
 
     /// Restores soft-deleted versions.
     #[tracing::instrument(name = "vault.undelete_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn undelete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::undelete_versions(c, &self.mount, &path, versions.to_vec()))
-            .await
+        let path = path.as_str();
+        let what = self.what(path);
+        self.call(
+            &what,
+            Idempotent::Yes,
+            op!(|c| vaultrs::kv2::undelete_versions(c, &self.mount, path, versions.to_vec())),
+        )
+        .await
     }
 
     /// Destroys the data of the given versions for good (their metadata stays).
     #[tracing::instrument(name = "vault.destroy_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn destroy_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::destroy_versions(c, &self.mount, &path, versions.to_vec()))
-            .await
+        let path = path.as_str();
+        let what = self.what(path);
+        self.call(
+            &what,
+            Idempotent::Yes,
+            op!(|c| vaultrs::kv2::destroy_versions(c, &self.mount, path, versions.to_vec())),
+        )
+        .await
     }
 
     /// Removes the secret with every version and its metadata, for good.
     #[tracing::instrument(name = "vault.destroy_all", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn destroy_all(&self, path: &str) -> Result<()> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
-        self.call(&what, Idempotent::Yes, |c| vaultrs::kv2::delete_metadata(c, &self.mount, &path)).await
+        let path = path.as_str();
+        let what = self.what(path);
+        self.call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::delete_metadata(c, &self.mount, path))).await
     }
 
     /// The metadata of the secret at `path`: versions, times, deletions.
     #[tracing::instrument(name = "vault.metadata", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn metadata(&self, path: &str) -> Result<SecretMetadata> {
         let path = clean_path(path)?;
-        let what = self.what(&path);
+        let path = path.as_str();
+        let what = self.what(path);
         let m = self
-            .call(&what, Idempotent::Yes, |c| vaultrs::kv2::read_metadata(c, &self.mount, &path))
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::kv2::read_metadata(c, &self.mount, path)))
             .await
-            .map_err(|e| self.not_found(e, &path, None))?;
+            .map_err(|e| self.not_found(e, path, None))?;
         let mut versions = BTreeMap::new();
         for (v, meta) in m.versions {
             let Ok(v) = v.parse::<u64>() else {
@@ -328,15 +562,60 @@ impl VaultSecretStore {
     }
 
     /// Runs one API call with retries; maps vaultrs errors to [`Error`] without ever keeping a
-    /// response body.
-    pub(crate) async fn call<'a, T, F, Fut>(&'a self, what: &str, idempotent: Idempotent, op: F) -> Result<T>
+    /// response body. Renews the token first when that is due; a request denied because the
+    /// token is no longer valid logs in again and is sent once more when the auth method
+    /// allows it.
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, idempotent: Idempotent, op: F) -> Result<T>
     where
-        F: Fn(&'a VaultClient) -> Fut,
+        F: Fn(Arc<VaultClient>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, ClientError>> + Send,
+    {
+        self.refresh_if_due().await?;
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        let client = self.client();
+        let denied = match self.call_on(&client, what, idempotent, &op).await {
+            Err(e @ Error::PermissionDenied { .. }) => e,
+            other => return other,
+        };
+        // Denied by policy, or is the token no longer valid? Ask the server about the token
+        // (the default policy allows every token to look itself up).
+        let lookup = self
+            .call_on(&client, "auth/token/lookup-self", Idempotent::Yes, &op!(|c| vaultrs::token::lookup_self(c)))
+            .await;
+        if !matches!(lookup, Err(Error::PermissionDenied { .. })) {
+            return Err(denied);
+        }
+        let Error::PermissionDenied { address, what } = denied else { unreachable!() };
+        if !self.inner.auth.can_login() {
+            return Err(Error::TokenExpired { address, what });
+        }
+        {
+            let _refreshing = self.inner.refresh.lock().await;
+            // Another request may have logged in meanwhile.
+            if self.inner.generation.load(Ordering::SeqCst) == generation {
+                tracing::debug!(address = %address, what = %what, "the token is no longer valid; logging in again");
+                self.login().await?;
+            }
+        }
+        let client = self.client();
+        self.call_on(&client, &what, idempotent, &op).await
+    }
+
+    /// Runs one API call on `client` with retries (connection errors, 429, 5xx).
+    async fn call_on<T, F, Fut>(
+        &self,
+        client: &Arc<VaultClient>,
+        what: &str,
+        idempotent: Idempotent,
+        op: &F,
+    ) -> Result<T>
+    where
+        F: Fn(Arc<VaultClient>) -> Fut,
         Fut: Future<Output = std::result::Result<T, ClientError>> + Send,
     {
         let mut attempt = 0u32;
         loop {
-            let outcome = op(&self.inner.client).await;
+            let outcome = op(client.clone()).await;
             let (error, retry) = match outcome {
                 Ok(v) => return Ok(v),
                 Err(e) => self.classify(e, what, idempotent),
@@ -387,6 +666,22 @@ impl VaultSecretStore {
         };
         (error, retry)
     }
+}
+
+/// Reads a Kubernetes service-account JWT (at every login: the kubelet rotates it).
+fn read_jwt(path: &std::path::Path) -> Result<SecretString> {
+    let jwt = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        message: format!("cannot read the service-account token {}: {}", path.display(), e.kind()),
+        hint: "run in a pod with a mounted service-account token, or point VAULT_K8S_JWT_PATH at the JWT file".into(),
+    })?;
+    let jwt = jwt.trim();
+    if jwt.is_empty() {
+        return Err(Error::Config {
+            message: format!("the service-account token {} is empty", path.display()),
+            hint: "point VAULT_K8S_JWT_PATH at the JWT file".into(),
+        });
+    }
+    Ok(SecretString::from(jwt.to_string()))
 }
 
 /// Describes a transport error by its innermost cause (`Connection refused`, `timed out`);

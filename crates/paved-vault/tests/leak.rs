@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 const VALUE: &str = "canary-value-5e1d9b7c";
 const TOKEN: &str = "canary-token-0a4f2e6d";
+const SECRET_ID: &str = "canary-secret-id-7c3b1a9e";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -73,6 +74,27 @@ async fn secret_values_and_tokens_never_leak() {
     let crate_error = format!("{crate_error}\n{e}\n{e:?}");
     show_err(e.into());
 
+    // Login paths: AppRole with a known secret ID, a revoked token, a new login, a denial.
+    run_bao(&bao, &["auth", "enable", "approle"]);
+    let policy =
+        std::env::temp_dir().join(format!("paved-leak-{}-{}.hcl", std::process::id(), paved_testkit::free_port()));
+    std::fs::write(&policy, "path \"secret/data/leak/*\" { capabilities = [\"create\", \"update\", \"read\"] }\n")
+        .unwrap();
+    run_bao(&bao, &["policy", "write", "leak", policy.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&policy);
+    run_bao(&bao, &["write", "auth/approle/role/leak", "token_policies=leak", "token_ttl=5m"]);
+    run_bao(&bao, &["write", "auth/approle/role/leak/custom-secret-id", &format!("secret_id={SECRET_ID}")]);
+    let role_id = run_bao(&bao, &["read", "-field=role_id", "auth/approle/role/leak/role-id"]);
+    let approle = config.clone().approle("approle", role_id.trim(), SecretString::from(SECRET_ID));
+    let relogin = VaultSecretStore::connect(approle.clone()).await.unwrap();
+    let debug_views = format!("{debug_views}\n{approle:?}\n{relogin:?}");
+    run_bao(&bao, &["token", "revoke", "-mode=path", "auth/approle/login"]);
+    relogin.put("leak/approle", map(&[("password", VALUE)])).await.unwrap();
+    let wrong = config.clone().approle("approle", role_id.trim(), SecretString::from(format!("{SECRET_ID}-x")));
+    let e = VaultSecretStore::connect(wrong).await.unwrap_err();
+    let crate_error = format!("{crate_error}\n{e}\n{e:?}");
+    show_err(e.into());
+
     // Retry paths: the server stops mid-run (connection errors, retried), then comes back.
     bao.stop();
     show_err(store.put("leak/db", map(&[("password", VALUE)])).await.unwrap_err());
@@ -87,11 +109,13 @@ async fn secret_values_and_tokens_never_leak() {
     assert!(logs.contains("vault.write") && logs.contains("vault.read"), "{logs}");
     assert!(logs.contains("retrying vault request"), "{logs}");
     assert!(logs.contains("TRACE"), "{logs}");
-    assert_eq!(shown.len(), 8);
+    assert!(logs.contains("logged in") && logs.contains("logging in again"), "{logs}");
+    assert_eq!(shown.len(), 9);
     for (name, text) in
         [("logs", &logs), ("debug", &debug_views), ("errors", &format!("{}\n{crate_error}", shown.join("\n")))]
     {
         assert!(!text.contains(VALUE), "the secret value leaked into {name}:\n{text}");
         assert!(!text.contains(TOKEN), "the token leaked into {name}:\n{text}");
+        assert!(!text.contains(SECRET_ID), "the secret ID leaked into {name}:\n{text}");
     }
 }
