@@ -66,16 +66,25 @@ pub(crate) struct DbArgs {
 }
 
 /// The Vault connection: the usual environment, with `[vault]` of paved.toml overriding the
-/// address, namespace and CA certificate.
+/// address, namespace, CA certificate and auth method settings (tokens and AppRole secret ids
+/// only ever come from the environment).
 pub(crate) fn vault_config(config: &OrgConfig) -> Result<VaultConfig> {
+    vault_config_with(config, |name| std::env::var(name).ok())
+}
+
+fn vault_config_with(config: &OrgConfig, env: impl Fn(&str) -> Option<String>) -> Result<VaultConfig> {
     let v = &config.vault;
     let from_file = |name: &str| match name {
         "VAULT_ADDR" => v.address.clone(),
         "VAULT_NAMESPACE" => v.namespace.clone(),
         "VAULT_CACERT" => v.ca_cert.as_ref().map(|p| p.display().to_string()),
+        "VAULT_K8S_ROLE" => v.kubernetes_role.clone(),
+        "VAULT_K8S_MOUNT" => v.kubernetes_mount.clone(),
+        "VAULT_ROLE_ID" => v.approle_role_id.clone(),
+        "VAULT_APPROLE_MOUNT" => v.approle_mount.clone(),
         _ => None,
     };
-    Ok(VaultConfig::from_lookup(|name| from_file(name).or_else(|| std::env::var(name).ok()))?)
+    Ok(VaultConfig::from_lookup(|name| from_file(name).or_else(|| env(name)))?)
 }
 
 impl DbArgs {
@@ -229,4 +238,30 @@ pub(crate) async fn db(cmd: DbCommand, config: &OrgConfig, state: &Path, format:
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paved_toml_vault_settings_override_the_environment_but_never_hold_credentials() {
+        let config = OrgConfig::parse(
+            "paved.toml",
+            "[vault]\naddress = \"https://vault.internal:8200\"\napprole_role_id = \"role-1\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "VAULT_ADDR" => Some("http://ignored:8200".to_string()),
+            "VAULT_SECRET_ID" => Some("sid".to_string()),
+            _ => None,
+        };
+        let c = vault_config_with(&config, env).unwrap();
+        assert_eq!(c.address, "https://vault.internal:8200");
+        assert!(format!("{c:?}").contains("role-1") && !format!("{c:?}").contains("sid"), "{c:?}");
+        // Without a secret id in the environment, AppRole cannot log in: a clear error.
+        assert!(vault_config_with(&config, |_| None).is_err());
+        let e = OrgConfig::parse("paved.toml", "[vault]\ntoken = \"s.abc\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "a token in paved.toml is refused: {e}");
+    }
 }

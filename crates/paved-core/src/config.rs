@@ -134,6 +134,16 @@ pub struct VaultSettings {
     pub namespace: Option<String>,
     /// A CA certificate (PEM) to trust.
     pub ca_cert: Option<PathBuf>,
+    /// Kubernetes auth: the Vault role to log in as with the pod's service-account token
+    /// (overrides `VAULT_K8S_ROLE`).
+    pub kubernetes_role: Option<String>,
+    /// Kubernetes auth: the auth mount (default `kubernetes`; overrides `VAULT_K8S_MOUNT`).
+    pub kubernetes_mount: Option<String>,
+    /// AppRole auth: the role id (overrides `VAULT_ROLE_ID`); the secret id only ever comes
+    /// from the environment (`VAULT_SECRET_ID`).
+    pub approle_role_id: Option<String>,
+    /// AppRole auth: the auth mount (default `approle`; overrides `VAULT_APPROLE_MOUNT`).
+    pub approle_mount: Option<String>,
 }
 
 /// `[databases.NAME]`: a database server on which paved provisions self-service databases.
