@@ -70,7 +70,7 @@ pub enum Error {
     },
     /// The token is no longer valid (expired or revoked) and the auth method cannot log in
     /// again by itself (a plain token).
-    #[error("vault at {address} no longer accepts the token (expired or revoked): {what} was denied")]
+    #[error("vault at {address} does not accept the token (invalid, expired or revoked): {what} was denied")]
     TokenExpired {
         /// The server address.
         address: String,

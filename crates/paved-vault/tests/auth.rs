@@ -166,7 +166,7 @@ async fn revoked_or_expired_plain_token_is_a_clear_error() {
     run_bao(&bao, &["token", "revoke", &token]);
     let e = store.get("apps/one").await.unwrap_err();
     let text = common::error_text(&e);
-    assert!(text.contains("no longer accepts the token (expired or revoked)"), "{text}");
+    assert!(text.contains("does not accept the token (invalid, expired or revoked)"), "{text}");
     assert!(text.contains(&bao.addr()) && text.contains("secret/apps/one"), "{text}");
     let hint = e.hint().unwrap();
     assert!(hint.contains("VAULT_TOKEN") && hint.contains("AppRole"), "{hint}");
