@@ -137,7 +137,10 @@ fn bad_input_and_server_errors_are_clear() {
     // A bad token.
     let (code, _, err) = run(paved(dir.path(), &bao.addr(), "bad-token").args(["secrets", "get", "secret/x"]), "");
     assert_eq!(code, 1);
-    assert!(err.contains("does not accept the token (invalid, expired or revoked)") && err.contains("VAULT_TOKEN"), "{err}");
+    assert!(
+        err.contains("does not accept the token (invalid, expired or revoked)") && err.contains("VAULT_TOKEN"),
+        "{err}"
+    );
 
     // OpenBao's own variable names work too.
     let mut cmd = paved(dir.path(), "", "");
