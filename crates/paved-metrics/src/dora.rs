@@ -134,56 +134,34 @@ impl Level {
         }
     }
 
+    /// The best level whose threshold the figure meets: `[elite, high, medium]`.
+    fn first_met(met: [bool; 3]) -> Level {
+        match met {
+            [true, ..] => Level::Elite,
+            [_, true, _] => Level::High,
+            [_, _, true] => Level::Medium,
+            _ => Level::Low,
+        }
+    }
+
     /// Deployment frequency: elite ≥ 1/day, high ≥ 1/week, medium ≥ 1/30 days.
     pub fn for_frequency(per_day: f64) -> Level {
-        if per_day >= 1.0 {
-            Level::Elite
-        } else if per_day >= 1.0 / 7.0 {
-            Level::High
-        } else if per_day >= 1.0 / 30.0 {
-            Level::Medium
-        } else {
-            Level::Low
-        }
+        Self::first_met([per_day >= 1.0, per_day >= 1.0 / 7.0, per_day >= 1.0 / 30.0])
     }
 
     /// Lead time (median): elite < 1 day, high < 7 days, medium < 30 days.
     pub fn for_lead_time(seconds: f64) -> Level {
-        if seconds < DAY {
-            Level::Elite
-        } else if seconds < 7.0 * DAY {
-            Level::High
-        } else if seconds < 30.0 * DAY {
-            Level::Medium
-        } else {
-            Level::Low
-        }
+        Self::first_met([seconds < DAY, seconds < 7.0 * DAY, seconds < 30.0 * DAY])
     }
 
     /// Change failure rate: elite ≤ 5%, high ≤ 10%, medium ≤ 15%.
     pub fn for_failure_rate(ratio: f64) -> Level {
-        if ratio <= 0.05 {
-            Level::Elite
-        } else if ratio <= 0.10 {
-            Level::High
-        } else if ratio <= 0.15 {
-            Level::Medium
-        } else {
-            Level::Low
-        }
+        Self::first_met([ratio <= 0.05, ratio <= 0.10, ratio <= 0.15])
     }
 
     /// Recovery time (median): elite < 1 hour, high < 1 day, medium < 7 days.
     pub fn for_recovery(seconds: f64) -> Level {
-        if seconds < 3_600.0 {
-            Level::Elite
-        } else if seconds < DAY {
-            Level::High
-        } else if seconds < 7.0 * DAY {
-            Level::Medium
-        } else {
-            Level::Low
-        }
+        Self::first_met([seconds < 3_600.0, seconds < DAY, seconds < 7.0 * DAY])
     }
 }
 
