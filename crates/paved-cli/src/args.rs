@@ -92,6 +92,9 @@ pub(crate) enum Command {
     /// Self-service databases: provision, status, deprovision (Vault database secrets engine).
     #[command(subcommand)]
     Db(crate::db_cmd::DbCommand),
+    /// Organisation policies as WebAssembly plugins: check objects, build, scaffold, list.
+    #[command(subcommand)]
+    Policy(crate::policy_cmd::PolicyCommand),
 }
 
 /// Which app in which environment.

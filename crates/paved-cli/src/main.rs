@@ -7,6 +7,8 @@ mod db_cmd;
 mod kube_cmd;
 mod metrics_cmd;
 mod output;
+mod policy_cmd;
+mod policy_scaffold;
 mod secrets_cmd;
 
 use std::path::PathBuf;
@@ -60,12 +62,19 @@ fn platform(
     let store = vault_named
         .then(|| db_cmd::vault_config(&config).and_then(|c| Ok(paved::vault::VaultSecretStore::new(c)?)).ok())
         .flatten();
+    // The organisation's policies ([[policies]] in paved.toml): loaded and pin-checked here.
+    let policies = (!config.policies.is_empty())
+        .then(|| paved::policy::PolicySet::from_config(&config, paved::policy::HostOptions::default()))
+        .transpose()?;
     let mut builder = paved::gitops_platform(config, state.clone()).shared_deployer(kube);
     if let Some(store) = store {
         builder = builder.secret_store(store);
     }
     if record {
         builder = builder.metrics(paved::metrics::LedgerRecorder::lazy(&state));
+    }
+    if let Some(set) = policies {
+        builder = builder.policy(set);
     }
     if let Some(sink) = printer.progress_sink() {
         builder = builder.on_progress(move |p| sink(p));
@@ -120,6 +129,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
         Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, cli.output).await,
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
+        Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);

@@ -71,6 +71,9 @@ pub struct OrgConfig {
     /// Database servers for self-service databases, by name (`[databases.main]`).
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseServerConfig>,
+    /// The organisation's policy plugins (`[[policies]]`), evaluated in this order.
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -78,6 +81,35 @@ pub struct OrgConfig {
     /// Where the configuration came from (`None` for the built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// One policy plugin of the organisation (`[[policies]]`): its directory (holding
+/// `policy.toml`) and what the organisation overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// The plugin directory, relative to `paved.toml`.
+    pub path: PathBuf,
+    /// Overrides the manifest's `mode`.
+    #[serde(default)]
+    pub mode: Option<crate::policy::PolicyMode>,
+    /// Overrides the manifest's `failure_policy`.
+    #[serde(default)]
+    pub failure_policy: Option<crate::policy::FailurePolicy>,
+    /// Overrides the manifest's `environments`.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+    /// Settings merged over the manifest's defaults, key by key.
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PolicyConfig {
+    /// A policy directory with no overrides.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        PolicyConfig { path: path.into(), ..Default::default() }
+    }
 }
 
 /// Defaults that apply to every app.
@@ -353,6 +385,7 @@ impl Default for OrgConfig {
             apps: BTreeMap::new(),
             vault: VaultSettings::default(),
             databases: BTreeMap::new(),
+            policies: Vec::new(),
             environments: defaults::environments(),
             source: None,
         }
@@ -500,7 +533,7 @@ impl OrgConfig {
 }
 
 /// Turns a TOML/serde error into a [`Error::Config`] with the line and a did-you-mean hint.
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
     let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let message = e.message().trim().to_string();
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();

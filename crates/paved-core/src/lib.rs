@@ -49,7 +49,10 @@ pub use image::ImageRef;
 pub use manifest::{Manifest, Manifests, ObjectKey};
 pub use names::{AppName, Team};
 pub use platform::{Plan, Platform, PlatformBuilder};
-pub use policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport, Severity, Violation};
+pub use policy::{
+    Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,
+    Violation,
+};
 pub use quantity::{CpuQuantity, MemoryQuantity};
 pub use release::{
     DeployOutcome, REDACTED_PREFIX, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision, RevisionState,

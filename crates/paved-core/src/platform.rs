@@ -48,6 +48,8 @@ pub struct Platform {
     renderer: Arc<dyn Renderer>,
     deployers: Arc<BTreeMap<String, Arc<dyn Deployer>>>,
     policy: Arc<dyn PolicyEngine>,
+    /// Whether a policy engine was configured (rollbacks then read the history first).
+    has_policy: bool,
     metrics: Arc<dyn Metrics>,
     secrets: Option<Arc<dyn SecretStore>>,
     progress: Option<ProgressSink>,
@@ -160,6 +162,7 @@ impl PlatformBuilder {
             config: Arc::new(self.config.unwrap_or_default()),
             renderer,
             deployers: Arc::new(self.deployers),
+            has_policy: self.policy.is_some(),
             policy: self.policy.unwrap_or_else(|| Arc::new(AllowAll)),
             metrics: self.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
             secrets: self.secrets,
@@ -281,18 +284,48 @@ impl Platform {
             image: Some(app.image.as_str()),
             replicas: Some(app.replicas),
             escape_hatches: &app.escape_hatches,
+            database: None,
             objects: &manifests,
         };
+        let mut report = self.evaluate_policy(&input).await?;
+        let manifests = report.mutated.take().unwrap_or(manifests);
+        Ok((manifests, report))
+    }
+
+    /// The policy check of a database request (action `provision-database`), before anything
+    /// is created. A denial is [`Error::PolicyDenied`].
+    pub async fn check_database_policy(&self, request: &crate::request::DatabaseRequest) -> Result<PolicyReport> {
+        let objects = Manifests::default();
+        let input = PolicyInput {
+            action: Action::ProvisionDatabase,
+            app: request.service.as_str(),
+            team: request.team.as_str(),
+            environment: &request.environment,
+            image: None,
+            replicas: None,
+            escape_hatches: &[],
+            database: Some(crate::policy::DatabaseInput {
+                engine: request.engine.as_str(),
+                size: request.size.as_str(),
+            }),
+            objects: &objects,
+        };
+        self.evaluate_policy(&input).await
+    }
+
+    /// Evaluates the policies on one action, records the decision, reports warnings as
+    /// progress and turns denials into [`Error::PolicyDenied`].
+    pub async fn evaluate_policy(&self, input: &PolicyInput<'_>) -> Result<PolicyReport> {
         let started = std::time::Instant::now();
-        let mut report = self.policy.evaluate(&input).await?;
+        let report = self.policy.evaluate(input).await?;
         let duration_seconds = started.elapsed().as_secs_f64();
         let denials = report.denials().count();
         let warnings = report.warnings().count();
         self.record(PlatformEvent::PolicyDecision {
-            action,
-            service: app.app.to_string(),
-            team: app.team.to_string(),
-            environment: app.environment.name.clone(),
+            action: input.action,
+            service: input.app.to_string(),
+            team: input.team.to_string(),
+            environment: input.environment.to_string(),
             allowed: denials == 0,
             denials,
             warnings,
@@ -303,12 +336,14 @@ impl Platform {
         if denials > 0 {
             return Err(Error::PolicyDenied { violations: report.denials().cloned().collect() });
         }
+        for w in report.warnings() {
+            self.progress(Step::Policy, || format!("⚠️  {w}"));
+        }
         self.progress(Step::Policy, || match report.evaluated.len() {
             0 => "policy: no policies configured".to_string(),
             n => format!("policy: allowed by {n} policies ({warnings} warnings)"),
         });
-        let manifests = report.mutated.take().unwrap_or(manifests);
-        Ok((manifests, report))
+        Ok(report)
     }
 
     /// Step 4, *secrets*: checks that every referenced secret exists, before anything is applied.
@@ -444,6 +479,9 @@ impl Platform {
     /// Restores revision `to` (default: the previous one) as a new revision.
     pub async fn rollback(&self, app: &AppName, environment: &str, to: Option<Revision>) -> Result<DeployOutcome> {
         let deployer = self.target_for(environment)?.clone();
+        if self.has_policy {
+            self.check_rollback_policy(deployer.as_ref(), app, environment, to).await?;
+        }
         let started_at = OffsetDateTime::now_utc();
         let result = deployer.rollback_with(app, environment, to, &self.actor, &self.context()).await;
         if let Ok(o) = &result {
@@ -467,6 +505,38 @@ impl Platform {
             .await;
         }
         result
+    }
+
+    /// The policy check of a rollback: the request as the restored revision was deployed
+    /// (image, replicas, team, escape hatches). Its objects passed the policies when that
+    /// revision was deployed; a rollback policy decides whether going back is allowed.
+    async fn check_rollback_policy(
+        &self,
+        deployer: &dyn Deployer,
+        app: &AppName,
+        environment: &str,
+        to: Option<Revision>,
+    ) -> Result<()> {
+        let history = deployer.history(app, environment).await?;
+        let target = match to {
+            Some(rev) => history.iter().find(|r| r.revision == rev),
+            None => history.get(1),
+        };
+        // No such revision: the target's own rollback reports it with a hint.
+        let Some(record) = target else { return Ok(()) };
+        let objects = Manifests::default();
+        let input = PolicyInput {
+            action: Action::Rollback,
+            app: app.as_str(),
+            team: &record.team,
+            environment,
+            image: Some(&record.image),
+            replicas: Some(record.replicas),
+            escape_hatches: &record.escape_hatches,
+            database: None,
+            objects: &objects,
+        };
+        self.evaluate_policy(&input).await.map(drop)
     }
 
     /// Removes everything the environment's target created for an app (objects and history).

@@ -40,6 +40,15 @@ impl fmt::Display for Action {
     }
 }
 
+/// The database of a `provision-database` action, as policies see it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DatabaseInput<'a> {
+    /// The engine, e.g. `postgres`.
+    pub engine: &'a str,
+    /// The size class, e.g. `small`.
+    pub size: &'a str,
+}
+
 /// What a policy sees: the request's metadata and the final objects (after every escape hatch).
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyInput<'a> {
@@ -57,8 +66,35 @@ pub struct PolicyInput<'a> {
     pub replicas: Option<u32>,
     /// The escape hatches used.
     pub escape_hatches: &'a [EscapeHatch],
-    /// The objects to be applied.
+    /// The database, for [`Action::ProvisionDatabase`].
+    pub database: Option<DatabaseInput<'a>>,
+    /// The objects to be applied (empty for database provisioning).
     pub objects: &'a Manifests,
+}
+
+/// What a policy's violations do (`mode` in a policy's manifest or `paved.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Denying violations stop the action.
+    #[default]
+    Enforce,
+    /// Denying violations are reported as warnings; the action continues.
+    Warn,
+    /// Violations are only recorded (events, `--output json`); nothing is printed.
+    Audit,
+}
+
+/// What a plugin failure (trap, timeout, limit, error) does, like a Kubernetes webhook's
+/// `failurePolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// The action is denied (fail closed).
+    #[default]
+    Fail,
+    /// The failure is reported as a warning and the action continues.
+    Ignore,
 }
 
 /// How serious a violation is.
@@ -90,6 +126,23 @@ pub struct Violation {
     pub severity: Severity,
 }
 
+impl fmt::Display for Violation {
+    /// `[policy] code: message at Kind/name path (hint: …)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.policy, self.code, self.message)?;
+        match (&self.object, &self.path) {
+            (Some(o), Some(p)) => write!(f, " at {o} {p}")?,
+            (Some(o), None) => write!(f, " at {o}")?,
+            (None, Some(p)) => write!(f, " at {p}")?,
+            (None, None) => {}
+        }
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
 /// The combined verdict of every policy on one action.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyReport {
@@ -101,6 +154,9 @@ pub struct PolicyReport {
     pub patch: Option<serde_json::Value>,
     /// The policies that were evaluated.
     pub evaluated: Vec<String>,
+    /// Violations of policies in `audit` mode: recorded, never printed, never denying.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audited: Vec<Violation>,
 }
 
 impl PolicyReport {

@@ -13,6 +13,7 @@
 //! | `metrics` (default) | [`metrics`] (`paved-metrics`) | event ledger, DORA, adoption, Prometheus collector |
 //! | `metrics-serve` | | `metrics` plus an HTTP server for `/metrics` |
 //! | `vault` | [`vault`] (`paved-vault`) | Vault / OpenBao KV v2 secret store |
+//! | `policy` | [`policy`] (`paved-policy`) | organisation policy as sandboxed WebAssembly components |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -35,6 +36,8 @@ pub use paved_core::*;
 pub use paved_kube;
 #[cfg(feature = "metrics")]
 pub use paved_metrics as metrics;
+#[cfg(feature = "policy")]
+pub use paved_policy as policy;
 #[cfg(feature = "vault")]
 pub use paved_vault as vault;
 

@@ -1,0 +1,407 @@
+//! `paved policy check|build|new|list`: organisation policies as WebAssembly plugins.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use paved::policy::{
+    ActionInput, ConfiguredPolicy, HostOptions, Language, MANIFEST_FILE, Outcome, PolicyHost, PolicyManifest,
+    PolicySet, wit,
+};
+use paved::{Action, Error, FailurePolicy, Manifests, OrgConfig, PolicyMode, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::args::Format;
+
+/// `paved policy …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Evaluate every object of a multi-document YAML file against policies; exit 1 when
+    /// anything fails or errors.
+    Check {
+        /// A plugin directory (with policy.toml) or a .wasm component; repeatable.
+        #[arg(long = "policy", value_name = "PATH", required = true)]
+        policies: Vec<PathBuf>,
+        /// The objects (multi-document YAML).
+        #[arg(long, value_name = "RESOURCES.yaml")]
+        file: PathBuf,
+        /// Settings (YAML or JSON object): for every policy, or by policy name.
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// The environment the objects are for.
+        #[arg(long, default_value = "production")]
+        env: String,
+        /// The action checked.
+        #[arg(long, value_enum, default_value_t = CheckAction::Deploy)]
+        action: CheckAction,
+    },
+    /// Build plugins (Rust, Python or JavaScript) into components and update their sha256 pins.
+    Build {
+        /// Plugin directories (each with policy.toml).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Scaffold a working plugin with a test.
+    New {
+        /// The policy's name (lowercase, '-').
+        name: String,
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show the policies configured in paved.toml with their modes and limits.
+    List,
+}
+
+/// The action `paved policy check` asks about.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CheckAction {
+    /// A deploy.
+    Deploy,
+    /// A rollback.
+    Rollback,
+    /// Database provisioning.
+    ProvisionDatabase,
+}
+
+impl From<CheckAction> for Action {
+    fn from(a: CheckAction) -> Self {
+        match a {
+            CheckAction::Deploy => Action::Deploy,
+            CheckAction::Rollback => Action::Rollback,
+            CheckAction::ProvisionDatabase => Action::ProvisionDatabase,
+        }
+    }
+}
+
+/// A plugin language.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Lang {
+    /// Rust (wasm32-wasip2).
+    Rust,
+    /// Python (componentize-py).
+    Python,
+    /// JavaScript (componentize-js).
+    Js,
+}
+
+/// Runs `paved policy …`.
+pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Check { policies, file, settings, env, action } => {
+            check(&policies, &file, settings.as_deref(), &env, action.into(), format)
+        }
+        PolicyCommand::Build { dirs } => {
+            let built = paved::policy::build(&dirs).map_err(Error::from)?;
+            match format {
+                Format::Text => {
+                    for b in &built {
+                        let pin = if b.repinned { "pin updated" } else { "pin unchanged" };
+                        println!(
+                            "✅ {} → {} ({} KiB, sha256 {}, {pin})",
+                            b.name,
+                            b.component.display(),
+                            b.size.div_ceil(1024),
+                            &b.sha256[..16]
+                        );
+                    }
+                }
+                _ => {
+                    let rows: Vec<Value> = built
+                        .iter()
+                        .map(|b| {
+                            serde_json::json!({"name": b.name, "component": b.component, "sha256": b.sha256,
+                                "size": b.size, "repinned": b.repinned})
+                        })
+                        .collect();
+                    structured(&rows, format);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::New { name, lang, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            crate::policy_scaffold::scaffold(&name, lang, &dir)?;
+            println!("✅ created {} ({lang:?} policy {name})", dir.display());
+            println!("   build it:  paved policy build {}", dir.display());
+            println!("   check it:  paved policy check --policy {0} --file {0}/tests/fail.yaml", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::List => list(config, format),
+    }
+}
+
+/// One row of `paved policy check`.
+#[derive(Debug, Serialize)]
+struct CheckRow {
+    policy: String,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+    result: &'static str,
+    violations: Vec<CheckViolation>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckViolation {
+    code: String,
+    message: String,
+    hint: Option<String>,
+    path: Option<String>,
+    severity: &'static str,
+}
+
+fn check(
+    paths: &[PathBuf],
+    file: &Path,
+    settings: Option<&Path>,
+    env: &str,
+    action: Action,
+    format: Format,
+) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let objects: Vec<Value> = Manifests::from_yaml(&text)
+        .map_err(|e| match e {
+            Error::Manifest { line, message, hint, .. } => {
+                Error::Manifest { path: file.to_path_buf(), line, message, hint }
+            }
+            other => other,
+        })?
+        .iter()
+        .map(|m| m.value().clone())
+        .collect();
+    let settings = settings.map(read_settings).transpose()?;
+    let host =
+        Arc::new(PolicyHost::new(HostOptions { allow_unpinned: true, ..HostOptions::default() }).map_err(Error::from)?);
+    let mut set = PolicySet::new(host.clone());
+    for path in paths {
+        let manifest = if path.extension().is_some_and(|e| e == "wasm") {
+            PolicyManifest::for_component(path)
+        } else {
+            PolicyManifest::load(path).map_err(Error::from)?
+        };
+        let mut plugin_config = paved::config::PolicyConfig::new(path);
+        if let Some(s) = &settings {
+            plugin_config.settings = settings_for(s, &manifest.name);
+        }
+        let plugin = host.load(manifest).map_err(Error::from)?;
+        set.push(ConfiguredPolicy::with(plugin, &plugin_config));
+    }
+    let mut input = ActionInput::objects(env, objects);
+    input.action = action;
+    let evaluation = set.evaluate(&input);
+    let mut rows = Vec::new();
+    for outcome in &evaluation.outcomes {
+        for (i, object) in evaluation.objects.iter().enumerate() {
+            let shown = outcome.objects.contains(&i);
+            let (result, violations) = match &outcome.outcome {
+                _ if !shown => ("skip", Vec::new()),
+                Outcome::Skipped => ("skip", Vec::new()),
+                Outcome::Failed(f) => (
+                    "error",
+                    vec![CheckViolation {
+                        code: "policy-failure".into(),
+                        message: format!("policy {} {f}", outcome.policy),
+                        hint: None,
+                        path: None,
+                        severity: match outcome.failure_policy {
+                            FailurePolicy::Fail => "deny",
+                            FailurePolicy::Ignore => "warn",
+                        },
+                    }],
+                ),
+                Outcome::Decided(vs) => {
+                    let mine: Vec<CheckViolation> = vs
+                        .iter()
+                        .filter(|v| v.object.is_none_or(|o| o as usize == i))
+                        .map(|v| CheckViolation {
+                            code: v.code.clone(),
+                            message: v.message.clone(),
+                            hint: v.hint.clone(),
+                            path: v.path.clone(),
+                            severity: match (v.severity, outcome.mode) {
+                                (wit::Severity::Deny, PolicyMode::Enforce) => "deny",
+                                _ => "warn",
+                            },
+                        })
+                        .collect();
+                    let result = if mine.iter().any(|v| v.severity == "deny") {
+                        "fail"
+                    } else if mine.is_empty() {
+                        "pass"
+                    } else {
+                        "warn"
+                    };
+                    (result, mine)
+                }
+            };
+            rows.push(CheckRow {
+                policy: outcome.policy.clone(),
+                kind: object.get("kind").and_then(Value::as_str).unwrap_or("").to_string(),
+                name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+                namespace: object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+                result,
+                violations,
+            });
+        }
+    }
+    let failed = rows.iter().any(|r| r.result == "fail" || r.result == "error");
+    match format {
+        Format::Text => {
+            let mut out = std::io::stdout().lock();
+            for r in &rows {
+                let mark = match r.result {
+                    "pass" => "✅",
+                    "fail" => "❌",
+                    "warn" => "⚠️ ",
+                    "error" => "💥",
+                    _ => "⏭️ ",
+                };
+                let ns = r.namespace.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                let _ = writeln!(out, "{mark} {:<5} {} {}/{}{ns}", r.result, r.policy, r.kind, r.name);
+                for v in &r.violations {
+                    let at = v.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default();
+                    let _ = writeln!(out, "      {} {}: {}{at}", v.severity, v.code, v.message);
+                    if let Some(h) = &v.hint {
+                        let _ = writeln!(out, "        hint: {h}");
+                    }
+                }
+            }
+            if let Some(patch) = &evaluation.patch {
+                let _ = writeln!(out, "mutations (RFC 6902 patch over the list of objects):\n{patch:#}");
+            }
+            let count = |what: &str| rows.iter().filter(|r| r.result == what).count();
+            let _ = writeln!(
+                out,
+                "{} pass, {} fail, {} warn, {} error, {} skip",
+                count("pass"),
+                count("fail"),
+                count("warn"),
+                count("error"),
+                count("skip")
+            );
+        }
+        _ => structured(&rows, format),
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn structured<T: Serialize>(value: &T, format: Format) {
+    let text = match format {
+        Format::Yaml => serde_yaml_ng::to_string(value).unwrap_or_default(),
+        _ => serde_json::to_string_pretty(value).unwrap_or_default() + "\n",
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn read_settings(path: &Path) -> Result<serde_json::Map<String, Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Manifest {
+        path: path.to_path_buf(),
+        line: e.location().map(|l| l.line()),
+        message: format!("settings are not YAML/JSON: {e}"),
+        hint: Some("write an object, e.g. `registries: [ghcr.io/company/]`".into()),
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Default::default()),
+        _ => Err(Error::Manifest {
+            path: path.to_path_buf(),
+            line: None,
+            message: "settings must be an object".into(),
+            hint: Some("write `key: value` pairs, or `policy-name: {key: value}`".into()),
+        }),
+    }
+}
+
+/// A policy's settings from a `--settings` file: the object under its name when the file
+/// has one, else the whole file.
+fn settings_for(settings: &serde_json::Map<String, Value>, policy: &str) -> serde_json::Map<String, Value> {
+    match settings.get(policy) {
+        Some(Value::Object(own)) => own.clone(),
+        _ => settings.clone(),
+    }
+}
+
+fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
+    let base = config.source.as_deref().and_then(Path::parent).unwrap_or(Path::new("."));
+    let mut rows = Vec::new();
+    for p in &config.policies {
+        let dir = base.join(&p.path);
+        let row = match PolicyManifest::load(&dir) {
+            Ok(m) => {
+                let scope = |v: &[String]| if v.is_empty() { "all".to_string() } else { v.join(",") };
+                serde_json::json!({
+                    "name": m.name,
+                    "version": m.version,
+                    "language": m.language.as_str(),
+                    "path": dir,
+                    "mode": p.mode.unwrap_or(m.mode),
+                    "failure_policy": p.failure_policy.unwrap_or(m.failure_policy),
+                    "mutating": m.mutating,
+                    "actions": m.actions,
+                    "environments": scope(p.environments.as_deref().unwrap_or(&m.environments)),
+                    "kinds": scope(&m.kinds),
+                    "timeout_ms": m.limits.timeout_ms,
+                    "memory_mib": m.limits.memory_mib,
+                    "fuel": m.limits.fuel,
+                    "sha256": m.sha256,
+                    "component_present": m.component_path().is_file(),
+                })
+            }
+            Err(e) => serde_json::json!({ "path": dir, "error": e.to_string() }),
+        };
+        rows.push(row);
+    }
+    match format {
+        Format::Text => {
+            if rows.is_empty() {
+                println!("no policies configured (add [[policies]] path = \"…\" to paved.toml)");
+            }
+            for r in &rows {
+                if let Some(e) = r.get("error") {
+                    println!("💥 {}: {}", r["path"].as_str().unwrap_or(""), e.as_str().unwrap_or(""));
+                    continue;
+                }
+                let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                let pin = s("sha256");
+                println!(
+                    "{} {}  mode={} failure_policy={} envs={} kinds={} timeout={}ms memory={}MiB{} pin={}{}",
+                    s("name"),
+                    s("version"),
+                    s("mode"),
+                    s("failure_policy"),
+                    s("environments"),
+                    s("kinds"),
+                    r["timeout_ms"],
+                    r["memory_mib"],
+                    if r["mutating"] == true { " mutating" } else { "" },
+                    if pin.is_empty() { "none".to_string() } else { pin[..12].to_string() },
+                    if r["component_present"] == true { "" } else { " (not built)" },
+                );
+            }
+        }
+        _ => structured(&rows, format),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Languages by manifest value (for the scaffold).
+pub(crate) fn language(lang: Lang) -> Language {
+    match lang {
+        Lang::Rust => Language::Rust,
+        Lang::Python => Language::Python,
+        Lang::Js => Language::Js,
+    }
+}
+
+/// The manifest file of a plugin directory.
+pub(crate) fn manifest_file(dir: &Path) -> PathBuf {
+    dir.join(MANIFEST_FILE)
+}

@@ -1,0 +1,279 @@
+//! `paved policy build`: builds plugins from source into components and pins them.
+//!
+//! - Rust: `cargo build --release --target wasm32-wasip2` (one cargo run for all plugins of a
+//!   cargo workspace), with a 64 KiB guest stack and remapped source paths so the artifact —
+//!   and so its pin — does not depend on where the checkout lives;
+//! - Python: `componentize-py` (from `$PAVED_COMPONENTIZE_PY`, the `.venv` next to the plugin
+//!   tree, or `PATH`);
+//! - JavaScript: `componentize-js` (from `$PAVED_COMPONENTIZE_JS`, a `node_modules/.bin` above
+//!   the plugin, or `PATH`).
+//!
+//! The component is written next to `policy.toml` (its `component` key) and its SHA-256 is
+//! written into the manifest's `sha256` pin.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::host::hex;
+use crate::manifest::{Language, MANIFEST_FILE, PolicyManifest, write_pin};
+
+/// The WIT contract, for plugins built outside this repository.
+pub const WIT: &str = include_str!("../../../plugins/wit/policy.wit");
+
+/// The linker flag giving Rust guests a 64 KiB stack (fewer pages touched per instance).
+pub const RUST_GUEST_RUSTFLAGS: &str = "-C link-arg=-zstack-size=65536";
+
+/// One built plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The plugin's name.
+    pub name: String,
+    /// The component written.
+    pub component: PathBuf,
+    /// Its SHA-256, now the manifest's pin.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether the pin changed.
+    pub repinned: bool,
+}
+
+/// Builds plugins (directories holding `policy.toml`) and pins them.
+pub fn build(dirs: &[PathBuf]) -> Result<Vec<Built>> {
+    let mut manifests = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        manifests.push(PolicyManifest::load(dir)?);
+    }
+    let mut artifacts: BTreeMap<usize, PathBuf> = BTreeMap::new();
+    let rust: Vec<usize> = (0..manifests.len()).filter(|&i| manifests[i].language == Language::Rust).collect();
+    for (workspace, members) in group_by_workspace(&manifests, &rust)? {
+        artifacts.extend(build_rust(&workspace, &manifests, &members)?);
+    }
+    for (i, m) in manifests.iter().enumerate() {
+        match m.language {
+            Language::Rust => {}
+            Language::Python => {
+                artifacts.insert(i, build_python(m)?);
+            }
+            Language::Js => {
+                artifacts.insert(i, build_js(m)?);
+            }
+        }
+    }
+    let mut built = Vec::with_capacity(manifests.len());
+    for (i, m) in manifests.iter().enumerate() {
+        let artifact = &artifacts[&i];
+        let bytes = std::fs::read(artifact).map_err(|e| Error::io(artifact, e))?;
+        let target = m.component_path();
+        if artifact != &target {
+            crate::fsutil::write_atomic(&target, &bytes)?;
+        }
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let repinned = !m.sha256.eq_ignore_ascii_case(&sha256);
+        if repinned {
+            write_pin(&m.dir.join(MANIFEST_FILE), &sha256)?;
+        }
+        built.push(Built { name: m.name.clone(), component: target, sha256, size: bytes.len() as u64, repinned });
+    }
+    Ok(built)
+}
+
+fn build_error(dir: &Path, message: impl Into<String>, hint: impl Into<Option<String>>) -> Error {
+    Error::Build { dir: dir.to_path_buf(), message: message.into(), hint: hint.into() }
+}
+
+/// Runs a command; a failure carries the last lines of its output.
+fn run(dir: &Path, command: &mut Command, what: &str, hint: &str) -> Result<std::process::Output> {
+    let output =
+        command.output().map_err(|e| build_error(dir, format!("cannot run {what}: {e}"), Some(hint.to_string())))?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = text.lines().rev().take(25).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(build_error(dir, format!("{what} failed ({}):\n{}", output.status, tail.join("\n")), None));
+    }
+    Ok(output)
+}
+
+/// Rust plugins grouped by their cargo workspace root.
+fn group_by_workspace(manifests: &[PolicyManifest], rust: &[usize]) -> Result<BTreeMap<PathBuf, Vec<usize>>> {
+    let mut groups: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    for &i in rust {
+        let dir = &manifests[i].dir;
+        let out = run(
+            dir,
+            Command::new(cargo()).args(["locate-project", "--workspace", "--message-format", "plain"]).current_dir(dir),
+            "cargo locate-project",
+            "a Rust plugin is a cargo package (Cargo.toml next to policy.toml)",
+        )?;
+        let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let root = manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
+        groups.entry(root).or_default().push(i);
+    }
+    Ok(groups)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn build_rust(workspace: &Path, manifests: &[PolicyManifest], members: &[usize]) -> Result<BTreeMap<usize, PathBuf>> {
+    let mut packages = BTreeMap::new();
+    for &i in members {
+        let toml_path = manifests[i].dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| Error::io(&toml_path, e))?;
+        let value: toml::Table =
+            toml::from_str(&text).map_err(|e| build_error(&manifests[i].dir, e.to_string(), None))?;
+        let name = value
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .ok_or_else(|| build_error(&manifests[i].dir, "Cargo.toml has no [package] name", None))?;
+        packages.insert(name.to_string(), i);
+    }
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    let rustflags = format!(
+        "{RUST_GUEST_RUSTFLAGS} --remap-path-prefix={}=/cargo --remap-path-prefix={}=/plugins",
+        cargo_home.display(),
+        workspace.display()
+    );
+    let mut command = Command::new(cargo());
+    command
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format", "json-render-diagnostics"])
+        .current_dir(workspace)
+        .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", rustflags)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for name in packages.keys() {
+        command.args(["-p", name]);
+    }
+    let out = run(
+        workspace,
+        &mut command,
+        "cargo build --target wasm32-wasip2",
+        "install the target with `rustup target add wasm32-wasip2`",
+    )?;
+    let mut artifacts = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(name) = msg["target"]["name"].as_str() else { continue };
+        let Some(&i) = packages.get(name).or_else(|| packages.get(&name.replace('_', "-"))) else { continue };
+        let wasm =
+            msg["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm"));
+        if let Some(wasm) = wasm {
+            artifacts.insert(i, PathBuf::from(wasm));
+        }
+    }
+    for (name, &i) in &packages {
+        if !artifacts.contains_key(&i) {
+            return Err(build_error(
+                &manifests[i].dir,
+                format!("cargo built no component for package {name}"),
+                Some("give the package `[lib] crate-type = [\"cdylib\"]`".into()),
+            ));
+        }
+    }
+    Ok(artifacts)
+}
+
+/// The first existing tool among an environment override, `.venv/bin` or `node_modules/.bin`
+/// directories in the plugin's ancestors, and `PATH`.
+fn find_tool(dir: &Path, env: &str, subdirs: &[&str], name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return p.into();
+    }
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for ancestor in dir.ancestors() {
+        for sub in subdirs {
+            let candidate = ancestor.join(sub).join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// The WIT directory of a plugin: its own `wit/`, else `plugins/wit` above it, else the
+/// contract this host was built with, written to a temporary directory.
+fn wit_dir(m: &PolicyManifest) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let dir = std::path::absolute(&m.dir).unwrap_or_else(|_| m.dir.clone());
+    for ancestor in dir.ancestors() {
+        let candidate = ancestor.join("wit");
+        if candidate.join("policy.wit").is_file() {
+            return Ok((candidate, None));
+        }
+    }
+    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    std::fs::write(tmp.path().join("policy.wit"), WIT).map_err(|e| Error::io(tmp.path(), e))?;
+    Ok((tmp.path().to_path_buf(), Some(tmp)))
+}
+
+fn build_python(m: &PolicyManifest) -> Result<PathBuf> {
+    let (wit, _keep) = wit_dir(m)?;
+    let tool = find_tool(&m.dir, "PAVED_COMPONENTIZE_PY", &[".venv/bin"], "componentize-py");
+    let out = m.component_path();
+    let module = python_module(m);
+    run(
+        &m.dir,
+        Command::new(&tool)
+            .arg("-d")
+            .arg(&wit)
+            .args(["-w", "plugin", "componentize", &module, "-o"])
+            .arg(&out)
+            .current_dir(&m.dir),
+        "componentize-py",
+        "install it with `pip install componentize-py==0.25.*` (or set PAVED_COMPONENTIZE_PY)",
+    )?;
+    Ok(out)
+}
+
+/// The Python module to componentize: `app` unless the plugin has only one other `.py` file.
+fn python_module(m: &PolicyManifest) -> String {
+    if m.dir.join("app.py").is_file() {
+        return "app".into();
+    }
+    let sources: Vec<String> = std::fs::read_dir(&m.dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".py")).map(str::to_string))
+        .filter(|n| !n.starts_with("test"))
+        .collect();
+    match sources.as_slice() {
+        [one] => one.clone(),
+        _ => "app".into(),
+    }
+}
+
+fn build_js(m: &PolicyManifest) -> Result<PathBuf> {
+    let (wit, _keep) = wit_dir(m)?;
+    let tool = find_tool(&m.dir, "PAVED_COMPONENTIZE_JS", &["node_modules/.bin"], "componentize-js");
+    let out = m.component_path();
+    let source =
+        ["policy.js", "index.js", "app.js"].iter().map(|f| m.dir.join(f)).find(|p| p.is_file()).ok_or_else(|| {
+            build_error(&m.dir, "no policy.js", Some("a JavaScript plugin's source is policy.js".into()))
+        })?;
+    run(
+        &m.dir,
+        Command::new(&tool)
+            .arg("--wit")
+            .arg(&wit)
+            .args(["--world-name", "plugin", "--disable", "all", "--out"])
+            .arg(&out)
+            .arg(&source)
+            .current_dir(&m.dir),
+        "componentize-js",
+        "install it with `npm install @bytecodealliance/componentize-js` (or set PAVED_COMPONENTIZE_JS)",
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,545 @@
+//! The sandbox: one wasmtime engine, plugins loaded once, a fresh store and instance for every
+//! evaluation.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::cache::{CacheStatus, ComponentCache};
+use crate::error::{Error, Result};
+use crate::manifest::{MAX_MEMORY_MIB, PolicyManifest};
+
+/// The generated host bindings of `plugins/wit` (`paved:policy@0.1.0`, world `plugin`).
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../plugins/wit",
+        world: "plugin",
+    });
+}
+
+pub(crate) use bindings::paved::policy::types::{
+    Action as WitAction, Database, Decision, Info, Request, Severity as WitSeverity, Violation as WitViolation,
+};
+use bindings::{Plugin as PluginBindings, PluginPre};
+
+/// How often the epoch ticker advances: the granularity of wall-clock limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Log lines a plugin may write per evaluation (more are dropped).
+const MAX_LOG_LINES: usize = 100;
+/// Bytes of one log line kept.
+const MAX_LOG_LINE: usize = 1024;
+
+/// Options of a [`PolicyHost`].
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Where precompiled components are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Enforce fuel limits (`limits.fuel` in manifests). Fuel makes execution deterministic
+    /// but costs ~10–20% speed, so it is off unless asked for.
+    pub fuel: bool,
+    /// Evaluations that may run at once (the pooling allocator's instance slots).
+    pub max_concurrent: u32,
+    /// Load components that have no `sha256` pin (only for `.wasm` files named directly).
+    pub allow_unpinned: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            cache_dir: Some(ComponentCache::default_dir()),
+            fuel: false,
+            max_concurrent: 64,
+            allow_unpinned: false,
+        }
+    }
+}
+
+/// The policy host: one engine and linker, the component cache, the epoch ticker.
+pub struct PolicyHost {
+    engine: Engine,
+    linker: Linker<State>,
+    cache: Option<ComponentCache>,
+    fuel: bool,
+    allow_unpinned: bool,
+    loaded: Mutex<HashMap<String, Component>>,
+    ticker: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PolicyHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyHost").field("cache", &self.cache).field("fuel", &self.fuel).finish_non_exhaustive()
+    }
+}
+
+impl Drop for PolicyHost {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+impl PolicyHost {
+    /// A host with the given options.
+    pub fn new(options: HostOptions) -> Result<Self> {
+        let n = options.max_concurrent.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 32)
+            .total_memories(n * 2)
+            .total_tables(n * 32)
+            .total_stacks(n)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(4)
+            .max_tables_per_component(64)
+            .max_component_instance_size(4 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(100_000)
+            .max_memory_size((MAX_MEMORY_MIB as usize) << 20)
+            // Reset the first pages of a slot by memset instead of unmapping them: a fresh
+            // instance then starts without page faults on its stack and data.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(options.fuel)
+            .max_wasm_stack(1 << 20)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| host_error(&e))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| host_error(&e))?;
+        PluginBindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| host_error(&e))?;
+        let cache = options.cache_dir.map(ComponentCache::open).transpose()?;
+        let ticker = Arc::new(AtomicBool::new(true));
+        spawn_ticker(engine.clone(), ticker.clone());
+        Ok(PolicyHost {
+            engine,
+            linker,
+            cache,
+            fuel: options.fuel,
+            allow_unpinned: options.allow_unpinned,
+            loaded: Mutex::new(HashMap::new()),
+            ticker,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads the plugin of a manifest: reads the component, checks its pin, takes the
+    /// precompiled artifact from the cache (or compiles it), resolves its imports and asks it
+    /// for its metadata.
+    pub fn load(&self, manifest: PolicyManifest) -> Result<Plugin> {
+        self.load_with(manifest).map(|(plugin, _)| plugin)
+    }
+
+    /// [`load`](Self::load), also saying where the compiled component came from.
+    pub fn load_with(&self, mut manifest: PolicyManifest) -> Result<(Plugin, CacheStatus)> {
+        let path = manifest.component_path();
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Load {
+                policy: manifest.name.clone(),
+                message: format!("component {} does not exist", path.display()),
+                hint: Some(format!("build it with `paved policy build {}`", manifest.dir.display())),
+            },
+            _ => Error::io(&path, e),
+        })?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        if manifest.sha256.is_empty() {
+            if !self.allow_unpinned {
+                return Err(Error::Load {
+                    policy: manifest.name.clone(),
+                    message: "policy.toml has no sha256 pin".into(),
+                    hint: Some(format!("run `paved policy build {}` to build and pin it", manifest.dir.display())),
+                });
+            }
+        } else if !manifest.sha256.eq_ignore_ascii_case(&sha256) {
+            return Err(Error::PinMismatch {
+                policy: manifest.name.clone(),
+                path,
+                expected: manifest.sha256.clone(),
+                actual: sha256,
+            });
+        }
+        let (component, status) = self.component(&bytes, &sha256).map_err(|e| match e {
+            Error::Load { message, hint, .. } => Error::Load { policy: manifest.name.clone(), message, hint },
+            other => other,
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| import_error(&manifest.name, &e))?;
+        let pre = PluginPre::new(pre).map_err(|e| Error::Load {
+            policy: manifest.name.clone(),
+            message: format!("does not export paved:policy/policy@0.1.0: {e:#}"),
+            hint: Some("implement the `plugin` world of plugins/wit (paved:policy@0.1.0)".into()),
+        })?;
+        let named_only_by_file = manifest.sha256.is_empty() && manifest.version == "0.0.0";
+        let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel };
+        let info = plugin.metadata().map_err(|failure| Error::Load {
+            policy: manifest.name.clone(),
+            message: format!("metadata() failed: {failure}"),
+            hint: None,
+        })?;
+        if named_only_by_file {
+            manifest.name = info.name.clone();
+            manifest.version = info.version.clone();
+            manifest.description = info.description.clone();
+        } else if info.name != manifest.name {
+            return Err(Error::Load {
+                policy: manifest.name.clone(),
+                message: format!("the component says it is {:?}, but policy.toml names {:?}", info.name, manifest.name),
+                hint: Some("point `component` at the right file, or fix `name`".into()),
+            });
+        }
+        plugin.manifest = manifest;
+        plugin.info = Some(info);
+        Ok((plugin, status))
+    }
+
+    fn component(&self, bytes: &[u8], sha256: &str) -> Result<(Component, CacheStatus)> {
+        if let Some(c) = self.loaded.lock().expect("component memo").get(sha256) {
+            return Ok((c.clone(), CacheStatus::Hit));
+        }
+        let (component, status) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, sha256)?,
+            None => (crate::cache::compile(&self.engine, bytes, sha256)?, CacheStatus::Uncached),
+        };
+        self.loaded.lock().expect("component memo").insert(sha256.to_string(), component.clone());
+        Ok((component, status))
+    }
+}
+
+fn spawn_ticker(engine: Engine, alive: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("paved-policy-epoch".into())
+        .spawn(move || {
+            while alive.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+fn host_error(e: &wasmtime::Error) -> Error {
+    Error::Load { policy: "<host>".into(), message: format!("cannot set up the wasm engine: {e:#}"), hint: None }
+}
+
+/// A component whose imports the host cannot satisfy is refused, naming the import.
+fn import_error(policy: &str, e: &wasmtime::Error) -> Error {
+    let text = format!("{e:#}");
+    let import = text.split('`').nth(1).map(str::to_string);
+    let message = match &import {
+        Some(name) => format!("imports `{name}`, which the paved host does not provide"),
+        None => format!("cannot be linked: {text}"),
+    };
+    Error::Load {
+        policy: policy.to_string(),
+        message,
+        hint: Some(
+            "a policy may import only paved:policy/log@0.1.0 and WASI 0.2 (cli, clocks, filesystem, io, random; \
+             sockets exist but every address is denied)"
+                .into(),
+        ),
+    }
+}
+
+/// Hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why an evaluation failed (the plugin, not the policy's verdict).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It ran longer than `limits.timeout_ms`.
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// It used more fuel than `limits.fuel`.
+    OutOfFuel {
+        /// The limit.
+        fuel: u64,
+    },
+    /// It tried to grow its memory beyond `limits.memory_mib`.
+    MemoryLimit {
+        /// The limit.
+        limit_mib: u32,
+        /// The size it asked for.
+        requested: usize,
+    },
+    /// It wrote more than `limits.output_kib` to stdout or stderr.
+    OutputLimit {
+        /// The limit.
+        limit_kib: u32,
+    },
+    /// Its call stack overflowed.
+    StackOverflow,
+    /// It trapped (a panic, an abort, an out-of-bounds access…).
+    Trap {
+        /// The trap and the tail of its stderr.
+        reason: String,
+    },
+    /// It returned an error.
+    Error {
+        /// The plugin's message.
+        message: String,
+    },
+    /// It returned mutated objects but its manifest does not say `mutating = true`.
+    UndeclaredMutation,
+    /// Its answer cannot be used (e.g. mutated objects that are not JSON objects).
+    InvalidAnswer {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout { limit_ms } => write!(f, "exceeded its time limit of {limit_ms} ms and was stopped"),
+            Failure::OutOfFuel { fuel } => write!(f, "ran out of fuel ({fuel}) and was stopped"),
+            Failure::MemoryLimit { limit_mib, requested } => write!(
+                f,
+                "exceeded its memory limit of {limit_mib} MiB (asked for {} MiB) and was stopped",
+                requested.div_ceil(1 << 20)
+            ),
+            Failure::OutputLimit { limit_kib } => {
+                write!(f, "wrote more than its output limit of {limit_kib} KiB to stdout/stderr and was stopped")
+            }
+            Failure::StackOverflow => f.write_str("overflowed its call stack and was stopped"),
+            Failure::Trap { reason } => write!(f, "crashed: {reason}"),
+            Failure::Error { message } => write!(f, "returned an error: {message}"),
+            Failure::UndeclaredMutation => {
+                f.write_str("returned mutated objects, but its policy.toml does not say `mutating = true`; the mutation was refused")
+            }
+            Failure::InvalidAnswer { reason } => write!(f, "gave an unusable answer: {reason}"),
+        }
+    }
+}
+
+/// A loaded plugin: its manifest, metadata and pre-instantiated component.
+pub struct Plugin {
+    manifest: PolicyManifest,
+    pre: PluginPre<State>,
+    info: Option<Info>,
+    sha256: String,
+    fuel: bool,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.manifest.name)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// The manifest.
+    pub fn manifest(&self) -> &PolicyManifest {
+        &self.manifest
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The component's SHA-256.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The metadata the component reported at load.
+    pub fn info(&self) -> &Info {
+        self.info.as_ref().expect("metadata is read at load")
+    }
+
+    /// Whether the plugin handles an action (its metadata and its manifest agree).
+    pub fn handles(&self, action: WitAction) -> bool {
+        self.info.as_ref().is_none_or(|i| i.actions.contains(&action))
+    }
+
+    /// Calls `metadata()` in a fresh instance.
+    pub fn metadata(&self) -> Result<Info, Failure> {
+        self.run(|plugin, store| plugin.paved_policy_policy().call_metadata(store).map(Ok))
+    }
+
+    /// Calls `evaluate()` in a fresh instance with every limit of the manifest.
+    pub fn evaluate(&self, request: &Request) -> Result<Decision, Failure> {
+        let decision = self.run(|plugin, store| plugin.paved_policy_policy().call_evaluate(store, request))?;
+        if decision.mutated.is_some() && !self.manifest.mutating {
+            return Err(Failure::UndeclaredMutation);
+        }
+        Ok(decision)
+    }
+
+    fn run<T>(
+        &self,
+        call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, Failure> {
+        let limits = &self.manifest.limits;
+        let output = (limits.output_kib as usize) << 10;
+        let stdout = MemoryOutputPipe::new(output);
+        let stderr = MemoryOutputPipe::new(output);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for (guest, host) in self.manifest.data_dirs() {
+            wasi.preopened_dir(&host, guest, FsPerms::ReadOnly).map_err(|e| Failure::Trap {
+                reason: format!("cannot grant read-only directory {} as {guest}: {e:#}", host.display()),
+            })?;
+        }
+        let state = State {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: Limiter { memory: (limits.memory_mib as usize) << 20, exceeded: None },
+            policy: self.manifest.name.clone(),
+            log_lines: 0,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = Duration::from_millis(limits.timeout_ms).as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        if self.fuel {
+            store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled");
+        }
+        let started = Instant::now();
+        let result = self.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(message)) => Err(Failure::Error { message: truncate(&message, 4096) }),
+            Err(e) => Err(self.classify(&e, &mut store, &stderr, started)),
+        }
+    }
+
+    fn classify(
+        &self,
+        e: &wasmtime::Error,
+        store: &mut Store<State>,
+        stderr: &MemoryOutputPipe,
+        started: Instant,
+    ) -> Failure {
+        let limits = &self.manifest.limits;
+        if let Some(requested) = store.data().limiter.exceeded {
+            return Failure::MemoryLimit { limit_mib: limits.memory_mib, requested };
+        }
+        let text = format!("{e:#}");
+        if text.contains("write beyond capacity of MemoryOutputPipe") {
+            return Failure::OutputLimit { limit_kib: limits.output_kib };
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Failure::Timeout { limit_ms: limits.timeout_ms },
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel { fuel: limits.fuel.unwrap_or(u64::MAX) },
+            Some(Trap::StackOverflow) => Failure::StackOverflow,
+            other => {
+                let trap =
+                    other.map(|t| t.to_string()).unwrap_or_else(|| text.lines().next().unwrap_or_default().to_string());
+                let err = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+                let tail: String =
+                    err.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+                tracing::debug!(policy = %self.manifest.name, elapsed = ?started.elapsed(), error = %text, "policy plugin trapped");
+                Failure::Trap {
+                    reason: if tail.is_empty() { trap } else { format!("{trap}; stderr: {}", truncate(&tail, 1024)) },
+                }
+            }
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+/// The state of one evaluation's store.
+pub(crate) struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    policy: String,
+    log_lines: usize,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::paved::policy::types::Host for State {}
+
+impl bindings::paved::policy::log::Host for State {
+    fn log(&mut self, level: bindings::paved::policy::log::Level, message: String) {
+        use bindings::paved::policy::log::Level;
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        let message = truncate(&message, MAX_LOG_LINE);
+        let policy = self.policy.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: "paved_policy::plugin", policy, "{message}"),
+            Level::Debug => tracing::debug!(target: "paved_policy::plugin", policy, "{message}"),
+            Level::Info => tracing::info!(target: "paved_policy::plugin", policy, "{message}"),
+            Level::Warn => tracing::warn!(target: "paved_policy::plugin", policy, "{message}"),
+            Level::Error => tracing::error!(target: "paved_policy::plugin", policy, "{message}"),
+        }
+    }
+}
+
+/// Memory, table and instance limits of one store; remembers a refused memory growth.
+struct Limiter {
+    memory: usize,
+    exceeded: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.exceeded = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}

@@ -1,0 +1,32 @@
+//! paved's organisation policy host: policies are WebAssembly components implementing the
+//! `paved:policy@0.1.0` WIT contract (`plugins/wit`), written in Rust, Python or JavaScript,
+//! run sandboxed by wasmtime.
+//!
+//! - [`PolicyManifest`]: a plugin's `policy.toml` (component, sha256 pin, mode, failure
+//!   policy, limits, settings, scope);
+//! - [`PolicyHost`]: one engine, the precompiled-component cache, a fresh store and instance
+//!   for every evaluation, with wall-clock (epoch), memory, output and optional fuel limits; no
+//!   network, no environment, no arguments, files only through read-only directories the
+//!   manifest grants;
+//! - [`PolicySet`]: the organisation's configured policies, evaluated on every golden-path
+//!   action; implements [`paved_core::PolicyEngine`] for [`paved_core::Platform`].
+
+mod build;
+mod cache;
+mod error;
+mod fsutil;
+mod host;
+mod manifest;
+mod set;
+
+pub use build::{Built, RUST_GUEST_RUSTFLAGS, WIT, build};
+pub use cache::{CacheStatus, ComponentCache};
+pub use error::{Error, Result};
+pub use host::{EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, bindings};
+pub use manifest::{Language, Limits, MANIFEST_FILE, MAX_MEMORY_MIB, PolicyManifest, write_pin};
+pub use set::{ActionInput, ConfiguredPolicy, Evaluation, Outcome, PolicyOutcome, PolicySet};
+
+/// The types of the WIT contract (`paved:policy/types@0.1.0`), as the host sees them.
+pub mod wit {
+    pub use crate::host::bindings::paved::policy::types::*;
+}

@@ -1,0 +1,321 @@
+//! `policy.toml`: what a plugin is, where its component is, its pin, limits and settings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use paved_core::{Action, FailurePolicy, PolicyMode};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The manifest's file name, next to each plugin.
+pub const MANIFEST_FILE: &str = "policy.toml";
+
+/// The language a plugin is written in (how `paved policy build` builds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Rust, built with `cargo build --target wasm32-wasip2`.
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with componentize-js.
+    Js,
+}
+
+impl Language {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::Js => "js",
+        }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Resource limits of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock limit of one evaluation, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory limit, in MiB.
+    pub memory_mib: u32,
+    /// Fuel (instructions, roughly) per evaluation; only enforced when the host enables fuel.
+    pub fuel: Option<u64>,
+    /// What the plugin may write to stdout and to stderr, in KiB each.
+    pub output_kib: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { timeout_ms: 100, memory_mib: 64, fuel: None, output_kib: 64 }
+    }
+}
+
+/// The largest memory a manifest may ask for (the pooling allocator's slot size).
+pub const MAX_MEMORY_MIB: u32 = 512;
+
+/// A plugin's manifest, `policy.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyManifest {
+    /// The policy's name, e.g. `disallow-latest-tag`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// One line on what it checks.
+    #[serde(default)]
+    pub description: String,
+    /// The language it is written in.
+    pub language: Language,
+    /// The component, relative to the manifest.
+    pub component: PathBuf,
+    /// The component's SHA-256 (hex): a component that does not match is refused. Empty only
+    /// before the first `paved policy build`.
+    #[serde(default)]
+    pub sha256: String,
+    /// What its violations do.
+    #[serde(default)]
+    pub mode: PolicyMode,
+    /// What a plugin failure does (default: deny).
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Whether it may return mutated objects.
+    #[serde(default)]
+    pub mutating: bool,
+    /// The actions it applies to (default: all).
+    #[serde(default = "all_actions")]
+    pub actions: Vec<Action>,
+    /// The environments it applies to (empty: all).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// The object kinds it is shown (empty: all). With kinds set, a request with none of
+    /// them skips the plugin.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Settings with their defaults; the organisation's values are merged over them.
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Read-only directories: guest path → directory relative to the manifest.
+    #[serde(default)]
+    pub read_only_dirs: BTreeMap<String, PathBuf>,
+    /// The directory the manifest was read from.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+fn all_actions() -> Vec<Action> {
+    vec![Action::Deploy, Action::Rollback, Action::ProvisionDatabase]
+}
+
+impl PolicyManifest {
+    /// Reads `policy.toml` from a plugin directory (or the file itself).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Manifest {
+            path: file.clone(),
+            message: format!("cannot read the policy manifest: {e}"),
+            hint: Some(format!("a plugin directory holds a {MANIFEST_FILE}; `paved policy new NAME` makes one")),
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    /// Parses manifest text read from `file` and checks it.
+    pub fn parse(file: &Path, text: &str) -> Result<Self> {
+        let mut manifest: PolicyManifest =
+            toml::from_str(text).map_err(|e| match paved_core::config::toml_error(file, text, &e) {
+                paved_core::Error::Config { path, line, message, hint } => Error::Manifest {
+                    path: match line {
+                        Some(l) => PathBuf::from(format!("{}:{l}", path.display())),
+                        None => path,
+                    },
+                    message,
+                    hint,
+                },
+                other => Error::Core(other),
+            })?;
+        manifest.dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        manifest.check(file)?;
+        Ok(manifest)
+    }
+
+    fn check(&self, file: &Path) -> Result<()> {
+        let err = |message: String, hint: &str| Error::Manifest {
+            path: file.to_path_buf(),
+            message,
+            hint: Some(hint.to_string()),
+        };
+        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(err(
+                format!("name {:?} is not a lowercase name", self.name),
+                "use e.g. \"disallow-latest-tag\"",
+            ));
+        }
+        if !self.sha256.is_empty() && (self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(err(
+                format!("sha256 {:?} is not a hex SHA-256", self.sha256),
+                "run `paved policy build` to write the pin, or `sha256sum` the component",
+            ));
+        }
+        let l = &self.limits;
+        if l.timeout_ms == 0 || l.timeout_ms > 60_000 {
+            return Err(err(
+                format!("limits.timeout_ms {} is out of range", l.timeout_ms),
+                "use 1 to 60000 (default 100)",
+            ));
+        }
+        if l.memory_mib == 0 || l.memory_mib > MAX_MEMORY_MIB {
+            return Err(err(
+                format!("limits.memory_mib {} is out of range", l.memory_mib),
+                &format!("use 1 to {MAX_MEMORY_MIB} (default 64)"),
+            ));
+        }
+        if l.output_kib == 0 || l.output_kib > 16 * 1024 {
+            return Err(err(
+                format!("limits.output_kib {} is out of range", l.output_kib),
+                "use 1 to 16384 (default 64)",
+            ));
+        }
+        for guest in self.read_only_dirs.keys() {
+            if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
+                return Err(err(
+                    format!("read_only_dirs key {guest:?} is not an absolute guest path"),
+                    "use e.g. \"/data\" = \"data\"",
+                ));
+            }
+        }
+        if self.actions.is_empty() {
+            return Err(err("actions is empty".into(), "name at least one of deploy, rollback, provision-database"));
+        }
+        Ok(())
+    }
+
+    /// The component's path.
+    pub fn component_path(&self) -> PathBuf {
+        self.dir.join(&self.component)
+    }
+
+    /// The read-only directories: guest path → host directory.
+    pub fn data_dirs(&self) -> impl Iterator<Item = (&str, PathBuf)> {
+        self.read_only_dirs.iter().map(|(guest, host)| (guest.as_str(), self.dir.join(host)))
+    }
+
+    /// Whether it applies to an action in an environment.
+    pub fn applies_to(&self, action: Action, environment: &str) -> bool {
+        self.actions.contains(&action)
+            && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment || e == "*"))
+    }
+
+    /// Whether it is shown objects of this kind.
+    pub fn handles_kind(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind || k == "*")
+    }
+
+    /// A manifest for a bare `.wasm` component (no `policy.toml`): defaults, no pin, the name
+    /// taken from the file name (replaced by the component's own once loaded).
+    pub fn for_component(path: &Path) -> Self {
+        let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_default();
+        PolicyManifest {
+            name,
+            version: "0.0.0".into(),
+            description: String::new(),
+            language: Language::Rust,
+            component: PathBuf::from(path.file_name().unwrap_or_default()),
+            sha256: String::new(),
+            mode: PolicyMode::Enforce,
+            failure_policy: FailurePolicy::Fail,
+            mutating: false,
+            actions: all_actions(),
+            environments: Vec::new(),
+            kinds: Vec::new(),
+            limits: Limits::default(),
+            settings: Default::default(),
+            read_only_dirs: BTreeMap::new(),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+}
+
+/// Rewrites the `sha256` pin of a manifest file in place, keeping its comments and layout.
+pub fn write_pin(manifest_file: &Path, sha256: &str) -> Result<()> {
+    let text = std::fs::read_to_string(manifest_file).map_err(|e| Error::io(manifest_file, e))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::Manifest {
+        path: manifest_file.to_path_buf(),
+        message: e.message().to_string(),
+        hint: None,
+    })?;
+    doc["sha256"] = toml_edit::value(sha256);
+    crate::fsutil::write_atomic(manifest_file, doc.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "disallow-latest-tag"
+version = "0.1.0"
+language = "rust"
+component = "policy.wasm"
+mode = "warn"
+kinds = ["Deployment"]
+[limits]
+timeout_ms = 50
+[settings]
+registries = ["ghcr.io/company/"]
+"#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let m = PolicyManifest::parse(Path::new("/p/policy.toml"), GOOD).unwrap();
+        assert_eq!(m.mode, PolicyMode::Warn);
+        assert_eq!(m.failure_policy, FailurePolicy::Fail);
+        assert_eq!(m.limits.timeout_ms, 50);
+        assert_eq!(m.limits.memory_mib, 64);
+        assert_eq!(m.actions.len(), 3);
+        assert_eq!(m.component_path(), Path::new("/p/policy.wasm"));
+        assert!(m.handles_kind("Deployment") && !m.handles_kind("Service"));
+        assert!(m.applies_to(Action::Deploy, "production"));
+        assert_eq!(m.settings["registries"][0], "ghcr.io/company/");
+    }
+
+    #[test]
+    fn unknown_keys_and_values_get_hints() {
+        let e = PolicyManifest::parse(Path::new("p.toml"), &GOOD.replace("mode =", "mdoe =")).unwrap_err();
+        assert!(e.to_string().contains("p.toml:7"), "{e}");
+        assert!(e.hint().unwrap().contains("did you mean \"mode\""), "{:?}", e.hint());
+        let e = PolicyManifest::parse(Path::new("p.toml"), &GOOD.replace("\"warn\"", "\"warning\"")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        let e =
+            PolicyManifest::parse(Path::new("p.toml"), &GOOD.replace("timeout_ms = 50", "timeout_ms = 0")).unwrap_err();
+        assert!(e.to_string().contains("timeout_ms"), "{e}");
+        let e = PolicyManifest::parse(Path::new("p.toml"), &format!("{GOOD}\n[read_only_dirs]\n\"data\" = \"x\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("absolute guest path"), "{e}");
+    }
+
+    #[test]
+    fn pin_is_rewritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.toml");
+        std::fs::write(&file, format!("# keep me\n{GOOD}")).unwrap();
+        write_pin(&file, &"a".repeat(64)).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("# keep me\n"));
+        assert_eq!(PolicyManifest::load(dir.path()).unwrap().sha256, "a".repeat(64));
+    }
+}

@@ -1,0 +1,451 @@
+//! The organisation's policies, evaluated together on one action.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use paved_core::{Action, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity, Violation};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::host::{Database, Request};
+use crate::host::{Failure, HostOptions, Plugin, PolicyHost, WitAction, WitSeverity, WitViolation};
+use crate::manifest::PolicyManifest;
+
+/// One configured policy: a loaded plugin with the organisation's settings and overrides.
+#[derive(Debug)]
+pub struct ConfiguredPolicy {
+    plugin: Plugin,
+    settings: String,
+    mode: PolicyMode,
+    failure_policy: FailurePolicy,
+    environments: Vec<String>,
+}
+
+impl ConfiguredPolicy {
+    /// A plugin with its manifest's defaults.
+    pub fn new(plugin: Plugin) -> Self {
+        Self::with(plugin, &paved_core::config::PolicyConfig::default())
+    }
+
+    /// A plugin with the organisation's settings and overrides (`[[policies]]` in paved.toml):
+    /// settings are merged over the manifest's defaults, key by key.
+    pub fn with(plugin: Plugin, config: &paved_core::config::PolicyConfig) -> Self {
+        let m = plugin.manifest();
+        let mut settings = m.settings.clone();
+        settings.extend(config.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+        ConfiguredPolicy {
+            settings: Value::Object(settings).to_string(),
+            mode: config.mode.unwrap_or(m.mode),
+            failure_policy: config.failure_policy.unwrap_or(m.failure_policy),
+            environments: config.environments.clone().unwrap_or_else(|| m.environments.clone()),
+            plugin,
+        }
+    }
+
+    /// The plugin.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    /// The mode in effect.
+    pub fn mode(&self) -> PolicyMode {
+        self.mode
+    }
+
+    /// The failure policy in effect.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.failure_policy
+    }
+
+    /// The environments it applies to (empty: all).
+    pub fn environments(&self) -> &[String] {
+        &self.environments
+    }
+
+    /// The merged settings, as JSON.
+    pub fn settings(&self) -> &str {
+        &self.settings
+    }
+
+    fn applies(&self, action: Action, environment: &str) -> bool {
+        let m = self.plugin.manifest();
+        m.actions.contains(&action)
+            && self.plugin.handles(wit_action(action))
+            && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment || e == "*"))
+    }
+}
+
+/// An action as the policies see it (owned, so it can cross to the evaluation threads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionInput {
+    /// The action.
+    pub action: Action,
+    /// The app (or the service owning the database).
+    pub app: String,
+    /// The team.
+    pub team: String,
+    /// The environment.
+    pub environment: String,
+    /// The image, for deployments.
+    pub image: Option<String>,
+    /// The replicas, for deployments.
+    pub replicas: Option<u32>,
+    /// The escape hatches used (names, e.g. `cpu-limit`).
+    pub escape_hatches: Vec<String>,
+    /// The database (engine, size), for `provision-database`.
+    pub database: Option<(String, String)>,
+    /// The objects.
+    pub objects: Vec<Value>,
+}
+
+impl ActionInput {
+    /// A deploy check of bare objects (`paved policy check`).
+    pub fn objects(environment: &str, objects: Vec<Value>) -> Self {
+        ActionInput {
+            action: Action::Deploy,
+            app: String::new(),
+            team: String::new(),
+            environment: environment.to_string(),
+            image: None,
+            replicas: None,
+            escape_hatches: Vec::new(),
+            database: None,
+            objects,
+        }
+    }
+}
+
+impl From<&PolicyInput<'_>> for ActionInput {
+    fn from(i: &PolicyInput<'_>) -> Self {
+        ActionInput {
+            action: i.action,
+            app: i.app.to_string(),
+            team: i.team.to_string(),
+            environment: i.environment.to_string(),
+            image: i.image.map(str::to_string),
+            replicas: i.replicas,
+            escape_hatches: i.escape_hatches.iter().map(|h| h.name.clone()).collect(),
+            database: i.database.map(|d| (d.engine.to_string(), d.size.to_string())),
+            objects: i.objects.iter().map(|m| m.value().clone()).collect(),
+        }
+    }
+}
+
+/// What happened to one policy on one action.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Not evaluated: another action or environment, or none of its kinds.
+    Skipped,
+    /// Evaluated; the violations it reported (none = allow), `object` indexes into the
+    /// action's objects.
+    Decided(Vec<WitViolation>),
+    /// The plugin failed; its failure policy decides.
+    Failed(Failure),
+}
+
+/// One policy's part of an [`Evaluation`].
+#[derive(Debug, Clone)]
+pub struct PolicyOutcome {
+    /// The policy.
+    pub policy: String,
+    /// Its mode.
+    pub mode: PolicyMode,
+    /// Its failure policy.
+    pub failure_policy: FailurePolicy,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The objects it was shown (indexes into the action's objects).
+    pub objects: Vec<usize>,
+    /// Whether it changed the objects.
+    pub mutated: bool,
+    /// How long it took (instantiation included).
+    pub duration: Duration,
+}
+
+/// The result of evaluating every policy on one action.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Per policy, mutating ones first, in configuration order.
+    pub outcomes: Vec<PolicyOutcome>,
+    /// The objects after mutation (the input objects when nothing mutated them).
+    pub objects: Vec<Value>,
+    /// The RFC 6902 patch from the input to the mutated objects (a JSON array; `None`
+    /// when nothing changed). Paths index the list of objects: `/0/metadata/labels/x`.
+    pub patch: Option<Value>,
+}
+
+impl Evaluation {
+    /// The combined report, with modes and failure policies applied.
+    pub fn report(&self) -> PolicyReport {
+        let mut report = PolicyReport::default();
+        for o in &self.outcomes {
+            if matches!(o.outcome, Outcome::Skipped) {
+                continue;
+            }
+            report.evaluated.push(o.policy.clone());
+            let violations: Vec<Violation> = match &o.outcome {
+                Outcome::Skipped => Vec::new(),
+                Outcome::Decided(vs) => vs.iter().map(|v| self.violation(&o.policy, v)).collect(),
+                Outcome::Failed(f) => vec![Violation {
+                    policy: o.policy.clone(),
+                    code: "policy-failure".into(),
+                    message: format!("policy {} {f}", o.policy),
+                    hint: Some(match o.failure_policy {
+                        FailurePolicy::Fail => {
+                            "fix or rebuild the plugin; its failure_policy is \"fail\", so the action is denied".into()
+                        }
+                        FailurePolicy::Ignore => {
+                            "the plugin's failure_policy is \"ignore\": the action went on without it".into()
+                        }
+                    }),
+                    object: None,
+                    path: None,
+                    severity: match o.failure_policy {
+                        FailurePolicy::Fail => Severity::Deny,
+                        FailurePolicy::Ignore => Severity::Warn,
+                    },
+                }],
+            };
+            for mut v in violations {
+                match o.mode {
+                    PolicyMode::Enforce => report.violations.push(v),
+                    PolicyMode::Warn => {
+                        v.severity = Severity::Warn;
+                        report.violations.push(v);
+                    }
+                    PolicyMode::Audit => report.audited.push(v),
+                }
+            }
+        }
+        report.patch = self.patch.clone();
+        report
+    }
+
+    fn violation(&self, policy: &str, v: &WitViolation) -> Violation {
+        let object = v.object.and_then(|i| self.objects.get(i as usize)).map(|o| {
+            let kind = o.get("kind").and_then(Value::as_str).unwrap_or("?");
+            let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+            format!("{kind}/{name}")
+        });
+        Violation {
+            policy: policy.to_string(),
+            code: v.code.clone(),
+            message: v.message.clone(),
+            hint: v.hint.clone(),
+            object,
+            path: v.path.clone(),
+            severity: match v.severity {
+                WitSeverity::Deny => Severity::Deny,
+                WitSeverity::Warn => Severity::Warn,
+            },
+        }
+    }
+}
+
+/// The organisation's policies: a [`PolicyEngine`] for [`paved_core::Platform`].
+///
+/// Mutating policies run first, one after another in configuration order, each on the
+/// previous one's result; then every validating policy runs, concurrently, on the final
+/// objects. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    host: Arc<PolicyHost>,
+    policies: Arc<Vec<Arc<ConfiguredPolicy>>>,
+}
+
+impl PolicySet {
+    /// An empty set on a host.
+    pub fn new(host: Arc<PolicyHost>) -> Self {
+        PolicySet { host, policies: Arc::new(Vec::new()) }
+    }
+
+    /// The policies configured in `paved.toml` (`[[policies]]`), loaded on a new host. Paths
+    /// are relative to the configuration file.
+    pub fn from_config(config: &paved_core::OrgConfig, options: HostOptions) -> Result<Self> {
+        let host = Arc::new(PolicyHost::new(options)?);
+        let base = config.source.as_deref().and_then(Path::parent).unwrap_or(Path::new("."));
+        let mut set = PolicySet::new(host);
+        for p in &config.policies {
+            let manifest = PolicyManifest::load(base.join(&p.path))?;
+            let plugin = set.host.load(manifest)?;
+            set.push(ConfiguredPolicy::with(plugin, p));
+        }
+        Ok(set)
+    }
+
+    /// Adds a policy (evaluated after those already added).
+    pub fn push(&mut self, policy: ConfiguredPolicy) {
+        Arc::make_mut(&mut self.policies).push(Arc::new(policy));
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<PolicyHost> {
+        &self.host
+    }
+
+    /// The policies, in order.
+    pub fn policies(&self) -> &[Arc<ConfiguredPolicy>] {
+        &self.policies
+    }
+
+    /// Evaluates every applicable policy on an action, on the calling thread and rayon's
+    /// pool (validating policies run in parallel).
+    pub fn evaluate(&self, input: &ActionInput) -> Evaluation {
+        let mut objects = input.objects.clone();
+        let mut texts: Vec<String> = objects.iter().map(Value::to_string).collect();
+        let mut outcomes = Vec::with_capacity(self.policies.len());
+        let mut changed = false;
+        for policy in self.policies.iter().filter(|p| p.plugin.manifest().mutating) {
+            let (outcome, mutated) = run(policy, input, &texts, &objects);
+            if let Some(replacement) = mutated {
+                for (i, value) in replacement {
+                    texts[i] = value.to_string();
+                    objects[i] = value;
+                }
+                changed = true;
+            }
+            outcomes.push(outcome);
+        }
+        let validating: Vec<&Arc<ConfiguredPolicy>> =
+            self.policies.iter().filter(|p| !p.plugin.manifest().mutating).collect();
+        let results: Vec<PolicyOutcome> = validating.par_iter().map(|p| run(p, input, &texts, &objects).0).collect();
+        outcomes.extend(results);
+        let patch = changed
+            .then(|| json_patch::diff(&Value::Array(input.objects.clone()), &Value::Array(objects.clone())))
+            .filter(|p| !p.0.is_empty())
+            .map(|p| serde_json::to_value(p).expect("a patch serialises"));
+        Evaluation { outcomes, objects, patch }
+    }
+}
+
+/// Evaluates one policy; returns its outcome and, for an accepted mutation, the replaced
+/// objects by index.
+fn run(
+    policy: &ConfiguredPolicy,
+    input: &ActionInput,
+    texts: &[String],
+    objects: &[Value],
+) -> (PolicyOutcome, Option<Vec<(usize, Value)>>) {
+    let manifest = policy.plugin.manifest();
+    let shown: Vec<usize> = (0..objects.len())
+        .filter(|&i| manifest.handles_kind(objects[i].get("kind").and_then(Value::as_str).unwrap_or("")))
+        .collect();
+    let mut outcome = PolicyOutcome {
+        policy: policy.name().to_string(),
+        mode: policy.mode,
+        failure_policy: policy.failure_policy,
+        outcome: Outcome::Skipped,
+        objects: shown.clone(),
+        mutated: false,
+        duration: Duration::ZERO,
+    };
+    if !policy.applies(input.action, &input.environment) || (!manifest.kinds.is_empty() && shown.is_empty()) {
+        return (outcome, None);
+    }
+    let request = Request {
+        action: wit_action(input.action),
+        app: input.app.clone(),
+        team: input.team.clone(),
+        environment: input.environment.clone(),
+        image: input.image.clone(),
+        replicas: input.replicas,
+        escape_hatches: input.escape_hatches.clone(),
+        database: input.database.as_ref().map(|(engine, size)| Database { engine: engine.clone(), size: size.clone() }),
+        settings: policy.settings.clone(),
+        objects: shown.iter().map(|&i| texts[i].clone()).collect(),
+    };
+    let started = Instant::now();
+    let result = policy.plugin.evaluate(&request);
+    outcome.duration = started.elapsed();
+    let mut replaced = None;
+    outcome.outcome = match result {
+        Err(failure) => Outcome::Failed(failure),
+        Ok(decision) => {
+            let mut violations = decision.violations;
+            for v in &mut violations {
+                // Back from the plugin's view (the objects it was shown) to the action's.
+                v.object = v.object.and_then(|i| shown.get(i as usize)).map(|&i| i as u32);
+            }
+            match decision.mutated.map(|m| mutated_objects(&shown, m)) {
+                Some(Err(reason)) => Outcome::Failed(Failure::InvalidAnswer { reason }),
+                Some(Ok(values)) => {
+                    outcome.mutated = values.iter().any(|(i, v)| &objects[*i] != v);
+                    replaced = outcome.mutated.then_some(values);
+                    Outcome::Decided(violations)
+                }
+                None => Outcome::Decided(violations),
+            }
+        }
+    };
+    tracing::debug!(policy = %outcome.policy, duration = ?outcome.duration, "policy evaluated");
+    (outcome, replaced)
+}
+
+fn mutated_objects(shown: &[usize], mutated: Vec<String>) -> Result<Vec<(usize, Value)>, String> {
+    if mutated.len() != shown.len() {
+        return Err(format!("returned {} mutated objects for the {} it was shown", mutated.len(), shown.len()));
+    }
+    shown
+        .iter()
+        .zip(mutated)
+        .map(|(&i, text)| match serde_json::from_str::<Value>(&text) {
+            Ok(v @ Value::Object(_)) if v.get("kind").is_some() => Ok((i, v)),
+            Ok(_) => Err(format!("mutated object {i} is not a Kubernetes object")),
+            Err(e) => Err(format!("mutated object {i} is not JSON: {e}")),
+        })
+        .collect()
+}
+
+pub(crate) fn wit_action(action: Action) -> WitAction {
+    match action {
+        Action::Deploy => WitAction::Deploy,
+        Action::Rollback => WitAction::Rollback,
+        Action::ProvisionDatabase => WitAction::ProvisionDatabase,
+        _ => WitAction::Deploy,
+    }
+}
+
+#[async_trait]
+impl PolicyEngine for PolicySet {
+    async fn evaluate(&self, input: &PolicyInput<'_>) -> paved_core::Result<PolicyReport> {
+        if self.policies.is_empty() {
+            return Ok(PolicyReport::default());
+        }
+        let input = ActionInput::from(input);
+        let set = self.clone();
+        let (tx, rx) = futures::channel::oneshot::channel();
+        // Evaluations are CPU-bound: run them on rayon's pool, never on the caller's executor.
+        rayon::spawn(move || {
+            let evaluation = set.evaluate(&input);
+            let mut report = evaluation.report();
+            if report.patch.is_some() {
+                let objects = evaluation
+                    .objects
+                    .into_iter()
+                    .map(paved_core::Manifest::new)
+                    .collect::<paved_core::Result<Vec<_>>>();
+                match objects {
+                    Ok(objects) => report.mutated = Some(paved_core::Manifests::new(objects)),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(report));
+        });
+        rx.await.map_err(|_| Error::Load {
+            policy: "<host>".into(),
+            message: "the policy evaluation thread stopped".into(),
+            hint: None,
+        })?
+    }
+}
