@@ -426,22 +426,22 @@ impl Plugin {
         let result = self.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
         match result {
             Ok(Ok(value)) => Ok(value),
+            // A plugin that handled a refused allocation itself still hit the memory limit.
+            Ok(Err(_)) | Err(_) if store.data().limiter.exceeded.is_some() => Err(Failure::MemoryLimit {
+                limit_mib: limits.memory_mib,
+                requested: store.data().limiter.exceeded.unwrap_or_default(),
+            }),
+            // A full stdout/stderr pipe refuses further writes: the plugin hit its output limit.
+            Ok(Err(_)) | Err(_) if [&stdout, &stderr].iter().any(|p| p.contents().len() >= output) => {
+                Err(Failure::OutputLimit { limit_kib: limits.output_kib })
+            }
             Ok(Err(message)) => Err(Failure::Error { message: truncate(&message, 4096) }),
-            Err(e) => Err(self.classify(&e, &mut store, &stderr, started)),
+            Err(e) => Err(self.classify(&e, &stderr, started)),
         }
     }
 
-    fn classify(
-        &self,
-        e: &wasmtime::Error,
-        store: &mut Store<State>,
-        stderr: &MemoryOutputPipe,
-        started: Instant,
-    ) -> Failure {
+    fn classify(&self, e: &wasmtime::Error, stderr: &MemoryOutputPipe, started: Instant) -> Failure {
         let limits = &self.manifest.limits;
-        if let Some(requested) = store.data().limiter.exceeded {
-            return Failure::MemoryLimit { limit_mib: limits.memory_mib, requested };
-        }
         let text = format!("{e:#}");
         if text.contains("write beyond capacity of MemoryOutputPipe") {
             return Failure::OutputLimit { limit_kib: limits.output_kib };

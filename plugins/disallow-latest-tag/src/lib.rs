@@ -26,14 +26,20 @@ impl Policy for DisallowLatestTag {
                 let digest = image.contains('@');
                 match tag(image) {
                     None if !digest => decision.push(
-                        Violation::deny("require-image-tag", format!("container {} uses image {image:?} without a tag", c.name()))
-                            .hint("name a version tag, e.g. my-service:v1.2.3, or pin a digest")
-                            .at(pod.object, c.field("image")),
+                        Violation::deny(
+                            "require-image-tag",
+                            format!("container {} uses image {image:?} without a tag", c.name()),
+                        )
+                        .hint("name a version tag, e.g. my-service:v1.2.3, or pin a digest")
+                        .at(pod.object, c.field("image")),
                     ),
                     Some("latest") => decision.push(
-                        Violation::deny("validate-image-tag", format!("container {} uses the mutable tag `latest` ({image})", c.name()))
-                            .hint("deploy an immutable version tag, e.g. my-service:v1.2.3")
-                            .at(pod.object, c.field("image")),
+                        Violation::deny(
+                            "validate-image-tag",
+                            format!("container {} uses the mutable tag `latest` ({image})", c.name()),
+                        )
+                        .hint("deploy an immutable version tag, e.g. my-service:v1.2.3")
+                        .at(pod.object, c.field("image")),
                     ),
                     _ => {}
                 }

@@ -49,8 +49,8 @@ pub mod bindings {
     });
 }
 
-pub use bindings::paved::policy::types::{Action, Database, Severity};
 use bindings::paved::policy::types as wit;
+pub use bindings::paved::policy::types::{Action, Database, Severity};
 
 /// The WIT `request`, with the settings and objects parsed on demand.
 pub struct Input {
@@ -96,7 +96,9 @@ impl Input {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("setting {key}: expected a list of strings")))
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| format!("setting {key}: expected a list of strings"))
+                })
                 .collect(),
             Some(_) => Err(format!("setting {key}: expected a list of strings")),
         }
@@ -278,7 +280,8 @@ pub fn log(level: bindings::paved::policy::log::Level, message: &str) {
 }
 
 /// The kinds whose objects carry a pod template.
-pub const POD_BEARING_KINDS: &[&str] = &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"];
+pub const POD_BEARING_KINDS: &[&str] =
+    &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"];
 
 /// A pod inside an object: the pod itself, or a workload's pod template.
 pub struct Pod<'a> {
@@ -432,7 +435,9 @@ impl<'a> Pod<'a> {
     pub fn effective_security(&self, container: &Container<'a>, path: &str) -> Option<Effective<'a>> {
         match container.security(path) {
             Some(value) => Some(Effective { value, path: container.security_field(path), from_pod: false }),
-            None => self.security(path).map(|value| Effective { value, path: self.security_field(path), from_pod: true }),
+            None => {
+                self.security(path).map(|value| Effective { value, path: self.security_field(path), from_pod: true })
+            }
         }
     }
 }

@@ -18,15 +18,15 @@
 //! escape hatches, no database, and the settings of `policy.toml`. Comment lines at the start of
 //! a document are directives:
 //!
-//! * `# expect: CODE` (required in `fail.yaml`): the document must produce a denying violation
-//!   with this code;
+//! * `# expect: CODE` (required in `fail.yaml`, as the document's first line): the document
+//!   must produce a denying violation with this code;
 //! * `# request: {…}` (a JSON or flow-YAML mapping): overrides request fields — `action`, `app`,
 //!   `team`, `environment`, `image`, `replicas`, `escape_hatches` (a list of names), `database`
 //!   (`{engine, size}`) and `settings` (merged over the manifest's).
 //!
 //! A document with only comments is a request without objects (for request-level policies).
-//! Every document of `pass.yaml` must produce no denying violation; when none of them has a
-//! `# request:` directive, all of them together in one request must not either. Like the host,
+//! Every document of `pass.yaml` must produce no denying violation, and so must all its objects
+//! together in one request with the default request fields (directives ignored). Like the host,
 //! the checks show a policy only the objects of its manifest's `kinds`, and skip it when there
 //! are none (or when its `actions` or `environments` exclude the request).
 
@@ -351,10 +351,9 @@ pub fn workload(kind: &str, pod_spec: Value) -> Value {
     let template = json!({"metadata": {"labels": labels}, "spec": pod_spec});
     let (api_version, spec) = match kind {
         "Pod" => ("v1", pod_spec),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => (
-            "apps/v1",
-            json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "app"}}, "template": template}),
-        ),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+            ("apps/v1", json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "app"}}, "template": template}))
+        }
         "Job" => ("batch/v1", json!({"template": template})),
         "CronJob" => ("batch/v1", json!({"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}})),
         other => panic!("{other} is not a pod-bearing kind"),
@@ -374,6 +373,8 @@ pub struct Document {
     pub location: String,
     /// The `# expect:` code.
     pub expect: Option<String>,
+    /// Whether the document's first line is its `# expect:` comment.
+    pub expect_first: bool,
     /// The `# request:` overrides.
     pub request: Option<Value>,
     /// The object (`None` for a document of comments only).
@@ -405,6 +406,10 @@ pub fn documents(path: &Path) -> Vec<Document> {
                 request = Some(v);
             }
         }
+        let expect_first = lines
+            .iter()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.trim().trim_start_matches('#').trim().starts_with("expect:"));
         let has_content = lines.iter().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         let object = if has_content {
             let v: Value =
@@ -414,7 +419,7 @@ pub fn documents(path: &Path) -> Vec<Document> {
             None
         };
         if object.is_some() || expect.is_some() || request.is_some() {
-            docs.push(Document { location, expect, request, object });
+            docs.push(Document { location, expect, expect_first, request, object });
         }
     }
     docs
@@ -466,19 +471,29 @@ pub fn check_fixtures<P: Policy>(plugin_dir: &str) {
             r.objects = doc.object.clone().into_iter().collect();
             let out = r.evaluate::<P>();
             out.assert_well_formed();
-            assert!(out.allowed(), "{} ({which}): expected no denial, got:{}", doc.location, describe_violations(&out.violations));
+            assert!(
+                out.allowed(),
+                "{} ({which}): expected no denial, got:{}",
+                doc.location,
+                describe_violations(&out.violations)
+            );
         }
     }
-    if pass.iter().all(|d| d.request.is_none()) {
-        let all = base.clone().objects(pass.iter().filter_map(|d| d.object.clone()).collect());
-        let out = all.evaluate::<P>();
-        assert!(out.allowed(), "pass.yaml as one request: expected no denial, got:{}", describe_violations(&out.violations));
-    }
+    // All objects in one request with the default request fields (directives ignored), so that
+    // the file passes however a test runner reads it.
+    let all = base.clone().objects(pass.iter().filter_map(|d| d.object.clone()).collect());
+    let out = all.evaluate::<P>();
+    assert!(
+        out.allowed(),
+        "pass.yaml as one request: expected no denial, got:{}",
+        describe_violations(&out.violations)
+    );
 
     let fail = documents(&dir.join("fail.yaml"));
     assert!(!fail.is_empty(), "{}: no documents", dir.join("fail.yaml").display());
     for doc in &fail {
         let expect = doc.expect.as_deref().unwrap_or_else(|| panic!("{}: no `# expect: CODE` comment", doc.location));
+        assert!(doc.expect_first, "{}: the document does not begin with its `# expect:` comment", doc.location);
         let mut codes = Vec::new();
         for (which, req) in [("policy.toml settings", &base), ("no settings", &bare)] {
             let mut r = req.clone();
@@ -575,8 +590,8 @@ pub fn golden_dir(plugin_dir: &str) -> PathBuf {
     Path::new(plugin_dir).join("../../crates/paved-kube/tests/golden")
 }
 
-/// Evaluates a policy (with its manifest's settings) on every golden scenario: the scenario
-/// and the denying violations' codes and paths.
+/// Evaluates a policy (with its manifest's settings) on every golden scenario: each scenario
+/// with its denying violations.
 pub fn golden_results<P: Policy>(plugin_dir: &str) -> Vec<(GoldenScenario, Vec<Violation>)> {
     let base = TestRequest::for_plugin(plugin_dir);
     golden_scenarios()

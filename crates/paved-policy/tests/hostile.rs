@@ -1,0 +1,201 @@
+//! Hostile plugins are contained: each attack fails the way its failure policy says, with a
+//! clear reason, and the next evaluation of a good plugin still works.
+
+mod support;
+
+use paved_core::{FailurePolicy, Severity};
+use paved_policy::{ActionInput, Error, Failure, Outcome, PolicyManifest, PolicySet};
+use serde_json::json;
+use support::*;
+
+/// Runs one attack (failure policy `fail`), then a good plugin; returns the hostile outcome.
+fn attack(attack: &str, extra: serde_json::Value) -> (Outcome, paved_core::PolicyReport) {
+    let host = shared_host();
+    let mut settings = json!({ "attack": attack });
+    settings.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    let mut set = PolicySet::new(host.clone());
+    set.push(configured(load(&host, "testdata/hostile"), settings));
+    let input = ActionInput::objects("production", vec![good_deployment()]);
+    let evaluation = set.evaluate(&input);
+    let outcome = evaluation.outcomes[0].outcome.clone();
+    // The very next evaluation of a good plugin still works.
+    let mut good = PolicySet::new(host.clone());
+    good.push(configured(load(&host, "disallow-latest-tag"), json!({})));
+    let next = good.evaluate(&input);
+    assert!(matches!(&next.outcomes[0].outcome, Outcome::Decided(v) if v.is_empty()), "{:?}", next.outcomes[0]);
+    (outcome, evaluation.report())
+}
+
+/// The failure and the denial the report carries for it.
+fn failed(outcome: &Outcome, report: &paved_core::PolicyReport) -> Failure {
+    let Outcome::Failed(f) = outcome else { panic!("expected a failure, got {outcome:?}") };
+    let denial = report.denials().next().expect("failure_policy fail denies");
+    assert_eq!(denial.code, "policy-failure");
+    assert!(denial.message.contains(&f.to_string()), "{denial:?}");
+    f.clone()
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_the_time_limit() {
+    let (o, r) = attack("loop", json!({}));
+    assert_eq!(failed(&o, &r), Failure::Timeout { limit_ms: 200 });
+    assert!(r.denials().next().unwrap().message.contains("exceeded its time limit of 200 ms"));
+}
+
+#[test]
+fn unbounded_memory_growth_hits_the_memory_limit() {
+    let (o, r) = attack("memory", json!({}));
+    let f = failed(&o, &r);
+    assert!(matches!(f, Failure::MemoryLimit { limit_mib: 32, requested } if requested > 32 << 20), "{f:?}");
+    assert!(f.to_string().contains("memory limit of 32 MiB"), "{f}");
+}
+
+#[test]
+fn deep_recursion_is_a_contained_crash() {
+    let (o, r) = attack("recursion", json!({}));
+    match failed(&o, &r) {
+        Failure::StackOverflow => {}
+        Failure::Trap { reason } => assert!(reason.contains("out of bounds memory access"), "{reason}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_1_gib_output_cannot_be_built() {
+    let (o, r) = attack("big-output", json!({}));
+    let f = failed(&o, &r);
+    assert!(matches!(f, Failure::MemoryLimit { limit_mib: 32, requested } if requested > 32 << 20), "{f:?}");
+}
+
+#[test]
+fn flooding_stdout_is_bounded() {
+    let (o, r) = attack("stdout-flood", json!({}));
+    assert_eq!(failed(&o, &r), Failure::OutputLimit { limit_kib: 64 });
+}
+
+#[test]
+fn etc_passwd_is_not_readable() {
+    let (o, r) = attack("read-file", json!({}));
+    let f = failed(&o, &r);
+    let Failure::Error { message } = &f else { panic!("{f:?}") };
+    assert!(message.starts_with("read /etc/passwd:"), "{message}");
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let first = passwd.lines().next().unwrap();
+    assert!(!format!("{o:?}{r:?}").contains(first), "the file's content leaked");
+}
+
+#[test]
+fn nothing_can_be_written_and_granted_dirs_are_read_only() {
+    let (o, _) = attack("write-outside", json!({}));
+    let Outcome::Decided(violations) = o else { panic!("{o:?}") };
+    let writes: Vec<_> = violations.iter().filter(|v| v.code == "write").collect();
+    assert_eq!(writes.len(), 4, "{violations:?}");
+    for w in writes {
+        assert!(w.message.contains(": failed:"), "a write succeeded: {}", w.message);
+    }
+    let read = violations.iter().find(|v| v.code == "read-granted").expect("the granted read");
+    assert!(read.message.contains("granted read-only data"), "{}", read.message);
+    for escaped in ["escape.txt", "new.txt"] {
+        assert!(!plugin_dir("testdata").join(escaped).exists());
+        assert!(!plugin_dir("testdata/hostile/data").join(escaped).exists());
+    }
+    assert!(!std::path::Path::new("/tmp/escape.txt").exists());
+}
+
+#[test]
+fn the_environment_and_arguments_are_empty() {
+    // SAFETY of the test: a variable the plugin must not see.
+    let (o, _) = attack("env", json!({}));
+    let Outcome::Decided(violations) = o else { panic!("{o:?}") };
+    assert_eq!(violations[0].message, "vars=[] args=[]");
+}
+
+#[test]
+fn sockets_are_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (o, r) = attack("socket", json!({ "port": port }));
+    let f = failed(&o, &r);
+    let Failure::Error { message } = &f else { panic!("{f:?}") };
+    assert!(message.contains("tcp connect") && message.contains("lookup example.com"), "{message}");
+    assert_eq!(listener.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "the plugin connected");
+}
+
+#[test]
+fn a_panic_is_a_crash_with_its_message() {
+    let (o, r) = attack("panic", json!({}));
+    let Failure::Trap { reason } = failed(&o, &r) else { panic!() };
+    assert!(reason.contains("hostile panic"), "{reason}");
+}
+
+#[test]
+fn a_trap_is_a_crash() {
+    let (o, r) = attack("trap", json!({}));
+    let Failure::Trap { reason } = failed(&o, &r) else { panic!() };
+    assert!(reason.contains("unreachable"), "{reason}");
+}
+
+#[test]
+fn failure_policy_ignore_warns_and_lets_the_action_go_on() {
+    let host = shared_host();
+    let mut c = paved_core::config::PolicyConfig::new(".");
+    c.failure_policy = Some(FailurePolicy::Ignore);
+    c.settings = json!({ "attack": "trap" }).as_object().cloned().unwrap();
+    let mut set = PolicySet::new(host.clone());
+    set.push(paved_policy::ConfiguredPolicy::with(load(&host, "testdata/hostile"), &c));
+    let report = set.evaluate(&ActionInput::objects("production", vec![good_deployment()])).report();
+    assert_eq!(report.denials().count(), 0);
+    let w = report.warnings().next().expect("a warning");
+    assert_eq!((w.code.as_str(), w.severity), ("policy-failure", Severity::Warn));
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_is_refused_at_load() {
+    let host = shared_host();
+    let e = host.load(manifest("testdata/hostile-import")).unwrap_err();
+    assert!(matches!(e, Error::Load { .. }), "{e:?}");
+    assert!(e.to_string().contains("imports `evil:host/shell"), "{e}");
+    assert!(e.hint().unwrap().contains("paved:policy/log"));
+}
+
+/// A plugin directory holding `bytes` as its component, pinned to `pin` (or its own hash).
+fn fake_plugin(bytes: &[u8], pin: Option<&str>) -> (tempfile::TempDir, PolicyManifest) {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.wasm"), bytes).unwrap();
+    let sha = pin.map(str::to_string).unwrap_or_else(|| {
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    });
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!("name = \"fake\"\nversion = \"0.1.0\"\nlanguage = \"rust\"\ncomponent = \"policy.wasm\"\nsha256 = \"{sha}\"\n"),
+    )
+    .unwrap();
+    let m = PolicyManifest::load(dir.path()).unwrap();
+    (dir, m)
+}
+
+#[test]
+fn malformed_bytes_are_refused_at_load() {
+    let host = shared_host();
+    let (_dir, m) = fake_plugin(b"\0asm\x0d\0\x01\0 definitely not a component", None);
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("not a valid WebAssembly component"), "{e}");
+    assert!(e.hint().unwrap().contains("paved policy build"));
+}
+
+#[test]
+fn a_component_that_does_not_match_its_pin_is_refused() {
+    let host = shared_host();
+    let good = std::fs::read(manifest("disallow-latest-tag").component_path()).unwrap();
+    let (_dir, m) = fake_plugin(&good, Some(&"0".repeat(64)));
+    let e = host.load(m).unwrap_err();
+    assert!(matches!(e, Error::PinMismatch { .. }), "{e:?}");
+    assert!(e.to_string().contains("does not match its pin"), "{e}");
+    // Unpinned manifests are refused too, unless the host allows them (for bare .wasm files).
+    let (_dir, mut m) = fake_plugin(&good, None);
+    m.sha256.clear();
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("no sha256 pin"), "{e}");
+}
