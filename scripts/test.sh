@@ -40,7 +40,14 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+(cd plugins && cargo fmt --all -- --check)
+
+echo "==> policy plugins (Rust, Python, JavaScript) built from source"
+bash scripts/build-plugins.sh
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+(cd plugins && cargo clippy --locked --target wasm32-wasip2 -- -D warnings)
 echo "==> cargo test (unit, integration, CLI end-to-end, doc tests)"
 cargo test --workspace --all-features --locked
+echo "==> policy SDK and plugin unit tests (native)"
+(cd plugins && cargo test --locked --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet)

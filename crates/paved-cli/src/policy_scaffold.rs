@@ -202,6 +202,7 @@ const PYTHON_APP: &str = r#""""{name}: every object carries the label named by t
 
 import json
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports.types import Action, Decision, Info, Severity, Violation
 
@@ -218,9 +219,13 @@ class Policy(exports.Policy):
         )
 
     def evaluate(self, request) -> Decision:
-        settings = json.loads(request.settings or "{}")
-        label = settings.get("label", "owner")
-        objects = [json.loads(o) for o in request.objects]
+        # An exception other than Err traps (a crash); bad input is the plugin's error instead.
+        try:
+            settings = json.loads(request.settings or "{}")
+            label = settings.get("label", "owner")
+            objects = [json.loads(o) for o in request.objects]
+        except ValueError as e:
+            raise Err(f"bad request: {e}")
         violations = [
             Violation(
                 code="missing-label",
@@ -275,9 +280,15 @@ export const policy = {
     };
   },
   evaluate(request) {
-    const settings = JSON.parse(request.settings || "{}");
+    // A thrown string is the plugin's error; a thrown Error would trap (a crash).
+    let settings, objects;
+    try {
+      settings = JSON.parse(request.settings || "{}");
+      objects = request.objects.map((o) => JSON.parse(o));
+    } catch (e) {
+      throw `bad request: ${e}`;
+    }
     const label = settings.label ?? "owner";
-    const objects = request.objects.map((o) => JSON.parse(o));
     const violations = unlabelled(objects, label).map((i) => ({
       code: "missing-label",
       message: `the object has no \`${label}\` label`,

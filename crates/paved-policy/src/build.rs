@@ -46,6 +46,7 @@ pub struct Built {
 pub fn build(dirs: &[PathBuf]) -> Result<Vec<Built>> {
     let mut manifests = Vec::with_capacity(dirs.len());
     for dir in dirs {
+        let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
         manifests.push(PolicyManifest::load(dir)?);
     }
     let mut artifacts: BTreeMap<usize, PathBuf> = BTreeMap::new();
@@ -223,13 +224,19 @@ fn build_python(m: &PolicyManifest) -> Result<PathBuf> {
     let tool = find_tool(&m.dir, "PAVED_COMPONENTIZE_PY", &[".venv/bin"], "componentize-py");
     let out = m.component_path();
     let module = python_module(m);
+    // An empty virtualenv: without one, componentize-py adds the site-packages of whatever
+    // `python3` is on PATH to the component (slower, and not hermetic).
+    let venv = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let site = venv.path().join("lib/site-packages");
+    std::fs::create_dir_all(&site).map_err(|e| Error::io(&site, e))?;
     run(
         &m.dir,
         Command::new(&tool)
-            .arg("-d")
+            .arg("--wit-path")
             .arg(&wit)
-            .args(["-w", "plugin", "componentize", &module, "-o"])
+            .args(["--world", "plugin", "componentize", &module, "--python-path", ".", "--output"])
             .arg(&out)
+            .env("VIRTUAL_ENV", venv.path())
             .current_dir(&m.dir),
         "componentize-py",
         "install it with `pip install componentize-py==0.25.*` (or set PAVED_COMPONENTIZE_PY)",
@@ -268,7 +275,8 @@ fn build_js(m: &PolicyManifest) -> Result<PathBuf> {
         Command::new(&tool)
             .arg("--wit")
             .arg(&wit)
-            .args(["--world-name", "plugin", "--disable", "all", "--out"])
+            // No wasi:http (the host does not provide it); stdio stays for error messages.
+            .args(["--world-name", "plugin", "--disable", "http", "fetch-event", "--out"])
             .arg(&out)
             .arg(&source)
             .current_dir(&m.dir),

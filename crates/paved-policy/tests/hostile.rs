@@ -164,9 +164,9 @@ fn fake_plugin(bytes: &[u8], pin: Option<&str>) -> (tempfile::TempDir, PolicyMan
     use sha2::Digest;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.wasm"), bytes).unwrap();
-    let sha = pin.map(str::to_string).unwrap_or_else(|| {
-        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-    });
+    let sha = pin
+        .map(str::to_string)
+        .unwrap_or_else(|| sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect());
     std::fs::write(
         dir.path().join("policy.toml"),
         format!("name = \"fake\"\nversion = \"0.1.0\"\nlanguage = \"rust\"\ncomponent = \"policy.wasm\"\nsha256 = \"{sha}\"\n"),

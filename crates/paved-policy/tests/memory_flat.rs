@@ -25,7 +25,11 @@ fn resident_memory_stays_flat_over_100_000_evaluations() {
     let plugin = set.policies()[0].plugin();
     let request = |i: usize| {
         let e = set.evaluate(&input);
-        assert!(matches!(&e.outcomes[0].outcome, Outcome::Decided(v) if v.is_empty()), "evaluation {i}: {:?}", e.outcomes);
+        assert!(
+            matches!(&e.outcomes[0].outcome, Outcome::Decided(v) if v.is_empty()),
+            "evaluation {i}: {:?}",
+            e.outcomes
+        );
     };
     // Warm up: pool slots, allocator arenas, lazily initialised state.
     for i in 0..10_000 {

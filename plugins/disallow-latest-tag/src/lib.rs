@@ -49,4 +49,5 @@ impl Policy for DisallowLatestTag {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export_policy!(DisallowLatestTag);
