@@ -137,6 +137,13 @@ fn a_trap_is_a_crash() {
 }
 
 #[test]
+fn a_mutation_from_a_plugin_not_marked_mutating_is_refused() {
+    let (o, r) = attack("mutate", json!({}));
+    assert_eq!(failed(&o, &r), Failure::UndeclaredMutation);
+    assert!(r.patch.is_none() && r.mutated.is_none());
+}
+
+#[test]
 fn failure_policy_ignore_warns_and_lets_the_action_go_on() {
     let host = shared_host();
     let mut c = paved_core::config::PolicyConfig::new(".");

@@ -214,6 +214,8 @@ impl Policy for Hostile {
     const ACTIONS: &'static [Action] = &[Action::Deploy, Action::Rollback, Action::ProvisionDatabase];
 
     fn evaluate(input: &Input) -> Result<Decision, String> {
+        // (`mutate`: returns every object with an extra label, although its manifest does not
+        // say `mutating = true`. Host: refuses the mutation as a plugin failure.)
         match input.setting("attack").and_then(|v| v.as_str()).unwrap_or("") {
             "loop" => spin(),
             "memory" => exhaust_memory(),
@@ -227,9 +229,21 @@ impl Policy for Hostile {
             "panic" => panic!("hostile panic"),
             // `unreachable` is a safe intrinsic: the `unreachable` instruction, an immediate trap.
             "trap" => core::arch::wasm32::unreachable(),
+            "mutate" => mutate(input),
             _ => Ok(Decision::allow()),
         }
     }
 }
 
 export_policy!(Hostile);
+
+/// `mutate`: an undeclared mutation (a label on every object).
+fn mutate(input: &Input) -> Result<Decision, String> {
+    let mut objects = input.objects()?;
+    for o in &mut objects {
+        if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.insert("labels".into(), paved_policy_sdk::json!({"hostile": "was-here"}));
+        }
+    }
+    Ok(Decision { mutated: Some(objects), ..Decision::allow() })
+}

@@ -1,0 +1,232 @@
+//! The policies in the golden path: `Platform` evaluates them in `plan`/`deploy`, on
+//! rollbacks and on database provisioning; a denial stops the action before anything is
+//! applied, warnings let it go on, mutations become a patch, every decision is an event.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use paved_core::config::PolicyConfig;
+use paved_core::{DatabaseRequest, DeployRequest, Error, OrgConfig, Platform, PlatformEvent, PolicyMode, Severity};
+use paved_policy::{ConfiguredPolicy, HostOptions, PolicySet};
+use serde_json::json;
+use support::*;
+
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<PlatformEvent>>>);
+
+#[async_trait]
+impl paved_core::Metrics for Events {
+    async fn record(&self, event: &PlatformEvent) -> paved_core::Result<()> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+impl Events {
+    fn decisions(&self) -> Vec<(bool, usize, usize, usize)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                PlatformEvent::PolicyDecision { allowed, denials, warnings, policies, .. } => {
+                    Some((*allowed, *denials, *warnings, policies.len()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn set_of(policies: &[(&str, PolicyConfig)]) -> PolicySet {
+    let host = shared_host();
+    let mut set = PolicySet::new(host.clone());
+    for (rel, config) in policies {
+        set.push(ConfiguredPolicy::with(load(&host, rel), config));
+    }
+    set
+}
+
+fn platform(state: &std::path::Path, set: PolicySet, events: &Events, progress: Arc<Mutex<Vec<String>>>) -> Platform {
+    Platform::builder()
+        .config(OrgConfig::default())
+        .renderer(paved_kube::KubeRenderer)
+        .deployer(paved_kube::GitOpsTarget::new(state))
+        .policy(set)
+        .metrics(events.clone())
+        .on_progress(move |p| progress.lock().unwrap().push(p.message.clone()))
+        .build()
+        .unwrap()
+}
+
+fn request(image: &str) -> DeployRequest {
+    DeployRequest::new("my-service", image, "production").unwrap().with_replicas(3)
+}
+
+fn every_bundled_rust_policy() -> Vec<(&'static str, PolicyConfig)> {
+    [
+        "disallow-latest-tag",
+        "require-labels",
+        "require-pod-requests-limits",
+        "require-probes",
+        "restrict-image-registries",
+        "require-drop-all",
+        "require-ro-rootfs",
+        "disallow-default-namespace",
+        "disallow-privileged-containers",
+        "disallow-host-namespaces",
+        "disallow-host-path",
+        "disallow-privilege-escalation",
+        "require-run-as-nonroot",
+        "restrict-seccomp-strict",
+        "disallow-capabilities-strict",
+        "production-min-replicas",
+        "require-team-owner",
+        "database-size-by-environment",
+        "restrict-escape-hatches",
+    ]
+    .into_iter()
+    .map(|p| (p, PolicyConfig::new(p)))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_golden_path_deploys_through_every_bundled_policy() {
+    let state = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let p = platform(state.path(), set_of(&every_bundled_rust_policy()), &events, Default::default());
+    let outcome = p.deploy(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap();
+    assert_eq!(outcome.record.revision, 1);
+    // database-size-by-environment handles only provision-database: 18 evaluated.
+    assert_eq!(events.decisions(), vec![(true, 0, 0, 18)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_stops_the_deploy_before_anything_is_written() {
+    let state = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let p = platform(state.path(), set_of(&every_bundled_rust_policy()), &events, Default::default());
+    let e = p.deploy(&request("ghcr.io/company/my-service:latest")).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    let v = &violations[0];
+    assert_eq!((v.policy.as_str(), v.code.as_str()), ("disallow-latest-tag", "validate-image-tag"));
+    assert_eq!(v.object.as_deref(), Some("Deployment/my-service"));
+    assert_eq!(v.path.as_deref(), Some("spec.template.spec.containers[0].image"));
+    assert!(v.hint.as_deref().unwrap().contains("immutable version tag"));
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(events.decisions(), vec![(false, 1, 0, 18)]);
+    assert!(p.history(&"my-service".parse().unwrap(), "production").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warn_mode_reports_and_lets_the_deploy_go_on() {
+    let state = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let progress = Arc::new(Mutex::new(Vec::new()));
+    let mut c = PolicyConfig::new("disallow-latest-tag");
+    c.mode = Some(PolicyMode::Warn);
+    let p = platform(state.path(), set_of(&[("disallow-latest-tag", c)]), &events, progress.clone());
+    let plan = p.plan(&request("ghcr.io/company/my-service:latest")).await.unwrap();
+    let w = plan.policy.warnings().next().expect("a warning");
+    assert_eq!((w.code.as_str(), w.severity), ("validate-image-tag", Severity::Warn));
+    p.deploy(&request("ghcr.io/company/my-service:latest")).await.unwrap();
+    let lines = progress.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.starts_with("⚠️") && l.contains("[disallow-latest-tag] validate-image-tag")),
+        "{lines:#?}"
+    );
+    assert_eq!(events.decisions(), vec![(true, 0, 1, 1), (true, 0, 1, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutation_is_applied_and_shown_as_a_patch_then_validated() {
+    let state = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let mut labels = PolicyConfig::new("add-default-labels");
+    labels.settings = json!({"labels": {"cost-center": "cc-42"}}).as_object().cloned().unwrap();
+    // A validating policy that wants the label the mutation adds on every object runs on the
+    // result (configured before the mutating one: mutating policies still run first).
+    let mut require = PolicyConfig::new("require-team-owner");
+    require.settings =
+        json!({"label": "cost-center", "teams": ["cc-42", "platform"], "pod_templates": false}).as_object().cloned().unwrap();
+    let set = set_of(&[("require-team-owner", require.clone()), ("add-default-labels", labels)]);
+    let p = platform(state.path(), set, &events, Default::default());
+    let plan = p.plan(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap();
+    let patch = plan.policy.patch.clone().expect("a patch");
+    assert!(patch.to_string().contains("cost-center"), "{patch}");
+    let deployment = plan.manifests.get("Deployment", "my-service").unwrap();
+    assert_eq!(deployment.value()["metadata"]["labels"]["cost-center"], "cc-42");
+    assert!(plan.policy.violations.is_empty(), "{:#?}", plan.policy.violations);
+    // Without the mutation the same validating policy denies.
+    let alone = platform(state.path(), set_of(&[("require-team-owner", require)]), &events, Default::default());
+    let e = alone.plan(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap_err();
+    assert!(matches!(e, Error::PolicyDenied { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_provisioning_passes_through_policy() {
+    let state = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let set = set_of(&[("database-size-by-environment", PolicyConfig::new("."))]);
+    let p = platform(state.path(), set, &events, Default::default());
+    let large_dev = DatabaseRequest::new("payments", "ledger", "postgres", "dev", "large").unwrap();
+    let e = p.check_database_policy(&large_dev).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations[0].code, "database-size");
+    let large_prod = DatabaseRequest::new("payments", "ledger", "postgres", "production", "large").unwrap();
+    p.check_database_policy(&large_prod).await.unwrap();
+    assert_eq!(events.decisions(), vec![(false, 1, 0, 1), (true, 0, 0, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_passes_through_policy() {
+    let state = tempfile::tempdir().unwrap();
+    let free = Platform::builder()
+        .config(OrgConfig::default())
+        .renderer(paved_kube::KubeRenderer)
+        .deployer(paved_kube::GitOpsTarget::new(state.path()))
+        .build()
+        .unwrap();
+    let one = DeployRequest::new("my-service", "ghcr.io/company/my-service:v1", "production").unwrap().with_replicas(1);
+    free.deploy(&one).await.unwrap();
+    free.deploy(&request("ghcr.io/company/my-service:v2")).await.unwrap();
+    let events = Events::default();
+    let guarded = platform(
+        state.path(),
+        set_of(&[("production-min-replicas", PolicyConfig::new("."))]),
+        &events,
+        Default::default(),
+    );
+    let app = "my-service".parse().unwrap();
+    let e = guarded.rollback(&app, "production", None).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations[0].code, "min-replicas");
+    assert_eq!(guarded.history(&app, "production").await.unwrap().len(), 2, "nothing rolled back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_come_from_paved_toml_with_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir("");
+    let toml = format!(
+        "[[policies]]\npath = \"{}\"\n[policies.settings]\nregistries = [\"ghcr.io/other/\"]\n",
+        plugins.join("restrict-image-registries").display()
+    );
+    std::fs::write(dir.path().join("paved.toml"), toml).unwrap();
+    let config = OrgConfig::load(dir.path().join("paved.toml")).unwrap();
+    let set = PolicySet::from_config(
+        &config,
+        HostOptions { cache_dir: Some(std::env::temp_dir().join("paved-policy-test-cache")), ..Default::default() },
+    )
+    .unwrap();
+    assert_eq!(set.policies()[0].settings(), r#"{"registries":["ghcr.io/other/"]}"#);
+    let events = Events::default();
+    let p = platform(dir.path(), set, &events, Default::default());
+    let e = p.plan(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations[0].code, "validate-registries");
+    assert!(violations[0].hint.as_deref().unwrap().contains("ghcr.io/other/"), "{violations:?}");
+}
