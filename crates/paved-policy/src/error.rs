@@ -102,6 +102,13 @@ impl From<Error> for paved_core::Error {
             Error::Core(e) => e,
             Error::Io { path, source } => paved_core::Error::Io { path, source },
             Error::Manifest { path, message, hint } => paved_core::Error::Config { path, line: None, message, hint },
+            // A plugin that cannot be used is a configuration problem the user fixes (exit 2).
+            Error::PinMismatch { .. } | Error::Load { .. } => {
+                let hint = e.hint().map(str::to_string);
+                let text = e.to_string();
+                let (what, message) = text.split_once(": ").unwrap_or(("policy", text.as_str()));
+                paved_core::Error::Config { path: PathBuf::from(what), line: None, message: message.to_string(), hint }
+            }
             other => {
                 let hint = other.hint().map(str::to_string);
                 paved_core::Error::Backend { backend: "policy".into(), message: other.to_string(), hint, source: None }

@@ -150,8 +150,10 @@ async fn a_mutation_is_applied_and_shown_as_a_patch_then_validated() {
     // A validating policy that wants the label the mutation adds on every object runs on the
     // result (configured before the mutating one: mutating policies still run first).
     let mut require = PolicyConfig::new("require-team-owner");
-    require.settings =
-        json!({"label": "cost-center", "teams": ["cc-42", "platform"], "pod_templates": false}).as_object().cloned().unwrap();
+    require.settings = json!({"label": "cost-center", "teams": ["cc-42", "platform"], "pod_templates": false})
+        .as_object()
+        .cloned()
+        .unwrap();
     let set = set_of(&[("require-team-owner", require.clone()), ("add-default-labels", labels)]);
     let p = platform(state.path(), set, &events, Default::default());
     let plan = p.plan(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap();
