@@ -193,11 +193,30 @@ fn print(info: &DatabaseInfo, request: &DatabaseRequest, format: Format) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
+/// Evaluates the organisation's policies (`[[policies]]`) on a provisioning request before
+/// anything is created: a denial is an error, warnings are printed, the decision is recorded.
+async fn check_policy(config: &OrgConfig, state: &Path, request: &DatabaseRequest) -> Result<()> {
+    if config.policies.is_empty() {
+        return Ok(());
+    }
+    let set = paved::policy::PolicySet::from_config(config, paved::policy::HostOptions::default())?;
+    let platform = paved::gitops_platform(config.clone(), state)
+        .policy(set)
+        .metrics(paved::metrics::LedgerRecorder::lazy(state))
+        .build()?;
+    let report = platform.check_database_policy(request).await?;
+    for w in report.warnings() {
+        eprintln!("⚠️  {w}");
+    }
+    Ok(())
+}
+
 /// Runs `paved db …`.
 pub(crate) async fn db(cmd: DbCommand, config: &OrgConfig, state: &Path, format: Format) -> Result<ExitCode> {
     match cmd {
         DbCommand::Provision { db, size } => {
             let (request, server) = db.request(&size, config)?;
+            check_policy(config, state, &request).await?;
             let info = provisioner(config, &server, &request).await?.provision(&request).await?;
             let event = ActivityEvent::new(
                 ActivityKind::DatabaseProvisioned,

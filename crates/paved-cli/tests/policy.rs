@@ -268,3 +268,28 @@ fn new_python_policy_builds_checks_and_tests() {
 fn new_javascript_policy_builds_checks_and_tests() {
     scaffold_round_trip("js", &["node", "--test"]);
 }
+
+#[test]
+fn database_provisioning_is_denied_by_policy_before_vault_is_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Vault points at a port where nothing listens: a denial must come first.
+    let port = paved_testkit::free_port();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!(
+            "[vault]\naddress = \"http://127.0.0.1:{port}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\n\
+             admin_username = \"postgres\"\nadmin_password = \"vault://secret/x#password\"\n\n[[policies]]\npath = \"{}\"\n",
+            plugins().join("database-size-by-environment").display()
+        ),
+    )
+    .unwrap();
+    paved(dir.path())
+        .env("VAULT_TOKEN", "root")
+        .args(["--state-dir", "state", "db", "provision", "--team", "payments", "--service", "ledger"])
+        .args(["--engine", "postgres", "--env", "dev", "--size", "large"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("❌ denied by policy"))
+        .stderr(predicate::str::contains("[database-size-by-environment] database-size"))
+        .stderr(predicate::str::contains("127.0.0.1").not());
+}
