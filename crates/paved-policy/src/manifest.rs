@@ -296,7 +296,7 @@ registries = ["ghcr.io/company/"]
     #[test]
     fn unknown_keys_and_values_get_hints() {
         let e = PolicyManifest::parse(Path::new("p.toml"), &GOOD.replace("mode =", "mdoe =")).unwrap_err();
-        assert!(e.to_string().contains("p.toml:7"), "{e}");
+        assert!(e.to_string().contains("p.toml:6"), "{e}");
         assert!(e.hint().unwrap().contains("did you mean \"mode\""), "{:?}", e.hint());
         let e = PolicyManifest::parse(Path::new("p.toml"), &GOOD.replace("\"warn\"", "\"warning\"")).unwrap_err();
         assert!(e.to_string().contains("unknown variant"), "{e}");

@@ -34,6 +34,9 @@ use std::collections::BTreeMap;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// serde, for typed views of objects ([`Input::objects_as`]): derive with
+/// `#[serde(crate = "paved_policy_sdk::serde")]`.
+pub use serde;
 use serde::de::DeserializeOwned;
 pub use serde_json::{self, Value, json};
 
@@ -131,6 +134,20 @@ impl Input {
             .iter()
             .enumerate()
             .map(|(i, o)| serde_json::from_str(o).map_err(|e| format!("object {i} is not JSON: {e}")))
+            .collect()
+    }
+
+    /// Every object deserialised into `T`, which may borrow strings from the request: a
+    /// minimal `#[derive(Deserialize)]` view of the fields a policy reads is several times
+    /// cheaper than [`objects`](Self::objects), as the rest of each object is only skipped over,
+    /// never allocated. An object that does not fit `T` is an error (a policy can fall back to
+    /// [`objects`](Self::objects) to judge it).
+    pub fn objects_as<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<Vec<T>, String> {
+        self.request
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| serde_json::from_str(o).map_err(|e| format!("object {i} does not fit: {e}")))
             .collect()
     }
 }
