@@ -17,7 +17,8 @@ fi
 .venv/bin/bao version
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
 
-# Debian packages: promtool (lints the /metrics exposition), PostgreSQL (test servers).
+# Debian packages: promtool (lints the /metrics exposition), PostgreSQL and MariaDB (test servers;
+# the tests start their own, so no system service needs to run).
 apt_install() {
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
@@ -30,6 +31,7 @@ apt_install() {
 }
 command -v promtool >/dev/null || apt_install prometheus
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql-15
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
 command -v promtool >/dev/null && promtool --version | head -1
 command -v git >/dev/null || { echo "git is required"; exit 1; }
 

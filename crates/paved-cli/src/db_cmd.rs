@@ -157,7 +157,7 @@ async fn provisioner(config: &OrgConfig, server_name: &str, request: &DatabaseRe
         what: format!("key \"{key}\" of secret {reference} (the admin password of database server {server_name})"),
         hint: Some("store it first: paved secrets put MOUNT/PATH password=-".into()),
     })?;
-    let mut db = DbServer::new(server.engine, &server.host, server.port, &server.admin_username, password)?;
+    let mut db = DbServer::new(server.engine, &server.host, server.port(), &server.admin_username, password)?;
     if let Some(admin_db) = &server.admin_database {
         db = db.admin_database(admin_db);
     }

@@ -1,5 +1,6 @@
-//! `paved db provision|status|deprovision` against a real OpenBao and a real PostgreSQL, with
-//! the database server registered in paved.toml and its admin password kept in Vault.
+//! `paved db provision|status|deprovision` against a real OpenBao and a real PostgreSQL or
+//! MariaDB (engine `mysql`), with the database server registered in paved.toml and its admin
+//! password kept in Vault.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -98,6 +99,90 @@ fn provision_status_deprovision_through_paved_toml() {
     assert!(out.contains(": absent"), "{out}");
     // The provisioning was recorded in the ledger.
     assert!(dir.path().join("state/ledger.sqlite").exists());
+}
+
+#[test]
+fn mysql_provision_status_deprovision_through_paved_toml() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let Some(db) = paved_testkit::MariaDb::start() else { return };
+    let password = paved_testkit::MariaDb::PASSWORD;
+    let put = bao
+        .command()
+        .args(["kv", "put", "secret/platform/mysql-admin", &format!("password={password}")])
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!(
+            "[vault]\naddress = \"{}\"\n\n[databases.orders]\nengine = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"root\"\nadmin_password = \"vault://secret/platform/mysql-admin#password\"\n",
+            bao.addr(),
+            db.port()
+        ),
+    )
+    .unwrap();
+    let mysql: [&str; 8] =
+        ["--team", "payments", "--service", "payment-service", "--engine", "mysql", "--env", "production"];
+
+    let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(mysql).args(["--size", "small"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("mysql database payment_service_production of payment-service in production: available"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("endpoint:        127.0.0.1:{}", db.port())), "{out}");
+    assert!(out.contains("database/creds/payments-payment-service-production"), "{out}");
+    assert!(!out.contains(password) && !err.contains(password));
+    // Idempotent, and the same answer in JSON.
+    let (code, json, _) = run(paved(dir.path(), &bao)
+        .args(["db", "provision", "--output", "json"])
+        .args(mysql)
+        .args(["--size", "small"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["state"], "available");
+    assert_eq!(v["database"], "payment_service_production");
+    // The credentials Vault hands out log in to the service's database, and to no other.
+    let creds = bao
+        .command()
+        .args(["read", "-format=json", "database/creds/payments-payment-service-production"])
+        .output()
+        .unwrap();
+    let creds: serde_json::Value = serde_json::from_slice(&creds.stdout).unwrap();
+    let (user, pass) = (creds["data"]["username"].as_str().unwrap(), creds["data"]["password"].as_str().unwrap());
+    let login = db
+        .client_as(user, pass, "payment_service_production")
+        .args(["-e", "CREATE TABLE t (id int); INSERT INTO t VALUES (7); SELECT id FROM t"])
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert_eq!(String::from_utf8_lossy(&login.stdout).trim(), "7");
+    let elsewhere = db.client_as(user, pass, "mysql").args(["-e", "SELECT 1"]).output().unwrap();
+    assert!(!elsewhere.status.success());
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("Access denied"));
+
+    let (code, out, _) = run(paved(dir.path(), &bao).args(["db", "status"]).args(mysql));
+    assert_eq!(code, 0);
+    assert!(out.contains(": available"), "{out}");
+    let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "deprovision", "--drop-data"]).args(mysql));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("removed (database dropped)"), "{out}");
+    // The lease is revoked: the login fails; the database is gone.
+    let revoked = db.client_as(user, pass, "").args(["-e", "SELECT 1"]).output().unwrap();
+    assert!(!revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("Access denied"));
+    let out = db
+        .client("")
+        .args([
+            "-e",
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payment_service_production'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let (_, out, _) = run(paved(dir.path(), &bao).args(["db", "status"]).args(mysql));
+    assert!(out.contains(": absent"), "{out}");
 }
 
 #[test]

@@ -197,9 +197,9 @@ pub struct DatabaseServerConfig {
     pub engine: crate::request::DbEngine,
     /// Host name or address.
     pub host: String,
-    /// Port.
-    #[serde(default = "defaults::db_port")]
-    pub port: u16,
+    /// Port (default: the engine's, see [`DatabaseServerConfig::port`]).
+    #[serde(default)]
+    pub port: Option<u16>,
     /// The user paved and Vault administer it as.
     pub admin_username: String,
     /// Where that user's password is kept (never the password itself).
@@ -210,6 +210,18 @@ pub struct DatabaseServerConfig {
     /// The environments it serves; all when empty.
     #[serde(default)]
     pub environments: Vec<String>,
+}
+
+impl DatabaseServerConfig {
+    /// The port: the configured one, else the engine's default (PostgreSQL 5432, MySQL 3306,
+    /// MongoDB 27017).
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.engine {
+            crate::request::DbEngine::Postgres => 5432,
+            crate::request::DbEngine::Mysql => 3306,
+            crate::request::DbEngine::Mongodb => 27017,
+        })
+    }
 }
 
 /// Settings of one app (`[apps.NAME]`).
@@ -335,10 +347,6 @@ impl Default for ResourceDefaults {
 
 mod defaults {
     use super::*;
-
-    pub(super) fn db_port() -> u16 {
-        5432
-    }
 
     pub(super) fn domain() -> String {
         "example.com".into()

@@ -102,7 +102,7 @@ impl Postgres {
         let root = std::env::temp_dir().join(format!("paved-pg-{}-{}", std::process::id(), free_port()));
         let data = root.join("data");
         std::fs::create_dir_all(&data).expect("create the data directory");
-        let as_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let as_root = running_as_root();
         let pwfile = root.join("pw");
         std::fs::write(&pwfile, Self::PASSWORD).expect("write the password file");
         if as_root {
@@ -148,8 +148,7 @@ impl Postgres {
 
     fn run(&self, tool: &str, args: &[&str]) {
         let exe = self.bin.join(tool);
-        let as_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        let mut cmd = if as_root {
+        let mut cmd = if running_as_root() {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
@@ -192,6 +191,208 @@ impl Drop for Postgres {
         let _ = std::panic::catch_unwind(|| {
             self.run("pg_ctl", &["-D", data.to_str().unwrap_or_default(), "-m", "immediate", "stop"])
         });
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A throw-away MariaDB server on 127.0.0.1 and a free port, killed and deleted on drop.
+///
+/// Uses the MariaDB binaries of the machine (Debian's `mariadb-server`: `mariadb-install-db`,
+/// `mariadbd` in `/usr/sbin`, the `mariadb` client). The data directory is made by
+/// `mariadb-install-db --no-defaults` in a temporary directory, and the server reads no option
+/// file either (`--no-defaults`): its own socket, pid file and port, bound to 127.0.0.1. Grant
+/// tables are on (real authentication): `root` (at `localhost` and `127.0.0.1`) logs in with
+/// [`MariaDb::PASSWORD`] only, and there are no anonymous users and no `test` database. As root
+/// the server runs as root (`--user=root`).
+#[derive(Debug)]
+pub struct MariaDb {
+    dir: PathBuf,
+    client: Option<PathBuf>,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl MariaDb {
+    /// The password of `root`.
+    pub const PASSWORD: &'static str = "paved-test";
+
+    /// How to install MariaDB, for skip and failure messages.
+    pub const INSTALL_HINT: &'static str = "apt-get install mariadb-server (scripts/test.sh does)";
+
+    /// `mariadbd` (or `mysqld`): `PATH`, then `/usr/sbin`, which is not on a user's `PATH`.
+    fn find_server() -> Option<PathBuf> {
+        ["mariadbd", "mysqld"].into_iter().find_map(|name| {
+            find_tool(name).or_else(|| Some(Path::new("/usr/sbin").join(name)).filter(|p| p.is_file()))
+        })
+    }
+
+    /// Starts a server, or returns `None` (skip) when MariaDB is not installed outside CI.
+    ///
+    /// # Panics
+    /// When the server cannot start, or in CI when MariaDB is missing.
+    pub fn start() -> Option<Self> {
+        let (Some(server), Some(install)) =
+            (Self::find_server(), find_tool("mariadb-install-db").or_else(|| find_tool("mysql_install_db")))
+        else {
+            if in_ci() {
+                panic!(
+                    "MariaDB is required in CI but mariadbd/mariadb-install-db were not found: {}",
+                    Self::INSTALL_HINT
+                );
+            }
+            eprintln!("SKIPPED: MariaDB not found (install it: {}); CI=true makes this a failure", Self::INSTALL_HINT);
+            return None;
+        };
+        let client = find_tool("mariadb").or_else(|| find_tool("mysql"));
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("paved-mariadb-{}-{port}", std::process::id()));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("create the data directory");
+        let as_root = running_as_root();
+        // Run once by mariadb-install-db after the system tables are made: only root, with a
+        // password, at localhost and 127.0.0.1 (the server resolves no host names).
+        let init = dir.join("init.sql");
+        std::fs::write(
+            &init,
+            format!(
+                "FLUSH PRIVILEGES;\n\
+                 DELETE FROM mysql.global_priv WHERE User = 'root' AND Host <> 'localhost';\n\
+                 DELETE FROM mysql.proxies_priv WHERE User = 'root' AND Host <> 'localhost';\n\
+                 DELETE FROM mysql.global_priv WHERE User = '';\n\
+                 FLUSH PRIVILEGES;\n\
+                 ALTER USER 'root'@'localhost' IDENTIFIED BY '{pw}';\n\
+                 CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY '{pw}';\n\
+                 GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+                pw = Self::PASSWORD
+            ),
+        )
+        .expect("write the init file");
+        let mut cmd = std::process::Command::new(&install);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"])
+            .arg(format!("--extra-file={}", init.display()))
+            // Its own temporary directory: a starting server deletes the temporary tables it
+            // finds there, those of another server starting at the same time included.
+            .arg(format!("--tmpdir={}", dir.display()));
+        if as_root {
+            cmd.arg("--user=root");
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("{} did not start: {e}", install.display()));
+        assert!(
+            out.status.success(),
+            "{} failed: {}{}",
+            install.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::File::create(dir.join("server.log")).expect("create the MariaDB log file");
+        let err = log.try_clone().expect("clone the log file handle");
+        let mut cmd = std::process::Command::new(&server);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+            .arg(format!("--tmpdir={}", dir.display()))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        if as_root {
+            cmd.arg("--user=root");
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{} did not start: {e}", server.display()));
+        let mut db = MariaDb { dir, client, port, child: Some(child) };
+        db.wait_ready();
+        Some(db)
+    }
+
+    /// Waits (bounded) until the server logs that it is ready and accepts TCP connections.
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if self.log_text().contains("ready for connections")
+                && std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).is_ok()
+            {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("mariadbd exited ({status}) before accepting connections: {}", self.log_text());
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("mariadbd did not accept connections within 60 s: {}", self.log_text());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A `mysql://` URL for `database` as root.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://root:{}@127.0.0.1:{}/{database}", Self::PASSWORD, self.port)
+    }
+
+    /// A `mariadb` client command connected over TCP to `database` (empty: none) as root, in
+    /// batch mode (tab-separated rows, no column names, stop on the first error).
+    ///
+    /// # Panics
+    /// When neither `mariadb` nor `mysql` is on `PATH` (they come with the server package).
+    pub fn client(&self, database: &str) -> std::process::Command {
+        self.client_as("root", Self::PASSWORD, database)
+    }
+
+    /// [`MariaDb::client`] logged in as `user` with `password` (passed in `MYSQL_PWD`, not on
+    /// the command line).
+    ///
+    /// # Panics
+    /// As [`MariaDb::client`].
+    pub fn client_as(&self, user: &str, password: &str, database: &str) -> std::process::Command {
+        let client = self.client.as_ref().expect("the mariadb client (apt-get install mariadb-client)");
+        let mut cmd = std::process::Command::new(client);
+        cmd.args(["--no-defaults", "--batch", "--skip-column-names", "--protocol=tcp", "-h", "127.0.0.1", "-P"])
+            .arg(self.port.to_string())
+            .args(["-u", user])
+            .env("MYSQL_PWD", password);
+        if !database.is_empty() {
+            cmd.arg(database);
+        }
+        cmd
+    }
+
+    /// Kills the server.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -403,6 +604,31 @@ mod tests {
         // Password authentication is on: a wrong password is refused.
         let denied = pg.psql("postgres").env("PGPASSWORD", "wrong").args(["-c", "SELECT 1"]).output().unwrap();
         assert!(!denied.status.success());
+    }
+
+    #[test]
+    fn mariadb_starts_and_answers_with_password_auth() {
+        let Some(db) = MariaDb::start() else { return };
+        let out = db.client("").args(["-e", "SELECT 40 + 2"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+        // Password authentication is on: a wrong or missing password is refused.
+        let denied = db.client("").env("MYSQL_PWD", "wrong").args(["-e", "SELECT 1"]).output().unwrap();
+        assert!(!denied.status.success());
+        let denied = db.client("").env_remove("MYSQL_PWD").args(["-e", "SELECT 1"]).output().unwrap();
+        assert!(!denied.status.success());
+        // Only root, and no test database.
+        let out = db
+            .client("")
+            .args(["-e", "SELECT count(*) FROM mysql.user WHERE User <> 'root' AND User <> 'mariadb.sys'"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+        let out = db.client("").args(["-e", "SHOW DATABASES LIKE 'test'"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+        let dir = db.dir.clone();
+        drop(db);
+        assert!(!dir.exists(), "the data directory is removed on drop");
     }
 
     #[test]

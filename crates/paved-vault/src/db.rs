@@ -9,12 +9,15 @@ use async_trait::async_trait;
 use paved_core::{DatabaseInfo, DatabaseRequest, DatabaseState, DbEngine, DbProvisioner, SecretMap};
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::NoTls;
 
 use crate::error::{Error, Result};
 use crate::store::{Idempotent, VaultSecretStore, op};
 
-/// The longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`).
+mod admin;
+
+use admin::{Admin, Dialect};
+
+/// The longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`); MySQL keeps 64.
 const MAX_IDENTIFIER: usize = 63;
 
 /// The Vault database plugin for an engine, or an error with a hint for engines this
@@ -42,7 +45,7 @@ pub struct DbServer {
     port: u16,
     admin_username: String,
     admin_password: SecretString,
-    admin_database: String,
+    admin_database: Option<String>,
 }
 
 impl fmt::Debug for DbServer {
@@ -62,8 +65,8 @@ impl fmt::Debug for DbServer {
 impl DbServer {
     /// A server running `engine` at `host:port`, administered as `admin_username`.
     ///
-    /// Fails for engines without a Vault database plugin here (`mongodb`). `mysql` servers are
-    /// accepted, but provisioning on them is not implemented yet.
+    /// `engine` is `postgres` or `mysql` (MySQL or MariaDB); fails for engines without a Vault
+    /// database plugin here (`mongodb`).
     pub fn new(
         engine: DbEngine,
         host: impl Into<String>,
@@ -86,13 +89,14 @@ impl DbServer {
             port,
             admin_username: admin_username.into(),
             admin_password,
-            admin_database: "postgres".into(),
+            admin_database: None,
         })
     }
 
-    /// The database the admin connects to for server-wide statements (default `postgres`).
+    /// The database the admin connects to for server-wide statements (default: `postgres` on
+    /// PostgreSQL, none on MySQL).
     pub fn admin_database(mut self, database: impl Into<String>) -> Self {
-        self.admin_database = database.into();
+        self.admin_database = Some(database.into()).filter(|d| !d.is_empty());
         self
     }
 
@@ -124,7 +128,7 @@ impl DbServer {
 /// The names a request maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Names {
-    /// The database, also the name of its `NOLOGIN` owner role.
+    /// The database, also the name of its `NOLOGIN` owner role on PostgreSQL.
     database: String,
     /// The Vault role and connection name, `{team}-{service}-{env}`.
     role: String,
@@ -163,7 +167,7 @@ fn names(request: &DatabaseRequest) -> Result<Names> {
         return Err(Error::InvalidName {
             field: "database name",
             reason: format!(
-                "is {} characters long; PostgreSQL keeps {MAX_IDENTIFIER}: shorten the service or environment name",
+                "is {} characters long; the limit is {MAX_IDENTIFIER} (PostgreSQL's): shorten the service or environment name",
                 database.len()
             ),
             value: database,
@@ -195,31 +199,67 @@ impl rustify::Endpoint for RevokePrefix {
     }
 }
 
+/// `GET {mount}/config/{name}` with every connection detail: vaultrs' answer type keeps only
+/// the URL and the username, not the username template.
+struct ReadConnection {
+    mount: String,
+    name: String,
+}
+
+/// The answer of [`ReadConnection`] (the password is never part of it).
+#[derive(serde::Deserialize)]
+struct ConnectionConfig {
+    plugin_name: String,
+    #[serde(default)]
+    allowed_roles: Vec<String>,
+    #[serde(default)]
+    connection_details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl rustify::Endpoint for ReadConnection {
+    type Response = ConnectionConfig;
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        format!("{}/config/{}", self.mount, self.name)
+    }
+
+    fn method(&self) -> RequestMethod {
+        RequestMethod::GET
+    }
+}
+
 /// A [`DbProvisioner`] on the Vault / OpenBao database secrets engine and a registered
-/// PostgreSQL server.
+/// PostgreSQL, MySQL or MariaDB server.
 ///
-/// For a request `(team, service, engine, environment)` on a registered PostgreSQL server:
+/// For a request `(team, service, engine, environment)` on a registered server of that engine:
 ///
-/// * the database `{service}_{environment}` (`-` becomes `_`) is created, owned by a `NOLOGIN`
-///   role of the same name; `CONNECT` and `TEMPORARY` on it are revoked from `PUBLIC`, so the
-///   users of other services cannot connect;
+/// * the database `{service}_{environment}` (`-` becomes `_`) is created unless it exists.
+///   PostgreSQL: owned by a `NOLOGIN` role of the same name, with `CONNECT` and `TEMPORARY` on
+///   it revoked from `PUBLIC`, so the users of other services cannot connect. MySQL/MariaDB:
+///   `utf8mb4`; no user has rights on it but those the role grants;
 /// * a connection and a role, both named `{team}-{service}-{environment}`, are configured in
-///   the database secrets engine: each credential read from `{mount}/creds/{role}` is a login
-///   role that is a member of the owner role and acts as it (`SET role`), so the tables one
-///   credential creates are usable by the next; revoking a lease ends its sessions and drops it;
-/// * the connection info (host, port, database, the creds path: never a password) is written
-///   to `database/{team}/{service}/{environment}` on the KV v2 mount of the store.
+///   the database secrets engine (plugin `postgresql-database-plugin` or
+///   `mysql-database-plugin`, connecting as the admin user). Each credential read from
+///   `{mount}/creds/{role}` is, on PostgreSQL, a login role that is a member of the owner role
+///   and acts as it (`SET role`), so the tables one credential creates are usable by the next;
+///   on MySQL/MariaDB, a user `'v-{role, 13 characters}-{16 random}'@'%'` (32 characters at
+///   most) with `ALL PRIVILEGES` on that database and nothing else. Revoking a lease drops the
+///   user and ends its sessions (PostgreSQL and MariaDB; MySQL has no statement for that);
+/// * the connection info (engine, host, port, database, role, the creds path: never a
+///   password) is written to `database/{team}/{service}/{environment}` on the KV v2 mount of
+///   the store.
 ///
 /// The database secrets engine is enabled at its mount (default `database`) when missing.
 /// `deprovision` revokes every lease of the role (`sys/leases/revoke-prefix`), deletes the
-/// role, the connection and the connection info, and with `drop_data` drops the database (its
-/// sessions terminated) and its owner role. Every step is idempotent: re-provisioning changes
-/// nothing and answers the same.
+/// role, the connection and the connection info, and with `drop_data` drops the database (on
+/// PostgreSQL its sessions terminated, and its owner role too). Every step is idempotent:
+/// re-provisioning changes nothing and answers the same.
 ///
-/// Every name is validated before the first call to Vault or PostgreSQL, and the KV mount and
-/// the admin login are checked before anything is created: bad input creates nothing. MySQL
-/// servers can be registered (plugin `mysql-database-plugin`), but provisioning on them is not
-/// implemented yet; MongoDB is refused.
+/// Every name is validated before the first call to Vault or the database server, and the KV
+/// mount and the admin login are checked before anything is created: bad input creates
+/// nothing. MongoDB is refused.
 ///
 /// Uses the HTTP client, login, retries and KV v2 mount of a [`VaultSecretStore`]. Neither the
 /// admin password nor generated credentials appear in `Debug` output, errors or logs.
@@ -311,13 +351,6 @@ impl VaultDbProvisioner {
                 hint: format!("ask for --engine {}, or register a {} server", self.server.engine, request.engine),
             });
         }
-        if request.engine != DbEngine::Postgres {
-            return Err(Error::UnsupportedEngine {
-                engine: request.engine.to_string(),
-                reason: "creating databases on a mysql server is not implemented yet".into(),
-                hint: "use a registered postgres server (--engine postgres)".into(),
-            });
-        }
         names(request)
     }
 
@@ -360,12 +393,13 @@ impl VaultDbProvisioner {
             Err(e) => return Err(e),
         };
         // So is the admin login: a wrong password stops here, before anything is created.
-        let admin = self.admin(&self.server.admin_database).await?;
+        let mut admin = Admin::connect(&self.server).await?;
+        let dialect = admin.dialect();
         self.ensure_mount().await?;
-        self.ensure_database(&admin, names).await?;
-        drop(admin);
-        self.ensure_connection(names).await?;
-        self.ensure_role(names).await?;
+        admin.ensure_database(names).await?;
+        admin.close().await;
+        self.ensure_connection(names, dialect).await?;
+        self.ensure_role(names, dialect).await?;
         let info = self.connection_info(names);
         if !existing.as_ref().is_some_and(|old| same_map(old, &info)) {
             self.store.write(&names.info_path, &info).await?;
@@ -423,7 +457,9 @@ impl VaultDbProvisioner {
         )?;
         ignore_missing(self.store.destroy_all(&names.info_path).await)?;
         if drop_data {
-            self.drop_database(names).await?;
+            let mut admin = Admin::connect(&self.server).await?;
+            admin.drop_database(names).await?;
+            admin.close().await;
         }
         tracing::info!(database = %names.database, role = %names.role, drop_data, "database deprovisioned");
         Ok(())
@@ -453,91 +489,37 @@ impl VaultDbProvisioner {
         }
     }
 
-    /// Creates the owner role and the database unless they exist, keeps `PUBLIC` out of the
-    /// database and lets the owner role use the `public` schema.
-    async fn ensure_database(&self, admin: &tokio_postgres::Client, names: &Names) -> Result<()> {
-        let db = quote(&names.database);
-        let role_exists = !admin
-            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&names.database])
-            .await
-            .map_err(|e| self.pg(e))?
-            .is_empty();
-        if !role_exists {
-            admin.batch_execute(&format!("CREATE ROLE {db} NOLOGIN")).await.map_err(|e| self.pg(e))?;
-        }
-        if !self.exists(admin, names).await? {
-            admin.batch_execute(&format!("CREATE DATABASE {db} OWNER {db}")).await.map_err(|e| self.pg(e))?;
-            tracing::info!(database = %names.database, "created database");
-        }
-        admin.batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")).await.map_err(|e| self.pg(e))?;
-        // PostgreSQL 15: `public` belongs to pg_database_owner (the owner role) and PUBLIC may
-        // not CREATE there; the grant makes the owner role's rights explicit on older servers
-        // too, where PUBLIC could CREATE.
-        let in_db = self.admin(&names.database).await?;
-        in_db
-            .batch_execute(&format!("GRANT ALL ON SCHEMA public TO {db}; REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-            .await
-            .map_err(|e| self.pg(e))?;
-        Ok(())
-    }
-
     async fn database_exists(&self, names: &Names) -> Result<bool> {
-        let admin = self.admin(&self.server.admin_database).await?;
-        self.exists(&admin, names).await
-    }
-
-    async fn exists(&self, admin: &tokio_postgres::Client, names: &Names) -> Result<bool> {
-        let rows = admin
-            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&names.database])
-            .await
-            .map_err(|e| self.pg(e))?;
-        Ok(!rows.is_empty())
-    }
-
-    async fn drop_database(&self, names: &Names) -> Result<()> {
-        let db = quote(&names.database);
-        let admin = self.admin(&self.server.admin_database).await?;
-        admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&names.database],
-            )
-            .await
-            .map_err(|e| self.pg(e))?;
-        // One statement each: DROP DATABASE cannot run in the implicit transaction of a batch.
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.map_err(|e| self.pg(e))?;
-        admin.batch_execute(&format!("DROP ROLE IF EXISTS {db}")).await.map_err(|e| self.pg(e))?;
-        tracing::info!(database = %names.database, "dropped database");
-        Ok(())
+        let mut admin = Admin::connect(&self.server).await?;
+        let exists = admin.exists(names).await?;
+        admin.close().await;
+        Ok(exists)
     }
 
     /// Configures the connection `{role}` unless it is configured the same way already.
-    async fn ensure_connection(&self, names: &Names) -> Result<()> {
-        let url = format!(
-            "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}",
-            url_host(&self.server.host),
-            self.server.port,
-            names.database
-        );
+    async fn ensure_connection(&self, names: &Names, dialect: Dialect) -> Result<()> {
+        let url = dialect.connection_url(&self.server, &names.database);
+        let template = dialect.username_template();
         let what = format!("{}/config/{}", self.mount, names.role);
-        let current = match self
-            .store
-            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::connection::read(c, &self.mount, &names.role)))
-            .await
-        {
-            Ok(c) => Some(c),
-            Err(Error::Api { status: 404, .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let read = || ReadConnection { mount: self.mount.clone(), name: names.role.clone() };
+        let current =
+            match self.store.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_result(c, read()))).await {
+                Ok(c) => Some(c),
+                Err(Error::Api { status: 404, .. }) => None,
+                Err(e) => return Err(e),
+            };
         let same = current.is_some_and(|c| {
+            let detail = |key: &str| c.connection_details.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
             c.plugin_name == self.server.plugin_name
-                && c.connection_details.connection_url == url
-                && c.connection_details.username == self.server.admin_username
+                && detail("connection_url") == Some(url.as_str())
+                && detail("username") == Some(self.server.admin_username.as_str())
+                && detail("username_template") == template
                 && c.allowed_roles == [names.role.clone()]
         });
         if same {
             return Ok(());
         }
+        // vaultrs names the request after PostgreSQL, but its fields are those of every SQL plugin.
         let mut opts = vaultrs::api::database::requests::PostgreSQLConnectionRequest::builder();
         opts.plugin_name(self.server.plugin_name)
             .connection_url(url)
@@ -545,6 +527,9 @@ impl VaultDbProvisioner {
             .username(self.server.admin_username.clone())
             .password(self.server.admin_password.expose_secret())
             .verify_connection(true);
+        if let Some(template) = template {
+            opts.username_template(template);
+        }
         let opts = &opts;
         self.store
             .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
@@ -556,29 +541,9 @@ impl VaultDbProvisioner {
         Ok(())
     }
 
-    /// The statements of the role: a login that acts as the owner role of the database.
-    fn statements(&self, names: &Names) -> (Vec<String>, Vec<String>) {
-        let owner = quote(&names.database);
-        let owner_literal = format!("'{}'", names.database);
-        let creation = vec![
-            format!(
-                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {owner};"
-            ),
-            format!("ALTER ROLE \"{{{{name}}}}\" SET role = {owner_literal};"),
-            format!("GRANT CONNECT, TEMPORARY ON DATABASE {owner} TO \"{{{{name}}}}\";"),
-        ];
-        let revocation = vec![
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';".to_string(),
-            format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {owner};"),
-            "DROP OWNED BY \"{{name}}\";".to_string(),
-            "DROP ROLE IF EXISTS \"{{name}}\";".to_string(),
-        ];
-        (creation, revocation)
-    }
-
     /// Writes the role `{role}` unless it is written the same way already.
-    async fn ensure_role(&self, names: &Names) -> Result<()> {
-        let (creation, revocation) = self.statements(names);
+    async fn ensure_role(&self, names: &Names, dialect: Dialect) -> Result<()> {
+        let (creation, revocation) = dialect.statements(names);
         let what = format!("{}/roles/{}", self.mount, names.role);
         let current = match self
             .store
@@ -615,61 +580,6 @@ impl VaultDbProvisioner {
         tracing::info!(role = %names.role, "configured database role");
         Ok(())
     }
-
-    /// An admin connection to `database`.
-    async fn admin(&self, database: &str) -> Result<tokio_postgres::Client> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(&self.server.host)
-            .port(self.server.port)
-            .user(&self.server.admin_username)
-            .password(self.server.admin_password.expose_secret())
-            .dbname(database)
-            .application_name("paved")
-            .connect_timeout(Duration::from_secs(10));
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| self.pg(e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "database admin connection closed");
-            }
-        });
-        Ok(client)
-    }
-
-    /// Maps a PostgreSQL error (its message names users and databases, never passwords).
-    fn pg(&self, e: tokio_postgres::Error) -> Error {
-        let server = self.server.server();
-        let message = match e.as_db_error() {
-            Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => {
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    text = format!("{text}: {s}");
-                    source = s.source();
-                }
-                text
-            }
-        };
-        let hint = if message.contains("password authentication failed") || message.starts_with("28") {
-            format!("check the admin username and password registered for {server}")
-        } else if message.contains("onnect") || e.as_db_error().is_none() {
-            format!("check that PostgreSQL runs at {server} and accepts connections from here")
-        } else {
-            "the admin user needs CREATEDB and CREATEROLE (or superuser) on the server".to_string()
-        };
-        Error::Database { server, message, hint }
-    }
-}
-
-/// A double-quoted identifier (names are validated: no quotes inside).
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
-
-/// An IPv6 address needs brackets in a URL.
-fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
 }
 
 fn same_map(a: &SecretMap, b: &SecretMap) -> bool {
@@ -747,5 +657,8 @@ mod tests {
         let s = DbServer::new(DbEngine::Postgres, "db", 5432, "admin", SecretString::from("pw-canary-1")).unwrap();
         assert!(!format!("{s:?}").contains("pw-canary-1"));
         assert!(DbServer::new(DbEngine::Postgres, "db:5432/x", 5432, "a", SecretString::from("p")).is_err());
+        let s = DbServer::new(DbEngine::Mysql, "db", 3306, "admin", SecretString::from("pw-canary-2")).unwrap();
+        assert!(!format!("{s:?}").contains("pw-canary-2"));
+        assert_eq!(s.plugin_name(), "mysql-database-plugin");
     }
 }

@@ -1,7 +1,7 @@
 //! HashiCorp Vault / OpenBao backend for paved: [`VaultSecretStore`], a
 //! [`SecretStore`](paved_core::SecretStore) on the KV v2 secrets engine, and
 //! [`VaultDbProvisioner`], a [`DbProvisioner`](paved_core::DbProvisioner) on the database
-//! secrets engine (dynamic PostgreSQL credentials).
+//! secrets engine (dynamic PostgreSQL, MySQL and MariaDB credentials).
 //!
 //! Built on [`vaultrs`] (reqwest with rustls on the aws-lc-rs crypto provider). One HTTP client
 //! per store (connections are reused), a timeout per request, and retries with jittered

@@ -1,15 +1,18 @@
 //! The admin password of a database server and the credentials generated for it never show
-//! up in tracing output (at TRACE), `Debug` output or errors of `VaultDbProvisioner`.
+//! up in tracing output (at TRACE), `Debug` output or errors of `VaultDbProvisioner`, on
+//! PostgreSQL and on MySQL (MariaDB).
 //! (Alone in its test binary: no concurrent test touches the tracing callsites.)
 
 mod common;
 
-use common::db::{connect, creds, psql, request};
+use common::db::{connect, creds, mariadb, mysql_connect, psql, request};
 use common::{bao, error_text, store};
-use paved_core::{DbEngine, DbProvisioner};
-use paved_testkit::Postgres;
+use paved_core::{DatabaseRequest, DbEngine, DbProvisioner};
+use paved_testkit::{MariaDb, OpenBao, Postgres};
 use paved_vault::{DbServer, VaultDbProvisioner};
 use secrecy::SecretString;
+
+const ADMIN_PASSWORD: &str = "admin-canary-3f9a0d";
 
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -26,45 +29,97 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn admin_password_and_generated_credentials_never_leak() {
-    const ADMIN_PASSWORD: &str = "admin-canary-3f9a0d";
-    let (Some(bao), Some(pg)) = (bao(), Postgres::start()) else { return };
-    psql(&pg, &format!("CREATE ROLE vault_admin SUPERUSER LOGIN PASSWORD '{ADMIN_PASSWORD}'"));
-
+    let Some(bao) = bao() else { return };
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber =
         tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let server =
-        DbServer::new(DbEngine::Postgres, "127.0.0.1", pg.port(), "vault_admin", SecretString::from(ADMIN_PASSWORD))
-            .unwrap();
-    let prov = VaultDbProvisioner::new(store(&bao).await, server.clone());
-    let req = request("payments", "api", "dev");
-    let mut shown = format!("{server:?}\n{prov:?}\n{:?}", prov.provision(&req).await.unwrap());
-    let (user, password) = creds(&bao, "payments-api-dev");
-    connect(&pg, "api_dev", &(user.clone(), password.clone())).await.unwrap();
-    shown += &format!("{:?}", prov.status(&req).await.unwrap());
-    prov.deprovision(&req, true).await.unwrap();
-    // Error paths: a wrong admin password, a server that is gone.
-    let wrong =
-        DbServer::new(DbEngine::Postgres, "127.0.0.1", pg.port(), "vault_admin", SecretString::from("nope")).unwrap();
-    let e = VaultDbProvisioner::new(store(&bao).await, wrong).provision(&req).await.unwrap_err();
-    shown += &error_text(&e);
-    let port = pg.port();
-    drop(pg);
-    let gone = DbServer::new(DbEngine::Postgres, "127.0.0.1", port, "vault_admin", SecretString::from(ADMIN_PASSWORD))
-        .unwrap();
-    let e = VaultDbProvisioner::new(store(&bao).await, gone).provision(&req).await.unwrap_err();
-    let text = error_text(&e);
-    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("PostgreSQL runs"), "{text}");
-    shown += &text;
+    // Every path on each engine: provision, credentials, status, deprovision, a wrong admin
+    // password, a server that is gone.
+    let mut shown = String::new();
+    let mut passwords = Vec::new();
+    if let Some(pg) = Postgres::start() {
+        psql(&pg, &format!("CREATE ROLE vault_admin SUPERUSER LOGIN PASSWORD '{ADMIN_PASSWORD}'"));
+        let port = pg.port();
+        let req = request("payments", "api", "dev");
+        let password = exercise(&bao, DbEngine::Postgres, port, &req, &mut shown).await;
+        connect(&pg, "api_dev", &password).await.unwrap();
+        passwords.push(password.1);
+        finish(&bao, DbEngine::Postgres, port, &req, &mut shown).await;
+        drop(pg);
+        let text = gone(&bao, DbEngine::Postgres, port, &req, &mut shown).await;
+        assert!(text.contains("PostgreSQL runs"), "{text}");
+    }
+    if let Some(db) = MariaDb::start() {
+        mariadb(
+            &db,
+            &format!(
+                "CREATE USER vault_admin@'127.0.0.1' IDENTIFIED BY '{ADMIN_PASSWORD}'; \
+                 GRANT ALL PRIVILEGES ON *.* TO vault_admin@'127.0.0.1' WITH GRANT OPTION"
+            ),
+        );
+        let port = db.port();
+        let req = DatabaseRequest::new("payments", "api", "mysql", "dev", "small").unwrap();
+        let password = exercise(&bao, DbEngine::Mysql, port, &req, &mut shown).await;
+        mysql_connect(&db, "api_dev", &password).await.unwrap().disconnect().await.unwrap();
+        passwords.push(password.1);
+        finish(&bao, DbEngine::Mysql, port, &req, &mut shown).await;
+        drop(db);
+        let text = gone(&bao, DbEngine::Mysql, port, &req, &mut shown).await;
+        assert!(text.contains("MySQL runs"), "{text}");
+    }
 
     drop(_guard);
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    if passwords.is_empty() {
+        return; // Neither server is installed here (outside CI).
+    }
     assert!(logs.contains("database provisioned") && logs.contains("vault.db.deprovision"), "{logs}");
     for (name, text) in [("logs", &logs), ("debug and errors", &shown)] {
         assert!(!text.contains(ADMIN_PASSWORD), "the admin password leaked into {name}:\n{text}");
-        assert!(!text.contains(&password), "a generated password leaked into {name}:\n{text}");
+        for password in &passwords {
+            assert!(!text.contains(password.as_str()), "a generated password leaked into {name}:\n{text}");
+        }
     }
+}
+
+fn server(engine: DbEngine, port: u16, password: &str) -> DbServer {
+    DbServer::new(engine, "127.0.0.1", port, "vault_admin", SecretString::from(password.to_string())).unwrap()
+}
+
+/// Provisions, reads credentials and the status; returns the credentials.
+async fn exercise(
+    bao: &OpenBao,
+    engine: DbEngine,
+    port: u16,
+    req: &DatabaseRequest,
+    shown: &mut String,
+) -> (String, String) {
+    let server = server(engine, port, ADMIN_PASSWORD);
+    let prov = VaultDbProvisioner::new(store(bao).await, server.clone());
+    *shown += &format!("{server:?}\n{prov:?}\n{:?}", prov.provision(req).await.unwrap());
+    let credentials = creds(bao, &prov.role_name(req).unwrap());
+    *shown += &format!("{:?}", prov.status(req).await.unwrap());
+    credentials
+}
+
+/// Deprovisions, then fails with a wrong admin password.
+async fn finish(bao: &OpenBao, engine: DbEngine, port: u16, req: &DatabaseRequest, shown: &mut String) {
+    let prov = VaultDbProvisioner::new(store(bao).await, server(engine, port, ADMIN_PASSWORD));
+    prov.deprovision(req, true).await.unwrap();
+    let wrong = VaultDbProvisioner::new(store(bao).await, server(engine, port, "nope"));
+    let e = wrong.provision(req).await.unwrap_err();
+    *shown += &error_text(&e);
+}
+
+/// Fails against a server that is gone; returns the error text.
+async fn gone(bao: &OpenBao, engine: DbEngine, port: u16, req: &DatabaseRequest, shown: &mut String) -> String {
+    let prov = VaultDbProvisioner::new(store(bao).await, server(engine, port, ADMIN_PASSWORD));
+    let e = prov.provision(req).await.unwrap_err();
+    let text = error_text(&e);
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    *shown += &text;
+    text
 }

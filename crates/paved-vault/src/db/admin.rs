@@ -1,0 +1,417 @@
+//! What differs between database engines for [`VaultDbProvisioner`](super::VaultDbProvisioner):
+//! the admin connection to the registered server (creating, finding and dropping a service's
+//! database) and what Vault gets (the connection URL, the username template and the role's
+//! creation and revocation statements).
+//!
+//! PostgreSQL through `tokio-postgres`, MySQL and MariaDB through `mysql_async`; both without
+//! TLS (the admin connection goes to the registered server). Error messages name users and
+//! databases, never passwords.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use paved_core::DbEngine;
+use secrecy::ExposeSecret;
+
+use super::{DbServer, Names};
+use crate::error::{Error, Result};
+
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The usernames Vault generates on MySQL and MariaDB: `v-`, the first 13 characters of the
+/// role, `-` and 16 random letters and digits (32 characters at most, the limit of MySQL 5.7+;
+/// MariaDB allows 80). The plugin's default would keep only 8 random characters for long names.
+const MYSQL_USERNAME_TEMPLATE: &str = r#"{{ printf "v-%s-%s" (.RoleName | truncate 13) (random 16) | truncate 32 }}"#;
+
+/// The SQL dialect of the registered server. MySQL and MariaDB share the Vault plugin; MariaDB
+/// (told apart by `VERSION()`) can also end the open sessions of a user when its lease is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL (or a server that does not say it is MariaDB).
+    Mysql,
+    /// MariaDB.
+    MariaDb,
+}
+
+impl Dialect {
+    /// The connection URL Vault uses, templated with the admin credentials.
+    pub(super) fn connection_url(self, server: &DbServer, database: &str) -> String {
+        let host = url_host(&server.host);
+        match self {
+            Dialect::Postgres => {
+                format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{}/{database}", server.port)
+            }
+            // go-sql-driver DSN; no default database, the statements name it.
+            Dialect::Mysql | Dialect::MariaDb => {
+                format!("{{{{username}}}}:{{{{password}}}}@tcp({host}:{})/", server.port)
+            }
+        }
+    }
+
+    /// The username template of the connection (`None`: the plugin's default).
+    pub(super) fn username_template(self) -> Option<&'static str> {
+        match self {
+            Dialect::Postgres => None,
+            Dialect::Mysql | Dialect::MariaDb => Some(MYSQL_USERNAME_TEMPLATE),
+        }
+    }
+
+    /// The creation and revocation statements of the role.
+    ///
+    /// PostgreSQL: a login that acts as the `NOLOGIN` owner role of the database, so the objects
+    /// one credential creates belong to the owner and are usable by the next; revocation ends
+    /// its sessions and drops it. MySQL/MariaDB: a user at any host with every privilege on the
+    /// database and none elsewhere; revocation drops it (on MariaDB also ending its sessions:
+    /// MySQL has no statement for that, and a dropped user's open sessions last until they close).
+    pub(super) fn statements(self, names: &Names) -> (Vec<String>, Vec<String>) {
+        match self {
+            Dialect::Postgres => {
+                let owner = pg_quote(&names.database);
+                let owner_literal = format!("'{}'", names.database);
+                let creation = vec![
+                    format!(
+                        "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {owner};"
+                    ),
+                    format!("ALTER ROLE \"{{{{name}}}}\" SET role = {owner_literal};"),
+                    format!("GRANT CONNECT, TEMPORARY ON DATABASE {owner} TO \"{{{{name}}}}\";"),
+                ];
+                let revocation = vec![
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';".to_string(),
+                    format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {owner};"),
+                    "DROP OWNED BY \"{{name}}\";".to_string(),
+                    "DROP ROLE IF EXISTS \"{{name}}\";".to_string(),
+                ];
+                (creation, revocation)
+            }
+            Dialect::Mysql | Dialect::MariaDb => {
+                let db = my_quote(&names.database);
+                let creation = vec![
+                    "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_string(),
+                    format!("GRANT ALL PRIVILEGES ON {db}.* TO '{{{{name}}}}'@'%';"),
+                ];
+                // Dropped first, so no new session starts before the open ones are ended.
+                let mut revocation = vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_string()];
+                if self == Dialect::MariaDb {
+                    revocation.push("KILL USER '{{name}}'@'%';".to_string());
+                }
+                (creation, revocation)
+            }
+        }
+    }
+}
+
+/// An admin connection to the registered server.
+pub(super) struct Admin<'a> {
+    server: &'a DbServer,
+    conn: Conn,
+}
+
+enum Conn {
+    Postgres(tokio_postgres::Client),
+    Mysql { conn: mysql_async::Conn, dialect: Dialect },
+}
+
+impl<'a> Admin<'a> {
+    /// Connects as the admin user to the admin database of `server` (PostgreSQL: `postgres`
+    /// unless configured; MySQL: none unless configured).
+    pub(super) async fn connect(server: &'a DbServer) -> Result<Self> {
+        let conn = match server.engine {
+            DbEngine::Mysql => {
+                let mut conn = mysql_connect(server, server.admin_database.as_deref()).await?;
+                let version: Option<String> =
+                    conn.query_first("SELECT VERSION()").await.map_err(|e| my_error(server, e))?;
+                let dialect =
+                    if version.is_some_and(|v| v.contains("MariaDB")) { Dialect::MariaDb } else { Dialect::Mysql };
+                Conn::Mysql { conn, dialect }
+            }
+            _ => Conn::Postgres(pg_connect(server, server.admin_database.as_deref().unwrap_or("postgres")).await?),
+        };
+        Ok(Admin { server, conn })
+    }
+
+    /// The dialect of the server.
+    pub(super) fn dialect(&self) -> Dialect {
+        match &self.conn {
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Mysql { dialect, .. } => *dialect,
+        }
+    }
+
+    /// Creates the database of the service unless it exists.
+    ///
+    /// PostgreSQL: owned by a `NOLOGIN` role of the same name; `PUBLIC` may neither connect nor
+    /// create temporary tables, and the owner role may use the `public` schema. MySQL: with the
+    /// `utf8mb4` character set (no user has rights on a new database until a grant).
+    pub(super) async fn ensure_database(&mut self, names: &Names) -> Result<()> {
+        let exists = self.exists(names).await?;
+        let server = self.server;
+        match &mut self.conn {
+            Conn::Postgres(admin) => pg_ensure_database(server, admin, names, exists).await,
+            Conn::Mysql { conn, .. } => {
+                if !exists {
+                    let db = my_quote(&names.database);
+                    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4"))
+                        .await
+                        .map_err(|e| my_error(server, e))?;
+                    tracing::info!(database = %names.database, "created database");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the database of the service exists.
+    pub(super) async fn exists(&mut self, names: &Names) -> Result<bool> {
+        let server = self.server;
+        match &mut self.conn {
+            Conn::Postgres(admin) => Ok(!admin
+                .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&names.database])
+                .await
+                .map_err(|e| pg_error(server, e))?
+                .is_empty()),
+            Conn::Mysql { conn, .. } => {
+                let found: Option<u8> = conn
+                    .exec_first(
+                        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                        (names.database.as_str(),),
+                    )
+                    .await
+                    .map_err(|e| my_error(server, e))?;
+                Ok(found.is_some())
+            }
+        }
+    }
+
+    /// Drops the database of the service (its sessions ended first on PostgreSQL) and, on
+    /// PostgreSQL, its owner role.
+    pub(super) async fn drop_database(&mut self, names: &Names) -> Result<()> {
+        let server = self.server;
+        match &mut self.conn {
+            Conn::Postgres(admin) => {
+                let db = pg_quote(&names.database);
+                admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&names.database],
+                    )
+                    .await
+                    .map_err(|e| pg_error(server, e))?;
+                // One statement each: DROP DATABASE cannot run in the implicit transaction of a batch.
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .await
+                    .map_err(|e| pg_error(server, e))?;
+                admin.batch_execute(&format!("DROP ROLE IF EXISTS {db}")).await.map_err(|e| pg_error(server, e))?;
+            }
+            Conn::Mysql { conn, .. } => {
+                conn.query_drop(format!("DROP DATABASE IF EXISTS {}", my_quote(&names.database)))
+                    .await
+                    .map_err(|e| my_error(server, e))?;
+            }
+        }
+        tracing::info!(database = %names.database, "dropped database");
+        Ok(())
+    }
+
+    /// Closes the connection (MySQL says goodbye; PostgreSQL's closes when dropped).
+    pub(super) async fn close(self) {
+        if let Conn::Mysql { conn, .. } = self.conn
+            && let Err(e) = conn.disconnect().await
+        {
+            tracing::debug!(error = %e, "closing the database admin connection");
+        }
+    }
+}
+
+/// PostgreSQL: the owner role and the database unless they exist (the role also when the
+/// database is kept from before), `PUBLIC` kept out of the database, the owner role's rights on
+/// the `public` schema.
+async fn pg_ensure_database(
+    server: &DbServer,
+    admin: &tokio_postgres::Client,
+    names: &Names,
+    exists: bool,
+) -> Result<()> {
+    let db = pg_quote(&names.database);
+    let role_exists = !admin
+        .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&names.database])
+        .await
+        .map_err(|e| pg_error(server, e))?
+        .is_empty();
+    if !role_exists {
+        admin.batch_execute(&format!("CREATE ROLE {db} NOLOGIN")).await.map_err(|e| pg_error(server, e))?;
+    }
+    if !exists {
+        admin.batch_execute(&format!("CREATE DATABASE {db} OWNER {db}")).await.map_err(|e| pg_error(server, e))?;
+        tracing::info!(database = %names.database, "created database");
+    }
+    admin.batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")).await.map_err(|e| pg_error(server, e))?;
+    // PostgreSQL 15: `public` belongs to pg_database_owner (the owner role) and PUBLIC may not
+    // CREATE there; the grant makes the owner role's rights explicit on older servers too,
+    // where PUBLIC could CREATE.
+    let in_db = pg_connect(server, &names.database).await?;
+    in_db
+        .batch_execute(&format!("GRANT ALL ON SCHEMA public TO {db}; REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        .await
+        .map_err(|e| pg_error(server, e))?;
+    Ok(())
+}
+
+/// A PostgreSQL connection as the admin user to `database`.
+async fn pg_connect(server: &DbServer, database: &str) -> Result<tokio_postgres::Client> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&server.host)
+        .port(server.port)
+        .user(&server.admin_username)
+        .password(server.admin_password.expose_secret())
+        .dbname(database)
+        .application_name("paved")
+        .connect_timeout(CONNECT_TIMEOUT);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| pg_error(server, e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database admin connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// A MySQL connection as the admin user (to `database`, if any), over TCP only.
+async fn mysql_connect(server: &DbServer, database: Option<&str>) -> Result<mysql_async::Conn> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(server.host.clone())
+        .tcp_port(server.port)
+        .user(Some(server.admin_username.clone()))
+        .pass(Some(server.admin_password.expose_secret().to_string()))
+        .db_name(database.filter(|d| !d.is_empty()).map(str::to_string))
+        // Never switch to the server's Unix socket: the registered endpoint is the one used.
+        .prefer_socket(false);
+    match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts)).await {
+        Ok(result) => result.map_err(|e| my_error(server, e)),
+        Err(_) => Err(Error::Database {
+            server: server.server(),
+            message: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            hint: format!("check that MySQL runs at {} and accepts connections from here", server.server()),
+        }),
+    }
+}
+
+/// Maps a PostgreSQL error (its message names users and databases, never passwords).
+fn pg_error(server: &DbServer, e: tokio_postgres::Error) -> Error {
+    let at = server.server();
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => with_sources(&e),
+    };
+    let hint = if message.contains("password authentication failed") || message.starts_with("28") {
+        format!("check the admin username and password registered for {at}")
+    } else if message.contains("onnect") || e.as_db_error().is_none() {
+        format!("check that PostgreSQL runs at {at} and accepts connections from here")
+    } else {
+        "the admin user needs CREATEDB and CREATEROLE (or superuser) on the server".to_string()
+    };
+    Error::Database { server: at, message, hint }
+}
+
+/// Maps a MySQL error (server messages name users and databases, never passwords).
+fn my_error(server: &DbServer, e: mysql_async::Error) -> Error {
+    let at = server.server();
+    let (message, hint) = match &e {
+        mysql_async::Error::Server(s) => {
+            let message = format!("{} ({}): {}", s.code, s.state, s.message);
+            // 1045: access denied (wrong user or password); 28000: invalid authorization.
+            let hint = if s.code == 1045 || s.state == "28000" {
+                format!("check the admin username and password registered for {at}")
+            } else {
+                "the admin user needs CREATE, DROP, CREATE USER and GRANT OPTION on the server (e.g. ALL PRIVILEGES ON *.* WITH GRANT OPTION)".to_string()
+            };
+            (message, hint)
+        }
+        _ => (with_sources(&e), format!("check that MySQL runs at {at} and accepts connections from here")),
+    };
+    Error::Database { server: at, message, hint }
+}
+
+/// An error's message followed by those of its sources.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A double-quoted PostgreSQL identifier (names are validated: no quotes inside).
+fn pg_quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// A backquoted MySQL identifier (names are validated: no backquotes inside).
+fn my_quote(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('`', "``"))
+}
+
+/// An IPv6 address needs brackets in a URL.
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn names() -> Names {
+        Names {
+            database: "payment_service_dev".into(),
+            role: "payments-payment-service-dev".into(),
+            info_path: "database/payments/payment-service/dev".into(),
+        }
+    }
+
+    #[test]
+    fn connection_urls_per_engine() {
+        let pg = DbServer::new(DbEngine::Postgres, "db", 5432, "a", SecretString::from("p")).unwrap();
+        assert_eq!(
+            Dialect::Postgres.connection_url(&pg, "svc_dev"),
+            "postgresql://{{username}}:{{password}}@db:5432/svc_dev"
+        );
+        let my = DbServer::new(DbEngine::Mysql, "::1", 3306, "a", SecretString::from("p")).unwrap();
+        assert_eq!(Dialect::MariaDb.connection_url(&my, "svc_dev"), "{{username}}:{{password}}@tcp([::1]:3306)/");
+        assert_eq!(Dialect::Postgres.username_template(), None);
+        assert!(Dialect::Mysql.username_template().unwrap().contains("truncate 32"));
+    }
+
+    #[test]
+    fn mysql_roles_get_their_own_database_only() {
+        let (creation, revocation) = Dialect::Mysql.statements(&names());
+        assert_eq!(
+            creation,
+            [
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+                "GRANT ALL PRIVILEGES ON `payment_service_dev`.* TO '{{name}}'@'%';"
+            ]
+        );
+        assert_eq!(revocation, ["DROP USER IF EXISTS '{{name}}'@'%';"]);
+        // MariaDB also ends the sessions of a revoked user.
+        let (_, revocation) = Dialect::MariaDb.statements(&names());
+        assert_eq!(revocation, ["DROP USER IF EXISTS '{{name}}'@'%';", "KILL USER '{{name}}'@'%';"]);
+        let (creation, _) = Dialect::Postgres.statements(&names());
+        assert!(creation[0].contains("IN ROLE \"payment_service_dev\""), "{creation:?}");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(pg_quote("a\"b"), "\"a\"\"b\"");
+        assert_eq!(my_quote("a`b"), "`a``b`");
+    }
+}
