@@ -2,9 +2,10 @@
 //! its file at every login) and the token it then uses, checked against a scripted HTTP
 //! responder that records requests.
 //!
-//! This is NOT a test against a server: OpenBao's kubernetes auth method verifies the JWT with
-//! a Kubernetes TokenReview API server, which cannot run here. It checks the request
-//! construction and the re-login on a token that is no longer valid.
+//! This checks the request construction (paths, JSON bodies, token headers) and the re-login
+//! on a token that is no longer valid, on a custom auth mount. The login against a real OpenBao
+//! with its kubernetes auth method enabled, where only the Kubernetes API server's TokenReview
+//! endpoint is a stand-in, is in `kubernetes_openbao.rs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
