@@ -433,7 +433,8 @@ fn describe_violations(violations: &[Violation]) -> String {
 }
 
 /// Checks that `policy.toml` matches the policy: only known keys; name, version, description
-/// and actions as the [`Policy`] says; `component = "policy.wasm"`, an empty `sha256`,
+/// and actions as the [`Policy`] says; `component = "policy.wasm"`, a `sha256` pin (empty before
+/// the first `paved policy build`),
 /// `language = "rust"`, no `mutating`.
 pub fn check_manifest<P: Policy>(plugin_dir: &str) {
     let m = manifest(plugin_dir);
@@ -446,7 +447,11 @@ pub fn check_manifest<P: Policy>(plugin_dir: &str) {
     assert_eq!(m["description"], P::DESCRIPTION, "policy.toml description");
     assert_eq!(m["language"], "rust");
     assert_eq!(m["component"], "policy.wasm");
-    assert_eq!(m["sha256"], "");
+    let pin = m["sha256"].as_str().expect("policy.toml sha256 is a string");
+    assert!(
+        pin.is_empty() || (pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit())),
+        "policy.toml sha256 {pin:?} is neither empty nor a SHA-256"
+    );
     assert_eq!(m.get("mutating"), Some(&json!(false)));
     let actions: Vec<&str> = P::ACTIONS.iter().map(|a| action_name(*a)).collect();
     assert_eq!(string_list(m.get("actions")), actions, "policy.toml actions = the policy's ACTIONS");
