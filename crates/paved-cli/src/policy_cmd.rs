@@ -203,8 +203,14 @@ fn check(
             let (result, violations) = match &outcome.outcome {
                 _ if !shown => ("skip", Vec::new()),
                 Outcome::Skipped => ("skip", Vec::new()),
+                // A failure denies only when the policy enforces and fails closed; otherwise it
+                // is reported as the platform would (a warning).
                 Outcome::Failed(f) => (
-                    "error",
+                    if outcome.failure_policy == FailurePolicy::Fail && outcome.mode == PolicyMode::Enforce {
+                        "error"
+                    } else {
+                        "warn"
+                    },
                     vec![CheckViolation {
                         code: "policy-failure".into(),
                         message: format!("policy {} {f}", outcome.policy),
@@ -251,7 +257,10 @@ fn check(
             });
         }
     }
-    let failed = rows.iter().any(|r| r.result == "fail" || r.result == "error");
+    // Denials the platform would act on, also those not tied to an object (a request-level
+    // rule, a failing plugin on an action without objects).
+    let failed = rows.iter().any(|r| r.result == "fail" || r.result == "error")
+        || evaluation.report().denials().next().is_some();
     match format {
         Format::Text => {
             let mut out = std::io::stdout().lock();

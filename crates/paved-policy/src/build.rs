@@ -44,10 +44,14 @@ pub struct Built {
 
 /// Builds plugins (directories holding `policy.toml`) and pins them.
 pub fn build(dirs: &[PathBuf]) -> Result<Vec<Built>> {
-    let mut manifests = Vec::with_capacity(dirs.len());
+    let mut manifests: Vec<PolicyManifest> = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
-        manifests.push(PolicyManifest::load(dir)?);
+        let manifest = PolicyManifest::load(dir)?;
+        // The same plugin named twice (`a` and `./a/`) is built once.
+        if !manifests.iter().any(|m| m.dir == manifest.dir) {
+            manifests.push(manifest);
+        }
     }
     let mut artifacts: BTreeMap<usize, PathBuf> = BTreeMap::new();
     let rust: Vec<usize> = (0..manifests.len()).filter(|&i| manifests[i].language == Language::Rust).collect();

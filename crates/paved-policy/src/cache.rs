@@ -43,25 +43,41 @@ pub struct ComponentCache {
 }
 
 impl ComponentCache {
-    /// Opens (creating) a cache directory and its MAC key.
+    /// Opens (creating) a cache directory and its MAC key. The directory and the key must
+    /// belong to the current user and be private to them (no group/other access, not
+    /// symlinks): a key someone else can write would let them forge entries, so such a
+    /// directory is refused (the host then compiles without a cache).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
+        check_private(&dir)?;
         let key_path = dir.join(KEY_FILE);
-        let key = match std::fs::read(&key_path) {
-            Ok(bytes) if bytes.len() == 32 => bytes.try_into().expect("32 bytes"),
-            Ok(_) | Err(_) => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| Error::io(&key_path, std::io::Error::other(e.to_string())))?;
-                write_private(&key_path, &key)?;
-                // Another process may have won the race: use whatever is on disk now.
-                match std::fs::read(&key_path) {
-                    Ok(bytes) if bytes.len() == 32 => bytes.try_into().expect("32 bytes"),
-                    _ => key,
-                }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| Error::io(&key_path, std::io::Error::other(e.to_string())))?;
+        // The first process to create the key wins; everyone else reads it.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&key_path) {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(&key).and_then(|()| file.sync_all()).map_err(|e| Error::io(&key_path, e))?;
+                return Ok(ComponentCache { dir, key });
             }
-        };
-        Ok(ComponentCache { dir, key })
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&key_path, e)),
+        }
+        check_private(&key_path)?;
+        // A key being written by another process right now: wait for its 32 bytes.
+        for _ in 0..50 {
+            let bytes = std::fs::read(&key_path).map_err(|e| Error::io(&key_path, e))?;
+            if let Ok(existing) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(ComponentCache { dir, key: existing });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(Error::io(&key_path, std::io::Error::other("the cache key is not 32 bytes; delete the cache directory")))
     }
 
     /// The default directory: `$PAVED_POLICY_CACHE`, else `$XDG_CACHE_HOME/paved/policy`, else
@@ -76,6 +92,9 @@ impl ComponentCache {
         if let Some(home) = std::env::var_os("HOME") {
             return PathBuf::from(home).join(".cache/paved/policy");
         }
+        #[cfg(unix)]
+        return std::env::temp_dir().join(format!("paved-policy-cache-{}", rustix::process::geteuid().as_raw()));
+        #[cfg(not(unix))]
         std::env::temp_dir().join("paved-policy-cache")
     }
 
@@ -178,12 +197,46 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     builder.create(dir).map_err(|e| Error::io(dir, e))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, bytes)?;
+/// Refuses a path that is a symlink, belongs to another user, or is open to group/others.
+fn check_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(path, e))?;
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.file_type().is_symlink() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "not private to this user (owner uid {}, mode {:o}): the policy cache refuses it",
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                )),
+            ));
+        }
     }
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_directory_or_key_open_to_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let first = ComponentCache::open(&cache).unwrap();
+        // The key is created once and read back by the next opener.
+        assert_eq!(ComponentCache::open(&cache).unwrap().key, first.key);
+        std::fs::set_permissions(cache.join(KEY_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = ComponentCache::open(&cache).unwrap_err();
+        assert!(e.to_string().contains("not private to this user"), "{e}");
+        std::fs::set_permissions(cache.join(KEY_FILE), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = ComponentCache::open(&cache).unwrap_err();
+        assert!(e.to_string().contains("not private to this user"), "{e}");
+    }
 }

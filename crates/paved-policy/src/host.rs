@@ -38,6 +38,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 const MAX_LOG_LINES: usize = 100;
 /// Bytes of one log line kept.
 const MAX_LOG_LINE: usize = 1024;
+/// Host resources (file handles, streams, pollables) one evaluation may hold at once.
+const MAX_HANDLES: usize = 1024;
 
 /// Options of a [`PolicyHost`].
 #[derive(Debug, Clone)]
@@ -94,7 +96,7 @@ impl PolicyHost {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
             .total_core_instances(n * 32)
-            .total_memories(n * 2)
+            .total_memories(n * 4)
             .total_tables(n * 32)
             .total_stacks(n)
             .max_core_instances_per_component(64)
@@ -124,7 +126,14 @@ impl PolicyHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| host_error(&e))?;
         PluginBindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| host_error(&e))?;
-        let cache = options.cache_dir.map(ComponentCache::open).transpose()?;
+        // A cache directory that cannot be used safely is skipped (compiling is only slower).
+        let cache = options.cache_dir.and_then(|dir| match ComponentCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "policy cache disabled");
+                None
+            }
+        });
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticker.clone());
         Ok(PolicyHost {
@@ -411,10 +420,14 @@ impl Plugin {
                 reason: format!("cannot grant read-only directory {} as {guest}: {e:#}", host.display()),
             })?;
         }
+        // Handles a guest may hold (files, streams, pollables): host memory and descriptors
+        // that its memory limit does not count.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         let state = State {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: Limiter { memory: (limits.memory_mib as usize) << 20, exceeded: None },
+            table,
+            limiter: Limiter { memory: (limits.memory_mib as usize) << 20, used: 0, exceeded: None },
             policy: self.manifest.name.clone(),
             log_lines: 0,
         };
@@ -517,17 +530,21 @@ impl bindings::paved::policy::log::Host for State {
 }
 
 /// Memory, table and instance limits of one store; remembers a refused memory growth.
+/// The memory limit counts every linear memory of the store together.
 struct Limiter {
     memory: usize,
+    used: usize,
     exceeded: Option<usize>,
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory {
-            self.exceeded = Some(desired);
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used + desired.saturating_sub(current);
+        if total > self.memory {
+            self.exceeded = Some(total);
             return Ok(false);
         }
+        self.used = total;
         Ok(true)
     }
 

@@ -190,7 +190,16 @@ impl PolicyManifest {
                 "use 1 to 16384 (default 64)",
             ));
         }
-        for guest in self.read_only_dirs.keys() {
+        for (guest, host) in &self.read_only_dirs {
+            if host.is_absolute() || host.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(err(
+                    format!(
+                        "read_only_dirs {guest:?} = {:?} leaves the plugin's directory",
+                        host.display().to_string()
+                    ),
+                    "grant a directory inside the plugin's directory, e.g. \"/data\" = \"data\"",
+                ));
+            }
             if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
                 return Err(err(
                     format!("read_only_dirs key {guest:?} is not an absolute guest path"),
@@ -306,6 +315,11 @@ registries = ["ghcr.io/company/"]
         let e = PolicyManifest::parse(Path::new("p.toml"), &format!("{GOOD}\n[read_only_dirs]\n\"data\" = \"x\"\n"))
             .unwrap_err();
         assert!(e.to_string().contains("absolute guest path"), "{e}");
+        for host in ["/", "../..", "data/../../etc"] {
+            let text = format!("{GOOD}\n[read_only_dirs]\n\"/data\" = \"{host}\"\n");
+            let e = PolicyManifest::parse(Path::new("p.toml"), &text).unwrap_err();
+            assert!(e.to_string().contains("leaves the plugin's directory"), "{host}: {e}");
+        }
     }
 
     #[test]

@@ -378,7 +378,9 @@ fn run(
                 Some(Err(reason)) => Outcome::Failed(Failure::InvalidAnswer { reason }),
                 Some(Ok(values)) => {
                     outcome.mutated = values.iter().any(|(i, v)| &objects[*i] != v);
-                    replaced = outcome.mutated.then_some(values);
+                    // Only an enforcing policy changes what is applied; in warn and audit mode
+                    // a mutation is a dry run (reported, not applied).
+                    replaced = (outcome.mutated && policy.mode == PolicyMode::Enforce).then_some(values);
                     Outcome::Decided(violations)
                 }
                 None => Outcome::Decided(violations),

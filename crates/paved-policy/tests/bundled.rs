@@ -194,3 +194,17 @@ fn the_python_policy_reads_its_settings() {
     let denied: Vec<_> = report.denials().map(|v| (v.object.clone().unwrap(), v.path.clone().unwrap())).collect();
     assert_eq!(denied, vec![("Service/NodePort".to_string(), "spec.type".to_string())]);
 }
+
+#[test]
+fn a_mutating_policy_in_audit_mode_changes_nothing() {
+    let host = shared_host();
+    let mut c = paved_core::config::PolicyConfig::new(".");
+    c.mode = Some(paved_core::PolicyMode::Audit);
+    let mut set = PolicySet::new(host.clone());
+    set.push(paved_policy::ConfiguredPolicy::with(load(&host, "add-default-labels"), &c));
+    let objects = vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})];
+    let e = set.evaluate(&ActionInput::objects("production", objects.clone()));
+    assert!(e.outcomes[0].mutated, "the plugin proposed a mutation");
+    assert_eq!(e.objects, objects, "not applied");
+    assert!(e.patch.is_none());
+}
