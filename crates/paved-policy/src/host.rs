@@ -124,6 +124,7 @@ impl PolicyHost {
         let engine = Engine::new(&config).map_err(|e| host_error(&e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| host_error(&e))?;
+        cap_clock_subscriptions(&mut linker).map_err(|e| host_error(&e))?;
         PluginBindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| host_error(&e))?;
         // A cache directory that cannot be used safely is skipped (compiling is only slower).
@@ -231,6 +232,41 @@ impl PolicyHost {
         self.loaded.lock().expect("component memo").insert(sha256.to_string(), component.clone());
         Ok((component, status))
     }
+}
+
+/// The epoch deadline interrupts wasm code, not a host call blocking on a clock (`sleep`): a
+/// clock subscription is cut at the evaluation's deadline, so a sleeping plugin wakes up then
+/// and is interrupted as soon as it runs again.
+fn cap_clock_subscriptions(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::clocks::WasiClocksView;
+    use wasmtime_wasi::p2::DynPollable;
+    use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host;
+
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, State>,
+         (nanos,): (u64,)|
+         -> wasmtime::Result<(Resource<DynPollable>,)> {
+            let left = store.data().time_left_nanos();
+            Ok((WasiClocksView::clocks(store.data_mut()).subscribe_duration(nanos.min(left))?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, State>,
+         (when,): (u64,)|
+         -> wasmtime::Result<(Resource<DynPollable>,)> {
+            let left = store.data().time_left_nanos();
+            let mut clocks = WasiClocksView::clocks(store.data_mut());
+            let now = clocks.now()?;
+            clocks.subscribe_instant(when.min(now.saturating_add(left))).map(|r| (r,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 fn spawn_ticker(engine: Engine, alive: Arc<AtomicBool>) {
@@ -430,6 +466,7 @@ impl Plugin {
             limiter: Limiter { memory: (limits.memory_mib as usize) << 20, used: 0, exceeded: None },
             policy: self.manifest.name.clone(),
             log_lines: 0,
+            deadline: Instant::now() + Duration::from_millis(limits.timeout_ms),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -448,6 +485,10 @@ impl Plugin {
                 limit_mib: limits.memory_mib,
                 requested: store.data().limiter.exceeded.unwrap_or_default(),
             }),
+            // Woken from a capped sleep at the deadline (or interrupted): out of time.
+            Ok(Err(_)) | Err(_) if store.data().time_left_nanos() == 0 => {
+                Err(Failure::Timeout { limit_ms: limits.timeout_ms })
+            }
             // A full stdout/stderr pipe refuses further writes: the plugin hit its output limit.
             Ok(Err(_)) | Err(_) if [&stdout, &stderr].iter().any(|p| p.contents().len() >= output) => {
                 Err(Failure::OutputLimit { limit_kib: limits.output_kib })
@@ -500,6 +541,14 @@ pub(crate) struct State {
     limiter: Limiter,
     policy: String,
     log_lines: usize,
+    /// When the evaluation's wall-clock limit runs out.
+    deadline: Instant,
+}
+
+impl State {
+    fn time_left_nanos(&self) -> u64 {
+        self.deadline.saturating_duration_since(Instant::now()).as_nanos().try_into().unwrap_or(u64::MAX)
+    }
 }
 
 impl WasiView for State {

@@ -43,6 +43,13 @@ fn an_infinite_loop_is_stopped_at_the_time_limit() {
 }
 
 #[test]
+fn sleeping_in_a_host_call_is_stopped_at_the_time_limit() {
+    // Woken at the deadline (its clock subscription is cut there), then stopped.
+    let (o, r) = attack("sleep", json!({}));
+    assert_eq!(failed(&o, &r), Failure::Timeout { limit_ms: 200 });
+}
+
+#[test]
 fn unbounded_memory_growth_hits_the_memory_limit() {
     let (o, r) = attack("memory", json!({}));
     let f = failed(&o, &r);

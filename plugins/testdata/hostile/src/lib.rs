@@ -230,6 +230,11 @@ impl Policy for Hostile {
             // `unreachable` is a safe intrinsic: the `unreachable` instruction, an immediate trap.
             "trap" => core::arch::wasm32::unreachable(),
             "mutate" => mutate(input),
+            // Sleeps an hour in a host call (a clock subscription + poll), then loops.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Err("woke up".into())
+            }
             _ => Ok(Decision::allow()),
         }
     }
