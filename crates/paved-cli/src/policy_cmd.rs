@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use paved::policy::{
-    ActionInput, ConfiguredPolicy, HostOptions, Language, MANIFEST_FILE, Outcome, PolicyHost, PolicyManifest,
-    PolicySet, wit,
+    ActionInput, ConfiguredPolicy, HostOptions, Language, Outcome, PolicyHost, PolicyManifest, PolicySet, wit,
 };
 use paved::{Action, Error, FailurePolicy, Manifests, OrgConfig, PolicyMode, Result};
 use serde::Serialize;
@@ -408,9 +407,4 @@ pub(crate) fn language(lang: Lang) -> Language {
         Lang::Python => Language::Python,
         Lang::Js => Language::Js,
     }
-}
-
-/// The manifest file of a plugin directory.
-pub(crate) fn manifest_file(dir: &Path) -> PathBuf {
-    dir.join(MANIFEST_FILE)
 }

@@ -223,15 +223,9 @@ impl PolicyManifest {
         self.read_only_dirs.iter().map(|(guest, host)| (guest.as_str(), self.dir.join(host)))
     }
 
-    /// Whether it applies to an action in an environment.
-    pub fn applies_to(&self, action: Action, environment: &str) -> bool {
-        self.actions.contains(&action)
-            && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment || e == "*"))
-    }
-
     /// Whether it is shown objects of this kind.
     pub fn handles_kind(&self, kind: &str) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind || k == "*")
+        in_scope(&self.kinds, kind)
     }
 
     /// A manifest for a bare `.wasm` component (no `policy.toml`): defaults, no pin, the name
@@ -257,6 +251,11 @@ impl PolicyManifest {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         }
     }
+}
+
+/// Whether `value` is in a manifest scope list: an empty list or `"*"` means every value.
+pub(crate) fn in_scope(scope: &[String], value: &str) -> bool {
+    scope.is_empty() || scope.iter().any(|s| s == value || s == "*")
 }
 
 /// Rewrites the `sha256` pin of a manifest file in place, keeping its comments and layout.
@@ -298,7 +297,7 @@ registries = ["ghcr.io/company/"]
         assert_eq!(m.actions.len(), 3);
         assert_eq!(m.component_path(), Path::new("/p/policy.wasm"));
         assert!(m.handles_kind("Deployment") && !m.handles_kind("Service"));
-        assert!(m.applies_to(Action::Deploy, "production"));
+        assert!(in_scope(&m.environments, "production") && m.actions.contains(&Action::Deploy));
         assert_eq!(m.settings["registries"][0], "ghcr.io/company/");
     }
 

@@ -79,7 +79,7 @@ impl ConfiguredPolicy {
         let m = self.plugin.manifest();
         m.actions.contains(&action)
             && self.plugin.handles(wit_action(action))
-            && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment || e == "*"))
+            && crate::manifest::in_scope(&self.environments, environment)
     }
 }
 
