@@ -67,15 +67,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DatabaseSizeByEnvironment>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DatabaseSizeByEnvironment>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DatabaseSizeByEnvironment);
 
     #[test]
     fn golden_path_passes() {

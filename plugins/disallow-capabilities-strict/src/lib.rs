@@ -65,15 +65,7 @@ mod tests {
         json!({"name": name, "image": "i", "securityContext": {"capabilities": {"drop": drop, "add": add}}})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowCapabilitiesStrict>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowCapabilitiesStrict>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowCapabilitiesStrict);
 
     #[test]
     fn golden_path_passes() {

@@ -101,15 +101,7 @@ mod tests {
         object
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowDefaultNamespace>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowDefaultNamespace>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowDefaultNamespace);
 
     #[test]
     fn golden_path_passes() {

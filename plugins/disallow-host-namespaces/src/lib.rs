@@ -54,15 +54,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowHostNamespaces>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowHostNamespaces>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowHostNamespaces);
 
     #[test]
     fn golden_path_passes() {

@@ -49,15 +49,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowHostPath>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowHostPath>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowHostPath);
 
     #[test]
     fn golden_path_passes() {

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use paved_policy_sdk::serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use paved_policy_sdk::{CONTAINER_LISTS, Decision, Input, Policy, Violation, export_policy, pods};
+use paved_policy_sdk::{CONTAINER_LISTS, Decision, Input, Policy, Violation, pods};
 
 /// The policy.
 pub struct DisallowLatestTag;
@@ -299,4 +299,4 @@ impl Policy for DisallowLatestTag {
 }
 
 #[cfg(target_arch = "wasm32")]
-export_policy!(DisallowLatestTag);
+paved_policy_sdk::export_policy!(DisallowLatestTag);

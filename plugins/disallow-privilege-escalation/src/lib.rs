@@ -55,15 +55,7 @@ mod tests {
         json!({"name": name, "image": "i", "securityContext": {"allowPrivilegeEscalation": allow}})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowPrivilegeEscalation>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowPrivilegeEscalation>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowPrivilegeEscalation);
 
     #[test]
     fn golden_path_passes() {

@@ -55,15 +55,7 @@ mod tests {
         json!({"name": name, "image": "i", "securityContext": {"privileged": privileged}})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<DisallowPrivilegedContainers>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<DisallowPrivilegedContainers>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(DisallowPrivilegedContainers);
 
     #[test]
     fn golden_path_passes() {

@@ -133,15 +133,7 @@ mod tests {
         o
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<ProductionMinReplicas>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<ProductionMinReplicas>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(ProductionMinReplicas);
 
     #[test]
     fn golden_path_passes() {

@@ -57,15 +57,7 @@ mod tests {
         json!({"name": name, "image": "i", "securityContext": {"capabilities": {"drop": drop}}})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireDropAll>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireDropAll>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireDropAll);
 
     #[test]
     fn golden_path_passes() {

@@ -52,15 +52,7 @@ mod tests {
         json!({"containers": [{"name": "app", "image": "ghcr.io/company/app:v1"}]})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireLabels>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireLabels>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireLabels);
 
     #[test]
     fn golden_path_passes() {

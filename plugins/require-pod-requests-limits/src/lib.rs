@@ -70,15 +70,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequirePodRequestsLimits>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequirePodRequestsLimits>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequirePodRequestsLimits);
 
     #[test]
     fn golden_path_passes() {

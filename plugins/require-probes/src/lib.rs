@@ -61,15 +61,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireProbes>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireProbes>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireProbes);
 
     #[test]
     fn golden_path_passes() {

@@ -53,15 +53,7 @@ mod tests {
         json!({"name": name, "image": "i", "securityContext": {"readOnlyRootFilesystem": ro}})
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireRoRootfs>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireRoRootfs>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireRoRootfs);
 
     #[test]
     fn golden_path_passes() {

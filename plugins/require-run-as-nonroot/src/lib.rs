@@ -80,15 +80,7 @@ mod tests {
         s
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireRunAsNonroot>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireRunAsNonroot>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireRunAsNonroot);
 
     #[test]
     fn golden_path_passes() {

@@ -94,15 +94,7 @@ mod tests {
         o
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RequireTeamOwner>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RequireTeamOwner>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RequireTeamOwner);
 
     #[test]
     fn golden_path_passes() {

@@ -77,15 +77,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RestrictEscapeHatches>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RestrictEscapeHatches>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RestrictEscapeHatches);
 
     #[test]
     fn golden_path_passes() {

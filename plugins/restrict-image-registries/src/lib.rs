@@ -62,15 +62,7 @@ mod tests {
         out
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RestrictImageRegistries>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RestrictImageRegistries>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RestrictImageRegistries);
 
     #[test]
     fn golden_path_passes() {

@@ -99,15 +99,7 @@ mod tests {
         s
     }
 
-    #[test]
-    fn manifest_matches_the_policy() {
-        testing::check_manifest::<RestrictSeccompStrict>(DIR);
-    }
-
-    #[test]
-    fn fixtures() {
-        testing::check_fixtures::<RestrictSeccompStrict>(DIR);
-    }
+    paved_policy_sdk::policy_tests!(RestrictSeccompStrict);
 
     #[test]
     fn golden_path_passes() {

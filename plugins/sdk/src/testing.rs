@@ -631,3 +631,21 @@ pub fn check_golden_path<P: Policy>(plugin_dir: &str) {
         }
     }
 }
+
+/// The tests every bundled policy has, in its `#[cfg(test)]` module: `policy.toml` matches the
+/// policy ([`check_manifest`]) and its `tests/` fixtures pass and fail as marked
+/// ([`check_fixtures`]).
+#[macro_export]
+macro_rules! policy_tests {
+    ($policy:ty) => {
+        #[test]
+        fn manifest_matches_the_policy() {
+            $crate::testing::check_manifest::<$policy>(env!("CARGO_MANIFEST_DIR"));
+        }
+
+        #[test]
+        fn fixtures() {
+            $crate::testing::check_fixtures::<$policy>(env!("CARGO_MANIFEST_DIR"));
+        }
+    };
+}
