@@ -42,6 +42,8 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> paved-core stays free of I/O dependencies"
+bash scripts/check-core-deps.sh
 (cd plugins && cargo fmt --all -- --check)
 
 echo "==> policy plugins (Rust, Python, JavaScript) built from source"

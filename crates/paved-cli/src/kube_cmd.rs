@@ -3,12 +3,10 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use paved::paved_kube::live::KubeTarget;
-use paved::{Error, OrgConfig, Result};
+use paved::{Assembled, Error, KubeOptions, OrgConfig, Result};
 
 /// Deploy targets selectable with `--target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,22 +53,22 @@ pub(crate) struct KubeArgs {
 }
 
 impl KubeArgs {
-    /// Points `env` at the `--target` override, and builds the kube target (lazy: nothing is
-    /// read or dialled unless the kube target is used).
-    pub(crate) fn prepare(&self, config: &mut OrgConfig, env: &str) -> Arc<KubeTarget> {
+    /// Points `env` at the `--target` override and returns the kube target's settings (the
+    /// library assembly builds the target; nothing is dialled unless it is used).
+    pub(crate) fn prepare(&self, config: &mut OrgConfig, env: &str) -> KubeOptions {
         if let Some(t) = self.target
             && let Some(e) = config.environments.get_mut(env)
         {
             e.target = t.name().to_string();
         }
-        Arc::new(
-            KubeTarget::from_kubeconfig(self.kubeconfig.clone(), self.context.clone())
-                .namespace_template(&config.app.namespace)
-                .timeout(self.timeout)
-                .auto_rollback(!self.no_rollback)
-                .force_conflicts(self.force_conflicts)
-                .history_max(self.history_max as usize),
-        )
+        let mut options = KubeOptions::default();
+        options.kubeconfig = self.kubeconfig.clone();
+        options.context = self.context.clone();
+        options.timeout = Some(self.timeout);
+        options.auto_rollback = Some(!self.no_rollback);
+        options.force_conflicts = Some(self.force_conflicts);
+        options.history_max = Some(self.history_max as usize);
+        options
     }
 }
 
@@ -104,7 +102,7 @@ pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// Runs `work`; on Ctrl-C, drops it (the kube target then restores the previous release in
 /// the background), waits for that recovery, and reports what the cluster runs.
-pub(crate) async fn interruptible<T>(target: &KubeTarget, work: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn interruptible<T>(target: &Assembled, work: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::select! {
         result = work => result,
         _ = tokio::signal::ctrl_c() => {

@@ -11,13 +11,10 @@ mod policy_cmd;
 mod policy_scaffold;
 mod secrets_cmd;
 
+use clap::Parser;
+use paved::{Assembled, Assembly, DeployRequest, Error, ErrorKind, KubeOptions, OrgConfig, Platform, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-
-use clap::Parser;
-use paved::paved_kube::live::KubeTarget;
-use paved::{DeployRequest, Error, OrgConfig, Platform, Result};
 
 use crate::args::{Cli, Command, DeployArgs, Format, TargetArgs};
 use crate::output::Printer;
@@ -30,7 +27,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             printer.error(&e);
-            if e.is_user_error() { ExitCode::from(2) } else { ExitCode::from(1) }
+            exit_code(e.kind())
         }
     }
 }
@@ -39,47 +36,25 @@ fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
     cli_value.unwrap_or_else(|| PathBuf::from(".paved"))
 }
 
-/// The platform: GitOps and kube targets (the kube target connects only when used).
-/// The CLI's platform. `record`: whether events go into the ledger (not for `render` and
-/// `--dry-run`, which write nothing).
-fn platform(
+/// The platform paved.toml describes, assembled by the library. `record`: whether events go
+/// into the ledger (not for `render` and `--dry-run`, which write nothing).
+async fn assemble(
     config: OrgConfig,
     state: PathBuf,
     printer: &Printer,
-    kube: Option<Arc<KubeTarget>>,
+    kube: KubeOptions,
     record: bool,
-) -> Result<Platform> {
-    let kube = kube
-        .unwrap_or_else(|| Arc::new(KubeTarget::from_kubeconfig(None, None).namespace_template(&config.app.namespace)));
-    // Every deployment, rollback and policy decision goes into the ledger (opened on first use,
-    // so bad input still writes nothing).
-    // vault:// references resolve through Vault/OpenBao when paved.toml ([vault]) or the usual
-    // environment names one.
-    let vault_named = config.vault.address.is_some()
-        || ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    // An incomplete Vault setup (no token) matters only to deploys that use vault:// references,
-    // which then fail validation with a hint naming VAULT_ADDR and VAULT_TOKEN.
-    let store = vault_named
-        .then(|| db_cmd::vault_config(&config).and_then(|c| Ok(paved::vault::VaultSecretStore::new(c)?)).ok())
-        .flatten();
-    // The organisation's policies ([[policies]] in paved.toml): loaded and pin-checked here.
-    let policies = (!config.policies.is_empty())
-        .then(|| paved::policy::PolicySet::from_config(&config, paved::policy::HostOptions::default()))
-        .transpose()?;
-    let mut builder = paved::gitops_platform(config, state.clone()).shared_deployer(kube);
-    if let Some(store) = store {
-        builder = builder.secret_store(store);
-    }
-    if record {
-        builder = builder.metrics(paved::metrics::LedgerRecorder::lazy(&state));
-    }
-    if let Some(set) = policies {
-        builder = builder.policy(set);
-    }
+) -> Result<Assembled> {
+    let mut assembly = Assembly::new(config).state_dir(state).record_events(record).kube(kube);
     if let Some(sink) = printer.progress_sink() {
-        builder = builder.on_progress(move |p| sink(p));
+        assembly = assembly.on_progress(move |p| sink(p));
     }
-    builder.build()
+    assembly.build().await
+}
+
+/// Exit codes by error kind: 2 for what the user typed or wrote, 1 for everything else.
+fn exit_code(kind: ErrorKind) -> ExitCode {
+    if kind.is_user_error() { ExitCode::from(2) } else { ExitCode::from(1) }
 }
 
 async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
@@ -87,7 +62,8 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     let state = state_dir(cli.state_dir);
     match cli.command {
         Command::Render(args) => {
-            let platform = platform(config, state, &Printer::new(Format::Json), None, false)?;
+            let assembled = assemble(config, state, &Printer::new(Format::Json), KubeOptions::default(), false).await?;
+            let platform = assembled.platform();
             let request = args.request()?;
             let app = platform.validate(&request)?;
             let manifests = platform.render(&app)?;
@@ -96,29 +72,32 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Deploy { args, dry_run, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &args.env);
-            let platform = platform(config, state, printer, Some(kube.clone()), !dry_run)?;
+            let assembled = assemble(config, state, printer, kube, !dry_run).await?;
+            let platform = assembled.platform();
             let request = args.request()?;
             if dry_run {
                 let plan = platform.plan(&request).await?;
                 printer.plan(&plan);
             } else {
-                let outcome = kube_cmd::interruptible(&kube, platform.deploy(&request)).await?;
+                let outcome = kube_cmd::interruptible(&assembled, platform.deploy(&request)).await?;
                 printer.deployed(&outcome);
             }
         }
         Command::Rollback { target, to, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube.clone()), true)?;
-            let (app, env) = target.resolve(&platform)?;
-            let outcome = kube_cmd::interruptible(&kube, platform.rollback(&app, &env, to)).await?;
+            let assembled = assemble(config, state, printer, kube, true).await?;
+            let platform = assembled.platform();
+            let (app, env) = target.resolve(platform)?;
+            let outcome = kube_cmd::interruptible(&assembled, platform.rollback(&app, &env, to)).await?;
             printer.rolled_back(&outcome);
         }
         Command::Status { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube), true)?;
-            let (app, env) = target.resolve(&platform)?;
+            let assembled = assemble(config, state, printer, kube, true).await?;
+            let platform = assembled.platform();
+            let (app, env) = target.resolve(platform)?;
             let status = platform.status(&app, &env).await?;
             printer.status(&status);
             if !status.in_sync {
@@ -133,16 +112,18 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Destroy { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube.clone()), true)?;
-            let (app, env) = target.resolve(&platform)?;
-            let outcome = kube_cmd::interruptible(&kube, platform.destroy(&app, &env)).await?;
+            let assembled = assemble(config, state, printer, kube, true).await?;
+            let platform = assembled.platform();
+            let (app, env) = target.resolve(platform)?;
+            let outcome = kube_cmd::interruptible(&assembled, platform.destroy(&app, &env)).await?;
             printer.destroyed(&outcome);
         }
         Command::History { target, kube } => {
             let mut config = config;
             let kube = kube.prepare(&mut config, &target.env);
-            let platform = platform(config, state, printer, Some(kube), true)?;
-            let (app, env) = target.resolve(&platform)?;
+            let assembled = assemble(config, state, printer, kube, true).await?;
+            let platform = assembled.platform();
+            let (app, env) = target.resolve(platform)?;
             let history = platform.history(&app, &env).await?;
             if history.is_empty() {
                 return Err(Error::NotFound {

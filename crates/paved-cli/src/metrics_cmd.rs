@@ -95,6 +95,10 @@ pub(crate) enum MetricsCommand {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:9464")]
         listen: String,
+        /// Report as of this fixed time (RFC 3339) instead of each scrape's time; events after
+        /// it are ignored (backfills, reproducible checks) [default: the time of each scrape].
+        #[arg(long)]
+        now: Option<String>,
     },
 }
 
@@ -124,8 +128,8 @@ pub(crate) struct DoraArgs {
 fn now_or(now: Option<&str>) -> Result<i64> {
     match now {
         Some(s) => Ok(parse_time("now", s)?),
-        // Times are stored in whole seconds: the window ends after the current second.
-        None => Ok(time::OffsetDateTime::now_utc().unix_timestamp() + 1),
+        // Windows include their end: a deployment finished in the current second counts.
+        None => Ok(time::OffsetDateTime::now_utc().unix_timestamp()),
     }
 }
 
@@ -277,7 +281,8 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
             let r = Ledger::open_in(state)?.adoption(now_or(now.as_deref())?, window, &known)?;
             if format == Format::Text { print_text(&r.to_text()) } else { print_json(&r, format) }
         }
-        MetricsCommand::Serve { listen } => {
+        MetricsCommand::Serve { listen, now } => {
+            let at = now.as_deref().map(|s| parse_time("now", s)).transpose()?;
             let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
                 paved::Error::invalid(
                     "listen",
@@ -295,7 +300,12 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            paved::metrics::serve::serve(listener, paved::metrics::prom::registry(ledger), shutdown).await?;
+            let collector = paved::metrics::prom::LedgerCollector::new(ledger);
+            let collector = match at {
+                Some(now) => collector.at(now),
+                None => collector,
+            };
+            paved::metrics::serve::serve(listener, paved::metrics::prom::registry_with(collector), shutdown).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -282,12 +282,22 @@ fn deploys_are_recorded_and_served_to_promtool() {
         0
     );
     assert_eq!(run(paved(dir.path()).args(["rollback", "--app", "my-service", "--env", "production"])).0, 0);
-    std::fs::write(dir.path().join("e.jsonl"), deployment("d1", "payments", "success", "2026-11-02T00:00:00Z"))
-        .unwrap();
+    // An explicit end of the window, taken right after the deploys: they finished in this
+    // second or earlier and must count (windows include their end); the imported deployment is
+    // a day older, so the test does not depend on the calendar.
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let imported = deployment("d1", "payments", "success", &rfc3339(now - time::Duration::days(1)))
+        .replace("2026-11-01T00:00:00Z", &rfc3339(now - time::Duration::days(2)))
+        .replace("2026-10-31T00:00:00Z", &rfc3339(now - time::Duration::days(3)));
+    std::fs::write(dir.path().join("e.jsonl"), imported).unwrap();
     assert_eq!(run(paved(dir.path()).args(["events", "import", "e.jsonl"])).0, 0);
 
-    let mut server =
-        paved(dir.path()).args(["metrics", "serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut server = paved(dir.path())
+        .args(["metrics", "serve", "--listen", "127.0.0.1:0", "--now", &rfc3339(now)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first = String::new();
     BufReader::new(server.stderr.take().unwrap()).read_line(&mut first).unwrap();
     let addr = first
@@ -328,6 +338,8 @@ fn deploys_are_recorded_and_served_to_promtool() {
         "{body}"
     );
     assert!(body.contains("paved_deployment_duration_seconds_bucket{le=\"+Inf\""), "{body}");
+    // Adoption over the window that ends now: both services, the CLI's deploy of this second included.
+    assert!(body.contains("paved_adoption_services 2"), "{body}");
     assert!(body.contains("paved_golden_path_ratio"), "{body}");
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         assert!(!line.contains("sha") && !line.contains("id="), "unbounded label in {line}");

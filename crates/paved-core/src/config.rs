@@ -74,6 +74,10 @@ pub struct OrgConfig {
     /// The organisation's policy plugins (`[[policies]]`), evaluated in this order.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
+    /// Notifications of the owning team (`[notify]`), kept as written: the notify backend
+    /// (`paved-notify`) parses and checks it.
+    #[serde(default)]
+    pub notify: Option<toml::Table>,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -182,6 +186,7 @@ pub struct VaultSettings {
 ///
 /// ```toml
 /// [databases.main]
+/// backend = "vault"                          # the provisioner (default "vault")
 /// engine = "postgres"
 /// host = "db.internal"
 /// port = 5432
@@ -193,6 +198,9 @@ pub struct VaultSettings {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DatabaseServerConfig {
+    /// The provisioning backend: `vault` (the Vault/OpenBao database secrets engine, default).
+    #[serde(default = "defaults::database_backend")]
+    pub backend: String,
     /// The engine it runs.
     pub engine: crate::request::DbEngine,
     /// Host name or address.
@@ -352,6 +360,10 @@ mod defaults {
         "example.com".into()
     }
 
+    pub(super) fn database_backend() -> String {
+        "vault".into()
+    }
+
     pub(super) fn team() -> Team {
         Team::new("platform").expect("valid")
     }
@@ -394,6 +406,7 @@ impl Default for OrgConfig {
             vault: VaultSettings::default(),
             databases: BTreeMap::new(),
             policies: Vec::new(),
+            notify: None,
             environments: defaults::environments(),
             source: None,
         }

@@ -158,6 +158,53 @@ pub enum PlatformEvent {
         /// How long the evaluation took.
         duration_seconds: f64,
     },
+    /// A self-service database was provisioned (or found already provisioned).
+    DatabaseProvisioned {
+        /// The service that uses it.
+        service: String,
+        /// The owning team.
+        team: String,
+        /// The environment.
+        environment: String,
+        /// The engine (`postgres`, `mysql`, …).
+        engine: String,
+        /// The size (`small`, `medium`, `large`).
+        size: String,
+        /// The database name.
+        database: String,
+        /// The database server of the configuration (`[databases.NAME]`).
+        server: String,
+        /// The provisioner that created it (`vault`, `aws-rds`).
+        backend: String,
+    },
+    /// The access (and with `drop_data` the data) of a self-service database was removed.
+    DatabaseDeprovisioned {
+        /// The service that used it.
+        service: String,
+        /// The owning team.
+        team: String,
+        /// The environment.
+        environment: String,
+        /// The engine.
+        engine: String,
+        /// The database server of the configuration.
+        server: String,
+        /// Whether the data was dropped too.
+        drop_data: bool,
+    },
+    /// A notification of the owning team failed or timed out; the action went on.
+    NotificationFailed {
+        /// The app or service it was about.
+        service: String,
+        /// The team that was to be told.
+        team: String,
+        /// The environment.
+        environment: String,
+        /// The notifier (`slack`, `webhook`).
+        notifier: String,
+        /// Why it failed (never a webhook URL or other secret).
+        reason: String,
+    },
 }
 
 /// A unique id for a deployment: `{app}-{env}-{unix nanoseconds in hex}-{pid}`.

@@ -2,7 +2,7 @@
 //!
 //! The domain model of [paved](https://docs.rs/paved): validated types, the organisation
 //! configuration, the golden-path traits ([`Deployer`], [`SecretStore`], [`DbProvisioner`],
-//! [`Metrics`], [`PolicyEngine`], [`Renderer`]) and the [`Platform`] that runs the golden path:
+//! [`Metrics`], [`PolicyEngine`], [`Renderer`], [`Notifier`]) and the [`Platform`] that runs the golden path:
 //!
 //! ```text
 //! DeployRequest ─validate─▶ ResolvedApp ─render─▶ Manifests ─policy─▶ Manifests' ─secrets─▶ Release ─apply─▶ Deployer
@@ -23,11 +23,13 @@
 
 pub mod backend;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod events;
 pub mod image;
 pub mod manifest;
 pub mod names;
+pub mod notify;
 pub mod platform;
 pub mod policy;
 pub mod quantity;
@@ -43,11 +45,13 @@ pub use backend::{
     SecretStore,
 };
 pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
-pub use error::{Error, Result};
+pub use database::{DatabaseOutcome, DatabaseSelector, DatabaseServer, connection_info_path};
+pub use error::{Error, ErrorKind, Result};
 pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
 pub use image::ImageRef;
 pub use manifest::{Manifest, Manifests, ObjectKey};
 pub use names::{AppName, Team};
+pub use notify::{MemoryNotifier, NoNotifier, Notification, NotificationKind, Notifier, Notifiers, notify_best_effort};
 pub use platform::{Plan, Platform, PlatformBuilder};
 pub use policy::{
     Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,

@@ -8,21 +8,24 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::backend::{DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore};
 use crate::config::OrgConfig;
 use crate::config::SecretMode;
+use crate::database::DatabaseServer;
 use crate::error::{Error, Result};
 use crate::events::{DeploymentResult, PlatformEvent, Progress, ProgressSink, Step, deployment_id};
 use crate::manifest::Manifests;
 use crate::names::AppName;
+use crate::notify::{Notification, NotificationKind, Notifier};
 use crate::policy::{Action, AllowAll, PolicyEngine, PolicyInput, PolicyReport};
 use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision, SecretValues};
 use crate::request::DeployRequest;
 use crate::resolve::ResolvedApp;
-use crate::secret::SecretScheme;
+use crate::secret::{SecretRef, SecretScheme};
 use crate::suggest;
 
 /// Everything but the apply: the resolved app, its final objects and the policy verdict.
@@ -44,14 +47,20 @@ pub struct Plan {
 /// and secret store. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Platform {
-    config: Arc<OrgConfig>,
+    pub(crate) config: Arc<OrgConfig>,
     renderer: Arc<dyn Renderer>,
     deployers: Arc<BTreeMap<String, Arc<dyn Deployer>>>,
     policy: Arc<dyn PolicyEngine>,
     /// Whether a policy engine was configured (rollbacks then read the history first).
     has_policy: bool,
     metrics: Arc<dyn Metrics>,
-    secrets: Option<Arc<dyn SecretStore>>,
+    /// Secret stores by the reference scheme they serve (`vault://`, `aws-sm://`).
+    pub(crate) secrets: Arc<Vec<(SecretScheme, Arc<dyn SecretStore>)>>,
+    /// Database servers by name, each with its provisioner.
+    pub(crate) databases: Arc<Vec<DatabaseServer>>,
+    /// Where the owning team hears about deploys, rollbacks and databases.
+    notifier: Option<Arc<dyn Notifier>>,
+    notify_timeout: Duration,
     progress: Option<ProgressSink>,
     actor: String,
 }
@@ -61,7 +70,14 @@ impl fmt::Debug for Platform {
         f.debug_struct("Platform")
             .field("config", &self.config.source)
             .field("targets", &self.deployers.keys().collect::<Vec<_>>())
-            .field("secret_store", &self.secrets.as_ref().map(|s| s.name().to_string()))
+            .field(
+                "secret_stores",
+                &self
+                    .secrets
+                    .iter()
+                    .map(|(scheme, s)| format!("{}: {}", scheme.as_str(), s.name()))
+                    .collect::<Vec<_>>(),
+            )
             .field("actor", &self.actor)
             .finish_non_exhaustive()
     }
@@ -76,7 +92,10 @@ pub struct PlatformBuilder {
     deployers: BTreeMap<String, Arc<dyn Deployer>>,
     policy: Option<Arc<dyn PolicyEngine>>,
     metrics: Option<Arc<dyn Metrics>>,
-    secrets: Option<Arc<dyn SecretStore>>,
+    secrets: Vec<(SecretScheme, Arc<dyn SecretStore>)>,
+    databases: Vec<DatabaseServer>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    notify_timeout: Option<Duration>,
     progress: Option<ProgressSink>,
     actor: Option<String>,
 }
@@ -118,9 +137,38 @@ impl PlatformBuilder {
         self
     }
 
-    /// The secret store that resolves `vault://`/`aws-sm://` references.
-    pub fn secret_store(mut self, store: impl SecretStore + 'static) -> Self {
-        self.secrets = Some(Arc::new(store));
+    /// The secret store that resolves references of `scheme` (`vault://`, `aws-sm://`); one
+    /// store per scheme, a later one replaces an earlier one. `k8s://` references name
+    /// Secrets in the cluster and need no store.
+    pub fn secret_store(self, scheme: SecretScheme, store: impl SecretStore + 'static) -> Self {
+        self.shared_secret_store(scheme, Arc::new(store))
+    }
+
+    /// [`PlatformBuilder::secret_store`] with a shared store.
+    pub fn shared_secret_store(mut self, scheme: SecretScheme, store: Arc<dyn SecretStore>) -> Self {
+        self.secrets.retain(|(s, _)| *s != scheme);
+        self.secrets.push((scheme, store));
+        self
+    }
+
+    /// Registers a database server and its provisioner; a server of the same name is replaced.
+    pub fn database_server(mut self, server: DatabaseServer) -> Self {
+        self.databases.retain(|s| s.name != server.name);
+        self.databases.push(server);
+        self
+    }
+
+    /// Adds a notifier: the owning team hears about deploys, rollbacks, failed rollouts and
+    /// databases through every notifier added.
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// How long one notification may take before it is given up with a warning
+    /// (default 5 s). A slow or unreachable receiver never fails or blocks an action longer.
+    pub fn notify_timeout(mut self, timeout: Duration) -> Self {
+        self.notify_timeout = Some(timeout);
         self
     }
 
@@ -165,7 +213,14 @@ impl PlatformBuilder {
             has_policy: self.policy.is_some(),
             policy: self.policy.unwrap_or_else(|| Arc::new(AllowAll)),
             metrics: self.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
-            secrets: self.secrets,
+            secrets: Arc::new(self.secrets),
+            databases: Arc::new(self.databases),
+            notifier: match self.notifiers.len() {
+                0 => None,
+                1 => self.notifiers.into_iter().next(),
+                _ => Some(Arc::new(crate::notify::Notifiers::new(self.notifiers))),
+            },
+            notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(5)),
             progress: self.progress,
             actor,
         })
@@ -183,7 +238,7 @@ impl Platform {
         &self.config
     }
 
-    fn progress(&self, step: Step, message: impl FnOnce() -> String) {
+    pub(crate) fn progress(&self, step: Step, message: impl FnOnce() -> String) {
         if let Some(sink) = &self.progress {
             sink(&Progress { step, message: message(), done: None });
         }
@@ -197,10 +252,29 @@ impl Platform {
         }
     }
 
-    async fn record(&self, event: PlatformEvent) {
+    pub(crate) async fn record(&self, event: PlatformEvent) {
         if let Err(e) = self.metrics.record(&event).await {
             tracing::warn!(error = %e, "could not record a platform event");
         }
+    }
+
+    /// Tells the owning team, best effort: a receiver that fails or is slower than the
+    /// notify timeout is reported as a warning (progress, log and a
+    /// [`PlatformEvent::NotificationFailed`] event), never as an error.
+    pub(crate) async fn notify(&self, notification: Notification) -> Option<String> {
+        let notifier = self.notifier.as_ref()?;
+        let warning = crate::notify::notify_best_effort(notifier.as_ref(), &notification, self.notify_timeout).await?;
+        tracing::warn!(team = %notification.team, "{warning}");
+        self.progress(Step::Record, || format!("⚠️  {warning}"));
+        self.record(PlatformEvent::NotificationFailed {
+            service: notification.app.clone(),
+            team: notification.team.clone(),
+            environment: notification.environment.clone(),
+            notifier: notifier.name().to_string(),
+            reason: warning.clone(),
+        })
+        .await;
+        Some(warning)
     }
 
     /// The deploy target of an environment.
@@ -247,15 +321,8 @@ impl Platform {
                 Some("a git repository is no place for secret values: set [secrets] mode = \"agent\" in paved.toml (Vault Agent Injector), or deploy with --target kube".into()),
             ));
         }
-        for binding in &app.secrets {
-            if binding.reference.scheme() != SecretScheme::Kubernetes && self.secrets.is_none() {
-                return Err(Error::invalid(
-                    "secret",
-                    binding.reference.to_string(),
-                    "needs a secret store, and none is configured",
-                    Some("configure a secret store (the vault backend: set VAULT_ADDR and VAULT_TOKEN), or reference an existing Kubernetes Secret with k8s://NAME#KEY".into()),
-                ));
-            }
+        for binding in stored {
+            self.secret_store_for(&binding.reference)?;
         }
         self.progress(Step::Validate, || format!("validated {} for {}", app.app, app.environment.name));
         Ok(app)
@@ -346,12 +413,36 @@ impl Platform {
         Ok(report)
     }
 
+    /// The secret store that serves a reference's scheme; an error names the scheme when none
+    /// is configured for it.
+    pub fn secret_store_for(&self, reference: &SecretRef) -> Result<&Arc<dyn SecretStore>> {
+        let scheme = reference.scheme();
+        if let Some((_, store)) = self.secrets.iter().find(|(s, _)| *s == scheme) {
+            return Ok(store);
+        }
+        let configured: Vec<&str> = self.secrets.iter().map(|(s, _)| s.as_str()).collect();
+        let hint = match scheme {
+            SecretScheme::Vault => "configure the vault backend ([vault] address in paved.toml, or VAULT_ADDR, with VAULT_TOKEN in the environment)".to_string(),
+            SecretScheme::AwsSecretsManager => "configure the AWS Secrets Manager backend ([aws] in paved.toml)".to_string(),
+            _ => "reference an existing Kubernetes Secret with k8s://NAME#KEY".to_string(),
+        };
+        let hint = match configured.as_slice() {
+            [] => format!("{hint}, or reference an existing Kubernetes Secret with k8s://NAME#KEY"),
+            some => format!("{hint}; configured here: {}", some.join(", ")),
+        };
+        Err(Error::invalid(
+            "secret",
+            reference.to_string(),
+            format!("needs a {} secret store, and none is configured", scheme.as_str()),
+            Some(hint),
+        ))
+    }
+
     /// Step 4, *secrets*: checks that every referenced secret exists, before anything is applied.
     pub async fn check_secrets(&self, app: &ResolvedApp) -> Result<()> {
-        let Some(store) = &self.secrets else { return Ok(()) };
         for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
             let r = &binding.reference;
-            let data = store.get_ref(r).await.map_err(|e| match e {
+            let data = self.secret_store_for(r)?.get_ref(r).await.map_err(|e| match e {
                 Error::NotFound { .. } => Error::NotFound {
                     what: format!("secret {r}"),
                     hint: Some(format!("create it first, e.g. paved secrets put {} KEY=-", r.path())),
@@ -381,10 +472,9 @@ impl Platform {
         if app.secret_mode != SecretMode::Sync {
             return Ok(values);
         }
-        let Some(store) = &self.secrets else { return Ok(values) };
         for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
             let r = &binding.reference;
-            let mut data = store.get_ref(r).await?;
+            let mut data = self.secret_store_for(r)?.get_ref(r).await?;
             let key = r.key().unwrap_or(binding.env.as_str());
             let value = data.remove(key).ok_or_else(|| Error::NotFound {
                 what: format!("key \"{key}\" of secret {r}"),
@@ -421,11 +511,17 @@ impl Platform {
             started_at,
         })
         .await;
-        let secret_values = self.secret_values(&plan.app).await?;
-        self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
         let mut release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
-        release.secret_values = secret_values;
-        let result = deployer.deploy_with(&release, &self.context()).await;
+        // Every started deployment records a finish: a failure reading the secret values
+        // (before anything is applied) is a failed deployment too.
+        let result = match self.secret_values(&release.app).await {
+            Ok(values) => {
+                release.secret_values = values;
+                self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
+                deployer.deploy_with(&release, &self.context()).await
+            }
+            Err(e) => Err(e),
+        };
         let (outcome, revision, error) = match &result {
             Ok(o) if o.changed => (DeploymentResult::Success, Some(o.record.revision), None),
             Ok(o) => (DeploymentResult::Unchanged, Some(o.record.revision), None),
@@ -451,6 +547,24 @@ impl Platform {
             error,
         })
         .await;
+        let notification = match &result {
+            Ok(o) if o.changed => Some(Notification::for_release(NotificationKind::Deployed, &o.record)),
+            Ok(_) => None,
+            Err(e) => {
+                let kind = match e {
+                    Error::Rollout { .. } => NotificationKind::RolloutFailed,
+                    _ => NotificationKind::DeployFailed,
+                };
+                Some(
+                    Notification::new(kind, app.team.as_str(), app.app.as_str(), &app.environment.name)
+                        .with_actor(&self.actor)
+                        .with_detail(e.to_string()),
+                )
+            }
+        };
+        if let Some(n) = notification {
+            self.notify(n).await;
+        }
         if let Ok(o) = &result {
             self.progress(Step::Record, || match o.changed {
                 true => format!("recorded revision {}", o.record.revision),
@@ -484,26 +598,65 @@ impl Platform {
         }
         let started_at = OffsetDateTime::now_utc();
         let result = deployer.rollback_with(app, environment, to, &self.actor, &self.context()).await;
-        if let Ok(o) = &result {
-            let r = &o.record;
-            let id = deployment_id(app.as_str(), environment, started_at);
-            self.record(PlatformEvent::DeploymentFinished {
+        let id = deployment_id(app.as_str(), environment, started_at);
+        let finished_at = OffsetDateTime::now_utc();
+        let event = match &result {
+            Ok(o) => {
+                let r = &o.record;
+                PlatformEvent::DeploymentFinished {
+                    id,
+                    service: r.app.clone(),
+                    team: r.team.clone(),
+                    environment: r.environment.clone(),
+                    image: r.image.clone(),
+                    action: Action::Rollback,
+                    result: DeploymentResult::Success,
+                    revision: Some(r.revision),
+                    started_at,
+                    finished_at,
+                    escape_hatches: r.escape_hatches.clone(),
+                    commits: Vec::new(),
+                    error: None,
+                }
+            }
+            // A failed rollback is recorded too (it counts where failures count). Nothing names
+            // its team but the configuration's default, which is also what deploys without a
+            // team use.
+            Err(e) => PlatformEvent::DeploymentFinished {
                 id,
-                service: r.app.clone(),
-                team: r.team.clone(),
-                environment: r.environment.clone(),
-                image: r.image.clone(),
+                service: app.to_string(),
+                team: self.config.default_team.to_string(),
+                environment: environment.to_string(),
+                image: String::new(),
                 action: Action::Rollback,
-                result: DeploymentResult::Success,
-                revision: Some(r.revision),
+                result: match e {
+                    Error::Rollout { restored: Some(_), .. } => DeploymentResult::RolledBack,
+                    _ => DeploymentResult::Failure,
+                },
+                revision: match e {
+                    Error::Rollout { restored, .. } => *restored,
+                    _ => None,
+                },
                 started_at,
-                finished_at: OffsetDateTime::now_utc(),
-                escape_hatches: r.escape_hatches.clone(),
+                finished_at,
+                escape_hatches: Vec::new(),
                 commits: Vec::new(),
-                error: None,
-            })
-            .await;
-        }
+                error: Some(e.to_string()),
+            },
+        };
+        self.record(event).await;
+        let notification = match &result {
+            Ok(o) => Notification::for_release(NotificationKind::RolledBack, &o.record),
+            Err(e) => Notification::new(
+                NotificationKind::RollbackFailed,
+                self.config.default_team.as_str(),
+                app.as_str(),
+                environment,
+            )
+            .with_actor(&self.actor)
+            .with_detail(e.to_string()),
+        };
+        self.notify(notification).await;
         result
     }
 

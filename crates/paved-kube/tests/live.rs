@@ -702,7 +702,7 @@ async fn sync_mode_applies_the_secret_value_and_keeps_it_out_of_the_history() {
         .config(config)
         .renderer(KubeRenderer)
         .deployer(target)
-        .secret_store(OneSecret)
+        .secret_store(paved_core::SecretScheme::Vault, OneSecret)
         .build()
         .unwrap();
     let mut req = request("v1", false);

@@ -76,27 +76,27 @@ pub fn catalog_teams(paths: &[impl AsRef<Path>]) -> Result<BTreeSet<String>> {
 }
 
 impl Ledger {
-    /// Adoption and velocity over `[now - window, now)`; `known_teams` from configuration or
+    /// Adoption and velocity over `[now - window, now]` (both ends included); `known_teams` from configuration or
     /// a catalog.
     pub fn adoption(&self, now: UnixSeconds, window: i64, known_teams: &BTreeSet<String>) -> Result<AdoptionReport> {
         let start = now - window;
         let (teams_on, services, rows, onboarding) = self.read(|c| {
             let teams = Ledger::names(c, NameKind::Team)?;
             let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT team FROM deployments WHERE finished_at >= ?1 AND finished_at < ?2 AND status IN (1, 2, 3)",
+                "SELECT DISTINCT team FROM deployments WHERE finished_at >= ?1 AND finished_at <= ?2 AND status IN (1, 2, 3)",
             )?;
             let on: BTreeSet<String> = stmt
                 .query_map(params![start, now], |r| r.get::<_, i64>(0))?
                 .filter_map(|id| id.ok().and_then(|id| teams.get(&id).cloned()))
                 .collect();
             let services: i64 = c.query_row(
-                "SELECT count(DISTINCT service) FROM deployments WHERE finished_at >= ?1 AND finished_at < ?2 AND status IN (1, 2, 3)",
+                "SELECT count(DISTINCT service) FROM deployments WHERE finished_at >= ?1 AND finished_at <= ?2 AND status IN (1, 2, 3)",
                 params![start, now],
                 |r| r.get(0),
             )?;
             let mut stmt = c.prepare_cached(
                 "SELECT status, finished_at - started_at, escape_hatch_count FROM deployments
-                 WHERE finished_at >= ?1 AND finished_at < ?2 AND status IN (1, 2, 3)",
+                 WHERE finished_at >= ?1 AND finished_at <= ?2 AND status IN (1, 2, 3)",
             )?;
             let rows: Vec<(i64, i64, i64)> =
                 stmt.query_map(params![start, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
@@ -114,7 +114,7 @@ impl Ledger {
                             UNION ALL SELECT service, opened_at FROM incidents
                             UNION ALL SELECT service, at FROM activity) GROUP BY service)
                      SELECT p.at - e.at FROM first_prod p JOIN first_event e USING (service)
-                     WHERE p.at >= ?2 AND p.at < ?3",
+                     WHERE p.at >= ?2 AND p.at <= ?3",
                 )?;
                 onboarding = stmt.query_map(params![prod, start, now], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<_>>()?;
             }

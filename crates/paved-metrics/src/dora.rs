@@ -1,6 +1,6 @@
 //! The DORA keys, computed exactly as the paved design defines them.
 //!
-//! Window `[now - window, now)` on `finished_at`, production by default:
+//! Window `[now - window, now]` (both ends included) on `finished_at`, production by default:
 //!
 //! * **deployment frequency**: successful deployments per day in the window;
 //! * **lead time for changes**: per commit, `finished_at` of the first successful deployment
@@ -10,7 +10,7 @@
 //!   incident (whenever it was opened), over all finished deployments;
 //! * **failed deployment recovery time**: failed/rolled-back deployment (in the window by
 //!   `finished_at`) → next successful deployment of the same service and environment
-//!   (before `now`); incident (in the window by `opened_at`) opened → resolved; median over
+//!   (at or before `now`); incident (in the window by `opened_at`) opened → resolved; median over
 //!   both; failures not yet recovered are counted, not timed;
 //! * **deployment rework rate**: deployments marked unplanned over all finished deployments.
 //!
@@ -40,7 +40,7 @@ pub struct DoraQuery {
     pub service: Option<String>,
     /// The window length in seconds (default 30 days).
     pub window: i64,
-    /// The end of the window (exclusive).
+    /// The end of the window (inclusive).
     pub now: UnixSeconds,
 }
 
@@ -332,7 +332,7 @@ fn load_deployments(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusq
     // Answered from the covering index (environment, finished_at, status, team, service, unplanned).
     let mut stmt = conn.prepare_cached(
         "SELECT rowid, service, team, status, finished_at, unplanned FROM deployments
-         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at < ?3
+         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at <= ?3
            AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)",
     )?;
     let mut rows = stmt.query(params![f.env, start, end, f.team, f.service])?;
@@ -355,7 +355,7 @@ fn load_deployments(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusq
 fn load_changes(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Vec<Change>> {
     let mut stmt = conn.prepare_cached(
         "SELECT team, service, finished_at - committed_at FROM changes
-         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at < ?3
+         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at <= ?3
            AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)",
     )?;
     let mut rows = stmt.query(params![f.env, start, end, f.team, f.service])?;
@@ -381,13 +381,13 @@ impl Window {
                 let deployments = load_deployments(conn, f, start, end)?;
                 let mut stmt = conn.prepare_cached(
                     "SELECT DISTINCT d.rowid FROM incidents i JOIN deployments d ON d.id = i.deployment_id
-                     WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at < ?3",
+                     WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at <= ?3",
                 )?;
                 let with_incident =
                     stmt.query_map(params![f.env, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
                 let mut stmt = conn.prepare_cached(
                     "SELECT service, team, opened_at, resolved_at FROM incidents
-                     WHERE environment = ?1 AND opened_at >= ?2 AND opened_at < ?3
+                     WHERE environment = ?1 AND opened_at >= ?2 AND opened_at <= ?3
                        AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)",
                 )?;
                 let incidents = stmt
@@ -454,7 +454,7 @@ fn compute(
         for d in list.iter().filter(|d| d.status != DeploymentStatus::Success) {
             let next = successes.partition_point(|t| *t <= d.finished_at);
             match successes.get(next) {
-                Some(t) if *t < q.now => recoveries.push(t - d.finished_at),
+                Some(t) if *t <= q.now => recoveries.push(t - d.finished_at),
                 _ => unrecovered += 1,
             }
         }

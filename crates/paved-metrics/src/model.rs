@@ -222,6 +222,10 @@ pub enum ActivityKind {
     DatabaseProvisioned,
     /// Policy was evaluated on an action.
     PolicyDecision,
+    /// A database's access (and maybe its data) was removed.
+    DatabaseDeprovisioned,
+    /// A notification of the owning team failed or timed out (the action went on).
+    NotificationFailed,
 }
 
 impl ActivityKind {
@@ -229,6 +233,8 @@ impl ActivityKind {
         match self {
             ActivityKind::DatabaseProvisioned => 1,
             ActivityKind::PolicyDecision => 2,
+            ActivityKind::DatabaseDeprovisioned => 3,
+            ActivityKind::NotificationFailed => 4,
         }
     }
 }

@@ -54,21 +54,38 @@ type Labels = Vec<(&'static str, String)>;
 #[derive(Debug)]
 pub struct LedgerCollector {
     ledger: Arc<Ledger>,
-    now: fn() -> i64,
+    /// A fixed end of the windows; `None` reads the clock on every scrape.
+    at: Option<i64>,
 }
 
 impl LedgerCollector {
-    /// A collector over `ledger`.
+    /// A collector over `ledger`; windows end at the time of each scrape.
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        LedgerCollector { ledger, now: || time::OffsetDateTime::now_utc().unix_timestamp() }
+        LedgerCollector { ledger, at: None }
+    }
+
+    /// Windows end at the fixed time `now` (Unix seconds) instead of the scrape's time, and
+    /// events after it are ignored: for backfills and reproducible tests.
+    pub fn at(mut self, now: i64) -> Self {
+        self.at = Some(now);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.at.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
     }
 }
 
 /// A registry with paved's collector registered: serve it from your own service with
 /// `prometheus_client::encoding::text::encode`.
 pub fn registry(ledger: Arc<Ledger>) -> Registry {
+    registry_with(LedgerCollector::new(ledger))
+}
+
+/// A registry with the given collector registered (e.g. [`LedgerCollector::at`] a fixed time).
+pub fn registry_with(collector: LedgerCollector) -> Registry {
     let mut registry = Registry::with_prefix("paved");
-    registry.register_collector(Box::new(LedgerCollector::new(ledger)));
+    registry.register_collector(Box::new(collector));
     registry
 }
 
@@ -290,7 +307,7 @@ impl Collector for LedgerCollector {
         )?;
 
         // DORA gauges for production over the last 30 days, one series per team.
-        let now = (self.now)();
+        let now = self.now();
         let reports = self.ledger.dora_by(&DoraQuery::new(now), GroupBy::Team).map_err(|e| {
             tracing::error!(error = %e, "cannot compute DORA for /metrics");
             fmt::Error

@@ -134,6 +134,38 @@ pub fn ledger_event(event: &PlatformEvent) -> Option<LedgerEvent> {
                 "duration_seconds": duration_seconds,
             }),
         })),
+        PlatformEvent::DatabaseProvisioned { service, team, environment, engine, size, database, server, backend } => {
+            Some(LedgerEvent::Activity(ActivityEvent::new(
+                ActivityKind::DatabaseProvisioned,
+                service,
+                team,
+                environment,
+                engine,
+                serde_json::json!({
+                    "engine": engine, "size": size, "database": database, "server": server, "backend": backend,
+                }),
+            )))
+        }
+        PlatformEvent::DatabaseDeprovisioned { service, team, environment, engine, server, drop_data } => {
+            Some(LedgerEvent::Activity(ActivityEvent::new(
+                ActivityKind::DatabaseDeprovisioned,
+                service,
+                team,
+                environment,
+                engine,
+                serde_json::json!({ "engine": engine, "server": server, "drop_data": drop_data }),
+            )))
+        }
+        PlatformEvent::NotificationFailed { service, team, environment, notifier, reason } => {
+            Some(LedgerEvent::Activity(ActivityEvent::new(
+                ActivityKind::NotificationFailed,
+                service,
+                team,
+                environment,
+                notifier,
+                serde_json::json!({ "notifier": notifier, "reason": reason }),
+            )))
+        }
         _ => None,
     }
 }

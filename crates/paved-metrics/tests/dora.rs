@@ -1,6 +1,6 @@
 //! DORA figures on hand-computed datasets: every key, every edge case the design names.
 //!
-//! Window: `[2026-10-31T00:00:00Z, 2026-11-30T00:00:00Z)` (30 days), production.
+//! Window: `[2026-10-31T00:00:00Z, 2026-11-30T00:00:00Z]` (30 days, both ends included), production.
 
 use paved_metrics::{DeploymentEvent, DeploymentStatus, DoraQuery, GroupBy, Ledger, LedgerEvent, Level, parse_time};
 use serde_json::{Value, json};
@@ -416,4 +416,26 @@ fn import_reports_bad_lines_with_numbers() {
     assert_eq!(lenient.rejected.len(), 2);
     assert_eq!((lenient.deployments, lenient.incidents), (11, 3));
     assert_eq!(l.count_deployments().unwrap(), 11);
+}
+
+#[test]
+fn windows_include_both_ends() {
+    // One deployment finished exactly at `now`, one exactly at the window's start, one a second
+    // before it and one a second after `now`: the first two count, the others do not.
+    let p = "production";
+    let (_d, l) = ledger(&[
+        dep("at-now", "edge", "edges", p, "success", "2026-11-30T00:00:00Z", &[], false),
+        dep("at-start", "edge", "edges", p, "success", "2026-10-31T00:00:00Z", &[], false),
+        dep("before", "edge", "edges", p, "success", "2026-10-30T23:59:59Z", &[], false),
+        dep("after", "edge", "edges", p, "success", "2026-11-30T00:00:01Z", &[], false),
+    ]);
+    let r = l.dora(&query()).unwrap();
+    assert_eq!(r.deployment_frequency.deployments, 2);
+    let adoption = l.adoption(t(NOW), 30 * 86_400, &Default::default()).unwrap();
+    assert_eq!(adoption.services, 1);
+    // A day ending at `now` holds the deployment of that second; one ending a second earlier does not.
+    let day = l.dora(&DoraQuery::new(t(NOW)).window(86_400)).unwrap();
+    assert_eq!(day.deployment_frequency.deployments, 1);
+    let earlier = l.dora(&DoraQuery::new(t(NOW) - 1).window(86_400)).unwrap();
+    assert_eq!(earlier.deployment_frequency.deployments, 0);
 }

@@ -205,14 +205,27 @@ impl From<Error> for paved_core::Error {
             }
             other => {
                 // Shown as "vault: MESSAGE"; the message says everything, so no source is kept
-                // (front ends would print it again as the cause). Match on this crate's
-                // `Error` (the inherent methods of the store) for typed handling.
+                // (front ends would print it again as the cause). The kind comes from the
+                // variant, never from the text.
+                let kind = match &other {
+                    Error::Unreachable { .. } | Error::Sealed { .. } => paved_core::ErrorKind::Unavailable,
+                    Error::Api { status, .. } if *status == 429 || *status >= 500 => paved_core::ErrorKind::Unavailable,
+                    Error::TokenExpired { .. } | Error::PermissionDenied { .. } => paved_core::ErrorKind::Denied,
+                    _ => paved_core::ErrorKind::Internal,
+                };
                 let text = other.to_string();
                 let message = text
                     .strip_prefix("vault at ")
                     .or_else(|| text.strip_prefix("vault "))
                     .map_or_else(|| text.clone(), str::to_string);
-                paved_core::Error::Backend { backend: "vault".into(), message, hint, source: None }
+                let backend = "vault".to_string();
+                match kind {
+                    paved_core::ErrorKind::Unavailable => {
+                        paved_core::Error::Unavailable { backend, message, hint, source: None }
+                    }
+                    paved_core::ErrorKind::Denied => paved_core::Error::Denied { backend, message, hint },
+                    _ => paved_core::Error::Backend { backend, message, hint, source: None },
+                }
             }
         }
     }

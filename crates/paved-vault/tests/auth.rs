@@ -179,8 +179,5 @@ async fn revoked_or_expired_plain_token_is_a_clear_error() {
     read_ok(&store).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let e = store.get("apps/one").await.unwrap_err();
-    assert!(
-        matches!(&e, paved_core::Error::Backend { message, .. } if message.contains("expired or revoked")),
-        "{e:?}"
-    );
+    assert!(matches!(&e, paved_core::Error::Denied { message, .. } if message.contains("expired or revoked")), "{e:?}");
 }

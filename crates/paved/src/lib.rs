@@ -32,6 +32,9 @@
 
 pub use paved_core::*;
 
+pub mod assembly;
+pub use assembly::{Assembled, Assembly, KubeOptions};
+
 #[cfg(feature = "kube")]
 pub use paved_kube;
 #[cfg(feature = "metrics")]

@@ -1,0 +1,326 @@
+//! Self-service databases on the golden path: the original design's
+//! `POST /api/databases/provision`, as [`Platform`] methods.
+//!
+//! Each step is a method, in order: [`Platform::validate_database`] (names, environment, the
+//! database server for the engine and environment) → [`Platform::check_database_policy`]
+//! (action `provision-database`) → the server's [`DbProvisioner`] → the connection info (never
+//! a password) in the secret store at `database/{team}/{service}/{env}` → notification of the
+//! owning team → the [`PlatformEvent::DatabaseProvisioned`] event (the ledger turns it into
+//! the `paved_database_provisions_total` metric). [`Platform::provision_database`] runs them all.
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::backend::{DatabaseInfo, DbProvisioner};
+use crate::error::{Error, Result};
+use crate::events::{PlatformEvent, Step};
+use crate::notify::{Notification, NotificationKind};
+use crate::platform::Platform;
+use crate::policy::PolicyReport;
+use crate::request::{DatabaseRequest, DbEngine};
+use crate::secret::{SecretMap, SecretScheme};
+use crate::suggest;
+
+/// A database server the platform provisions on (`[databases.NAME]` of the configuration),
+/// with the [`DbProvisioner`] of its backend.
+#[derive(Clone)]
+pub struct DatabaseServer {
+    /// The server's name in the configuration.
+    pub name: String,
+    /// The provisioning backend (`vault`, `aws-rds`).
+    pub backend: String,
+    /// The engine it runs.
+    pub engine: DbEngine,
+    /// The environments it serves; all when empty.
+    pub environments: Vec<String>,
+    /// The provisioner.
+    pub provisioner: Arc<dyn DbProvisioner>,
+}
+
+impl fmt::Debug for DatabaseServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseServer")
+            .field("name", &self.name)
+            .field("backend", &self.backend)
+            .field("engine", &self.engine)
+            .field("environments", &self.environments)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatabaseServer {
+    /// A server named `name` of `backend`, running `engine`, for every environment.
+    pub fn new(
+        name: impl Into<String>,
+        backend: impl Into<String>,
+        engine: DbEngine,
+        provisioner: Arc<dyn DbProvisioner>,
+    ) -> Self {
+        DatabaseServer { name: name.into(), backend: backend.into(), engine, environments: Vec::new(), provisioner }
+    }
+
+    /// Serves only these environments.
+    pub fn environments(mut self, environments: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.environments = environments.into_iter().map(Into::into).collect();
+        self
+    }
+
+    fn serves(&self, engine: DbEngine, environment: &str) -> bool {
+        self.engine == engine && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment))
+    }
+}
+
+/// Which database server a request goes to, when the configuration has several that fit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatabaseSelector {
+    /// The server by name (`[databases.NAME]`).
+    pub server: Option<String>,
+    /// Only servers of this backend (`vault`, `aws-rds`).
+    pub backend: Option<String>,
+}
+
+impl DatabaseSelector {
+    /// The only server that fits the request's engine and environment.
+    pub fn any() -> Self {
+        DatabaseSelector::default()
+    }
+
+    /// The server named `name`.
+    pub fn server(mut self, name: impl Into<String>) -> Self {
+        self.server = Some(name.into());
+        self
+    }
+
+    /// Only servers of `backend`.
+    pub fn backend(mut self, backend: impl Into<String>) -> Self {
+        self.backend = Some(backend.into());
+        self
+    }
+}
+
+/// The result of [`Platform::provision_database`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct DatabaseOutcome {
+    /// What the provisioner reports (no password, ever).
+    #[serde(flatten)]
+    pub info: DatabaseInfo,
+    /// The database server it is on.
+    pub server: String,
+    /// The backend that provisioned it.
+    pub backend: String,
+    /// The policy verdict (warnings only; a denial is an error).
+    #[serde(skip)]
+    pub policy: PolicyReport,
+    /// Warnings of steps after provisioning that did not stop it (a notification that failed).
+    pub warnings: Vec<String>,
+}
+
+/// Where the connection info of a database is kept in the secret store:
+/// `database/{team}/{service}/{env}`.
+pub fn connection_info_path(request: &DatabaseRequest) -> String {
+    format!("database/{}/{}/{}", request.team, request.service, request.environment)
+}
+
+impl Platform {
+    /// The registered database servers, by name.
+    pub fn database_servers(&self) -> impl Iterator<Item = &DatabaseServer> {
+        self.databases.iter()
+    }
+
+    /// Step 1 of a database request, *validate*: the environment exists and exactly one
+    /// database server fits (the engine, the environment, the selector).
+    pub fn validate_database(&self, request: &DatabaseRequest, select: &DatabaseSelector) -> Result<&DatabaseServer> {
+        let env = self.config.environment(&request.environment)?.name;
+        if let Some(backend) = &select.backend
+            && !self.databases.iter().any(|s| &s.backend == backend)
+        {
+            let mut backends: Vec<&str> = self.databases.iter().map(|s| s.backend.as_str()).collect();
+            backends.dedup();
+            return Err(Error::invalid(
+                "backend",
+                backend,
+                "is not the backend of any database server configured here",
+                Some(suggest::hint_for(backend, backends)),
+            ));
+        }
+        let fits = |s: &&DatabaseServer| select.backend.as_ref().is_none_or(|b| &s.backend == b);
+        if let Some(name) = &select.server {
+            let Some(server) = self.databases.iter().filter(fits).find(|s| &s.name == name) else {
+                let hint = suggest::hint_for(name, self.databases.iter().map(|s| s.name.as_str()));
+                return Err(Error::invalid(
+                    "server",
+                    name,
+                    "is not a database server of the configuration",
+                    Some(hint),
+                ));
+            };
+            if !server.serves(request.engine, &env) {
+                let what = match server.engine == request.engine {
+                    true => {
+                        format!("does not serve the environment {env} (it serves {})", server.environments.join(", "))
+                    }
+                    false => format!("runs {}, not {}", server.engine, request.engine),
+                };
+                return Err(Error::invalid(
+                    "server",
+                    name,
+                    what,
+                    Some("choose a server of the requested engine and environment ([databases.NAME] engine and environments)".into()),
+                ));
+            }
+            return Ok(server);
+        }
+        let candidates: Vec<&DatabaseServer> =
+            self.databases.iter().filter(fits).filter(|s| s.serves(request.engine, &env)).collect();
+        match candidates.as_slice() {
+            [one] => Ok(one),
+            [] => Err(Error::invalid(
+                "engine",
+                request.engine.as_str(),
+                format!("no database server for {} in {env} is configured", request.engine),
+                Some(format!(
+                    "register one in paved.toml: [databases.main] backend = \"vault\", engine = \"{}\", host, port, admin_username, admin_password = \"vault://…\"",
+                    request.engine
+                )),
+            )),
+            many => Err(Error::invalid(
+                "server",
+                "",
+                format!(
+                    "several database servers fit: {}",
+                    many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                Some("choose one by name (DatabaseSelector::server)".into()),
+            )),
+        }
+    }
+
+    /// The database golden path: validate, policy, provision, connection info, notify, record.
+    /// Provisioning is idempotent: the same request again changes nothing and returns the same
+    /// answer. A failure after the database was created says what exists and how to finish or
+    /// undo it.
+    pub async fn provision_database(
+        &self,
+        request: &DatabaseRequest,
+        select: &DatabaseSelector,
+    ) -> Result<DatabaseOutcome> {
+        let server = self.validate_database(request, select)?.clone();
+        self.progress(Step::Validate, || {
+            format!("validated the {} database of {} in {}", request.engine, request.service, request.environment)
+        });
+        let policy = self.check_database_policy(request).await?;
+        self.progress(Step::Apply, || format!("provisioning on {} ({})", server.name, server.backend));
+        let mut info = server.provisioner.provision(request).await?;
+        if info.connection_info_path.is_none() {
+            info.connection_info_path = self.store_connection_info(request, &server, &info).await?;
+        }
+        self.record(PlatformEvent::DatabaseProvisioned {
+            service: request.service.to_string(),
+            team: request.team.to_string(),
+            environment: request.environment.clone(),
+            engine: request.engine.as_str().to_string(),
+            size: request.size.as_str().to_string(),
+            database: info.database.clone(),
+            server: server.name.clone(),
+            backend: server.backend.clone(),
+        })
+        .await;
+        let warnings = self
+            .notify(
+                Notification::new(
+                    NotificationKind::DatabaseProvisioned,
+                    request.team.as_str(),
+                    request.service.as_str(),
+                    &request.environment,
+                )
+                .with_detail(format!("{} database {} on {}", request.engine, info.database, server.name)),
+            )
+            .await
+            .into_iter()
+            .collect();
+        self.progress(Step::Record, || format!("database {} is {:?}", info.database, info.state));
+        Ok(DatabaseOutcome { info, server: server.name, backend: server.backend, policy, warnings })
+    }
+
+    /// Writes the connection info (host, port, database, engine, where the credentials are;
+    /// never a password) to the secret store when the provisioner did not keep it itself.
+    async fn store_connection_info(
+        &self,
+        request: &DatabaseRequest,
+        server: &DatabaseServer,
+        info: &DatabaseInfo,
+    ) -> Result<Option<String>> {
+        let Some((_, store)) = self.secrets.iter().find(|(s, _)| *s == SecretScheme::Vault).or(self.secrets.first())
+        else {
+            self.progress(Step::Secrets, || {
+                "no secret store configured: the connection info is only in this answer".to_string()
+            });
+            return Ok(None);
+        };
+        let path = connection_info_path(request);
+        let mut data = SecretMap::new();
+        let mut put = |k: &str, v: String| data.insert(k.to_string(), SecretString::from(v));
+        put("engine", request.engine.as_str().to_string());
+        put("database", info.database.clone());
+        if let Some((host, port)) = &info.endpoint {
+            put("host", host.clone());
+            put("port", port.to_string());
+        }
+        if let Some(p) = &info.credentials_path {
+            put("credentials_path", p.clone());
+        }
+        store.put(&path, data).await.map_err(|e| Error::Backend {
+            backend: store.name().to_string(),
+            message: format!(
+                "the {} database {} of {} in {} was created on {} ({}), but its connection info could not be stored at {path}: {e}",
+                request.engine, info.database, request.service, request.environment, server.name, server.backend
+            ),
+            hint: Some(
+                "fix the secret store and provision again (idempotent: nothing is created twice), or remove the database with deprovision_database".into(),
+            ),
+            source: Some(Box::new(e)),
+        })?;
+        Ok(Some(path))
+    }
+
+    /// The state of the database of a request.
+    pub async fn database_status(&self, request: &DatabaseRequest, select: &DatabaseSelector) -> Result<DatabaseInfo> {
+        let server = self.validate_database(request, select)?;
+        server.provisioner.status(request).await
+    }
+
+    /// Removes the access (and with `drop_data` the data) of the database of a request, then
+    /// notifies the team and records it.
+    pub async fn deprovision_database(
+        &self,
+        request: &DatabaseRequest,
+        select: &DatabaseSelector,
+        drop_data: bool,
+    ) -> Result<Vec<String>> {
+        let server = self.validate_database(request, select)?.clone();
+        server.provisioner.deprovision(request, drop_data).await?;
+        self.record(PlatformEvent::DatabaseDeprovisioned {
+            service: request.service.to_string(),
+            team: request.team.to_string(),
+            environment: request.environment.clone(),
+            engine: request.engine.as_str().to_string(),
+            server: server.name.clone(),
+            drop_data,
+        })
+        .await;
+        let detail = if drop_data { "access removed, data dropped" } else { "access removed, data kept" };
+        let notification = Notification::new(
+            NotificationKind::DatabaseDeprovisioned,
+            request.team.as_str(),
+            request.service.as_str(),
+            &request.environment,
+        )
+        .with_detail(detail);
+        Ok(self.notify(notification).await.into_iter().collect())
+    }
+}

@@ -1,0 +1,502 @@
+//! The platform a `paved.toml` describes, assembled once for every front end.
+//!
+//! [`Assembly`] turns an [`OrgConfig`] plus the environment (credentials only ever come from
+//! environment variables) into a [`Platform`]: deploy targets, secret stores per reference
+//! scheme, database servers with their provisioners, notifiers, policies and the event ledger,
+//! each behind its facade feature. The CLI, the Python bindings and the API server call only
+//! this; none of them wires a backend itself.
+//!
+//! Nothing is dialled while assembling: the kube target connects, Vault logs in and database
+//! servers' admin passwords are read on first use, so a command that needs none of them (a
+//! render, a deploy to the GitOps directory) works without them.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> paved::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use paved::{Assembly, DeployRequest, OrgConfig};
+//!
+//! let assembled = Assembly::new(OrgConfig::default()).state_dir(dir.path()).build().await?;
+//! let request = DeployRequest::new("my-service", "ghcr.io/company/my-service:v1.2.3", "production")?;
+//! let outcome = assembled.platform().deploy(&request).await?;
+//! assert_eq!(outcome.record.revision, 1);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{OrgConfig, Platform, Progress, Result};
+
+/// Where the environment's values come from (`std::env::var` unless a test replaces it).
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Settings of the live Kubernetes target; `None` keeps the target's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeOptions {
+    /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`, else in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current context).
+    pub context: Option<String>,
+    /// How long a rollout may take before it fails (default 5 minutes).
+    pub timeout: Option<Duration>,
+    /// Re-apply the previous revision when a rollout fails (default `true`).
+    pub auto_rollback: Option<bool>,
+    /// Take over fields another field manager owns (default `false`).
+    pub force_conflicts: Option<bool>,
+    /// How many revisions the cluster keeps per app and environment (default 10).
+    pub history_max: Option<usize>,
+}
+
+/// Builds the [`Platform`] that an [`OrgConfig`] describes. See the [module docs](self).
+pub struct Assembly {
+    config: OrgConfig,
+    state_dir: PathBuf,
+    record: bool,
+    kube: KubeOptions,
+    progress: Option<crate::events::ProgressSink>,
+    actor: Option<String>,
+    lookup: Lookup,
+}
+
+impl fmt::Debug for Assembly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Assembly")
+            .field("config", &self.config.source)
+            .field("state_dir", &self.state_dir)
+            .field("record", &self.record)
+            .field("kube", &self.kube)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Assembly {
+    /// An assembly of `config`, with the state directory `.paved`, events recorded, and the
+    /// process environment for credentials.
+    pub fn new(config: OrgConfig) -> Self {
+        Assembly {
+            config,
+            state_dir: PathBuf::from(".paved"),
+            record: true,
+            kube: KubeOptions::default(),
+            progress: None,
+            actor: None,
+            lookup: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// Where the GitOps directory and the event ledger live (default `.paved`).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// Whether events go into the ledger (default `true`; off for renders and dry runs, which
+    /// write nothing). The ledger is opened on the first event, so bad input writes nothing.
+    pub fn record_events(mut self, on: bool) -> Self {
+        self.record = on;
+        self
+    }
+
+    /// Settings of the live Kubernetes target.
+    pub fn kube(mut self, options: KubeOptions) -> Self {
+        self.kube = options;
+        self
+    }
+
+    /// A callback for progress reports.
+    pub fn on_progress(mut self, sink: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(sink));
+        self
+    }
+
+    /// Who acts (default: `$PAVED_ACTOR`, else the user name).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Reads environment variables through `lookup` instead of the process environment
+    /// (tests, or a server that keeps credentials elsewhere).
+    pub fn env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.lookup = Arc::new(lookup);
+        self
+    }
+
+    /// The configuration being assembled.
+    pub fn config(&self) -> &OrgConfig {
+        &self.config
+    }
+
+    /// Assembles the platform. Fails on configuration that cannot work (an unknown database
+    /// backend, a policy whose pin does not match, a bad `[notify]` section), never because a
+    /// server is unreachable: servers are contacted on first use.
+    pub async fn build(self) -> Result<Assembled> {
+        let mut builder = Platform::builder().config(self.config.clone());
+        #[cfg(feature = "kube")]
+        let kube_target = {
+            use paved_kube::live::KubeTarget;
+            let k = &self.kube;
+            let mut target = KubeTarget::from_kubeconfig(k.kubeconfig.clone(), k.context.clone())
+                .namespace_template(&self.config.app.namespace);
+            if let Some(t) = k.timeout {
+                target = target.timeout(t);
+            }
+            if let Some(on) = k.auto_rollback {
+                target = target.auto_rollback(on);
+            }
+            if let Some(on) = k.force_conflicts {
+                target = target.force_conflicts(on);
+            }
+            if let Some(n) = k.history_max {
+                target = target.history_max(n);
+            }
+            let target = Arc::new(target);
+            builder = builder
+                .renderer(paved_kube::KubeRenderer)
+                .deployer(paved_kube::GitOpsTarget::new(&self.state_dir))
+                .shared_deployer(target.clone());
+            Some(target)
+        };
+        #[cfg(not(feature = "kube"))]
+        let kube_target = None;
+        #[cfg(feature = "metrics")]
+        if self.record {
+            builder = builder.metrics(crate::metrics::LedgerRecorder::lazy(&self.state_dir));
+        }
+        #[cfg(feature = "policy")]
+        if !self.config.policies.is_empty() {
+            let set = crate::policy::PolicySet::from_config(&self.config, crate::policy::HostOptions::default())?;
+            builder = builder.policy(set);
+        }
+        let backends = backends::Backends::from_config(&self.config, &self.lookup)?;
+        builder = backends.register(builder, &self.config)?;
+        #[cfg(feature = "notify")]
+        if let Some(section) = &self.config.notify {
+            let source = self.config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml"));
+            let cfg = crate::notify::NotifyConfig::from_toml(&toml::Value::Table(section.clone()), &source)?;
+            let store = backends.default_store();
+            for notifier in crate::notify::notifiers_from_config(&cfg, store.as_deref()).await? {
+                builder = builder.notifier(notifier);
+            }
+        }
+        if let Some(sink) = self.progress {
+            builder = builder.on_progress(move |p| sink(p));
+        }
+        if let Some(actor) = self.actor {
+            builder = builder.actor(actor);
+        }
+        let platform = builder.build()?;
+        Ok(Assembled { platform, kube: kube_target })
+    }
+}
+
+/// An assembled platform, with handles front ends need beside it.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    platform: Platform,
+    #[cfg(feature = "kube")]
+    kube: Option<Arc<paved_kube::live::KubeTarget>>,
+    #[cfg(not(feature = "kube"))]
+    kube: Option<()>,
+}
+
+impl Assembled {
+    /// The platform.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The platform, owned.
+    pub fn into_platform(self) -> Platform {
+        self.platform
+    }
+
+    /// Waits for background work of the deploy targets (the kube target restoring a release
+    /// after a cancelled deploy) and returns what it reports.
+    pub async fn settle(&self) -> Vec<String> {
+        #[cfg(feature = "kube")]
+        if let Some(kube) = &self.kube {
+            return kube.settle().await;
+        }
+        Vec::new()
+    }
+}
+
+mod backends {
+    //! Secret stores and database provisioners of the configuration, per backend feature.
+
+    use super::*;
+    use crate::{DatabaseServer, Error, PlatformBuilder, SecretScheme, SecretStore, suggest};
+
+    /// The database backends compiled into this build.
+    const DATABASE_BACKENDS: &[&str] = &[
+        #[cfg(feature = "vault")]
+        "vault",
+    ];
+
+    /// The backends of one configuration.
+    pub(super) struct Backends {
+        #[cfg(feature = "vault")]
+        vault: Option<lazy::LazyVault>,
+    }
+
+    impl Backends {
+        pub(super) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Result<Self> {
+            let _ = lookup;
+            Ok(Backends {
+                #[cfg(feature = "vault")]
+                vault: lazy::LazyVault::from_config(config, lookup),
+            })
+        }
+
+        /// The store notifier secrets are read from: Vault when configured.
+        #[cfg(feature = "notify")]
+        pub(super) fn default_store(&self) -> Option<Arc<dyn SecretStore>> {
+            #[cfg(feature = "vault")]
+            if let Some(v) = &self.vault {
+                return Some(Arc::new(v.clone()));
+            }
+            None
+        }
+
+        /// Registers the secret stores and the configuration's database servers.
+        pub(super) fn register(&self, mut builder: PlatformBuilder, config: &OrgConfig) -> Result<PlatformBuilder> {
+            #[cfg(feature = "vault")]
+            if let Some(v) = &self.vault {
+                builder = builder.secret_store(SecretScheme::Vault, v.clone());
+            }
+            let _ = SecretScheme::Vault;
+            for (name, server) in &config.databases {
+                let path = config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml"));
+                let provisioner: Arc<dyn crate::DbProvisioner> = match server.backend.as_str() {
+                    #[cfg(feature = "vault")]
+                    "vault" => {
+                        let Some(vault) = &self.vault else {
+                            return Err(Error::Config {
+                                path,
+                                line: None,
+                                message: format!("database server {name} uses the vault backend, and Vault is not configured"),
+                                hint: Some("set [vault] address in paved.toml, or VAULT_ADDR, with VAULT_TOKEN (or AppRole/Kubernetes auth) in the environment".into()),
+                            });
+                        };
+                        Arc::new(lazy::LazyVaultDb::new(vault.clone(), name.clone(), server.clone()))
+                    }
+                    other => {
+                        return Err(Error::Config {
+                            path,
+                            line: None,
+                            message: format!(
+                                "database server {name}: backend \"{other}\" is not available in this build"
+                            ),
+                            hint: Some(match DATABASE_BACKENDS {
+                                [] => "build paved with the `vault` feature".to_string(),
+                                some => suggest::hint_for(other, some.iter().copied()),
+                            }),
+                        });
+                    }
+                };
+                builder = builder.database_server(
+                    DatabaseServer::new(name.clone(), server.backend.clone(), server.engine, provisioner)
+                        .environments(server.environments.clone()),
+                );
+            }
+            Ok(builder)
+        }
+    }
+
+    #[cfg(feature = "vault")]
+    mod lazy {
+        //! Vault backends that connect (log in, read the admin password) on first use.
+
+        use crate::secrecy::SecretString;
+        use async_trait::async_trait;
+        use tokio::sync::OnceCell;
+
+        use super::*;
+        use crate::config::DatabaseServerConfig;
+        use crate::vault::{DbServer, VaultConfig, VaultDbProvisioner, VaultSecretStore};
+        use crate::{DatabaseInfo, DatabaseRequest, DbProvisioner, SecretMap, SecretRef};
+
+        /// The Vault connection of the configuration: `[vault]` of paved.toml over the usual
+        /// environment variables (tokens and AppRole secret ids only from the environment).
+        pub fn vault_config(config: &OrgConfig, lookup: &dyn Fn(&str) -> Option<String>) -> Result<VaultConfig> {
+            let v = &config.vault;
+            let from_file = |name: &str| match name {
+                "VAULT_ADDR" => v.address.clone(),
+                "VAULT_NAMESPACE" => v.namespace.clone(),
+                "VAULT_CACERT" => v.ca_cert.as_ref().map(|p| p.display().to_string()),
+                "VAULT_K8S_ROLE" => v.kubernetes_role.clone(),
+                "VAULT_K8S_MOUNT" => v.kubernetes_mount.clone(),
+                "VAULT_ROLE_ID" => v.approle_role_id.clone(),
+                "VAULT_APPROLE_MOUNT" => v.approle_mount.clone(),
+                _ => None,
+            };
+            Ok(VaultConfig::from_lookup(|name| from_file(name).or_else(|| lookup(name)))?)
+        }
+
+        /// A Vault KV v2 store that logs in on first use; a configuration that cannot log in
+        /// (no token) fails there, with the Vault backend's hint.
+        #[derive(Clone)]
+        pub(crate) struct LazyVault {
+            config: Arc<Result<VaultConfig>>,
+            store: Arc<OnceCell<VaultSecretStore>>,
+        }
+
+        impl LazyVault {
+            /// Vault when paved.toml (`[vault] address`) or the environment (`VAULT_ADDR`,
+            /// `BAO_ADDR`) names one.
+            pub(crate) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Option<Self> {
+                let named = config.vault.address.is_some()
+                    || ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| lookup(k).is_some_and(|v| !v.is_empty()));
+                named.then(|| LazyVault {
+                    config: Arc::new(vault_config(config, lookup.as_ref())),
+                    store: Arc::new(OnceCell::new()),
+                })
+            }
+
+            pub(crate) async fn store(&self) -> Result<&VaultSecretStore> {
+                self.store
+                    .get_or_try_init(|| async {
+                        let config = match self.config.as_ref() {
+                            Ok(c) => c.clone(),
+                            Err(e) => return Err(clone_config_error(e)),
+                        };
+                        Ok(VaultSecretStore::connect(config).await?)
+                    })
+                    .await
+            }
+        }
+
+        /// A configuration error again (errors are not `Clone`; these are all `Config` or
+        /// `InvalidInput` with owned text).
+        fn clone_config_error(e: &Error) -> Error {
+            match e {
+                Error::InvalidInput { field, value, reason, hint } => Error::InvalidInput {
+                    field: *field,
+                    value: value.clone(),
+                    reason: reason.clone(),
+                    hint: hint.clone(),
+                },
+                other => Error::Config {
+                    path: PathBuf::from("[vault]"),
+                    line: None,
+                    message: other.to_string(),
+                    hint: other.hint().map(str::to_string),
+                },
+            }
+        }
+
+        #[async_trait]
+        impl SecretStore for LazyVault {
+            fn name(&self) -> &str {
+                "vault"
+            }
+            async fn get(&self, path: &str) -> Result<SecretMap> {
+                self.store().await?.get(path).await
+            }
+            async fn put(&self, path: &str, data: SecretMap) -> Result<u64> {
+                self.store().await?.put(path, data).await
+            }
+            async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+                self.store().await?.list(prefix).await
+            }
+            async fn delete(&self, path: &str) -> Result<()> {
+                self.store().await?.delete(path).await
+            }
+            async fn get_ref(&self, reference: &SecretRef) -> Result<SecretMap> {
+                self.store().await?.get_ref(reference).await
+            }
+        }
+
+        /// A Vault database provisioner for one `[databases.NAME]` server, built on first use
+        /// (its admin password is read from Vault then).
+        pub(crate) struct LazyVaultDb {
+            vault: LazyVault,
+            name: String,
+            server: DatabaseServerConfig,
+            provisioner: OnceCell<VaultDbProvisioner>,
+        }
+
+        impl LazyVaultDb {
+            pub(crate) fn new(vault: LazyVault, name: String, server: DatabaseServerConfig) -> Self {
+                LazyVaultDb { vault, name, server, provisioner: OnceCell::new() }
+            }
+
+            async fn get(&self) -> Result<&VaultDbProvisioner> {
+                self.provisioner
+                    .get_or_try_init(|| async {
+                        let store = self.vault.store().await?.clone();
+                        let reference = &self.server.admin_password;
+                        let mut data = store.get_ref(reference).await?;
+                        let key = reference.key().unwrap_or("password");
+                        let password: SecretString = data.remove(key).ok_or_else(|| Error::NotFound {
+                            what: format!(
+                                "key \"{key}\" of secret {reference} (the admin password of database server {})",
+                                self.name
+                            ),
+                            hint: Some(format!("store it first under the key \"{key}\" at {}", reference.path())),
+                        })?;
+                        let s = &self.server;
+                        let mut db = DbServer::new(s.engine, &s.host, s.port(), &s.admin_username, password)?;
+                        if let Some(admin_db) = &s.admin_database {
+                            db = db.admin_database(admin_db);
+                        }
+                        Ok(VaultDbProvisioner::new(store, db))
+                    })
+                    .await
+            }
+        }
+
+        #[async_trait]
+        impl DbProvisioner for LazyVaultDb {
+            fn name(&self) -> &str {
+                "vault"
+            }
+            async fn provision(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
+                self.get().await?.provision(request).await
+            }
+            async fn status(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
+                self.get().await?.status(request).await
+            }
+            async fn deprovision(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()> {
+                self.get().await?.deprovision(request, drop_data).await
+            }
+        }
+    }
+
+    #[cfg(feature = "vault")]
+    pub use lazy::vault_config;
+}
+
+#[cfg(feature = "vault")]
+pub use backends::vault_config;
+
+#[cfg(all(test, feature = "vault"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paved_toml_vault_settings_override_the_environment_but_never_hold_credentials() {
+        let config = OrgConfig::parse(
+            "paved.toml",
+            "[vault]\naddress = \"https://vault.internal:8200\"\napprole_role_id = \"role-1\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "VAULT_ADDR" => Some("http://ignored:8200".to_string()),
+            "VAULT_SECRET_ID" => Some("sid".to_string()),
+            _ => None,
+        };
+        let c = vault_config(&config, &env).unwrap();
+        assert_eq!(c.address, "https://vault.internal:8200");
+        assert!(format!("{c:?}").contains("role-1") && !format!("{c:?}").contains("sid"), "{c:?}");
+        // Without a secret id in the environment, AppRole cannot log in: a clear error.
+        assert!(vault_config(&config, &|_| None).is_err());
+        let e = OrgConfig::parse("paved.toml", "[vault]\ntoken = \"s.abc\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "a token in paved.toml is refused: {e}");
+    }
+}
