@@ -2,7 +2,7 @@
 //!
 //! The domain model of [paved](https://docs.rs/paved): validated types, the organisation
 //! configuration, the golden-path traits ([`Deployer`], [`SecretStore`], [`DbProvisioner`],
-//! [`Metrics`], [`PolicyEngine`], [`Renderer`]) and the [`Platform`] that runs the golden path:
+//! [`Metrics`], [`PolicyEngine`], [`Renderer`], [`Notifier`]) and the [`Platform`] that runs the golden path:
 //!
 //! ```text
 //! DeployRequest ─validate─▶ ResolvedApp ─render─▶ Manifests ─policy─▶ Manifests' ─secrets─▶ Release ─apply─▶ Deployer
@@ -28,6 +28,7 @@ pub mod events;
 pub mod image;
 pub mod manifest;
 pub mod names;
+pub mod notify;
 pub mod platform;
 pub mod policy;
 pub mod quantity;
@@ -48,6 +49,7 @@ pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
 pub use image::ImageRef;
 pub use manifest::{Manifest, Manifests, ObjectKey};
 pub use names::{AppName, Team};
+pub use notify::{MemoryNotifier, NoNotifier, Notification, NotificationKind, Notifier, Notifiers, notify_best_effort};
 pub use platform::{Plan, Platform, PlatformBuilder};
 pub use policy::{
     Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,
