@@ -214,7 +214,7 @@ impl Default for NotifyConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [notify] table")]
 struct RawNotify {
     timeout_ms: Option<u64>,
     slack: Option<toml::Value>,
@@ -222,7 +222,7 @@ struct RawNotify {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [notify.slack] table")]
 struct RawSlack {
     webhook_url: Option<String>,
     default_channel: Option<String>,
@@ -231,14 +231,14 @@ struct RawSlack {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [notify.slack.teams.NAME] table")]
 struct RawTeam {
     channel: Option<String>,
     webhook_url: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [notify.webhook] table")]
 struct RawWebhook {
     url: String,
 }
@@ -461,11 +461,17 @@ url = "https://events.example.com/paved?token=s3cret"
             ("[notify.slack]\nwebhook_url = \"vault://secret/slack\"\n", "names no key"),
             ("[notify.slack]\nwebhook_url = \"env:X\"\n[notify.slack.teams.Payments]\n", "is not a team name"),
             ("[notify.webhook]\n", "[notify.webhook]: missing field `url`"),
+            (
+                "[notify.slack]\nwebhook_url = \"env:X\"\nteams.payments = \"#p\"\n",
+                "expected a [notify.slack.teams.NAME] table",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.to_string().contains(needle), "{text}: {e}");
             assert!(e.hint().is_some(), "{e}");
         }
+        let e = NotifyConfig::from_toml(&toml::Value::Integer(5), Path::new("paved.toml")).unwrap_err();
+        assert_eq!(e.to_string(), "paved.toml: [notify]: invalid type: integer `5`, expected a [notify] table");
     }
 
     #[tokio::test]
