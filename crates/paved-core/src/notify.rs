@@ -276,14 +276,18 @@ pub struct Notifiers {
 impl Notifiers {
     /// Fans out to `notifiers`.
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>) -> Self {
-        let name = notifiers.iter().map(|n| n.name()).collect::<Vec<_>>().join("+");
-        Notifiers { notifiers, name }
+        let mut all = Notifiers { notifiers, name: String::new() };
+        all.name = all.notifiers.iter().map(|n| n.name()).collect::<Vec<_>>().join("+");
+        all
     }
 
     /// Adds a notifier.
     pub fn push(&mut self, notifier: Arc<dyn Notifier>) {
+        if !self.name.is_empty() {
+            self.name.push('+');
+        }
+        self.name.push_str(notifier.name());
         self.notifiers.push(notifier);
-        *self = Notifiers::new(std::mem::take(&mut self.notifiers));
     }
 
     /// The notifiers, in order.

@@ -182,6 +182,8 @@ impl Assembly {
             for notifier in crate::notify::notifiers_from_config(&cfg, store.as_deref()).await? {
                 builder = builder.notifier(notifier);
             }
+            // A little longer than the notifiers' own timeout, whose error says more.
+            builder = builder.notify_timeout(cfg.timeout + Duration::from_secs(1));
         }
         if let Some(sink) = self.progress {
             builder = builder.on_progress(move |p| sink(p));

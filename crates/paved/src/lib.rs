@@ -14,6 +14,7 @@
 //! | `metrics-serve` | | `metrics` plus an HTTP server for `/metrics` |
 //! | `vault` | [`vault`] (`paved-vault`) | Vault / OpenBao KV v2 secret store |
 //! | `policy` | [`policy`] (`paved-policy`) | organisation policy as sandboxed WebAssembly components |
+//! | `notify` | [`notify`] (`paved-notify`) | notifications: Slack-compatible incoming webhooks, a generic JSON webhook |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -39,6 +40,8 @@ pub use assembly::{Assembled, Assembly, KubeOptions};
 pub use paved_kube;
 #[cfg(feature = "metrics")]
 pub use paved_metrics as metrics;
+#[cfg(feature = "notify")]
+pub use paved_notify as notify;
 #[cfg(feature = "policy")]
 pub use paved_policy as policy;
 #[cfg(feature = "vault")]
