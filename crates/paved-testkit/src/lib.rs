@@ -3,6 +3,33 @@
 //! Tests talk to real tools wherever one runs here. A test that needs a tool calls
 //! [`tool`]; when the tool is missing the test is skipped with a message on a developer's
 //! machine, but **fails** in CI (`CI=true`), so a missing install step never passes silently.
+//!
+//! # Behaviour suites
+//!
+//! Every backend of a golden-path trait passes that trait's suite ([`behavior`]): a named list
+//! of scenarios written once and run on each backend, as opendal runs one suite on every
+//! storage service. The in-memory reference backends ([`memory`]) pass them too. To run a
+//! suite on a new backend, add an integration test to the backend's crate that starts the
+//! real service (skipping outside CI when it is missing, as [`OpenBao::start`] does), wraps the
+//! backend in the suite's harness and awaits the suite's `run`:
+//!
+//! ```no_run
+//! # async fn example(store: std::sync::Arc<dyn paved_core::SecretStore>) {
+//! use paved_testkit::behavior::secret_store::{SecretStoreHarness, run};
+//! // References to what the suite writes: vault://secret/PATH#KEY.
+//! let report = run(&SecretStoreHarness::new(store, "vault://secret/")).await;
+//! assert!(report.skipped.is_empty(), "{report}");
+//! # }
+//! ```
+//!
+//! The run prints every scenario by name, lists those skipped for a capability the backend
+//! lacks (a store without versions, a provisioner without a [`DbProbe`](behavior::db_provisioner::DbProbe)),
+//! and panics at the end naming each failed scenario. Engine-specific checks reach the
+//! suite through a probe the test implements (`DbProbe` per database engine, `MetricsProbe`
+//! per metrics sink), so each scenario is still written once.
+
+pub mod behavior;
+pub mod memory;
 
 use std::path::{Path, PathBuf};
 
