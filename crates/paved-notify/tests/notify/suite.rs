@@ -7,7 +7,7 @@ use paved_core::MemoryNotifier;
 use paved_notify::{JsonWebhook, SlackWebhook};
 use secrecy::SecretString;
 
-use crate::notifier_suite;
+use paved_testkit::behavior::notifier as notifier_suite;
 use crate::receiver::{Answer, Receiver, down_url};
 
 const PATH: &str = "/hooks/s3cret-token";

@@ -186,6 +186,31 @@ pub fn every_event_kind() -> Vec<PlatformEvent> {
         started("kinds-1", "kinds", Action::Deploy),
         finished("kinds-1", "kinds", Action::Deploy, DeploymentResult::Success),
         policy_decision("kinds", true),
+        PlatformEvent::DatabaseProvisioned {
+            service: "kinds".into(),
+            team: "suite".into(),
+            environment: "production".into(),
+            engine: "postgres".into(),
+            size: "small".into(),
+            database: "kinds_production".into(),
+            server: "main".into(),
+            backend: "vault".into(),
+        },
+        PlatformEvent::DatabaseDeprovisioned {
+            service: "kinds".into(),
+            team: "suite".into(),
+            environment: "production".into(),
+            engine: "postgres".into(),
+            server: "main".into(),
+            drop_data: false,
+        },
+        PlatformEvent::NotificationFailed {
+            service: "kinds".into(),
+            team: "suite".into(),
+            environment: "production".into(),
+            notifier: "slack".into(),
+            reason: "timed out".into(),
+        },
     ]
 }
 

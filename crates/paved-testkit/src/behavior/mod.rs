@@ -60,6 +60,7 @@ macro_rules! scenario {
 
 pub mod db_provisioner;
 pub mod metrics;
+pub mod notifier;
 pub mod secret_store;
 
 /// Why a scenario failed: what was expected and what happened.

@@ -7,9 +7,6 @@
 //!   texts the receiver got so far (decoded from whatever the backend sends);
 //! - [`run_unreachable`] with a notifier whose receiver is down;
 //! - [`run_slow`] with a notifier whose receiver never answers, and the notifier's own timeout.
-//!
-//! The suite uses only `paved_core`, so a backend crate can also compile this file into its
-//! own tests (`#[path = "…/behavior/notifier.rs"] mod notifier_suite;`).
 
 use std::time::Duration;
 
