@@ -239,7 +239,10 @@ impl Platform {
                 ));
             }
         }
-        if app.secret_mode == SecretMode::Sync && stored.clone().next().is_some() && !target.accepts_secret_values() {
+        if app.secret_mode == SecretMode::Sync
+            && stored.clone().next().is_some()
+            && !target.capabilities().secret_values
+        {
             return Err(Error::invalid(
                 "secret",
                 stored.clone().map(|b| b.reference.to_string()).collect::<Vec<_>>().join(", "),
@@ -425,7 +428,7 @@ impl Platform {
         self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
         let mut release = Release::new(plan.app, plan.manifests, self.actor.clone(), plan.policy);
         release.secret_values = secret_values;
-        let result = deployer.deploy_with(&release, &self.context()).await;
+        let result = deployer.deploy(&release, &self.context()).await;
         let (outcome, revision, error) = match &result {
             Ok(o) if o.changed => (DeploymentResult::Success, Some(o.record.revision), None),
             Ok(o) => (DeploymentResult::Unchanged, Some(o.record.revision), None),
@@ -468,12 +471,12 @@ impl Platform {
 
     /// The current revision of an app in an environment.
     pub async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus> {
-        self.target_for(environment)?.status(app, environment).await
+        self.target_for(environment)?.status(&crate::ReleaseKey::new(app.clone(), environment)).await
     }
 
     /// The revisions of an app in an environment, newest first.
     pub async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>> {
-        self.target_for(environment)?.history(app, environment).await
+        self.target_for(environment)?.history(&crate::ReleaseKey::new(app.clone(), environment)).await
     }
 
     /// Restores revision `to` (default: the previous one) as a new revision.
@@ -483,7 +486,9 @@ impl Platform {
             self.check_rollback_policy(deployer.as_ref(), app, environment, to).await?;
         }
         let started_at = OffsetDateTime::now_utc();
-        let result = deployer.rollback_with(app, environment, to, &self.actor, &self.context()).await;
+        let result = deployer
+            .rollback(&crate::ReleaseKey::new(app.clone(), environment), to, &self.actor, &self.context())
+            .await;
         if let Ok(o) = &result {
             let r = &o.record;
             let id = deployment_id(app.as_str(), environment, started_at);
@@ -517,13 +522,12 @@ impl Platform {
         environment: &str,
         to: Option<Revision>,
     ) -> Result<()> {
-        let history = deployer.history(app, environment).await?;
-        let target = match to {
-            Some(rev) => history.iter().find(|r| r.revision == rev),
-            None => history.get(1),
-        };
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        let mut history = deployer.history(&key).await?;
+        history.reverse();
         // No such revision: the target's own rollback reports it with a hint.
-        let Some(record) = target else { return Ok(()) };
+        let Some(current) = crate::bookkeeping::current(&history) else { return Ok(()) };
+        let Ok(record) = crate::bookkeeping::rollback_target(&key, &history, current, to) else { return Ok(()) };
         let objects = Manifests::default();
         let input = PolicyInput {
             action: Action::Rollback,
@@ -542,7 +546,11 @@ impl Platform {
     /// Removes everything the environment's target created for an app (objects and history).
     pub async fn destroy(&self, app: &AppName, environment: &str) -> Result<DestroyOutcome> {
         let deployer = self.target_for(environment)?.clone();
-        self.progress(Step::Apply, || format!("destroying {app} in {environment} with {}", deployer.name()));
-        deployer.destroy(app, environment, &self.context()).await
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        if !deployer.capabilities().destroy {
+            return Err(crate::backend::cannot_destroy(deployer.name(), &key));
+        }
+        self.progress(Step::Apply, || format!("destroying {key} with {}", deployer.name()));
+        deployer.destroy(&key, &self.context()).await
     }
 }

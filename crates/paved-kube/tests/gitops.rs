@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use paved_core::{AppName, DeployRequest, Deployer, Error, OrgConfig, Platform, ReleaseCause};
+use paved_core::{AppName, DeployRequest, Deployer, Error, OrgConfig, Platform, ReleaseCause, ReleaseKey};
 use paved_kube::{GitOpsTarget, KubeRenderer};
 
 fn platform(state: &Path) -> Platform {
@@ -93,8 +93,9 @@ async fn a_corrupt_record_is_reported_not_ignored() {
 async fn nothing_deployed_yet() {
     let dir = tempfile::tempdir().unwrap();
     let target = GitOpsTarget::new(dir.path());
-    assert!(target.history(&app(), "production").await.unwrap().is_empty());
-    let e = target.status(&app(), "production").await.unwrap_err();
+    let key = ReleaseKey::new(app(), "production");
+    assert!(target.history(&key).await.unwrap().is_empty());
+    let e = target.status(&key).await.unwrap_err();
     assert!(e.hint().unwrap().contains("paved deploy"), "{e}");
 }
 

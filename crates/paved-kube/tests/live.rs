@@ -13,8 +13,8 @@ use paved_core::{
     Progress, ReleaseCause, RevisionState, Step,
 };
 use paved_kube::KubeRenderer;
-use paved_kube::live::mock::{MockApiServer, RecordedRequest, RolloutScript};
 use paved_kube::live::{KubeTarget, MissingKinds, RetryPolicy};
+use paved_kube::testing::{MockApiServer, RecordedRequest, RolloutScript};
 use serde_json::{Value, json};
 
 const NS: &str = "shop-production";
