@@ -39,6 +39,12 @@ pub fn next_revision<T: AsRef<ReleaseRecord>>(history: &[T]) -> Revision {
     history.iter().map(|e| e.as_ref().revision).max().map_or(1, |r| r + 1)
 }
 
+/// The records of `history` newest first, as [`Deployer::history`](crate::Deployer::history)
+/// returns them.
+pub fn newest_first<T: AsRef<ReleaseRecord>>(history: &[T]) -> Vec<ReleaseRecord> {
+    history.iter().rev().map(|e| e.as_ref().clone()).collect()
+}
+
 /// `true` when the revision is deployed (state unset or [`RevisionState::Deployed`]).
 pub fn is_deployed(record: &ReleaseRecord) -> bool {
     matches!(record.state, None | Some(RevisionState::Deployed))
@@ -206,6 +212,12 @@ mod tests {
         let mut out_of_order = plain(&["a", "b", "c"]);
         out_of_order.swap(0, 2);
         assert_eq!(next_revision(&out_of_order), 4);
+    }
+
+    #[test]
+    fn history_is_listed_newest_first() {
+        let listed = newest_first(&plain(&["a", "b", "c"]));
+        assert_eq!(listed.iter().map(|r| r.revision).collect::<Vec<_>>(), [3, 2, 1]);
     }
 
     #[test]

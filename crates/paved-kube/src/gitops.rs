@@ -114,7 +114,7 @@ impl Deployer for GitOpsTarget {
 
     async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>> {
         let key = key.clone();
-        self.blocking(move |s| Ok(s.load_all(&key)?.into_iter().rev().map(|r| r.record).collect())).await
+        self.blocking(move |s| Ok(bookkeeping::newest_first(&s.load_all(&key)?))).await
     }
 
     async fn rollback(

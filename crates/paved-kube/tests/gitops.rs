@@ -100,6 +100,20 @@ async fn nothing_deployed_yet() {
 }
 
 #[tokio::test]
+async fn destroy_is_refused_for_want_of_the_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    p.deploy(&request("ghcr.io/company/my-service:v1")).await.unwrap();
+    assert!(!GitOpsTarget::new(dir.path()).capabilities().destroy);
+    let e = p.destroy(&app(), "production").await.unwrap_err();
+    assert!(e.to_string().contains("cannot destroy apps (my-service in production)"), "{e}");
+    let hint = e.hint().unwrap();
+    assert!(hint.contains("destroy capability") && hint.contains(r#"target = "kube""#), "{hint}");
+    assert!(!hint.contains("--"), "a library hint names no CLI flag: {hint}");
+    assert_eq!(p.history(&app(), "production").await.unwrap().len(), 1, "nothing was removed");
+}
+
+#[tokio::test]
 async fn kubectl_kustomize_consumes_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path());

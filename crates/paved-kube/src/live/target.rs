@@ -201,7 +201,7 @@ impl Deployer for KubeTarget {
     async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>> {
         let conn = self.connected().await?;
         let (_, history) = self.find(conn, key.app.as_str(), &key.environment).await?;
-        Ok(history.into_iter().rev().map(|s| s.record).collect())
+        Ok(paved_core::bookkeeping::newest_first(&history))
     }
 
     async fn rollback(
