@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 use paved::paved_kube::KubeRenderer;
 use paved::paved_kube::live::KubeTarget;
-use paved::paved_kube::live::mock::MockApiServer;
+use paved::paved_kube::testing::MockApiServer;
 use paved::{OrgConfig, Platform};
 use paved_benches::request;
 

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::events::{PlatformEvent, Progress, ProgressSink, Step};
 use crate::manifest::Manifests;
-use crate::names::AppName;
-use crate::release::{DeployOutcome, Release, ReleaseRecord, ReleaseStatus, Revision};
+use crate::release::{DeployOutcome, Release, ReleaseKey, ReleaseRecord, ReleaseStatus, Revision};
 use crate::request::DatabaseRequest;
 use crate::resolve::ResolvedApp;
 use crate::secret::SecretMap;
@@ -22,68 +21,112 @@ pub trait Renderer: Send + Sync {
 }
 
 /// A deploy target: applies releases and remembers them.
+///
+/// The revision bookkeeping (numbering, unchanged releases, rollback targets) follows
+/// [`bookkeeping`](crate::bookkeeping), the same for every target.
 #[async_trait]
 pub trait Deployer: Send + Sync {
     /// The target's name as used in configuration (`gitops`, `kube`).
     fn name(&self) -> &str;
 
-    /// `true` when the target applies to a cluster and may receive secret values
-    /// ([`Release::secret_values`], `sync` secret mode). Default `false`: a target that writes
-    /// files (a GitOps repository) must never hold secret values.
-    fn accepts_secret_values(&self) -> bool {
-        false
-    }
+    /// What this target can do beyond deploying, rolling back and reporting.
+    fn capabilities(&self) -> DeployerCapabilities;
 
-    /// Applies a release. A release whose digest equals the current revision's changes
-    /// nothing and creates no revision (`changed == false`).
-    async fn deploy(&self, release: &Release) -> Result<DeployOutcome>;
+    /// Applies a release, reporting progress (such as `2/3 updated, 1/3 available`) to `cx`.
+    /// A release whose digest equals the current revision's changes nothing and creates no
+    /// revision (`changed == false`).
+    async fn deploy(&self, release: &Release, cx: &DeployContext) -> Result<DeployOutcome>;
 
     /// The current revision and what the target observes of it.
-    async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus>;
+    async fn status(&self, key: &ReleaseKey) -> Result<ReleaseStatus>;
 
     /// Every remembered revision, newest first.
-    async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>>;
+    async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>>;
 
     /// Restores the objects of revision `to` (default: the one before the current) as a new
-    /// revision.
+    /// revision released by `actor`, reporting progress to `cx`.
     async fn rollback(
         &self,
-        app: &AppName,
-        environment: &str,
-        to: Option<Revision>,
-        actor: &str,
-    ) -> Result<DeployOutcome>;
-
-    /// [`Deployer::deploy`] with a context to report progress to (rollout progress such as
-    /// `2/3 updated, 1/3 available`). The default ignores the context.
-    async fn deploy_with(&self, release: &Release, cx: &DeployContext) -> Result<DeployOutcome> {
-        let _ = cx;
-        self.deploy(release).await
-    }
-
-    /// [`Deployer::rollback`] with a context to report progress to. The default ignores the
-    /// context.
-    async fn rollback_with(
-        &self,
-        app: &AppName,
-        environment: &str,
+        key: &ReleaseKey,
         to: Option<Revision>,
         actor: &str,
         cx: &DeployContext,
-    ) -> Result<DeployOutcome> {
-        let _ = cx;
-        self.rollback(app, environment, to, actor).await
-    }
+    ) -> Result<DeployOutcome>;
 
     /// Removes everything the target created for an app in an environment (objects and
-    /// history). The default refuses: not every target can.
-    async fn destroy(&self, app: &AppName, environment: &str, cx: &DeployContext) -> Result<DestroyOutcome> {
-        let _ = (app, environment, cx);
-        Err(Error::backend(
-            self.name(),
-            "this deploy target cannot destroy apps",
-            Some("destroy is supported by the kube target (--target kube)".to_string()),
-        ))
+    /// history). Only targets whose [capabilities](Deployer::capabilities) include
+    /// [`destroy`](DeployerCapabilities::destroy) implement it; the default refuses.
+    async fn destroy(&self, key: &ReleaseKey, cx: &DeployContext) -> Result<DestroyOutcome> {
+        let _ = cx;
+        Err(cannot_destroy(self.name(), key))
+    }
+}
+
+/// The error of a [`Deployer::destroy`] on a target without the `destroy` capability.
+pub fn cannot_destroy(target: &str, key: &ReleaseKey) -> Error {
+    Error::backend(
+        target,
+        format!("the {target} target cannot destroy apps ({key})"),
+        Some(format!(
+            "destroy needs a deploy target with the destroy capability (DeployerCapabilities::destroy), such as the kube target: set target = \"kube\" for environment {} in paved.toml",
+            key.environment
+        )),
+    )
+}
+
+/// What a [`Deployer`] can do beyond deploying, rolling back and reporting. Build it from
+/// [`DeployerCapabilities::none`] with the `with_*` methods; read the fields.
+///
+/// ```
+/// use paved_core::DeployerCapabilities;
+/// let caps = DeployerCapabilities::none().with_destroy(true);
+/// assert!(caps.destroy && !caps.secret_values);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DeployerCapabilities {
+    /// The target applies to a cluster and may receive secret values
+    /// ([`Release::secret_values`], `sync` secret mode). A target that writes files (a GitOps
+    /// repository) must never hold secret values.
+    pub secret_values: bool,
+    /// [`Deployer::destroy`] removes an app's objects and history.
+    pub destroy: bool,
+    /// A deploy waits for the rollout and fails (rolling back where configured) when it does
+    /// not complete; records carry a [`RevisionState`](crate::RevisionState).
+    pub rollout_watched: bool,
+    /// The history is kept in the target itself (e.g. in the cluster), so every machine
+    /// deploying there sees the same history; otherwise it is local state (files).
+    pub history_in_target: bool,
+}
+
+impl DeployerCapabilities {
+    /// No capabilities.
+    pub const fn none() -> Self {
+        DeployerCapabilities { secret_values: false, destroy: false, rollout_watched: false, history_in_target: false }
+    }
+
+    /// Sets [`secret_values`](DeployerCapabilities::secret_values).
+    pub const fn with_secret_values(mut self, on: bool) -> Self {
+        self.secret_values = on;
+        self
+    }
+
+    /// Sets [`destroy`](DeployerCapabilities::destroy).
+    pub const fn with_destroy(mut self, on: bool) -> Self {
+        self.destroy = on;
+        self
+    }
+
+    /// Sets [`rollout_watched`](DeployerCapabilities::rollout_watched).
+    pub const fn with_rollout_watched(mut self, on: bool) -> Self {
+        self.rollout_watched = on;
+        self
+    }
+
+    /// Sets [`history_in_target`](DeployerCapabilities::history_in_target).
+    pub const fn with_history_in_target(mut self, on: bool) -> Self {
+        self.history_in_target = on;
+        self
     }
 }
 

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod backend;
+pub mod bookkeeping;
 pub mod config;
 pub mod database;
 pub mod error;
@@ -41,8 +42,8 @@ pub mod suggest;
 pub mod yaml;
 
 pub use backend::{
-    DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer,
-    SecretStore,
+    DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DeployerCapabilities, DestroyOutcome, Metrics,
+    NoMetrics, Renderer, SecretStore,
 };
 pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
 pub use database::{DatabaseOutcome, DatabaseSelector, DatabaseServer, connection_info_path};
@@ -59,8 +60,8 @@ pub use policy::{
 };
 pub use quantity::{CpuQuantity, MemoryQuantity};
 pub use release::{
-    DeployOutcome, REDACTED_PREFIX, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Revision, RevisionState,
-    SecretValues,
+    DeployOutcome, REDACTED_PREFIX, Release, ReleaseCause, ReleaseKey, ReleaseRecord, ReleaseStatus, Revision,
+    RevisionState, SecretValues,
 };
 pub use request::{
     Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestFile, Overrides,

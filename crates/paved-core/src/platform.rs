@@ -313,7 +313,10 @@ impl Platform {
                 ));
             }
         }
-        if app.secret_mode == SecretMode::Sync && stored.clone().next().is_some() && !target.accepts_secret_values() {
+        if app.secret_mode == SecretMode::Sync
+            && stored.clone().next().is_some()
+            && !target.capabilities().secret_values
+        {
             return Err(Error::invalid(
                 "secret",
                 stored.clone().map(|b| b.reference.to_string()).collect::<Vec<_>>().join(", "),
@@ -518,7 +521,7 @@ impl Platform {
             Ok(values) => {
                 release.secret_values = values;
                 self.progress(Step::Apply, || format!("applying to {}", deployer.name()));
-                deployer.deploy_with(&release, &self.context()).await
+                deployer.deploy(&release, &self.context()).await
             }
             Err(e) => Err(e),
         };
@@ -582,12 +585,12 @@ impl Platform {
 
     /// The current revision of an app in an environment.
     pub async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus> {
-        self.target_for(environment)?.status(app, environment).await
+        self.target_for(environment)?.status(&crate::ReleaseKey::new(app.clone(), environment)).await
     }
 
     /// The revisions of an app in an environment, newest first.
     pub async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>> {
-        self.target_for(environment)?.history(app, environment).await
+        self.target_for(environment)?.history(&crate::ReleaseKey::new(app.clone(), environment)).await
     }
 
     /// Restores revision `to` (default: the previous one) as a new revision.
@@ -597,7 +600,15 @@ impl Platform {
             self.check_rollback_policy(deployer.as_ref(), app, environment, to).await?;
         }
         let started_at = OffsetDateTime::now_utc();
-        let result = deployer.rollback_with(app, environment, to, &self.actor, &self.context()).await;
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        let result = deployer.rollback(&key, to, &self.actor, &self.context()).await;
+        // What the user named that does not exist (no release, an unknown revision) started
+        // nothing: it is reported, not recorded.
+        if let Err(e) = &result
+            && e.is_user_error()
+        {
+            return result;
+        }
         let id = deployment_id(app.as_str(), environment, started_at);
         let finished_at = OffsetDateTime::now_utc();
         let event = match &result {
@@ -670,13 +681,12 @@ impl Platform {
         environment: &str,
         to: Option<Revision>,
     ) -> Result<()> {
-        let history = deployer.history(app, environment).await?;
-        let target = match to {
-            Some(rev) => history.iter().find(|r| r.revision == rev),
-            None => history.get(1),
-        };
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        let mut history = deployer.history(&key).await?;
+        history.reverse();
         // No such revision: the target's own rollback reports it with a hint.
-        let Some(record) = target else { return Ok(()) };
+        let Some(current) = crate::bookkeeping::current(&history) else { return Ok(()) };
+        let Ok(record) = crate::bookkeeping::rollback_target(&key, &history, current, to) else { return Ok(()) };
         let objects = Manifests::default();
         let input = PolicyInput {
             action: Action::Rollback,
@@ -695,7 +705,11 @@ impl Platform {
     /// Removes everything the environment's target created for an app (objects and history).
     pub async fn destroy(&self, app: &AppName, environment: &str) -> Result<DestroyOutcome> {
         let deployer = self.target_for(environment)?.clone();
-        self.progress(Step::Apply, || format!("destroying {app} in {environment} with {}", deployer.name()));
-        deployer.destroy(app, environment, &self.context()).await
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        if !deployer.capabilities().destroy {
+            return Err(crate::backend::cannot_destroy(deployer.name(), &key));
+        }
+        self.progress(Step::Apply, || format!("destroying {key} with {}", deployer.name()));
+        deployer.destroy(&key, &self.context()).await
     }
 }

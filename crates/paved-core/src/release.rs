@@ -4,12 +4,42 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::manifest::Manifests;
+use crate::names::AppName;
 use crate::policy::PolicyReport;
 use crate::request::EscapeHatch;
 use crate::resolve::ResolvedApp;
 
 /// A revision number of an app in an environment; the first release is revision 1.
 pub type Revision = u64;
+
+/// Which app in which environment: the key of a release history at a deploy target.
+///
+/// ```
+/// use paved_core::{AppName, ReleaseKey};
+/// let key = ReleaseKey::new(AppName::new("shop").unwrap(), "production");
+/// assert_eq!(key.to_string(), "shop in production");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReleaseKey {
+    /// The app.
+    pub app: AppName,
+    /// The environment.
+    pub environment: String,
+}
+
+impl ReleaseKey {
+    /// The key of `app` in `environment`.
+    pub fn new(app: AppName, environment: impl Into<String>) -> Self {
+        ReleaseKey { app, environment: environment.into() }
+    }
+}
+
+/// `{app} in {environment}`, as messages name a release history.
+impl std::fmt::Display for ReleaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {}", self.app, self.environment)
+    }
+}
 
 /// Everything a [`Deployer`](crate::Deployer) needs to apply one release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +85,11 @@ impl Release {
     pub fn new(app: ResolvedApp, manifests: Manifests, actor: impl Into<String>, policy: PolicyReport) -> Self {
         let digest = manifests.digest();
         Release { app, manifests, digest, actor: actor.into(), policy, secret_values: SecretValues::default() }
+    }
+
+    /// The app and environment this release is for.
+    pub fn key(&self) -> ReleaseKey {
+        ReleaseKey::new(self.app.app.clone(), self.app.environment.name.clone())
     }
 }
 
@@ -167,28 +202,23 @@ impl ReleaseRecord {
 }
 
 impl ReleaseRecord {
-    /// The record of a rollback that restores this revision's objects as revision `revision`.
+    /// The record of a rollback that restores this revision's objects as revision `revision`,
+    /// released at `at` by `actor`. Its [state](ReleaseRecord::state) is unset: the new
+    /// revision has not rolled out yet.
     pub fn restored_as(&self, revision: Revision, actor: &str, at: OffsetDateTime) -> ReleaseRecord {
         let mut record = self.clone();
         record.revision = revision;
         record.deployed_at = at;
         record.deployed_by = actor.to_string();
         record.cause = ReleaseCause::Rollback { to: self.revision };
+        record.state = None;
         record
     }
+}
 
-    /// Refuses a rollback to this revision when its objects are the current revision's
-    /// (`known` lists the revisions for the hint).
-    pub fn check_rollback_from(&self, current: &ReleaseRecord, known: &str) -> crate::Result<()> {
-        if self.digest != current.digest {
-            return Ok(());
-        }
-        Err(crate::Error::invalid(
-            "to",
-            self.revision.to_string(),
-            format!("revision {} has the same objects as the current revision {}", self.revision, current.revision),
-            Some(format!("pick another revision: {known}")),
-        ))
+impl AsRef<ReleaseRecord> for ReleaseRecord {
+    fn as_ref(&self) -> &ReleaseRecord {
+        self
     }
 }
 

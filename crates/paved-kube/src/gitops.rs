@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use async_trait::async_trait;
+use paved_core::bookkeeping::{self, not_deployed};
 use paved_core::{
-    AppName, DeployOutcome, Deployer, Error, Manifests, Release, ReleaseCause, ReleaseRecord, ReleaseStatus, Result,
-    Revision,
+    DeployContext, DeployOutcome, Deployer, DeployerCapabilities, Error, Manifests, Release, ReleaseCause, ReleaseKey,
+    ReleaseRecord, ReleaseStatus, Result, Revision,
 };
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// The name of this target in configuration (`target = "gitops"`).
 pub const TARGET_NAME: &str = "gitops";
@@ -48,6 +48,12 @@ pub struct GitOpsTarget {
 struct StoredRelease {
     record: ReleaseRecord,
     manifests: Manifests,
+}
+
+impl AsRef<ReleaseRecord> for StoredRelease {
+    fn as_ref(&self) -> &ReleaseRecord {
+        &self.record
+    }
 }
 
 impl GitOpsTarget {
@@ -91,30 +97,35 @@ impl Deployer for GitOpsTarget {
         TARGET_NAME
     }
 
-    async fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
+    /// Files only: no secret values, no destroy, no rollout to watch, history in local files.
+    fn capabilities(&self) -> DeployerCapabilities {
+        DeployerCapabilities::none()
+    }
+
+    async fn deploy(&self, release: &Release, _cx: &DeployContext) -> Result<DeployOutcome> {
         let release = release.clone();
         self.blocking(move |s| s.deploy(&release)).await
     }
 
-    async fn status(&self, app: &AppName, environment: &str) -> Result<ReleaseStatus> {
-        let (app, env) = (app.to_string(), environment.to_string());
-        self.blocking(move |s| s.status(&app, &env)).await
+    async fn status(&self, key: &ReleaseKey) -> Result<ReleaseStatus> {
+        let key = key.clone();
+        self.blocking(move |s| s.status(&key)).await
     }
 
-    async fn history(&self, app: &AppName, environment: &str) -> Result<Vec<ReleaseRecord>> {
-        let (app, env) = (app.to_string(), environment.to_string());
-        self.blocking(move |s| Ok(s.load_all(&app, &env)?.into_iter().rev().map(|r| r.record).collect())).await
+    async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>> {
+        let key = key.clone();
+        self.blocking(move |s| Ok(bookkeeping::newest_first(&s.load_all(&key)?))).await
     }
 
     async fn rollback(
         &self,
-        app: &AppName,
-        environment: &str,
+        key: &ReleaseKey,
         to: Option<Revision>,
         actor: &str,
+        _cx: &DeployContext,
     ) -> Result<DeployOutcome> {
-        let (app, env, actor) = (app.to_string(), environment.to_string(), actor.to_string());
-        self.blocking(move |s| s.rollback(&app, &env, to, &actor)).await
+        let (key, actor) = (key.clone(), actor.to_string());
+        self.blocking(move |s| s.rollback(&key, to, &actor)).await
     }
 }
 
@@ -172,12 +183,13 @@ impl Store {
     }
 
     /// Serialises changes to one app in one environment.
-    fn lock(&self, app: &str, env: &str) -> Result<File> {
-        self.lock_file(&format!("{env}--{app}"))
+    fn lock(&self, key: &ReleaseKey) -> Result<File> {
+        self.lock_file(&format!("{}--{}", key.environment, key.app))
     }
 
-    fn load_all(&self, app: &str, env: &str) -> Result<Vec<StoredRelease>> {
-        let dir = self.target.releases_dir(app, env);
+    /// The stored revisions, oldest first.
+    fn load_all(&self, key: &ReleaseKey) -> Result<Vec<StoredRelease>> {
+        let dir = self.target.releases_dir(key.app.as_str(), &key.environment);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -205,28 +217,17 @@ impl Store {
         Ok(out)
     }
 
-    fn not_deployed(app: &str, env: &str) -> Error {
-        Error::NotFound {
-            what: format!("release of {app} in {env}"),
-            hint: Some(format!("deploy it first: paved deploy --app {app} --env {env} --image IMAGE")),
-        }
-    }
-
     fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
-        let (app, env) = (release.app.app.as_str(), release.app.environment.name.as_str());
-        let _lock = self.lock(app, env)?;
-        let history = self.load_all(app, env)?;
-        if let Some(current) = history.last()
-            && current.record.digest == release.digest
-        {
+        let key = release.key();
+        let _lock = self.lock(&key)?;
+        let history = self.load_all(&key)?;
+        if let Some(current) = bookkeeping::unchanged(&history, &release.digest) {
             let restored = self.materialize(current)?;
             self.commit(current)?;
             return Ok(self.outcome(current.record.clone(), false).with_restored(restored));
         }
-        let revision = history.last().map_or(1, |c| c.record.revision + 1);
-        let record = ReleaseRecord::for_release(release, revision, now());
-        let stored = StoredRelease { record, manifests: release.manifests.clone() };
-        self.store(&stored)
+        let record = bookkeeping::new_record(&history, release);
+        self.store(&StoredRelease { record, manifests: release.manifests.clone() })
     }
 
     fn store(&self, stored: &StoredRelease) -> Result<DeployOutcome> {
@@ -282,10 +283,10 @@ impl Store {
         Ok(true)
     }
 
-    fn status(&self, app: &str, env: &str) -> Result<ReleaseStatus> {
-        let history = self.load_all(app, env)?;
-        let current = history.last().ok_or_else(|| Self::not_deployed(app, env))?;
-        let dir = self.target.app_dir(app, env);
+    fn status(&self, key: &ReleaseKey) -> Result<ReleaseStatus> {
+        let history = self.load_all(key)?;
+        let current = bookkeeping::current(&history).ok_or_else(|| not_deployed(key, None))?;
+        let dir = self.target.app_dir(key.app.as_str(), &key.environment);
         let in_sync = dir_matches(&dir, &directory_files(&current.manifests));
         let detail = if in_sync {
             format!("{} objects in sync with revision {}", current.record.objects, current.record.revision)
@@ -299,30 +300,13 @@ impl Store {
         Ok(ReleaseStatus::new(current.record.clone(), in_sync, detail, dir.display().to_string()))
     }
 
-    fn rollback(&self, app: &str, env: &str, to: Option<Revision>, actor: &str) -> Result<DeployOutcome> {
+    fn rollback(&self, key: &ReleaseKey, to: Option<Revision>, actor: &str) -> Result<DeployOutcome> {
         // Check before locking, so that a refused rollback writes nothing at all.
-        if self.load_all(app, env)?.is_empty() {
-            return Err(Self::not_deployed(app, env));
-        }
-        let _lock = self.lock(app, env)?;
-        let history = self.load_all(app, env)?;
-        let current = history.last().ok_or_else(|| Self::not_deployed(app, env))?;
-        let revisions = || history.iter().map(|r| r.record.revision.to_string()).collect::<Vec<_>>().join(", ");
-        let target = match to {
-            Some(rev) => history.iter().find(|r| r.record.revision == rev).ok_or_else(|| Error::NotFound {
-                what: format!("revision {rev} of {app} in {env}"),
-                hint: Some(format!("known revisions: {}; see paved history --app {app} --env {env}", revisions())),
-            })?,
-            None => history.iter().rev().find(|r| r.record.digest != current.record.digest).ok_or_else(|| {
-                Error::NotFound {
-                    what: format!("an earlier revision of {app} in {env}"),
-                    hint: Some("there is nothing to roll back to yet".into()),
-                }
-            })?,
-        };
-        target.record.check_rollback_from(&current.record, &revisions())?;
-        let record = target.record.restored_as(current.record.revision + 1, actor, now());
-        self.store(&StoredRelease { record, manifests: target.manifests.clone() })
+        bookkeeping::plan_rollback(key, &self.load_all(key)?, to, actor, None)?;
+        let _lock = self.lock(key)?;
+        let history = self.load_all(key)?;
+        let plan = bookkeeping::plan_rollback(key, &history, to, actor, None)?;
+        self.store(&StoredRelease { record: plan.record, manifests: plan.target.manifests.clone() })
     }
 
     /// Commits the release's paths when the state directory is inside a git work tree and
@@ -392,10 +376,6 @@ fn exchange(a: &Path, b: &Path) -> Result<bool> {
 #[cfg(not(target_os = "linux"))]
 fn exchange(_a: &Path, _b: &Path) -> Result<bool> {
     Ok(false)
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond")
 }
 
 fn dir_matches(dir: &Path, files: &[(String, String)]) -> bool {

@@ -22,6 +22,8 @@ pub mod gitops;
 pub mod live;
 pub mod overlay;
 pub mod render;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use gitops::GitOpsTarget;
 #[cfg(feature = "live")]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use paved_core::{AppName, DeployRequest, Deployer, Error, OrgConfig, Platform, ReleaseCause};
+use paved_core::{AppName, DeployRequest, Deployer, Error, OrgConfig, Platform, ReleaseCause, ReleaseKey};
 use paved_kube::{GitOpsTarget, KubeRenderer};
 
 fn platform(state: &Path) -> Platform {
@@ -93,9 +93,24 @@ async fn a_corrupt_record_is_reported_not_ignored() {
 async fn nothing_deployed_yet() {
     let dir = tempfile::tempdir().unwrap();
     let target = GitOpsTarget::new(dir.path());
-    assert!(target.history(&app(), "production").await.unwrap().is_empty());
-    let e = target.status(&app(), "production").await.unwrap_err();
+    let key = ReleaseKey::new(app(), "production");
+    assert!(target.history(&key).await.unwrap().is_empty());
+    let e = target.status(&key).await.unwrap_err();
     assert!(e.hint().unwrap().contains("paved deploy"), "{e}");
+}
+
+#[tokio::test]
+async fn destroy_is_refused_for_want_of_the_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    p.deploy(&request("ghcr.io/company/my-service:v1")).await.unwrap();
+    assert!(!GitOpsTarget::new(dir.path()).capabilities().destroy);
+    let e = p.destroy(&app(), "production").await.unwrap_err();
+    assert!(e.to_string().contains("cannot destroy apps (my-service in production)"), "{e}");
+    let hint = e.hint().unwrap();
+    assert!(hint.contains("destroy capability") && hint.contains(r#"target = "kube""#), "{hint}");
+    assert!(!hint.contains("--"), "a library hint names no CLI flag: {hint}");
+    assert_eq!(p.history(&app(), "production").await.unwrap().len(), 1, "nothing was removed");
 }
 
 #[tokio::test]

@@ -13,8 +13,8 @@ use paved_core::{
     Progress, ReleaseCause, RevisionState, Step,
 };
 use paved_kube::KubeRenderer;
-use paved_kube::live::mock::{MockApiServer, RecordedRequest, RolloutScript};
 use paved_kube::live::{KubeTarget, MissingKinds, RetryPolicy};
+use paved_kube::testing::{MockApiServer, RecordedRequest, RolloutScript};
 use serde_json::{Value, json};
 
 const NS: &str = "shop-production";
@@ -258,6 +258,10 @@ async fn progress_deadline_exceeded_rolls_back_automatically() {
     assert!(f.rec.messages().iter().any(|m| m == "rolling back to revision 1"));
     let status = f.platform.status(&app(), "production").await.unwrap();
     assert_eq!(status.current.revision, 3);
+    // The failed revision cannot be restored.
+    let err = f.platform.rollback(&app(), "production", Some(2)).await.unwrap_err();
+    assert!(err.is_user_error() && err.to_string().contains("did not roll out (state failed)"), "{err}");
+    assert_eq!(err.hint(), Some("revisions to roll back to: 1, 3"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,6 @@ mod receiver;
 // The suite lives in paved-testkit; it is compiled here from its file so it runs on this
 // crate's notifiers.
 #[allow(unreachable_pub, dead_code)]
-
 #[path = "notify/config.rs"]
 mod config;
 #[path = "notify/slack.rs"]

@@ -45,6 +45,12 @@ struct Payload {
     manifests: Manifests,
 }
 
+impl AsRef<ReleaseRecord> for Stored {
+    fn as_ref(&self) -> &ReleaseRecord {
+        &self.record
+    }
+}
+
 impl Stored {
     pub(crate) fn state(&self) -> RevisionState {
         self.record.state.unwrap_or(RevisionState::Deployed)

@@ -7,8 +7,8 @@ use paved_core::MemoryNotifier;
 use paved_notify::{JsonWebhook, SlackWebhook};
 use secrecy::SecretString;
 
-use paved_testkit::behavior::notifier as notifier_suite;
 use crate::receiver::{Answer, Receiver, down_url};
+use paved_testkit::behavior::notifier as notifier_suite;
 
 const PATH: &str = "/hooks/s3cret-token";
 

@@ -1,5 +1,6 @@
-//! A scripted in-memory Kubernetes API server behind a real [`kube::Client`], the way kube-rs
-//! tests its client: a `tower_test::mock::pair` whose handle is served by this module.
+//! Test support (feature `testing`): a scripted in-memory Kubernetes API server behind a real
+//! [`kube::Client`], the way kube-rs tests its client: a `tower_test::mock::pair` whose handle
+//! is served by this module.
 //!
 //! It is strict where a real API server is strict, so that tests catch what a cluster would
 //! reject: server-side apply needs `fieldManager` and the content type
@@ -17,7 +18,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use paved_kube::live::mock::MockApiServer;
+//! use paved_kube::testing::MockApiServer;
 //! let (client, server) = MockApiServer::start();
 //! let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
 //! assert!(api.get_opt("missing").await.unwrap().is_none());
@@ -38,7 +39,7 @@ use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::apply::KINDS;
+use crate::live::apply::KINDS;
 
 /// The response body type of the mock server.
 pub type MockBody = UnsyncBoxBody<Bytes, Infallible>;

@@ -1,0 +1,444 @@
+//! The deploy state machine: apply, record the revision as pending, watch the rollout, then
+//! prune and record it, or mark it failed and restore the previous revision. Rollbacks run the
+//! same machine with stored objects.
+
+use std::collections::BTreeSet;
+
+use paved_core::bookkeeping;
+use paved_core::{
+    DeployContext, DeployOutcome, Error, Manifests, Release, ReleaseKey, Result, Revision, RevisionState, SecretValues,
+    Step,
+};
+use tokio::time::Instant;
+
+use super::KubeTarget;
+use super::apply::{self, Applied, Target};
+use super::connection::Connected;
+use super::history::{self, Stored};
+use super::recovery::Recovery;
+use super::{MANAGER, TARGET_NAME, prune, rollout};
+
+/// Why a revision failed.
+pub(super) enum Failure {
+    /// Applying an object failed.
+    Apply(Error),
+    /// The rollout failed or timed out.
+    Rollout(String),
+    /// The deploy future was dropped.
+    Cancelled,
+}
+
+impl KubeTarget {
+    /// A deploy: re-apply unchanged objects, or roll out a new revision.
+    pub(super) async fn deploy_release(&self, release: &Release, cx: &DeployContext) -> Result<DeployOutcome> {
+        let conn = self.connected().await?;
+        let server = conn.description.as_str();
+        let a = &release.app;
+        let (app, env, ns) = (a.app.as_str(), a.environment.name.as_str(), a.namespace.as_str());
+        let _lock = self.lock(app, env).await;
+        let history = history::load(&conn.client, server, Some(ns), app, env, &self.opts.retry).await?;
+        self.check_pending(conn, &history).await?;
+        if let Some(cur) = bookkeeping::unchanged(&history, &release.digest) {
+            cx.report(
+                Step::Apply,
+                format!("revision {} has the same objects: re-applying them", cur.record.revision),
+                None,
+            );
+            self.apply_objects(conn, &release.manifests, true, &release.secret_values, cx).await?;
+            self.apply_objects(conn, &release.manifests, false, &release.secret_values, cx).await?;
+            if let Err(message) = self.wait(conn, ns, &release.manifests, cx).await {
+                return Err(Error::Rollout {
+                    target: TARGET_NAME.into(),
+                    message: format!("revision {} of {app} in {env} is not healthy: {message}", cur.record.revision),
+                    hint: Some(format!("inspect the pods: kubectl -n {ns} get pods")),
+                    restored: None,
+                });
+            }
+            let mut record = cur.record.clone();
+            record.state = Some(RevisionState::Deployed);
+            return Ok(DeployOutcome::new(record, false, Self::location(server, ns)));
+        }
+        let mut record = bookkeeping::new_record(&history, release);
+        record.state = Some(RevisionState::Pending);
+        let new = Stored { record, manifests: release.manifests.clone(), namespace: ns.to_string() };
+        let current = bookkeeping::current(&history).cloned();
+        self.run(conn, new, &history, current, &release.secret_values, cx).await
+    }
+
+    /// A rollback: restore the objects of a revision that rolled out as a new revision.
+    pub(super) async fn rollback_release(
+        &self,
+        key: &ReleaseKey,
+        to: Option<Revision>,
+        actor: &str,
+        cx: &DeployContext,
+    ) -> Result<DeployOutcome> {
+        let conn = self.connected().await?;
+        let _lock = self.lock(key.app.as_str(), &key.environment).await;
+        let (_, history) = self.find(conn, key.app.as_str(), &key.environment).await?;
+        self.check_pending(conn, &history).await?;
+        let plan = bookkeeping::plan_rollback(key, &history, to, actor, Some(&conn.description))?;
+        let mut record = plan.record;
+        record.state = Some(RevisionState::Pending);
+        let new = Stored { record, manifests: plan.target.manifests.clone(), namespace: plan.target.namespace.clone() };
+        let current = plan.current.clone();
+        self.run(conn, new, &history, Some(current), &SecretValues::default(), cx).await
+    }
+
+    /// Applies objects in dependency order; `namespaces`: only Namespaces, else all but them.
+    /// Applies the objects (the Namespaces, or everything else). A Secret whose values are
+    /// redacted placeholders (`sync` secret mode) is applied with `values` put in; without them
+    /// (a rollback re-applying stored objects) it is left as it is in the cluster.
+    async fn apply_objects(
+        &self,
+        conn: &Connected,
+        manifests: &Manifests,
+        namespaces: bool,
+        values: &SecretValues,
+        cx: &DeployContext,
+    ) -> Result<usize> {
+        let mut applied = 0;
+        for m in apply::in_apply_order(manifests.objects()) {
+            if (m.kind() == "Namespace") != namespaces {
+                continue;
+            }
+            let filled;
+            let m = if apply::has_redacted_values(m) {
+                match apply::fill_redacted_values(m, values) {
+                    Some(f) => {
+                        filled = f;
+                        &filled
+                    }
+                    None => {
+                        cx.report(
+                            Step::Apply,
+                            format!(
+                                "kept {} as it is (its values are read from the secret store at deploy time)",
+                                m.key()
+                            ),
+                            None,
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                m
+            };
+            match apply::apply_one(
+                &conn.client,
+                &conn.description,
+                m,
+                self.opts.force_conflicts,
+                self.opts.missing_kinds,
+                &self.opts.retry,
+            )
+            .await?
+            {
+                Applied::Done => applied += 1,
+                Applied::Skipped(warning) => {
+                    tracing::warn!("{warning}");
+                    cx.report(Step::Apply, format!("⚠️  {warning}"), None);
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Waits for every Deployment of `manifests`.
+    async fn wait(
+        &self,
+        conn: &Connected,
+        namespace: &str,
+        manifests: &Manifests,
+        cx: &DeployContext,
+    ) -> Result<(), String> {
+        let names: Vec<String> =
+            manifests.iter().filter(|m| m.kind() == "Deployment").map(|m| m.name().to_string()).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.opts.timeout;
+        match rollout::wait_all(&conn.client, namespace, &names, deadline, cx).await {
+            Ok(()) => Ok(()),
+            Err((name, failure)) => {
+                let selector = manifests
+                    .iter()
+                    .find(|m| m.kind() == "Deployment" && m.name() == name)
+                    .and_then(apply::match_labels_selector);
+                let reasons = match selector {
+                    Some(s) => rollout::pod_reasons(&conn.client, namespace, &s, &self.opts.retry).await,
+                    None => Vec::new(),
+                };
+                let mut message = failure.message;
+                if let Some(last) = failure.last {
+                    message.push_str(&format!(" (last seen: {last})"));
+                }
+                if !reasons.is_empty() {
+                    message.push_str(&format!("; {}", reasons.join("; ")));
+                }
+                Err(message)
+            }
+        }
+    }
+
+    /// Rolls out a new revision: namespace, pending record, objects, watch, then prune and
+    /// record, or fail (and roll back).
+    async fn run(
+        &self,
+        conn: &Connected,
+        new: Stored,
+        history: &[Stored],
+        previous: Option<Stored>,
+        values: &SecretValues,
+        cx: &DeployContext,
+    ) -> Result<DeployOutcome> {
+        let server = conn.description.as_str();
+        let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
+        let rev = new.record.revision;
+        let namespaces = self.apply_objects(conn, &new.manifests, true, values, cx).await?;
+        match history::create(&conn.client, server, &new, &self.opts.retry).await {
+            Ok(()) => {}
+            Err(history::CreateError::Exists) => {
+                return Err(Error::backend(
+                    TARGET_NAME,
+                    format!("another deploy of {app} in {env} is under way: revision {rev} was recorded meanwhile"),
+                    Some(format!("wait for it (paved status --app {app} --env {env}) and deploy again")),
+                ));
+            }
+            Err(history::CreateError::Other(e)) => return Err(e),
+        }
+        let guard = Recovery {
+            target: self.clone(),
+            conn: conn.clone(),
+            new: new.clone(),
+            previous: previous.clone(),
+            armed: true,
+        };
+        cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
+        let applied = match self.apply_objects(conn, &new.manifests, false, values, cx).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Apply(e), guard, cx).await);
+            }
+        };
+        cx.report(
+            Step::Apply,
+            format!("applied {} objects (server-side apply, field manager {MANAGER})", applied + namespaces),
+            None,
+        );
+        if let Err(message) = self.wait(conn, &ns, &new.manifests, cx).await {
+            return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
+        }
+        // The rollout succeeded: from here on nothing may restore the previous release, even if
+        // the bookkeeping below fails or the future is dropped.
+        let mut guard = guard;
+        guard.armed = false;
+        drop(guard);
+        self.finish(conn, &new, history, true, cx).await.map_err(|e| {
+            Error::backend(
+                TARGET_NAME,
+                format!("revision {rev} rolled out in namespace {ns}, but recording it in the cluster failed: {e}"),
+                Some(
+                    "the new release is running; `paved status` shows it, and the next deploy records it again".into(),
+                ),
+            )
+        })?;
+        let mut record = new.record.clone();
+        record.state = Some(RevisionState::Deployed);
+        Ok(DeployOutcome::new(record, true, Self::location(server, &ns)))
+    }
+
+    /// After a successful rollout: prune, mark deployed (and the rest superseded), trim.
+    async fn finish(
+        &self,
+        conn: &Connected,
+        new: &Stored,
+        history: &[Stored],
+        trim: bool,
+        cx: &DeployContext,
+    ) -> Result<()> {
+        let server = conn.description.as_str();
+        let (app, env) = (new.record.app.as_str(), new.record.environment.as_str());
+        let keep: BTreeSet<prune::Identity> = new.manifests.iter().map(prune::identity).collect();
+        let candidates: Vec<Target> = history.iter().flat_map(|s| s.manifests.iter()).map(Target::of).collect();
+        match prune::prune(&conn.client, server, candidates, &keep, app, env, &self.opts.retry).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                cx.report(
+                    Step::Apply,
+                    format!("pruned {} objects no longer rendered: {}", deleted.len(), deleted.join(", ")),
+                    None,
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // The release is live and healthy; a leftover object is reported, not fatal.
+                tracing::warn!(error = %e, "pruning failed");
+                cx.report(Step::Apply, format!("⚠️  pruning failed (the next deploy retries it): {e}"), None);
+            }
+        }
+        history::set_state(&conn.client, server, new, RevisionState::Deployed, &self.opts.retry).await?;
+        for old in
+            history.iter().filter(|s| s.state() == RevisionState::Deployed && s.record.revision != new.record.revision)
+        {
+            history::set_state(&conn.client, server, old, RevisionState::Superseded, &self.opts.retry).await?;
+        }
+        if !trim {
+            return Ok(());
+        }
+        let mut all: Vec<&Stored> = history.iter().filter(|s| s.record.revision != new.record.revision).collect();
+        all.push(new);
+        self.trim(conn, all).await
+    }
+
+    /// Deletes the records of all but the newest `history_max` revisions.
+    async fn trim(&self, conn: &Connected, mut revisions: Vec<&Stored>) -> Result<()> {
+        revisions.sort_by_key(|s| std::cmp::Reverse(s.record.revision));
+        revisions.dedup_by_key(|s| s.record.revision);
+        for old in revisions.into_iter().skip(self.opts.history_max.max(1)) {
+            history::delete(&conn.client, conn.description.as_str(), old, &self.opts.retry).await?;
+        }
+        Ok(())
+    }
+
+    /// A revision failed: mark it, and restore `previous` (as a new revision) unless rollback
+    /// is off. Returns the error to report.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn fail(
+        &self,
+        conn: &Connected,
+        new: &Stored,
+        history: &[Stored],
+        previous: Option<&Stored>,
+        failure: Failure,
+        mut guard: Recovery,
+        cx: &DeployContext,
+    ) -> Error {
+        guard.armed = false;
+        drop(guard);
+        let server = conn.description.as_str();
+        let r = &new.record;
+        if let Err(e) = history::set_state(&conn.client, server, new, RevisionState::Failed, &self.opts.retry).await {
+            tracing::warn!(error = %e, "could not mark the failed revision");
+        }
+        let (what, hint, apply_error) = match failure {
+            Failure::Apply(e) => {
+                let hint = e.hint().map(str::to_string);
+                (
+                    format!("revision {} of {} in {} could not be applied: {e}", r.revision, r.app, r.environment),
+                    hint,
+                    Some(e),
+                )
+            }
+            Failure::Rollout(message) => (
+                format!(
+                    "rollout of revision {} of {} in {} (image {}) failed: {message}",
+                    r.revision, r.app, r.environment, r.image
+                ),
+                Some(format!(
+                    "inspect the pods: kubectl -n {} describe pods -l app.kubernetes.io/instance={}-{}",
+                    new.namespace, r.app, r.environment
+                )),
+                None,
+            ),
+            Failure::Cancelled => (
+                format!("the deploy of revision {} of {} in {} was cancelled", r.revision, r.app, r.environment),
+                None,
+                None,
+            ),
+        };
+        cx.report(Step::Watch, format!("❌ {what}"), None);
+        let Some(previous) = previous.filter(|_| self.opts.auto_rollback) else {
+            // The failed revision stays recorded; the history stays bounded.
+            if let Err(e) = self.trim(conn, history.iter().chain([new]).collect()).await {
+                tracing::warn!(error = %e, "could not trim the release history");
+            }
+            let why = if self.opts.auto_rollback {
+                "there is no earlier revision to roll back to".to_string()
+            } else {
+                "automatic rollback is off (--no-rollback): the failed objects stay in place".to_string()
+            };
+            if let Some(e) = apply_error
+                && previous.is_none()
+            {
+                return e;
+            }
+            return Error::Rollout {
+                target: TARGET_NAME.into(),
+                message: format!("{what}; revision {} is marked failed; {why}", r.revision),
+                hint,
+                restored: None,
+            };
+        };
+        cx.report(Step::Apply, format!("rolling back to revision {}", previous.record.revision), None);
+        match self.restore(conn, new, history, previous, cx).await {
+            Ok(restored) => Error::Rollout {
+                target: TARGET_NAME.into(),
+                message: format!(
+                    "{what}; rolled back to the objects of revision {} (now revision {restored}, image {})",
+                    previous.record.revision, previous.record.image
+                ),
+                hint,
+                restored: Some(restored),
+            },
+            Err(e) => Error::Rollout {
+                target: TARGET_NAME.into(),
+                message: format!(
+                    "{what}; rolling back to revision {} failed too: {e}; the namespace {} may hold objects of both revisions",
+                    previous.record.revision, new.namespace
+                ),
+                hint: hint.or_else(|| {
+                    Some(format!(
+                        "fix the cause, then deploy again or run paved rollback --app {} --env {}",
+                        r.app, r.environment
+                    ))
+                }),
+                restored: None,
+            },
+        }
+    }
+
+    /// Re-applies `previous` as a new revision after `failed`, waits for it, prunes what only
+    /// `failed` had, and records it. Returns the new revision.
+    async fn restore(
+        &self,
+        conn: &Connected,
+        failed: &Stored,
+        history: &[Stored],
+        previous: &Stored,
+        cx: &DeployContext,
+    ) -> Result<Revision> {
+        let server = conn.description.as_str();
+        let mut record =
+            previous.record.restored_as(failed.record.revision + 1, &failed.record.deployed_by, bookkeeping::now());
+        record.state = Some(RevisionState::Pending);
+        let restore = Stored { record, manifests: previous.manifests.clone(), namespace: previous.namespace.clone() };
+        match history::create(&conn.client, server, &restore, &self.opts.retry).await {
+            Ok(()) => {}
+            Err(history::CreateError::Exists) => {
+                return Err(Error::backend(TARGET_NAME, "another deploy recorded a revision meanwhile", None));
+            }
+            Err(history::CreateError::Other(e)) => return Err(e),
+        }
+        let none = SecretValues::default();
+        let applied = match self.apply_objects(conn, &restore.manifests, true, &none, cx).await {
+            Ok(_) => self.apply_objects(conn, &restore.manifests, false, &none, cx).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            let _ = history::set_state(&conn.client, server, &restore, RevisionState::Failed, &self.opts.retry).await;
+            return Err(e);
+        }
+        if let Err(message) = self.wait(conn, &restore.namespace, &restore.manifests, cx).await {
+            let _ = history::set_state(&conn.client, server, &restore, RevisionState::Failed, &self.opts.retry).await;
+            return Err(Error::backend(
+                TARGET_NAME,
+                format!("the restored revision did not roll out: {message}"),
+                None,
+            ));
+        }
+        // Prune only what the failed revision added; then keep the history bounded.
+        self.finish(conn, &restore, &[previous.clone(), failed.clone()], false, cx).await?;
+        self.trim(conn, history.iter().chain([failed, &restore]).collect()).await?;
+        Ok(restore.record.revision)
+    }
+}
