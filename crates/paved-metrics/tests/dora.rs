@@ -103,7 +103,7 @@ fn dataset() -> Vec<String> {
             &[("s1", "2026-10-30T00:00:00Z")],
             false,
         ),
-        dep("e2", "search", "discovery", p, "success", NOW, &[], false),
+        dep("e2", "search", "discovery", p, "success", "2026-11-30T00:00:01Z", &[], false),
         dep(
             "e3",
             "search",
@@ -150,7 +150,9 @@ fn close(a: f64, b: f64) -> bool {
 fn all_teams() {
     let (_d, l) = ledger(&dataset());
     let r = l.dora(&query()).unwrap();
-    // Finished in the window: d1-d7 and e1 (on the start boundary); e2 ends exactly at `now`, e3 before the window.
+    // Finished in the window: d1-d7 and e1 (on the start boundary); e2 ends a second after `now`
+    // (a historical `now` ignores it), e3 a second before the window. An end exactly at `now`
+    // counts: see windows_include_both_ends.
     assert_eq!(r.deployment_frequency.deployments, 5); // d1 d3 d5 d6 e1
     assert!(close(r.deployment_frequency.per_day, 5.0 / 30.0));
     assert_eq!(r.deployment_frequency.level, Level::High);
