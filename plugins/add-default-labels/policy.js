@@ -2,7 +2,7 @@
 // (default {"paved.dev/managed-by": "paved"}) in metadata.labels, unless it already has a label
 // of that name: an existing value is never overwritten. It reports no violations.
 //
-// Built with componentize-js against `plugins/wit`, world `plugin`. WIT names map to JS as
+// Built with componentize-js against `crates/paved-policy/wit`, world `plugin`. WIT names map to JS as
 // jco does: interfaces are exported objects named in camelCase (`policy`), record fields are
 // camelCase (`escapeHatches`), enums are their WIT case names as strings ("deploy"), an absent
 // option is `undefined`. A thrown string (or an error with a string `payload`) becomes the `err`

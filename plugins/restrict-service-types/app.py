@@ -1,7 +1,7 @@
 """`restrict-service-types`: a Service must not be of type NodePort or LoadBalancer unless the
 organisation lists that type in the setting `allowed_types` (default `["ClusterIP"]`).
 
-Built with componentize-py against `plugins/wit`, world `plugin`. componentize-py generates the
+Built with componentize-py against `crates/paved-policy/wit`, world `plugin`. componentize-py generates the
 `wit_world` bindings package at build time; nothing generated lives in this directory.
 """
 

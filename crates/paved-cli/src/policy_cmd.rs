@@ -97,7 +97,7 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
             check(&policies, &file, settings.as_deref(), &env, action.into(), format)
         }
         PolicyCommand::Build { dirs } => {
-            let built = paved::policy::build(&dirs).map_err(Error::from)?;
+            let built = paved::policy::toolchain::build(&dirs).map_err(Error::from)?;
             match format {
                 Format::Text => {
                     for b in &built {

@@ -17,11 +17,15 @@ use crate::cache::{CacheStatus, ComponentCache};
 use crate::error::{Error, Result};
 use crate::manifest::{MAX_MEMORY_MIB, PolicyManifest};
 
-/// The generated host bindings of `plugins/wit` (`paved:policy@0.1.0`, world `plugin`).
+/// The WIT contract `paved:policy@0.1.0` (world `plugin`) this host implements, as in
+/// `crates/paved-policy/wit/policy.wit`: for plugins built outside this repository.
+pub const WIT: &str = include_str!("../wit/policy.wit");
+
+/// The generated host bindings of [`WIT`] (`paved:policy@0.1.0`, world `plugin`).
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../plugins/wit",
+        path: "wit",
         world: "plugin",
     });
 }
@@ -196,7 +200,10 @@ impl PolicyHost {
         let pre = PluginPre::new(pre).map_err(|e| Error::Load {
             policy: manifest.name.clone(),
             message: format!("does not export paved:policy/policy@0.1.0: {e:#}"),
-            hint: Some("implement the `plugin` world of plugins/wit (paved:policy@0.1.0)".into()),
+            hint: Some(
+                "implement the `plugin` world of paved:policy@0.1.0 (paved_policy::WIT; `paved policy new` writes it)"
+                    .into(),
+            ),
         })?;
         let named_only_by_file = manifest.sha256.is_empty() && manifest.version == "0.0.0";
         let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel };

@@ -1,6 +1,6 @@
 //! paved's organisation policy host: policies are WebAssembly components implementing the
-//! `paved:policy@0.1.0` WIT contract (`plugins/wit`), written in Rust, Python or JavaScript,
-//! run sandboxed by wasmtime.
+//! `paved:policy@0.1.0` WIT contract ([`WIT`], `crates/paved-policy/wit`), written in Rust,
+//! Python or JavaScript, run sandboxed by wasmtime.
 //!
 //! - [`PolicyManifest`]: a plugin's `policy.toml` (component, sha256 pin, mode, failure
 //!   policy, limits, settings, scope);
@@ -9,20 +9,23 @@
 //!   network, no environment, no arguments, files only through read-only directories the
 //!   manifest grants;
 //! - [`PolicySet`]: the organisation's configured policies, evaluated on every golden-path
-//!   action; implements [`paved_core::PolicyEngine`] for [`paved_core::Platform`].
+//!   action; implements [`paved_core::PolicyEngine`] for [`paved_core::Platform`];
+//! - `toolchain` (feature `toolchain`): the driver of `paved policy build`, which builds
+//!   plugins from source (cargo, componentize-py, componentize-js) and pins them. Only
+//!   tools that build plugins enable it; the runtime host never runs a compiler.
 
-mod build;
 mod cache;
 mod error;
 mod fsutil;
 mod host;
 mod manifest;
 mod set;
+#[cfg(feature = "toolchain")]
+pub mod toolchain;
 
-pub use build::{Built, RUST_GUEST_RUSTFLAGS, WIT, build};
 pub use cache::{CacheStatus, ComponentCache};
 pub use error::{Error, Result};
-pub use host::{EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, bindings};
+pub use host::{EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, WIT, bindings};
 pub use manifest::{Language, Limits, MANIFEST_FILE, MAX_MEMORY_MIB, PolicyManifest, write_pin};
 pub use set::{ActionInput, ConfiguredPolicy, Evaluation, Outcome, PolicyOutcome, PolicySet};
 

@@ -10,8 +10,9 @@ use paved_core::{DatabaseInfo, DatabaseRequest, DatabaseState, DbEngine, DbProvi
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client::{Client, Idempotent, op};
 use crate::error::{Error, Result};
-use crate::store::{Idempotent, VaultSecretStore, op};
+use crate::kv::VaultSecretStore;
 
 mod admin;
 
@@ -281,6 +282,9 @@ impl rustify::Endpoint for ReadConnection {
 /// ```
 #[derive(Clone)]
 pub struct VaultDbProvisioner {
+    /// Sends the calls to the database secrets engine and `sys/` (the store's client).
+    client: Client,
+    /// Keeps the connection info.
     store: VaultSecretStore,
     mount: String,
     server: DbServer,
@@ -309,6 +313,7 @@ impl VaultDbProvisioner {
     /// valid for 1 h (renewable up to 24 h).
     pub fn new(store: VaultSecretStore, server: DbServer) -> Self {
         VaultDbProvisioner {
+            client: store.client().clone(),
             store,
             mount: Self::DEFAULT_MOUNT.into(),
             server,
@@ -413,7 +418,7 @@ impl VaultDbProvisioner {
         let names = &names;
         let what = format!("{}/roles/{}", self.mount, names.role);
         let role = match self
-            .store
+            .client
             .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
             .await
         {
@@ -432,7 +437,7 @@ impl VaultDbProvisioner {
         let prefix = format!("{}/creds/{}", self.mount, names.role);
         let what = format!("sys/leases/revoke-prefix/{prefix}");
         let prefix = prefix.as_str();
-        self.store
+        self.client
             .call(
                 &what,
                 Idempotent::Yes,
@@ -441,13 +446,13 @@ impl VaultDbProvisioner {
             .await?;
         let what = format!("{}/roles/{}", self.mount, names.role);
         ignore_missing(
-            self.store
+            self.client
                 .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::delete(c, &self.mount, &names.role)))
                 .await,
         )?;
         let what = format!("{}/config/{}", self.mount, names.role);
         ignore_missing(
-            self.store
+            self.client
                 .call(
                     &what,
                     Idempotent::Yes,
@@ -467,7 +472,7 @@ impl VaultDbProvisioner {
 
     /// Enables the database secrets engine at the mount unless it is there.
     async fn ensure_mount(&self) -> Result<()> {
-        let mounts = self.store.call("sys/mounts", Idempotent::Yes, op!(|c| vaultrs::sys::mount::list(c))).await?;
+        let mounts = self.client.call("sys/mounts", Idempotent::Yes, op!(|c| vaultrs::sys::mount::list(c))).await?;
         match mounts.get(&format!("{}/", self.mount)) {
             Some(m) if m.mount_type == "database" => Ok(()),
             Some(m) => Err(Error::Config {
@@ -476,7 +481,7 @@ impl VaultDbProvisioner {
             }),
             None => {
                 let what = format!("sys/mounts/{}", self.mount);
-                self.store
+                self.client
                     .call(
                         &what,
                         Idempotent::Yes,
@@ -503,7 +508,7 @@ impl VaultDbProvisioner {
         let what = format!("{}/config/{}", self.mount, names.role);
         let read = || ReadConnection { mount: self.mount.clone(), name: names.role.clone() };
         let current =
-            match self.store.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_result(c, read()))).await {
+            match self.client.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_result(c, read()))).await {
                 Ok(c) => Some(c),
                 Err(Error::Api { status: 404, .. }) => None,
                 Err(e) => return Err(e),
@@ -531,7 +536,7 @@ impl VaultDbProvisioner {
             opts.username_template(template);
         }
         let opts = &opts;
-        self.store
+        self.client
             .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
                 let mut opts = opts.clone();
                 vaultrs::database::connection::postgres(&*c, &self.mount, &names.role, Some(&mut opts)).await
@@ -546,7 +551,7 @@ impl VaultDbProvisioner {
         let (creation, revocation) = dialect.statements(names);
         let what = format!("{}/roles/{}", self.mount, names.role);
         let current = match self
-            .store
+            .client
             .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
             .await
         {
@@ -571,7 +576,7 @@ impl VaultDbProvisioner {
             .default_ttl(self.default_ttl.as_secs().to_string())
             .max_ttl(self.max_ttl.as_secs().to_string());
         let opts = &opts;
-        self.store
+        self.client
             .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
                 let mut opts = opts.clone();
                 vaultrs::database::role::set(&*c, &self.mount, &names.role, Some(&mut opts)).await

@@ -32,13 +32,14 @@
 //! # }
 //! ```
 
+mod client;
 mod config;
 mod db;
 mod error;
-mod store;
+mod kv;
 mod wire;
 
 pub use config::{VaultAuth, VaultConfig};
 pub use db::{DbServer, VaultDbProvisioner, plugin_name};
 pub use error::{Error, Result};
-pub use store::{SecretMetadata, VaultSecretStore, VersionMetadata};
+pub use kv::{SecretMetadata, VaultSecretStore, VersionMetadata};

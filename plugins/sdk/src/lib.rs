@@ -40,11 +40,11 @@ pub use serde;
 use serde::de::DeserializeOwned;
 pub use serde_json::{self, Value, json};
 
-/// The generated bindings of the `plugin` world (`plugins/wit`).
+/// The generated bindings of the `plugin` world (`crates/paved-policy/wit`, the host's contract).
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../crates/paved-policy/wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",

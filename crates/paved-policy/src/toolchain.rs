@@ -1,4 +1,6 @@
-//! `paved policy build`: builds plugins from source into components and pins them.
+//! The plugin toolchain driver behind `paved policy build` (feature `toolchain`): builds
+//! plugins from source into components and pins them. It runs compilers; the runtime host
+//! ([`crate::PolicyHost`]) only loads what it wrote.
 //!
 //! - Rust: `cargo build --release --target wasm32-wasip2` (one cargo run for all plugins of a
 //!   cargo workspace), with a 64 KiB guest stack and remapped source paths so the artifact —
@@ -18,11 +20,8 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::host::hex;
+use crate::host::{WIT, hex};
 use crate::manifest::{Language, MANIFEST_FILE, PolicyManifest, write_pin};
-
-/// The WIT contract, for plugins built outside this repository.
-pub const WIT: &str = include_str!("../../../plugins/wit/policy.wit");
 
 /// The linker flag giving Rust guests a 64 KiB stack (fewer pages touched per instance).
 pub const RUST_GUEST_RUSTFLAGS: &str = "-C link-arg=-zstack-size=65536";
@@ -208,8 +207,8 @@ fn find_tool(dir: &Path, env: &str, subdirs: &[&str], name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The WIT directory of a plugin: its own `wit/`, else `plugins/wit` above it, else the
-/// contract this host was built with, written to a temporary directory.
+/// The WIT directory of a plugin: its own `wit/`, else a `wit/` above it, else the contract
+/// this host was built with ([`WIT`]), written to a temporary directory.
 fn wit_dir(m: &PolicyManifest) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     let dir = std::path::absolute(&m.dir).unwrap_or_else(|_| m.dir.clone());
     for ancestor in dir.ancestors() {
