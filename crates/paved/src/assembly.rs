@@ -377,12 +377,9 @@ mod backends {
         /// `InvalidInput` with owned text).
         fn clone_config_error(e: &Error) -> Error {
             match e {
-                Error::InvalidInput { field, value, reason, hint } => Error::InvalidInput {
-                    field: *field,
-                    value: value.clone(),
-                    reason: reason.clone(),
-                    hint: hint.clone(),
-                },
+                Error::InvalidInput { field, value, reason, hint } => {
+                    Error::InvalidInput { field, value: value.clone(), reason: reason.clone(), hint: hint.clone() }
+                }
                 other => Error::Config {
                     path: PathBuf::from("[vault]"),
                     line: None,

@@ -12,6 +12,8 @@
 //! | `SecretStore` | [`secret_store::SecretStoreHarness`] | [`secret_store::scenarios`] |
 //! | `DbProvisioner` | [`db_provisioner::DbProvisionerHarness`] | [`db_provisioner::scenarios`] |
 //! | `Metrics` | [`metrics::MetricsHarness`] | [`metrics::scenarios`] |
+//! | `Deployer` | [`deployer::DeployerHarness`] | [`deployer::scenarios`] |
+//! | `Notifier` | a notifier and what its receiver got | [`notifier::run`], [`notifier::run_unreachable`], [`notifier::run_slow`] |
 //!
 //! Adding a suite: a file with its harness (implementing [`Harness`]), its scenario functions
 //! and a `scenarios()` list built with `scenario!`, declared below.
@@ -59,6 +61,7 @@ macro_rules! scenario {
 }
 
 pub mod db_provisioner;
+pub mod deployer;
 pub mod metrics;
 pub mod notifier;
 pub mod secret_store;

@@ -4,10 +4,12 @@
 //! ([`crate::behavior`]).
 
 mod db_provisioner;
+mod deployer;
 mod metrics;
 mod secret_store;
 
 pub use db_provisioner::MemoryDbProvisioner;
+pub use deployer::MemoryDeployer;
 pub use metrics::MemoryMetrics;
 pub use secret_store::MemorySecretStore;
 

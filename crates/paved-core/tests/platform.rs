@@ -1,0 +1,478 @@
+//! `Platform` against the in-memory reference backends of `paved-testkit`: every step of the
+//! deploy and database golden paths, every failure path, and what each records and tells.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use paved_core::{
+    AppName, DatabaseRequest, DatabaseSelector, DatabaseServer, DatabaseState, DbEngine, DeployRequest,
+    DeploymentResult, Error, ErrorKind, Manifest, Manifests, MemoryNotifier, Notification, NotificationKind, Notifier,
+    OrgConfig, Platform, PlatformBuilder, PlatformEvent, PolicyEngine, PolicyInput, PolicyReport, Renderer,
+    ResolvedApp, SecretMap, SecretScheme, SecretStore, Severity, Violation,
+};
+use paved_testkit::memory::{MemoryDbProvisioner, MemoryDeployer, MemoryMetrics, MemorySecretStore};
+use serde_json::json;
+
+/// One ConfigMap per app, naming its image: enough objects for the platform's steps.
+struct OneObject;
+
+impl Renderer for OneObject {
+    fn render(&self, app: &ResolvedApp) -> paved_core::Result<Manifests> {
+        let object = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": app.app.as_str(), "namespace": app.namespace},
+            "data": {"image": app.image.to_string()},
+        });
+        Ok(Manifests::new(vec![Manifest::new(object)?]))
+    }
+}
+
+/// Denies every action whose app is `forbidden`.
+struct DenyForbidden;
+
+#[async_trait]
+impl PolicyEngine for DenyForbidden {
+    async fn evaluate(&self, input: &PolicyInput<'_>) -> paved_core::Result<PolicyReport> {
+        let mut report = PolicyReport { evaluated: vec!["deny-forbidden".into()], ..PolicyReport::default() };
+        if input.app == "forbidden" {
+            report.violations.push(Violation {
+                policy: "deny-forbidden".into(),
+                code: "forbidden".into(),
+                message: "this service may not do that".into(),
+                hint: Some("ask the platform team".into()),
+                object: None,
+                path: None,
+                severity: Severity::Deny,
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// A notifier that never answers (its receiver hangs).
+struct Hanging;
+
+#[async_trait]
+impl Notifier for Hanging {
+    fn name(&self) -> &str {
+        "hanging"
+    }
+    async fn notify(&self, _n: &Notification) -> paved_core::Result<()> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+struct World {
+    deployer: Arc<MemoryDeployer>,
+    metrics: Arc<MemoryMetrics>,
+    notifier: Arc<MemoryNotifier>,
+    vault: Arc<MemorySecretStore>,
+    postgres: Arc<MemoryDbProvisioner>,
+}
+
+/// Every environment deploys to the memory target; secrets are synced (the target accepts values).
+fn config() -> OrgConfig {
+    let mut config = OrgConfig::parse("paved.toml", "[secrets]\nmode = \"sync\"\n").unwrap();
+    for env in config.environments.values_mut() {
+        env.target = "memory".into();
+    }
+    config
+}
+
+fn world() -> (World, PlatformBuilder) {
+    let w = World {
+        deployer: Arc::new(MemoryDeployer::new()),
+        metrics: Arc::new(MemoryMetrics::new()),
+        notifier: Arc::new(MemoryNotifier::new()),
+        vault: Arc::new(MemorySecretStore::new()),
+        postgres: Arc::new(MemoryDbProvisioner::new(DbEngine::Postgres)),
+    };
+    let builder = Platform::builder()
+        .config(config())
+        .renderer(OneObject)
+        .shared_deployer(w.deployer.clone())
+        .metrics(SharedMetrics(w.metrics.clone()))
+        .notifier(w.notifier.clone())
+        .shared_secret_store(SecretScheme::Vault, w.vault.clone())
+        .database_server(DatabaseServer::new("main", "memory", DbEngine::Postgres, w.postgres.clone()))
+        .actor("tester");
+    (w, builder)
+}
+
+/// `Metrics` for an `Arc<MemoryMetrics>` the test keeps.
+struct SharedMetrics(Arc<MemoryMetrics>);
+
+#[async_trait]
+impl paved_core::Metrics for SharedMetrics {
+    async fn record(&self, event: &PlatformEvent) -> paved_core::Result<()> {
+        self.0.record(event).await
+    }
+}
+
+fn request(tag: &str) -> DeployRequest {
+    DeployRequest::new("shop", &format!("ghcr.io/company/shop:{tag}"), "production").unwrap()
+}
+
+/// The results of the finished deployments (and rollbacks) recorded, in order.
+fn finished(metrics: &MemoryMetrics) -> Vec<(paved_core::Action, DeploymentResult)> {
+    metrics
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            PlatformEvent::DeploymentFinished { action, result, .. } => Some((*action, *result)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn started(metrics: &MemoryMetrics) -> usize {
+    metrics.events().iter().filter(|e| matches!(e, PlatformEvent::DeploymentStarted { .. })).count()
+}
+
+fn kinds(notifier: &MemoryNotifier) -> Vec<NotificationKind> {
+    notifier.received().iter().map(|n| n.kind).collect()
+}
+
+#[tokio::test]
+async fn a_deploy_runs_every_step_records_and_tells_the_team() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    let app = platform.validate(&request("v1")).unwrap();
+    assert_eq!(app.environment.name, "production");
+    let manifests = platform.render(&app).unwrap();
+    assert_eq!(manifests.len(), 1);
+    let plan = platform.plan(&request("v1")).await.unwrap();
+    assert_eq!(plan.target, "memory");
+    assert!(w.metrics.events().iter().all(|e| !matches!(e, PlatformEvent::DeploymentStarted { .. })));
+    let outcome = platform.apply(plan).await.unwrap();
+    assert_eq!((outcome.record.revision, outcome.changed), (1, true));
+    assert_eq!(started(&w.metrics), 1);
+    assert_eq!(finished(&w.metrics), [(paved_core::Action::Deploy, DeploymentResult::Success)]);
+    let told = w.notifier.received();
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        (told[0].kind, told[0].team.as_str(), told[0].revision),
+        (NotificationKind::Deployed, "platform", Some(1))
+    );
+    // The same release again: unchanged, recorded as such, nobody told.
+    let again = platform.deploy(&request("v1")).await.unwrap();
+    assert!(!again.changed);
+    assert_eq!(finished(&w.metrics)[1], (paved_core::Action::Deploy, DeploymentResult::Unchanged));
+    assert_eq!(w.notifier.received().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_and_policy_denials_start_nothing() {
+    let (w, builder) = world();
+    let platform = builder.policy(DenyForbidden).build().unwrap();
+    let e = platform.deploy(&DeployRequest::new("shop", "ghcr.io/company/shop:v1", "prod").unwrap()).await.unwrap_err();
+    assert_eq!((e.kind(), e.hint()), (ErrorKind::InvalidInput, Some("did you mean \"production\"?")));
+    let denied = DeployRequest::new("forbidden", "ghcr.io/company/forbidden:v1", "production").unwrap();
+    let e = platform.deploy(&denied).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Denied);
+    assert!(matches!(e, Error::PolicyDenied { .. }), "{e:?}");
+    assert_eq!(started(&w.metrics), 0);
+    assert!(w.deployer.history(&key("forbidden")).await.unwrap().is_empty());
+    assert!(w.notifier.received().is_empty());
+}
+
+fn key(app: &str) -> paved_core::ReleaseKey {
+    paved_core::ReleaseKey::new(AppName::new(app).unwrap(), "production")
+}
+
+use paved_core::Deployer as _;
+
+#[tokio::test]
+async fn a_failure_reading_secret_values_after_the_start_is_a_recorded_failure() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    w.vault.put("payments/db", secret(&[("password", "s3cret")])).await.unwrap();
+    let mut with_secret = request("v1");
+    with_secret.secrets = vec!["DB_PASSWORD=vault://payments/db#password".parse().unwrap()];
+    let plan = platform.plan(&with_secret).await.unwrap();
+    // The secret goes away between the plan and the apply.
+    w.vault.delete("payments/db").await.unwrap();
+    let e = platform.apply(plan).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(started(&w.metrics), 1);
+    assert_eq!(finished(&w.metrics), [(paved_core::Action::Deploy, DeploymentResult::Failure)]);
+    assert!(w.deployer.history(&key("shop")).await.unwrap().is_empty(), "nothing was applied");
+    assert_eq!(kinds(&w.notifier), [NotificationKind::DeployFailed]);
+    // With the secret back, the value reaches the target (by name; never in a record).
+    w.vault.put("payments/db", secret(&[("password", "s3cret")])).await.unwrap();
+    platform.deploy(&with_secret).await.unwrap();
+    assert_eq!(w.deployer.secret_values_seen(), [vec!["DB_PASSWORD".to_string()]]);
+    assert!(!format!("{:?}", w.metrics.events()).contains("s3cret"));
+}
+
+fn secret(pairs: &[(&str, &str)]) -> SecretMap {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string().into())).collect()
+}
+
+#[tokio::test]
+async fn references_go_to_the_store_of_their_scheme_and_a_missing_one_is_named() {
+    let (w, builder) = world();
+    let aws = Arc::new(MemorySecretStore::new());
+    aws.put("payments/api", secret(&[("token", "t0ken")])).await.unwrap();
+    w.vault.put("payments/db", secret(&[("password", "s3cret")])).await.unwrap();
+    let mut both = request("v1");
+    both.secrets = vec![
+        "DB_PASSWORD=vault://payments/db#password".parse().unwrap(),
+        "API_TOKEN=aws-sm://payments/api#token".parse().unwrap(),
+    ];
+    // Without an aws-sm store: refused at validation, naming the scheme and what is configured.
+    let platform = world().1.build().unwrap();
+    let e = platform.validate(&both).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("needs a aws-sm secret store"), "{e}");
+    assert!(e.hint().unwrap().contains("configured here: vault"), "{:?}", e.hint());
+    // With one: each reference is read from its own store.
+    let platform = builder.shared_secret_store(SecretScheme::AwsSecretsManager, aws.clone()).build().unwrap();
+    platform.deploy(&both).await.unwrap();
+    let mut seen = w.deployer.secret_values_seen().remove(0);
+    seen.sort();
+    assert_eq!(seen, ["API_TOKEN", "DB_PASSWORD"]);
+}
+
+#[tokio::test]
+async fn a_target_failure_and_a_failed_rollout_are_recorded_and_told() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    platform.deploy(&request("v1")).await.unwrap();
+    w.deployer.fail_next(Error::unavailable("memory", "the cluster is down", None));
+    let e = platform.deploy(&request("v2")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    w.deployer.fail_next(Error::Rollout {
+        target: "memory".into(),
+        message: "progress deadline exceeded; revision 1 restored".into(),
+        hint: None,
+        restored: Some(1),
+    });
+    platform.deploy(&request("v3")).await.unwrap_err();
+    use paved_core::Action::Deploy;
+    assert_eq!(
+        finished(&w.metrics),
+        [
+            (Deploy, DeploymentResult::Success),
+            (Deploy, DeploymentResult::Failure),
+            (Deploy, DeploymentResult::RolledBack)
+        ]
+    );
+    assert_eq!(started(&w.metrics), 3);
+    assert_eq!(
+        kinds(&w.notifier),
+        [NotificationKind::Deployed, NotificationKind::DeployFailed, NotificationKind::RolloutFailed]
+    );
+    let failed = &w.notifier.received()[2];
+    assert!(failed.detail.as_deref().unwrap().contains("progress deadline"), "{failed:?}");
+}
+
+#[tokio::test]
+async fn rollbacks_record_successes_and_failures_but_not_what_never_started() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    let app = AppName::new("shop").unwrap();
+    // Nothing deployed: a user error, nothing recorded or told.
+    let e = platform.rollback(&app, "production", None).await.unwrap_err();
+    assert!(e.is_user_error(), "{e}");
+    assert!(finished(&w.metrics).is_empty() && w.notifier.received().is_empty());
+
+    platform.deploy(&request("v1")).await.unwrap();
+    platform.deploy(&request("v2")).await.unwrap();
+    let out = platform.rollback(&app, "production", None).await.unwrap();
+    assert_eq!(out.record.revision, 3);
+    w.deployer.fail_next(Error::unavailable("memory", "the cluster is down", None));
+    platform.rollback(&app, "production", Some(2)).await.unwrap_err();
+    use paved_core::Action::{Deploy, Rollback};
+    assert_eq!(
+        finished(&w.metrics),
+        [
+            (Deploy, DeploymentResult::Success),
+            (Deploy, DeploymentResult::Success),
+            (Rollback, DeploymentResult::Success),
+            (Rollback, DeploymentResult::Failure),
+        ]
+    );
+    assert_eq!(kinds(&w.notifier)[2..], [NotificationKind::RolledBack, NotificationKind::RollbackFailed]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notifier_that_hangs_never_holds_up_a_deploy() {
+    let (w, builder) = world();
+    let platform = builder.notifier(Arc::new(Hanging)).notify_timeout(Duration::from_secs(2)).build().unwrap();
+    let outcome = platform.deploy(&request("v1")).await.unwrap();
+    assert_eq!(outcome.record.revision, 1);
+    // The other notifier still got it; the hanging one is a recorded warning.
+    assert_eq!(kinds(&w.notifier), [NotificationKind::Deployed]);
+    let failed: Vec<_> = w
+        .metrics
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            PlatformEvent::NotificationFailed { team, reason, .. } => Some((team, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "platform");
+    assert!(
+        failed[0].1.contains("hanging") || failed[0].1.contains("2 s") || failed[0].1.contains("time"),
+        "{failed:?}"
+    );
+}
+
+fn db_request(service: &str) -> DatabaseRequest {
+    DatabaseRequest::new("payments", service, "postgres", "production", "small").unwrap()
+}
+
+#[tokio::test]
+async fn a_database_request_runs_every_step_records_and_tells_the_team() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    let request = db_request("payment-service");
+    assert_eq!(platform.validate_database(&request, &DatabaseSelector::any()).unwrap().name, "main");
+    let outcome = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(outcome.info.state, DatabaseState::Available);
+    assert_eq!((outcome.server.as_str(), outcome.backend.as_str()), ("main", "memory"));
+    assert_eq!(w.postgres.databases(), ["payments_payment_service_production"]);
+    // Idempotent: the same request again creates nothing more and answers the same.
+    let again = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(again.info, outcome.info);
+    let provisioned = w
+        .metrics
+        .events()
+        .iter()
+        .filter(|e| matches!(e, PlatformEvent::DatabaseProvisioned { team, .. } if team == "payments"))
+        .count();
+    assert_eq!(provisioned, 2);
+    assert_eq!(kinds(&w.notifier), [NotificationKind::DatabaseProvisioned, NotificationKind::DatabaseProvisioned]);
+    assert_eq!(w.notifier.received()[0].team, "payments");
+    let status = platform.database_status(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(status.state, DatabaseState::Available);
+    platform.deprovision_database(&request, &DatabaseSelector::any(), false).await.unwrap();
+    let status = platform.database_status(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(status.state, DatabaseState::Absent);
+    assert!(
+        w.metrics.events().iter().any(|e| matches!(e, PlatformEvent::DatabaseDeprovisioned { drop_data: false, .. }))
+    );
+    assert_eq!(kinds(&w.notifier).last(), Some(&NotificationKind::DatabaseDeprovisioned));
+}
+
+#[tokio::test]
+async fn database_requests_are_validated_and_checked_by_policy_before_anything_is_created() {
+    let (w, builder) = world();
+    let mysql = Arc::new(MemoryDbProvisioner::new(DbEngine::Mysql));
+    let platform = builder
+        .policy(DenyForbidden)
+        .database_server(DatabaseServer::new("orders", "memory", DbEngine::Mysql, mysql.clone()).environments(["dev"]))
+        .build()
+        .unwrap();
+    let any = DatabaseSelector::any();
+    let cases: [(DatabaseRequest, DatabaseSelector, &str); 5] = [
+        (
+            DatabaseRequest::new("payments", "svc", "postgres", "prod", "small").unwrap(),
+            any.clone(),
+            "did you mean \"production\"?",
+        ),
+        (db_request("svc"), any.clone().server("mian"), "did you mean \"main\"?"),
+        (db_request("svc"), any.clone().backend("vaul"), "expected one of \"memory\""),
+        (
+            DatabaseRequest::new("payments", "svc", "mysql", "production", "small").unwrap(),
+            any.clone(),
+            "register one in paved.toml",
+        ),
+        (db_request("svc"), any.clone().server("orders"), "choose a server"),
+    ];
+    for (request, select, hint) in cases {
+        let e = platform.provision_database(&request, &select).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.hint().unwrap_or_default().contains(hint), "{request:?} {select:?}: {e} / {:?}", e.hint());
+    }
+    let e = platform.provision_database(&db_request("forbidden"), &any).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Denied);
+    assert!(w.postgres.databases().is_empty() && mysql.databases().is_empty(), "nothing was created");
+    assert!(w.notifier.received().is_empty());
+    // A policy decision was recorded for the denial, and nothing else.
+    assert!(w.metrics.events().iter().all(|e| matches!(e, PlatformEvent::PolicyDecision { .. })));
+}
+
+/// A provisioner that leaves the connection info to the platform.
+struct NoConnectionInfo(MemoryDbProvisioner);
+
+#[async_trait]
+impl paved_core::DbProvisioner for NoConnectionInfo {
+    fn name(&self) -> &str {
+        "bare"
+    }
+    async fn provision(&self, r: &DatabaseRequest) -> paved_core::Result<paved_core::DatabaseInfo> {
+        let mut info = self.0.provision(r).await?;
+        info.connection_info_path = None;
+        Ok(info)
+    }
+    async fn status(&self, r: &DatabaseRequest) -> paved_core::Result<paved_core::DatabaseInfo> {
+        self.0.status(r).await
+    }
+    async fn deprovision(&self, r: &DatabaseRequest, drop_data: bool) -> paved_core::Result<()> {
+        self.0.deprovision(r, drop_data).await
+    }
+}
+
+/// A store that refuses every write.
+struct ReadOnly;
+
+#[async_trait]
+impl SecretStore for ReadOnly {
+    fn name(&self) -> &str {
+        "read-only"
+    }
+    async fn get(&self, path: &str) -> paved_core::Result<SecretMap> {
+        Err(Error::NotFound { what: path.into(), hint: None })
+    }
+    async fn put(&self, _path: &str, _data: SecretMap) -> paved_core::Result<u64> {
+        Err(Error::Denied { backend: "read-only".into(), message: "permission denied".into(), hint: None })
+    }
+    async fn list(&self, _prefix: &str) -> paved_core::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _path: &str) -> paved_core::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_connection_info_goes_to_the_secret_store_and_a_failure_there_says_what_exists() {
+    let (w, builder) = world();
+    let bare = || Arc::new(NoConnectionInfo(MemoryDbProvisioner::new(DbEngine::Postgres)));
+    let platform =
+        builder.database_server(DatabaseServer::new("main", "bare", DbEngine::Postgres, bare())).build().unwrap();
+    let request = db_request("payment-service");
+    let outcome = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(outcome.info.connection_info_path.as_deref(), Some("database/payments/payment-service/production"));
+    let stored = w.vault.get("database/payments/payment-service/production").await.unwrap();
+    assert_eq!(
+        stored.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["credentials_path", "database", "engine", "host", "port"]
+    );
+
+    let platform = Platform::builder()
+        .config(config())
+        .renderer(OneObject)
+        .deployer(MemoryDeployer::new())
+        .secret_store(SecretScheme::Vault, ReadOnly)
+        .database_server(DatabaseServer::new("main", "bare", DbEngine::Postgres, bare()))
+        .build()
+        .unwrap();
+    let e = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("was created on main") && text.contains("database/payments/payment-service/production"),
+        "{text}"
+    );
+    assert!(
+        e.hint().unwrap().contains("provision again") && e.hint().unwrap().contains("deprovision"),
+        "{:?}",
+        e.hint()
+    );
+}

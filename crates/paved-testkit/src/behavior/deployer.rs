@@ -1,0 +1,245 @@
+//! The `Deployer` suite: what every deploy target must do, whatever it applies to (a GitOps
+//! directory, a cluster, memory).
+//!
+//! Releases are built the way the platform builds them: the request resolved against the
+//! configuration and rendered by the harness's renderer (the real `KubeRenderer` in the
+//! targets' own tests). Each scenario uses its own app names, so one target serves them all.
+
+use std::sync::Arc;
+
+use paved_core::{
+    AppName, DeployContext, DeployOutcome, DeployRequest, Deployer, Error, OrgConfig, PolicyReport, Release,
+    ReleaseCause, ReleaseKey, Renderer, ResolvedApp,
+};
+
+use super::{Harness, Outcome, Report, Scenario, error_text};
+
+/// What a target may lack; scenarios that need it are skipped on such a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeployerCapability {
+    /// Removes an app's objects and history (`DeployerCapabilities::destroy`).
+    Destroy,
+}
+
+/// The target under test, the renderer that makes its releases and the configuration they
+/// are resolved against.
+#[non_exhaustive]
+pub struct DeployerHarness {
+    /// The target.
+    pub deployer: Arc<dyn Deployer>,
+    /// Renders the suite's releases.
+    pub renderer: Arc<dyn Renderer>,
+    /// The configuration the suite's requests are resolved against.
+    pub config: OrgConfig,
+}
+
+impl DeployerHarness {
+    /// A harness for `deployer`, rendering with `renderer` under the built-in configuration.
+    pub fn new(deployer: Arc<dyn Deployer>, renderer: Arc<dyn Renderer>) -> Self {
+        DeployerHarness { deployer, renderer, config: OrgConfig::default() }
+    }
+
+    /// The same harness with another configuration (e.g. namespaces of the target's cluster).
+    pub fn with_config(mut self, config: OrgConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The release of `app` with image tag `tag` in `env`, as the platform would build it.
+    pub fn release(&self, app: &str, tag: &str, env: &str) -> Result<Release, Error> {
+        let request = DeployRequest::new(app, &format!("ghcr.io/company/{app}:{tag}"), env)?;
+        let resolved = ResolvedApp::resolve(&self.config, &request)?;
+        let manifests = self.renderer.render(&resolved)?;
+        Ok(Release::new(resolved, manifests, "suite", PolicyReport::default()))
+    }
+
+    async fn deploy(&self, app: &str, tag: &str, env: &str) -> Result<DeployOutcome, Error> {
+        self.deployer.deploy(&self.release(app, tag, env)?, &DeployContext::new()).await
+    }
+}
+
+impl Harness for DeployerHarness {
+    type Capability = DeployerCapability;
+
+    fn backend(&self) -> String {
+        self.deployer.name().to_string()
+    }
+
+    fn supports(&self, capability: DeployerCapability) -> bool {
+        match capability {
+            DeployerCapability::Destroy => self.deployer.capabilities().destroy,
+        }
+    }
+}
+
+/// Every scenario of the suite, in the order [`run`] runs them.
+pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
+    use DeployerCapability::Destroy;
+    vec![
+        scenario!(first_deploy_is_revision_one),
+        scenario!(an_unchanged_release_creates_no_revision),
+        scenario!(a_new_image_is_the_next_revision),
+        scenario!(history_is_newest_first),
+        scenario!(rollback_restores_the_previous_objects_as_a_new_revision),
+        scenario!(rollback_to_a_named_revision),
+        scenario!(rollback_to_an_unknown_revision_is_not_found_with_a_hint),
+        scenario!(rollback_of_nothing_is_not_found),
+        scenario!(status_of_an_unknown_app_is_not_found),
+        scenario!(history_of_an_unknown_app_is_empty),
+        scenario!(apps_and_environments_are_separate),
+        scenario!(destroy_removes_the_app_and_nothing_else, [Destroy]),
+        scenario!(destroy_is_refused_without_the_capability),
+    ]
+}
+
+/// Runs the suite on `harness`.
+///
+/// # Panics
+/// When a scenario fails (see [`super::run`]).
+pub async fn run(harness: &DeployerHarness) -> Report {
+    super::run("Deployer", harness, &scenarios()).await
+}
+
+fn key(app: &str, env: &str) -> ReleaseKey {
+    ReleaseKey::new(AppName::new(app).expect("the suite's app names are valid"), env)
+}
+
+fn revisions(history: &[paved_core::ReleaseRecord]) -> Vec<paved_core::Revision> {
+    history.iter().map(|r| r.revision).collect()
+}
+
+async fn first_deploy_is_revision_one(h: &DeployerHarness) -> Outcome {
+    let out = h.deploy("suite-first", "v1", "production").await?;
+    ensure!(out.changed, "the first deploy changes something");
+    ensure_eq!(out.record.revision, 1, "first revision");
+    ensure_eq!(out.record.image, "ghcr.io/company/suite-first:v1", "image of the record");
+    ensure_eq!(out.record.deployed_by, "suite", "actor of the record");
+    let status = h.deployer.status(&key("suite-first", "production")).await?;
+    ensure_eq!(status.current.revision, 1, "current revision after the first deploy");
+    Ok(())
+}
+
+async fn an_unchanged_release_creates_no_revision(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-same", "v1", "production").await?;
+    let again = h.deploy("suite-same", "v1", "production").await?;
+    ensure!(!again.changed, "the same objects again change nothing");
+    ensure_eq!(again.record.revision, 1, "revision of an unchanged deploy");
+    ensure_eq!(revisions(&h.deployer.history(&key("suite-same", "production")).await?), vec![1], "history");
+    Ok(())
+}
+
+async fn a_new_image_is_the_next_revision(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-next", "v1", "production").await?;
+    let second = h.deploy("suite-next", "v2", "production").await?;
+    ensure!(second.changed, "a new image changes something");
+    ensure_eq!(second.record.revision, 2, "second revision");
+    let status = h.deployer.status(&key("suite-next", "production")).await?;
+    ensure_eq!(status.current.image, "ghcr.io/company/suite-next:v2", "current image");
+    Ok(())
+}
+
+async fn history_is_newest_first(h: &DeployerHarness) -> Outcome {
+    for tag in ["v1", "v2", "v3"] {
+        h.deploy("suite-history", tag, "production").await?;
+    }
+    let history = h.deployer.history(&key("suite-history", "production")).await?;
+    ensure_eq!(revisions(&history), vec![3, 2, 1], "history order");
+    ensure_eq!(history[0].image, "ghcr.io/company/suite-history:v3", "newest image");
+    Ok(())
+}
+
+async fn rollback_restores_the_previous_objects_as_a_new_revision(h: &DeployerHarness) -> Outcome {
+    let first = h.deploy("suite-back", "v1", "production").await?;
+    h.deploy("suite-back", "v2", "production").await?;
+    let k = key("suite-back", "production");
+    let out = h.deployer.rollback(&k, None, "oncall", &DeployContext::new()).await?;
+    ensure_eq!(out.record.revision, 3, "a rollback is a new revision");
+    ensure_eq!(out.record.cause, ReleaseCause::Rollback { to: 1 }, "cause of the rollback");
+    ensure_eq!(out.record.image, "ghcr.io/company/suite-back:v1", "restored image");
+    ensure_eq!(out.record.digest, first.record.digest, "restored objects");
+    ensure_eq!(out.record.deployed_by, "oncall", "actor of the rollback");
+    let status = h.deployer.status(&k).await?;
+    ensure_eq!(status.current.revision, 3, "current revision after the rollback");
+    Ok(())
+}
+
+async fn rollback_to_a_named_revision(h: &DeployerHarness) -> Outcome {
+    for tag in ["v1", "v2", "v3"] {
+        h.deploy("suite-named", tag, "production").await?;
+    }
+    let k = key("suite-named", "production");
+    let out = h.deployer.rollback(&k, Some(1), "oncall", &DeployContext::new()).await?;
+    ensure_eq!((out.record.revision, out.record.cause.clone()), (4, ReleaseCause::Rollback { to: 1 }), "rollback to 1");
+    ensure_eq!(out.record.image, "ghcr.io/company/suite-named:v1", "restored image");
+    Ok(())
+}
+
+async fn rollback_to_an_unknown_revision_is_not_found_with_a_hint(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-unknown", "v1", "production").await?;
+    h.deploy("suite-unknown", "v2", "production").await?;
+    let k = key("suite-unknown", "production");
+    match h.deployer.rollback(&k, Some(9), "oncall", &DeployContext::new()).await {
+        Err(e @ Error::NotFound { .. }) => {
+            let hint = e.hint().unwrap_or_default();
+            ensure!(hint.contains('1') && hint.contains('2'), "the hint names the known revisions: {}", error_text(&e));
+        }
+        other => return Err(super::Failure::new(format!("expected NotFound, got {other:?}"))),
+    }
+    ensure_eq!(revisions(&h.deployer.history(&k).await?), vec![2, 1], "history after the refused rollback");
+    Ok(())
+}
+
+async fn rollback_of_nothing_is_not_found(h: &DeployerHarness) -> Outcome {
+    let e = h.deployer.rollback(&key("suite-never", "production"), None, "oncall", &DeployContext::new()).await;
+    ensure!(matches!(&e, Err(e) if e.is_user_error() && e.hint().is_some()), "a user error with a hint, got {e:?}");
+    Ok(())
+}
+
+async fn status_of_an_unknown_app_is_not_found(h: &DeployerHarness) -> Outcome {
+    let e = h.deployer.status(&key("suite-nowhere", "production")).await;
+    ensure!(matches!(&e, Err(Error::NotFound { hint: Some(_), .. })), "NotFound with a hint, got {e:?}");
+    Ok(())
+}
+
+async fn history_of_an_unknown_app_is_empty(h: &DeployerHarness) -> Outcome {
+    let history = h.deployer.history(&key("suite-nobody", "production")).await?;
+    ensure!(history.is_empty(), "no history, got {history:?}");
+    Ok(())
+}
+
+async fn apps_and_environments_are_separate(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-a", "v1", "production").await?;
+    h.deploy("suite-a", "v2", "production").await?;
+    let staging = h.deploy("suite-a", "v1", "staging").await?;
+    let other = h.deploy("suite-b", "v1", "production").await?;
+    ensure_eq!((staging.record.revision, other.record.revision), (1, 1), "first revisions elsewhere");
+    ensure_eq!(revisions(&h.deployer.history(&key("suite-a", "staging")).await?), vec![1], "staging history");
+    ensure_eq!(revisions(&h.deployer.history(&key("suite-a", "production")).await?), vec![2, 1], "production history");
+    Ok(())
+}
+
+async fn destroy_removes_the_app_and_nothing_else(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-gone", "v1", "production").await?;
+    h.deploy("suite-kept", "v1", "production").await?;
+    let k = key("suite-gone", "production");
+    let out = h.deployer.destroy(&k, &DeployContext::new()).await?;
+    ensure!(!out.deleted.is_empty(), "destroy names what it deleted");
+    ensure!(h.deployer.history(&k).await?.is_empty(), "no history after destroy");
+    ensure!(matches!(h.deployer.status(&k).await, Err(Error::NotFound { .. })), "no status after destroy");
+    let kept = h.deployer.status(&key("suite-kept", "production")).await?;
+    ensure_eq!(kept.current.revision, 1, "another app is untouched");
+    Ok(())
+}
+
+async fn destroy_is_refused_without_the_capability(h: &DeployerHarness) -> Outcome {
+    if h.deployer.capabilities().destroy {
+        return Ok(());
+    }
+    h.deploy("suite-stays", "v1", "production").await?;
+    let k = key("suite-stays", "production");
+    let e = h.deployer.destroy(&k, &DeployContext::new()).await;
+    ensure!(matches!(&e, Err(e) if e.hint().is_some()), "destroy refused with a hint, got {e:?}");
+    ensure_eq!(revisions(&h.deployer.history(&k).await?), vec![1], "history after the refused destroy");
+    Ok(())
+}
