@@ -87,12 +87,14 @@ pub(crate) enum Command {
     Metrics(crate::metrics_cmd::MetricsCommand),
     /// Read and write secrets in Vault / OpenBao KV v2 (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
     /// VAULT_CACERT; BAO_ADDR and BAO_TOKEN too).
+    #[cfg(feature = "vault")]
     #[command(subcommand)]
     Secrets(crate::secrets_cmd::SecretsCommand),
     /// Self-service databases: provision, status, deprovision (Vault database secrets engine).
     #[command(subcommand)]
     Db(crate::db_cmd::DbCommand),
     /// Organisation policies as WebAssembly plugins: check objects, build, scaffold, list.
+    #[cfg(feature = "policy")]
     #[command(subcommand)]
     Policy(crate::policy_cmd::PolicyCommand),
 }

@@ -7,8 +7,11 @@ mod db_cmd;
 mod kube_cmd;
 mod metrics_cmd;
 mod output;
+#[cfg(feature = "policy")]
 mod policy_cmd;
+#[cfg(feature = "policy")]
 mod policy_scaffold;
+#[cfg(feature = "vault")]
 mod secrets_cmd;
 
 use clap::Parser;
@@ -106,8 +109,10 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         }
         Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
+        #[cfg(feature = "vault")]
         Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, cli.output).await,
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
+        #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
         Command::Destroy { target, kube } => {
             let mut config = config;

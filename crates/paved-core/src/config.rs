@@ -65,9 +65,10 @@ pub struct OrgConfig {
     /// Per-app settings, by app name (`[apps.my-service]`).
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
-    /// Where Vault / OpenBao is (`[vault]`); the token always comes from the environment.
-    #[serde(default)]
-    pub vault: VaultSettings,
+    /// Where Vault / OpenBao is (`[vault]`), kept as written: the vault backend
+    /// (`paved-vault`, `VaultSettings`) parses and checks it with [`OrgConfig::section`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<toml::Table>,
     /// Database servers for self-service databases, by name (`[databases.main]`).
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseServerConfig>,
@@ -85,6 +86,9 @@ pub struct OrgConfig {
     /// Where the configuration came from (`None` for the built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The text it was parsed from, so that backends' sections report errors at their line.
+    #[serde(skip)]
+    text: Option<std::sync::Arc<str>>,
 }
 
 /// One policy plugin of the organisation (`[[policies]]`): its directory (holding
@@ -155,31 +159,6 @@ impl Default for AppDefaults {
             run_as_user: 10001,
         }
     }
-}
-
-/// `[vault]`: where Vault / OpenBao is. Each field overrides the usual environment variable
-/// (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`); the token always comes from the
-/// environment (`VAULT_TOKEN`), never from a file in the repository.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct VaultSettings {
-    /// The server address, e.g. `https://vault.example.com:8200`.
-    pub address: Option<String>,
-    /// The Vault Enterprise / OpenBao namespace.
-    pub namespace: Option<String>,
-    /// A CA certificate (PEM) to trust.
-    pub ca_cert: Option<PathBuf>,
-    /// Kubernetes auth: the Vault role to log in as with the pod's service-account token
-    /// (overrides `VAULT_K8S_ROLE`).
-    pub kubernetes_role: Option<String>,
-    /// Kubernetes auth: the auth mount (default `kubernetes`; overrides `VAULT_K8S_MOUNT`).
-    pub kubernetes_mount: Option<String>,
-    /// AppRole auth: the role id (overrides `VAULT_ROLE_ID`); the secret id only ever comes
-    /// from the environment (`VAULT_SECRET_ID`).
-    pub approle_role_id: Option<String>,
-    /// AppRole auth: the auth mount (default `approle`; overrides `VAULT_APPROLE_MOUNT`).
-    pub approle_mount: Option<String>,
 }
 
 /// `[databases.NAME]`: a database server on which paved provisions self-service databases.
@@ -403,12 +382,13 @@ impl Default for OrgConfig {
             app: AppDefaults::default(),
             secrets: SecretsConfig::default(),
             apps: BTreeMap::new(),
-            vault: VaultSettings::default(),
+            vault: None,
             databases: BTreeMap::new(),
             policies: Vec::new(),
             notify: None,
             environments: defaults::environments(),
             source: None,
+            text: None,
         }
     }
 }
@@ -428,6 +408,7 @@ impl OrgConfig {
         let path = path.as_ref();
         let mut config: OrgConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         config.source = Some(path.to_path_buf());
+        config.text = Some(text.into());
         config.check()?;
         Ok(config)
     }
@@ -459,6 +440,48 @@ impl OrgConfig {
         match Self::find(&cwd) {
             Some(p) => Self::load(p),
             None => Ok(OrgConfig::default()),
+        }
+    }
+
+    /// A backend's own section (`&["vault"]`, `&["databases", "main"]`), parsed into the
+    /// backend's settings type with the same errors as the rest of the file (`file:line`,
+    /// unknown keys with a did-you-mean hint). `None` when the section is absent.
+    ///
+    /// ```
+    /// # use paved_core::OrgConfig;
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Vault { address: String }
+    /// let c = OrgConfig::parse("paved.toml", "[vault]\naddress = \"https://vault:8200\"\n").unwrap();
+    /// assert_eq!(c.section::<Vault>(&["vault"]).unwrap().unwrap().address, "https://vault:8200");
+    /// let c = OrgConfig::parse("paved.toml", "domain = \"example.com\"\n[vault]\nadress = \"x\"\n").unwrap();
+    /// let e = c.section::<Vault>(&["vault"]).err().unwrap();
+    /// assert_eq!(e.to_string(), "paved.toml:3: unknown field `adress`, expected `address`");
+    /// assert_eq!(e.hint(), Some("did you mean \"address\"? (or remove the key)"));
+    /// ```
+    pub fn section<T: serde::de::DeserializeOwned>(&self, path: &[&str]) -> Result<Option<T>> {
+        let source = self.source_path();
+        match &self.text {
+            Some(text) => {
+                let de = toml::Deserializer::parse(text).map_err(|e| toml_error(&source, text, &e))?;
+                serde::de::DeserializeSeed::deserialize(section::Section::<T>::new(path), de)
+                    .map_err(|e| toml_error(&source, text, &e))
+            }
+            None => {
+                let value = toml::Value::try_from(self).map_err(|e| Error::Config {
+                    path: source.clone(),
+                    line: None,
+                    message: e.to_string(),
+                    hint: None,
+                })?;
+                let found = path.iter().try_fold(&value, |v, key| v.get(key));
+                found.map(|v| v.clone().try_into()).transpose().map_err(|e: toml::de::Error| Error::Config {
+                    path: source,
+                    line: None,
+                    message: e.message().to_string(),
+                    hint: None,
+                })
+            }
         }
     }
 
@@ -550,6 +573,58 @@ impl OrgConfig {
             ));
         }
         Ok(())
+    }
+}
+
+mod section {
+    //! Reads one (possibly nested) table of a TOML document into a type, with the document's
+    //! spans kept, so that errors inside it point at their line.
+
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    pub(super) struct Section<'p, T> {
+        path: &'p [&'p str],
+        target: PhantomData<T>,
+    }
+
+    impl<'p, T> Section<'p, T> {
+        pub(super) fn new(path: &'p [&'p str]) -> Self {
+            Section { path, target: PhantomData }
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Section<'_, T> {
+        type Value = Option<T>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+            match self.path {
+                [] => T::deserialize(deserializer).map(Some),
+                _ => deserializer.deserialize_map(self),
+            }
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Section<'_, T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a table holding [{}]", self.path.join("."))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == self.path[0] {
+                    found = map.next_value_seed(Section::<T>::new(&self.path[1..]))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
     }
 }
 

@@ -325,3 +325,67 @@ mod tests {
         assert!(matches!(&c.auth, VaultAuth::Kubernetes { jwt_path, .. } if jwt_path == std::path::Path::new("/j")));
     }
 }
+
+/// `[vault]` of `paved.toml`: where Vault / OpenBao is. Each field overrides the usual
+/// environment variable (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`, …); the token and an
+/// AppRole secret id always come from the environment, never from a file in the repository.
+///
+/// ```toml
+/// [vault]
+/// address = "https://vault.example.com:8200"
+/// namespace = "platform"            # Vault Enterprise / OpenBao namespace
+/// ca_cert = "/etc/ssl/vault-ca.pem"
+/// kubernetes_role = "paved"         # Kubernetes auth (in a pod)
+/// approle_role_id = "…"             # AppRole auth (VAULT_SECRET_ID from the environment)
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct VaultSettings {
+    /// The server address, e.g. `https://vault.example.com:8200`.
+    pub address: Option<String>,
+    /// The Vault Enterprise / OpenBao namespace.
+    pub namespace: Option<String>,
+    /// A CA certificate (PEM) to trust.
+    pub ca_cert: Option<PathBuf>,
+    /// Kubernetes auth: the Vault role to log in as with the pod's service-account token
+    /// (overrides `VAULT_K8S_ROLE`).
+    pub kubernetes_role: Option<String>,
+    /// Kubernetes auth: the auth mount (default `kubernetes`; overrides `VAULT_K8S_MOUNT`).
+    pub kubernetes_mount: Option<String>,
+    /// AppRole auth: the role id (overrides `VAULT_ROLE_ID`); the secret id only ever comes
+    /// from the environment (`VAULT_SECRET_ID`).
+    pub approle_role_id: Option<String>,
+    /// AppRole auth: the auth mount (default `approle`; overrides `VAULT_APPROLE_MOUNT`).
+    pub approle_mount: Option<String>,
+}
+
+impl VaultSettings {
+    /// The `[vault]` section of `config` (defaults when it has none), checked like the rest
+    /// of the file: unknown keys are errors with the line and a did-you-mean hint.
+    pub fn from_org_config(config: &paved_core::OrgConfig) -> paved_core::Result<Self> {
+        Ok(config.section::<VaultSettings>(&["vault"])?.unwrap_or_default())
+    }
+
+    /// The value of environment variable `name` as these settings override it.
+    fn lookup(&self, name: &str) -> Option<String> {
+        match name {
+            "VAULT_ADDR" => self.address.clone(),
+            "VAULT_NAMESPACE" => self.namespace.clone(),
+            "VAULT_CACERT" => self.ca_cert.as_ref().map(|p| p.display().to_string()),
+            "VAULT_K8S_ROLE" => self.kubernetes_role.clone(),
+            "VAULT_K8S_MOUNT" => self.kubernetes_mount.clone(),
+            "VAULT_ROLE_ID" => self.approle_role_id.clone(),
+            "VAULT_APPROLE_MOUNT" => self.approle_mount.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl VaultConfig {
+    /// The connection these settings describe over the environment read by `lookup`: each
+    /// setting overrides its variable; credentials come from the environment only.
+    pub fn from_settings(settings: &VaultSettings, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        VaultConfig::from_lookup(|name| settings.lookup(name).or_else(|| lookup(name)))
+    }
+}

@@ -167,6 +167,16 @@ impl Assembly {
         if self.record {
             builder = builder.metrics(crate::metrics::LedgerRecorder::lazy(&self.state_dir));
         }
+        // Policies and notifications the configuration asks for are never skipped silently
+        // by a build without their feature.
+        #[cfg(not(feature = "policy"))]
+        if !self.config.policies.is_empty() {
+            return Err(missing_feature(&self.config, "[[policies]]", "policy"));
+        }
+        #[cfg(not(feature = "notify"))]
+        if self.config.notify.is_some() {
+            return Err(missing_feature(&self.config, "[notify]", "notify"));
+        }
         #[cfg(feature = "policy")]
         if !self.config.policies.is_empty() {
             let set = crate::policy::PolicySet::from_config(&self.config, crate::policy::HostOptions::default())?;
@@ -193,6 +203,17 @@ impl Assembly {
         }
         let platform = builder.build()?;
         Ok(Assembled { platform, kube: kube_target })
+    }
+}
+
+/// The error for a configuration section whose backend this build does not have.
+#[cfg(any(not(feature = "policy"), not(feature = "notify")))]
+fn missing_feature(config: &OrgConfig, section: &str, feature: &str) -> crate::Error {
+    crate::Error::Config {
+        path: config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml")),
+        line: None,
+        message: format!("{section} is configured, and this build of paved has no `{feature}` feature"),
+        hint: Some(format!("build paved with the `{feature}` feature (the paved CLI has it by default)")),
     }
 }
 
@@ -251,7 +272,7 @@ mod backends {
             let _ = lookup;
             Ok(Backends {
                 #[cfg(feature = "vault")]
-                vault: lazy::LazyVault::from_config(config, lookup),
+                vault: lazy::LazyVault::from_config(config, lookup)?,
             })
         }
 
@@ -320,24 +341,14 @@ mod backends {
 
         use super::*;
         use crate::config::DatabaseServerConfig;
-        use crate::vault::{DbServer, VaultConfig, VaultDbProvisioner, VaultSecretStore};
+        use crate::vault::{DbServer, VaultConfig, VaultDbProvisioner, VaultSecretStore, VaultSettings};
         use crate::{DatabaseInfo, DatabaseRequest, DbProvisioner, SecretMap, SecretRef};
 
         /// The Vault connection of the configuration: `[vault]` of paved.toml over the usual
         /// environment variables (tokens and AppRole secret ids only from the environment).
         pub fn vault_config(config: &OrgConfig, lookup: &dyn Fn(&str) -> Option<String>) -> Result<VaultConfig> {
-            let v = &config.vault;
-            let from_file = |name: &str| match name {
-                "VAULT_ADDR" => v.address.clone(),
-                "VAULT_NAMESPACE" => v.namespace.clone(),
-                "VAULT_CACERT" => v.ca_cert.as_ref().map(|p| p.display().to_string()),
-                "VAULT_K8S_ROLE" => v.kubernetes_role.clone(),
-                "VAULT_K8S_MOUNT" => v.kubernetes_mount.clone(),
-                "VAULT_ROLE_ID" => v.approle_role_id.clone(),
-                "VAULT_APPROLE_MOUNT" => v.approle_mount.clone(),
-                _ => None,
-            };
-            Ok(VaultConfig::from_lookup(|name| from_file(name).or_else(|| lookup(name)))?)
+            let settings = VaultSettings::from_org_config(config)?;
+            Ok(VaultConfig::from_settings(&settings, lookup)?)
         }
 
         /// A Vault KV v2 store that logs in on first use; a configuration that cannot log in
@@ -351,13 +362,15 @@ mod backends {
         impl LazyVault {
             /// Vault when paved.toml (`[vault] address`) or the environment (`VAULT_ADDR`,
             /// `BAO_ADDR`) names one.
-            pub(crate) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Option<Self> {
-                let named = config.vault.address.is_some()
+            pub(crate) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Result<Option<Self>> {
+                // A bad [vault] section is an error here, whether or not Vault is used.
+                let settings = VaultSettings::from_org_config(config)?;
+                let named = settings.address.is_some()
                     || ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| lookup(k).is_some_and(|v| !v.is_empty()));
-                named.then(|| LazyVault {
-                    config: Arc::new(vault_config(config, lookup.as_ref())),
+                Ok(named.then(|| LazyVault {
+                    config: Arc::new(VaultConfig::from_settings(&settings, lookup.as_ref()).map_err(Into::into)),
                     store: Arc::new(OnceCell::new()),
-                })
+                }))
             }
 
             pub(crate) async fn store(&self) -> Result<&VaultSecretStore> {
@@ -495,7 +508,10 @@ mod tests {
         assert!(format!("{c:?}").contains("role-1") && !format!("{c:?}").contains("sid"), "{c:?}");
         // Without a secret id in the environment, AppRole cannot log in: a clear error.
         assert!(vault_config(&config, &|_| None).is_err());
-        let e = OrgConfig::parse("paved.toml", "[vault]\ntoken = \"s.abc\"\n").unwrap_err();
-        assert!(e.to_string().contains("unknown field"), "a token in paved.toml is refused: {e}");
+        // A token in paved.toml is refused, at its line, by the vault backend's own section.
+        let config = OrgConfig::parse("paved.toml", "domain = \"example.com\"\n[vault]\ntoken = \"s.abc\"\n").unwrap();
+        let e = vault_config(&config, &|_| None).unwrap_err();
+        assert!(e.to_string().starts_with("paved.toml:3: unknown field `token`"), "{e}");
+        assert!(e.is_user_error());
     }
 }
