@@ -13,7 +13,9 @@ if [ ! -x plugins/node_modules/.bin/componentize-js ]; then
   (cd plugins && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo build --locked -p paved-cli --quiet
+# The same feature set as clippy and the tests (--workspace --all-features): one build of the
+# dependencies, shared with `cargo test`.
+cargo build --locked --workspace --all-features --bin paved --quiet
 paved="${CARGO_TARGET_DIR:-target}/debug/paved"
 dirs=()
 for manifest in plugins/*/policy.toml plugins/testdata/*/policy.toml; do
