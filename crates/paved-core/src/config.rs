@@ -163,18 +163,21 @@ impl Default for AppDefaults {
 
 /// `[databases.NAME]`: a database server on which paved provisions self-service databases.
 ///
+/// Core reads what every backend shares (the backend, the engine, the environments); the rest
+/// of the table belongs to the backend, which parses it with
+/// [`OrgConfig::section`]`(&["databases", NAME])` (for `vault`: `paved_vault::VaultDbServerSettings`).
+///
 /// ```toml
 /// [databases.main]
 /// backend = "vault"                          # the provisioner (default "vault")
 /// engine = "postgres"
-/// host = "db.internal"
+/// environments = ["staging", "production"]   # all when empty
+/// host = "db.internal"                       # the vault backend's settings
 /// port = 5432
 /// admin_username = "vault_admin"
 /// admin_password = "vault://secret/platform/db-admin#password"
-/// environments = ["staging", "production"]   # all when empty
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DatabaseServerConfig {
     /// The provisioning backend: `vault` (the Vault/OpenBao database secrets engine, default).
@@ -182,33 +185,12 @@ pub struct DatabaseServerConfig {
     pub backend: String,
     /// The engine it runs.
     pub engine: crate::request::DbEngine,
-    /// Host name or address.
-    pub host: String,
-    /// Port (default: the engine's, see [`DatabaseServerConfig::port`]).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// The user paved and Vault administer it as.
-    pub admin_username: String,
-    /// Where that user's password is kept (never the password itself).
-    pub admin_password: crate::secret::SecretRef,
-    /// The database to connect to for server-wide statements (default: the engine's own).
-    #[serde(default)]
-    pub admin_database: Option<String>,
     /// The environments it serves; all when empty.
     #[serde(default)]
     pub environments: Vec<String>,
-}
-
-impl DatabaseServerConfig {
-    /// The port: the configured one, else the engine's default (PostgreSQL 5432, MySQL 3306,
-    /// MongoDB 27017).
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.engine {
-            crate::request::DbEngine::Postgres => 5432,
-            crate::request::DbEngine::Mysql => 3306,
-            crate::request::DbEngine::Mongodb => 27017,
-        })
-    }
+    /// The backend's own settings, kept as written (checked by the backend).
+    #[serde(flatten)]
+    pub settings: toml::Table,
 }
 
 /// Settings of one app (`[apps.NAME]`).

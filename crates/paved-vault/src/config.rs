@@ -389,3 +389,52 @@ impl VaultConfig {
         VaultConfig::from_lookup(|name| settings.lookup(name).or_else(|| lookup(name)))
     }
 }
+
+/// The vault backend's part of a `[databases.NAME]` table: the server Vault's database secrets
+/// engine connects to and the admin user it connects as (the backend, engine and environments
+/// are read by `paved-core`). Unknown keys are errors at their line, with a did-you-mean hint.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VaultDbServerSettings {
+    /// Host name or address.
+    pub host: String,
+    /// Port (default: the engine's: PostgreSQL 5432, MySQL 3306).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The user paved and Vault administer it as.
+    pub admin_username: String,
+    /// Where that user's password is kept (never the password itself).
+    pub admin_password: paved_core::SecretRef,
+    /// The database to connect to for server-wide statements (default: the engine's own).
+    #[serde(default)]
+    pub admin_database: Option<String>,
+    // The keys paved-core reads from the same table.
+    #[serde(default, rename = "backend")]
+    _backend: serde::de::IgnoredAny,
+    #[serde(default, rename = "engine")]
+    _engine: serde::de::IgnoredAny,
+    #[serde(default, rename = "environments")]
+    _environments: serde::de::IgnoredAny,
+}
+
+impl VaultDbServerSettings {
+    /// The settings of database server `name` of `config`.
+    pub fn from_org_config(config: &paved_core::OrgConfig, name: &str) -> paved_core::Result<Self> {
+        config.section::<VaultDbServerSettings>(&["databases", name])?.ok_or_else(|| paved_core::Error::Config {
+            path: config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml")),
+            line: None,
+            message: format!("there is no database server {name}"),
+            hint: Some(format!("add [databases.{name}] with host, admin_username and admin_password")),
+        })
+    }
+
+    /// The port: the configured one, else the engine's default.
+    pub fn port(&self, engine: paved_core::DbEngine) -> u16 {
+        self.port.unwrap_or(match engine {
+            paved_core::DbEngine::Mysql => 3306,
+            paved_core::DbEngine::Mongodb => 27017,
+            _ => 5432,
+        })
+    }
+}

@@ -39,7 +39,7 @@ mod error;
 mod kv;
 mod wire;
 
-pub use config::{VaultAuth, VaultConfig, VaultSettings};
+pub use config::{VaultAuth, VaultConfig, VaultDbServerSettings, VaultSettings};
 pub use db::{DbServer, VaultDbProvisioner, plugin_name};
 pub use error::{Error, Result};
 pub use kv::{SecretMetadata, VaultSecretStore, VersionMetadata};

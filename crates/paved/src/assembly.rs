@@ -306,7 +306,7 @@ mod backends {
                                 hint: Some("set [vault] address in paved.toml, or VAULT_ADDR, with VAULT_TOKEN (or AppRole/Kubernetes auth) in the environment".into()),
                             });
                         };
-                        Arc::new(lazy::LazyVaultDb::new(vault.clone(), name.clone(), server.clone()))
+                        Arc::new(lazy::LazyVaultDb::new(vault.clone(), config, name, server)?)
                     }
                     other => {
                         return Err(Error::Config {
@@ -341,8 +341,10 @@ mod backends {
 
         use super::*;
         use crate::config::DatabaseServerConfig;
-        use crate::vault::{DbServer, VaultConfig, VaultDbProvisioner, VaultSecretStore, VaultSettings};
-        use crate::{DatabaseInfo, DatabaseRequest, DbProvisioner, SecretMap, SecretRef};
+        use crate::vault::{
+            DbServer, VaultConfig, VaultDbProvisioner, VaultDbServerSettings, VaultSecretStore, VaultSettings,
+        };
+        use crate::{DatabaseInfo, DatabaseRequest, DbEngine, DbProvisioner, SecretMap, SecretRef};
 
         /// The Vault connection of the configuration: `[vault]` of paved.toml over the usual
         /// environment variables (tokens and AppRole secret ids only from the environment).
@@ -429,13 +431,23 @@ mod backends {
         pub(crate) struct LazyVaultDb {
             vault: LazyVault,
             name: String,
-            server: DatabaseServerConfig,
+            engine: DbEngine,
+            server: VaultDbServerSettings,
             provisioner: OnceCell<VaultDbProvisioner>,
         }
 
         impl LazyVaultDb {
-            pub(crate) fn new(vault: LazyVault, name: String, server: DatabaseServerConfig) -> Self {
-                LazyVaultDb { vault, name, server, provisioner: OnceCell::new() }
+            /// The provisioner of server `name` of `config`; its vault settings are checked
+            /// here (at their line in paved.toml), the server is contacted on first use.
+            pub(crate) fn new(vault: LazyVault, config: &OrgConfig, name: &str, server: &DatabaseServerConfig) -> Result<Self> {
+                let settings = VaultDbServerSettings::from_org_config(config, name)?;
+                Ok(LazyVaultDb {
+                    vault,
+                    name: name.to_string(),
+                    engine: server.engine,
+                    server: settings,
+                    provisioner: OnceCell::new(),
+                })
             }
 
             async fn get(&self) -> Result<&VaultDbProvisioner> {
@@ -453,7 +465,8 @@ mod backends {
                             hint: Some(format!("store it first under the key \"{key}\" at {}", reference.path())),
                         })?;
                         let s = &self.server;
-                        let mut db = DbServer::new(s.engine, &s.host, s.port(), &s.admin_username, password)?;
+                        let mut db =
+                            DbServer::new(self.engine, &s.host, s.port(self.engine), &s.admin_username, password)?;
                         if let Some(admin_db) = &s.admin_database {
                             db = db.admin_database(admin_db);
                         }
@@ -513,5 +526,18 @@ mod tests {
         let e = vault_config(&config, &|_| None).unwrap_err();
         assert!(e.to_string().starts_with("paved.toml:3: unknown field `token`"), "{e}");
         assert!(e.is_user_error());
+    }
+
+    #[tokio::test]
+    async fn a_database_server_is_checked_by_its_backend_at_its_line() {
+        let text = "[vault]\naddress = \"http://127.0.0.1:1\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"db\"\nadmin_user = \"x\"\nadmin_password = \"vault://secret/db#password\"\n";
+        let config = OrgConfig::parse("paved.toml", text).unwrap();
+        let e = Assembly::new(config).env_lookup(|_| None).build().await.unwrap_err();
+        assert!(e.to_string().starts_with("paved.toml:7: unknown field `admin_user`"), "{e}");
+        assert_eq!(e.hint(), Some("did you mean \"admin_username\"? (or remove the key)"));
+        let text = text.replace("admin_user =", "admin_username =").replace("[databases.main]", "[databases.main]\nbackend = \"vualt\"");
+        let config = OrgConfig::parse("paved.toml", &text).unwrap();
+        let e = Assembly::new(config).env_lookup(|_| None).build().await.unwrap_err();
+        assert_eq!(e.hint(), Some("did you mean \"vault\"?"), "{e}");
     }
 }
