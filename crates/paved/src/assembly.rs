@@ -439,7 +439,12 @@ mod backends {
         impl LazyVaultDb {
             /// The provisioner of server `name` of `config`; its vault settings are checked
             /// here (at their line in paved.toml), the server is contacted on first use.
-            pub(crate) fn new(vault: LazyVault, config: &OrgConfig, name: &str, server: &DatabaseServerConfig) -> Result<Self> {
+            pub(crate) fn new(
+                vault: LazyVault,
+                config: &OrgConfig,
+                name: &str,
+                server: &DatabaseServerConfig,
+            ) -> Result<Self> {
                 let settings = VaultDbServerSettings::from_org_config(config, name)?;
                 Ok(LazyVaultDb {
                     vault,
@@ -535,7 +540,9 @@ mod tests {
         let e = Assembly::new(config).env_lookup(|_| None).build().await.unwrap_err();
         assert!(e.to_string().starts_with("paved.toml:7: unknown field `admin_user`"), "{e}");
         assert_eq!(e.hint(), Some("did you mean \"admin_username\"? (or remove the key)"));
-        let text = text.replace("admin_user =", "admin_username =").replace("[databases.main]", "[databases.main]\nbackend = \"vualt\"");
+        let text = text
+            .replace("admin_user =", "admin_username =")
+            .replace("[databases.main]", "[databases.main]\nbackend = \"vualt\"");
         let config = OrgConfig::parse("paved.toml", &text).unwrap();
         let e = Assembly::new(config).env_lookup(|_| None).build().await.unwrap_err();
         assert_eq!(e.hint(), Some("did you mean \"vault\"?"), "{e}");
