@@ -611,6 +611,16 @@ impl Platform {
         }
         let id = deployment_id(app.as_str(), environment, started_at);
         let finished_at = OffsetDateTime::now_utc();
+        // A failed rollback belongs to the team of the app's newest revision (the target's
+        // history); only when that cannot be read, to the configuration's default team.
+        let owner = match &result {
+            Ok(o) => o.record.team.clone(),
+            Err(_) => match deployer.history(&key).await {
+                Ok(history) => history.first().map(|r| r.team.clone()),
+                Err(_) => None,
+            }
+            .unwrap_or_else(|| self.config.default_team.to_string()),
+        };
         let event = match &result {
             Ok(o) => {
                 let r = &o.record;
@@ -630,13 +640,11 @@ impl Platform {
                     error: None,
                 }
             }
-            // A failed rollback is recorded too (it counts where failures count). Nothing names
-            // its team but the configuration's default, which is also what deploys without a
-            // team use.
+            // A failed rollback is recorded too (it counts where failures count).
             Err(e) => PlatformEvent::DeploymentFinished {
                 id,
                 service: app.to_string(),
-                team: self.config.default_team.to_string(),
+                team: owner.clone(),
                 environment: environment.to_string(),
                 image: String::new(),
                 action: Action::Rollback,
@@ -658,14 +666,9 @@ impl Platform {
         self.record(event).await;
         let notification = match &result {
             Ok(o) => Notification::for_release(NotificationKind::RolledBack, &o.record),
-            Err(e) => Notification::new(
-                NotificationKind::RollbackFailed,
-                self.config.default_team.as_str(),
-                app.as_str(),
-                environment,
-            )
-            .with_actor(&self.actor)
-            .with_detail(e.to_string()),
+            Err(e) => Notification::new(NotificationKind::RollbackFailed, owner.as_str(), app.as_str(), environment)
+                .with_actor(&self.actor)
+                .with_detail(e.to_string()),
         };
         self.notify(notification).await;
         result

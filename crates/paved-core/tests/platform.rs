@@ -298,6 +298,32 @@ async fn rollbacks_record_successes_and_failures_but_not_what_never_started() {
     assert_eq!(kinds(&w.notifier)[2..], [NotificationKind::RolledBack, NotificationKind::RollbackFailed]);
 }
 
+#[tokio::test]
+async fn a_failed_rollback_is_told_to_the_team_that_owns_the_app() {
+    let (w, builder) = world();
+    let platform = builder.build().unwrap();
+    let app = AppName::new("shop").unwrap();
+    for tag in ["v1", "v2"] {
+        let mut r = request(tag);
+        r.team = Some(paved_core::Team::new("payments").unwrap());
+        platform.deploy(&r).await.unwrap();
+    }
+    w.deployer.fail_next(Error::unavailable("memory", "the cluster is down", None));
+    platform.rollback(&app, "production", None).await.unwrap_err();
+    let told = w.notifier.received();
+    assert_eq!((told[2].kind, told[2].team.as_str()), (NotificationKind::RollbackFailed, "payments"));
+    let teams: Vec<String> = w
+        .metrics
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            PlatformEvent::DeploymentFinished { action: paved_core::Action::Rollback, team, .. } => Some(team),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(teams, ["payments"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_notifier_that_hangs_never_holds_up_a_deploy() {
     let (w, builder) = world();
