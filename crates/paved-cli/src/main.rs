@@ -110,7 +110,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
         #[cfg(feature = "vault")]
-        Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, cli.output).await,
+        Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, config, cli.output).await,
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
         #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use paved::secrecy::{ExposeSecret, SecretString};
-use paved::vault::{VaultConfig, VaultSecretStore};
-use paved::{Error, Result, SecretMap, SecretStore};
+use paved::{Assembly, Error, OrgConfig, Result, SecretMap, SecretStore};
 use serde_json::{Map, Value, json};
 
 use crate::args::Format;
@@ -100,10 +99,10 @@ impl MountArg {
     }
 }
 
-/// Runs a `paved secrets` command.
-pub(crate) async fn secrets(cmd: SecretsCommand, format: Format) -> Result<ExitCode> {
-    let config = VaultConfig::from_env()?;
-    let store = VaultSecretStore::new(config)?;
+/// Runs a `paved secrets` command on the Vault store the library assembles from paved.toml
+/// (`[vault]`) and the environment.
+pub(crate) async fn secrets(cmd: SecretsCommand, config: OrgConfig, format: Format) -> Result<ExitCode> {
+    let store = Assembly::new(config).vault_store().await?;
     match cmd {
         SecretsCommand::Get { path, field, reveal, version, mount } => {
             let (mount, inner) = mount.split(&path, false)?;

@@ -130,7 +130,12 @@ impl Client {
                         Idempotent::Yes,
                         &op!(|c| vaultrs::token::lookup_self(c)),
                     )
-                    .await?;
+                    .await
+                    // Every valid token may look itself up: a denial means the token is not valid.
+                    .map_err(|e| match e {
+                        Error::PermissionDenied { address, what } => Error::TokenExpired { address, what },
+                        other => other,
+                    })?;
                 // `ttl` is what is left; renewal asks for the TTL the token was created with.
                 let mut lease = Lease::new(info.ttl, info.renewable.unwrap_or(false));
                 lease.ttl = lease.ttl.max(Duration::from_secs(info.creation_ttl));

@@ -131,6 +131,27 @@ impl Assembly {
         &self.config
     }
 
+    /// The Vault / OpenBao KV store of the configuration (`[vault]` over `VAULT_ADDR`,
+    /// `VAULT_TOKEN`, …), logged in, without assembling the rest of the platform: what
+    /// `paved secrets` and other tools read and write. Fails with the vault backend's hint
+    /// when Vault is not configured or refuses the credentials.
+    #[cfg(feature = "vault")]
+    pub async fn vault_store(&self) -> Result<crate::vault::VaultSecretStore> {
+        match backends::LazyVault::from_config(&self.config, &self.lookup)? {
+            Some(vault) => Ok(vault.store().await?.clone()),
+            // Not configured: the vault backend's own error says what is missing.
+            None => Err(match backends::vault_config(&self.config, &*self.lookup) {
+                Err(e) => e,
+                Ok(_) => crate::Error::Config {
+                    path: PathBuf::from("[vault]"),
+                    line: None,
+                    message: "Vault is not configured".into(),
+                    hint: Some("set [vault] address in paved.toml, or VAULT_ADDR".into()),
+                },
+            }),
+        }
+    }
+
     /// Assembles the platform. Fails on configuration that cannot work (an unknown database
     /// backend, a policy whose pin does not match, a bad `[notify]` section), never because a
     /// server is unreachable: servers are contacted on first use.
@@ -498,6 +519,8 @@ mod backends {
         }
     }
 
+    #[cfg(feature = "vault")]
+    pub(super) use lazy::LazyVault;
     #[cfg(feature = "vault")]
     pub use lazy::vault_config;
 }
