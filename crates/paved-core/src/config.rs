@@ -450,18 +450,19 @@ impl OrgConfig {
                     .map_err(|e| toml_error(&source, text, &e))
             }
             None => {
+                let hint = || Some(format!("check the [{}] table of the configuration", path.join(".")));
                 let value = toml::Value::try_from(self).map_err(|e| Error::Config {
                     path: source.clone(),
                     line: None,
                     message: e.to_string(),
-                    hint: None,
+                    hint: hint(),
                 })?;
                 let found = path.iter().try_fold(&value, |v, key| v.get(key));
                 found.map(|v| v.clone().try_into()).transpose().map_err(|e: toml::de::Error| Error::Config {
                     path: source,
                     line: None,
                     message: e.message().to_string(),
-                    hint: None,
+                    hint: hint(),
                 })
             }
         }

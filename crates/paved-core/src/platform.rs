@@ -259,12 +259,12 @@ impl Platform {
     }
 
     /// Tells the owning team, best effort: a receiver that fails or is slower than the
-    /// notify timeout is reported as a warning (progress, log and a
+    /// notify timeout is reported as a warning (log, progress and a
     /// [`PlatformEvent::NotificationFailed`] event), never as an error.
     pub(crate) async fn notify(&self, notification: Notification) -> Option<String> {
         let notifier = self.notifier.as_ref()?;
+        // notify_best_effort has logged the warning already.
         let warning = crate::notify::notify_best_effort(notifier.as_ref(), &notification, self.notify_timeout).await?;
-        tracing::warn!(team = %notification.team, "{warning}");
         self.progress(Step::Record, || format!("⚠️  {warning}"));
         self.record(PlatformEvent::NotificationFailed {
             service: notification.app.clone(),

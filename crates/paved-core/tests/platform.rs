@@ -343,10 +343,7 @@ async fn a_notifier_that_hangs_never_holds_up_a_deploy() {
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].0, "platform");
-    assert!(
-        failed[0].1.contains("hanging") || failed[0].1.contains("2 s") || failed[0].1.contains("time"),
-        "{failed:?}"
-    );
+    assert!(failed[0].1.contains("did not finish within 2000 ms"), "{failed:?}");
 }
 
 fn db_request(service: &str) -> DatabaseRequest {

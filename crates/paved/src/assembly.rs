@@ -274,7 +274,7 @@ mod backends {
     //! Secret stores and database provisioners of the configuration, per backend feature.
 
     use super::*;
-    use crate::{DatabaseServer, Error, PlatformBuilder, SecretScheme, SecretStore, suggest};
+    use crate::{DatabaseServer, Error, PlatformBuilder, SecretStore, suggest};
 
     /// The database backends compiled into this build.
     const DATABASE_BACKENDS: &[&str] = &[
@@ -289,8 +289,8 @@ mod backends {
     }
 
     impl Backends {
+        #[cfg_attr(not(feature = "vault"), allow(unused_variables))]
         pub(super) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Result<Self> {
-            let _ = lookup;
             Ok(Backends {
                 #[cfg(feature = "vault")]
                 vault: lazy::LazyVault::from_config(config, lookup)?,
@@ -311,9 +311,8 @@ mod backends {
         pub(super) fn register(&self, mut builder: PlatformBuilder, config: &OrgConfig) -> Result<PlatformBuilder> {
             #[cfg(feature = "vault")]
             if let Some(v) = &self.vault {
-                builder = builder.secret_store(SecretScheme::Vault, v.clone());
+                builder = builder.secret_store(crate::SecretScheme::Vault, v.clone());
             }
-            let _ = SecretScheme::Vault;
             for (name, server) in &config.databases {
                 let path = config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml"));
                 let provisioner: Arc<dyn crate::DbProvisioner> = match server.backend.as_str() {
