@@ -377,7 +377,8 @@ mod backends {
         /// (no token) fails there, with the Vault backend's hint.
         #[derive(Clone)]
         pub(crate) struct LazyVault {
-            config: Arc<Result<VaultConfig>>,
+            settings: VaultSettings,
+            lookup: Lookup,
             store: Arc<OnceCell<VaultSecretStore>>,
         }
 
@@ -389,38 +390,18 @@ mod backends {
                 let settings = VaultSettings::from_org_config(config)?;
                 let named = settings.address.is_some()
                     || ["VAULT_ADDR", "BAO_ADDR"].iter().any(|k| lookup(k).is_some_and(|v| !v.is_empty()));
-                Ok(named.then(|| LazyVault {
-                    config: Arc::new(VaultConfig::from_settings(&settings, lookup.as_ref()).map_err(Into::into)),
-                    store: Arc::new(OnceCell::new()),
-                }))
+                Ok(named.then(|| LazyVault { settings, lookup: lookup.clone(), store: Arc::new(OnceCell::new()) }))
             }
 
+            /// The store, logged in on first use; an incomplete setup (no token) fails here,
+            /// with the vault backend's hint.
             pub(crate) async fn store(&self) -> Result<&VaultSecretStore> {
                 self.store
                     .get_or_try_init(|| async {
-                        let config = match self.config.as_ref() {
-                            Ok(c) => c.clone(),
-                            Err(e) => return Err(clone_config_error(e)),
-                        };
+                        let config = VaultConfig::from_settings(&self.settings, self.lookup.as_ref())?;
                         Ok(VaultSecretStore::connect(config).await?)
                     })
                     .await
-            }
-        }
-
-        /// A configuration error again (errors are not `Clone`; these are all `Config` or
-        /// `InvalidInput` with owned text).
-        fn clone_config_error(e: &Error) -> Error {
-            match e {
-                Error::InvalidInput { field, value, reason, hint } => {
-                    Error::InvalidInput { field, value: value.clone(), reason: reason.clone(), hint: hint.clone() }
-                }
-                other => Error::Config {
-                    path: PathBuf::from("[vault]"),
-                    line: None,
-                    message: other.to_string(),
-                    hint: other.hint().map(str::to_string),
-                },
             }
         }
 
