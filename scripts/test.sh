@@ -44,6 +44,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> paved-core stays free of I/O dependencies"
 bash scripts/check-core-deps.sh
+echo "==> library hints speak library terms, not CLI flags"
+bash scripts/check-library-terms.sh
 (cd plugins && cargo fmt --all -- --check)
 
 echo "==> policy plugins (Rust, Python, JavaScript) built from source"

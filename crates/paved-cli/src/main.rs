@@ -13,9 +13,10 @@ mod policy_cmd;
 mod policy_scaffold;
 #[cfg(feature = "vault")]
 mod secrets_cmd;
+mod terms;
 
 use clap::Parser;
-use paved::{Assembled, Assembly, DeployRequest, Error, ErrorKind, KubeOptions, OrgConfig, Platform, Result};
+use paved::{Assembled, Assembly, DeployRequest, ErrorKind, KubeOptions, OrgConfig, Platform, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -131,10 +132,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             let (app, env) = target.resolve(platform)?;
             let history = platform.history(&app, &env).await?;
             if history.is_empty() {
-                return Err(Error::NotFound {
-                    what: format!("release of {app} in {env}"),
-                    hint: Some(format!("deploy it first: paved deploy --app {app} --env {env} --image IMAGE")),
-                });
+                return Err(paved::bookkeeping::not_deployed(&paved::ReleaseKey::new(app.clone(), env.clone()), None));
             }
             printer.history(&history);
         }

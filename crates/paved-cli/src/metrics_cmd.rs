@@ -142,7 +142,7 @@ fn print_json(value: &impl serde::Serialize, format: Format) {
 }
 
 fn print_text(text: &str) {
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let _ = std::io::stdout().lock().write_all(crate::terms::cli(text).as_bytes());
 }
 
 /// Runs `paved events …`.
@@ -162,7 +162,7 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                 for bad in &report.rejected {
                     eprintln!("line {}: {}", bad.line, bad.reason);
                     if let Some(h) = &bad.hint {
-                        eprintln!("  hint: {h}");
+                        eprintln!("  hint: {}", crate::terms::cli(h));
                     }
                 }
                 if report.aborted {

@@ -12,6 +12,7 @@ use paved::{
 use serde::Serialize;
 
 use crate::args::Format;
+use crate::terms;
 
 /// `println!` to stdout that ignores a closed pipe (`paved history | head -1`): the command
 /// finishes its work and exits with its own code instead of panicking.
@@ -69,13 +70,13 @@ impl Printer {
                             }
                         }
                         _ => {
-                            pb.println(format!("  {} {}", progress_mark(p), p.message));
+                            pb.println(format!("  {} {}", progress_mark(p), terms::cli(&p.message)));
                             pb.set_message(p.message.clone());
                         }
                     }
                 }))
             }
-            None => Some(Arc::new(|p: &Progress| out!("  {} {}", progress_mark(p), p.message))),
+            None => Some(Arc::new(|p: &Progress| out!("  {} {}", progress_mark(p), terms::cli(&p.message)))),
         }
     }
 
@@ -197,7 +198,7 @@ impl Printer {
         out!("  replicas:  {}", r.replicas);
         out!("  deployed:  {} by {}", rfc3339(r), r.deployed_by);
         out!("  location:  {}", status.location);
-        out!("  {}", status.detail);
+        out!("  {}", terms::cli(&status.detail));
         if let Some(url) = &r.url {
             out!("🔗 {url}");
         }
@@ -261,14 +262,14 @@ impl Printer {
                 }
             }
             _ => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", terms::cli(&e.to_string()));
                 let mut source = std::error::Error::source(e);
                 while let Some(s) = source {
-                    eprintln!("  caused by: {s}");
+                    eprintln!("  caused by: {}", terms::cli(&s.to_string()));
                     source = s.source();
                 }
                 if let Some(h) = e.hint() {
-                    eprintln!("  hint: {h}");
+                    eprintln!("  hint: {}", terms::cli(h));
                 }
             }
         }

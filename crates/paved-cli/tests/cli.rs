@@ -472,7 +472,7 @@ fn bad_input_is_rejected_with_a_hint_and_writes_nothing() {
             argv(&["deploy", "--app", APP, "--image", IMAGE_V1, "--env", "prod"]),
             &["\"prod\"", "did you mean \"production\"?"],
         ),
-        bad("zero replicas", &[], with_defaults(&["--replicas", "0"]), &["\"0\"", "use --replicas 1 or more"]),
+        bad("zero replicas", &[], with_defaults(&["--replicas", "0"]), &["\"0\"", "set `--replicas` to 1 or more"]),
         bad("too many replicas", &[], with_defaults(&["--replicas", "51"]), &["\"51\"", "maximum of 50"]),
         bad("cpu in cores", &[], with_defaults(&["--cpu-limit", "2 cores"]), &["2 cores", "\"2\""]),
         bad("memory in mb", &[], with_defaults(&["--memory-limit", "512mb"]), &["512mb", "did you mean \"512Mi\"?"]),
@@ -646,7 +646,7 @@ fn rollback_errors_have_hints() {
     let nothing = sb.target("rollback").assert().code(2);
     let err = stderr_of(&nothing);
     assert!(err.contains("release of my-service in production not found"), "stderr:\n{err}");
-    assert!(err.contains("hint: deploy it first: paved deploy --app my-service --env production"), "stderr:\n{err}");
+    assert!(err.contains("hint: deploy it first with `paved deploy` (my-service to production)"), "stderr:\n{err}");
     assert!(!sb.releases_dir().exists(), "a failed rollback records nothing");
 
     sb.target("history").assert().code(2).stderr(predicate::str::contains("paved deploy"));

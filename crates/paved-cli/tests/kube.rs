@@ -89,7 +89,7 @@ fn deploy_to_a_cluster_that_does_not_answer_fails_fast_and_records_nothing() {
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains(&format!("https://127.0.0.1:{port}")), "names the cluster address: {stderr}");
     assert!(stderr.contains("dead-context"), "names the context: {stderr}");
-    assert!(stderr.contains("check the context"), "suggests checking the context: {stderr}");
+    assert!(stderr.contains("check the `--context`"), "suggests checking the context: {stderr}");
     assert!(!stdout.contains("deployed to") && !stderr.contains("deployed to"), "{stdout}");
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token never appears");
     // Nothing recorded as deployed: no GitOps release either.

@@ -78,7 +78,7 @@ pub fn not_deployed(key: &ReleaseKey, location: Option<&str>) -> Error {
     let at = location.map(|l| format!(" ({l})")).unwrap_or_default();
     Error::NotFound {
         what: format!("release of {key}{at}"),
-        hint: Some(format!("deploy it first: paved deploy --app {} --env {} --image IMAGE", key.app, key.environment)),
+        hint: Some(format!("deploy it first with `Platform::deploy` ({} to {})", key.app, key.environment)),
     }
 }
 

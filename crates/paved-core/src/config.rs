@@ -402,7 +402,7 @@ impl OrgConfig {
             path: path.to_path_buf(),
             line: None,
             message: format!("cannot read the configuration: {e}"),
-            hint: Some("check the --config path".into()),
+            hint: Some("check the path of the configuration file".into()),
         })?;
         Self::parse(path, &text)
     }

@@ -4,12 +4,16 @@
 //! Each step is a method, in order: [`Platform::validate_database`] (names, environment, the
 //! database server for the engine and environment) → [`Platform::check_database_policy`]
 //! (action `provision-database`) → the server's [`DbProvisioner`] → the connection info (never
-//! a password) in the secret store at `database/{team}/{service}/{env}` → notification of the
-//! owning team → the [`PlatformEvent::DatabaseProvisioned`] event (the ledger turns it into
-//! the `paved_database_provisions_total` metric). [`Platform::provision_database`] runs them all.
+//! a password) in the secret store at `database/{team}/{service}/{env}` → the monitoring hook
+//! ([`DatabaseMonitor`], e.g. a dashboard; best effort) → notification of the owning team → the
+//! [`PlatformEvent::DatabaseProvisioned`] event (the ledger turns it into the
+//! `paved_database_provisions_total` metric). [`Platform::provision_database`] runs them all.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -23,6 +27,25 @@ use crate::policy::PolicyReport;
 use crate::request::{DatabaseRequest, DbEngine};
 use crate::secret::{SecretMap, SecretScheme};
 use crate::suggest;
+
+/// The monitoring hook of the database golden path: sets up monitoring for a database once it
+/// is provisioned (a dashboard, alerts) and removes it when the database is deprovisioned.
+/// Added with [`PlatformBuilder::database_monitor`](crate::PlatformBuilder::database_monitor).
+///
+/// It runs best effort, like notifications: a failure or a hook that does not answer within the
+/// notification timeout becomes a warning of the outcome, never a failed provisioning.
+#[async_trait]
+pub trait DatabaseMonitor: Send + Sync {
+    /// The hook's name in warnings, e.g. `cloudwatch`.
+    fn name(&self) -> &str;
+
+    /// Sets up monitoring for a provisioned database; returns where it can be seen (a
+    /// dashboard URL), if anywhere. Called again for an unchanged request: must be idempotent.
+    async fn watch(&self, request: &DatabaseRequest, server: &str, info: &DatabaseInfo) -> Result<Option<String>>;
+
+    /// Removes the monitoring of a deprovisioned database (nothing to remove is not an error).
+    async fn unwatch(&self, request: &DatabaseRequest, server: &str) -> Result<()>;
+}
 
 /// A database server the platform provisions on (`[databases.NAME]` of the configuration),
 /// with the [`DbProvisioner`] of its backend.
@@ -116,7 +139,12 @@ pub struct DatabaseOutcome {
     /// The policy verdict (warnings only; a denial is an error).
     #[serde(skip)]
     pub policy: PolicyReport,
-    /// Warnings of steps after provisioning that did not stop it (a notification that failed).
+    /// Where the database's monitoring can be seen (a dashboard URL), when a
+    /// [`DatabaseMonitor`] set it up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<String>,
+    /// Warnings of steps after provisioning that did not stop it (a notification or a
+    /// monitoring hook that failed).
     pub warnings: Vec<String>,
 }
 
@@ -219,6 +247,20 @@ impl Platform {
         if info.connection_info_path.is_none() {
             info.connection_info_path = self.store_connection_info(request, &server, &info).await?;
         }
+        let mut warnings = Vec::new();
+        let monitoring = match &self.database_monitor {
+            Some(monitor) => {
+                let watched = best_effort(monitor.as_ref(), self.notify_timeout, "set up monitoring for", async {
+                    monitor.watch(request, &server.name, &info).await
+                })
+                .await;
+                watched.unwrap_or_else(|w| {
+                    warnings.push(w);
+                    None
+                })
+            }
+            None => None,
+        };
         self.record(PlatformEvent::DatabaseProvisioned {
             service: request.service.to_string(),
             team: request.team.to_string(),
@@ -230,8 +272,8 @@ impl Platform {
             backend: server.backend.clone(),
         })
         .await;
-        let warnings = self
-            .notify(
+        warnings.extend(
+            self.notify(
                 Notification::new(
                     NotificationKind::DatabaseProvisioned,
                     request.team.as_str(),
@@ -240,11 +282,10 @@ impl Platform {
                 )
                 .with_detail(format!("{} database {} on {}", request.engine, info.database, server.name)),
             )
-            .await
-            .into_iter()
-            .collect();
+            .await,
+        );
         self.progress(Step::Record, || format!("database {} is {:?}", info.database, info.state));
-        Ok(DatabaseOutcome { info, server: server.name, backend: server.backend, policy, warnings })
+        Ok(DatabaseOutcome { info, server: server.name, backend: server.backend, policy, monitoring, warnings })
     }
 
     /// Writes the connection info (host, port, database, engine, where the credentials are;
@@ -304,6 +345,15 @@ impl Platform {
     ) -> Result<Vec<String>> {
         let server = self.validate_database(request, select)?.clone();
         server.provisioner.deprovision(request, drop_data).await?;
+        let mut warnings = Vec::new();
+        if let Some(monitor) = &self.database_monitor
+            && let Err(w) = best_effort(monitor.as_ref(), self.notify_timeout, "remove the monitoring of", async {
+                monitor.unwatch(request, &server.name).await
+            })
+            .await
+        {
+            warnings.push(w);
+        }
         self.record(PlatformEvent::DatabaseDeprovisioned {
             service: request.service.to_string(),
             team: request.team.to_string(),
@@ -321,6 +371,25 @@ impl Platform {
             &request.environment,
         )
         .with_detail(detail);
-        Ok(self.notify(notification).await.into_iter().collect())
+        warnings.extend(self.notify(notification).await);
+        Ok(warnings)
     }
+}
+
+/// Runs a monitoring hook call within `timeout`; a failure or a timeout becomes a warning
+/// (logged, and returned for the outcome).
+async fn best_effort<T>(
+    monitor: &dyn DatabaseMonitor,
+    timeout: Duration,
+    doing: &str,
+    call: impl Future<Output = Result<T>>,
+) -> std::result::Result<T, String> {
+    let failure = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} ms", timeout.as_millis()),
+    };
+    let warning = format!("monitoring hook {} could not {doing} the database: {failure}", monitor.name());
+    tracing::warn!("{warning}");
+    Err(warning)
 }

@@ -16,6 +16,7 @@
 //! | [`ErrorKind::Timeout`] | an operation did not finish in time | 1 | 504 |
 //! | [`ErrorKind::Internal`] | anything else: a backend failed, a file could not be written | 1 | 500 |
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -83,8 +84,9 @@ pub enum Error {
     /// A value supplied by the user (flag, request field, file content) is not valid.
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidInput {
-        /// The name of the field or flag, e.g. `app` or `cpu-limit`.
-        field: &'static str,
+        /// The name of the field in library terms (a request field, a configuration key, a
+        /// parameter), e.g. `app` or `cpu_limit`. Owned, so a backend can name its own fields.
+        field: Cow<'static, str>,
         /// The value as the user gave it.
         value: String,
         /// Why it is rejected.
@@ -278,12 +280,12 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(
-        field: &'static str,
+        field: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
         reason: impl Into<String>,
         hint: impl Into<Option<String>>,
     ) -> Self {
-        Error::InvalidInput { field, value: value.into(), reason: reason.into(), hint: hint.into() }
+        Error::InvalidInput { field: field.into(), value: value.into(), reason: reason.into(), hint: hint.into() }
     }
 
     /// Shorthand for [`Error::Backend`] without a source.

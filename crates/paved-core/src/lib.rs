@@ -27,6 +27,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod events;
+pub mod hint;
 pub mod image;
 pub mod manifest;
 pub mod names;
@@ -46,7 +47,7 @@ pub use backend::{
     NoMetrics, Renderer, SecretStore,
 };
 pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
-pub use database::{DatabaseOutcome, DatabaseSelector, DatabaseServer, connection_info_path};
+pub use database::{DatabaseMonitor, DatabaseOutcome, DatabaseSelector, DatabaseServer, connection_info_path};
 pub use error::{Error, ErrorKind, Result};
 pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
 pub use image::ImageRef;

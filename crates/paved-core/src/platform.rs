@@ -60,7 +60,9 @@ pub struct Platform {
     pub(crate) databases: Arc<Vec<DatabaseServer>>,
     /// Where the owning team hears about deploys, rollbacks and databases.
     notifier: Option<Arc<dyn Notifier>>,
-    notify_timeout: Duration,
+    pub(crate) notify_timeout: Duration,
+    /// The monitoring hook of the database golden path, if any.
+    pub(crate) database_monitor: Option<Arc<dyn crate::database::DatabaseMonitor>>,
     progress: Option<ProgressSink>,
     actor: String,
 }
@@ -96,6 +98,7 @@ pub struct PlatformBuilder {
     databases: Vec<DatabaseServer>,
     notifiers: Vec<Arc<dyn Notifier>>,
     notify_timeout: Option<Duration>,
+    database_monitor: Option<Arc<dyn crate::database::DatabaseMonitor>>,
     progress: Option<ProgressSink>,
     actor: Option<String>,
 }
@@ -165,6 +168,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// The monitoring hook of the database golden path (a dashboard per database); runs best
+    /// effort within the notification timeout.
+    pub fn database_monitor(mut self, monitor: Arc<dyn crate::database::DatabaseMonitor>) -> Self {
+        self.database_monitor = Some(monitor);
+        self
+    }
+
     /// How long one notification may take before it is given up with a warning
     /// (default 5 s). A slow or unreachable receiver never fails or blocks an action longer.
     pub fn notify_timeout(mut self, timeout: Duration) -> Self {
@@ -221,6 +231,7 @@ impl PlatformBuilder {
                 _ => Some(Arc::new(crate::notify::Notifiers::new(self.notifiers))),
             },
             notify_timeout: self.notify_timeout.unwrap_or(Duration::from_secs(5)),
+            database_monitor: self.database_monitor,
             progress: self.progress,
             actor,
         })
@@ -307,7 +318,7 @@ impl Platform {
                     r.to_string(),
                     "the Vault Agent Injector (secret mode \"agent\") only reads vault:// references",
                     Some(
-                        "use a vault:// reference, or set [secrets] mode = \"sync\" in paved.toml with --target kube"
+                        "use a vault:// reference, or set [secrets] mode = \"sync\" in paved.toml and deploy to the `target` kube"
                             .into(),
                     ),
                 ));
@@ -321,7 +332,7 @@ impl Platform {
                 "secret",
                 stored.clone().map(|b| b.reference.to_string()).collect::<Vec<_>>().join(", "),
                 format!("secret mode \"sync\" would write secret values into the {} target", target.name()),
-                Some("a git repository is no place for secret values: set [secrets] mode = \"agent\" in paved.toml (Vault Agent Injector), or deploy with --target kube".into()),
+                Some("a git repository is no place for secret values: set [secrets] mode = \"agent\" in paved.toml (Vault Agent Injector), or deploy to the `target` kube".into()),
             ));
         }
         for binding in stored {
@@ -448,7 +459,7 @@ impl Platform {
             let data = self.secret_store_for(r)?.get_ref(r).await.map_err(|e| match e {
                 Error::NotFound { .. } => Error::NotFound {
                     what: format!("secret {r}"),
-                    hint: Some(format!("create it first, e.g. paved secrets put {} KEY=-", r.path())),
+                    hint: Some(format!("create it first with `SecretStore::put` at {} KEY=VALUE", r.path())),
                 },
                 other => other,
             })?;
@@ -481,7 +492,7 @@ impl Platform {
             let key = r.key().unwrap_or(binding.env.as_str());
             let value = data.remove(key).ok_or_else(|| Error::NotFound {
                 what: format!("key \"{key}\" of secret {r}"),
-                hint: Some("check the reference; paved secrets get shows the keys".into()),
+                hint: Some("check the reference; `SecretStore::get` shows the keys".into()),
             })?;
             values.0.insert(binding.env.clone(), value);
         }

@@ -89,7 +89,7 @@ impl ResolvedApp {
                     "replicas",
                     "0",
                     "must be at least 1",
-                    Some("use --replicas 1 or more".into()),
+                    Some("set `replicas` to 1 or more".into()),
                 ));
             }
             Some(n) if n > env.max_replicas => {
@@ -226,13 +226,14 @@ fn app_secrets(config: &OrgConfig, request: &DeployRequest) -> Vec<SecretBinding
 }
 
 fn below(resource: &'static str, limit: &str, request: &str, limit_overridden: bool, env: &str) -> Error {
-    let field = if resource == "cpu" { "cpu-limit" } else { "memory-limit" };
+    let (field, request_term, limit_term) = match resource {
+        "cpu" => ("cpu-limit", "`cpu_request`", "`cpu_limit`"),
+        _ => ("memory-limit", "`memory_request`", "`memory_limit`"),
+    };
     let hint = if limit_overridden {
-        format!("raise --{resource}-limit to at least {request}, or lower --{resource}-request")
+        format!("raise {limit_term} to at least {request}, or lower {request_term}")
     } else {
-        format!(
-            "the {env} default {resource} limit is {limit}: lower --{resource}-request or raise --{resource}-limit too"
-        )
+        format!("the {env} default {resource} limit is {limit}: lower {request_term} or raise {limit_term} too")
     };
     Error::invalid(field, limit, format!("is below the {resource} request {request}"), Some(hint))
 }
@@ -282,7 +283,7 @@ mod tests {
     fn replicas_bounds() {
         let c = OrgConfig::default();
         let e = ResolvedApp::resolve(&c, &request().with_replicas(0)).unwrap_err();
-        assert_eq!(e.hint(), Some("use --replicas 1 or more"));
+        assert_eq!(e.hint(), Some("set `replicas` to 1 or more"));
         let e = ResolvedApp::resolve(&c, &request().with_replicas(51)).unwrap_err();
         assert!(e.to_string().contains("maximum of 50"), "{e}");
         let a = ResolvedApp::resolve(&c, &request().with_replicas(20)).unwrap();
@@ -302,7 +303,7 @@ mod tests {
             ..Overrides::default()
         };
         let e = ResolvedApp::resolve(&c, &request().with_overrides(o)).unwrap_err();
-        assert_eq!(e.hint(), Some("raise --memory-limit to at least 1Gi, or lower --memory-request"));
+        assert_eq!(e.hint(), Some("raise `memory_limit` to at least 1Gi, or lower `memory_request`"));
         let o = Overrides { cpu_limit: Some(CpuQuantity::new("2000m").unwrap()), ..Overrides::default() };
         let a = ResolvedApp::resolve(&c, &request().with_overrides(o)).unwrap();
         assert_eq!(a.resources.cpu_limit.unwrap().millis(), 2000);

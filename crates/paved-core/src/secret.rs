@@ -180,7 +180,10 @@ impl FromStr for SecretBinding {
                 "secret",
                 s,
                 "is not NAME=REFERENCE",
-                Some("write --secret DB_PASSWORD=vault://secret/payments/db#password".into()),
+                Some(
+                    "write each of `secrets` as NAME=REFERENCE, e.g. DB_PASSWORD=vault://secret/payments/db#password"
+                        .into(),
+                ),
             ));
         };
         let valid = env.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')

@@ -499,3 +499,75 @@ async fn the_connection_info_goes_to_the_secret_store_and_a_failure_there_says_w
         e.hint()
     );
 }
+
+/// A monitoring hook that keeps a dashboard per database, and checks that it runs after the
+/// connection info was stored; `fail` makes every call fail.
+struct Dashboards {
+    watched: std::sync::Mutex<Vec<String>>,
+    fail: bool,
+}
+
+#[async_trait]
+impl paved_core::DatabaseMonitor for Dashboards {
+    fn name(&self) -> &str {
+        "dashboards"
+    }
+    async fn watch(
+        &self,
+        request: &DatabaseRequest,
+        server: &str,
+        info: &paved_core::DatabaseInfo,
+    ) -> paved_core::Result<Option<String>> {
+        if self.fail {
+            return Err(Error::unavailable("dashboards", "connection refused", None));
+        }
+        let stored = info.connection_info_path.as_deref().unwrap_or_default();
+        assert!(
+            stored.ends_with(&paved_core::connection_info_path(request)),
+            "the hook runs after the connection info is stored: {stored:?}"
+        );
+        self.watched.lock().unwrap().push(format!("{server}/{}", info.database));
+        Ok(Some(format!("https://grafana.example.com/d/{}", info.database)))
+    }
+    async fn unwatch(&self, _request: &DatabaseRequest, server: &str) -> paved_core::Result<()> {
+        if self.fail {
+            return Err(Error::unavailable("dashboards", "connection refused", None));
+        }
+        self.watched.lock().unwrap().retain(|w| !w.starts_with(&format!("{server}/")));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_monitoring_hook_runs_after_the_connection_info_and_its_failure_is_only_a_warning() {
+    let (_, builder) = world();
+    let dashboards = Arc::new(Dashboards { watched: Default::default(), fail: false });
+    let platform = builder.database_monitor(dashboards.clone()).build().unwrap();
+    let request = db_request("payment-service");
+    let outcome = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(
+        outcome.monitoring.as_deref(),
+        Some("https://grafana.example.com/d/payments_payment_service_production")
+    );
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(*dashboards.watched.lock().unwrap(), ["main/payments_payment_service_production"]);
+    let warnings = platform.deprovision_database(&request, &DatabaseSelector::any(), false).await.unwrap();
+    assert!(warnings.is_empty() && dashboards.watched.lock().unwrap().is_empty(), "{warnings:?}");
+
+    let (w, builder) = world();
+    let broken = Arc::new(Dashboards { watched: Default::default(), fail: true });
+    let platform = builder.database_monitor(broken).build().unwrap();
+    let outcome = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
+    assert_eq!(outcome.info.state, DatabaseState::Available, "the database is provisioned all the same");
+    assert_eq!(outcome.monitoring, None);
+    assert!(
+        outcome.warnings.iter().any(|w| w.contains("monitoring hook dashboards") && w.contains("connection refused")),
+        "{:?}",
+        outcome.warnings
+    );
+    assert_eq!(kinds(&w.notifier), [NotificationKind::DatabaseProvisioned], "the team is told all the same");
+    let warnings = platform.deprovision_database(&request, &DatabaseSelector::any(), true).await.unwrap();
+    assert!(warnings.iter().any(|w| w.contains("could not remove the monitoring")), "{warnings:?}");
+    assert_eq!(w.postgres.databases(), Vec::<String>::new(), "deprovisioned all the same");
+}

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub const TARGET_NAME: &str = "gitops";
 
 /// The header of every file paved writes into the GitOps directory.
-const HEADER: &str = "# Managed by paved: changes made here are overwritten by the next `paved deploy`.\n";
+const HEADER: &str = "# Managed by paved: changes made here are overwritten by the next deploy through paved.\n";
 
 /// Writes releases into a directory that GitOps controllers consume.
 #[derive(Debug, Clone)]
@@ -292,7 +292,7 @@ impl Store {
             format!("{} objects in sync with revision {}", current.record.objects, current.record.revision)
         } else {
             format!(
-                "{} differs from revision {}: it was edited by hand or a write was interrupted; `paved deploy` or `paved rollback` restores it",
+                "{} differs from revision {}: it was edited by hand or a write was interrupted; `Platform::deploy` or `Platform::rollback` restores it",
                 dir.display(),
                 current.record.revision
             )

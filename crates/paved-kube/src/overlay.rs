@@ -76,7 +76,7 @@ pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Re
                     file,
                     doc.line,
                     format!("{key} is already rendered by paved"),
-                    "use --custom-manifest to change a rendered object",
+                    "use `custom_manifests` to change a rendered object",
                 ));
             }
             let meta = value["metadata"].as_object_mut().expect("identity checked metadata.name");

@@ -96,7 +96,7 @@ async fn nothing_deployed_yet() {
     let key = ReleaseKey::new(app(), "production");
     assert!(target.history(&key).await.unwrap().is_empty());
     let e = target.status(&key).await.unwrap_err();
-    assert!(e.hint().unwrap().contains("paved deploy"), "{e}");
+    assert!(e.hint().unwrap().contains("`Platform::deploy`"), "{e}");
 }
 
 #[tokio::test]

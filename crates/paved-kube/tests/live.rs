@@ -277,7 +277,7 @@ async fn no_rollback_leaves_the_failed_revision_in_place() {
     });
     let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
     assert!(matches!(err, Error::Rollout { restored: None, .. }), "{err:?}");
-    assert!(err.to_string().contains("CrashLoopBackOff") && err.to_string().contains("--no-rollback"), "{err}");
+    assert!(err.to_string().contains("CrashLoopBackOff") && err.to_string().contains("`auto_rollback` false"), "{err}");
     assert_eq!(live_image(&f.server), image("v2"));
     let history = f.platform.history(&app(), "production").await.unwrap();
     assert_eq!(history[0].state, Some(RevisionState::Failed));
@@ -306,7 +306,7 @@ async fn a_field_manager_conflict_names_the_manager_and_fields() {
     let text = err.to_string();
     assert!(text.contains("\"kubectl-edit\"") && text.contains(".spec.replicas"), "{text}");
     assert!(text.contains("conflict applying Deployment/shop"), "{text}");
-    assert!(err.hint().unwrap().contains("--force-conflicts"), "{:?}", err.hint());
+    assert!(err.hint().unwrap().contains("`force_conflicts`"), "{:?}", err.hint());
     let conflict = f
         .server
         .requests()
@@ -324,7 +324,7 @@ async fn a_field_manager_conflict_names_the_manager_and_fields() {
         [(3, Some(RevisionState::Failed)), (2, Some(RevisionState::Failed)), (1, Some(RevisionState::Deployed))]
     );
 
-    // With --force-conflicts the fields are taken over.
+    // With `force_conflicts` the fields are taken over.
     let forced = fixture_with(|t| t.force_conflicts(true));
     forced.platform.deploy(&request("v1", false)).await.unwrap();
     forced.server.set_foreign_owner(DEPLOYMENT, "kubectl-edit", vec![("/spec/replicas".into(), json!(5))]);
@@ -588,7 +588,7 @@ async fn a_crd_that_is_not_installed_is_a_warning_or_an_error() {
     strict.server.not_served("servicemonitors");
     let err = strict.platform.deploy(&request("v1", false)).await.unwrap_err();
     assert!(err.to_string().contains("CustomResourceDefinition is not installed"), "{err}");
-    assert!(err.hint().unwrap().contains("--no-service-monitor"), "{:?}", err.hint());
+    assert!(err.hint().unwrap().contains("disable the `service-monitor` component"), "{:?}", err.hint());
 }
 
 #[tokio::test(start_paused = true)]
@@ -626,7 +626,7 @@ async fn a_deploy_from_another_machine_waits_for_the_one_under_way() {
     let other = fixture_sharing(&f);
     let err = other.deploy(&request("v3", false)).await.unwrap_err();
     assert!(err.to_string().contains("another deploy of shop in production is under way: revision 2"), "{err}");
-    assert!(err.hint().unwrap().contains("paved status"), "{:?}", err.hint());
+    assert!(err.hint().unwrap().contains("`Platform::status`"), "{:?}", err.hint());
     assert_eq!(live_image(&f.server), image("v2"), "machine B changed nothing");
     // A's rollout times out and rolls back; then B can deploy.
     let a_result = under_way.await.unwrap();

@@ -223,7 +223,7 @@ fn extra_manifests_cannot_shadow_rendered_objects() {
     o.extra_manifests =
         vec![ManifestFile::parse("x.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: my-service}\n").unwrap()];
     let e = render(&config, &request.with_overrides(o)).unwrap_err();
-    assert_eq!(e.hint(), Some("use --custom-manifest to change a rendered object"));
+    assert_eq!(e.hint(), Some("use `custom_manifests` to change a rendered object"));
     let mut o = Overrides::default();
     o.extra_manifests = vec![ManifestFile::parse("x.yaml", "kind: ConfigMap\nmetadata: {name: x}\n").unwrap()];
     let (_, config, request) = scenarios().remove(0);

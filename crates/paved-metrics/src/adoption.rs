@@ -158,7 +158,7 @@ impl AdoptionReport {
             format!("  services on the platform   {}", self.services),
             if self.teams_known.is_empty() {
                 format!(
-                    "  teams on the platform      {} (known teams: set `teams` in paved.toml or give --catalog)",
+                    "  teams on the platform      {} (known teams: set `teams` in paved.toml or give a `catalog`)",
                     self.teams_on_platform.len()
                 )
             } else {

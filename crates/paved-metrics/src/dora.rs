@@ -268,7 +268,7 @@ impl std::str::FromStr for GroupBy {
         match s {
             "team" => Ok(GroupBy::Team),
             "service" => Ok(GroupBy::Service),
-            _ => Err(Error::invalid("by", s, "is not a grouping", Some("use --by team or --by service".into()))),
+            _ => Err(Error::invalid("by", s, "is not a grouping", Some("group `by` team or service".into()))),
         }
     }
 }

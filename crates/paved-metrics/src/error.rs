@@ -66,7 +66,7 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Invalid { hint, .. } => hint.as_deref(),
-            Error::SchemaTooNew { .. } => Some("upgrade paved, or point --state-dir at another ledger"),
+            Error::SchemaTooNew { .. } => Some("upgrade paved, or use another `state_dir`"),
             Error::Ledger { .. } => Some("check that the state directory is writable and the file is a paved ledger"),
             Error::Io { .. } => None,
         }
@@ -77,15 +77,7 @@ impl From<Error> for paved_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid { field, value, reason, hint } => {
-                // paved-core names fields with &'static str; leak-free mapping of the common ones.
-                let field: &'static str = match field.as_str() {
-                    "window" => "window",
-                    "now" => "now",
-                    "env" => "env",
-                    "by" => "by",
-                    _ => "event",
-                };
-                paved_core::Error::InvalidInput { field, value, reason, hint }
+                paved_core::Error::InvalidInput { field: field.into(), value, reason, hint }
             }
             Error::Io { path, source } => paved_core::Error::Io { path, source },
             other => {

@@ -132,7 +132,7 @@ impl SecretSource {
                     Error::NotFound { .. } => Error::NotFound {
                         what: format!("secret {reference} (the value of {key})"),
                         hint: Some(format!(
-                            "store the webhook URL there, e.g. paved secrets put {} url=-",
+                            "store the webhook URL there with `SecretStore::put` at {} url=URL",
                             reference.path()
                         )),
                     },

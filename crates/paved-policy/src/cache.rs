@@ -166,7 +166,8 @@ fn compile_error(sha256: &str, e: &wasmtime::Error) -> Error {
         policy: format!("component sha256:{}", &sha256[..12.min(sha256.len())]),
         message: format!("not a valid WebAssembly component: {e:#}"),
         hint: Some(
-            "build it with `paved policy build DIR` (a core module or a damaged file is not a component)".into(),
+            "build it with `paved_policy::toolchain::build` (a core module or a damaged file is not a component)"
+                .into(),
         ),
     }
 }

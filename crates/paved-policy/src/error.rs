@@ -74,7 +74,7 @@ impl Error {
         match self {
             Error::Manifest { hint, .. } | Error::Load { hint, .. } | Error::Build { hint, .. } => hint.as_deref(),
             Error::PinMismatch { .. } => Some(
-                "rebuild and re-pin it with `paved policy build DIR` if you trust this component; otherwise restore the pinned one",
+                "rebuild and re-pin it with `paved_policy::toolchain::build` if you trust this component; otherwise restore the pinned one",
             ),
             Error::Io { .. } => None,
             Error::Core(e) => e.hint(),

@@ -171,7 +171,7 @@ impl PolicyHost {
             std::io::ErrorKind::NotFound => Error::Load {
                 policy: manifest.name.clone(),
                 message: format!("component {} does not exist", path.display()),
-                hint: Some(format!("build it with `paved policy build {}`", manifest.dir.display())),
+                hint: Some(format!("build it with `paved_policy::toolchain::build` ({})", manifest.dir.display())),
             },
             _ => Error::io(&path, e),
         })?;
@@ -181,7 +181,10 @@ impl PolicyHost {
                 return Err(Error::Load {
                     policy: manifest.name.clone(),
                     message: "policy.toml has no sha256 pin".into(),
-                    hint: Some(format!("run `paved policy build {}` to build and pin it", manifest.dir.display())),
+                    hint: Some(format!(
+                        "build and pin it with `paved_policy::toolchain::build` ({})",
+                        manifest.dir.display()
+                    )),
                 });
             }
         } else if !manifest.sha256.eq_ignore_ascii_case(&sha256) {
@@ -201,7 +204,7 @@ impl PolicyHost {
             policy: manifest.name.clone(),
             message: format!("does not export paved:policy/policy@0.1.0: {e:#}"),
             hint: Some(
-                "implement the `plugin` world of paved:policy@0.1.0 (paved_policy::WIT; `paved policy new` writes it)"
+                "implement the `plugin` world of paved:policy@0.1.0 (`paved_policy::WIT`; the plugin template has it)"
                     .into(),
             ),
         })?;

@@ -128,7 +128,7 @@ impl PolicyManifest {
         let text = std::fs::read_to_string(&file).map_err(|e| Error::Manifest {
             path: file.clone(),
             message: format!("cannot read the policy manifest: {e}"),
-            hint: Some(format!("a plugin directory holds a {MANIFEST_FILE}; `paved policy new NAME` makes one")),
+            hint: Some(format!("a plugin directory holds a {MANIFEST_FILE}; the plugin template has one")),
         })?;
         Self::parse(&file, &text)
     }
@@ -168,7 +168,7 @@ impl PolicyManifest {
         if !self.sha256.is_empty() && (self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
             return Err(err(
                 format!("sha256 {:?} is not a hex SHA-256", self.sha256),
-                "run `paved policy build` to write the pin, or `sha256sum` the component",
+                "write the pin with `paved_policy::toolchain::build`, or `sha256sum` the component",
             ));
         }
         let l = &self.limits;

@@ -196,7 +196,7 @@ fn malformed_bytes_are_refused_at_load() {
     let (_dir, m) = fake_plugin(b"\0asm\x0d\0\x01\0 definitely not a component", None);
     let e = host.load(m).unwrap_err();
     assert!(e.to_string().contains("not a valid WebAssembly component"), "{e}");
-    assert!(e.hint().unwrap().contains("paved policy build"));
+    assert!(e.hint().unwrap().contains("`paved_policy::toolchain::build`"));
 }
 
 #[test]

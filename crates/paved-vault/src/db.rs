@@ -30,7 +30,7 @@ pub fn plugin_name(engine: DbEngine) -> Result<&'static str> {
         other => Err(Error::UnsupportedEngine {
             engine: other.to_string(),
             reason: "the vault database provisioner supports postgres and mysql only".into(),
-            hint: "ask for --engine postgres (or mysql), or provision it with a backend that supports it".into(),
+            hint: "ask for the `engine` postgres (or mysql), or provision it with a backend that supports it".into(),
         }),
     }
 }
@@ -353,7 +353,7 @@ impl VaultDbProvisioner {
             return Err(Error::UnsupportedEngine {
                 engine: request.engine.to_string(),
                 reason: format!("the registered database server {} runs {}", self.server.server(), self.server.engine),
-                hint: format!("ask for --engine {}, or register a {} server", self.server.engine, request.engine),
+                hint: format!("ask for the `engine` {}, or register a {} server", self.server.engine, request.engine),
             });
         }
         names(request)

@@ -188,13 +188,13 @@ impl From<Error> for paved_core::Error {
         let hint = e.hint();
         match e {
             Error::InvalidPath { path, reason } => {
-                paved_core::Error::InvalidInput { field: "secret path", value: path, reason, hint }
+                paved_core::Error::InvalidInput { field: "secret path".into(), value: path, reason, hint }
             }
             Error::InvalidName { field, value, reason } => {
-                paved_core::Error::InvalidInput { field, value, reason, hint }
+                paved_core::Error::InvalidInput { field: field.into(), value, reason, hint }
             }
             Error::UnsupportedEngine { engine, reason, .. } => {
-                paved_core::Error::InvalidInput { field: "engine", value: engine, reason, hint }
+                paved_core::Error::InvalidInput { field: "engine".into(), value: engine, reason, hint }
             }
             Error::NotFound { address, mount, path, version } => {
                 let version = version.map(|v| format!(" version {v}")).unwrap_or_default();

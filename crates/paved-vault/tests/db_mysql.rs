@@ -76,7 +76,7 @@ async fn wrong_server_settings_on_a_mysql_server_are_clear_errors_and_create_not
     let postgres = DatabaseRequest::new("payments", "api", "postgres", "dev", "small").unwrap();
     let e = prov.provision(&postgres).await.unwrap_err();
     assert!(error_text(&e).contains("runs mysql"), "{}", error_text(&e));
-    assert!(e.hint().unwrap().contains("--engine mysql"), "{}", error_text(&e));
+    assert!(e.hint().unwrap().contains("`engine` mysql"), "{}", error_text(&e));
 
     // A missing KV mount.
     let server =

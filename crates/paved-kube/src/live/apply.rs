@@ -154,7 +154,7 @@ pub(crate) async fn apply_one(
                 target.resource.kind, target.resource.api_version
             );
             let hint = match target.resource.group.as_str() {
-                "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (--no-service-monitor, or monitoring = false for the environment)".to_string(),
+                "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (disable the `service-monitor` component, or monitoring = false for the environment)".to_string(),
                 "gateway.networking.k8s.io" => "install the Gateway API CRDs, or use an Ingress".to_string(),
                 _ => format!("install the CRD of {}, or remove the object from the release", target.resource.kind),
             };
@@ -203,7 +203,7 @@ fn conflict_error(target: &Target, s: &kube::core::Status) -> Error {
         TARGET_NAME,
         format!("conflict applying {}: {who} also manages {what}", target.key()),
         Some(format!(
-            "someone changed these fields outside paved (field manager {who}); make the change through paved, or re-run with --force-conflicts to take the fields over"
+            "someone changed these fields outside paved (field manager {who}); make the change through paved, or deploy again with `force_conflicts` to take the fields over"
         )),
     )
 }
@@ -331,6 +331,6 @@ mod tests {
         let e = conflict_error(&Target::of(&m("apps/v1", "Deployment")), &status);
         let text = e.to_string();
         assert!(text.contains("\"kubectl-edit\"") && text.contains(".spec.replicas"), "{text}");
-        assert!(e.hint().unwrap().contains("--force-conflicts"));
+        assert!(e.hint().unwrap().contains("`force_conflicts`"));
     }
 }

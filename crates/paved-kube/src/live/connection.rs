@@ -84,7 +84,7 @@ async fn connect(source: &Source) -> Result<Connected> {
             let config = Config::incluster().map_err(|e| {
                 config_error(
                     format!("cannot load the in-cluster configuration: {e}"),
-                    "run inside a pod with a service account, or use a kubeconfig (--kubeconfig, --context)",
+                    "run inside a pod with a service account, or use a kubeconfig (`kubeconfig`, `context`)",
                 )
             })?;
             let description = format!("in-cluster at {}", config.cluster_url);
@@ -99,7 +99,7 @@ async fn connect(source: &Source) -> Result<Connected> {
             let explicit = path.clone().or_else(|| from_env.clone().map(PathBuf::from));
             let kubeconfig = match (path, &from_env) {
                 (Some(p), _) => Some(Kubeconfig::read_from(p).map_err(|e| {
-                    config_error(format!("cannot read the kubeconfig {}: {e}", p.display()), "check --kubeconfig")
+                    config_error(format!("cannot read the kubeconfig {}: {e}", p.display()), "check the `kubeconfig`")
                 })?),
                 (None, Some(list)) => Some(Kubeconfig::read().map_err(|e| {
                     config_error(
@@ -110,7 +110,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                 (None, None) if default_file.is_some() => Some(Kubeconfig::read().map_err(|e| {
                     config_error(
                         format!("cannot read the kubeconfig ~/.kube/config: {e}"),
-                        "fix or move ~/.kube/config, or pass --kubeconfig FILE",
+                        "fix or move ~/.kube/config, or give another `kubeconfig`",
                     )
                 })?),
                 (None, None) => None,
@@ -125,7 +125,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                 }
                 return Err(config_error(
                     "no kubeconfig found (KUBECONFIG is unset and ~/.kube/config does not exist) and not running in a cluster".into(),
-                    "pass --kubeconfig FILE (or set KUBECONFIG) and --context NAME",
+                    "give a `kubeconfig` (or set KUBECONFIG) and a `context`",
                 ));
             };
             let file = explicit.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.kube/config".into());
@@ -143,7 +143,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                 None => {
                     return Err(config_error(
                         format!("the kubeconfig {file} has no current context"),
-                        "pass --context NAME (see `kubectl config get-contexts`)",
+                        "give a `context` (see `kubectl config get-contexts`)",
                     ));
                 }
                 Some(_) => {}

@@ -202,7 +202,7 @@ impl KubeTarget {
                 return Err(Error::backend(
                     TARGET_NAME,
                     format!("another deploy of {app} in {env} is under way: revision {rev} was recorded meanwhile"),
-                    Some(format!("wait for it (paved status --app {app} --env {env}) and deploy again")),
+                    Some(format!("wait for it (`Platform::status` of {app} in {env}) and deploy again")),
                 ));
             }
             Err(history::CreateError::Other(e)) => return Err(e),
@@ -239,7 +239,8 @@ impl KubeTarget {
                 TARGET_NAME,
                 format!("revision {rev} rolled out in namespace {ns}, but recording it in the cluster failed: {e}"),
                 Some(
-                    "the new release is running; `paved status` shows it, and the next deploy records it again".into(),
+                    "the new release is running; `Platform::status` shows it, and the next deploy records it again"
+                        .into(),
                 ),
             )
         })?;
@@ -355,7 +356,7 @@ impl KubeTarget {
             let why = if self.opts.auto_rollback {
                 "there is no earlier revision to roll back to".to_string()
             } else {
-                "automatic rollback is off (--no-rollback): the failed objects stay in place".to_string()
+                "automatic rollback is off (`auto_rollback` false): the failed objects stay in place".to_string()
             };
             if let Some(e) = apply_error
                 && previous.is_none()
@@ -388,7 +389,7 @@ impl KubeTarget {
                 ),
                 hint: hint.or_else(|| {
                     Some(format!(
-                        "fix the cause, then deploy again or run paved rollback --app {} --env {}",
+                        "fix the cause, then deploy again or roll back (`Platform::rollback` of {} in {})",
                         r.app, r.environment
                     ))
                 }),

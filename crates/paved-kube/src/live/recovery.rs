@@ -49,7 +49,7 @@ impl KubeTarget {
                     r.deployed_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
                 ),
                 Some(format!(
-                    "wait for it (paved status --app {} --env {}); if it was interrupted, deploy again after {} minutes and it counts as failed",
+                    "wait for it (`Platform::status` of {} in {}); if it was interrupted, deploy again after {} minutes and it counts as failed",
                     r.app,
                     r.environment,
                     limit.as_secs().div_ceil(60)

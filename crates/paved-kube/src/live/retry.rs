@@ -102,7 +102,7 @@ pub(crate) fn to_error(server: &str, doing: &str, e: kube::Error) -> Error {
     let (message, hint) = match &e {
         kube::Error::Api(s) if s.code == 401 => (
             format!("{doing}: unauthorized by the API server ({server}): {}", s.message),
-            "your credentials were refused; refresh them (e.g. log in again) or check the --context".to_string(),
+            "your credentials were refused; refresh them (e.g. log in again) or check the `context`".to_string(),
         ),
         kube::Error::Api(s) if s.code == 403 => (
             format!("{doing}: forbidden ({server}): {}", s.message),
@@ -112,17 +112,17 @@ pub(crate) fn to_error(server: &str, doing: &str, e: kube::Error) -> Error {
             format!("{doing}: {} ({}, HTTP {})", s.message, if s.reason.is_empty() { "error" } else { &s.reason }, s.code),
             match s.code {
                 429 | 500..=599 => "the API server kept failing after retries; check the cluster's health and try again".to_string(),
-                422 | 400 => "the object was rejected by the API server; check the escape hatches (--custom-manifest, --extra-manifest) that changed it".to_string(),
+                422 | 400 => "the object was rejected by the API server; check the escape hatches (`custom_manifests`, `extra_manifests`) that changed it".to_string(),
                 _ => format!("check the cluster ({server})"),
             },
         ),
         e if is_connection(e) && is_tls_failure(&root_cause(e)) => (
             format!("{doing}: the TLS connection to the Kubernetes API server ({server}) failed: {}", root_cause(e)),
-            "check the cluster's CA (certificate-authority-data in the kubeconfig) and the --context; the server name must match its certificate".to_string(),
+            "check the cluster's CA (certificate-authority-data in the kubeconfig) and the `context`; the server name must match its certificate".to_string(),
         ),
         e if is_connection(e) => (
             format!("{doing}: cannot reach the Kubernetes API server ({server}): {}", root_cause(e)),
-            "check the context (--context, `kubectl config current-context`) and the kubeconfig (--kubeconfig, KUBECONFIG), and that the cluster is running and reachable".to_string(),
+            "check the `context` (`kubectl config current-context`) and the `kubeconfig` (or KUBECONFIG), and that the cluster is running and reachable".to_string(),
         ),
         other => (format!("{doing}: {other}"), format!("check the cluster ({server})")),
     };

@@ -86,7 +86,7 @@ impl KubeTarget {
         {
             healthy = false;
             notes.push(format!(
-                "revision {} was interrupted while it was applied (state pending): the cluster may hold some of its objects; deploy again or run paved rollback",
+                "revision {} was interrupted while it was applied (state pending): the cluster may hold some of its objects; deploy again or roll back (`Platform::rollback`)",
                 p.record.revision
             ));
         }

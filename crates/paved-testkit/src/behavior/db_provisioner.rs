@@ -263,7 +263,7 @@ async fn bad_names_are_rejected_and_create_nothing(h: &DbProvisionerHarness) -> 
         let result = h.provisioner.provision(&request).await;
         if let Err(e) = &result {
             ensure!(
-                matches!(e, Error::InvalidInput { field: "environment", .. }),
+                matches!(e, Error::InvalidInput { field, .. } if field == "environment"),
                 "environment {env:?}: expected invalid environment, got {}",
                 error_text(e)
             );
