@@ -13,8 +13,8 @@ use crate::args::Format;
 /// `paved db`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DbCommand {
-    /// Create the database `{service}_{env}` and the Vault role `{team}-{service}-{env}` that
-    /// hands out credentials for it (idempotent).
+    /// Create the database `{team}__{service}__{env}` and the Vault role
+    /// `{team}_{service}_{env}` that hands out credentials for it (idempotent).
     Provision {
         #[command(flatten)]
         db: DbArgs,

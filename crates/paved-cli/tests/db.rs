@@ -58,8 +58,11 @@ fn provision_status_deprovision_through_paved_toml() {
 
     let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(DB).args(["--size", "small"]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("database payment_service_production of payment-service in production: available"), "{out}");
-    assert!(out.contains("database/creds/payments-payment-service-production"), "{out}");
+    assert!(
+        out.contains("database payments__payment_service__production of payment-service in production: available"),
+        "{out}"
+    );
+    assert!(out.contains("database/creds/payments_payment-service_production"), "{out}");
     assert!(!out.contains(paved_testkit::Postgres::PASSWORD) && !err.contains(paved_testkit::Postgres::PASSWORD));
     // Idempotent, and the same answer in JSON.
     let (code, json, _) =
@@ -67,21 +70,21 @@ fn provision_status_deprovision_through_paved_toml() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["state"], "available");
-    assert_eq!(v["database"], "payment_service_production");
+    assert_eq!(v["database"], "payments__payment_service__production");
     // The credentials Vault hands out log in to the service's database.
     let creds = bao
         .command()
-        .args(["read", "-format=json", "database/creds/payments-payment-service-production"])
+        .args(["read", "-format=json", "database/creds/payments_payment-service_production"])
         .output()
         .unwrap();
     let creds: serde_json::Value = serde_json::from_slice(&creds.stdout).unwrap();
-    let login = Command::new(pg.psql("payment_service_production").get_program())
+    let login = Command::new(pg.psql("payments__payment_service__production").get_program())
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &pg.port().to_string()])
         .args([
             "-U",
             creds["data"]["username"].as_str().unwrap(),
             "-d",
-            "payment_service_production",
+            "payments__payment_service__production",
             "-c",
             "CREATE TABLE t (id int)",
         ])
@@ -128,11 +131,13 @@ fn mysql_provision_status_deprovision_through_paved_toml() {
     let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(mysql).args(["--size", "small"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("mysql database payment_service_production of payment-service in production: available"),
+        out.contains(
+            "mysql database payments__payment_service__production of payment-service in production: available"
+        ),
         "{out}"
     );
     assert!(out.contains(&format!("endpoint:        127.0.0.1:{}", db.port())), "{out}");
-    assert!(out.contains("database/creds/payments-payment-service-production"), "{out}");
+    assert!(out.contains("database/creds/payments_payment-service_production"), "{out}");
     assert!(!out.contains(password) && !err.contains(password));
     // Idempotent, and the same answer in JSON.
     let (code, json, _) = run(paved(dir.path(), &bao)
@@ -142,17 +147,17 @@ fn mysql_provision_status_deprovision_through_paved_toml() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["state"], "available");
-    assert_eq!(v["database"], "payment_service_production");
+    assert_eq!(v["database"], "payments__payment_service__production");
     // The credentials Vault hands out log in to the service's database, and to no other.
     let creds = bao
         .command()
-        .args(["read", "-format=json", "database/creds/payments-payment-service-production"])
+        .args(["read", "-format=json", "database/creds/payments_payment-service_production"])
         .output()
         .unwrap();
     let creds: serde_json::Value = serde_json::from_slice(&creds.stdout).unwrap();
     let (user, pass) = (creds["data"]["username"].as_str().unwrap(), creds["data"]["password"].as_str().unwrap());
     let login = db
-        .client_as(user, pass, "payment_service_production")
+        .client_as(user, pass, "payments__payment_service__production")
         .args(["-e", "CREATE TABLE t (id int); INSERT INTO t VALUES (7); SELECT id FROM t"])
         .output()
         .unwrap();
@@ -176,7 +181,7 @@ fn mysql_provision_status_deprovision_through_paved_toml() {
         .client("")
         .args([
             "-e",
-            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payment_service_production'",
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payments__payment_service__production'",
         ])
         .output()
         .unwrap();
@@ -247,4 +252,78 @@ fn bad_input_is_rejected_before_anything_is_created() {
     let mounts = bao.command().args(["secrets", "list", "-format=json"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&mounts.stdout).contains("\"database/\""));
     assert!(!dir.path().join("state").exists());
+}
+
+/// Issue 18, reproduced as it was reported, now refused: team `search` provisions the same
+/// service name as team `payments` and gets credentials of its own database, which cannot reach
+/// the payments team's data; a team outside `teams` is refused; `search`'s drop leaves payments'
+/// data.
+#[test]
+fn another_team_with_the_same_service_name_cannot_reach_the_data() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let Some(pg) = paved_testkit::Postgres::start() else { return };
+    let put = bao
+        .command()
+        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!(
+            "teams = [\"payments\", \"search\"]\n\n[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n",
+            bao.addr(),
+            pg.port()
+        ),
+    )
+    .unwrap();
+    let request = |team: &str| {
+        ["--team", team, "--service", "payment-service", "--engine", "postgres", "--env", "staging"].map(String::from)
+    };
+    let provision = |team: &str| -> serde_json::Value {
+        let (code, out, err) = run(paved(dir.path(), &bao)
+            .args(["db", "provision", "--size", "small", "--output", "json"])
+            .args(request(team)));
+        assert_eq!(code, 0, "{out}{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let sql = |creds_path: &str, database: &str, statement: &str| {
+        let creds = bao.command().args(["read", "-format=json", creds_path]).output().unwrap();
+        let creds: serde_json::Value = serde_json::from_slice(&creds.stdout).unwrap();
+        Command::new(pg.psql(database).get_program())
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &pg.port().to_string()])
+            .args(["-U", creds["data"]["username"].as_str().unwrap(), "-d", database, "-c", statement])
+            .env("PGPASSWORD", creds["data"]["password"].as_str().unwrap())
+            .output()
+            .unwrap()
+    };
+    let payments = provision("payments");
+    let (payments_db, payments_creds) =
+        (payments["database"].as_str().unwrap(), payments["credentials_path"].as_str().unwrap());
+    let out = sql(payments_creds, payments_db, "CREATE TABLE cards (number text); INSERT INTO cards VALUES ('4111')");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let search = provision("search");
+    let (search_db, search_creds) =
+        (search["database"].as_str().unwrap(), search["credentials_path"].as_str().unwrap());
+    assert_ne!(search_db, payments_db);
+    assert_ne!(search_creds, payments_creds);
+    let attack = sql(search_creds, payments_db, "SELECT number FROM cards");
+    assert!(!attack.status.success(), "search read payments' data: {}", String::from_utf8_lossy(&attack.stdout));
+    assert!(String::from_utf8_lossy(&attack.stderr).contains("permission denied"), "{attack:?}");
+    assert!(sql(search_creds, search_db, "SELECT 1").status.success(), "search reaches its own database");
+
+    // A team outside `teams`: refused with a did-you-mean, exit 2.
+    let (code, _, err) =
+        run(paved(dir.path(), &bao).args(["db", "provision", "--size", "small"]).args(request("paymentz")));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean \"payments\"?"), "{err}");
+
+    // search drops its own database; the payments team's row is still there.
+    let (code, out, err) =
+        run(paved(dir.path(), &bao).args(["db", "deprovision", "--drop-data"]).args(request("search")));
+    assert_eq!(code, 0, "{out}{err}");
+    let row = sql(payments_creds, payments_db, "SELECT number FROM cards");
+    assert_eq!(String::from_utf8_lossy(&row.stdout).trim(), "4111", "{}", String::from_utf8_lossy(&row.stderr));
 }

@@ -163,6 +163,9 @@ impl Platform {
     /// Step 1 of a database request, *validate*: the environment exists and exactly one
     /// database server fits (the engine, the environment, the selector).
     pub fn validate_database(&self, request: &DatabaseRequest, select: &DatabaseSelector) -> Result<&DatabaseServer> {
+        // Only a team of the organisation may ask, for every database action: a team outside
+        // the allow-list neither provisions, reads the status of, nor removes a database.
+        self.config.team(Some(&request.team))?;
         let env = self.config.environment(&request.environment)?.name;
         if let Some(backend) = &select.backend
             && !self.databases.iter().any(|s| &s.backend == backend)
@@ -344,6 +347,7 @@ impl Platform {
         drop_data: bool,
     ) -> Result<Vec<String>> {
         let server = self.validate_database(request, select)?.clone();
+        self.check_database_action(crate::policy::Action::DeprovisionDatabase, request).await?;
         server.provisioner.deprovision(request, drop_data).await?;
         let mut warnings = Vec::new();
         if let Some(monitor) = &self.database_monitor

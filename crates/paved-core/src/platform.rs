@@ -376,9 +376,18 @@ impl Platform {
     /// The policy check of a database request (action `provision-database`), before anything
     /// is created. A denial is [`Error::PolicyDenied`].
     pub async fn check_database_policy(&self, request: &crate::request::DatabaseRequest) -> Result<PolicyReport> {
+        self.check_database_action(Action::ProvisionDatabase, request).await
+    }
+
+    /// The policy check of a database action (`provision-database`, `deprovision-database`).
+    pub(crate) async fn check_database_action(
+        &self,
+        action: Action,
+        request: &crate::request::DatabaseRequest,
+    ) -> Result<PolicyReport> {
         let objects = Manifests::default();
         let input = PolicyInput {
-            action: Action::ProvisionDatabase,
+            action,
             app: request.service.as_str(),
             team: request.team.as_str(),
             environment: &request.environment,

@@ -21,6 +21,10 @@ pub enum Action {
     Rollback,
     /// Provisioning a database.
     ProvisionDatabase,
+    /// Removing a database's access (and with `drop_data` its data). Plugins see it only when
+    /// their manifest lists `deprovision-database` (the WIT 0.1 world shows it to them as
+    /// `provision-database` with the same database input).
+    DeprovisionDatabase,
 }
 
 impl Action {
@@ -30,6 +34,7 @@ impl Action {
             Action::Deploy => "deploy",
             Action::Rollback => "rollback",
             Action::ProvisionDatabase => "provision-database",
+            Action::DeprovisionDatabase => "deprovision-database",
         }
     }
 }

@@ -359,7 +359,7 @@ async fn a_database_request_runs_every_step_records_and_tells_the_team() {
     let outcome = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
     assert_eq!(outcome.info.state, DatabaseState::Available);
     assert_eq!((outcome.server.as_str(), outcome.backend.as_str()), ("main", "memory"));
-    assert_eq!(w.postgres.databases(), ["payments_payment_service_production"]);
+    assert_eq!(w.postgres.databases(), ["payments__payment_service__production"]);
     // Idempotent: the same request again creates nothing more and answers the same.
     let again = platform.provision_database(&request, &DatabaseSelector::any()).await.unwrap();
     assert_eq!(again.info, outcome.info);
@@ -548,10 +548,10 @@ async fn the_monitoring_hook_runs_after_the_connection_info_and_its_failure_is_o
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
     assert_eq!(
         outcome.monitoring.as_deref(),
-        Some("https://grafana.example.com/d/payments_payment_service_production")
+        Some("https://grafana.example.com/d/payments__payment_service__production")
     );
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
-    assert_eq!(*dashboards.watched.lock().unwrap(), ["main/payments_payment_service_production"]);
+    assert_eq!(*dashboards.watched.lock().unwrap(), ["main/payments__payment_service__production"]);
     let warnings = platform.deprovision_database(&request, &DatabaseSelector::any(), false).await.unwrap();
     assert!(warnings.is_empty() && dashboards.watched.lock().unwrap().is_empty(), "{warnings:?}");
 
@@ -570,4 +570,58 @@ async fn the_monitoring_hook_runs_after_the_connection_info_and_its_failure_is_o
     let warnings = platform.deprovision_database(&request, &DatabaseSelector::any(), true).await.unwrap();
     assert!(warnings.iter().any(|w| w.contains("could not remove the monitoring")), "{warnings:?}");
     assert_eq!(w.postgres.databases(), Vec::<String>::new(), "deprovisioned all the same");
+}
+
+/// Denies every database deprovisioning.
+struct KeepDatabases;
+
+#[async_trait]
+impl PolicyEngine for KeepDatabases {
+    async fn evaluate(&self, input: &PolicyInput<'_>) -> paved_core::Result<PolicyReport> {
+        let mut report = PolicyReport { evaluated: vec!["keep-databases".into()], ..PolicyReport::default() };
+        if input.action == paved_core::Action::DeprovisionDatabase {
+            report.violations.push(Violation {
+                policy: "keep-databases".into(),
+                code: "keep".into(),
+                message: "databases are removed by the platform team".into(),
+                hint: None,
+                object: None,
+                path: None,
+                severity: Severity::Deny,
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// Issue 18: a team outside the organisation's `teams` reaches no database action (provision,
+/// status, deprovision), and deprovisioning passes through policy.
+#[tokio::test]
+async fn only_teams_of_the_organisation_reach_databases_and_deprovisioning_is_checked_by_policy() {
+    let (w, builder) = world();
+    let mut config = OrgConfig::parse("paved.toml", "teams = [\"payments\", \"search\"]\n").unwrap();
+    for env in config.environments.values_mut() {
+        env.target = "memory".into();
+    }
+    let platform = builder.config(config).policy(KeepDatabases).build().unwrap();
+    let any = DatabaseSelector::any();
+    let ours = db_request("payment-service");
+    platform.provision_database(&ours, &any).await.unwrap();
+    let before = w.postgres.databases();
+    let intruder = DatabaseRequest::new("paymentz", "payment-service", "postgres", "production", "small").unwrap();
+    let errors = [
+        platform.provision_database(&intruder, &any).await.unwrap_err(),
+        platform.database_status(&intruder, &any).await.unwrap_err(),
+        platform.deprovision_database(&intruder, &any, true).await.unwrap_err(),
+    ];
+    for e in errors {
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("paymentz") && e.hint().unwrap().contains("did you mean \"payments\"?"), "{e}");
+    }
+    assert_eq!(w.postgres.databases(), before, "nothing created or dropped");
+    // The owning team's own deprovisioning is checked by policy too: denied, the data stays.
+    let e = platform.deprovision_database(&ours, &any, true).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
+    assert_eq!(w.postgres.databases(), before);
+    assert_eq!(platform.database_status(&ours, &any).await.unwrap().state, DatabaseState::Available);
 }

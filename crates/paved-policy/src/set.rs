@@ -410,7 +410,9 @@ pub(crate) fn wit_action(action: Action) -> WitAction {
     match action {
         Action::Deploy => WitAction::Deploy,
         Action::Rollback => WitAction::Rollback,
-        Action::ProvisionDatabase => WitAction::ProvisionDatabase,
+        // WIT 0.1 has no case of its own for it: the same database input, seen by the plugins
+        // that list `deprovision-database` only.
+        Action::ProvisionDatabase | Action::DeprovisionDatabase => WitAction::ProvisionDatabase,
         _ => WitAction::Deploy,
     }
 }

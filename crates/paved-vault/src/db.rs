@@ -129,12 +129,16 @@ impl DbServer {
 /// The names a request maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Names {
-    /// The database, also the name of its `NOLOGIN` owner role on PostgreSQL.
+    /// The database, also the name of its `NOLOGIN` owner role on PostgreSQL:
+    /// `{team}__{service}__{env}` with `-` as `_`.
     database: String,
-    /// The Vault role and connection name, `{team}-{service}-{env}`.
+    /// The Vault role and connection name, `{team}_{service}_{env}`.
     role: String,
     /// The KV path of the connection info, relative to the KV mount.
     info_path: String,
+    /// The ownership marker paved puts on the database (and PostgreSQL owner role) it creates,
+    /// `paved:team={team};service={service};env={env}`, checked before anything is reused.
+    owner: String,
 }
 
 /// Checks a name from the request: lowercase letters, digits and `-`, starting with a letter.
@@ -149,6 +153,9 @@ fn check_label(field: &'static str, value: &str) -> Result<()> {
         Some("must start with a lowercase letter".to_string())
     } else if value.ends_with('-') {
         Some("must not end with `-`".to_string())
+    } else if value.contains("--") {
+        // `-` becomes `_` in database names, whose parts are joined with `__`.
+        Some("must not contain `--`".to_string())
     } else {
         None
     };
@@ -163,12 +170,14 @@ fn names(request: &DatabaseRequest) -> Result<Names> {
     check_label("team", team)?;
     check_label("service", service)?;
     check_label("environment", env)?;
-    let database = format!("{service}_{env}").replace('-', "_");
+    // Unambiguous: no part contains `_` or `--`, or starts or ends with `-`, so `__` only ever
+    // separates parts; in the role, `_` does.
+    let database = [team, service, env].map(|p| p.replace('-', "_")).join("__");
     if database.len() > MAX_IDENTIFIER {
         return Err(Error::InvalidName {
             field: "database name",
             reason: format!(
-                "is {} characters long; the limit is {MAX_IDENTIFIER} (PostgreSQL's): shorten the service or environment name",
+                "is {} characters long; the limit is {MAX_IDENTIFIER} (PostgreSQL's): shorten the team, service or environment name",
                 database.len()
             ),
             value: database,
@@ -176,8 +185,9 @@ fn names(request: &DatabaseRequest) -> Result<Names> {
     }
     Ok(Names {
         database,
-        role: format!("{team}-{service}-{env}"),
+        role: format!("{team}_{service}_{env}"),
         info_path: format!("database/{team}/{service}/{env}"),
+        owner: format!("paved:team={team};service={service};env={env}"),
     })
 }
 
@@ -236,11 +246,17 @@ impl rustify::Endpoint for ReadConnection {
 ///
 /// For a request `(team, service, engine, environment)` on a registered server of that engine:
 ///
-/// * the database `{service}_{environment}` (`-` becomes `_`) is created unless it exists.
-///   PostgreSQL: owned by a `NOLOGIN` role of the same name, with `CONNECT` and `TEMPORARY` on
-///   it revoked from `PUBLIC`, so the users of other services cannot connect. MySQL/MariaDB:
-///   `utf8mb4`; no user has rights on it but those the role grants;
-/// * a connection and a role, both named `{team}-{service}-{environment}`, are configured in
+/// * the database `{team}__{service}__{environment}` (`-` becomes `_`; team, service and
+///   environment may not contain `--`, so no two requests share a name) is created unless it
+///   exists, marked as the request's (`paved:team=…;service=…;env=…`: a comment on PostgreSQL
+///   and MariaDB, a table `_paved_owner` on MySQL). PostgreSQL: owned by a `NOLOGIN` role of the
+///   same name (marked too), with `CONNECT` and `TEMPORARY` on it revoked from `PUBLIC`, so the
+///   users of other services cannot connect. MySQL/MariaDB: `utf8mb4`; no user has rights on it
+///   but those the role grants, on that database only (`_` escaped in the grant). A database or
+///   role of that name that paved did not create for this request (no marker, another owner, a
+///   role with privileges or memberships) is never taken over: that is a conflict error and
+///   nothing is changed;
+/// * a connection and a role, both named `{team}_{service}_{environment}`, are configured in
 ///   the database secrets engine (plugin `postgresql-database-plugin` or
 ///   `mysql-database-plugin`, connecting as the admin user). Each credential read from
 ///   `{mount}/creds/{role}` is, on PostgreSQL, a login role that is a member of the owner role
@@ -253,9 +269,11 @@ impl rustify::Endpoint for ReadConnection {
 ///   the store.
 ///
 /// The database secrets engine is enabled at its mount (default `database`) when missing.
+/// A connection or role of that name in Vault that reaches another database is never
+/// overwritten either (a conflict), unless paved's connection info says it is this request's.
 /// `deprovision` revokes every lease of the role (`sys/leases/revoke-prefix`), deletes the
 /// role, the connection and the connection info, and with `drop_data` drops the database (on
-/// PostgreSQL its sessions terminated, and its owner role too). Every step is idempotent:
+/// PostgreSQL its sessions terminated, and its owner role too), after checking its marker. Every step is idempotent:
 /// re-provisioning changes nothing and answers the same.
 ///
 /// Every name is validated before the first call to Vault or the database server, and the KV
@@ -275,7 +293,7 @@ impl rustify::Endpoint for ReadConnection {
 /// let provisioner = VaultDbProvisioner::new(store, server);
 /// let request = DatabaseRequest::new("payments", "payment-service", "postgres", "production", "large")?;
 /// let info = provisioner.provision(&request).await?;
-/// // database/creds/payments-payment-service-production
+/// // database/creds/payments_payment-service_production
 /// println!("{:?}", info.credentials_path);
 /// # Ok(())
 /// # }
@@ -340,7 +358,7 @@ impl VaultDbProvisioner {
         &self.server
     }
 
-    /// The Vault role (and connection) name of a request, `{team}-{service}-{env}`.
+    /// The Vault role (and connection) name of a request, `{team}_{service}_{env}`.
     pub fn role_name(&self, request: &DatabaseRequest) -> Result<String> {
         Ok(names(request)?.role)
     }
@@ -400,6 +418,9 @@ impl VaultDbProvisioner {
         // So is the admin login: a wrong password stops here, before anything is created.
         let mut admin = Admin::connect(&self.server).await?;
         let dialect = admin.dialect();
+        // Nothing of the same name that paved did not create for this request is taken over.
+        admin.check_owner(names).await?;
+        self.check_vault_objects(names, dialect, existing.as_ref()).await?;
         self.ensure_mount().await?;
         admin.ensure_database(names).await?;
         admin.close().await;
@@ -434,6 +455,17 @@ impl VaultDbProvisioner {
     async fn deprovision_db(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()> {
         let names = self.check(request)?;
         let names = &names;
+        // Only a database paved created for this request is dropped: checked before any revocation.
+        let admin = match drop_data {
+            true => {
+                let mut admin = Admin::connect(&self.server).await?;
+                admin.check_owner(names).await?;
+                Some(admin)
+            }
+            false => None,
+        };
+        // Vault and OpenBao revoke the leases under `{prefix}/` only: the leases of a role whose
+        // name merely starts with this one stay (tested by the DbProvisioner suite).
         let prefix = format!("{}/creds/{}", self.mount, names.role);
         let what = format!("sys/leases/revoke-prefix/{prefix}");
         let prefix = prefix.as_str();
@@ -461,8 +493,7 @@ impl VaultDbProvisioner {
                 .await,
         )?;
         ignore_missing(self.store.destroy_all(&names.info_path).await)?;
-        if drop_data {
-            let mut admin = Admin::connect(&self.server).await?;
+        if let Some(mut admin) = admin {
             admin.drop_database(names).await?;
             admin.close().await;
         }
@@ -501,18 +532,79 @@ impl VaultDbProvisioner {
         Ok(exists)
     }
 
+    /// The connection `{role}`, if it exists.
+    async fn read_connection(&self, names: &Names) -> Result<Option<ConnectionConfig>> {
+        let what = format!("{}/config/{}", self.mount, names.role);
+        let read = || ReadConnection { mount: self.mount.clone(), name: names.role.clone() };
+        match self.client.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_result(c, read()))).await {
+            Ok(c) => Ok(Some(c)),
+            Err(Error::Api { status: 404, .. } | Error::MountNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The role `{role}`, if it exists.
+    async fn read_role(&self, names: &Names) -> Result<Option<vaultrs::api::database::responses::ReadRoleResponse>> {
+        let what = format!("{}/roles/{}", self.mount, names.role);
+        match self
+            .client
+            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(Error::Api { status: 404, .. } | Error::MountNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refuses a Vault connection or role of this request's name that reaches another database
+    /// than this request's, unless paved's connection info (`existing`) says it is this
+    /// request's (then it is updated, e.g. after the server moved). Never overwrites another's.
+    async fn check_vault_objects(&self, names: &Names, dialect: Dialect, existing: Option<&SecretMap>) -> Result<()> {
+        let ours = existing.is_some_and(|info| {
+            let field = |k: &str| info.get(k).map(|v| v.expose_secret().to_string());
+            field("role").as_deref() == Some(names.role.as_str())
+                && field("database").as_deref() == Some(names.database.as_str())
+        });
+        if ours {
+            return Ok(());
+        }
+        let conflict = |path: String, what: &str| Error::Conflict {
+            what: format!("{}/{path}", self.mount),
+            message: format!("exists and {what}; paved does not overwrite it"),
+            hint: format!(
+                "if nothing uses it, remove it (bao delete {}/{path}) and provision again; otherwise choose another service name",
+                self.mount
+            ),
+        };
+        if let Some(c) = self.read_connection(names).await? {
+            let url = c.connection_details.get("connection_url").and_then(|v| v.as_str());
+            if url != Some(dialect.connection_url(&self.server, &names.database).as_str())
+                || c.allowed_roles != [names.role.clone()]
+            {
+                return Err(conflict(
+                    format!("config/{}", names.role),
+                    &format!("reaches another database than {}", names.database),
+                ));
+            }
+        }
+        if let Some(r) = self.read_role(names).await?
+            && (r.db_name != names.role || r.creation_statements != dialect.statements(names).0)
+        {
+            return Err(conflict(
+                format!("roles/{}", names.role),
+                &format!("issues other credentials than those for {}", names.database),
+            ));
+        }
+        Ok(())
+    }
+
     /// Configures the connection `{role}` unless it is configured the same way already.
     async fn ensure_connection(&self, names: &Names, dialect: Dialect) -> Result<()> {
         let url = dialect.connection_url(&self.server, &names.database);
         let template = dialect.username_template();
         let what = format!("{}/config/{}", self.mount, names.role);
-        let read = || ReadConnection { mount: self.mount.clone(), name: names.role.clone() };
-        let current =
-            match self.client.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_result(c, read()))).await {
-                Ok(c) => Some(c),
-                Err(Error::Api { status: 404, .. }) => None,
-                Err(e) => return Err(e),
-            };
+        let current = self.read_connection(names).await?;
         let same = current.is_some_and(|c| {
             let detail = |key: &str| c.connection_details.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
             c.plugin_name == self.server.plugin_name
@@ -550,15 +642,7 @@ impl VaultDbProvisioner {
     async fn ensure_role(&self, names: &Names, dialect: Dialect) -> Result<()> {
         let (creation, revocation) = dialect.statements(names);
         let what = format!("{}/roles/{}", self.mount, names.role);
-        let current = match self
-            .client
-            .call(&what, Idempotent::Yes, op!(|c| vaultrs::database::role::read(c, &self.mount, &names.role)))
-            .await
-        {
-            Ok(r) => Some(r),
-            Err(Error::Api { status: 404, .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let current = self.read_role(names).await?;
         let same = current.is_some_and(|r| {
             r.db_name == names.role
                 && r.creation_statements == creation
@@ -631,9 +715,31 @@ mod tests {
     #[test]
     fn names_follow_the_platform_conventions() {
         let n = names(&request("prod-eu")).unwrap();
-        assert_eq!(n.database, "payment_service_prod_eu");
-        assert_eq!(n.role, "payments-payment-service-prod-eu");
+        assert_eq!(n.database, "payments__payment_service__prod_eu");
+        assert_eq!(n.role, "payments_payment-service_prod-eu");
         assert_eq!(n.info_path, "database/payments/payment-service/prod-eu");
+        assert_eq!(n.owner, "paved:team=payments;service=payment-service;env=prod-eu");
+    }
+
+    /// Hyphens move between parts without two requests ever sharing a name.
+    #[test]
+    fn names_of_different_requests_never_collide() {
+        let of = |team: &str, service: &str, env: &str| {
+            names(&DatabaseRequest::new(team, service, "postgres", env, "small").unwrap()).unwrap()
+        };
+        let pairs = [
+            (of("a", "b-c", "dev"), of("a-b", "c", "dev")),
+            (of("a", "b", "c-dev"), of("a", "b-c", "dev")),
+            (of("payments", "payment-service", "staging"), of("search", "payment-service", "staging")),
+        ];
+        for (x, y) in pairs {
+            assert_ne!(x.database, y.database);
+            assert_ne!(x.role, y.role);
+            assert_ne!(x.owner, y.owner);
+        }
+        // `--` would make `__` ambiguous in database names: refused.
+        let e = names(&DatabaseRequest::new("a--b", "c", "postgres", "dev", "small").unwrap()).unwrap_err();
+        assert!(matches!(e, Error::InvalidName { field: "team", .. }), "{e}");
     }
 
     #[test]
@@ -643,7 +749,7 @@ mod tests {
             assert!(matches!(e, Error::InvalidName { field: "environment", .. }), "{env}: {e}");
             assert!(e.hint().is_some());
         }
-        let e = names(&request(&"e".repeat(60))).unwrap_err();
+        let e = names(&request(&"e".repeat(50))).unwrap_err();
         assert!(matches!(e, Error::InvalidName { field: "database name", .. }), "{e}");
     }
 

@@ -121,6 +121,17 @@ pub enum Error {
         /// How to fix it.
         hint: String,
     },
+    /// Something of the same name exists that paved did not create for this request (a
+    /// database, a role, a Vault connection): nothing was changed.
+    #[error("{what}: {message}")]
+    Conflict {
+        /// What is in the way, e.g. `database payments__api__dev on db:5432`.
+        what: String,
+        /// Why it is not taken over.
+        message: String,
+        /// How to resolve it.
+        hint: String,
+    },
     /// The answer could not be understood (not the Vault API, or an unexpected shape).
     #[error("vault at {address} sent an unexpected answer for {what}: {reason}")]
     Protocol {
@@ -177,7 +188,9 @@ impl Error {
             Error::InvalidName { .. } => {
                 "use lowercase letters, digits and `-`, starting with a letter (e.g. `production`)".into()
             }
-            Error::UnsupportedEngine { hint, .. } | Error::Database { hint, .. } => hint.clone(),
+            Error::UnsupportedEngine { hint, .. } | Error::Database { hint, .. } | Error::Conflict { hint, .. } => {
+                hint.clone()
+            }
             Error::Protocol { .. } => "check that the address is a Vault or OpenBao API and the mount is KV v2".into(),
         })
     }
@@ -196,6 +209,7 @@ impl From<Error> for paved_core::Error {
             Error::UnsupportedEngine { engine, reason, .. } => {
                 paved_core::Error::InvalidInput { field: "engine".into(), value: engine, reason, hint }
             }
+            Error::Conflict { what, message, .. } => paved_core::Error::Conflict { what, message, hint },
             Error::NotFound { address, mount, path, version } => {
                 let version = version.map(|v| format!(" version {v}")).unwrap_or_default();
                 paved_core::Error::NotFound {

@@ -68,3 +68,105 @@ async fn wrong_server_settings_are_clear_errors_and_create_nothing() {
     assert_eq!(psql(&pg, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"), databases);
     assert_eq!(psql(&pg, "SELECT count(*) FROM pg_roles"), roles);
 }
+
+/// Issue 18, hole 1: a database or role of the request's name that paved did not create for
+/// this request is never taken over, and nothing is created around it.
+#[tokio::test]
+async fn foreign_databases_and_roles_are_never_taken_over() {
+    let (Some(bao), Some(pg)) = (bao(), Postgres::start()) else { return };
+    let prov = provisioner(&bao, &pg, Postgres::PASSWORD).await;
+    let api = request("payments", "api", "dev");
+    let expect_conflict = |e: paved_core::Error, what: &str| {
+        assert_eq!(e.kind(), paved_core::ErrorKind::Conflict, "{what}: {}", error_text(&e));
+        assert!(e.to_string().contains("payments__api__dev"), "{what}: {}", error_text(&e));
+        assert!(e.hint().is_some_and(|h| h.contains("another service name")), "{what}: {}", error_text(&e));
+    };
+    let attacks = [
+        // A role of that name that paved did not create (it would be adopted with its rights).
+        ("CREATE ROLE payments__api__dev NOLOGIN", "DROP ROLE payments__api__dev", "an unmarked role"),
+        // Marked by a forger, but privileged: issued credentials would inherit superuser.
+        (
+            "CREATE ROLE payments__api__dev NOLOGIN SUPERUSER; \
+             COMMENT ON ROLE payments__api__dev IS 'paved:team=payments;service=api;env=dev'",
+            "DROP ROLE payments__api__dev",
+            "a privileged role",
+        ),
+        // A member of another role: issued credentials would inherit its rights.
+        (
+            "CREATE ROLE payments__api__dev NOLOGIN IN ROLE pg_read_all_data; \
+             COMMENT ON ROLE payments__api__dev IS 'paved:team=payments;service=api;env=dev'",
+            "DROP ROLE payments__api__dev",
+            "a role in pg_read_all_data",
+        ),
+        // A database that paved did not create.
+        ("CREATE DATABASE payments__api__dev", "DROP DATABASE payments__api__dev", "an unmarked database"),
+        // Marked as another request's.
+        (
+            "CREATE DATABASE payments__api__dev; \
+             COMMENT ON DATABASE payments__api__dev IS 'paved:team=search;service=api;env=dev'",
+            "DROP DATABASE payments__api__dev",
+            "another request's database",
+        ),
+    ];
+    for (setup, cleanup, what) in attacks {
+        for statement in setup.split("; ") {
+            psql(&pg, statement);
+        }
+        let databases = psql(&pg, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database");
+        let roles = psql(&pg, "SELECT string_agg(rolname || rolsuper, ',' ORDER BY rolname) FROM pg_roles");
+        expect_conflict(prov.provision(&api).await.unwrap_err(), what);
+        assert_nothing_in_vault(&bao);
+        assert_eq!(psql(&pg, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"), databases, "{what}");
+        assert_eq!(psql(&pg, "SELECT string_agg(rolname || rolsuper, ',' ORDER BY rolname) FROM pg_roles"), roles);
+        // Nor is it dropped by a deprovisioning with drop_data.
+        if what.contains("database") {
+            expect_conflict(prov.deprovision(&api, true).await.unwrap_err(), what);
+            assert_eq!(psql(&pg, "SELECT count(*) FROM pg_database WHERE datname = 'payments__api__dev'"), "1");
+        }
+        psql(&pg, cleanup);
+    }
+
+    // paved's own database is found again, also after a creation interrupted before its comment.
+    prov.provision(&api).await.unwrap();
+    psql(&pg, "COMMENT ON DATABASE payments__api__dev IS NULL");
+    prov.provision(&api).await.unwrap();
+    assert_eq!(
+        psql(&pg, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'payments__api__dev'"),
+        "paved:team=payments;service=api;env=dev"
+    );
+    prov.deprovision(&api, true).await.unwrap();
+    assert_eq!(psql(&pg, "SELECT count(*) FROM pg_database WHERE datname = 'payments__api__dev'"), "0");
+}
+
+/// Issue 18, hole 3: a Vault connection or role of the request's name that reaches another
+/// database is never overwritten.
+#[tokio::test]
+async fn foreign_vault_connections_and_roles_are_never_overwritten() {
+    let (Some(bao), Some(pg)) = (bao(), Postgres::start()) else { return };
+    let prov = provisioner(&bao, &pg, Postgres::PASSWORD).await;
+    let api = request("payments", "api", "dev");
+    common::run_bao(&bao, &["secrets", "enable", "database"]);
+    let foreign_url = format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres", pg.port());
+    common::run_bao(
+        &bao,
+        &[
+            "write",
+            "database/config/payments_api_dev",
+            "plugin_name=postgresql-database-plugin",
+            &format!("connection_url={foreign_url}"),
+            "allowed_roles=payments_api_dev",
+            "username=postgres",
+            &format!("password={}", Postgres::PASSWORD),
+            "verify_connection=false",
+        ],
+    );
+    let before = common::run_bao(&bao, &["read", "-format=json", "database/config/payments_api_dev"]);
+    let e = prov.provision(&api).await.unwrap_err();
+    assert_eq!(e.kind(), paved_core::ErrorKind::Conflict, "{}", error_text(&e));
+    assert!(e.to_string().contains("database/config/payments_api_dev"), "{}", error_text(&e));
+    assert!(e.hint().unwrap().contains("bao delete database/config/payments_api_dev"), "{}", error_text(&e));
+    let after = common::run_bao(&bao, &["read", "-format=json", "database/config/payments_api_dev"]);
+    let details = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap()["data"].clone();
+    assert_eq!(details(&after), details(&before), "the foreign connection is unchanged");
+    assert_eq!(psql(&pg, "SELECT count(*) FROM pg_database WHERE datname = 'payments__api__dev'"), "0");
+}

@@ -45,7 +45,7 @@ async fn admin_password_and_generated_credentials_never_leak() {
         let port = pg.port();
         let req = request("payments", "api", "dev");
         let password = exercise(&bao, DbEngine::Postgres, port, &req, &mut shown).await;
-        connect(&pg, "api_dev", &password).await.unwrap();
+        connect(&pg, "payments__api__dev", &password).await.unwrap();
         passwords.push(password.1);
         finish(&bao, DbEngine::Postgres, port, &req, &mut shown).await;
         drop(pg);
@@ -63,7 +63,7 @@ async fn admin_password_and_generated_credentials_never_leak() {
         let port = db.port();
         let req = DatabaseRequest::new("payments", "api", "mysql", "dev", "small").unwrap();
         let password = exercise(&bao, DbEngine::Mysql, port, &req, &mut shown).await;
-        mysql_connect(&db, "api_dev", &password).await.unwrap().disconnect().await.unwrap();
+        mysql_connect(&db, "payments__api__dev", &password).await.unwrap().disconnect().await.unwrap();
         passwords.push(password.1);
         finish(&bao, DbEngine::Mysql, port, &req, &mut shown).await;
         drop(db);

@@ -47,21 +47,21 @@ async fn vault_bookkeeping_and_mysql_users_without_server_rights() {
 
     // Generated users fit MySQL's 32 characters and have no server-wide rights.
     let first = creds(&bao, &role);
-    assert!(first.0.len() <= 32 && first.0.starts_with("v-payments-pay"), "{first:?}");
-    let mut client = mysql_connect(&db, "payment_service_dev", &first).await.unwrap();
-    let e = mysql_query(&mut client, "SELECT count(*) FROM ledger_dev.no_table").await.unwrap_err();
+    assert!(first.0.len() <= 32 && first.0.starts_with("v-payments_pay"), "{first:?}");
+    let mut client = mysql_connect(&db, "payments__payment_service__dev", &first).await.unwrap();
+    let e = mysql_query(&mut client, "SELECT count(*) FROM finance__ledger__dev.no_table").await.unwrap_err();
     assert!(e.contains("denied"), "{e}");
     let e = mysql_query(&mut client, "CREATE DATABASE sneaky").await.unwrap_err();
     assert!(e.contains("Access denied"), "{e}");
     let e = mysql_query(&mut client, "SELECT count(*) FROM mysql.user").await.unwrap_err();
     assert!(e.contains("denied"), "{e}");
     let shown: Vec<String> = client.query("SHOW DATABASES").await.unwrap();
-    assert_eq!(shown, ["information_schema", "payment_service_dev"]);
+    assert_eq!(shown, ["information_schema", "payments__payment_service__dev"]);
     client.disconnect().await.unwrap();
 
     // Deprovisioning drops the generated users.
     prov.deprovision(&payments, true).await.unwrap();
-    assert_eq!(mariadb(&db, "SELECT count(*) FROM mysql.user WHERE User LIKE 'v-payments%'"), "0");
+    assert_eq!(mariadb(&db, "SELECT count(*) FROM mysql.user WHERE User LIKE 'v-payments\\_%'"), "0");
 }
 
 #[tokio::test]
@@ -101,4 +101,45 @@ async fn wrong_server_settings_on_a_mysql_server_are_clear_errors_and_create_not
         databases
     );
     assert_eq!(mariadb(&db, "SELECT count(*) FROM mysql.user"), users);
+}
+
+/// Issue 18, hole 1 on MariaDB: a database of the request's name without the request's
+/// ownership marker (its comment) is neither taken over nor dropped.
+#[tokio::test]
+async fn foreign_mariadb_databases_are_never_taken_over_or_dropped() {
+    let (Some(bao), Some(db)) = (bao(), MariaDb::start()) else { return };
+    let prov = mysql_provisioner(&bao, &db, MariaDb::PASSWORD).await;
+    let api = mysql_request("payments", "api", "dev");
+    for (setup, what) in [
+        ("CREATE DATABASE payments__api__dev", "an unmarked database"),
+        (
+            "CREATE DATABASE payments__api__dev COMMENT 'paved:team=search;service=api;env=dev'",
+            "another request's database",
+        ),
+    ] {
+        mariadb(&db, setup);
+        mariadb(
+            &db,
+            "CREATE TABLE payments__api__dev.secrets (v int); INSERT INTO payments__api__dev.secrets VALUES (7)",
+        );
+        let e = prov.provision(&api).await.unwrap_err();
+        assert_eq!(e.kind(), paved_core::ErrorKind::Conflict, "{what}: {}", error_text(&e));
+        assert!(e.to_string().contains("payments__api__dev"), "{what}: {}", error_text(&e));
+        assert_nothing_in_vault(&bao);
+        let e = prov.deprovision(&api, true).await.unwrap_err();
+        assert_eq!(e.kind(), paved_core::ErrorKind::Conflict, "{what}: {}", error_text(&e));
+        assert_eq!(mariadb(&db, "SELECT v FROM payments__api__dev.secrets"), "7", "{what}: the data is kept");
+        mariadb(&db, "DROP DATABASE payments__api__dev");
+    }
+    // paved's own database carries the marker and is dropped on request.
+    prov.provision(&api).await.unwrap();
+    assert_eq!(
+        mariadb(&db, "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payments__api__dev'"),
+        "paved:team=payments;service=api;env=dev"
+    );
+    prov.deprovision(&api, true).await.unwrap();
+    assert_eq!(
+        mariadb(&db, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payments__api__dev'"),
+        "0"
+    );
 }

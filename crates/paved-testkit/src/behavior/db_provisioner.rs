@@ -128,11 +128,13 @@ pub fn scenarios() -> Vec<Scenario<DbProvisionerHarness>> {
         scenario!(provisioning_twice_answers_the_same),
         scenario!(deprovisioning_makes_it_absent),
         scenario!(services_get_separate_databases),
+        scenario!(teams_never_share_a_database),
         scenario!(bad_names_are_rejected_and_create_nothing),
         scenario!(an_unsupported_engine_is_rejected, [RefusesAnEngine]),
         scenario!(rejected_requests_leave_the_server_untouched, [Probe]),
         scenario!(generated_credentials_work_in_their_database, [Probe]),
         scenario!(credentials_reach_only_their_own_database, [Probe]),
+        scenario!(another_team_of_the_same_service_cannot_reach_the_data, [Probe]),
         scenario!(deprovisioning_revokes_access_and_keeps_data_unless_dropped, [Probe]),
     ]
 }
@@ -242,6 +244,94 @@ async fn services_get_separate_databases(h: &DbProvisionerHarness) -> Outcome {
     for request in &requests[1..] {
         h.provisioner.deprovision(request, true).await?;
     }
+    Ok(())
+}
+
+/// Requests that look alike: two teams with one service name, hyphens that move between team,
+/// service and environment, and names that differ only where another has `-` (`_` in a
+/// database name, a wildcard in MySQL grants).
+fn lookalikes(h: &DbProvisionerHarness) -> Vec<DatabaseRequest> {
+    vec![
+        h.request("suite", "shop", "dev"),
+        h.request("other", "shop", "dev"),
+        h.request("suite-a", "b", "dev"),
+        h.request("suite", "a-b", "dev"),
+        h.request("suite", "a", "b-dev"),
+        h.request("suitexa", "b", "dev"),
+        // Its Vault role name starts with that of the first request.
+        h.request("suite", "shop", "dev-eu"),
+    ]
+}
+
+async fn teams_never_share_a_database(h: &DbProvisionerHarness) -> Outcome {
+    let requests = lookalikes(h);
+    let mut infos = Vec::new();
+    for request in &requests {
+        infos.push(expect_available(h.provisioner.provision(request).await?, "after provisioning")?);
+    }
+    for (i, a) in infos.iter().enumerate() {
+        for b in &infos[i + 1..] {
+            ensure!(a.database != b.database, "two teams' requests share database {}", a.database);
+            ensure!(
+                a.credentials_path != b.credentials_path,
+                "two requests share credentials {:?}",
+                a.credentials_path
+            );
+        }
+    }
+    // Another team's deprovisioning, data dropped, leaves the first team's database as it was.
+    h.provisioner.deprovision(&requests[1], true).await?;
+    ensure_eq!(status_of(h, &requests[0]).await?, infos[0], "the first team's database after the other's drop");
+    for request in &requests {
+        h.provisioner.deprovision(request, true).await?;
+    }
+    Ok(())
+}
+
+async fn another_team_of_the_same_service_cannot_reach_the_data(h: &DbProvisionerHarness) -> Outcome {
+    let requests = lookalikes(h);
+    // The same service of another team, and every hyphen lookalike...
+    cannot_reach(h, &requests[0], &requests[1..]).await?;
+    // ...and `suite-a` (database `suite_a__b__dev`, a MySQL grant pattern that would match
+    // `suitexa__b__dev` if `_` were not escaped) against `suitexa`.
+    cannot_reach(h, &requests[5], &requests[2..3]).await?;
+    // Deprovisioning `suite/shop/dev` revokes the leases of its role only, not those of
+    // `suite/shop/dev-eu`, whose role name it begins.
+    cannot_reach(h, &requests[6], &requests[..1]).await
+}
+
+/// Provisions `owner`, writes a row, then checks that the credentials of each of `others`
+/// neither connect to the owner's database nor read its table, and that their deprovisioning
+/// (data dropped) leaves the row.
+async fn cannot_reach(h: &DbProvisionerHarness, owner: &DatabaseRequest, others: &[DatabaseRequest]) -> Outcome {
+    let probe = h.probe()?;
+    let info = h.provisioner.provision(owner).await?;
+    let mut session = connect(probe, &issue(probe, &info).await?, &info.database).await?;
+    run_sql(&mut *session, "CREATE TABLE payments (id int PRIMARY KEY, amount int)").await?;
+    run_sql(&mut *session, "INSERT INTO payments VALUES (1, 42)").await?;
+    for other in others {
+        let theirs = h.provisioner.provision(other).await?;
+        let creds = issue(probe, &theirs).await?;
+        ensure!(
+            probe.connect(&creds, &info.database).await.is_err(),
+            "{} (of {}) connected to {}",
+            creds.username,
+            theirs.database,
+            info.database
+        );
+        let mut own = connect(probe, &creds, &theirs.database).await?;
+        let qualified = format!("SELECT amount FROM {}.payments", info.database);
+        ensure!(query(&mut *own, &qualified).await.is_err(), "{} read {qualified}", creds.username);
+        drop(own);
+        h.provisioner.deprovision(other, true).await?;
+    }
+    ensure_eq!(
+        query(&mut *session, "SELECT amount FROM payments WHERE id = 1").await?.as_deref(),
+        Some("42"),
+        "the owner's row after the other teams came and went"
+    );
+    drop(session);
+    h.provisioner.deprovision(owner, true).await?;
     Ok(())
 }
 

@@ -12,8 +12,9 @@ use super::lock;
 /// The longest environment name accepted (the identifier limit of PostgreSQL).
 const MAX_LABEL: usize = 63;
 
-/// A database provisioner in memory for one engine. A database is `{team}_{service}_{env}`
-/// (`-` as `_`); its credentials and connection info have paths of their own; deprovisioning
+/// A database provisioner in memory for one engine, named like the Vault provisioner: a
+/// database is `{team}__{service}__{env}` (`-` as `_`; no part may contain `--`), its
+/// credentials are at `memory/creds/{team}_{service}_{env}`; deprovisioning
 /// without dropping data keeps the database for the next provisioning.
 #[derive(Debug)]
 pub struct MemoryDbProvisioner {
@@ -63,7 +64,12 @@ impl MemoryDbProvisioner {
             ));
         }
         let (team, service) = (request.team.to_string(), request.service.to_string());
-        let database = format!("{team}_{service}_{env}").replace('-', "_");
+        for (field, part) in [("team", &team), ("service", &service), ("environment", env)] {
+            if part.contains("--") {
+                return Err(Error::invalid(field, part.clone(), "must not contain `--`", None));
+            }
+        }
+        let database = [&team, &service, env].map(|p| p.replace('-', "_")).join("__");
         Ok(((team, service, env.clone()), database))
     }
 }
@@ -84,7 +90,7 @@ impl DbProvisioner for MemoryDbProvisioner {
         let mut info = DatabaseInfo::new(DatabaseState::Available, database.clone());
         let port = if self.engine == DbEngine::Mysql { 3306 } else { 5432 };
         info.endpoint = Some(("memory.invalid".to_string(), port));
-        info.credentials_path = Some(format!("memory/creds/{team}-{service}-{env}"));
+        info.credentials_path = Some(format!("memory/creds/{team}_{service}_{env}"));
         info.connection_info_path = Some(format!("memory/database/{team}/{service}/{env}"));
         state.databases.insert(database);
         state.provisioned.insert(key, info.clone());

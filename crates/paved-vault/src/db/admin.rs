@@ -87,7 +87,9 @@ impl Dialect {
                 (creation, revocation)
             }
             Dialect::Mysql | Dialect::MariaDb => {
-                let db = my_quote(&names.database);
+                // `_` and `%` are wildcards in a database-level grant: escaped, the grant
+                // matches this database only, never a lookalike.
+                let db = my_grant_database(&names.database);
                 let creation = vec![
                     "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_string(),
                     format!("GRANT ALL PRIVILEGES ON {db}.* TO '{{{{name}}}}'@'%';"),
@@ -140,22 +142,110 @@ impl<'a> Admin<'a> {
         }
     }
 
-    /// Creates the database of the service unless it exists.
+    /// Refuses a database (or PostgreSQL owner role) of the request's name that paved did not
+    /// create for this request: one without the request's ownership marker ([`Names::owner`]),
+    /// owned by another role, or an owner role with privileges or memberships that the
+    /// credentials issued in it would inherit (superuser, `CREATEROLE`, `CREATEDB`, `LOGIN`,
+    /// replication, `BYPASSRLS`, membership of any role). Reads only.
+    pub(super) async fn check_owner(&mut self, names: &Names) -> Result<()> {
+        let server = self.server;
+        let conflict = |what: &str, message: String| Error::Conflict {
+            what: format!("{what} {} on {}", names.database, server.server()),
+            message,
+            hint: "choose another service name, or remove or rename it on the server; a database paved created under \
+                   the names of earlier releases is adopted as the README says (\"Migrating database names\")"
+                .into(),
+        };
+        let foreign = |marker: Option<&str>| match marker {
+            None | Some("") => "exists but was not created by paved".to_string(),
+            Some(m) => format!("belongs to another request ({m})"),
+        };
+        match &mut self.conn {
+            Conn::Postgres(admin) => {
+                let role = admin
+                    .query_opt(
+                        "SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolcanlogin OR r.rolreplication \
+                         OR r.rolbypassrls, shobj_description(r.oid, 'pg_authid'), \
+                         EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) \
+                         FROM pg_roles r WHERE r.rolname = $1",
+                        &[&names.database],
+                    )
+                    .await
+                    .map_err(|e| pg_error(server, e))?;
+                if let Some(row) = role {
+                    let (privileged, marker, member): (bool, Option<String>, bool) =
+                        (row.get(0), row.get(1), row.get(2));
+                    if marker.as_deref() != Some(names.owner.as_str()) {
+                        return Err(conflict("role", foreign(marker.as_deref())));
+                    }
+                    if privileged || member {
+                        return Err(conflict(
+                            "role",
+                            "has privileges or role memberships the issued credentials would inherit".into(),
+                        ));
+                    }
+                }
+                let database = admin
+                    .query_opt(
+                        "SELECT pg_get_userbyid(d.datdba)::text, shobj_description(d.oid, 'pg_database') \
+                         FROM pg_database d WHERE d.datname = $1",
+                        &[&names.database],
+                    )
+                    .await
+                    .map_err(|e| pg_error(server, e))?;
+                if let Some(row) = database {
+                    let (owner, marker): (String, Option<String>) = (row.get(0), row.get(1));
+                    // No marker yet is ours when the (marked) owner role owns it: an interrupted
+                    // creation, finished by `ensure_database`.
+                    if owner != names.database || marker.as_deref().is_some_and(|m| m != names.owner) {
+                        return Err(conflict("database", foreign(marker.as_deref())));
+                    }
+                }
+                Ok(())
+            }
+            Conn::Mysql { conn, dialect } => {
+                if !my_exists(server, conn, names).await? {
+                    return Ok(());
+                }
+                let marker = my_marker(server, conn, *dialect, names).await?;
+                match marker.as_deref() == Some(names.owner.as_str()) {
+                    true => Ok(()),
+                    false => Err(conflict("database", foreign(marker.as_deref()))),
+                }
+            }
+        }
+    }
+
+    /// Creates the database of the service unless it exists, with the request's ownership
+    /// marker.
     ///
-    /// PostgreSQL: owned by a `NOLOGIN` role of the same name; `PUBLIC` may neither connect nor
-    /// create temporary tables, and the owner role may use the `public` schema. MySQL: with the
-    /// `utf8mb4` character set (no user has rights on a new database until a grant).
+    /// PostgreSQL: owned by a `NOLOGIN` role of the same name, both marked with a comment;
+    /// `PUBLIC` may neither connect nor create temporary tables, and the owner role may use the
+    /// `public` schema. MariaDB: with the `utf8mb4` character set and the marker as its comment;
+    /// MySQL (no database comments): the marker in a table `_paved_owner` of the database. No
+    /// user has rights on a new database until a grant.
     pub(super) async fn ensure_database(&mut self, names: &Names) -> Result<()> {
         let exists = self.exists(names).await?;
         let server = self.server;
         match &mut self.conn {
             Conn::Postgres(admin) => pg_ensure_database(server, admin, names, exists).await,
-            Conn::Mysql { conn, .. } => {
+            Conn::Mysql { conn, dialect } => {
                 if !exists {
                     let db = my_quote(&names.database);
-                    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4"))
-                        .await
-                        .map_err(|e| my_error(server, e))?;
+                    let marker = sql_literal(&names.owner);
+                    let statements = match dialect {
+                        Dialect::MariaDb => {
+                            vec![format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COMMENT {marker}")]
+                        }
+                        _ => vec![
+                            format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4"),
+                            format!("CREATE TABLE {db}.`_paved_owner` (owner VARCHAR(255) NOT NULL)"),
+                            format!("INSERT INTO {db}.`_paved_owner` (owner) VALUES ({marker})"),
+                        ],
+                    };
+                    for statement in statements {
+                        conn.query_drop(statement).await.map_err(|e| my_error(server, e))?;
+                    }
                     tracing::info!(database = %names.database, "created database");
                 }
                 Ok(())
@@ -172,16 +262,7 @@ impl<'a> Admin<'a> {
                 .await
                 .map_err(|e| pg_error(server, e))?
                 .is_empty()),
-            Conn::Mysql { conn, .. } => {
-                let found: Option<u8> = conn
-                    .exec_first(
-                        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                        (names.database.as_str(),),
-                    )
-                    .await
-                    .map_err(|e| my_error(server, e))?;
-                Ok(found.is_some())
-            }
+            Conn::Mysql { conn, .. } => my_exists(server, conn, names).await,
         }
     }
 
@@ -226,9 +307,54 @@ impl<'a> Admin<'a> {
     }
 }
 
+/// MySQL/MariaDB: whether the database of the service exists.
+async fn my_exists(server: &DbServer, conn: &mut mysql_async::Conn, names: &Names) -> Result<bool> {
+    let found: Option<u8> = conn
+        .exec_first("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (names.database.as_str(),))
+        .await
+        .map_err(|e| my_error(server, e))?;
+    Ok(found.is_some())
+}
+
+/// MySQL/MariaDB: the ownership marker of an existing database (`None`: it has none).
+async fn my_marker(
+    server: &DbServer,
+    conn: &mut mysql_async::Conn,
+    dialect: Dialect,
+    names: &Names,
+) -> Result<Option<String>> {
+    if dialect == Dialect::MariaDb {
+        let comment: Option<String> = conn
+            .exec_first(
+                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (names.database.as_str(),),
+            )
+            .await
+            .map_err(|e| my_error(server, e))?;
+        return Ok(comment.filter(|c| !c.is_empty()));
+    }
+    let table: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_paved_owner'",
+            (names.database.as_str(),),
+        )
+        .await
+        .map_err(|e| my_error(server, e))?;
+    if table.is_none() {
+        return Ok(None);
+    }
+    let query = format!("SELECT owner FROM {}.`_paved_owner`", my_quote(&names.database));
+    let owners: Vec<String> = conn.query(query).await.map_err(|e| my_error(server, e))?;
+    // Exactly one row, as paved writes it; anything else is not paved's marker.
+    Ok(match owners.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
+}
+
 /// PostgreSQL: the owner role and the database unless they exist (the role also when the
-/// database is kept from before), `PUBLIC` kept out of the database, the owner role's rights on
-/// the `public` schema.
+/// database is kept from before), both marked as the request's, `PUBLIC` kept out of the
+/// database, the owner role's rights on the `public` schema.
 async fn pg_ensure_database(
     server: &DbServer,
     admin: &tokio_postgres::Client,
@@ -241,13 +367,20 @@ async fn pg_ensure_database(
         .await
         .map_err(|e| pg_error(server, e))?
         .is_empty();
+    let marker = sql_literal(&names.owner);
     if !role_exists {
-        admin.batch_execute(&format!("CREATE ROLE {db} NOLOGIN")).await.map_err(|e| pg_error(server, e))?;
+        // One batch, one implicit transaction: no unmarked role is ever left behind.
+        admin
+            .batch_execute(&format!("CREATE ROLE {db} NOLOGIN; COMMENT ON ROLE {db} IS {marker}"))
+            .await
+            .map_err(|e| pg_error(server, e))?;
     }
     if !exists {
         admin.batch_execute(&format!("CREATE DATABASE {db} OWNER {db}")).await.map_err(|e| pg_error(server, e))?;
         tracing::info!(database = %names.database, "created database");
     }
+    // Also finishes a creation interrupted between the two statements (`check_owner` allows it).
+    admin.batch_execute(&format!("COMMENT ON DATABASE {db} IS {marker}")).await.map_err(|e| pg_error(server, e))?;
     admin.batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")).await.map_err(|e| pg_error(server, e))?;
     // PostgreSQL 15: `public` belongs to pg_database_owner (the owner role) and PUBLIC may not
     // CREATE there; the grant makes the owner role's rights explicit on older servers too,
@@ -360,6 +493,18 @@ fn my_quote(identifier: &str) -> String {
     format!("`{}`", identifier.replace('`', "``"))
 }
 
+/// The database of a MySQL database-level `GRANT`, where `_` and `%` are wildcards: escaped,
+/// so the grant matches this database only.
+fn my_grant_database(name: &str) -> String {
+    my_quote(&name.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%"))
+}
+
+/// A single-quoted SQL string literal (PostgreSQL and MySQL in ANSI and default modes; the
+/// markers paved writes hold no backslash).
+fn sql_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 /// An IPv6 address needs brackets in a URL.
 fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
@@ -372,9 +517,10 @@ mod tests {
 
     fn names() -> Names {
         Names {
-            database: "payment_service_dev".into(),
-            role: "payments-payment-service-dev".into(),
+            database: "payments__payment_service__dev".into(),
+            role: "payments_payment-service_dev".into(),
             info_path: "database/payments/payment-service/dev".into(),
+            owner: "paved:team=payments;service=payment-service;env=dev".into(),
         }
     }
 
@@ -398,7 +544,7 @@ mod tests {
             creation,
             [
                 "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
-                "GRANT ALL PRIVILEGES ON `payment_service_dev`.* TO '{{name}}'@'%';"
+                "GRANT ALL PRIVILEGES ON `payments\\_\\_payment\\_service\\_\\_dev`.* TO '{{name}}'@'%';"
             ]
         );
         assert_eq!(revocation, ["DROP USER IF EXISTS '{{name}}'@'%';"]);
@@ -406,12 +552,46 @@ mod tests {
         let (_, revocation) = Dialect::MariaDb.statements(&names());
         assert_eq!(revocation, ["DROP USER IF EXISTS '{{name}}'@'%';", "KILL USER '{{name}}'@'%';"]);
         let (creation, _) = Dialect::Postgres.statements(&names());
-        assert!(creation[0].contains("IN ROLE \"payment_service_dev\""), "{creation:?}");
+        assert!(creation[0].contains("IN ROLE \"payments__payment_service__dev\""), "{creation:?}");
+    }
+
+    /// MySQL has no database comments: the marker is a table `_paved_owner`. Run against
+    /// MariaDB with the MySQL dialect forced (no MySQL server is installed here).
+    #[tokio::test]
+    async fn the_mysql_marker_table_tells_paved_databases_from_others() {
+        let Some(db) = paved_testkit::MariaDb::start() else { return };
+        let server = DbServer::new(
+            DbEngine::Mysql,
+            "127.0.0.1",
+            db.port(),
+            "root",
+            SecretString::from(paved_testkit::MariaDb::PASSWORD),
+        )
+        .unwrap();
+        let conn = mysql_connect(&server, None).await.unwrap();
+        let mut admin = Admin { server: &server, conn: Conn::Mysql { conn, dialect: Dialect::Mysql } };
+        let ours = names();
+        admin.check_owner(&ours).await.unwrap();
+        admin.ensure_database(&ours).await.unwrap();
+        admin.check_owner(&ours).await.unwrap();
+        // Another request whose database name is the same (a forged or earlier database).
+        let theirs = Names { owner: "paved:team=search;service=payment-service;env=dev".into(), ..names() };
+        let e = admin.check_owner(&theirs).await.unwrap_err();
+        assert!(matches!(e, Error::Conflict { .. }), "{e}");
+        // A database without the table is not paved's.
+        let other = Names { database: "unmarked".into(), ..names() };
+        let Conn::Mysql { conn, .. } = &mut admin.conn else { unreachable!() };
+        conn.query_drop("CREATE DATABASE unmarked").await.unwrap();
+        assert!(matches!(admin.check_owner(&other).await, Err(Error::Conflict { .. })));
+        admin.drop_database(&ours).await.unwrap();
+        admin.close().await;
     }
 
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(pg_quote("a\"b"), "\"a\"\"b\"");
         assert_eq!(my_quote("a`b"), "`a``b`");
+        assert_eq!(my_grant_database("a_b%c"), "`a\\_b\\%c`");
+        assert_eq!(sql_literal("it's"), "'it''s'");
     }
 }

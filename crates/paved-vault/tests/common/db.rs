@@ -248,16 +248,16 @@ pub async fn check_vault_bookkeeping(
     port: u16,
     admin_password: &str,
 ) {
-    let role = "payments-payment-service-dev";
+    let role = "payments_payment-service_dev";
     assert_eq!(
         (request.team.as_str(), request.service.as_str(), request.environment.as_str()),
         ("payments", "payment-service", "dev")
     );
     assert_eq!(prov.role_name(request).unwrap(), role);
     let info = prov.provision(request).await.unwrap();
-    assert_eq!(info.database, "payment_service_dev");
+    assert_eq!(info.database, "payments__payment_service__dev");
     assert_eq!(info.endpoint, Some(("127.0.0.1".to_string(), port)));
-    assert_eq!(info.credentials_path.as_deref(), Some("database/creds/payments-payment-service-dev"));
+    assert_eq!(info.credentials_path.as_deref(), Some("database/creds/payments_payment-service_dev"));
     assert_eq!(info.connection_info_path.as_deref(), Some("secret/database/payments/payment-service/dev"));
 
     // The connection info in KV, read by the bao CLI: the creds path, never a password.
@@ -267,9 +267,9 @@ pub async fn check_vault_bookkeeping(
     assert_eq!(data["engine"], request.engine.to_string());
     assert_eq!(data["host"], "127.0.0.1");
     assert_eq!(data["port"], port.to_string());
-    assert_eq!(data["database"], "payment_service_dev");
+    assert_eq!(data["database"], "payments__payment_service__dev");
     assert_eq!(data["role"], role);
-    assert_eq!(data["credentials_path"], "database/creds/payments-payment-service-dev");
+    assert_eq!(data["credentials_path"], "database/creds/payments_payment-service_dev");
     assert!(!out.contains(admin_password) && !data.keys().any(|k| k.contains("password")), "{out}");
 
     // Provisioning again rewrites nothing: role, connection and connection info as they were.
