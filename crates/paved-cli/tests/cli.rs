@@ -871,3 +871,40 @@ fn closed_stdout_does_not_panic() {
     assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
     assert_ne!(output.status.code(), Some(101), "stderr:\n{stderr}");
 }
+
+/// Issue 18: git (and what it runs: hooks, helpers) never gets paved's Vault or AWS credentials.
+#[test]
+fn git_never_gets_the_vault_token() {
+    if !git_available() {
+        eprintln!("skipping git_never_gets_the_vault_token: git is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    git(&sb, &["init", "--quiet", "."]);
+    git(&sb, &["config", "user.name", "Test User"]);
+    git(&sb, &["config", "user.email", "test@example.com"]);
+    git(&sb, &["config", "commit.gpgsign", "false"]);
+    // A `git` first on PATH that writes down its environment, then runs the real one.
+    let real =
+        String::from_utf8(std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout)
+            .unwrap();
+    let bin = sb.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let dump = sb.path().join("git-env.txt");
+    let wrapper = bin.join("git");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nenv >> '{}'\nexec '{}' \"$@\"\n", dump.display(), real.trim()))
+        .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    sb.cmd()
+        .args(deploy_args(IMAGE_V1))
+        .env("PATH", path)
+        .env("VAULT_TOKEN", "canary-vault-token-5e1f")
+        .env("AWS_SECRET_ACCESS_KEY", "canary-aws-secret-5e1f")
+        .assert()
+        .success();
+    assert_eq!(commit_count(&sb), 1);
+    let env = std::fs::read_to_string(&dump).expect("paved ran git through the wrapper");
+    assert!(env.contains("PATH="), "the wrapper saw an environment");
+    assert!(!env.contains("canary"), "git got a credential:\n{env}");
+}

@@ -91,11 +91,37 @@ impl SecretRef {
         if path.is_empty() || path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
             return Err(Error::invalid("secret reference", value, "has an empty or relative path", usage()));
         }
-        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("secret reference", value, "path contains whitespace", usage()));
-        }
         if key.is_some_and(str::is_empty) {
             return Err(Error::invalid("secret reference", value, "has an empty key after '#'", usage()));
+        }
+        // References end up in templates (the Vault Agent Injector's Go templates), annotations
+        // and API paths: only characters that mean nothing there, per scheme.
+        let (path_ok, allowed): (fn(u8) -> bool, &str) = match scheme {
+            SecretScheme::AwsSecretsManager => {
+                (|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b), "letters, digits and /_+=.@-")
+            }
+            _ => (|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b), "letters, digits, `.`, `_` and `-`"),
+        };
+        fn plain(b: u8) -> bool {
+            b.is_ascii_alphanumeric() || b"_.-".contains(&b)
+        }
+        if !path.bytes().all(path_ok) {
+            return Err(Error::invalid(
+                "secret reference",
+                value,
+                format!("the path may contain only {allowed} (and `/` between its parts)"),
+                Some("rename the secret, e.g. secret/payments/db-credentials".into()),
+            ));
+        }
+        if let Some(k) = key
+            && !k.bytes().all(plain)
+        {
+            return Err(Error::invalid(
+                "secret reference",
+                value,
+                "the key may contain only letters, digits, `.`, `_` and `-`",
+                Some("rename the key in the secret, e.g. api-key".into()),
+            ));
         }
         if key.is_none() && scheme != SecretScheme::AwsSecretsManager {
             return Err(Error::invalid(
@@ -228,6 +254,36 @@ mod tests {
             assert!(e.hint().is_some(), "{bad}");
         }
         assert_eq!(SecretRef::new("vualt://a#b").unwrap_err().hint(), Some("did you mean \"vault\"?"));
+    }
+
+    /// Issue 18, hole 4: a key or path that would end the Vault Agent Injector's template and
+    /// read another team's secret is refused where the reference is parsed, however it comes in.
+    #[test]
+    fn template_payloads_are_refused() {
+        let payload = r#"k" }}{{ with secret "secret/data/team-b/db" }}{{ .Data.data }}{{ end }}{{ ""#;
+        for reference in [
+            format!("vault://secret/a#{payload}"),
+            format!("vault://secret/a\"{payload}#k"),
+            "vault://secret/a{{.Data}}#k".to_string(),
+            "vault://secret/a#k}}".to_string(),
+            "k8s://db#pass\"word".to_string(),
+            "aws-sm://prod/payments#a\"b".to_string(),
+        ] {
+            let e = SecretRef::new(&reference).unwrap_err();
+            assert!(e.to_string().contains("may contain only"), "{reference}: {e}");
+            assert!(e.hint().is_some(), "{reference}");
+            let binding = format!("DB={reference}").parse::<SecretBinding>().unwrap_err();
+            assert!(binding.to_string().contains("may contain only"), "{reference}: {binding}");
+        }
+        let toml = format!("[apps.shop]\nsecrets = {{ DB = '''vault://secret/a#{payload}''' }}\n");
+        let e = crate::OrgConfig::parse("paved.toml", &toml).unwrap_err();
+        assert!(e.to_string().contains("may contain only"), "{e}");
+        // What references are made of stays valid.
+        for ok in
+            ["vault://secret/payments/db#password", "vault://kv/billing/api#api-key", "aws-sm://prod/pay_ments+x=y@z"]
+        {
+            SecretRef::new(ok).unwrap();
+        }
     }
 
     #[test]

@@ -386,12 +386,32 @@ fn dir_matches(dir: &Path, files: &[(String, String)]) -> bool {
 }
 
 /// Runs git in `dir`; a missing identity falls back to `paved <paved@localhost>`.
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
+/// Credentials paved holds in its environment that git and whatever it runs (hooks, helpers)
+/// never get (issue 18).
+const CREDENTIAL_VARS: [&str; 8] = [
+    "VAULT_TOKEN",
+    "BAO_TOKEN",
+    "VAULT_SECRET_ID",
+    "BAO_SECRET_ID",
+    "VAULT_ROLE_ID",
+    "BAO_ROLE_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// `git -C dir` without paved's credentials in its environment.
+fn git_command(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir);
-    let has_identity = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    for var in CREDENTIAL_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut cmd = git_command(dir);
+    let has_identity = git_command(dir)
         .args(["config", "user.email"])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());

@@ -187,6 +187,12 @@ pub fn secrets_name(app: &ResolvedApp) -> String {
     format!("{}-secrets", app.app)
 }
 
+/// A Go template string literal: a JSON string is a valid Go interpreted string literal, and
+/// the template lexer reads a quoted string whole, so `"` and `}}` inside stay text.
+fn go_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
 /// The KV v2 API path of a `vault://MOUNT/PATH` reference (`MOUNT/data/PATH[?version=N]`).
 fn vault_kv_path(r: &paved_core::SecretRef) -> String {
     let (mount, path) = r.path().split_once('/').unwrap_or((r.path(), ""));
@@ -287,8 +293,12 @@ fn deployment(cx: &Cx<'_>) -> Value {
                         .insert(format!("vault.hashicorp.com/agent-inject-secret-{}", b.env), kv_path.clone().into());
                     agent_annotations.insert(
                         format!("vault.hashicorp.com/agent-inject-template-{}", b.env),
+                        // Quoted as Go string literals too (a JSON string is one), so even a
+                        // reference that got past parsing could not end the template.
                         format!(
-                            "{{{{- with secret \"{kv_path}\" -}}}}{{{{ index .Data.data \"{key}\" }}}}{{{{- end -}}}}"
+                            "{{{{- with secret {} -}}}}{{{{ index .Data.data {} }}}}{{{{- end -}}}}",
+                            go_string(&kv_path),
+                            go_string(key)
                         )
                         .into(),
                     );
@@ -413,6 +423,12 @@ fn ingress(cx: &Cx<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_strings_keep_template_delimiters_as_text() {
+        assert_eq!(go_string("secret/data/payments/db"), "\"secret/data/payments/db\"");
+        assert_eq!(go_string(r#"k" }}{{ .Data }}"#), r#""k\" }}{{ .Data }}""#);
+    }
 
     #[test]
     fn label_values_are_sanitised() {
