@@ -165,3 +165,29 @@ fn unreachable_server_is_named() {
     assert!(err.contains(&format!("vault: {addr} is unreachable")), "{err}");
     assert!(err.contains("hint:") && err.contains("VAULT_ADDR"), "{err}");
 }
+
+/// Issue 18, hole 7, through the CLI: a `paved.toml` whose `[vault] address` differs from
+/// `VAULT_ADDR` (a pull request redirecting CI's token) and a plain `http://` address to another
+/// host are both refused before anything is sent, exit 2, the token never shown.
+#[test]
+fn the_vault_address_cannot_be_redirected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("paved.toml"), "[vault]\naddress = \"https://attacker.example.net:8200\"\n")
+        .unwrap();
+    let (code, out, err) = run(
+        paved(dir.path(), "https://vault.corp.example:8200", "canary-ci-token").args(["secrets", "get", "secret/x"]),
+        "",
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("differs from VAULT_ADDR") && err.contains("remove [vault] address"), "{err}");
+    assert!(!err.contains("canary-ci-token") && !out.contains("canary-ci-token"));
+
+    std::fs::remove_file(dir.path().join("paved.toml")).unwrap();
+    let (code, out, err) = run(
+        paved(dir.path(), "http://vault.corp.example:8200", "canary-ci-token").args(["secrets", "get", "secret/x"]),
+        "",
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("clear text") && err.contains("PAVED_VAULT_ALLOW_HTTP"), "{err}");
+    assert!(!err.contains("canary-ci-token"));
+}

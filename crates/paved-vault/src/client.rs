@@ -290,12 +290,22 @@ impl Client {
     fn build(config: &VaultConfig, token: &str) -> Result<Self> {
         let address = config.address.trim_end_matches('/').to_string();
         // vaultrs panics on an address that is not a URL: check it first.
-        let valid = reqwest::Url::parse(&address)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()));
-        if !valid {
+        let url = reqwest::Url::parse(&address)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()));
+        let Some(url) = url else {
             return Err(Error::Config {
                 message: format!("address {address:?} is not an http(s) URL"),
                 hint: "write the address as http(s)://HOST:PORT, e.g. https://vault.example.com:8200".into(),
+            });
+        };
+        if url.scheme() == "http" && !is_loopback(&url) && !config.allow_insecure_http {
+            return Err(Error::Config {
+                message: format!(
+                    "address {address:?} would send the token in clear text to a host that is not this machine"
+                ),
+                hint: "use https://…; on a network you trust, set PAVED_VAULT_ALLOW_HTTP=1 in the environment (never in paved.toml)"
+                    .into(),
             });
         }
         let mut settings = VaultClientSettingsBuilder::default();
@@ -486,6 +496,12 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     let full = base.saturating_mul(1u32 << attempt.min(16)).min(Duration::from_secs(5));
     let half = full / 2;
     half + half.mul_f64(fastrand::f64())
+}
+
+/// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -95,6 +95,10 @@ pub struct VaultConfig {
     pub retries: u32,
     /// The first backoff between retries; doubled each time, with jitter. Default 100 ms.
     pub backoff: Duration,
+    /// Allow a plain `http://` address to a host that is not this machine (default `false`:
+    /// the token would cross the network in clear text). Set from the environment
+    /// (`PAVED_VAULT_ALLOW_HTTP=1`) or in code, never from `paved.toml`.
+    pub allow_insecure_http: bool,
 }
 
 impl fmt::Debug for VaultConfig {
@@ -108,6 +112,7 @@ impl fmt::Debug for VaultConfig {
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .field("backoff", &self.backoff)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -133,12 +138,21 @@ impl VaultConfig {
             timeout: Duration::from_secs(10),
             retries: 3,
             backoff: Duration::from_millis(100),
+            allow_insecure_http: false,
         }
+    }
+
+    /// Allows a plain `http://` address to a host that is not this machine (see
+    /// [`VaultConfig::allow_insecure_http`]).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
     }
 
     /// A configuration from the process environment (each `VAULT_*` variable also as `BAO_*`):
     ///
-    /// - `VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`;
+    /// - `VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`; `PAVED_VAULT_ALLOW_HTTP=1` allows a
+    ///   plain `http://` address to another host (refused otherwise);
     /// - the login, the first one set of: `VAULT_TOKEN` (a token); `VAULT_ROLE_ID` and
     ///   `VAULT_SECRET_ID` (AppRole, mount `VAULT_APPROLE_MOUNT`, default `approle`);
     ///   `VAULT_K8S_ROLE` (Kubernetes, mount `VAULT_K8S_MOUNT`, default `kubernetes`, JWT
@@ -187,6 +201,7 @@ impl VaultConfig {
         config.auth = auth;
         config.namespace = get("NAMESPACE");
         config.ca_cert = get("CACERT").map(PathBuf::from);
+        config.allow_insecure_http = lookup("PAVED_VAULT_ALLOW_HTTP").is_some_and(|v| matches!(v.trim(), "1" | "true"));
         Ok(config)
     }
 
@@ -326,9 +341,13 @@ mod tests {
     }
 }
 
-/// `[vault]` of `paved.toml`: where Vault / OpenBao is. Each field overrides the usual
-/// environment variable (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`, …); the token and an
-/// AppRole secret id always come from the environment, never from a file in the repository.
+/// `[vault]` of `paved.toml`: where Vault / OpenBao is, for when the environment does not say.
+/// The environment wins (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`, …, or their `BAO_`
+/// forms), and an `address` that differs from `VAULT_ADDR` is refused: the token comes from the
+/// environment, and a `paved.toml` changed in a pull request must not send it elsewhere. The
+/// token and an AppRole secret id always come from the environment, never from a file in the
+/// repository; a plain `http://` address to another host is refused (see
+/// [`VaultConfig::allow_insecure_http`]).
 ///
 /// ```toml
 /// [vault]
@@ -383,10 +402,29 @@ impl VaultSettings {
 }
 
 impl VaultConfig {
-    /// The connection these settings describe over the environment read by `lookup`: each
-    /// setting overrides its variable; credentials come from the environment only.
+    /// The connection these settings describe, under the environment read by `lookup`: a
+    /// variable that is set (as `VAULT_*` or `BAO_*`) wins over its setting; an `address` that
+    /// differs from the environment's is an error; credentials come from the environment only.
     pub fn from_settings(settings: &VaultSettings, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        VaultConfig::from_lookup(|name| settings.lookup(name).or_else(|| lookup(name)))
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let from_env = |name: &str| {
+            let bao = name.strip_prefix("VAULT_").map(|rest| format!("BAO_{rest}"));
+            set(name).or_else(|| bao.and_then(|b| set(&b)))
+        };
+        if let (Some(file), Some(env)) = (&settings.address, from_env("VAULT_ADDR"))
+            && file.trim_end_matches('/') != env.trim().trim_end_matches('/')
+        {
+            return Err(Error::Config {
+                message: format!("paved.toml [vault] address {file:?} differs from VAULT_ADDR {env:?}"),
+                hint: "the Vault of the environment gets the token: remove [vault] address from paved.toml, or make it match"
+                    .into(),
+            });
+        }
+        VaultConfig::from_lookup(|name| match name.strip_prefix("BAO_") {
+            // `from_lookup` asks for VAULT_X, then BAO_X: the environment's value of either wins.
+            Some(_) => set(name),
+            None => from_env(name).or_else(|| settings.lookup(name)).or_else(|| lookup(name)),
+        })
     }
 }
 

@@ -210,6 +210,10 @@ impl From<Error> for paved_core::Error {
                 paved_core::Error::InvalidInput { field: "engine".into(), value: engine, reason, hint }
             }
             Error::Conflict { what, message, .. } => paved_core::Error::Conflict { what, message, hint },
+            // The connection settings (environment or `[vault]`) are wrong: bad input.
+            Error::Config { message, .. } => {
+                paved_core::Error::Config { path: std::path::PathBuf::from("vault"), line: None, message, hint }
+            }
             Error::NotFound { address, mount, path, version } => {
                 let version = version.map(|v| format!(" version {v}")).unwrap_or_default();
                 paved_core::Error::NotFound {

@@ -111,6 +111,32 @@ async fn unreachable_address_is_named() {
     assert!(matches!(e, paved_vault::Error::Config { .. }) && e.hint().is_some(), "{e:?}");
 }
 
+/// Issue 18, hole 7: a plain `http://` address to another host is refused before anything is
+/// sent (the token would cross the network in clear text), unless the environment allows it.
+#[tokio::test]
+async fn plain_http_to_another_host_is_refused() {
+    for addr in ["http://vault.example.com:8200", "http://10.0.0.7:8200", "HTTP://Vault.Example.com"] {
+        let e = VaultSecretStore::new(VaultConfig::new(addr, SecretString::from("canary-token"))).unwrap_err();
+        assert!(matches!(e, paved_vault::Error::Config { .. }), "{addr}: {e:?}");
+        let e = paved_core::Error::from(e);
+        assert!(e.to_string().contains("clear text"), "{addr}: {e}");
+        assert!(e.hint().unwrap().contains("PAVED_VAULT_ALLOW_HTTP"), "{e:?}");
+        assert!(!error_text(&e).contains("canary-token"));
+        // Explicitly allowed, in code or from the environment (never from paved.toml).
+        VaultSecretStore::new(VaultConfig::new(addr, SecretString::from("t")).allow_insecure_http(true)).unwrap();
+        let env = |name: &str| match name {
+            "VAULT_ADDR" => Some(addr.to_string()),
+            "VAULT_TOKEN" => Some("t".to_string()),
+            "PAVED_VAULT_ALLOW_HTTP" => Some("1".to_string()),
+            _ => None,
+        };
+        VaultSecretStore::new(VaultConfig::from_lookup(env).unwrap()).unwrap();
+    }
+    for addr in ["http://127.0.0.1:8200", "http://localhost:8200", "http://[::1]:8200", "https://vault.example.com"] {
+        VaultSecretStore::new(VaultConfig::new(addr, SecretString::from("t"))).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn sealed_server_and_bad_token_are_clear_errors() {
     let Some(bao) = bao() else { return };

@@ -513,20 +513,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paved_toml_vault_settings_override_the_environment_but_never_hold_credentials() {
+    fn paved_toml_vault_settings_fill_in_for_the_environment_but_never_hold_credentials() {
         let config = OrgConfig::parse(
             "paved.toml",
             "[vault]\naddress = \"https://vault.internal:8200\"\napprole_role_id = \"role-1\"\n",
         )
         .unwrap();
         let env = |name: &str| match name {
-            "VAULT_ADDR" => Some("http://ignored:8200".to_string()),
             "VAULT_SECRET_ID" => Some("sid".to_string()),
             _ => None,
         };
         let c = vault_config(&config, &env).unwrap();
         assert_eq!(c.address, "https://vault.internal:8200");
         assert!(format!("{c:?}").contains("role-1") && !format!("{c:?}").contains("sid"), "{c:?}");
+        // Issue 18: the environment's Vault gets the token; a paved.toml (changed in a pull
+        // request) that names another address is refused, whichever variable sets it.
+        for var in ["VAULT_ADDR", "BAO_ADDR"] {
+            let env = |name: &str| match name {
+                n if n == var => Some("https://vault.corp:8200/".to_string()),
+                "VAULT_TOKEN" => Some("t".to_string()),
+                _ => None,
+            };
+            let e = vault_config(&config, &env).unwrap_err();
+            assert!(e.to_string().contains("differs from VAULT_ADDR"), "{var}: {e}");
+            assert!(e.hint().unwrap().contains("remove [vault] address"), "{e:?}");
+        }
+        // The same address (but for a trailing slash) is fine, and the environment's role id wins.
+        let env = |name: &str| match name {
+            "VAULT_ADDR" => Some("https://vault.internal:8200/".to_string()),
+            "VAULT_ROLE_ID" => Some("role-from-env".to_string()),
+            "VAULT_SECRET_ID" => Some("sid".to_string()),
+            _ => None,
+        };
+        let c = vault_config(&config, &env).unwrap();
+        assert!(format!("{c:?}").contains("role-from-env"), "{c:?}");
         // Without a secret id in the environment, AppRole cannot log in: a clear error.
         assert!(vault_config(&config, &|_| None).is_err());
         // A token in paved.toml is refused, at its line, by the vault backend's own section.
