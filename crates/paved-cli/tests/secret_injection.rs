@@ -25,11 +25,14 @@ fn paved(dir: &Path, bao: &paved_testkit::OpenBao) -> Command {
     cmd
 }
 
-fn deploy(secret: &str) -> [&str; 10] {
+/// `paved deploy` of billing, an app of team payments, with one `--secret`.
+fn deploy(secret: &str) -> [&str; 12] {
     [
         "deploy",
         "--app",
         "billing",
+        "--team",
+        "payments",
         "--image",
         "ghcr.io/company/billing:v1",
         "--env",
@@ -63,7 +66,8 @@ fn vault_references_deploy_as_agent_annotations_and_values_go_nowhere() {
     let flag = "--secret=DB_PASSWORD=vault://secret/payments/db#password";
 
     let render = paved(dir.path(), &bao)
-        .args(["render", "--app", "billing", "--image", "ghcr.io/company/billing:v1", "--env", "production", flag])
+        .args(["render", "--app", "billing", "--team", "payments", "--image", "ghcr.io/company/billing:v1"])
+        .args(["--env", "production", flag])
         .output()
         .unwrap();
     assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
@@ -91,7 +95,8 @@ fn vault_references_deploy_as_agent_annotations_and_values_go_nowhere() {
         ("--secret=DB_PASSWORD=vault://secret/payments/nope#password", "vault://secret/payments/nope#password"),
     ] {
         let out = paved(dir.path(), &bao)
-            .args(["deploy", "--app", "other", "--image", "ghcr.io/company/other:v1", "--env", "production", bad])
+            .args(["deploy", "--app", "other", "--team", "payments", "--image", "ghcr.io/company/other:v1"])
+            .args(["--env", "production", bad])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -114,4 +119,31 @@ fn sync_mode_is_refused_for_the_gitops_directory() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("a git repository is no place for secret values"), "{stderr}");
     assert!(!dir.path().join("state").exists());
+}
+
+/// Issue 18, hole 5, through the CLI against OpenBao: team search cannot have paved read the
+/// payments team's secret (nor learn its keys), in either secret mode; nothing is written.
+#[test]
+fn a_team_cannot_reference_another_teams_secret() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let put = bao.command().args(["kv", "put", "secret/payments/db", &format!("password={VALUE}")]).output().unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    for config in ["", "[secrets]\nmode = \"sync\"\n"] {
+        std::fs::write(dir.path().join("paved.toml"), config).unwrap();
+        for reference in ["vault://secret/payments/db#password", "vault://secret/payments/db#pasword"] {
+            let out = paved(dir.path(), &bao)
+                .args(["deploy", "--app", "search-api", "--team", "search", "--image", "ghcr.io/company/s:v1"])
+                .args(["--env", "production", &format!("--secret=DB_PASSWORD={reference}")])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("outside the secret paths of team search"), "{stderr}");
+            assert!(stderr.contains("vault://secret/search/"), "names the team's own paths: {stderr}");
+            assert!(!stderr.contains("did you mean"), "no key of another team's secret is suggested: {stderr}");
+            assert!(!stderr.contains(VALUE));
+            assert!(!dir.path().join("state/gitops").exists(), "nothing is written");
+        }
+    }
 }

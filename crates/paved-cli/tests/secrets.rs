@@ -152,7 +152,7 @@ fn bad_input_and_server_errors_are_clear() {
     let mut cmd = paved(dir.path(), "", "");
     cmd.env_remove("VAULT_ADDR");
     let (code, _, err) = run(cmd.args(["secrets", "list", "secret"]), "");
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "a configuration error is bad input");
     assert!(err.contains("VAULT_ADDR") && err.contains("hint:"), "{err}");
 }
 

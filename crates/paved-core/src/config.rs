@@ -12,9 +12,10 @@
 //! [secrets]                   # how vault:// references reach the app
 //! mode = "agent"              # Vault Agent Injector annotations (default), or "sync"
 //! vault_role = "{app}"
+//! team_paths = ["vault://secret/{team}/", "vault://secret/database/{team}/", "aws-sm://{team}/"]
 //!
 //! [apps.payment-service]      # per app: secrets on every deploy (--secret adds or overrides)
-//! secrets = { DB_PASSWORD = "vault://secret/payments/db#password" }
+//! secrets = { DB_PASSWORD = "vault://secret/platform/db#password" }
 //!
 //! [app]                       # defaults for every app
 //! port = 8080
@@ -227,11 +228,60 @@ pub struct SecretsConfig {
     pub mode: SecretMode,
     /// The Vault role the Agent Injector logs in with; `{app}`, `{team}` and `{env}` are replaced.
     pub vault_role: String,
+    /// Where a team's secret references may point, as `SCHEME://PREFIX/` with `{team}`, `{app}`
+    /// and `{env}` replaced; `"*"` allows any path. Checked before any secret is read, so one
+    /// team can never have paved read (or sync into its namespace) another team's secret.
+    /// Default: `vault://secret/{team}/`, `vault://secret/database/{team}/` (its databases'
+    /// connection info) and `aws-sm://{team}/`. `k8s://` references stay in the app's own
+    /// namespace and are not checked.
+    pub team_paths: Vec<String>,
 }
 
 impl Default for SecretsConfig {
     fn default() -> Self {
-        SecretsConfig { mode: SecretMode::Agent, vault_role: "{app}".into() }
+        SecretsConfig {
+            mode: SecretMode::Agent,
+            vault_role: "{app}".into(),
+            team_paths: ["vault://secret/{team}/", "vault://secret/database/{team}/", "aws-sm://{team}/"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl SecretsConfig {
+    /// Refuses a reference outside the secret paths of `team` ([`SecretsConfig::team_paths`]),
+    /// naming the paths it may use.
+    pub fn check_reference(&self, team: &Team, app: &str, env: &str, reference: &crate::SecretRef) -> Result<()> {
+        use crate::secret::SecretScheme;
+        if reference.scheme() == SecretScheme::Kubernetes || self.team_paths.iter().any(|p| p == "*") {
+            return Ok(());
+        }
+        let scheme = reference.scheme().as_str();
+        let allowed: Vec<String> = self
+            .team_paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(scheme)?.strip_prefix("://"))
+            .map(|p| p.replace("{team}", team.as_str()).replace("{app}", app).replace("{env}", env))
+            .collect();
+        // References are normalized (no empty, `.` or `..` parts): a prefix of whole parts.
+        let path = format!("{}/", reference.path());
+        if allowed.iter().any(|prefix| path.starts_with(prefix.as_str())) {
+            return Ok(());
+        }
+        let listed = match allowed.is_empty() {
+            true => format!("no {scheme}:// paths"),
+            false => allowed.iter().map(|p| format!("{scheme}://{p}")).collect::<Vec<_>>().join(", "),
+        };
+        Err(Error::invalid(
+            "secret",
+            reference.to_string(),
+            format!("is outside the secret paths of team {team} ({listed})"),
+            Some(
+                "keep the team's secrets under its paths, or ask the platform team to extend [secrets] team_paths in paved.toml"
+                    .into(),
+            ),
+        ))
     }
 }
 
@@ -502,6 +552,17 @@ impl OrgConfig {
         };
         if self.environments.is_empty() {
             return Err(err("no environments are configured".into(), "add at least one [environments.NAME] table"));
+        }
+        for entry in &self.secrets.team_paths {
+            let scheme_ok = entry
+                .split_once("://")
+                .is_some_and(|(scheme, _)| crate::secret::SecretScheme::ALL.iter().any(|(name, _)| *name == scheme));
+            if entry != "*" && (!scheme_ok || !entry.ends_with('/') || entry.contains("..")) {
+                return Err(err(
+                    format!("[secrets] team_paths entry {entry:?} is not SCHEME://PREFIX/"),
+                    "write e.g. \"vault://secret/{team}/\" (ending in `/`), or \"*\" to allow any path",
+                ));
+            }
         }
         for (name, env) in &self.environments {
             if crate::names::Team::new(name.clone()).is_err() {

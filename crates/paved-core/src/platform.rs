@@ -465,6 +465,8 @@ impl Platform {
     pub async fn check_secrets(&self, app: &ResolvedApp) -> Result<()> {
         for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
             let r = &binding.reference;
+            // Again here: a plan can be built without `validate`.
+            self.config.secrets.check_reference(&app.team, app.app.as_str(), &app.environment.name, r)?;
             let data = self.secret_store_for(r)?.get_ref(r).await.map_err(|e| match e {
                 Error::NotFound { .. } => Error::NotFound {
                     what: format!("secret {r}"),
@@ -497,6 +499,7 @@ impl Platform {
         }
         for binding in app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes) {
             let r = &binding.reference;
+            self.config.secrets.check_reference(&app.team, app.app.as_str(), &app.environment.name, r)?;
             let mut data = self.secret_store_for(r)?.get_ref(r).await?;
             let key = r.key().unwrap_or(binding.env.as_str());
             let value = data.remove(key).ok_or_else(|| Error::NotFound {

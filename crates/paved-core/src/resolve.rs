@@ -178,6 +178,10 @@ impl ResolvedApp {
             .replace("{team}", team.as_str())
             .replace("{env}", &environment.name);
 
+        let secrets = app_secrets(config, request);
+        for binding in &secrets {
+            config.secrets.check_reference(&team, request.app.as_str(), &environment.name, &binding.reference)?;
+        }
         Ok(ResolvedApp {
             app: request.app.clone(),
             team,
@@ -191,7 +195,7 @@ impl ResolvedApp {
             components,
             custom_manifests: o.custom_manifests.clone(),
             extra_manifests: o.extra_manifests.clone(),
-            secrets: app_secrets(config, request),
+            secrets,
             secret_mode: config.secrets.mode,
             vault_role,
             escape_hatches: o.escape_hatches(),
@@ -267,7 +271,7 @@ mod tests {
     fn secrets_from_the_app_section_and_the_request() {
         let c = OrgConfig::parse(
             "paved.toml",
-            "[apps.my-service]\nsecrets = { DB_PASSWORD = \"vault://secret/a#pw\", TOKEN = \"vault://secret/b#t\" }\n",
+            "[secrets]\nteam_paths = [\"*\"]\n[apps.my-service]\nsecrets = { DB_PASSWORD = \"vault://secret/a#pw\", TOKEN = \"vault://secret/b#t\" }\n",
         )
         .unwrap();
         let mut r = request();

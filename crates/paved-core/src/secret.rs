@@ -23,7 +23,7 @@ pub enum SecretScheme {
 }
 
 impl SecretScheme {
-    const ALL: [(&'static str, SecretScheme); 3] = [
+    pub(crate) const ALL: [(&'static str, SecretScheme); 3] = [
         ("vault", SecretScheme::Vault),
         ("aws-sm", SecretScheme::AwsSecretsManager),
         ("k8s", SecretScheme::Kubernetes),

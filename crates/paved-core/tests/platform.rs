@@ -72,9 +72,11 @@ struct World {
     postgres: Arc<MemoryDbProvisioner>,
 }
 
-/// Every environment deploys to the memory target; secrets are synced (the target accepts values).
+/// Every environment deploys to the memory target; secrets are synced (the target accepts values)
+/// and may come from `payments/` in either store.
 fn config() -> OrgConfig {
-    let mut config = OrgConfig::parse("paved.toml", "[secrets]\nmode = \"sync\"\n").unwrap();
+    let text = "[secrets]\nmode = \"sync\"\nteam_paths = [\"vault://payments/\", \"aws-sm://payments/\"]\n";
+    let mut config = OrgConfig::parse("paved.toml", text).unwrap();
     for env in config.environments.values_mut() {
         env.target = "memory".into();
     }
@@ -624,4 +626,39 @@ async fn only_teams_of_the_organisation_reach_databases_and_deprovisioning_is_ch
     assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
     assert_eq!(w.postgres.databases(), before);
     assert_eq!(platform.database_status(&ours, &any).await.unwrap().state, DatabaseState::Available);
+}
+
+/// Issue 18, hole 5: with the default `team_paths`, a team cannot have paved read another
+/// team's secret (and sync it into its own namespace): refused before any read, and no hint
+/// lists the keys of a secret the team may not read.
+#[tokio::test]
+async fn a_team_cannot_reference_another_teams_secrets() {
+    let (w, builder) = world();
+    let mut config = OrgConfig::parse("paved.toml", "[secrets]\nmode = \"sync\"\n").unwrap();
+    for env in config.environments.values_mut() {
+        env.target = "memory".into();
+    }
+    let platform = builder.config(config).build().unwrap();
+    w.vault.put("secret/search/db", secret(&[("password", "search-canary")])).await.unwrap();
+    w.vault.put("secret/payments/db", secret(&[("password", "payments-pw")])).await.unwrap();
+    let mut theft = request("v1").with_team(paved_core::Team::new("payments").unwrap());
+    for reference in
+        ["vault://secret/search/db#password", "vault://secret/payments-x/db#password", "vault://kv/search/db#p"]
+    {
+        theft.secrets = vec![format!("DB_PASSWORD={reference}").parse().unwrap()];
+        let e = platform.deploy(&theft).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{reference}: {e}");
+        assert!(e.to_string().contains("outside the secret paths of team payments"), "{e}");
+        assert!(e.to_string().contains("vault://secret/payments/"), "names the team's paths: {e}");
+        assert!(!e.hint().unwrap_or_default().contains("did you mean"), "suggests no key: {e:?}");
+    }
+    assert!(w.deployer.secret_values_seen().is_empty(), "no value reached the target");
+    assert_eq!(started(&w.metrics), 0, "nothing started");
+    // The team's own secret works.
+    theft.secrets = vec!["DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap()];
+    platform.deploy(&theft).await.unwrap();
+    // A wrong key of its own secret gets a did-you-mean over its own keys.
+    theft.secrets = vec!["DB_PASSWORD=vault://secret/payments/db#pasword".parse().unwrap()];
+    let e = platform.deploy(&theft).await.unwrap_err();
+    assert_eq!(e.hint(), Some("did you mean \"password\"?"), "{e}");
 }

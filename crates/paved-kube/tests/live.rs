@@ -699,6 +699,7 @@ async fn sync_mode_applies_the_secret_value_and_keeps_it_out_of_the_history() {
     let target = KubeTarget::with_client(client, "mock cluster").timeout(Duration::from_secs(60));
     let mut config = OrgConfig::default();
     config.secrets.mode = paved_core::SecretMode::Sync;
+    config.secrets.team_paths = vec!["vault://secret/payments/".into()];
     for env in config.environments.values_mut() {
         env.target = "kube".into();
     }

@@ -79,9 +79,14 @@ monitoring = true
         "API_KEY=vault://kv/billing/api#api-key?version=2".parse().unwrap(),
     ];
 
+    // The platform team lets billing (team platform) read these paths (issue 18: references
+    // are checked against [secrets] team_paths).
+    let mut agent_cfg = default.clone();
+    agent_cfg.secrets.team_paths = vec!["vault://secret/payments/".into(), "vault://kv/{app}/".into()];
+
     vec![
         ("production", default.clone(), production),
-        ("secrets-agent", default.clone(), agent),
+        ("secrets-agent", agent_cfg, agent),
         ("dev", default, dev),
         ("escape-hatches", OrgConfig::default(), hatches),
         ("shared-namespace", shared_cfg, shared_request),

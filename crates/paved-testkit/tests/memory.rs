@@ -40,6 +40,7 @@ async fn memory_db_provisioner_passes_the_suite_without_a_probe() {
             "rejected_requests_leave_the_server_untouched",
             "generated_credentials_work_in_their_database",
             "credentials_reach_only_their_own_database",
+            "another_team_of_the_same_service_cannot_reach_the_data",
             "deprovisioning_revokes_access_and_keeps_data_unless_dropped",
         ]
     );
