@@ -119,6 +119,19 @@ impl Postgres {
     /// # Panics
     /// When the server cannot start, or in CI when PostgreSQL is missing.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that accepts TLS connections only (`hostnossl … reject`), with the
+    /// server certificate and key given as PEM (its names must include `127.0.0.1`).
+    ///
+    /// # Panics
+    /// As [`Postgres::start`].
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = Self::find_bin() else {
             if in_ci() {
                 panic!("PostgreSQL is required in CI: apt-get install postgresql-15");
@@ -132,6 +145,20 @@ impl Postgres {
         let as_root = running_as_root();
         let pwfile = root.join("pw");
         std::fs::write(&pwfile, Self::PASSWORD).expect("write the password file");
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(root.join("server.crt"), cert).expect("write the certificate");
+            std::fs::write(root.join("server.key"), key).expect("write the key");
+            // PostgreSQL refuses a key that others may read.
+            std::fs::set_permissions(root.join("server.key"), std::fs::Permissions::from_mode(0o600))
+                .expect("restrict the key");
+            std::fs::write(
+                root.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\nhostnossl all all ::/0 reject\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n",
+            )
+            .expect("write pg_hba.conf");
+        }
         if as_root {
             let status = std::process::Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root).status();
             assert!(status.is_ok_and(|s| s.success()), "chown of {} to postgres failed", root.display());
@@ -153,10 +180,16 @@ impl Postgres {
                 "UTF8",
             ],
         );
-        let options = format!(
+        let mut options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             pg.dir.display()
         );
+        if tls.is_some() {
+            let d = pg.dir.display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key -c hba_file={d}/pg_hba.conf"
+            ));
+        }
         pg.run(
             "pg_ctl",
             &[
@@ -241,6 +274,8 @@ pub struct MariaDb {
     client: Option<PathBuf>,
     port: u16,
     child: Option<std::process::Child>,
+    /// The server accepts TLS connections only; the client helpers use TLS.
+    tls: bool,
 }
 
 impl MariaDb {
@@ -262,6 +297,19 @@ impl MariaDb {
     /// # Panics
     /// When the server cannot start, or in CI when MariaDB is missing.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that accepts TLS connections only (`require_secure_transport`), with the
+    /// server certificate and key given as PEM (its names must include `127.0.0.1`).
+    ///
+    /// # Panics
+    /// As [`MariaDb::start`].
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let (Some(server), Some(install)) =
             (Self::find_server(), find_tool("mariadb-install-db").or_else(|| find_tool("mysql_install_db")))
         else {
@@ -336,11 +384,18 @@ impl MariaDb {
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(err);
+        if let Some((cert, key)) = tls {
+            std::fs::write(dir.join("server.crt"), cert).expect("write the certificate");
+            std::fs::write(dir.join("server.key"), key).expect("write the key");
+            cmd.arg(format!("--ssl-cert={}", dir.join("server.crt").display()))
+                .arg(format!("--ssl-key={}", dir.join("server.key").display()))
+                .arg("--require-secure-transport=ON");
+        }
         if as_root {
             cmd.arg("--user=root");
         }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("{} did not start: {e}", server.display()));
-        let mut db = MariaDb { dir, client, port, child: Some(child) };
+        let mut db = MariaDb { dir, client, port, child: Some(child), tls: tls.is_some() };
         db.wait_ready();
         Some(db)
     }
@@ -402,6 +457,9 @@ impl MariaDb {
             .arg(self.port.to_string())
             .args(["-u", user])
             .env("MYSQL_PWD", password);
+        if self.tls {
+            cmd.arg("--ssl");
+        }
         if !database.is_empty() {
             cmd.arg(database);
         }

@@ -123,19 +123,27 @@ impl Client {
             VaultAuth::Token(token) => {
                 let this = Self::build(config, token.expose_secret())?;
                 let client = this.current();
-                let info = this
+                let looked_up = this
                     .call_on(
                         &client,
                         "auth/token/lookup-self",
                         Idempotent::Yes,
                         &op!(|c| vaultrs::token::lookup_self(c)),
                     )
-                    .await
-                    // Every valid token may look itself up: a denial means the token is not valid.
-                    .map_err(|e| match e {
-                        Error::PermissionDenied { address, what } => Error::TokenExpired { address, what },
-                        other => other,
-                    })?;
+                    .await;
+                let info = match looked_up {
+                    Ok(info) => info,
+                    // A token without the `default` policy may not look itself up: valid all
+                    // the same when the server still accepts it (its TTL is then unknown).
+                    Err(Error::PermissionDenied { address, what }) => {
+                        if this.token_valid(&client).await != Some(true) {
+                            return Err(Error::TokenExpired { address, what });
+                        }
+                        tracing::debug!(address = %address, "the token may not look itself up: its TTL is unknown and it is not renewed");
+                        return Ok(this);
+                    }
+                    Err(e) => return Err(e),
+                };
                 // `ttl` is what is left; renewal asks for the TTL the token was created with.
                 let mut lease = Lease::new(info.ttl, info.renewable.unwrap_or(false));
                 lease.ttl = lease.ttl.max(Duration::from_secs(info.creation_ttl));
@@ -148,6 +156,26 @@ impl Client {
                 this.login().await?;
                 Ok(this)
             }
+        }
+    }
+
+    /// Whether the server still accepts the token of `client` (`None`: no clear answer).
+    /// `sys/internal/ui/mounts` needs no token and no policy, but checks a token that is sent:
+    /// it answers every valid token, whatever its policies, and refuses an expired, revoked or
+    /// unknown one.
+    async fn token_valid(&self, client: &Arc<VaultClient>) -> Option<bool> {
+        let probe = self
+            .call_on(
+                client,
+                "sys/internal/ui/mounts",
+                Idempotent::Yes,
+                &op!(|c| vaultrs::api::exec_with_result(c, UiMounts)),
+            )
+            .await;
+        match probe {
+            Ok(_) => Some(true),
+            Err(Error::PermissionDenied { .. }) => Some(false),
+            Err(_) => None,
         }
     }
 
@@ -377,6 +405,12 @@ impl Client {
         if !matches!(lookup, Err(Error::PermissionDenied { .. })) {
             return Err(denied);
         }
+        // A token without the `default` policy may not look itself up either: ask whether the
+        // server still accepts it at all, so a policy denial is never taken for an expired token
+        // (nor answered with a new login per denied request).
+        if self.token_valid(&client).await != Some(false) {
+            return Err(denied);
+        }
         let Error::PermissionDenied { address, what } = denied else { unreachable!() };
         if !self.inner.auth.can_login() {
             return Err(Error::TokenExpired { address, what });
@@ -496,6 +530,23 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     let full = base.saturating_mul(1u32 << attempt.min(16)).min(Duration::from_secs(5));
     let half = full / 2;
     half + half.mul_f64(fastrand::f64())
+}
+
+/// `GET sys/internal/ui/mounts`: the mounts the caller may see (not in vaultrs).
+struct UiMounts;
+
+impl rustify::Endpoint for UiMounts {
+    type Response = serde_json::Value;
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        "sys/internal/ui/mounts".into()
+    }
+
+    fn method(&self) -> rustify::enums::RequestMethod {
+        rustify::enums::RequestMethod::GET
+    }
 }
 
 /// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`).

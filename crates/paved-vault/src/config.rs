@@ -447,6 +447,19 @@ pub struct VaultDbServerSettings {
     /// The database to connect to for server-wide statements (default: the engine's own).
     #[serde(default)]
     pub admin_database: Option<String>,
+    /// A PEM file with the CA that signed the server's certificate: connections use verified
+    /// TLS against it (default: verified TLS against the system's roots, except for a server on
+    /// this machine, which is reached without TLS unless a CA is given).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Where the Vault server finds that CA file, for PostgreSQL (its plugin reads
+    /// `sslrootcert` on the Vault server; default: `ca_cert`).
+    #[serde(default)]
+    pub vault_ca_cert: Option<String>,
+    /// Connect without TLS to a server that is not on this machine (default `false`: the admin
+    /// password would cross the network in clear text).
+    #[serde(default)]
+    pub allow_plaintext: bool,
     // The keys paved-core reads from the same table.
     #[serde(default, rename = "backend")]
     _backend: serde::de::IgnoredAny,
@@ -467,6 +480,23 @@ impl VaultDbServerSettings {
         })
     }
 
+    /// The [`DbServer`](crate::DbServer) these settings describe, administered with `admin_password`.
+    pub fn server(&self, engine: paved_core::DbEngine, admin_password: SecretString) -> Result<crate::DbServer> {
+        let mut server =
+            crate::DbServer::new(engine, &self.host, self.port(engine), &self.admin_username, admin_password)?
+                .allow_plaintext(self.allow_plaintext);
+        if let Some(db) = &self.admin_database {
+            server = server.admin_database(db);
+        }
+        if let Some(ca) = &self.ca_cert {
+            server = server.ca_cert(ca);
+        }
+        if let Some(ca) = &self.vault_ca_cert {
+            server = server.vault_ca_cert(ca);
+        }
+        Ok(server)
+    }
+
     /// The port: the configured one, else the engine's default.
     pub fn port(&self, engine: paved_core::DbEngine) -> u16 {
         self.port.unwrap_or(match engine {
@@ -474,5 +504,37 @@ impl VaultDbServerSettings {
             paved_core::DbEngine::Mongodb => 27017,
             _ => 5432,
         })
+    }
+}
+
+#[cfg(test)]
+mod db_server_tests {
+    use super::*;
+    use crate::DbTls;
+
+    fn server(table: &str) -> Result<crate::DbServer> {
+        let text = format!(
+            "[databases.main]\nengine = \"postgres\"\nadmin_username = \"a\"\nadmin_password = \"vault://secret/db#pw\"\n{table}"
+        );
+        let config = paved_core::OrgConfig::parse("paved.toml", &text).unwrap();
+        let settings = VaultDbServerSettings::from_org_config(&config, "main").unwrap();
+        settings.server(paved_core::DbEngine::Postgres, SecretString::from("pw"))
+    }
+
+    /// Issue 18, hole 6: a server elsewhere gets verified TLS unless plain is allowed explicitly.
+    #[test]
+    fn database_servers_default_to_verified_tls() {
+        assert_eq!(server("host = \"db.internal\"\n").unwrap().tls(), DbTls::Verify { ca_cert: None });
+        let with_ca = server("host = \"db.internal\"\nca_cert = \"/etc/ssl/db.pem\"\n").unwrap();
+        assert_eq!(with_ca.tls(), DbTls::Verify { ca_cert: Some(PathBuf::from("/etc/ssl/db.pem")) });
+        assert_eq!(server("host = \"db.internal\"\nallow_plaintext = true\n").unwrap().tls(), DbTls::Plain);
+        assert_eq!(server("host = \"127.0.0.1\"\n").unwrap().tls(), DbTls::Plain);
+        let e = paved_core::OrgConfig::parse(
+            "paved.toml",
+            "[databases.main]\nengine = \"postgres\"\nhost = \"h\"\nadmin_username = \"a\"\nadmin_password = \"vault://s/d#p\"\ncacert = \"x\"\n",
+        )
+        .and_then(|c| VaultDbServerSettings::from_org_config(&c, "main"))
+        .unwrap_err();
+        assert!(e.hint().unwrap().contains("did you mean \"ca_cert\"?"), "{e}");
     }
 }

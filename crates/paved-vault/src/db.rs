@@ -3,6 +3,7 @@
 //! See [`VaultDbProvisioner`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::kv::VaultSecretStore;
 
 mod admin;
+mod tls;
 
 use admin::{Admin, Dialect};
 
@@ -47,6 +49,24 @@ pub struct DbServer {
     admin_username: String,
     admin_password: SecretString,
     admin_database: Option<String>,
+    ca_cert: Option<PathBuf>,
+    vault_ca_cert: Option<String>,
+    allow_plaintext: bool,
+}
+
+/// How paved and Vault connect to a database server ([`DbServer::tls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DbTls {
+    /// Verified TLS (`sslmode=verify-full`): the certificate must chain to `ca_cert` (a PEM
+    /// file; `None`: the system's roots) and name the host.
+    Verify {
+        /// The CA certificates paved trusts, if not the system's.
+        ca_cert: Option<PathBuf>,
+    },
+    /// No TLS: for a server on this machine, or when allowed explicitly
+    /// ([`DbServer::allow_plaintext`]).
+    Plain,
 }
 
 impl fmt::Debug for DbServer {
@@ -59,6 +79,7 @@ impl fmt::Debug for DbServer {
             .field("admin_username", &self.admin_username)
             .field("admin_password", &"<redacted>")
             .field("admin_database", &self.admin_database)
+            .field("tls", &self.tls())
             .finish()
     }
 }
@@ -91,7 +112,49 @@ impl DbServer {
             admin_username: admin_username.into(),
             admin_password,
             admin_database: None,
+            ca_cert: None,
+            vault_ca_cert: None,
+            allow_plaintext: false,
         })
+    }
+
+    /// Verifies the server's certificate against the CA certificates of this PEM file (default:
+    /// the system's roots). Also turns TLS on for a server on this machine.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(path.into());
+        self
+    }
+
+    /// Where the Vault server finds the CA file for PostgreSQL connections (its plugin reads
+    /// `sslrootcert` as a path on the Vault server; default: the [`DbServer::ca_cert`] path).
+    /// MySQL connections get the CA's contents instead.
+    pub fn vault_ca_cert(mut self, path: impl Into<String>) -> Self {
+        self.vault_ca_cert = Some(path.into());
+        self
+    }
+
+    /// Connects without TLS to a server that is not on this machine (default `false`: the
+    /// admin password would cross the network in clear text).
+    pub fn allow_plaintext(mut self, allow: bool) -> Self {
+        self.allow_plaintext = allow;
+        self
+    }
+
+    /// How connections to the server are secured: verified TLS, unless the server is on this
+    /// machine (`localhost`, `127.0.0.0/8`, `::1`) or plain connections are allowed, and no
+    /// CA is configured.
+    pub fn tls(&self) -> DbTls {
+        let loopback = self.host.eq_ignore_ascii_case("localhost")
+            || self.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match (&self.ca_cert, loopback || self.allow_plaintext) {
+            (None, true) => DbTls::Plain,
+            (ca_cert, _) => DbTls::Verify { ca_cert: ca_cert.clone() },
+        }
+    }
+
+    /// The CA path the Vault server reads for PostgreSQL connections.
+    fn vault_ca_path(&self) -> Option<String> {
+        self.vault_ca_cert.clone().or_else(|| self.ca_cert.as_ref().map(|p| p.display().to_string()))
     }
 
     /// The database the admin connects to for server-wide statements (default: `postgres` on
@@ -215,6 +278,32 @@ impl rustify::Endpoint for RevokePrefix {
 struct ReadConnection {
     mount: String,
     name: String,
+}
+
+/// `POST {mount}/config/{name}`: configures a connection with any plugin's fields (the body
+/// holds the admin password: never logged, no `Debug`).
+struct WriteConnection {
+    mount: String,
+    name: String,
+    body: serde_json::Value,
+}
+
+impl rustify::Endpoint for WriteConnection {
+    type Response = ();
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        format!("{}/config/{}", self.mount, self.name)
+    }
+
+    fn method(&self) -> RequestMethod {
+        RequestMethod::POST
+    }
+
+    fn body(&self) -> std::result::Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(Some(self.body.to_string().into_bytes()))
+    }
 }
 
 /// The answer of [`ReadConnection`] (the password is never part of it).
@@ -602,6 +691,16 @@ impl VaultDbProvisioner {
     /// Configures the connection `{role}` unless it is configured the same way already.
     async fn ensure_connection(&self, names: &Names, dialect: Dialect) -> Result<()> {
         let url = dialect.connection_url(&self.server, &names.database);
+        // MySQL verifies against a configured CA given inline (PostgreSQL reads a path).
+        let tls_ca = match (dialect, self.server.tls()) {
+            (Dialect::Mysql | Dialect::MariaDb, DbTls::Verify { ca_cert: Some(path) }) => {
+                Some(std::fs::read_to_string(&path).map_err(|e| Error::Config {
+                    message: format!("cannot read the CA certificate {} of the database server: {e}", path.display()),
+                    hint: "set ca_cert of the database server to a readable PEM file".into(),
+                })?)
+            }
+            _ => None,
+        };
         let template = dialect.username_template();
         let what = format!("{}/config/{}", self.mount, names.role);
         let current = self.read_connection(names).await?;
@@ -613,27 +712,26 @@ impl VaultDbProvisioner {
                 && detail("username_template") == template
                 && c.allowed_roles == [names.role.clone()]
         });
-        if same {
+        if same && tls_ca.is_none() {
             return Ok(());
         }
-        // vaultrs names the request after PostgreSQL, but its fields are those of every SQL plugin.
-        let mut opts = vaultrs::api::database::requests::PostgreSQLConnectionRequest::builder();
-        opts.plugin_name(self.server.plugin_name)
-            .connection_url(url)
-            .allowed_roles(vec![names.role.clone()])
-            .username(self.server.admin_username.clone())
-            .password(self.server.admin_password.expose_secret())
-            .verify_connection(true);
+        // The fields of every SQL plugin, and the MySQL plugin's `tls_ca` (not in vaultrs).
+        let mut body = serde_json::json!({
+            "plugin_name": self.server.plugin_name,
+            "connection_url": url,
+            "allowed_roles": [names.role],
+            "username": self.server.admin_username,
+            "password": self.server.admin_password.expose_secret(),
+            "verify_connection": true,
+        });
         if let Some(template) = template {
-            opts.username_template(template);
+            body["username_template"] = template.into();
         }
-        let opts = &opts;
-        self.client
-            .call(&what, Idempotent::Yes, move |c: std::sync::Arc<vaultrs::client::VaultClient>| async move {
-                let mut opts = opts.clone();
-                vaultrs::database::connection::postgres(&*c, &self.mount, &names.role, Some(&mut opts)).await
-            })
-            .await?;
+        if let Some(ca) = tls_ca {
+            body["tls_ca"] = ca.into();
+        }
+        let write = || WriteConnection { mount: self.mount.clone(), name: names.role.clone(), body: body.clone() };
+        self.client.call(&what, Idempotent::Yes, op!(|c| vaultrs::api::exec_with_empty(c, write()))).await?;
         tracing::info!(connection = %names.role, "configured database connection");
         Ok(())
     }

@@ -40,6 +40,6 @@ mod kv;
 mod wire;
 
 pub use config::{VaultAuth, VaultConfig, VaultDbServerSettings, VaultSettings};
-pub use db::{DbServer, VaultDbProvisioner, plugin_name};
+pub use db::{DbServer, DbTls, VaultDbProvisioner, plugin_name};
 pub use error::{Error, Result};
 pub use kv::{SecretMetadata, VaultSecretStore, VersionMetadata};

@@ -181,3 +181,52 @@ async fn revoked_or_expired_plain_token_is_a_clear_error() {
     let e = store.get("apps/one").await.unwrap_err();
     assert!(matches!(&e, paved_core::Error::Denied { message, .. } if message.contains("expired or revoked")), "{e:?}");
 }
+
+/// Issue 18, hole 8: a token without the `default` policy (it may not look itself up) is a
+/// valid token: it connects, and a path its policies deny is a permission error, not an
+/// expired token; an AppRole whose tokens lack `default` does not log in again per denial.
+#[tokio::test]
+async fn a_policy_denial_is_not_taken_for_an_expired_token() {
+    let Some(bao) = bao() else { return };
+    let dir = std::env::temp_dir().join(format!("paved-vault-nodefault-{}", paved_testkit::free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("kv-apps.hcl");
+    std::fs::write(&policy, "path \"secret/data/apps/*\" { capabilities = [\"create\", \"update\", \"read\"] }\n")
+        .unwrap();
+    run_bao(&bao, &["policy", "write", "kv-apps", policy.to_str().unwrap()]);
+    let token =
+        json(&run_bao(&bao, &["token", "create", "-format=json", "-no-default-policy", "-policy=kv-apps", "-ttl=1h"]))
+            ["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let store =
+        VaultSecretStore::connect(VaultConfig::new(bao.addr(), SecretString::from(token.clone()))).await.unwrap();
+    store.put("apps/x", map(&[("k", "v")])).await.unwrap();
+    let e = store.get("other/y").await.unwrap_err();
+    assert_eq!(e.kind(), paved_core::ErrorKind::Denied, "{e}");
+    assert!(!e.to_string().contains("expired"), "a policy denial, not an expired token: {e}");
+    // Once revoked, the same token is reported as no longer valid.
+    run_bao(&bao, &["token", "revoke", &token]);
+    let e = store.get("apps/x").await.unwrap_err();
+    assert!(e.to_string().contains("expired"), "revoked: reported as no longer valid: {e}");
+
+    // AppRole with tokens without `default`: a denial does not log in again.
+    run_bao(&bao, &["auth", "enable", "approle"]);
+    run_bao(&bao, &["write", "auth/approle/role/nodefault", "token_policies=kv-apps", "token_no_default_policy=true"]);
+    let role = json(&run_bao(&bao, &["read", "-format=json", "auth/approle/role/nodefault/role-id"]));
+    let secret = json(&run_bao(&bao, &["write", "-f", "-format=json", "auth/approle/role/nodefault/secret-id"]));
+    let mut config = VaultConfig::new(bao.addr(), SecretString::from(String::new()));
+    config.auth = paved_vault::VaultAuth::AppRole {
+        mount: "approle".into(),
+        role_id: role["data"]["role_id"].as_str().unwrap().to_string(),
+        secret_id: SecretString::from(secret["data"]["secret_id"].as_str().unwrap().to_string()),
+    };
+    let store = VaultSecretStore::connect(config).await.unwrap();
+    let logins = tokens_from(&bao, "auth/approle/login").len();
+    for _ in 0..3 {
+        assert!(store.get("other/y").await.is_err());
+    }
+    assert_eq!(tokens_from(&bao, "auth/approle/login").len(), logins, "no new login per denied request");
+    let _ = std::fs::remove_dir_all(&dir);
+}

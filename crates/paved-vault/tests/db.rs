@@ -170,3 +170,92 @@ async fn foreign_vault_connections_and_roles_are_never_overwritten() {
     assert_eq!(details(&after), details(&before), "the foreign connection is unchanged");
     assert_eq!(psql(&pg, "SELECT count(*) FROM pg_database WHERE datname = 'payments__api__dev'"), "0");
 }
+
+/// A CA and a server certificate for `names`, signed by it: (CA PEM, certificate PEM, key PEM).
+fn certificates(names: &[&str]) -> (String, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "paved test database CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "postgres");
+    let cert = params.signed_by(&key, &ca).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// Issue 18, hole 6: against a PostgreSQL that accepts TLS connections only, paved and Vault
+/// connect with verified TLS (`sslmode=verify-full` against the configured CA); without the CA
+/// (plain) or with another CA, nothing is sent in clear text, nothing is created, and the error
+/// says what to configure.
+#[tokio::test]
+async fn a_tls_only_server_is_reached_with_verified_tls_and_never_in_plain_text() {
+    let Some(bao) = bao() else { return };
+    let (ca, cert, key) = certificates(&["127.0.0.1", "localhost"]);
+    let Some(pg) = Postgres::start_tls(&cert, &key) else { return };
+    let dir = std::env::temp_dir().join(format!("paved-db-tls-{}-{}", std::process::id(), pg.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, &ca).unwrap();
+    let other_ca = dir.join("other-ca.pem");
+    std::fs::write(&other_ca, certificates(&["127.0.0.1"]).0).unwrap();
+    let server = || {
+        DbServer::new(DbEngine::Postgres, "127.0.0.1", pg.port(), "postgres", SecretString::from(Postgres::PASSWORD))
+            .unwrap()
+    };
+    let api = request("payments", "api", "dev");
+
+    // Plain (the default for a server on this machine without a CA): the server refuses it.
+    let plain = VaultDbProvisioner::new(store(&bao).await, server());
+    let e = plain.provision(&api).await.unwrap_err();
+    assert!(
+        e.hint().unwrap().contains("TLS connections only") && e.hint().unwrap().contains("ca_cert"),
+        "{}",
+        error_text(&e)
+    );
+    // Another CA: the certificate does not verify.
+    let wrong = VaultDbProvisioner::new(store(&bao).await, server().ca_cert(&other_ca));
+    let e = wrong.provision(&api).await.unwrap_err();
+    assert!(error_text(&e).to_lowercase().contains("certificate"), "{}", error_text(&e));
+    assert!(e.hint().unwrap().contains("ca_cert"), "{}", error_text(&e));
+    assert_nothing_in_vault(&bao);
+    assert_eq!(psql(&pg, "SELECT count(*) FROM pg_database WHERE datname = 'payments__api__dev'"), "0");
+
+    // The right CA: provisioned end to end; Vault's own connection verifies the server too.
+    let prov = VaultDbProvisioner::new(store(&bao).await, server().ca_cert(&ca_path));
+    let info = prov.provision(&api).await.unwrap();
+    let conn =
+        common::run_bao(&bao, &["read", "-format=json", &format!("database/config/{}", prov.role_name(&api).unwrap())]);
+    let url = serde_json::from_str::<serde_json::Value>(&conn).unwrap()["data"]["connection_details"]["connection_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.ends_with(&format!("?sslmode=verify-full&sslrootcert={}", ca_path.display())), "{url}");
+    // Vault creates users over its verified connection; they connect over TLS only (the server
+    // rejects anything else; libpq verifies the certificate and host name here).
+    let (user, password) = common::db::creds(&bao, &prov.role_name(&api).unwrap());
+    let login = pg
+        .psql(&info.database)
+        .args(["-U", &user, "-At", "-c", "SELECT 40 + 2"])
+        .env("PGPASSWORD", &password)
+        .env("PGSSLMODE", "verify-full")
+        .env("PGSSLROOTCERT", &ca_path)
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert_eq!(String::from_utf8_lossy(&login.stdout).trim(), "42");
+    prov.deprovision(&api, true).await.unwrap();
+
+    // A certificate for another name than the one connected to: host-name verification fails.
+    let (ca2, cert2, key2) = certificates(&["db.example.com"]);
+    let Some(pg2) = Postgres::start_tls(&cert2, &key2) else { return };
+    let ca2_path = dir.join("ca2.pem");
+    std::fs::write(&ca2_path, ca2).unwrap();
+    let misnamed =
+        DbServer::new(DbEngine::Postgres, "127.0.0.1", pg2.port(), "postgres", SecretString::from(Postgres::PASSWORD))
+            .unwrap()
+            .ca_cert(&ca2_path);
+    let e = VaultDbProvisioner::new(store(&bao).await, misnamed).provision(&api).await.unwrap_err();
+    assert!(error_text(&e).to_lowercase().contains("certificate"), "{}", error_text(&e));
+    let _ = std::fs::remove_dir_all(&dir);
+}

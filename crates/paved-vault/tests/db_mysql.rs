@@ -143,3 +143,54 @@ async fn foreign_mariadb_databases_are_never_taken_over_or_dropped() {
         "0"
     );
 }
+
+/// Issue 18, hole 6 on MariaDB: a server that accepts TLS connections only is administered
+/// over verified TLS with the configured CA, and Vault's MySQL plugin gets the CA (`tls_ca`)
+/// to verify it too; without the CA, or with another, nothing is created.
+#[tokio::test]
+async fn a_tls_only_mariadb_is_reached_with_verified_tls() {
+    let Some(bao) = bao() else { return };
+    let certificate = |names: Vec<String>| {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    };
+    let (ca, cert, key) = certificate(vec!["127.0.0.1".into()]);
+    let Some(db) = MariaDb::start_tls(&cert, &key) else { return };
+    let dir = std::env::temp_dir().join(format!("paved-mariadb-tls-{}-{}", std::process::id(), db.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_path, other_path) = (dir.join("ca.pem"), dir.join("other.pem"));
+    std::fs::write(&ca_path, &ca).unwrap();
+    std::fs::write(&other_path, certificate(vec!["127.0.0.1".into()]).0).unwrap();
+    let server = || {
+        DbServer::new(DbEngine::Mysql, "127.0.0.1", db.port(), "root", SecretString::from(MariaDb::PASSWORD)).unwrap()
+    };
+    let api = mysql_request("payments", "api", "dev");
+    for (prov, what) in [
+        (VaultDbProvisioner::new(store(&bao).await, server()), "plain"),
+        (VaultDbProvisioner::new(store(&bao).await, server().ca_cert(&other_path)), "another CA"),
+    ] {
+        let e = prov.provision(&api).await.unwrap_err();
+        assert!(!error_text(&e).contains(MariaDb::PASSWORD), "{what}");
+        assert_nothing_in_vault(&bao);
+    }
+    assert_eq!(
+        mariadb(&db, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'payments__api__dev'"),
+        "0"
+    );
+
+    let prov = VaultDbProvisioner::new(store(&bao).await, server().ca_cert(&ca_path));
+    let info = prov.provision(&api).await.unwrap();
+    // Credentials from Vault (which connected with the CA) log in, over TLS only.
+    let user = creds(&bao, &prov.role_name(&api).unwrap());
+    let cipher =
+        db.client_as(&user.0, &user.1, &info.database).args(["-e", "SHOW STATUS LIKE 'Ssl_cipher'"]).output().unwrap();
+    assert!(cipher.status.success(), "{}", String::from_utf8_lossy(&cipher.stderr));
+    let cipher = String::from_utf8_lossy(&cipher.stdout);
+    assert!(cipher.starts_with("Ssl_cipher\t") && cipher.trim().len() > "Ssl_cipher".len(), "{cipher}");
+    prov.deprovision(&api, true).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -361,9 +361,7 @@ mod backends {
 
         use super::*;
         use crate::config::DatabaseServerConfig;
-        use crate::vault::{
-            DbServer, VaultConfig, VaultDbProvisioner, VaultDbServerSettings, VaultSecretStore, VaultSettings,
-        };
+        use crate::vault::{VaultConfig, VaultDbProvisioner, VaultDbServerSettings, VaultSecretStore, VaultSettings};
         use crate::{DatabaseInfo, DatabaseRequest, DbEngine, DbProvisioner, SecretMap, SecretRef};
 
         /// The Vault connection of the configuration: `[vault]` of paved.toml over the usual
@@ -470,13 +468,7 @@ mod backends {
                             ),
                             hint: Some(format!("store it first under the key \"{key}\" at {}", reference.path())),
                         })?;
-                        let s = &self.server;
-                        let mut db =
-                            DbServer::new(self.engine, &s.host, s.port(self.engine), &s.admin_username, password)?;
-                        if let Some(admin_db) = &s.admin_database {
-                            db = db.admin_database(admin_db);
-                        }
-                        Ok(VaultDbProvisioner::new(store, db))
+                        Ok(VaultDbProvisioner::new(store, self.server.server(self.engine, password)?))
                     })
                     .await
             }

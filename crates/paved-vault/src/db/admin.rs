@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use paved_core::DbEngine;
 use secrecy::ExposeSecret;
 
-use super::{DbServer, Names};
+use super::{DbServer, DbTls, Names};
 use crate::error::{Error, Result};
 
 /// How long connecting to the server may take.
@@ -37,16 +37,31 @@ pub(super) enum Dialect {
 }
 
 impl Dialect {
-    /// The connection URL Vault uses, templated with the admin credentials.
+    /// The connection URL Vault uses, templated with the admin credentials, with the TLS of
+    /// the server: PostgreSQL `sslmode=verify-full` (and `sslrootcert`, a path on the Vault
+    /// server) or `sslmode=disable`; MySQL `tls=true` when verifying against the system's roots
+    /// (a configured CA goes in the connection's `tls_ca` instead).
     pub(super) fn connection_url(self, server: &DbServer, database: &str) -> String {
         let host = url_host(&server.host);
+        let tls = server.tls();
         match self {
             Dialect::Postgres => {
-                format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{}/{database}", server.port)
+                let ssl = match (&tls, server.vault_ca_path()) {
+                    (DbTls::Plain, _) => "sslmode=disable".to_string(),
+                    (DbTls::Verify { .. }, Some(ca)) => {
+                        format!("sslmode=verify-full&sslrootcert={}", query_escape(&ca))
+                    }
+                    (DbTls::Verify { .. }, None) => "sslmode=verify-full".to_string(),
+                };
+                format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{}/{database}?{ssl}", server.port)
             }
             // go-sql-driver DSN; no default database, the statements name it.
             Dialect::Mysql | Dialect::MariaDb => {
-                format!("{{{{username}}}}:{{{{password}}}}@tcp({host}:{})/", server.port)
+                let ssl = match tls {
+                    DbTls::Verify { ca_cert: None } => "?tls=true",
+                    _ => "",
+                };
+                format!("{{{{username}}}}:{{{{password}}}}@tcp({host}:{})/{ssl}", server.port)
             }
         }
     }
@@ -393,8 +408,10 @@ async fn pg_ensure_database(
     Ok(())
 }
 
-/// A PostgreSQL connection as the admin user to `database`.
+/// A PostgreSQL connection as the admin user to `database`: verified TLS (required, never
+/// downgraded) or, for a server on this machine or when allowed, none.
 async fn pg_connect(server: &DbServer, database: &str) -> Result<tokio_postgres::Client> {
+    use tokio_postgres::config::SslMode;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&server.host)
@@ -404,13 +421,54 @@ async fn pg_connect(server: &DbServer, database: &str) -> Result<tokio_postgres:
         .dbname(database)
         .application_name("paved")
         .connect_timeout(CONNECT_TIMEOUT);
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| pg_error(server, e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "database admin connection closed");
+    let client = match server.tls() {
+        DbTls::Plain => {
+            config.ssl_mode(SslMode::Disable);
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| pg_error(server, e))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "database admin connection closed");
+                }
+            });
+            client
         }
-    });
+        DbTls::Verify { ca_cert } => {
+            config.ssl_mode(SslMode::Require);
+            let connector = super::tls::roots(ca_cert.as_deref())
+                .and_then(super::tls::connector)
+                .map_err(|message| tls_config_error(server, message))?;
+            let (client, connection) = config.connect(connector).await.map_err(|e| pg_error(server, e))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "database admin connection closed");
+                }
+            });
+            client
+        }
+    };
     Ok(client)
+}
+
+/// The CA of a server's TLS settings cannot be used.
+fn tls_config_error(server: &DbServer, message: String) -> Error {
+    Error::Database {
+        server: server.server(),
+        message: format!("cannot set up TLS: {message}"),
+        hint:
+            "set ca_cert of the database server to a readable PEM file with the CA that signed the server's certificate"
+                .into(),
+    }
+}
+
+/// A value for a URL query (`&`, `#`, `%`, space and the like escaped).
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A MySQL connection as the admin user (to `database`, if any), over TCP only.
@@ -422,7 +480,15 @@ async fn mysql_connect(server: &DbServer, database: Option<&str>) -> Result<mysq
         .pass(Some(server.admin_password.expose_secret().to_string()))
         .db_name(database.filter(|d| !d.is_empty()).map(str::to_string))
         // Never switch to the server's Unix socket: the registered endpoint is the one used.
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .ssl_opts(match server.tls() {
+            DbTls::Plain => None,
+            // Required once set: a server without TLS is refused, never downgraded to.
+            DbTls::Verify { ca_cert: Some(ca) } => {
+                Some(mysql_async::SslOpts::default().with_root_certs(vec![ca.into()]).with_disable_built_in_roots(true))
+            }
+            DbTls::Verify { ca_cert: None } => Some(mysql_async::SslOpts::default()),
+        });
     match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts)).await {
         Ok(result) => result.map_err(|e| my_error(server, e)),
         Err(_) => Err(Error::Database {
@@ -440,8 +506,15 @@ fn pg_error(server: &DbServer, e: tokio_postgres::Error) -> Error {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => with_sources(&e),
     };
-    let hint = if message.contains("password authentication failed") || message.starts_with("28") {
+    let hint = if message.contains("no encryption") {
+        "the server accepts TLS connections only: set ca_cert of the database server (verified TLS)".to_string()
+    } else if message.contains("password authentication failed") || message.starts_with("28") {
         format!("check the admin username and password registered for {at}")
+    } else if ["certificate", "TLS", "tls", "SSL", "ssl"].iter().any(|w| message.contains(w)) {
+        format!(
+            "TLS to {at} failed: check that the server offers TLS with a certificate for {} signed by ca_cert",
+            server.host
+        )
     } else if message.contains("onnect") || e.as_db_error().is_none() {
         format!("check that PostgreSQL runs at {at} and accepts connections from here")
     } else {
@@ -526,13 +599,34 @@ mod tests {
 
     #[test]
     fn connection_urls_per_engine() {
+        // A server elsewhere: verified TLS, against the system's roots or a CA file.
         let pg = DbServer::new(DbEngine::Postgres, "db", 5432, "a", SecretString::from("p")).unwrap();
+        assert_eq!(pg.tls(), DbTls::Verify { ca_cert: None });
         assert_eq!(
             Dialect::Postgres.connection_url(&pg, "svc_dev"),
-            "postgresql://{{username}}:{{password}}@db:5432/svc_dev"
+            "postgresql://{{username}}:{{password}}@db:5432/svc_dev?sslmode=verify-full"
         );
+        let pg = pg.ca_cert("/etc/ssl/db ca.pem");
+        assert_eq!(
+            Dialect::Postgres.connection_url(&pg, "svc_dev"),
+            "postgresql://{{username}}:{{password}}@db:5432/svc_dev?sslmode=verify-full&sslrootcert=/etc/ssl/db%20ca.pem"
+        );
+        let pg = pg.vault_ca_cert("/vault/ca.pem");
+        assert!(Dialect::Postgres.connection_url(&pg, "svc_dev").ends_with("sslrootcert=/vault/ca.pem"));
+        // Plain only on this machine, or when allowed.
+        let pg =
+            DbServer::new(DbEngine::Postgres, "db", 5432, "a", SecretString::from("p")).unwrap().allow_plaintext(true);
+        assert!(Dialect::Postgres.connection_url(&pg, "svc_dev").ends_with("/svc_dev?sslmode=disable"));
+        for host in ["127.0.0.1", "localhost", "::1", "127.0.0.2"] {
+            let local = DbServer::new(DbEngine::Postgres, host, 5432, "a", SecretString::from("p")).unwrap();
+            assert_eq!(local.tls(), DbTls::Plain, "{host}");
+            assert!(matches!(local.ca_cert("/ca.pem").tls(), DbTls::Verify { ca_cert: Some(_) }), "{host}");
+        }
         let my = DbServer::new(DbEngine::Mysql, "::1", 3306, "a", SecretString::from("p")).unwrap();
         assert_eq!(Dialect::MariaDb.connection_url(&my, "svc_dev"), "{{username}}:{{password}}@tcp([::1]:3306)/");
+        let my = DbServer::new(DbEngine::Mysql, "mysql.internal", 3306, "a", SecretString::from("p")).unwrap();
+        assert!(Dialect::MariaDb.connection_url(&my, "svc_dev").ends_with("/?tls=true"));
+        assert!(Dialect::MariaDb.connection_url(&my.ca_cert("/ca.pem"), "svc_dev").ends_with(":3306)/"));
         assert_eq!(Dialect::Postgres.username_template(), None);
         assert!(Dialect::Mysql.username_template().unwrap().contains("truncate 32"));
     }
