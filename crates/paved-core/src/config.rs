@@ -199,6 +199,10 @@ pub struct DatabaseServerConfig {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct AppConfig {
+    /// The team the app belongs to. When set, a request for the app may not name another team
+    /// (the team decides which secrets the app may read and is recorded in its labels), and a
+    /// request that names none gets this one.
+    pub team: Option<Team>,
     /// Environment variables from secret stores, every deploy of the app
     /// (`DB_PASSWORD = "vault://secret/payments/db#password"`); `--secret` adds to or overrides them.
     pub secrets: BTreeMap<String, crate::secret::SecretRef>,
@@ -256,6 +260,16 @@ impl SecretsConfig {
         use crate::secret::SecretScheme;
         if reference.scheme() == SecretScheme::Kubernetes || self.team_paths.iter().any(|p| p == "*") {
             return Ok(());
+        }
+        // `secret/database/` holds every team's database connection info: a team of that name
+        // would reach all of it through `secret/{team}/`.
+        if team.as_str() == "database" {
+            return Err(Error::invalid(
+                "team",
+                team.as_str(),
+                "is reserved: secret/database/ holds the connection info of every team's databases",
+                Some("give the team another name".into()),
+            ));
         }
         let scheme = reference.scheme().as_str();
         let allowed: Vec<String> = self

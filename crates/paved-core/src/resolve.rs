@@ -82,7 +82,18 @@ impl ResolvedApp {
     pub fn resolve(config: &OrgConfig, request: &DeployRequest) -> Result<Self> {
         let environment = config.environment(&request.environment)?;
         let env = &environment.config;
-        let team = config.team(request.team.as_ref())?;
+        let bound = config.apps.get(request.app.as_str()).and_then(|a| a.team.as_ref());
+        if let (Some(bound), Some(asked)) = (bound, request.team.as_ref())
+            && bound != asked
+        {
+            return Err(Error::invalid(
+                "team",
+                asked.as_str(),
+                format!("app {} belongs to team {bound} ([apps.{}] team in paved.toml)", request.app, request.app),
+                Some(format!("deploy it as team {bound}, or leave the team out")),
+            ));
+        }
+        let team = config.team(request.team.as_ref().or(bound))?;
         let replicas = match request.replicas {
             Some(0) => {
                 return Err(Error::invalid(
@@ -265,6 +276,21 @@ mod tests {
             ResolvedApp::resolve(&OrgConfig::default(), &DeployRequest { environment: "dev".into(), ..request() })
                 .unwrap();
         assert!(!dev.renders(Component::ServiceMonitor));
+    }
+
+    /// Review of issue 18: an app bound to a team in paved.toml cannot be deployed as another
+    /// team (which would read that team's secrets); the team `database` is reserved.
+    #[test]
+    fn an_app_bound_to_a_team_keeps_its_team() {
+        let c = OrgConfig::parse("paved.toml", "[apps.my-service]\nteam = \"payments\"\n").unwrap();
+        assert_eq!(ResolvedApp::resolve(&c, &request()).unwrap().team.as_str(), "payments");
+        let as_search = request().with_team(Team::new("search").unwrap());
+        let e = ResolvedApp::resolve(&c, &as_search).unwrap_err();
+        assert!(e.to_string().contains("belongs to team payments"), "{e}");
+        let mut r = request().with_team(Team::new("database").unwrap());
+        r.secrets = vec!["X=vault://secret/database/payments/api/dev#host".parse().unwrap()];
+        let e = ResolvedApp::resolve(&OrgConfig::default(), &r).unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
     }
 
     #[test]

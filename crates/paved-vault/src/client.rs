@@ -408,7 +408,7 @@ impl Client {
         // A token without the `default` policy may not look itself up either: ask whether the
         // server still accepts it at all, so a policy denial is never taken for an expired token
         // (nor answered with a new login per denied request).
-        if self.token_valid(&client).await != Some(false) {
+        if self.token_valid(&client).await == Some(true) {
             return Err(denied);
         }
         let Error::PermissionDenied { address, what } = denied else { unreachable!() };

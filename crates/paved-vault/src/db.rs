@@ -98,7 +98,9 @@ impl DbServer {
     ) -> Result<Self> {
         let plugin_name = plugin_name(engine)?;
         let host = host.into();
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || "/@?#".contains(c)) {
+        // A host name, an IPv4 address or an IPv6 address: nothing that means something in a
+        // URL or in Vault's `{{…}}` templates.
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c)) {
             return Err(Error::Config {
                 message: format!("database server host {host:?} is not a host name or address"),
                 hint: "give the host alone, e.g. db.internal or 10.0.0.5, and the port separately".into(),
@@ -338,7 +340,7 @@ impl rustify::Endpoint for ReadConnection {
 /// * the database `{team}__{service}__{environment}` (`-` becomes `_`; team, service and
 ///   environment may not contain `--`, so no two requests share a name) is created unless it
 ///   exists, marked as the request's (`paved:team=…;service=…;env=…`: a comment on PostgreSQL
-///   and MariaDB, a table `_paved_owner` on MySQL). PostgreSQL: owned by a `NOLOGIN` role of the
+///   and MariaDB, a row of the admin-only `paved_registry.owners` on MySQL). PostgreSQL: owned by a `NOLOGIN` role of the
 ///   same name (marked too), with `CONNECT` and `TEMPORARY` on it revoked from `PUBLIC`, so the
 ///   users of other services cannot connect. MySQL/MariaDB: `utf8mb4`; no user has rights on it
 ///   but those the role grants, on that database only (`_` escaped in the grant). A database or

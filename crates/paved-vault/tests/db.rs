@@ -259,3 +259,39 @@ async fn a_tls_only_server_is_reached_with_verified_tls_and_never_in_plain_text(
     assert!(error_text(&e).to_lowercase().contains("certificate"), "{}", error_text(&e));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Review of issue 18: a team owns its database, so it can set the database's search_path and
+/// create functions in `public`. Vault runs the revocation statements there as the admin: they
+/// must never call the team's function in place of pg_catalog's.
+#[tokio::test]
+async fn vaults_statements_never_run_the_teams_functions() {
+    let (Some(bao), Some(pg)) = (bao(), Postgres::start()) else { return };
+    let prov = provisioner(&bao, &pg, Postgres::PASSWORD).await;
+    let api = request("payments", "api", "dev");
+    let info = prov.provision(&api).await.unwrap();
+    let (user, password) = common::db::creds(&bao, &prov.role_name(&api).unwrap());
+    let attack = pg
+        .psql(&info.database)
+        .args(["-U", &user])
+        .env("PGPASSWORD", &password)
+        .args([
+            "-c",
+            "ALTER DATABASE payments__api__dev SET search_path = public, pg_catalog",
+            "-c",
+            "CREATE FUNCTION public.pg_terminate_backend(pid integer, timeout bigint DEFAULT 0) RETURNS boolean \
+             LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'CREATE ROLE pwned_by_payments SUPERUSER'; RETURN true; END $$",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        attack.status.success(),
+        "the team may do this in its own database: {}",
+        String::from_utf8_lossy(&attack.stderr)
+    );
+    // Revoking the lease (and dropping the database) runs Vault's and paved's statements as the admin.
+    prov.deprovision(&api, false).await.unwrap();
+    prov.provision(&api).await.unwrap();
+    common::db::creds(&bao, &prov.role_name(&api).unwrap());
+    prov.deprovision(&api, true).await.unwrap();
+    assert_eq!(psql(&pg, "SELECT count(*) FROM pg_roles WHERE rolname = 'pwned_by_payments'"), "0");
+}

@@ -92,7 +92,9 @@ async fn kubernetes_login_sends_role_and_jwt_and_logs_in_again_with_a_rotated_jw
     let (addr, seen) = scripted(vec![
         (200, login("tok-one")),
         (200, KV_READ.into()),
-        // The token was revoked: the read is denied, lookup-self too; a new login follows.
+        // The token was revoked: the read is denied, lookup-self too, and the token probe
+        // (sys/internal/ui/mounts) says the token is no longer accepted; a new login follows.
+        (403, DENIED.into()),
         (403, DENIED.into()),
         (403, DENIED.into()),
         (200, login("tok-two")),
@@ -120,25 +122,27 @@ async fn kubernetes_login_sends_role_and_jwt_and_logs_in_again_with_a_rotated_jw
             "GET /v1/secret/data/app/db? HTTP/1.1",
             "GET /v1/secret/data/app/db? HTTP/1.1",
             "GET /v1/auth/token/lookup-self HTTP/1.1",
+            "GET /v1/sys/internal/ui/mounts HTTP/1.1",
             "POST /v1/auth/k8s-prod/login HTTP/1.1",
             "GET /v1/secret/data/app/db? HTTP/1.1",
         ]
     );
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(body, serde_json::json!({"role": "payments", "jwt": "eyJ.first-jwt.sig"}));
-    let body: serde_json::Value = serde_json::from_str(&seen[4].body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&seen[5].body).unwrap();
     assert_eq!(body, serde_json::json!({"role": "payments", "jwt": "eyJ.second-jwt.sig"}));
     // Logins carry no token; requests carry the token of the latest login.
     assert!(!seen[0].headers.contains("x-vault-token: tok"), "{:?}", seen[0]);
     assert!(seen[1].headers.contains("x-vault-token: tok-one"), "{:?}", seen[1]);
-    assert!(!seen[4].headers.contains("x-vault-token: tok"), "{:?}", seen[4]);
-    assert!(seen[5].headers.contains("x-vault-token: tok-two"), "{:?}", seen[5]);
+    assert!(!seen[5].headers.contains("x-vault-token: tok"), "{:?}", seen[5]);
+    assert!(seen[6].headers.contains("x-vault-token: tok-two"), "{:?}", seen[6]);
 }
 
 #[tokio::test]
 async fn a_second_denial_after_a_new_login_is_the_error() {
     let (addr, seen) = scripted(vec![
         (200, login("tok-one")),
+        (403, DENIED.into()),
         (403, DENIED.into()),
         (403, DENIED.into()),
         (200, login("tok-two")),
@@ -153,7 +157,7 @@ async fn a_second_denial_after_a_new_login_is_the_error() {
     let e = store.get("app/db").await.unwrap_err();
     let _ = std::fs::remove_file(&jwt);
     assert!(e.to_string().contains("permission denied on secret/app/db"), "{e}");
-    assert_eq!(seen.lock().unwrap().len(), 5, "one new login and one more try, no loop");
+    assert_eq!(seen.lock().unwrap().len(), 6, "one probe, one new login and one more try, no loop");
 }
 
 #[tokio::test]

@@ -16,6 +16,11 @@ use secrecy::ExposeSecret;
 use super::{DbServer, DbTls, Names};
 use crate::error::{Error, Result};
 
+/// The admin-only database where paved keeps the ownership markers of the databases it
+/// creates on MySQL (which has no database comments). Never a service's database: those names
+/// hold `__`.
+const MYSQL_REGISTRY: &str = "`paved_registry`";
+
 /// How long connecting to the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -86,7 +91,13 @@ impl Dialect {
             Dialect::Postgres => {
                 let owner = pg_quote(&names.database);
                 let owner_literal = format!("'{}'", names.database);
+                // Vault runs these as the admin, in the team's database, whose owner (the team)
+                // can set its search_path and create functions in `public`: only pg_catalog is
+                // searched, and every function and operator is qualified, so none of the team's
+                // objects ever runs with the admin's rights.
+                let harden = "SET search_path TO pg_catalog, pg_temp;".to_string();
                 let creation = vec![
+                    harden.clone(),
                     format!(
                         "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {owner};"
                     ),
@@ -94,7 +105,8 @@ impl Dialect {
                     format!("GRANT CONNECT, TEMPORARY ON DATABASE {owner} TO \"{{{{name}}}}\";"),
                 ];
                 let revocation = vec![
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';".to_string(),
+                    harden,
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename OPERATOR(pg_catalog.=) '{{name}}';".to_string(),
                     format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {owner};"),
                     "DROP OWNED BY \"{{name}}\";".to_string(),
                     "DROP ROLE IF EXISTS \"{{name}}\";".to_string(),
@@ -171,18 +183,19 @@ impl<'a> Admin<'a> {
                    the names of earlier releases is adopted as the README says (\"Migrating database names\")"
                 .into(),
         };
+        // The marker's text is not shown: it is whatever the database says.
         let foreign = |marker: Option<&str>| match marker {
-            None | Some("") => "exists but was not created by paved".to_string(),
-            Some(m) => format!("belongs to another request ({m})"),
+            None | Some("") => "exists but was not created by paved for this request".to_string(),
+            Some(_) => "is marked as another request's".to_string(),
         };
         match &mut self.conn {
             Conn::Postgres(admin) => {
                 let role = admin
                     .query_opt(
                         "SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolcanlogin OR r.rolreplication \
-                         OR r.rolbypassrls, shobj_description(r.oid, 'pg_authid'), \
-                         EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) \
-                         FROM pg_roles r WHERE r.rolname = $1",
+                         OR r.rolbypassrls, pg_catalog.shobj_description(r.oid, 'pg_authid'::pg_catalog.name), \
+                         EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member OPERATOR(pg_catalog.=) r.oid) \
+                         FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1",
                         &[&names.database],
                     )
                     .await
@@ -202,8 +215,9 @@ impl<'a> Admin<'a> {
                 }
                 let database = admin
                     .query_opt(
-                        "SELECT pg_get_userbyid(d.datdba)::text, shobj_description(d.oid, 'pg_database') \
-                         FROM pg_database d WHERE d.datname = $1",
+                        "SELECT pg_catalog.pg_get_userbyid(d.datdba)::pg_catalog.text, \
+                         pg_catalog.shobj_description(d.oid, 'pg_database'::pg_catalog.name) \
+                         FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
                         &[&names.database],
                     )
                     .await
@@ -237,7 +251,7 @@ impl<'a> Admin<'a> {
     /// PostgreSQL: owned by a `NOLOGIN` role of the same name, both marked with a comment;
     /// `PUBLIC` may neither connect nor create temporary tables, and the owner role may use the
     /// `public` schema. MariaDB: with the `utf8mb4` character set and the marker as its comment;
-    /// MySQL (no database comments): the marker in a table `_paved_owner` of the database. No
+    /// MySQL (no database comments): the marker in the admin-only `paved_registry.owners`. No
     /// user has rights on a new database until a grant.
     pub(super) async fn ensure_database(&mut self, names: &Names) -> Result<()> {
         let exists = self.exists(names).await?;
@@ -252,10 +266,20 @@ impl<'a> Admin<'a> {
                         Dialect::MariaDb => {
                             vec![format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COMMENT {marker}")]
                         }
+                        // MySQL has no database comments: the marker goes to an admin-only
+                        // registry, never into the tenant's own database (whose users could
+                        // swap a table there for a view that runs their code as the admin).
                         _ => vec![
+                            format!("CREATE DATABASE IF NOT EXISTS {MYSQL_REGISTRY} CHARACTER SET utf8mb4"),
+                            format!(
+                                "CREATE TABLE IF NOT EXISTS {MYSQL_REGISTRY}.owners \
+                                 (db VARCHAR(64) NOT NULL PRIMARY KEY, owner VARCHAR(255) NOT NULL)"
+                            ),
+                            format!(
+                                "REPLACE INTO {MYSQL_REGISTRY}.owners (db, owner) VALUES ({}, {marker})",
+                                sql_literal(&names.database)
+                            ),
                             format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4"),
-                            format!("CREATE TABLE {db}.`_paved_owner` (owner VARCHAR(255) NOT NULL)"),
-                            format!("INSERT INTO {db}.`_paved_owner` (owner) VALUES ({marker})"),
                         ],
                     };
                     for statement in statements {
@@ -273,7 +297,10 @@ impl<'a> Admin<'a> {
         let server = self.server;
         match &mut self.conn {
             Conn::Postgres(admin) => Ok(!admin
-                .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&names.database])
+                .query(
+                    "SELECT 1 FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1",
+                    &[&names.database],
+                )
                 .await
                 .map_err(|e| pg_error(server, e))?
                 .is_empty()),
@@ -290,7 +317,8 @@ impl<'a> Admin<'a> {
                 let db = pg_quote(&names.database);
                 admin
                     .query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                         WHERE datname OPERATOR(pg_catalog.=) $1 AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
                         &[&names.database],
                     )
                     .await
@@ -302,10 +330,18 @@ impl<'a> Admin<'a> {
                     .map_err(|e| pg_error(server, e))?;
                 admin.batch_execute(&format!("DROP ROLE IF EXISTS {db}")).await.map_err(|e| pg_error(server, e))?;
             }
-            Conn::Mysql { conn, .. } => {
+            Conn::Mysql { conn, dialect } => {
                 conn.query_drop(format!("DROP DATABASE IF EXISTS {}", my_quote(&names.database)))
                     .await
                     .map_err(|e| my_error(server, e))?;
+                if *dialect == Dialect::Mysql {
+                    conn.exec_drop(
+                        format!("DELETE FROM {MYSQL_REGISTRY}.owners WHERE db = ?"),
+                        (names.database.as_str(),),
+                    )
+                    .await
+                    .map_err(|e| my_error(server, e))?;
+                }
             }
         }
         tracing::info!(database = %names.database, "dropped database");
@@ -348,23 +384,20 @@ async fn my_marker(
             .map_err(|e| my_error(server, e))?;
         return Ok(comment.filter(|c| !c.is_empty()));
     }
-    let table: Option<u8> = conn
+    let registry: Option<u8> = conn
         .exec_first(
-            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_paved_owner'",
-            (names.database.as_str(),),
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'owners' \
+             AND TABLE_TYPE = 'BASE TABLE'",
+            (MYSQL_REGISTRY.trim_matches('`'),),
         )
         .await
         .map_err(|e| my_error(server, e))?;
-    if table.is_none() {
+    if registry.is_none() {
         return Ok(None);
     }
-    let query = format!("SELECT owner FROM {}.`_paved_owner`", my_quote(&names.database));
-    let owners: Vec<String> = conn.query(query).await.map_err(|e| my_error(server, e))?;
-    // Exactly one row, as paved writes it; anything else is not paved's marker.
-    Ok(match owners.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    })
+    conn.exec_first(format!("SELECT owner FROM {MYSQL_REGISTRY}.owners WHERE db = ?"), (names.database.as_str(),))
+        .await
+        .map_err(|e| my_error(server, e))
 }
 
 /// PostgreSQL: the owner role and the database unless they exist (the role also when the
@@ -378,7 +411,7 @@ async fn pg_ensure_database(
 ) -> Result<()> {
     let db = pg_quote(&names.database);
     let role_exists = !admin
-        .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&names.database])
+        .query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1", &[&names.database])
         .await
         .map_err(|e| pg_error(server, e))?
         .is_empty();
@@ -420,6 +453,10 @@ async fn pg_connect(server: &DbServer, database: &str) -> Result<tokio_postgres:
         .password(server.admin_password.expose_secret())
         .dbname(database)
         .application_name("paved")
+        // Only pg_catalog: the admin also connects to a team's database, whose owner could
+        // set a search_path with functions of its own (a client setting wins over the
+        // database's).
+        .options("-c search_path=pg_catalog,pg_temp")
         .connect_timeout(CONNECT_TIMEOUT);
     let client = match server.tls() {
         DbTls::Plain => {
@@ -646,13 +683,14 @@ mod tests {
         let (_, revocation) = Dialect::MariaDb.statements(&names());
         assert_eq!(revocation, ["DROP USER IF EXISTS '{{name}}'@'%';", "KILL USER '{{name}}'@'%';"]);
         let (creation, _) = Dialect::Postgres.statements(&names());
-        assert!(creation[0].contains("IN ROLE \"payments__payment_service__dev\""), "{creation:?}");
+        assert_eq!(creation[0], "SET search_path TO pg_catalog, pg_temp;");
+        assert!(creation[1].contains("IN ROLE \"payments__payment_service__dev\""), "{creation:?}");
     }
 
-    /// MySQL has no database comments: the marker is a table `_paved_owner`. Run against
-    /// MariaDB with the MySQL dialect forced (no MySQL server is installed here).
+    /// MySQL has no database comments: the markers are in the admin-only `paved_registry`.
+    /// Run against MariaDB with the MySQL dialect forced (no MySQL server is installed here).
     #[tokio::test]
-    async fn the_mysql_marker_table_tells_paved_databases_from_others() {
+    async fn the_mysql_registry_tells_paved_databases_from_others() {
         let Some(db) = paved_testkit::MariaDb::start() else { return };
         let server = DbServer::new(
             DbEngine::Mysql,
@@ -672,12 +710,21 @@ mod tests {
         let theirs = Names { owner: "paved:team=search;service=payment-service;env=dev".into(), ..names() };
         let e = admin.check_owner(&theirs).await.unwrap_err();
         assert!(matches!(e, Error::Conflict { .. }), "{e}");
-        // A database without the table is not paved's.
+        // A database the registry does not know is not paved's, whatever it holds.
         let other = Names { database: "unmarked".into(), ..names() };
         let Conn::Mysql { conn, .. } = &mut admin.conn else { unreachable!() };
         conn.query_drop("CREATE DATABASE unmarked").await.unwrap();
+        conn.query_drop("CREATE TABLE unmarked.owners (db VARCHAR(64), owner VARCHAR(255))").await.unwrap();
         assert!(matches!(admin.check_owner(&other).await, Err(Error::Conflict { .. })));
+        // Dropping removes the marker: the name is free again.
         admin.drop_database(&ours).await.unwrap();
+        let Conn::Mysql { conn, .. } = &mut admin.conn else { unreachable!() };
+        let left: Option<String> = conn
+            .exec_first("SELECT owner FROM paved_registry.owners WHERE db = ?", (ours.database.as_str(),))
+            .await
+            .unwrap();
+        assert_eq!(left, None);
+        admin.check_owner(&theirs).await.unwrap();
         admin.close().await;
     }
 
