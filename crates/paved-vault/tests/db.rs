@@ -288,8 +288,12 @@ async fn vaults_statements_never_run_the_teams_functions() {
         "the team may do this in its own database: {}",
         String::from_utf8_lossy(&attack.stderr)
     );
-    // Revoking the lease (and dropping the database) runs Vault's and paved's statements as the admin.
+    // Vault's next session in the database gets the team's search_path.
+    common::run_bao(&bao, &["write", "-f", &format!("database/reset/{}", prov.role_name(&api).unwrap())]);
+    // A session of the team's user is open: revoking its lease makes Vault end it, as the admin.
+    let session = common::db::connect(&pg, &info.database, &(user.clone(), password.clone())).await.unwrap();
     prov.deprovision(&api, false).await.unwrap();
+    drop(session);
     prov.provision(&api).await.unwrap();
     common::db::creds(&bao, &prov.role_name(&api).unwrap());
     prov.deprovision(&api, true).await.unwrap();
