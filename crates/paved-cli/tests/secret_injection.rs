@@ -147,3 +147,17 @@ fn a_team_cannot_reference_another_teams_secret() {
         }
     }
 }
+
+/// Issue 18, hole 4 through the CLI: a reference whose key would end the Vault Agent's
+/// template and read another secret is refused before anything is read or written.
+#[test]
+fn a_template_payload_in_a_reference_is_refused() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let payload = r#"--secret=DB=vault://secret/payments/db#k" }}{{ with secret "secret/data/search/db" }}{{ .Data.data }}{{ end }}{{ ""#;
+    let out = paved(dir.path(), &bao).args(deploy(payload)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("may contain only"), "{stderr}");
+    assert!(!dir.path().join("state").exists(), "nothing is written");
+}

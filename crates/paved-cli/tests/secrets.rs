@@ -191,3 +191,22 @@ fn the_vault_address_cannot_be_redirected() {
     assert!(err.contains("clear text") && err.contains("PAVED_VAULT_ALLOW_HTTP"), "{err}");
     assert!(!err.contains("canary-ci-token"));
 }
+
+/// Issue 18, hole 8 through the CLI: a token without the `default` policy reading a path its
+/// policies deny gets "permission denied", not "the token expired".
+#[test]
+fn a_policy_denial_is_not_reported_as_an_expired_token() {
+    let Some(bao) = OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("apps.hcl");
+    std::fs::write(&policy, "path \"secret/data/apps/*\" { capabilities = [\"read\"] }\n").unwrap();
+    assert!(bao.command().args(["policy", "write", "apps"]).arg(&policy).output().unwrap().status.success());
+    let token =
+        bao.command().args(["token", "create", "-field=token", "-no-default-policy", "-policy=apps"]).output().unwrap();
+    let token = String::from_utf8(token.stdout).unwrap();
+    let (code, out, err) =
+        run(paved(dir.path(), &bao.addr(), token.trim()).args(["secrets", "get", "secret/payments/db"]), "");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!err.contains("expired"), "{err}");
+}

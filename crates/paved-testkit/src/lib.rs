@@ -218,9 +218,10 @@ impl Postgres {
         let out = cmd.args(args).output().unwrap_or_else(|e| panic!("{tool} did not start: {e}"));
         assert!(
             out.status.success(),
-            "{tool} failed: {}{}",
+            "{tool} failed: {}{}\nserver log: {}",
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
         );
     }
 
