@@ -908,3 +908,35 @@ fn git_never_gets_the_vault_token() {
     assert!(env.contains("PATH="), "the wrapper saw an environment");
     assert!(!env.contains("canary"), "git got a credential:\n{env}");
 }
+
+/// Issue 19, finding 5: a repository's hooks (a husky-style `core.hooksPath` into the tree, as
+/// a pull request can change them) never run when paved commits, and an actor name cannot add
+/// lines (forged trailers) to the commit message.
+#[test]
+fn git_runs_no_hooks_and_commit_messages_keep_their_shape() {
+    if !git_available() {
+        eprintln!("skipping git_runs_no_hooks_and_commit_messages_keep_their_shape: git is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    git(&sb, &["init", "--quiet", "."]);
+    git(&sb, &["config", "user.name", "Test User"]);
+    git(&sb, &["config", "user.email", "test@example.com"]);
+    git(&sb, &["config", "commit.gpgsign", "false"]);
+    git(&sb, &["config", "core.hooksPath", ".husky"]);
+    let ran = sb.path().join("hook-ran");
+    for hook in ["pre-commit", "commit-msg", "post-commit", "prepare-commit-msg"] {
+        let path = sb.write(&format!(".husky/{hook}"), &format!("#!/bin/sh\necho {hook} >> '{}'\n", ran.display()));
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    sb.cmd()
+        .args(deploy_args(IMAGE_V1))
+        .env("PAVED_ACTOR", "mallory\n\nSigned-off-by: Trusted Maintainer <boss@example.com>")
+        .assert()
+        .success();
+    assert_eq!(commit_count(&sb), 1);
+    assert!(!ran.exists(), "a hook ran: {}", std::fs::read_to_string(&ran).unwrap_or_default());
+    let body = git(&sb, &["log", "-1", "--format=%B"]);
+    assert!(!body.lines().any(|l| l.starts_with("Signed-off-by")), "a forged trailer:\n{body}");
+    assert!(body.contains("deployed-by: mallory  Signed-off-by: Trusted Maintainer"), "{body}");
+}
