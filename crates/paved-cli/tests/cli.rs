@@ -940,3 +940,17 @@ fn git_runs_no_hooks_and_commit_messages_keep_their_shape() {
     assert!(!body.lines().any(|l| l.starts_with("Signed-off-by")), "a forged trailer:\n{body}");
     assert!(body.contains("deployed-by: mallory  Signed-off-by: Trusted Maintainer"), "{body}");
 }
+
+/// Issue 19, finding 4: an object name with a newline or a `/` (here in an extra manifest) is
+/// refused before a release record is saved: nothing is written, no revision is left behind.
+#[test]
+fn object_names_that_would_escape_the_gitops_directory_are_refused() {
+    let sb = Sandbox::new();
+    for name in ["\"a\\n- ../../../home/ci/.ssh\"", "../escaped", "a/b"] {
+        sb.write("extra.yaml", &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata: {{}}\n"));
+        let out = sb.cmd().args(deploy_args(IMAGE_V1)).args(["--extra-manifest", "extra.yaml"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("not a Kubernetes name"), "{name}: {}", text(&out.stderr));
+        assert!(!sb.releases_dir().exists() && !sb.app_dir().exists(), "{name}: something was written");
+    }
+}

@@ -13,8 +13,23 @@ use crate::error::{Error, Result};
 /// Objects are plain JSON so that rendering, policy plugins and targets share one
 /// representation and apply payloads stay minimal (no defaulted empty fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(into = "Value", try_from = "Value")]
 pub struct Manifest(Value);
+
+impl From<Manifest> for Value {
+    fn from(m: Manifest) -> Value {
+        m.0
+    }
+}
+
+/// Read back (a release record, a plan) through [`Manifest::new`]: identity and names checked.
+impl TryFrom<Value> for Manifest {
+    type Error = Error;
+
+    fn try_from(value: Value) -> Result<Self> {
+        Manifest::new(value)
+    }
+}
 
 /// `Kind/name` of an object, e.g. `Deployment/my-service`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -44,6 +59,37 @@ impl Manifest {
                     .is_none_or(str::is_empty)
                     .then_some("metadata.name")
             });
+        if missing.is_none() {
+            let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            // Names become file names and lines of kustomization.yaml in a GitOps directory:
+            // Kubernetes' own rules (RFC 1123 names; RBAC also allows `:`), nothing else.
+            let kind_ok = kind.len() <= 63
+                && kind.starts_with(|c: char| c.is_ascii_alphabetic())
+                && kind.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !kind_ok {
+                return Err(Error::invalid(
+                    "manifest kind",
+                    kind,
+                    "is not a Kubernetes kind",
+                    Some("a kind is a letter followed by letters and digits, e.g. ConfigMap".into()),
+                ));
+            }
+            let name_ok = name.len() <= 253
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+            if !name_ok {
+                return Err(Error::invalid(
+                    "metadata.name",
+                    name,
+                    format!("of a {kind} is not a Kubernetes name"),
+                    Some(
+                        "use lowercase letters, digits, `-` and `.` (RFC 1123), at most 253 characters, e.g. my-config"
+                            .into(),
+                    ),
+                ));
+            }
+        }
         match missing {
             None => Ok(Manifest(value)),
             Some(field) => Err(Error::invalid(
@@ -207,6 +253,22 @@ mod tests {
         let err = Manifest::new(json!({"kind": "Service", "metadata": {"name": "a"}})).unwrap_err();
         assert!(err.to_string().contains("apiVersion"), "{err}");
         assert!(Manifest::new(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}})).is_err());
+        // Issue 19, finding 4: names and kinds that would leave the directory or add lines to
+        // kustomization.yaml are refused, also when read back from a release record.
+        for (kind, name) in [
+            ("ConfigMap", "a\n- ../../../etc/passwd"),
+            ("ConfigMap", "../../x"),
+            ("ConfigMap", "a/b"),
+            ("ConfigMap", ".hidden"),
+            ("Config Map", "a"),
+            ("Config/Map", "a"),
+        ] {
+            let value = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}});
+            assert!(Manifest::new(value.clone()).unwrap_err().hint().is_some(), "{kind} {name:?}");
+            assert!(serde_json::from_value::<Manifest>(value).is_err(), "{kind} {name:?} read back");
+        }
+        let rbac = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:aggregate-to-edit"}});
+        assert!(Manifest::new(rbac).is_ok());
     }
 
     #[test]

@@ -156,14 +156,14 @@ fn directory_files(manifests: &Manifests) -> Vec<(String, String)> {
         let name = format!("{:02}-{}-{}.yaml", i + 1, m.kind().to_ascii_lowercase(), m.name());
         files.push((name, format!("{HEADER}{}", m.to_yaml())));
     }
-    let mut kustomization =
-        format!("{HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
-    for (name, _) in &files {
-        kustomization.push_str("- ");
-        kustomization.push_str(name);
-        kustomization.push('\n');
-    }
-    files.push(("kustomization.yaml".into(), kustomization));
+    // Written by the YAML serializer: a file name is always one quoted-as-needed scalar.
+    let resources: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    });
+    files.push(("kustomization.yaml".into(), format!("{HEADER}{}", paved_core::yaml::to_string(&kustomization))));
     files
 }
 
