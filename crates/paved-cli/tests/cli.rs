@@ -954,3 +954,24 @@ fn object_names_that_would_escape_the_gitops_directory_are_refused() {
         assert!(!sb.releases_dir().exists() && !sb.app_dir().exists(), "{name}: something was written");
     }
 }
+
+/// Issue 19, finding 2: a committed release record whose app names a path outside the state
+/// directory (a pull request can change it) makes `paved rollback` refuse, writing nothing.
+#[test]
+fn a_forged_release_record_cannot_send_a_rollback_outside_the_state_directory() {
+    let sb = Sandbox::new();
+    sb.deploy(IMAGE_V1, &[]).success();
+    sb.deploy(IMAGE_V2, &[]).success();
+    let record = sb.releases_dir().join("000001.json");
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let victim = sb.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("id_rsa"), "secret key").unwrap();
+    forged["record"]["app"] = Value::String(format!("../../../../../../../../..{}", victim.display()));
+    std::fs::write(&record, serde_json::to_string_pretty(&forged).unwrap()).unwrap();
+    let out = sb.target("rollback").output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("forged"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(victim.join("id_rsa")).unwrap(), "secret key", "the victim is untouched");
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1);
+}

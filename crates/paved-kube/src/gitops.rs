@@ -211,6 +211,25 @@ impl Store {
                     Some("restore it from git, or remove it if it is the newest revision".into()),
                 )
             })?;
+            // A record's fields decide where a rollback or an unchanged redeploy writes: they
+            // must be the request's own (a committed record is input like any other file).
+            let r = &stored.record;
+            let number = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok());
+            if r.app != key.app.as_str() || r.environment != key.environment || number != Some(r.revision) {
+                return Err(Error::backend(
+                    TARGET_NAME,
+                    format!(
+                        "release record {} names app {:?}, environment {:?} and revision {}, not those of its place ({} in {})",
+                        path.display(),
+                        r.app,
+                        r.environment,
+                        r.revision,
+                        key.app,
+                        key.environment
+                    ),
+                    Some("it was edited by hand or forged: restore it from git".into()),
+                ));
+            }
             out.push(stored);
         }
         out.sort_by_key(|r| r.record.revision);
