@@ -975,3 +975,26 @@ fn a_forged_release_record_cannot_send_a_rollback_outside_the_state_directory() 
     assert_eq!(std::fs::read_to_string(victim.join("id_rsa")).unwrap(), "secret key", "the victim is untouched");
     assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1);
 }
+
+/// Issue 19, finding 2: a symbolic link in the state directory (`gitops/production -> /home/ci`,
+/// committed by a pull request) never makes paved write outside it.
+#[test]
+fn a_symlink_in_the_state_directory_is_never_followed_for_writing() {
+    let sb = Sandbox::new();
+    let victim = sb.path().join("home-ci");
+    std::fs::create_dir_all(victim.join("my-service")).unwrap();
+    std::fs::write(victim.join("my-service/.bashrc"), "mine").unwrap();
+    for link in ["gitops/production", "releases/production"] {
+        let at = sb.state().join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, &at).unwrap();
+        let out = sb.cmd().args(deploy_args(IMAGE_V1)).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{link}: {}", text(&out.stdout));
+        assert!(text(&out.stderr).contains("symbolic link"), "{link}: {}", text(&out.stderr));
+        assert_eq!(std::fs::read_to_string(victim.join("my-service/.bashrc")).unwrap(), "mine");
+        assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1, "{link}: something was written outside");
+        assert_eq!(std::fs::read_dir(victim.join("my-service")).unwrap().count(), 1, "{link}: written outside");
+        std::fs::remove_file(&at).unwrap();
+    }
+    sb.deploy(IMAGE_V1, &[]).success();
+}

@@ -138,6 +138,33 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
+/// Refuses to write under `dir` when a directory between `state` and `dir` is a symbolic link
+/// (a committed `gitops/production -> /home/ci` would make paved replace `/home/ci/<app>`):
+/// paved writes inside its state directory only. Directories that do not exist yet are created
+/// fresh, never through a link.
+fn no_symlinks_below(state: &Path, dir: &Path) -> Result<()> {
+    let Ok(relative) = dir.strip_prefix(state) else {
+        return Ok(());
+    };
+    let mut path = state.to_path_buf();
+    for part in relative.components() {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::backend(
+                    TARGET_NAME,
+                    format!("{} is a symbolic link: paved writes inside its state directory only", path.display()),
+                    Some("replace the link with a directory (it may have come with a pull request)".into()),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, renamed.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("paths written here have a parent");
@@ -251,6 +278,9 @@ impl Store {
 
     fn store(&self, stored: &StoredRelease) -> Result<DeployOutcome> {
         let r = &stored.record;
+        for dir in [self.target.releases_dir(&r.app, &r.environment), self.target.app_dir(&r.app, &r.environment)] {
+            no_symlinks_below(&self.target.state_dir, &dir)?;
+        }
         let path = self.target.releases_dir(&r.app, &r.environment).join(format!("{:06}.json", r.revision));
         let json = serde_json::to_vec_pretty(stored).expect("records serialize");
         write_atomic(&path, &json)?;
