@@ -998,3 +998,17 @@ fn a_symlink_in_the_state_directory_is_never_followed_for_writing() {
     }
     sb.deploy(IMAGE_V1, &[]).success();
 }
+
+/// Issue 19, finding 6: a lock file that is a symbolic link is never followed.
+#[test]
+fn a_symlinked_lock_file_is_never_followed() {
+    let sb = Sandbox::new();
+    let target = sb.path().join("elsewhere.txt");
+    let locks = sb.state().join(".locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::os::unix::fs::symlink(&target, locks.join("production--my-service.lock")).unwrap();
+    let out = sb.cmd().args(deploy_args(IMAGE_V1)).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("symbolic link"), "{}", text(&out.stderr));
+    assert!(!target.exists(), "the link was followed: a file was created outside");
+}

@@ -165,6 +165,12 @@ fn no_symlinks_below(state: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `O_NOFOLLOW`: opening a symbolic link fails.
+#[cfg(target_os = "linux")]
+fn nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, renamed.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("paths written here have a parent");
@@ -198,13 +204,27 @@ impl Store {
     /// An exclusive lock on `<state>/.locks/<name>.lock`, released when the file is dropped.
     fn lock_file(&self, name: &str) -> Result<File> {
         let dir = self.target.state_dir.join(".locks");
+        no_symlinks_below(&self.target.state_dir, &dir)?;
         if !dir.is_dir() {
             fs::create_dir_all(&dir).map_err(io(&dir))?;
             // Lock files are local state: keep them out of the user's repository.
             write_atomic(&dir.join(".gitignore"), b"*\n")?;
         }
         let path = dir.join(format!("{name}.lock"));
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        // Never through a symbolic link (one planted there would make paved create or lock
+        // a file elsewhere).
+        #[cfg(target_os = "linux")]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, nofollow());
+        let file = options.open(&path).map_err(|e| match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => Error::backend(
+                TARGET_NAME,
+                format!("{} is a symbolic link: paved writes inside its state directory only", path.display()),
+                Some("remove the link; paved creates the lock file itself".into()),
+            ),
+            _ => Error::io(&path, e),
+        })?;
         file.lock().map_err(io(&path))?;
         Ok(file)
     }
