@@ -239,6 +239,27 @@ impl ManifestFile {
     /// Errors name the file and, for syntax errors, the line.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let refuse = |message: String, hint: &str| Error::Manifest {
+            path: path.to_path_buf(),
+            line: None,
+            message,
+            hint: Some(hint.into()),
+        };
+        // A manifest comes from the repository: never a link to a file elsewhere, never huge.
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            if m.file_type().is_symlink() {
+                return Err(refuse(
+                    "is a symbolic link".into(),
+                    "give the file itself: manifests are read from the repository, never through a link",
+                ));
+            }
+            if m.len() > MAX_MANIFEST_BYTES {
+                return Err(refuse(
+                    format!("is {} bytes, more than the {MAX_MANIFEST_BYTES} a manifest file may have", m.len()),
+                    "split it into several files, or apply such objects another way",
+                ));
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
             path: path.to_path_buf(),
             line: None,
@@ -257,12 +278,14 @@ impl ManifestFile {
         let path = path.as_ref().to_path_buf();
         let mut documents = Vec::new();
         for (line, chunk) in split_documents(text) {
-            let value: serde_json::Value = serde_yaml_ng::from_str(chunk).map_err(|e| Error::Manifest {
-                path: path.clone(),
-                line: Some(line + e.location().map_or(0, |l| l.line().saturating_sub(1))),
-                message: format!("malformed YAML: {e}"),
-                hint: Some("fix the YAML syntax at that line (indentation, a missing ':' or quote)".into()),
-            })?;
+            BUDGET.with(|b| b.set(MAX_NODES));
+            let value: serde_json::Value =
+                serde_yaml_ng::from_str::<Bounded>(chunk).map(|b| b.0).map_err(|e| Error::Manifest {
+                    path: path.clone(),
+                    line: Some(line + e.location().map_or(0, |l| l.line().saturating_sub(1))),
+                    message: format!("malformed YAML: {e}"),
+                    hint: Some("fix the YAML syntax at that line (indentation, a missing ':' or quote)".into()),
+                })?;
             match value {
                 serde_json::Value::Null => continue,
                 serde_json::Value::Object(_) => documents.push(ManifestDocument { line, value }),
@@ -285,6 +308,112 @@ impl ManifestFile {
             });
         }
         Ok(ManifestFile { path, documents })
+    }
+}
+
+/// The largest manifest file read (escape hatches are a few objects, not a cluster's worth).
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The most values (mappings, lists, scalars) one document may expand to, YAML aliases
+/// included: an anchored list referenced by many aliases cannot exhaust memory.
+const MAX_NODES: usize = 200_000;
+
+thread_local! {
+    /// Values left for the document being parsed.
+    static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_NODES) };
+}
+
+/// A JSON value read from YAML within [`MAX_NODES`].
+struct Bounded(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Bounded {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(BoundedVisitor).map(Bounded)
+    }
+}
+
+struct BoundedVisitor;
+
+impl BoundedVisitor {
+    fn take<E: serde::de::Error>() -> std::result::Result<(), E> {
+        BUDGET.with(|b| match b.get() {
+            0 => Err(E::custom(format!(
+                "the document expands to more than {MAX_NODES} values (YAML aliases repeating an anchor?)"
+            ))),
+            n => {
+                b.set(n - 1);
+                Ok(())
+            }
+        })
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BoundedVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(v.into())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(v.into())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(v.into())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Self::take()?;
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(BoundedVisitor)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        Self::take()?;
+        let mut out = Vec::new();
+        while let Some(Bounded(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        Self::take()?;
+        let mut out = serde_json::Map::new();
+        while let Some((k, Bounded(v))) = map.next_entry::<String, Bounded>()? {
+            out.insert(k, v);
+        }
+        Ok(serde_json::Value::Object(out))
     }
 }
 
@@ -418,6 +547,38 @@ impl DatabaseRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19, finding 6: an alias bomb (each level repeats the one before ten times) is
+    /// refused after a bounded number of values, not after memory runs out; links and huge
+    /// files are not read.
+    #[test]
+    fn manifests_are_bounded() {
+        // 40 KB: one list of 10,000 values, then 1,000 aliases of it (10 million values),
+        // well within the YAML parser's own repetition limit.
+        let list = vec!["x"; 10_000].join(", ");
+        let aliases = vec!["*big"; 1_000].join(", ");
+        let bomb = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nbig: &big [{list}]\nmany: [{aliases}]\n"
+        );
+        let e = ManifestFile::parse("bomb.yaml", &bomb).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
+        // An ordinary document is unaffected, aliases and all.
+        let ok = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: &d {k: v}\nother: *d\n";
+        assert_eq!(ManifestFile::parse("a.yaml", ok).unwrap().documents[0].value["other"]["k"], "v");
+
+        let dir = std::env::temp_dir().join(format!("paved-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("real.yaml"), ok).unwrap();
+        let link = dir.join("link.yaml");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(dir.join("real.yaml"), &link).unwrap();
+        assert!(ManifestFile::load(&link).unwrap_err().to_string().contains("symbolic link"));
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, format!("{ok}# {}\n", "x".repeat(MAX_MANIFEST_BYTES as usize))).unwrap();
+        assert!(ManifestFile::load(&big).unwrap_err().to_string().contains("bytes"));
+        ManifestFile::load(dir.join("real.yaml")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn manifest_files_name_file_and_line() {
