@@ -38,23 +38,8 @@ const DB: [&str; 8] =
 fn provision_status_deprovision_through_paved_toml() {
     let Some(bao) = paved_testkit::OpenBao::start() else { return };
     let Some(pg) = paved_testkit::Postgres::start() else { return };
-    let put = bao
-        .command()
-        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
-        .output()
-        .unwrap();
-    assert!(put.status.success());
-    let dir = tempfile::tempdir().unwrap();
     // The Vault address comes from paved.toml ([vault]), the token from the environment.
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!(
-            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n",
-            bao.addr(),
-            pg.port()
-        ),
-    )
-    .unwrap();
+    let dir = db_dir(&bao, "", "postgres", pg.port(), ("postgres", paved_testkit::Postgres::PASSWORD), "");
 
     let (code, out, err) = run(paved(dir.path(), &bao).args(["db", "provision"]).args(DB).args(["--size", "small"]));
     assert_eq!(code, 0, "{out}{err}");
@@ -262,22 +247,8 @@ fn bad_input_is_rejected_before_anything_is_created() {
 fn another_team_with_the_same_service_name_cannot_reach_the_data() {
     let Some(bao) = paved_testkit::OpenBao::start() else { return };
     let Some(pg) = paved_testkit::Postgres::start() else { return };
-    let put = bao
-        .command()
-        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
-        .output()
-        .unwrap();
-    assert!(put.status.success());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!(
-            "teams = [\"payments\", \"search\"]\n\n[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n",
-            bao.addr(),
-            pg.port()
-        ),
-    )
-    .unwrap();
+    let teams = "teams = [\"payments\", \"search\"]\n\n";
+    let dir = db_dir(&bao, teams, "postgres", pg.port(), ("postgres", paved_testkit::Postgres::PASSWORD), "");
     let request = |team: &str| {
         ["--team", team, "--service", "payment-service", "--engine", "postgres", "--env", "staging"].map(String::from)
     };
@@ -328,10 +299,12 @@ fn another_team_with_the_same_service_name_cannot_reach_the_data() {
     assert_eq!(String::from_utf8_lossy(&row.stdout).trim(), "4111", "{}", String::from_utf8_lossy(&row.stderr));
 }
 
-/// A paved.toml with one database server `main` (its admin password in OpenBao) and `extra`
-/// lines in its table; returns the directory.
+/// A paved.toml with `top` (top-level keys), the Vault address (the token comes from the
+/// environment) and one database server `main` with `extra` lines in its table, its admin
+/// password stored in OpenBao; returns the directory.
 fn db_dir(
     bao: &paved_testkit::OpenBao,
+    top: &str,
     engine: &str,
     port: u16,
     admin: (&str, &str),
@@ -343,7 +316,7 @@ fn db_dir(
     std::fs::write(
         dir.path().join("paved.toml"),
         format!(
-            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"{engine}\"\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"{}\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n{extra}",
+            "{top}[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"{engine}\"\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"{}\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\n{extra}",
             bao.addr(),
             admin.0
         ),
@@ -380,7 +353,7 @@ fn issued(bao: &paved_testkit::OpenBao, path: &str) -> (String, String) {
 fn lookalike_and_hyphen_names_never_share_access() {
     let Some(bao) = paved_testkit::OpenBao::start() else { return };
     let Some(db) = paved_testkit::MariaDb::start() else { return };
-    let dir = db_dir(&bao, "mysql", db.port(), ("root", paved_testkit::MariaDb::PASSWORD), "");
+    let dir = db_dir(&bao, "", "mysql", db.port(), ("root", paved_testkit::MariaDb::PASSWORD), "");
     let victim = provision(dir.path(), &bao, "mysql", ("suitexa", "b", "dev"));
     let (vdb, vcreds) = (victim["database"].as_str().unwrap(), victim["credentials_path"].as_str().unwrap());
     let (user, pass) = issued(&bao, vcreds);
@@ -429,7 +402,7 @@ fn a_tls_only_server_is_reached_with_the_ca_cert_of_paved_toml() {
     let request = ["db", "provision", "--size", "small", "--engine", "postgres", "--team", "payments"];
     let service = ["--service", "api", "--env", "dev"];
 
-    let plain = db_dir(&bao, "postgres", pg.port(), admin, "");
+    let plain = db_dir(&bao, "", "postgres", pg.port(), admin, "");
     let (code, out, err) = run(paved(plain.path(), &bao).args(request).args(service));
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("TLS connections only") && err.contains("ca_cert"), "{err}");
@@ -437,7 +410,7 @@ fn a_tls_only_server_is_reached_with_the_ca_cert_of_paved_toml() {
 
     let ca_path = plain.path().join("ca.pem");
     std::fs::write(&ca_path, ca.pem()).unwrap();
-    let tls = db_dir(&bao, "postgres", pg.port(), admin, &format!("ca_cert = \"{}\"\n", ca_path.display()));
+    let tls = db_dir(&bao, "", "postgres", pg.port(), admin, &format!("ca_cert = \"{}\"\n", ca_path.display()));
     let (code, out, err) = run(paved(tls.path(), &bao).args(request).args(service).args(["--output", "json"]));
     assert_eq!(code, 0, "{out}{err}");
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
