@@ -190,16 +190,15 @@ fn build_rust(workspace: &Path, manifests: &[PolicyManifest], members: &[usize])
 }
 
 /// The first existing tool among an environment override, `.venv/bin` or `node_modules/.bin`
-/// directories in the plugin's ancestors, and `PATH`.
+/// directories in the plugin's own ancestors ([`own_ancestors`]), and `PATH`.
 fn find_tool(dir: &Path, env: &str, subdirs: &[&str], name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return p.into();
     }
-    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    for ancestor in dir.ancestors() {
+    for ancestor in own_ancestors(dir) {
         for sub in subdirs {
             let candidate = ancestor.join(sub).join(name);
-            if candidate.is_file() {
+            if candidate.is_file() && same_owner_not_shared(&candidate, dir) {
                 return candidate;
             }
         }
@@ -207,11 +206,32 @@ fn find_tool(dir: &Path, env: &str, subdirs: &[&str], name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `dir` and its ancestors up to the first one that another user owns or anyone may write to
+/// (such as `/tmp`): a tool or WIT folder there could be anybody's, and would run as ours.
+fn own_ancestors(dir: &Path) -> Vec<PathBuf> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors().take_while(|a| same_owner_not_shared(a, &dir)).map(Path::to_path_buf).collect()
+}
+
+/// Whether `path` has the owner of `reference` and is not writable by everyone.
+#[cfg(unix)]
+fn same_owner_not_shared(path: &Path, reference: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), std::fs::metadata(reference)) {
+        (Ok(p), Ok(r)) => p.uid() == r.uid() && p.mode() & 0o002 == 0,
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_owner_not_shared(_path: &Path, _reference: &Path) -> bool {
+    true
+}
+
 /// The WIT directory of a plugin: its own `wit/`, else a `wit/` above it, else the contract
 /// this host was built with ([`WIT`]), written to a temporary directory.
 fn wit_dir(m: &PolicyManifest) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
-    let dir = std::path::absolute(&m.dir).unwrap_or_else(|_| m.dir.clone());
-    for ancestor in dir.ancestors() {
+    for ancestor in own_ancestors(&m.dir) {
         let candidate = ancestor.join("wit");
         if candidate.join("policy.wit").is_file() {
             return Ok((candidate, None));
@@ -287,4 +307,31 @@ fn build_js(m: &PolicyManifest) -> Result<PathBuf> {
         "install it with `npm install @bytecodealliance/componentize-js` (or set PAVED_COMPONENTIZE_JS)",
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19, finding 6: a tool in a directory anyone may write to (another user's
+    /// `/tmp/.venv/bin/componentize-py`) is never taken for the plugin's own.
+    #[test]
+    #[cfg(unix)]
+    fn tools_are_found_in_the_plugins_own_directories_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let shared = std::env::temp_dir().join(format!("paved-toolchain-{}", std::process::id()));
+        let plugin = shared.join("team/plugin");
+        std::fs::create_dir_all(&plugin).unwrap();
+        std::fs::create_dir_all(shared.join(".venv/bin")).unwrap();
+        std::fs::write(shared.join(".venv/bin/componentize-py"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let found = find_tool(&plugin, "PAVED_TEST_NO_SUCH_VARIABLE", &[".venv/bin"], "componentize-py");
+        assert_eq!(found, PathBuf::from("componentize-py"), "a tool of the shared directory was taken");
+        // In the plugin's own tree it is found.
+        std::fs::create_dir_all(shared.join("team/.venv/bin")).unwrap();
+        std::fs::write(shared.join("team/.venv/bin/componentize-py"), "#!/bin/sh\n").unwrap();
+        let found = find_tool(&plugin, "PAVED_TEST_NO_SUCH_VARIABLE", &[".venv/bin"], "componentize-py");
+        assert_eq!(found, shared.join("team/.venv/bin/componentize-py"));
+        let _ = std::fs::remove_dir_all(&shared);
+    }
 }
