@@ -52,6 +52,9 @@ pub struct DbServer {
     ca_cert: Option<PathBuf>,
     vault_ca_cert: Option<String>,
     allow_plaintext: bool,
+    /// The verifying TLS connector for PostgreSQL, made once (reading the CA file or the
+    /// system's roots) and shared by every admin connection.
+    pg_tls: std::sync::Arc<std::sync::OnceLock<tls::MakeRustls>>,
 }
 
 /// How paved and Vault connect to a database server ([`DbServer::tls`]).
@@ -117,7 +120,17 @@ impl DbServer {
             ca_cert: None,
             vault_ca_cert: None,
             allow_plaintext: false,
+            pg_tls: Default::default(),
         })
+    }
+
+    /// The verifying TLS connector for PostgreSQL (see [`DbServer::tls`]), made on first use.
+    fn pg_tls(&self, ca_cert: Option<&std::path::Path>) -> std::result::Result<tls::MakeRustls, String> {
+        if let Some(made) = self.pg_tls.get() {
+            return Ok(made.clone());
+        }
+        let made = tls::roots(ca_cert).and_then(tls::connector)?;
+        Ok(self.pg_tls.get_or_init(|| made).clone())
     }
 
     /// Verifies the server's certificate against the CA certificates of this PEM file (default:
@@ -511,12 +524,14 @@ impl VaultDbProvisioner {
         let dialect = admin.dialect();
         // Nothing of the same name that paved did not create for this request is taken over.
         admin.check_owner(names).await?;
-        self.check_vault_objects(names, dialect, existing.as_ref()).await?;
+        // Read once: checked first, then compared with what this request needs.
+        let (connection, role) = (self.read_connection(names).await?, self.read_role(names).await?);
+        self.check_vault_objects(names, dialect, existing.as_ref(), connection.as_ref(), role.as_ref())?;
         self.ensure_mount().await?;
         admin.ensure_database(names).await?;
         admin.close().await;
-        self.ensure_connection(names, dialect).await?;
-        self.ensure_role(names, dialect).await?;
+        self.ensure_connection(names, dialect, connection).await?;
+        self.ensure_role(names, dialect, role).await?;
         let info = self.connection_info(names);
         if !existing.as_ref().is_some_and(|old| same_map(old, &info)) {
             self.store.write(&names.info_path, &info).await?;
@@ -651,7 +666,14 @@ impl VaultDbProvisioner {
     /// Refuses a Vault connection or role of this request's name that reaches another database
     /// than this request's, unless paved's connection info (`existing`) says it is this
     /// request's (then it is updated, e.g. after the server moved). Never overwrites another's.
-    async fn check_vault_objects(&self, names: &Names, dialect: Dialect, existing: Option<&SecretMap>) -> Result<()> {
+    fn check_vault_objects(
+        &self,
+        names: &Names,
+        dialect: Dialect,
+        existing: Option<&SecretMap>,
+        connection: Option<&ConnectionConfig>,
+        role: Option<&vaultrs::api::database::responses::ReadRoleResponse>,
+    ) -> Result<()> {
         let ours = existing.is_some_and(|info| {
             let field = |k: &str| info.get(k).map(|v| v.expose_secret().to_string());
             field("role").as_deref() == Some(names.role.as_str())
@@ -668,7 +690,7 @@ impl VaultDbProvisioner {
                 self.mount
             ),
         };
-        if let Some(c) = self.read_connection(names).await? {
+        if let Some(c) = connection {
             let url = c.connection_details.get("connection_url").and_then(|v| v.as_str());
             if url != Some(dialect.connection_url(&self.server, &names.database).as_str())
                 || c.allowed_roles != [names.role.clone()]
@@ -679,7 +701,7 @@ impl VaultDbProvisioner {
                 ));
             }
         }
-        if let Some(r) = self.read_role(names).await?
+        if let Some(r) = role
             && (r.db_name != names.role || r.creation_statements != dialect.statements(names).0)
         {
             return Err(conflict(
@@ -690,8 +712,14 @@ impl VaultDbProvisioner {
         Ok(())
     }
 
-    /// Configures the connection `{role}` unless it is configured the same way already.
-    async fn ensure_connection(&self, names: &Names, dialect: Dialect) -> Result<()> {
+    /// Configures the connection `{role}` unless it (`current`) is configured the same way
+    /// already.
+    async fn ensure_connection(
+        &self,
+        names: &Names,
+        dialect: Dialect,
+        current: Option<ConnectionConfig>,
+    ) -> Result<()> {
         let url = dialect.connection_url(&self.server, &names.database);
         // MySQL verifies against a configured CA given inline (PostgreSQL reads a path).
         let tls_ca = match (dialect, self.server.tls()) {
@@ -705,7 +733,6 @@ impl VaultDbProvisioner {
         };
         let template = dialect.username_template();
         let what = format!("{}/config/{}", self.mount, names.role);
-        let current = self.read_connection(names).await?;
         let same = current.is_some_and(|c| {
             let detail = |key: &str| c.connection_details.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
             c.plugin_name == self.server.plugin_name
@@ -713,8 +740,9 @@ impl VaultDbProvisioner {
                 && detail("username") == Some(self.server.admin_username.as_str())
                 && detail("username_template") == template
                 && c.allowed_roles == [names.role.clone()]
+                && detail("tls_ca").map(str::trim) == tls_ca.as_deref().map(str::trim)
         });
-        if same && tls_ca.is_none() {
+        if same {
             return Ok(());
         }
         // The fields of every SQL plugin, and the MySQL plugin's `tls_ca` (not in vaultrs).
@@ -738,11 +766,15 @@ impl VaultDbProvisioner {
         Ok(())
     }
 
-    /// Writes the role `{role}` unless it is written the same way already.
-    async fn ensure_role(&self, names: &Names, dialect: Dialect) -> Result<()> {
+    /// Writes the role `{role}` unless it (`current`) is written the same way already.
+    async fn ensure_role(
+        &self,
+        names: &Names,
+        dialect: Dialect,
+        current: Option<vaultrs::api::database::responses::ReadRoleResponse>,
+    ) -> Result<()> {
         let (creation, revocation) = dialect.statements(names);
         let what = format!("{}/roles/{}", self.mount, names.role);
-        let current = self.read_role(names).await?;
         let same = current.is_some_and(|r| {
             r.db_name == names.role
                 && r.creation_statements == creation

@@ -179,46 +179,36 @@ impl VaultSecretStore {
     /// Soft-deletes the given versions.
     #[tracing::instrument(name = "vault.delete_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn delete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
-        let path = clean_path(path)?;
-        let path = path.as_str();
-        let what = self.what(path);
-        self.client
-            .call(
-                &what,
-                Idempotent::Yes,
-                op!(|c| vaultrs::kv2::delete_versions(c, &self.mount, path, versions.to_vec())),
-            )
-            .await
+        self.on_versions(VersionOp::Delete, path, versions).await
     }
 
     /// Restores soft-deleted versions.
     #[tracing::instrument(name = "vault.undelete_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn undelete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
-        let path = clean_path(path)?;
-        let path = path.as_str();
-        let what = self.what(path);
-        self.client
-            .call(
-                &what,
-                Idempotent::Yes,
-                op!(|c| vaultrs::kv2::undelete_versions(c, &self.mount, path, versions.to_vec())),
-            )
-            .await
+        self.on_versions(VersionOp::Undelete, path, versions).await
     }
 
     /// Destroys the data of the given versions for good (their metadata stays).
     #[tracing::instrument(name = "vault.destroy_versions", skip_all, fields(mount = %self.mount, path = %path))]
     pub async fn destroy_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        self.on_versions(VersionOp::Destroy, path, versions).await
+    }
+
+    /// One of the version operations of KV v2 on `versions` of `path`.
+    async fn on_versions(&self, operation: VersionOp, path: &str, versions: &[u64]) -> Result<()> {
         let path = clean_path(path)?;
         let path = path.as_str();
         let what = self.what(path);
-        self.client
-            .call(
-                &what,
-                Idempotent::Yes,
-                op!(|c| vaultrs::kv2::destroy_versions(c, &self.mount, path, versions.to_vec())),
-            )
-            .await
+        let mount = self.mount.as_str();
+        let call = op!(|c| async {
+            let versions = versions.to_vec();
+            match operation {
+                VersionOp::Delete => vaultrs::kv2::delete_versions(c, mount, path, versions).await,
+                VersionOp::Undelete => vaultrs::kv2::undelete_versions(c, mount, path, versions).await,
+                VersionOp::Destroy => vaultrs::kv2::destroy_versions(c, mount, path, versions).await,
+            }
+        });
+        self.client.call(&what, Idempotent::Yes, call).await
     }
 
     /// Removes the secret with every version and its metadata, for good.
@@ -283,6 +273,14 @@ impl VaultSecretStore {
             other => other,
         }
     }
+}
+
+/// The KV v2 operations on versions of a secret.
+#[derive(Clone, Copy)]
+enum VersionOp {
+    Delete,
+    Undelete,
+    Destroy,
 }
 
 /// Trims slashes and rejects empty, relative or whitespace-bearing paths.

@@ -471,9 +471,7 @@ async fn pg_connect(server: &DbServer, database: &str) -> Result<tokio_postgres:
         }
         DbTls::Verify { ca_cert } => {
             config.ssl_mode(SslMode::Require);
-            let connector = super::tls::roots(ca_cert.as_deref())
-                .and_then(super::tls::connector)
-                .map_err(|message| tls_config_error(server, message))?;
+            let connector = server.pg_tls(ca_cert.as_deref()).map_err(|message| tls_config_error(server, message))?;
             let (client, connection) = config.connect(connector).await.map_err(|e| pg_error(server, e))?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
