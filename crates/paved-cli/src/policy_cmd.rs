@@ -176,8 +176,8 @@ fn check(
         .map(|m| m.value().clone())
         .collect();
     let settings = settings.map(read_settings).transpose()?;
-    let host =
-        Arc::new(PolicyHost::new(HostOptions { allow_unpinned: true, ..HostOptions::default() }).map_err(Error::from)?);
+    // Only a `.wasm` file named directly loads without a pin; a plugin directory needs one.
+    let host = Arc::new(PolicyHost::new(HostOptions::default()).map_err(Error::from)?);
     let mut set = PolicySet::new(host.clone());
     for path in paths {
         let manifest = if path.extension().is_some_and(|e| e == "wasm") {
@@ -338,23 +338,30 @@ fn settings_for(settings: &serde_json::Map<String, Value>, policy: &str) -> serd
 }
 
 fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
-    let base = config.source.as_deref().and_then(Path::parent).unwrap_or(Path::new("."));
     let mut rows = Vec::new();
-    for p in &config.policies {
-        let dir = base.join(&p.path);
-        let row = match PolicyManifest::load(&dir) {
-            Ok(m) => {
+    for entry in config.policy_entries()? {
+        let row = match PolicyManifest::load(&entry.dir).map_err(Error::from).and_then(|m| {
+            let defaults = paved::org_policy::Effective {
+                mode: m.mode,
+                failure_policy: m.failure_policy,
+                environments: m.environments.clone(),
+            };
+            entry.tighten(&defaults).map(|effective| (m, effective))
+        }) {
+            Ok((m, effective)) => {
                 let scope = |v: &[String]| if v.is_empty() { "all".to_string() } else { v.join(",") };
                 serde_json::json!({
                     "name": m.name,
                     "version": m.version,
                     "language": m.language.as_str(),
-                    "path": dir,
-                    "mode": p.mode.unwrap_or(m.mode),
-                    "failure_policy": p.failure_policy.unwrap_or(m.failure_policy),
+                    "path": entry.dir,
+                    "origin": entry.origin,
+                    "source": entry.source,
+                    "mode": effective.mode,
+                    "failure_policy": effective.failure_policy,
                     "mutating": m.mutating,
                     "actions": m.actions,
-                    "environments": scope(p.environments.as_deref().unwrap_or(&m.environments)),
+                    "environments": scope(&effective.environments),
                     "kinds": scope(&m.kinds),
                     "timeout_ms": m.limits.timeout_ms,
                     "memory_mib": m.limits.memory_mib,
@@ -363,7 +370,7 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
                     "component_present": m.component_path().is_file(),
                 })
             }
-            Err(e) => serde_json::json!({ "path": dir, "error": e.to_string() }),
+            Err(e) => serde_json::json!({ "path": entry.dir, "origin": entry.origin, "error": e.to_string() }),
         };
         rows.push(row);
     }
@@ -380,9 +387,10 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
                 let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
                 let pin = s("sha256");
                 println!(
-                    "{} {}  mode={} failure_policy={} envs={} kinds={} timeout={}ms memory={}MiB{} pin={}{}",
+                    "{} {}  origin={} mode={} failure_policy={} envs={} kinds={} timeout={}ms memory={}MiB{} pin={}{}",
                     s("name"),
                     s("version"),
+                    s("origin"),
                     s("mode"),
                     s("failure_policy"),
                     s("environments"),

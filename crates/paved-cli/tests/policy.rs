@@ -11,9 +11,24 @@ fn plugins() -> PathBuf {
     paved_testkit::workspace_root().join("plugins")
 }
 
+/// The organisation's policy file of these tests: the repository's plugins/ is a plugin root,
+/// so a test's paved.toml may name the bundled plugins by their absolute paths.
+fn org_file() -> &'static Path {
+    static ORG: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = ORG.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("plugin_roots = [{:?}]\n", plugins().display().to_string());
+        std::fs::write(dir.path().join("org.toml"), text).unwrap();
+        dir
+    });
+    Box::leak(dir.path().join("org.toml").into_boxed_path())
+}
+
 fn paved(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("paved").unwrap();
     cmd.current_dir(dir)
+        .env("PAVED_ORG_CONFIG", org_file())
+        .env_remove("PAVED_ORG_CONFIG_SHA256")
         .env("PAVED_ACTOR", "tester")
         .env("PAVED_POLICY_CACHE", std::env::temp_dir().join("paved-policy-test-cache"))
         .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
@@ -223,8 +238,10 @@ fn list_shows_modes_and_limits() {
         .args(["policy", "list"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("disallow-latest-tag 0.1.0  mode=enforce failure_policy=fail"))
-        .stdout(predicate::str::contains("production-min-replicas 0.1.0  mode=warn"))
+        .stdout(predicate::str::contains(
+            "disallow-latest-tag 0.1.0  origin=repository mode=enforce failure_policy=fail",
+        ))
+        .stdout(predicate::str::contains("production-min-replicas 0.1.0  origin=repository mode=warn"))
         .stdout(predicate::str::contains("timeout=100ms memory=32MiB"));
 }
 
@@ -292,4 +309,208 @@ fn database_provisioning_is_denied_by_policy_before_vault_is_contacted() {
         .stderr(predicate::str::contains("❌ denied by policy"))
         .stderr(predicate::str::contains("[database-size-by-environment] database-size"))
         .stderr(predicate::str::contains("127.0.0.1").not());
+}
+
+/// An organisation policy file in its own directory (outside the repository).
+fn org_policy(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("org.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn deploy(dir: &Path, org: &Path, image: &str) -> Command {
+    let mut cmd = paved(dir);
+    cmd.env("PAVED_ORG_CONFIG", org)
+        .args(["--state-dir", "state", "deploy", "--app", "my-service", "--env", "production", "--image", image])
+        .args(["--replicas", "3"]);
+    cmd
+}
+
+#[test]
+fn a_pull_request_cannot_weaken_or_drop_the_organisation_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let latest = plugins().join("disallow-latest-tag");
+    let (_org, org) = org_policy(&format!("[[policies]]\npath = {:?}\n", latest.display().to_string()));
+    // No paved.toml at all, or one without [[policies]]: the organisation's policy still runs.
+    deploy(dir.path(), &org, "ghcr.io/company/my-service:latest")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[disallow-latest-tag] validate-image-tag"));
+    // The pull request's paved.toml switches it to audit, then ignores its failures, then
+    // narrows it to another environment, then loosens its settings: each is refused, naming
+    // the organisation's setting, and nothing is written.
+    for weaken in [
+        "mode = \"audit\"",
+        "failure_policy = \"ignore\"",
+        "environments = [\"dev\"]",
+        "settings = { allow_latest = true }",
+    ] {
+        let key = weaken.split(' ').next().unwrap();
+        std::fs::write(
+            dir.path().join("paved.toml"),
+            format!("[[policies]]\npath = {:?}\n{weaken}\n", latest.display().to_string()),
+        )
+        .unwrap();
+        deploy(dir.path(), &org, "ghcr.io/company/my-service:latest")
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("[[policies]] {key} = ")))
+            .stderr(predicate::str::contains("would weaken the organisation's policy"))
+            .stderr(predicate::str::contains(format!(
+                "the organisation sets it in {} ([[policies]] {key})",
+                org.display()
+            )));
+        assert!(!dir.path().join("state/gitops").exists(), "nothing was written ({weaken})");
+    }
+    // Making it stricter is fine, and `policy list` says whose it is.
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("[[policies]]\npath = {:?}\nmode = \"enforce\"\n", latest.display().to_string()),
+    )
+    .unwrap();
+    paved(dir.path())
+        .env("PAVED_ORG_CONFIG", &org)
+        .args(["policy", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("disallow-latest-tag 0.1.0  origin=organisation mode=enforce"));
+    // The organisation's file inside the repository would be the repository's to edit.
+    let inside = dir.path().join("org.toml");
+    std::fs::copy(&org, &inside).unwrap();
+    deploy(dir.path(), &inside, "ghcr.io/company/my-service:v1.2.3")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("lies inside the repository"));
+    // A pinned file that changed is refused.
+    deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
+        .env("PAVED_ORG_CONFIG_SHA256", "0".repeat(64))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not the pinned"));
+}
+
+#[test]
+fn a_pull_request_cannot_load_a_plugin_from_outside_the_allowed_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_org, org) = org_policy("");
+    // The pull request adds "its own" policy, which is some other directory on the machine.
+    for path in [plugins().join("add-default-labels").display().to_string(), "../../../../../../tmp".to_string()] {
+        std::fs::write(dir.path().join("paved.toml"), format!("[[policies]]\npath = {path:?}\n")).unwrap();
+        deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("lies outside the allowed plugin roots"))
+            .stderr(predicate::str::contains("plugin_roots of"));
+    }
+    // The organisation may also forbid repository policies altogether.
+    let (_org, org) =
+        org_policy(&format!("repository_policies = false\nplugin_roots = [{:?}]\n", plugins().display().to_string()));
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("[[policies]]\npath = {:?}\n", plugins().join("add-default-labels").display().to_string()),
+    )
+    .unwrap();
+    deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("repository_policies = false"));
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+}
+
+#[test]
+fn the_organisation_caps_a_pull_requests_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    // The hostile test plugin asks for a 200 ms time limit; the organisation allows 50.
+    let (_org, org) =
+        org_policy(&format!("plugin_roots = [{:?}]\n[limits]\ntimeout_ms = 50\n", plugins().display().to_string()));
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("[[policies]]\npath = {:?}\n", plugins().join("testdata/hostile").display().to_string()),
+    )
+    .unwrap();
+    deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("limits.timeout_ms = 200 is above the organisation's cap of 50"))
+        .stderr(predicate::str::contains(format!("[limits] timeout_ms in {}", org.display())));
+}
+
+#[test]
+fn check_loads_an_unpinned_plugin_only_as_a_wasm_file_named_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
+    let unpinned = dir.path().join("unpinned");
+    std::fs::create_dir(&unpinned).unwrap();
+    let manifest = std::fs::read_to_string(plugins().join("disallow-latest-tag/policy.toml")).unwrap();
+    let manifest: String = manifest.lines().filter(|l| !l.starts_with("sha256")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(unpinned.join("policy.toml"), manifest).unwrap();
+    std::fs::copy(plugins().join("disallow-latest-tag/policy.wasm"), unpinned.join("policy.wasm")).unwrap();
+    paved(dir.path())
+        .args(["policy", "check", "--file", "objects.yaml", "--policy", "unpinned"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("policy.toml has no sha256 pin"));
+    paved(dir.path())
+        .args(["policy", "check", "--file", "objects.yaml", "--policy", "unpinned/policy.wasm"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("fail  disallow-latest-tag Deployment/web"));
+}
+
+/// A cache entry of `artifact` at `entry`, proven with `key` the way the cache proves its own.
+fn forge(entry: &Path, key: &[u8], artifact: &[u8]) {
+    let mut mac = blake3::Hasher::new_keyed(key.try_into().unwrap());
+    mac.update(entry.file_name().unwrap().as_encoded_bytes());
+    mac.update(&[0]);
+    mac.update(artifact);
+    let mut bytes = mac.finalize().as_bytes().to_vec();
+    bytes.extend_from_slice(artifact);
+    std::fs::write(entry, bytes).unwrap();
+}
+
+#[test]
+fn a_restored_cache_with_its_key_and_a_forged_entry_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
+    let (cache, key) = (dir.path().join("restored/cache"), dir.path().join("restored/cache-key"));
+    let check = |policy: &str, key: &Path| {
+        let mut cmd = paved(dir.path());
+        cmd.env("PAVED_POLICY_CACHE", &cache)
+            .env("PAVED_POLICY_CACHE_KEY", key)
+            .args(["policy", "check", "--file", "objects.yaml", "--policy"])
+            .arg(plugins().join(policy));
+        cmd
+    };
+    // The attacker's cache: require-labels precompiled under the attacker's key...
+    check("require-labels", &key).assert().code(1);
+    let entry_of = |sha: &str| {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(sha))
+    };
+    let pin = |policy: &str| {
+        let m = std::fs::read_to_string(plugins().join(policy).join("policy.toml")).unwrap();
+        m.lines().find_map(|l| l.strip_prefix("sha256 = \"")).unwrap().trim_end_matches('"').to_string()
+    };
+    let own = entry_of(&pin("require-labels")).expect("an entry was written");
+    let artifact = std::fs::read(&own).unwrap()[32..].to_vec();
+    // ... and stored as disallow-latest-tag's entry, with the key copied in as old caches had it.
+    let name = own.file_name().unwrap().to_string_lossy().replace(&pin("require-labels"), &pin("disallow-latest-tag"));
+    let forged = cache.join(name);
+    let key_bytes = std::fs::read(&key).unwrap();
+    forge(&forged, &key_bytes, &artifact);
+    std::fs::write(cache.join("cache.key"), &key_bytes).unwrap();
+    // Control: with the attacker's key the forgery verifies, and the wrong code is loaded.
+    check("disallow-latest-tag", &key)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the component says it is \"require-labels\""));
+    // On the victim's machine the key is its own: the entry is recompiled, the policy denies.
+    check("disallow-latest-tag", &dir.path().join("victim-state/policy-cache.key"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("fail  disallow-latest-tag Deployment/web"));
+    assert_ne!(std::fs::read(&forged).unwrap()[32..], artifact[..], "the forged entry was replaced");
 }

@@ -84,6 +84,10 @@ pub struct OrgConfig {
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
     pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// The organisation's policy file, which the repository cannot edit
+    /// ([`crate::org_policy`]): attached by [`OrgConfig::discover`].
+    #[serde(skip)]
+    pub org_policy: Option<std::sync::Arc<crate::org_policy::OrgPolicy>>,
     /// Where the configuration came from (`None` for the built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -433,6 +437,7 @@ impl Default for OrgConfig {
             policies: Vec::new(),
             notify: None,
             environments: defaults::environments(),
+            org_policy: None,
             source: None,
             text: None,
         }
@@ -477,16 +482,53 @@ impl OrgConfig {
     }
 
     /// Loads `explicit` if given, else the `paved.toml` found from the working directory
-    /// upwards, else the built-in defaults.
+    /// upwards, else the built-in defaults; then attaches the organisation's policy file
+    /// ([`OrgPolicy::discover`](crate::org_policy::OrgPolicy::discover)), which must not lie
+    /// inside the repository that holds `paved.toml`.
     pub fn discover(explicit: Option<&Path>) -> Result<Self> {
-        if let Some(p) = explicit {
-            return Self::load(p);
+        let mut config = match explicit {
+            Some(p) => Self::load(p)?,
+            None => {
+                let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                match Self::find(&cwd) {
+                    Some(p) => Self::load(p)?,
+                    None => OrgConfig::default(),
+                }
+            }
+        };
+        if let Some(org) = crate::org_policy::OrgPolicy::discover()? {
+            config.check_outside_repository(&org.source)?;
+            config.org_policy = Some(std::sync::Arc::new(org));
         }
-        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-        match Self::find(&cwd) {
-            Some(p) => Self::load(p),
-            None => Ok(OrgConfig::default()),
+        Ok(config)
+    }
+
+    /// Refuses an organisation policy file inside the repository of this `paved.toml` (the
+    /// nearest ancestor holding `.git`, else the file's directory): the repository could edit it.
+    fn check_outside_repository(&self, org_file: &Path) -> Result<()> {
+        let Some(source) = &self.source else { return Ok(()) };
+        let (Ok(org_file), Ok(source)) = (std::fs::canonicalize(org_file), std::fs::canonicalize(source)) else {
+            return Ok(());
+        };
+        let dir = source.parent().unwrap_or(Path::new("/"));
+        let repository = dir.ancestors().find(|d| d.join(".git").exists()).unwrap_or(dir);
+        if org_file.starts_with(repository) {
+            return Err(Error::Config {
+                path: org_file.clone(),
+                line: None,
+                message: format!(
+                    "the organisation's policy file lies inside the repository {}, which can edit it",
+                    repository.display()
+                ),
+                hint: Some(format!("keep it outside every checkout, e.g. at {}", crate::org_policy::SYSTEM_ORG_CONFIG)),
+            });
         }
+        Ok(())
+    }
+
+    /// The text the configuration was parsed from.
+    pub(crate) fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     /// A backend's own section (`&["vault"]`, `&["databases", "main"]`), parsed into the

@@ -32,6 +32,7 @@ pub mod image;
 pub mod manifest;
 pub mod names;
 pub mod notify;
+pub mod org_policy;
 pub mod platform;
 pub mod policy;
 pub mod quantity;
@@ -40,6 +41,7 @@ pub mod request;
 pub mod resolve;
 pub mod secret;
 pub mod suggest;
+pub mod trust;
 pub mod yaml;
 
 pub use backend::{
@@ -54,6 +56,7 @@ pub use image::ImageRef;
 pub use manifest::{Manifest, Manifests, ObjectKey};
 pub use names::{AppName, Team};
 pub use notify::{MemoryNotifier, NoNotifier, Notification, NotificationKind, Notifier, Notifiers, notify_best_effort};
+pub use org_policy::{OrgPolicy, PolicyEntry, PolicyOrigin};
 pub use platform::{Plan, Platform, PlatformBuilder};
 pub use policy::{
     Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,

@@ -16,13 +16,20 @@
 //! half-written release: the revision record is the source of truth and the next operation
 //! re-materialises the directory from it. When the state directory is inside a git work tree,
 //! each release is one commit.
+//!
+//! Everything below the state directory is read and written through a [`cap_std`] handle on
+//! it: no path, record field or symbolic link (a committed `gitops/production -> /home/ci`)
+//! can make paved read or write outside it. Symbolic links below it are refused with a clear
+//! error before anything is written, and the state directory itself may not be one.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use cap_std::fs::{Dir, OpenOptions};
 use paved_core::bookkeeping::{self, not_deployed};
 use paved_core::{
     DeployContext, DeployOutcome, Deployer, DeployerCapabilities, Error, Manifests, Release, ReleaseCause, ReleaseKey,
@@ -76,11 +83,11 @@ impl GitOpsTarget {
 
     /// The directory of an app's current objects.
     pub fn app_dir(&self, app: &str, env: &str) -> PathBuf {
-        self.state_dir.join("gitops").join(env).join(app)
+        self.state_dir.join(app_rel(app, env))
     }
 
     fn releases_dir(&self, app: &str, env: &str) -> PathBuf {
-        self.state_dir.join("releases").join(env).join(app)
+        self.state_dir.join(releases_rel(app, env))
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Store) -> Result<T> + Send + 'static) -> Result<T> {
@@ -129,6 +136,16 @@ impl Deployer for GitOpsTarget {
     }
 }
 
+/// An app's objects, relative to the state directory.
+fn app_rel(app: &str, env: &str) -> PathBuf {
+    Path::new("gitops").join(env).join(app)
+}
+
+/// An app's release records, relative to the state directory.
+fn releases_rel(app: &str, env: &str) -> PathBuf {
+    Path::new("releases").join(env).join(app)
+}
+
 /// The blocking half of the target.
 struct Store {
     target: GitOpsTarget,
@@ -138,48 +155,180 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
-/// Refuses to write under `dir` when a directory between `state` and `dir` is a symbolic link
-/// (a committed `gitops/production -> /home/ci` would make paved replace `/home/ci/<app>`):
-/// paved writes inside its state directory only. Directories that do not exist yet are created
-/// fresh, never through a link.
-fn no_symlinks_below(state: &Path, dir: &Path) -> Result<()> {
-    let Ok(relative) = dir.strip_prefix(state) else {
-        return Ok(());
-    };
-    let mut path = state.to_path_buf();
-    for part in relative.components() {
-        path.push(part);
-        match fs::symlink_metadata(&path) {
+fn symlink_error(path: &Path, hint: &str) -> Error {
+    Error::backend(
+        TARGET_NAME,
+        format!("{} is a symbolic link: paved writes inside its state directory only", path.display()),
+        Some(hint.into()),
+    )
+}
+
+/// The parent and the last component of a relative path.
+fn split(rel: &Path) -> (&Path, &Path) {
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    (parent, rel.file_name().map(Path::new).unwrap_or(rel))
+}
+
+/// A name for a temporary entry beside `name`, unique within this process (`create_new`
+/// makes it unique among processes).
+fn temp_name(name: &Path, kind: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    PathBuf::from(format!(".{}.{kind}-{}-{n}", name.display(), std::process::id()))
+}
+
+impl Store {
+    /// The state directory as a capability (created when missing): paths below it resolve
+    /// inside it or fail. The state directory itself may not be a symbolic link (a committed
+    /// `.paved -> /home/ci` would hand paved another directory).
+    fn root(&self) -> Result<Dir> {
+        let state = &self.target.state_dir;
+        if let Some(root) = self.existing_root()? {
+            return Ok(root);
+        }
+        std::fs::create_dir_all(state).map_err(io(state))?;
+        self.existing_root()?.ok_or_else(|| Error::io(state, std::io::ErrorKind::NotFound.into()))
+    }
+
+    /// The state directory as a capability when it exists (reading creates nothing).
+    fn existing_root(&self) -> Result<Option<Dir>> {
+        let state = &self.target.state_dir;
+        match std::fs::symlink_metadata(state) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(Error::backend(
-                    TARGET_NAME,
-                    format!("{} is a symbolic link: paved writes inside its state directory only", path.display()),
-                    Some("replace the link with a directory (it may have come with a pull request)".into()),
-                ));
+                Err(symlink_error(state, "pass the directory it points to as the state directory"))
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(&path, e)),
+            Ok(_) => Dir::open_ambient_dir(state, cap_std::ambient_authority()).map(Some).map_err(io(state)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(state, e)),
         }
     }
-    Ok(())
-}
 
-/// `O_NOFOLLOW`: opening a symbolic link fails.
-#[cfg(target_os = "linux")]
-fn nofollow() -> i32 {
-    rustix::fs::OFlags::NOFOLLOW.bits() as i32
-}
+    /// The path of `rel` for messages.
+    fn shown(&self, rel: &Path) -> PathBuf {
+        self.target.state_dir.join(rel)
+    }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, renamed.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("paths written here have a parent");
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut tmp = tempfile::Builder::new().prefix(".paved-").tempfile_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    /// Maps an error of an operation on `rel`; an escape attempt gets the symlink message.
+    fn io_at<'a>(&'a self, rel: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+        move |e| Error::io(self.shown(rel), e)
+    }
+
+    /// Refuses to write under `rel` when a directory on the way is a symbolic link: the
+    /// handle would refuse one pointing outside anyway, and this says why. Directories that
+    /// do not exist yet are created fresh, never through a link.
+    fn no_symlinks(&self, root: &Dir, rel: &Path) -> Result<()> {
+        let mut path = PathBuf::new();
+        for part in rel.components() {
+            path.push(part);
+            match root.symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(symlink_error(
+                        &self.shown(&path),
+                        "replace the link with a directory (it may have come with a pull request)",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(self.io_at(&path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to `rel` atomically: a new temporary file beside it, synced, renamed.
+    fn write_atomic(&self, root: &Dir, rel: &Path, bytes: &[u8]) -> Result<()> {
+        let (parent, name) = split(rel);
+        root.create_dir_all(parent).map_err(self.io_at(parent))?;
+        let dir = root.open_dir(parent).map_err(self.io_at(parent))?;
+        let tmp = temp_name(name, "tmp");
+        let written = dir
+            .open_with(&tmp, OpenOptions::new().write(true).create_new(true))
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+            .and_then(|()| dir.rename(&tmp, &dir, name));
+        if written.is_err() {
+            let _ = dir.remove_file(&tmp);
+        }
+        written.map_err(self.io_at(rel))
+    }
+
+    /// An exclusive lock on `<state>/.locks/<name>.lock`, released when the file is dropped.
+    fn lock_file(&self, name: &str) -> Result<File> {
+        let root = self.root()?;
+        let locks = Path::new(".locks");
+        self.no_symlinks(&root, locks)?;
+        if !root.try_exists(locks).map_err(self.io_at(locks))? {
+            root.create_dir_all(locks).map_err(self.io_at(locks))?;
+            // Lock files are local state: keep them out of the user's repository.
+            self.write_atomic(&root, &locks.join(".gitignore"), b"*\n")?;
+        }
+        let rel = locks.join(format!("{name}.lock"));
+        // Never through a symbolic link (one planted there would make paved create or lock a
+        // file elsewhere).
+        self.no_symlinks(&root, &rel)?;
+        let file = root
+            .open_with(&rel, OpenOptions::new().create(true).truncate(false).write(true))
+            .map_err(self.io_at(&rel))?
+            .into_std();
+        file.lock().map_err(self.io_at(&rel))?;
+        Ok(file)
+    }
+
+    /// Serialises changes to one app in one environment.
+    fn lock(&self, key: &ReleaseKey) -> Result<File> {
+        self.lock_file(&format!("{}--{}", key.environment, key.app))
+    }
+
+    /// The stored revisions, oldest first.
+    fn load_all(&self, key: &ReleaseKey) -> Result<Vec<StoredRelease>> {
+        let Some(root) = self.existing_root()? else { return Ok(Vec::new()) };
+        let rel = releases_rel(key.app.as_str(), &key.environment);
+        self.no_symlinks(&root, &rel)?;
+        let dir = match root.open_dir(&rel) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io_at(&rel)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in dir.entries().map_err(self.io_at(&rel))? {
+            let name = PathBuf::from(entry.map_err(self.io_at(&rel))?.file_name());
+            let path = self.shown(&rel.join(&name));
+            let is_record = name.extension().is_some_and(|e| e == "json")
+                && name.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
+            if !is_record {
+                continue;
+            }
+            let bytes = dir.read(&name).map_err(io(&path))?;
+            let stored: StoredRelease = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::backend(
+                    TARGET_NAME,
+                    format!("release record {} is corrupt: {e}", path.display()),
+                    Some("restore it from git, or remove it if it is the newest revision".into()),
+                )
+            })?;
+            // A record's fields decide where a rollback or an unchanged redeploy writes: they
+            // must be the request's own (a committed record is input like any other file).
+            let r = &stored.record;
+            let number = name.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok());
+            if r.app != key.app.as_str() || r.environment != key.environment || number != Some(r.revision) {
+                return Err(Error::backend(
+                    TARGET_NAME,
+                    format!(
+                        "release record {} names app {:?}, environment {:?} and revision {}, not those of its place ({} in {})",
+                        path.display(),
+                        r.app,
+                        r.environment,
+                        r.revision,
+                        key.app,
+                        key.environment
+                    ),
+                    Some("it was edited by hand or forged: restore it from git".into()),
+                ));
+            }
+            out.push(stored);
+        }
+        out.sort_by_key(|r| r.record.revision);
+        Ok(out)
+    }
 }
 
 /// The files of an app directory: `(file name, contents)` in apply order, kustomization last.
@@ -201,88 +350,6 @@ fn directory_files(manifests: &Manifests) -> Vec<(String, String)> {
 }
 
 impl Store {
-    /// An exclusive lock on `<state>/.locks/<name>.lock`, released when the file is dropped.
-    fn lock_file(&self, name: &str) -> Result<File> {
-        let dir = self.target.state_dir.join(".locks");
-        no_symlinks_below(&self.target.state_dir, &dir)?;
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir).map_err(io(&dir))?;
-            // Lock files are local state: keep them out of the user's repository.
-            write_atomic(&dir.join(".gitignore"), b"*\n")?;
-        }
-        let path = dir.join(format!("{name}.lock"));
-        let mut options = File::options();
-        options.create(true).truncate(false).write(true);
-        // Never through a symbolic link (one planted there would make paved create or lock
-        // a file elsewhere).
-        #[cfg(target_os = "linux")]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, nofollow());
-        let file = options.open(&path).map_err(|e| match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => Error::backend(
-                TARGET_NAME,
-                format!("{} is a symbolic link: paved writes inside its state directory only", path.display()),
-                Some("remove the link; paved creates the lock file itself".into()),
-            ),
-            _ => Error::io(&path, e),
-        })?;
-        file.lock().map_err(io(&path))?;
-        Ok(file)
-    }
-
-    /// Serialises changes to one app in one environment.
-    fn lock(&self, key: &ReleaseKey) -> Result<File> {
-        self.lock_file(&format!("{}--{}", key.environment, key.app))
-    }
-
-    /// The stored revisions, oldest first.
-    fn load_all(&self, key: &ReleaseKey) -> Result<Vec<StoredRelease>> {
-        let dir = self.target.releases_dir(key.app.as_str(), &key.environment);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io(&dir))?.path();
-            let is_record = path.extension().is_some_and(|e| e == "json")
-                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
-            if !is_record {
-                continue;
-            }
-            let bytes = fs::read(&path).map_err(io(&path))?;
-            let stored: StoredRelease = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::backend(
-                    TARGET_NAME,
-                    format!("release record {} is corrupt: {e}", path.display()),
-                    Some("restore it from git, or remove it if it is the newest revision".into()),
-                )
-            })?;
-            // A record's fields decide where a rollback or an unchanged redeploy writes: they
-            // must be the request's own (a committed record is input like any other file).
-            let r = &stored.record;
-            let number = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok());
-            if r.app != key.app.as_str() || r.environment != key.environment || number != Some(r.revision) {
-                return Err(Error::backend(
-                    TARGET_NAME,
-                    format!(
-                        "release record {} names app {:?}, environment {:?} and revision {}, not those of its place ({} in {})",
-                        path.display(),
-                        r.app,
-                        r.environment,
-                        r.revision,
-                        key.app,
-                        key.environment
-                    ),
-                    Some("it was edited by hand or forged: restore it from git".into()),
-                ));
-            }
-            out.push(stored);
-        }
-        out.sort_by_key(|r| r.record.revision);
-        Ok(out)
-    }
-
     fn deploy(&self, release: &Release) -> Result<DeployOutcome> {
         let key = release.key();
         let _lock = self.lock(&key)?;
@@ -298,12 +365,13 @@ impl Store {
 
     fn store(&self, stored: &StoredRelease) -> Result<DeployOutcome> {
         let r = &stored.record;
-        for dir in [self.target.releases_dir(&r.app, &r.environment), self.target.app_dir(&r.app, &r.environment)] {
-            no_symlinks_below(&self.target.state_dir, &dir)?;
+        let root = self.root()?;
+        for rel in [releases_rel(&r.app, &r.environment), app_rel(&r.app, &r.environment)] {
+            self.no_symlinks(&root, &rel)?;
         }
-        let path = self.target.releases_dir(&r.app, &r.environment).join(format!("{:06}.json", r.revision));
+        let rel = releases_rel(&r.app, &r.environment).join(format!("{:06}.json", r.revision));
         let json = serde_json::to_vec_pretty(stored).expect("records serialize");
-        write_atomic(&path, &json)?;
+        self.write_atomic(&root, &rel, &json)?;
         self.materialize(stored)?;
         self.commit(stored)?;
         Ok(self.outcome(stored.record.clone(), true))
@@ -320,35 +388,44 @@ impl Store {
     /// when the directory already matched.
     fn materialize(&self, stored: &StoredRelease) -> Result<bool> {
         let r = &stored.record;
-        let final_dir = self.target.app_dir(&r.app, &r.environment);
+        let root = self.root()?;
+        let rel = app_rel(&r.app, &r.environment);
+        self.no_symlinks(&root, &rel)?;
+        let (parent_rel, name) = split(&rel);
+        root.create_dir_all(parent_rel).map_err(self.io_at(parent_rel))?;
+        let parent = root.open_dir(parent_rel).map_err(self.io_at(parent_rel))?;
         let files = directory_files(&stored.manifests);
-        if dir_matches(&final_dir, &files) {
+        if dir_matches(&parent, name, &files) {
             return Ok(false);
         }
-        let parent = final_dir.parent().expect("has a parent");
-        fs::create_dir_all(parent).map_err(io(parent))?;
         // Leftovers of a crash between building and swapping (we hold the app's lock).
         let prefix = format!(".{}.staging-", r.app);
-        for entry in fs::read_dir(parent).map_err(io(parent))?.flatten() {
+        for entry in parent.entries().map_err(self.io_at(parent_rel))?.flatten() {
             if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
-                let _ = fs::remove_dir_all(entry.path());
+                let _ = parent.remove_dir_all(entry.file_name());
             }
         }
-        let staging = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent).map_err(io(parent))?;
-        for (name, contents) in &files {
-            let path = staging.path().join(name);
-            let mut f = File::create(&path).map_err(io(&path))?;
-            f.write_all(contents.as_bytes()).map_err(io(&path))?;
-            f.sync_all().map_err(io(&path))?;
-        }
-        // After an exchange the staging path holds the old directory; dropping `staging`
-        // removes it.
-        if !(final_dir.exists() && exchange(staging.path(), &final_dir)?) {
-            if final_dir.exists() {
-                fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+        let staging = temp_name(name, "staging");
+        parent.create_dir(&staging).map_err(self.io_at(&rel))?;
+        let swapped = (|| {
+            let dir = parent.open_dir(&staging)?;
+            for (file, contents) in &files {
+                let mut f = dir.open_with(file, OpenOptions::new().write(true).create_new(true))?;
+                f.write_all(contents.as_bytes())?;
+                f.sync_all()?;
             }
-            fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
-        }
+            // After an exchange the staging name holds the old directory, removed below.
+            let exists = parent.symlink_metadata(name).is_ok();
+            if !(exists && exchange(&parent, &staging, name)?) {
+                if exists {
+                    parent.remove_dir_all(name)?;
+                }
+                parent.rename(&staging, &parent, name)?;
+            }
+            Ok(())
+        })();
+        let _ = parent.remove_dir_all(&staging);
+        swapped.map_err(self.io_at(&rel))?;
         Ok(true)
     }
 
@@ -356,7 +433,10 @@ impl Store {
         let history = self.load_all(key)?;
         let current = bookkeeping::current(&history).ok_or_else(|| not_deployed(key, None))?;
         let dir = self.target.app_dir(key.app.as_str(), &key.environment);
-        let in_sync = dir_matches(&dir, &directory_files(&current.manifests));
+        let rel = app_rel(key.app.as_str(), &key.environment);
+        let (parent_rel, name) = split(&rel);
+        let parent = self.existing_root()?.and_then(|root| root.open_dir(parent_rel).ok());
+        let in_sync = parent.is_some_and(|p| dir_matches(&p, name, &directory_files(&current.manifests)));
         let detail = if in_sync {
             format!("{} objects in sync with revision {}", current.record.objects, current.record.revision)
         } else {
@@ -437,28 +517,30 @@ impl Store {
     }
 }
 
-/// Exchanges two directories atomically; `Ok(false)` where the platform or file system
-/// cannot, so the caller falls back to remove + rename.
+/// Exchanges two entries of `dir` atomically; `Ok(false)` where the platform or file system
+/// cannot, so the caller falls back to remove + rename. Both are single names in `dir`, so
+/// nothing is resolved outside it.
 #[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> Result<bool> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+fn exchange(dir: &Dir, a: &Path, b: &Path) -> std::io::Result<bool> {
+    use rustix::fs::{RenameFlags, renameat_with};
+    match renameat_with(dir, a, dir, b, RenameFlags::EXCHANGE) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => Ok(false),
-        Err(e) => Err(Error::io(b, e.into())),
+        Err(e) => Err(e.into()),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn exchange(_a: &Path, _b: &Path) -> Result<bool> {
+fn exchange(_dir: &Dir, _a: &Path, _b: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-fn dir_matches(dir: &Path, files: &[(String, String)]) -> bool {
-    let Ok(entries) = fs::read_dir(dir) else { return false };
-    let count = entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).count();
-    count == files.len()
-        && files.iter().all(|(name, contents)| fs::read(dir.join(name)).is_ok_and(|b| b == contents.as_bytes()))
+/// Whether `parent/name` holds exactly `files`.
+fn dir_matches(parent: &Dir, name: &Path, files: &[(String, String)]) -> bool {
+    let Ok(dir) = parent.open_dir(name) else { return false };
+    let Ok(entries) = dir.entries() else { return false };
+    let count = entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_file())).count();
+    count == files.len() && files.iter().all(|(file, contents)| dir.read(file).is_ok_and(|b| b == contents.as_bytes()))
 }
 
 /// Runs git in `dir`; a missing identity falls back to `paved <paved@localhost>`.
@@ -518,4 +600,46 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn store(state: &Path) -> Store {
+        Store { target: GitOpsTarget::new(state).without_git() }
+    }
+
+    #[test]
+    fn the_handle_never_writes_outside_the_state_directory() {
+        let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let state = dir.path().join("state");
+        let s = store(&state);
+        let root = s.root().unwrap();
+        // A link planted after the friendly check (a race) still cannot lead out: the handle
+        // refuses to resolve it.
+        std::os::unix::fs::symlink(outside.path(), state.join("gitops")).unwrap();
+        let rel = Path::new("gitops/production/my-service/01-x.yaml");
+        assert!(s.write_atomic(&root, rel, b"x").is_err());
+        assert!(s.write_atomic(&root, Path::new("gitops/x.yaml"), b"x").is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was written outside");
+        // And the friendly check names the link.
+        let e = s.no_symlinks(&root, rel).unwrap_err();
+        assert!(e.to_string().contains("gitops is a symbolic link"), "{e}");
+        // Inside, it writes atomically and leaves no temporary files.
+        std::fs::remove_file(state.join("gitops")).unwrap();
+        s.write_atomic(&root, rel, b"x").unwrap();
+        let written: Vec<_> = std::fs::read_dir(state.join("gitops/production/my-service")).unwrap().collect();
+        assert_eq!(written.len(), 1);
+    }
+
+    #[test]
+    fn a_state_directory_that_is_a_symlink_is_refused() {
+        let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let state = dir.path().join(".paved");
+        std::os::unix::fs::symlink(outside.path(), &state).unwrap();
+        let e = store(&state).root().unwrap_err();
+        assert!(e.to_string().contains(".paved is a symbolic link"), "{e}");
+        assert!(e.hint().unwrap().contains("pass the directory it points to"));
+    }
 }

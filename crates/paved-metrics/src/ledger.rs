@@ -143,10 +143,15 @@ impl Ledger {
     }
 
     fn connect(path: &Path, read_only: bool) -> Result<Connection> {
+        // Never through a symbolic link: a committed `.paved/ledger.sqlite -> ~/.bashrc` is
+        // refused, not written to.
         let flags = if read_only {
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW
         } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
         };
         let wrap = |source| Error::Ledger { path: path.to_path_buf(), source };
         let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);

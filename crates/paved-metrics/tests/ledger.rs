@@ -2,6 +2,23 @@
 
 use paved_metrics::{DeploymentEvent, DeploymentStatus, Error, Ledger, LedgerEvent};
 
+#[cfg(unix)]
+#[test]
+fn a_ledger_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let victim = outside.path().join("bashrc");
+    std::fs::write(&victim, "export PATH=/usr/bin\n").unwrap();
+    let missing = outside.path().join("new.sqlite");
+    for target in [&victim, &missing] {
+        let link = dir.path().join("ledger.sqlite");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        assert!(Ledger::open(&link).is_err(), "{} was opened through a link", target.display());
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "export PATH=/usr/bin\n");
+    assert!(!missing.exists(), "nothing was created outside");
+}
+
 #[test]
 fn a_newer_schema_is_refused_not_damaged() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,9 +6,16 @@
 //!
 //! `Component::deserialize` trusts its input (it is native code), so the host only ever
 //! deserializes artifacts it wrote itself: every entry carries a keyed BLAKE3 MAC under a
-//! random key that lives in the cache directory (mode 0600, directory 0700). An entry whose MAC
-//! does not verify — corrupt, truncated, or written by someone else — is recompiled and
-//! replaced.
+//! random key that lives **outside** the cache, in the user's state directory
+//! ([`ComponentCache::default_key_path`]). A cache directory restored from a CI cache, baked
+//! into an image or shared on a volume therefore brings no valid key along: its entries fail
+//! verification and are recompiled and replaced. The key and the cache directory must be
+//! private to this user along their whole path ([`paved_core::trust`]); never share or cache
+//! the key itself.
+//!
+//! An entry whose MAC does not verify (corrupt, truncated, or written by someone else) is
+//! recompiled and replaced; an entry that cannot be written is only logged: the component is
+//! still used.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -16,11 +23,14 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use paved_core::trust::{Strictness, check_path};
+
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
-const KEY_FILE: &str = "cache.key";
 const MAC_LEN: usize = 32;
+/// The key file's name in the state directory.
+const KEY_FILE: &str = "policy-cache.key";
 
 /// How a component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +41,13 @@ pub enum CacheStatus {
     Compiled,
     /// The entry did not verify or load; recompiled and replaced.
     Recompiled,
+    /// Compiled; the entry could not be written (logged), so the next load compiles again.
+    NotStored,
     /// Compiled without a cache directory.
     Uncached,
 }
 
-/// A cache directory of precompiled components.
+/// A cache directory of precompiled components, with the MAC key that proves its entries.
 #[derive(Debug)]
 pub struct ComponentCache {
     dir: PathBuf,
@@ -43,41 +55,55 @@ pub struct ComponentCache {
 }
 
 impl ComponentCache {
-    /// Opens (creating) a cache directory and its MAC key. The directory and the key must
-    /// belong to the current user and be private to them (no group/other access, not
-    /// symlinks): a key someone else can write would let them forge entries, so such a
-    /// directory is refused (the host then compiles without a cache).
+    /// Opens (creating) a cache directory, with the key at [`default_key_path`](Self::default_key_path).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with_key(dir, Self::default_key_path())
+    }
+
+    /// Opens (creating) a cache directory whose entries are proven by the key in `key_file`
+    /// (created when missing, and recreated when it is not 32 bytes, as a crash of an older
+    /// version could leave it). The key may not live in the cache directory, and both must
+    /// be private to this user along their whole path: a key or directory someone else can
+    /// write would let them forge entries, so it is refused (the host then compiles without
+    /// a cache).
+    pub fn open_with_key(dir: impl Into<PathBuf>, key_file: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.into();
+        let key_file = key_file.as_ref();
         create_private_dir(&dir)?;
-        check_private(&dir)?;
-        let key_path = dir.join(KEY_FILE);
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| Error::io(&key_path, std::io::Error::other(e.to_string())))?;
-        // The first process to create the key wins; everyone else reads it.
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&key_path) {
-            Ok(mut file) => {
-                use std::io::Write;
-                file.write_all(&key).and_then(|()| file.sync_all()).map_err(|e| Error::io(&key_path, e))?;
-                return Ok(ComponentCache { dir, key });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(&key_path, e)),
+        trusted(&dir, Strictness::Private)?;
+        let key_dir = key_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        create_private_dir(key_dir)?;
+        let (canonical_dir, canonical_key_dir) = (canonical(&dir)?, canonical(key_dir)?);
+        if canonical_key_dir.starts_with(&canonical_dir) {
+            return Err(Error::io(
+                key_file,
+                std::io::Error::other(format!(
+                    "the cache key lies inside the cache directory {}, so a copy of the cache would carry it",
+                    dir.display()
+                )),
+            ));
         }
-        check_private(&key_path)?;
-        // A key being written by another process right now: wait for its 32 bytes.
-        for _ in 0..50 {
-            let bytes = std::fs::read(&key_path).map_err(|e| Error::io(&key_path, e))?;
-            if let Ok(existing) = <[u8; 32]>::try_from(bytes.as_slice()) {
-                return Ok(ComponentCache { dir, key: existing });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        trusted(key_dir, Strictness::NotWritableByOthers)?;
+        let key = read_or_create_key(key_file)?;
+        Ok(ComponentCache { dir, key })
+    }
+
+    /// The default key file: `$PAVED_POLICY_CACHE_KEY`, else `policy-cache.key` in
+    /// `$XDG_STATE_HOME/paved`, `~/.local/state/paved`, `$XDG_RUNTIME_DIR/paved`, or a
+    /// directory of this user's under the system's temporary directory. State, not cache:
+    /// tools that save and restore caches leave it alone.
+    pub fn default_key_path() -> PathBuf {
+        if let Some(file) = std::env::var_os("PAVED_POLICY_CACHE_KEY") {
+            return file.into();
         }
-        Err(Error::io(&key_path, std::io::Error::other("the cache key is not 32 bytes; delete the cache directory")))
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+            .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+        match base {
+            Some(base) => base.join("paved").join(KEY_FILE),
+            None => per_user_temp_dir("paved-state").join(KEY_FILE),
+        }
     }
 
     /// The default directory: `$PAVED_POLICY_CACHE`, else `$XDG_CACHE_HOME/paved/policy`, else
@@ -92,10 +118,7 @@ impl ComponentCache {
         if let Some(home) = std::env::var_os("HOME") {
             return PathBuf::from(home).join(".cache/paved/policy");
         }
-        #[cfg(unix)]
-        return std::env::temp_dir().join(format!("paved-policy-cache-{}", rustix::process::geteuid().as_raw()));
-        #[cfg(not(unix))]
-        std::env::temp_dir().join("paved-policy-cache")
+        per_user_temp_dir("paved-policy-cache")
     }
 
     /// The directory.
@@ -131,7 +154,11 @@ impl ComponentCache {
         let mut entry = Vec::with_capacity(MAC_LEN + artifact.len());
         entry.extend_from_slice(self.mac(&path, &artifact).as_bytes());
         entry.extend_from_slice(&artifact);
-        write_atomic(&path, &entry)?;
+        if let Err(e) = write_atomic(&path, &entry) {
+            // A full disk or a read-only cache slows the next load down; it never fails this one.
+            tracing::warn!(path = %path.display(), error = %e, "policy cache entry not written; compiled in memory");
+            status = CacheStatus::NotStored;
+        }
         let component = deserialize_own_artifact(engine, &artifact).map_err(|e| compile_error(sha256, &e))?;
         Ok((component, status))
     }
@@ -198,25 +225,58 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     builder.create(dir).map_err(|e| Error::io(dir, e))
 }
 
-/// Refuses a path that is a symlink, belongs to another user, or is open to group/others.
-fn check_private(path: &Path) -> Result<()> {
+fn canonical(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|e| Error::io(path, e))
+}
+
+fn trusted(path: &Path, strictness: Strictness) -> Result<()> {
+    check_path(path, strictness)
+        .map_err(|e| Error::io(path, std::io::Error::new(e.kind(), format!("{e}; the policy cache refuses it"))))
+}
+
+/// `{prefix}-{uid}` under the system's temporary directory.
+fn per_user_temp_dir(prefix: &str) -> PathBuf {
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-        let me = rustix::process::geteuid().as_raw();
-        if meta.file_type().is_symlink() || meta.uid() != me || meta.mode() & 0o077 != 0 {
-            return Err(Error::io(
-                path,
-                std::io::Error::other(format!(
-                    "not private to this user (owner uid {}, mode {:o}): the policy cache refuses it",
-                    meta.uid(),
-                    meta.mode() & 0o7777
-                )),
-            ));
+    return std::env::temp_dir().join(format!("{prefix}-{}", rustix::process::geteuid().as_raw()));
+    #[cfg(not(unix))]
+    std::env::temp_dir().join(prefix)
+}
+
+/// Reads the 32-byte key, creating it when missing and replacing it when damaged. A new key
+/// is written to a temporary file and linked into place, so no reader ever sees a partial
+/// one; when two processes race, the first link wins and both use its key.
+fn read_or_create_key(key_file: &Path) -> Result<[u8; 32]> {
+    let io = |e| Error::io(key_file, e);
+    for _ in 0..3 {
+        match std::fs::read(key_file) {
+            Ok(bytes) => {
+                trusted(key_file, Strictness::Private)?;
+                if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                    return Ok(key);
+                }
+                tracing::warn!(path = %key_file.display(), len = bytes.len(), "policy cache key damaged; replacing it");
+                match std::fs::remove_file(key_file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let dir = key_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        // `NamedTempFile` creates the file with mode 0600.
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        std::io::Write::write_all(&mut tmp, &key).and_then(|()| tmp.as_file().sync_all()).map_err(io)?;
+        match tmp.persist_noclobber(key_file) {
+            Ok(_) => return Ok(key),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(e.error)),
         }
     }
-    Ok(())
+    Err(io(std::io::Error::other("the cache key keeps changing under this process; is another one replacing it?")))
 }
 
 #[cfg(all(test, unix))]
@@ -225,19 +285,47 @@ mod tests {
 
     use super::*;
 
+    fn mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
     #[test]
-    fn a_directory_or_key_open_to_others_is_refused() {
+    fn the_key_lives_outside_the_cache_and_both_must_be_private() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let first = ComponentCache::open(&cache).unwrap();
-        // The key is created once and read back by the next opener.
-        assert_eq!(ComponentCache::open(&cache).unwrap().key, first.key);
-        std::fs::set_permissions(cache.join(KEY_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = ComponentCache::open(&cache).unwrap_err();
-        assert!(e.to_string().contains("not private to this user"), "{e}");
-        std::fs::set_permissions(cache.join(KEY_FILE), std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = ComponentCache::open(&cache).unwrap_err();
-        assert!(e.to_string().contains("not private to this user"), "{e}");
+        let (cache, key) = (dir.path().join("cache"), dir.path().join("state/policy-cache.key"));
+        let first = ComponentCache::open_with_key(&cache, &key).unwrap();
+        // The key is created once and read back by the next opener; nothing of it is in the cache.
+        assert_eq!(ComponentCache::open_with_key(&cache, &key).unwrap().key, first.key);
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        mode(&key, 0o644);
+        let e = ComponentCache::open_with_key(&cache, &key).unwrap_err();
+        assert!(e.to_string().contains("gives group or others access"), "{e}");
+        mode(&key, 0o600);
+        mode(&cache, 0o755);
+        let e = ComponentCache::open_with_key(&cache, &key).unwrap_err();
+        assert!(e.to_string().contains("mode 755 gives group or others access"), "{e}");
+        mode(&cache, 0o700);
+        // Every directory on the way counts, not only the last one.
+        mode(dir.path(), 0o777);
+        let e = ComponentCache::open_with_key(&cache, &key).unwrap_err();
+        assert!(e.to_string().contains("others may write to it (mode 777)"), "{e}");
+        mode(dir.path(), 0o700);
+        // A key inside the cache directory would travel with every copy of the cache.
+        let e = ComponentCache::open_with_key(&cache, cache.join("k")).unwrap_err();
+        assert!(e.to_string().contains("lies inside the cache directory"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_key_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, key) = (dir.path().join("cache"), dir.path().join("policy-cache.key"));
+        // What a crash between creating and writing the key used to leave behind.
+        let mut options = std::fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
+        options.open(&key).unwrap();
+        let opened = ComponentCache::open_with_key(&cache, &key).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), opened.key, "a new 32-byte key");
+        assert_ne!(opened.key, [0u8; 32]);
     }
 }

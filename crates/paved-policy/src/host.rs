@@ -50,23 +50,19 @@ const MAX_HANDLES: usize = 1024;
 pub struct HostOptions {
     /// Where precompiled components are cached; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
+    /// The file holding the cache's MAC key, outside the cache directory; `None`:
+    /// [`ComponentCache::default_key_path`].
+    pub cache_key: Option<PathBuf>,
     /// Enforce fuel limits (`limits.fuel` in manifests). Fuel makes execution deterministic
     /// but costs ~10–20% speed, so it is off unless asked for.
     pub fuel: bool,
     /// Evaluations that may run at once (the pooling allocator's instance slots).
     pub max_concurrent: u32,
-    /// Load components that have no `sha256` pin (only for `.wasm` files named directly).
-    pub allow_unpinned: bool,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions {
-            cache_dir: Some(ComponentCache::default_dir()),
-            fuel: false,
-            max_concurrent: 64,
-            allow_unpinned: false,
-        }
+        HostOptions { cache_dir: Some(ComponentCache::default_dir()), cache_key: None, fuel: false, max_concurrent: 64 }
     }
 }
 
@@ -76,7 +72,6 @@ pub struct PolicyHost {
     linker: Linker<State>,
     cache: Option<ComponentCache>,
     fuel: bool,
-    allow_unpinned: bool,
     loaded: Mutex<HashMap<String, Component>>,
     ticker: Arc<AtomicBool>,
 }
@@ -132,7 +127,8 @@ impl PolicyHost {
         PluginBindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| host_error(&e))?;
         // A cache directory that cannot be used safely is skipped (compiling is only slower).
-        let cache = options.cache_dir.and_then(|dir| match ComponentCache::open(&dir) {
+        let key = options.cache_key.unwrap_or_else(ComponentCache::default_key_path);
+        let cache = options.cache_dir.and_then(|dir| match ComponentCache::open_with_key(&dir, &key) {
             Ok(cache) => Some(cache),
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "policy cache disabled");
@@ -141,15 +137,7 @@ impl PolicyHost {
         });
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticker.clone());
-        Ok(PolicyHost {
-            engine,
-            linker,
-            cache,
-            fuel: options.fuel,
-            allow_unpinned: options.allow_unpinned,
-            loaded: Mutex::new(HashMap::new()),
-            ticker,
-        })
+        Ok(PolicyHost { engine, linker, cache, fuel: options.fuel, loaded: Mutex::new(HashMap::new()), ticker })
     }
 
     /// The engine.
@@ -177,7 +165,8 @@ impl PolicyHost {
         })?;
         let sha256 = hex(&Sha256::digest(&bytes));
         if manifest.sha256.is_empty() {
-            if !self.allow_unpinned {
+            // Only a `.wasm` file named directly needs no pin: its user chose those bytes.
+            if !manifest.named_by_file {
                 return Err(Error::Load {
                     policy: manifest.name.clone(),
                     message: "policy.toml has no sha256 pin".into(),
@@ -208,7 +197,7 @@ impl PolicyHost {
                     .into(),
             ),
         })?;
-        let named_only_by_file = manifest.sha256.is_empty() && manifest.version == "0.0.0";
+        let named_only_by_file = manifest.named_by_file;
         let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel };
         let info = plugin.metadata().map_err(|failure| Error::Load {
             policy: manifest.name.clone(),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use paved_core::org_policy::LimitCaps;
 use paved_core::{Action, FailurePolicy, PolicyMode};
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,10 @@ pub struct PolicyManifest {
     /// The directory the manifest was read from.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// Made by [`for_component`](Self::for_component) for a `.wasm` file named directly: the
+    /// only manifest that loads without a pin, and whose name comes from the component.
+    #[serde(skip)]
+    pub(crate) named_by_file: bool,
 }
 
 fn all_actions() -> Vec<Action> {
@@ -223,6 +228,29 @@ impl PolicyManifest {
         self.read_only_dirs.iter().map(|(guest, host)| (guest.as_str(), self.dir.join(host)))
     }
 
+    /// Holds the manifest's limits to the organisation's caps (`[limits]` of the policy file
+    /// `source`): a limit above its cap is refused, naming the cap; a plugin that names no
+    /// fuel gets the fuel cap.
+    pub fn cap_limits(&mut self, caps: &LimitCaps, source: &Path) -> Result<()> {
+        let l = &mut self.limits;
+        let over = |what: &str, asked: u64, cap: Option<u64>| match cap {
+            Some(cap) if asked > cap => Err(Error::Manifest {
+                path: self.dir.join(MANIFEST_FILE),
+                message: format!("limits.{what} = {asked} is above the organisation's cap of {cap}"),
+                hint: Some(format!("lower it to {cap} or less; the cap is [limits] {what} in {}", source.display())),
+            }),
+            _ => Ok(()),
+        };
+        over("timeout_ms", l.timeout_ms, caps.timeout_ms)?;
+        over("memory_mib", l.memory_mib.into(), caps.memory_mib.map(u64::from))?;
+        over("output_kib", l.output_kib.into(), caps.output_kib.map(u64::from))?;
+        if let Some(fuel) = l.fuel {
+            over("fuel", fuel, caps.fuel)?;
+        }
+        l.fuel = l.fuel.or(caps.fuel);
+        Ok(())
+    }
+
     /// Whether it is shown objects of this kind.
     pub fn handles_kind(&self, kind: &str) -> bool {
         in_scope(&self.kinds, kind)
@@ -249,6 +277,7 @@ impl PolicyManifest {
             settings: Default::default(),
             read_only_dirs: BTreeMap::new(),
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            named_by_file: true,
         }
     }
 }

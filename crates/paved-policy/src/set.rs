@@ -1,10 +1,10 @@
 //! The organisation's policies, evaluated together on one action.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use paved_core::org_policy::{Effective, PolicyEntry};
 use paved_core::{Action, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity, Violation};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -43,6 +43,21 @@ impl ConfiguredPolicy {
             environments: config.environments.clone().unwrap_or_else(|| m.environments.clone()),
             plugin,
         }
+    }
+
+    /// A plugin as [`OrgConfig::policy_entries`](paved_core::OrgConfig::policy_entries)
+    /// resolved it: the configuring file's overrides, made stricter by the repository's
+    /// (a weaker one is refused, naming the organisation's setting).
+    pub fn from_entry(plugin: Plugin, entry: &PolicyEntry) -> paved_core::Result<Self> {
+        let m = plugin.manifest();
+        let defaults =
+            Effective { mode: m.mode, failure_policy: m.failure_policy, environments: m.environments.clone() };
+        let effective = entry.tighten(&defaults)?;
+        let mut policy = Self::with(plugin, &entry.config);
+        policy.mode = effective.mode;
+        policy.failure_policy = effective.failure_policy;
+        policy.environments = effective.environments;
+        Ok(policy)
     }
 
     /// The plugin.
@@ -267,16 +282,24 @@ impl PolicySet {
         PolicySet { host, policies: Arc::new(Vec::new()) }
     }
 
-    /// The policies configured in `paved.toml` (`[[policies]]`), loaded on a new host. Paths
-    /// are relative to the configuration file.
-    pub fn from_config(config: &paved_core::OrgConfig, options: HostOptions) -> Result<Self> {
+    /// The organisation's policies and the repository's `[[policies]]`, as
+    /// [`OrgConfig::policy_entries`](paved_core::OrgConfig::policy_entries) resolves them,
+    /// loaded on a new host under the organisation's limit caps (`[limits]`; a `fuel` cap
+    /// turns fuel metering on).
+    pub fn from_config(config: &paved_core::OrgConfig, mut options: HostOptions) -> Result<Self> {
+        let entries = config.policy_entries()?;
+        let org = config.org_policy.as_deref();
+        let caps = org.map(|o| o.limits).unwrap_or_default();
+        options.fuel |= caps.fuel.is_some();
         let host = Arc::new(PolicyHost::new(options)?);
-        let base = config.source.as_deref().and_then(Path::parent).unwrap_or(Path::new("."));
         let mut set = PolicySet::new(host);
-        for p in &config.policies {
-            let manifest = PolicyManifest::load(base.join(&p.path))?;
+        for entry in &entries {
+            let mut manifest = PolicyManifest::load(&entry.dir)?;
+            if let Some(org) = org {
+                manifest.cap_limits(&caps, &org.source)?;
+            }
             let plugin = set.host.load(manifest)?;
-            set.push(ConfiguredPolicy::with(plugin, p));
+            set.push(ConfiguredPolicy::from_entry(plugin, entry)?);
         }
         Ok(set)
     }

@@ -207,7 +207,7 @@ fn a_component_that_does_not_match_its_pin_is_refused() {
     let e = host.load(m).unwrap_err();
     assert!(matches!(e, Error::PinMismatch { .. }), "{e:?}");
     assert!(e.to_string().contains("does not match its pin"), "{e}");
-    // Unpinned manifests are refused too, unless the host allows them (for bare .wasm files).
+    // Unpinned manifests are refused too: only a bare .wasm file named directly needs no pin.
     let (_dir, mut m) = fake_plugin(&good, None);
     m.sha256.clear();
     let e = host.load(m).unwrap_err();

@@ -209,21 +209,28 @@ async fn a_rollback_passes_through_policy() {
     assert_eq!(guarded.history(&app, "production").await.unwrap().len(), 2, "nothing rolled back");
 }
 
+/// Copies a built plugin (manifest and component) to `dir/policies/NAME`.
+fn copy_plugin(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let to = dir.join("policies").join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for file in ["policy.toml", "policy.wasm"] {
+        std::fs::copy(plugin_dir(name).join(file), to.join(file)).unwrap();
+    }
+    to
+}
+
+fn cached() -> HostOptions {
+    HostOptions { cache_dir: Some(std::env::temp_dir().join("paved-policy-test-cache")), ..Default::default() }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_come_from_paved_toml_with_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugin_dir("");
-    let toml = format!(
-        "[[policies]]\npath = \"{}\"\n[policies.settings]\nregistries = [\"ghcr.io/other/\"]\n",
-        plugins.join("restrict-image-registries").display()
-    );
+    copy_plugin("restrict-image-registries", dir.path());
+    let toml = "[[policies]]\npath = \"policies/restrict-image-registries\"\n[policies.settings]\nregistries = [\"ghcr.io/other/\"]\n";
     std::fs::write(dir.path().join("paved.toml"), toml).unwrap();
     let config = OrgConfig::load(dir.path().join("paved.toml")).unwrap();
-    let set = PolicySet::from_config(
-        &config,
-        HostOptions { cache_dir: Some(std::env::temp_dir().join("paved-policy-test-cache")), ..Default::default() },
-    )
-    .unwrap();
+    let set = PolicySet::from_config(&config, cached()).unwrap();
     assert_eq!(set.policies()[0].settings(), r#"{"registries":["ghcr.io/other/"]}"#);
     let events = Events::default();
     let p = platform(dir.path(), set, &events, Default::default());
@@ -231,4 +238,62 @@ async fn policies_come_from_paved_toml_with_settings() {
     let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
     assert_eq!(violations[0].code, "validate-registries");
     assert!(violations[0].hint.as_deref().unwrap().contains("ghcr.io/other/"), "{violations:?}");
+}
+
+/// A repository config with the organisation's policy file `org` (text) attached.
+fn with_org(repo: &std::path::Path, repo_toml: &str, org_dir: &std::path::Path, org: &str) -> OrgConfig {
+    std::fs::write(repo.join("paved.toml"), repo_toml).unwrap();
+    std::fs::write(org_dir.join("org.toml"), org).unwrap();
+    let mut config = OrgConfig::load(repo.join("paved.toml")).unwrap();
+    config.org_policy = Some(Arc::new(paved_core::OrgPolicy::load(org_dir.join("org.toml"), None).unwrap()));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisation_policies_run_first_and_the_repository_cannot_weaken_them() {
+    let (repo, org) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    copy_plugin("disallow-latest-tag", org.path());
+    copy_plugin("production-min-replicas", repo.path());
+    let org_toml = "[[policies]]\npath = \"policies/disallow-latest-tag\"\n";
+    let config =
+        with_org(repo.path(), "[[policies]]\npath = \"policies/production-min-replicas\"\n", org.path(), org_toml);
+    let set = PolicySet::from_config(&config, cached()).unwrap();
+    let names: Vec<&str> = set.policies().iter().map(|p| p.name()).collect();
+    assert_eq!(names, ["disallow-latest-tag", "production-min-replicas"]);
+    let events = Events::default();
+    let p = platform(repo.path(), set, &events, Default::default());
+    let e = p.plan(&request("ghcr.io/company/my-service:latest")).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations[0].policy, "disallow-latest-tag");
+    // The repository names the organisation's plugin to switch it to audit: refused.
+    let weaken = format!(
+        "[[policies]]\npath = \"{}\"\nmode = \"audit\"\n",
+        org.path().join("policies/disallow-latest-tag").display()
+    );
+    let config = with_org(repo.path(), &weaken, org.path(), org_toml);
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("mode = \"audit\" would weaken the organisation's policy"), "{e}");
+}
+
+#[test]
+fn the_organisation_caps_plugin_limits() {
+    let (repo, org) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // restrict-image-registries asks for 100 ms; the organisation allows 50.
+    copy_plugin("restrict-image-registries", repo.path());
+    let repo_toml = "[[policies]]\npath = \"policies/restrict-image-registries\"\n";
+    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\ntimeout_ms = 50\n");
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("limits.timeout_ms = 100 is above the organisation's cap of 50"), "{e}");
+    assert!(e.hint().unwrap().contains("[limits] timeout_ms in"), "{:?}", e.hint());
+    // A fuel cap turns metering on and gives a plugin that names no fuel that much: 1000
+    // instructions do not even instantiate it, ten billion evaluate it.
+    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\nfuel = 1000\n");
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("ran out of fuel (1000)"), "{e}");
+    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\nfuel = 10_000_000_000\n");
+    let set = PolicySet::from_config(&config, cached()).unwrap();
+    assert_eq!(set.policies()[0].plugin().manifest().limits.fuel, Some(10_000_000_000));
+    let input = paved_policy::ActionInput::objects("production", vec![good_deployment()]);
+    let outcome = &set.evaluate(&input).outcomes[0];
+    assert!(matches!(&outcome.outcome, paved_policy::Outcome::Decided(v) if v.is_empty()), "{:?}", outcome.outcome);
 }

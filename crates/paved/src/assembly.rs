@@ -191,7 +191,7 @@ impl Assembly {
         // Policies and notifications the configuration asks for are never skipped silently
         // by a build without their feature.
         #[cfg(not(feature = "policy"))]
-        if !self.config.policies.is_empty() {
+        if self.config.has_policies() {
             return Err(missing_feature(&self.config, "[[policies]]", "policy"));
         }
         #[cfg(not(feature = "notify"))]
@@ -199,7 +199,7 @@ impl Assembly {
             return Err(missing_feature(&self.config, "[notify]", "notify"));
         }
         #[cfg(feature = "policy")]
-        if !self.config.policies.is_empty() {
+        if self.config.has_policies() {
             let set = crate::policy::PolicySet::from_config(&self.config, crate::policy::HostOptions::default())?;
             builder = builder.policy(set);
         }

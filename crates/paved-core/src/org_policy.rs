@@ -1,0 +1,484 @@
+//! The organisation's policy file: the policies every action passes through, which a
+//! repository cannot edit.
+//!
+//! `paved.toml` is found from the working directory upwards, so it is the repository's: in CI
+//! for a pull request it is whatever the pull request says. The organisation's policy set
+//! therefore comes from a file outside the repository, `$PAVED_ORG_CONFIG` or
+//! `/etc/paved/org.toml` (optionally pinned by `$PAVED_ORG_CONFIG_SHA256`):
+//!
+//! ```toml
+//! plugin_roots = ["/opt/paved/plugins"]   # where a repository's own policies may live (besides the repository)
+//! repository_policies = true              # may paved.toml add policies? (default true)
+//!
+//! [limits]                                # caps on every plugin's manifest limits
+//! timeout_ms = 200
+//! memory_mib = 64
+//! output_kib = 64
+//! fuel = 500_000_000                      # also turns fuel metering on
+//!
+//! [[policies]]                            # run first, in this order, on every action
+//! path = "policies/disallow-latest-tag"   # relative to this file
+//! mode = "enforce"
+//! ```
+//!
+//! Against it, a repository's `[[policies]]` may only **add** policies (from the repository or
+//! a plugin root) and make the organisation's **stricter**: a stricter `mode` or
+//! `failure_policy`, more `environments`. It may not drop one, weaken one, change its
+//! settings, or load a plugin from elsewhere; every refusal names the organisation's setting
+//! that forbids it. [`OrgConfig::policy_entries`] applies these rules; the policy host applies
+//! the limit caps when it loads each manifest.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{OrgConfig, PolicyConfig};
+use crate::error::{Error, Result};
+use crate::policy::{FailurePolicy, PolicyMode};
+
+/// The environment variable naming the organisation's policy file.
+pub const ORG_CONFIG_ENV: &str = "PAVED_ORG_CONFIG";
+/// The environment variable pinning the organisation's policy file by its SHA-256 (hex).
+pub const ORG_CONFIG_SHA256_ENV: &str = "PAVED_ORG_CONFIG_SHA256";
+/// The organisation's policy file when [`ORG_CONFIG_ENV`] is not set.
+pub const SYSTEM_ORG_CONFIG: &str = "/etc/paved/org.toml";
+
+/// The organisation's policy file (see the [module documentation](self)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OrgPolicy {
+    /// Directories a repository's own policies may be loaded from, besides the repository
+    /// itself; relative to this file.
+    #[serde(default)]
+    pub plugin_roots: Vec<PathBuf>,
+    /// Whether a repository's `paved.toml` may add policies of its own.
+    #[serde(default = "yes")]
+    pub repository_policies: bool,
+    /// Caps on every plugin's limits, the organisation's and the repository's alike.
+    #[serde(default)]
+    pub limits: LimitCaps,
+    /// The organisation's policies: evaluated on every action, before any a repository adds.
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+    /// The file it was read from.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The organisation's caps on plugin limits (`[limits]`): a manifest asking for more is
+/// refused. Unset: the host's own maxima.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitCaps {
+    /// The longest wall-clock time of one evaluation, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The most linear memory, in MiB.
+    pub memory_mib: Option<u32>,
+    /// The most stdout and stderr output, in KiB each.
+    pub output_kib: Option<u32>,
+    /// The most fuel of one evaluation. Setting it turns fuel metering on; a plugin whose
+    /// manifest names no fuel gets this much.
+    pub fuel: Option<u64>,
+}
+
+/// Who configured a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyOrigin {
+    /// The organisation's policy file.
+    Organisation,
+    /// The repository's `paved.toml`.
+    Repository,
+}
+
+/// One policy to load, as [`OrgConfig::policy_entries`] resolved it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PolicyEntry {
+    /// The plugin directory (canonical).
+    pub dir: PathBuf,
+    /// The overrides of whoever configured it.
+    pub config: PolicyConfig,
+    /// Who configured it.
+    pub origin: PolicyOrigin,
+    /// For an organisation policy: the repository's overrides, which may only make it
+    /// stricter ([`PolicyEntry::tighten`] checks them against the manifest).
+    pub tightened: Option<PolicyConfig>,
+    /// The file that configured it.
+    pub source: PathBuf,
+    /// The repository's `paved.toml`, for a tightened policy.
+    pub repository_source: Option<PathBuf>,
+}
+
+/// A policy's effective overrides after the repository tightened it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// The mode.
+    pub mode: PolicyMode,
+    /// The failure policy.
+    pub failure_policy: FailurePolicy,
+    /// The environments (empty: all).
+    pub environments: Vec<String>,
+}
+
+impl PolicyEntry {
+    /// The effective mode, failure policy and environments, given the manifest's defaults:
+    /// the organisation's, made stricter by the repository. A weaker value is refused with
+    /// the organisation's setting named.
+    pub fn tighten(&self, manifest_defaults: &Effective) -> Result<Effective> {
+        let org = Effective {
+            mode: self.config.mode.unwrap_or(manifest_defaults.mode),
+            failure_policy: self.config.failure_policy.unwrap_or(manifest_defaults.failure_policy),
+            environments: self.config.environments.clone().unwrap_or_else(|| manifest_defaults.environments.clone()),
+        };
+        let Some(repo) = &self.tightened else { return Ok(org) };
+        let refuse = |what: &str, asked: String, org_value: String| {
+            let path = self.repository_source.clone().unwrap_or_default();
+            Error::Config {
+                line: None,
+                message: format!(
+                    "[[policies]] {what} = {asked} would weaken the organisation's policy {} ({what} = {org_value})",
+                    self.dir.display()
+                ),
+                hint: Some(format!(
+                    "the organisation sets it in {} ([[policies]] {what}); a repository may only make it stricter",
+                    self.source.display()
+                )),
+                path,
+            }
+        };
+        if !repo.settings.is_empty() {
+            return Err(refuse(
+                "settings",
+                serde_json::Value::Object(repo.settings.clone()).to_string(),
+                "the organisation's".into(),
+            ));
+        }
+        let mode = repo.mode.unwrap_or(org.mode);
+        if strictness(mode) < strictness(org.mode) {
+            return Err(refuse("mode", quoted(mode), quoted(org.mode)));
+        }
+        let failure_policy = repo.failure_policy.unwrap_or(org.failure_policy);
+        if failure_policy == FailurePolicy::Ignore && org.failure_policy == FailurePolicy::Fail {
+            return Err(refuse("failure_policy", quoted(failure_policy), quoted(org.failure_policy)));
+        }
+        let environments = repo.environments.clone().unwrap_or_else(|| org.environments.clone());
+        let all = |e: &[String]| e.is_empty() || e.iter().any(|e| e == "*");
+        if !all(&environments) && (all(&org.environments) || !org.environments.iter().all(|e| environments.contains(e)))
+        {
+            return Err(refuse("environments", format!("{environments:?}"), format!("{:?}", org.environments)));
+        }
+        Ok(Effective { mode, failure_policy, environments })
+    }
+}
+
+fn quoted(value: impl Serialize) -> String {
+    serde_json::to_string(&value).unwrap_or_default()
+}
+
+/// Audit < warn < enforce.
+fn strictness(mode: PolicyMode) -> u8 {
+    match mode {
+        PolicyMode::Audit => 0,
+        PolicyMode::Warn => 1,
+        PolicyMode::Enforce => 2,
+    }
+}
+
+impl OrgPolicy {
+    /// Parses the text of an organisation policy file read from `path`.
+    pub fn parse(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+        let path = path.as_ref();
+        let mut policy: OrgPolicy = toml::from_str(text).map_err(|e| crate::config::toml_error(path, text, &e))?;
+        policy.source = path.to_path_buf();
+        Ok(policy)
+    }
+
+    /// Reads an organisation policy file, after checking that only this user or root can
+    /// have written it ([`crate::trust`]) and, when `sha256` is given, that it has that
+    /// digest.
+    pub fn load(path: impl AsRef<Path>, sha256: Option<&str>) -> Result<Self> {
+        let path = path.as_ref();
+        let config_error = |message: String, hint: &str| Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            message,
+            hint: Some(hint.to_string()),
+        };
+        crate::trust::check_path(path, crate::trust::Strictness::NotWritableByOthers).map_err(|e| {
+            config_error(
+                format!("the organisation's policy file is refused: {e}"),
+                "keep it where only root or this user can write it (e.g. /etc/paved/org.toml, mode 644, owned by root)",
+            )
+        })?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            config_error(format!("cannot read the organisation's policy file: {e}"), &format!("check {ORG_CONFIG_ENV}"))
+        })?;
+        if let Some(pin) = sha256 {
+            use sha2::Digest;
+            let actual: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            if !pin.trim().eq_ignore_ascii_case(&actual) {
+                return Err(config_error(
+                    format!("the organisation's policy file has sha256 {actual}, not the pinned {}", pin.trim()),
+                    &format!(
+                        "restore the organisation's file, or update {ORG_CONFIG_SHA256_ENV} if it changed on purpose"
+                    ),
+                ));
+            }
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| config_error("the organisation's policy file is not UTF-8".into(), "save it as UTF-8"))?;
+        Self::parse(path, &text)
+    }
+
+    /// The organisation's policy file of this process: `$PAVED_ORG_CONFIG` (which must then
+    /// exist), else `/etc/paved/org.toml` when it exists, else none.
+    pub fn discover() -> Result<Option<Self>> {
+        let pin = std::env::var(ORG_CONFIG_SHA256_ENV).ok().filter(|p| !p.is_empty());
+        match std::env::var_os(ORG_CONFIG_ENV).filter(|p| !p.is_empty()) {
+            Some(path) => Self::load(PathBuf::from(path), pin.as_deref()).map(Some),
+            None if Path::new(SYSTEM_ORG_CONFIG).exists() => Self::load(SYSTEM_ORG_CONFIG, pin.as_deref()).map(Some),
+            None if pin.is_some() => Err(Error::Config {
+                path: PathBuf::from(SYSTEM_ORG_CONFIG),
+                line: None,
+                message: format!("{ORG_CONFIG_SHA256_ENV} pins an organisation policy file, and there is none"),
+                hint: Some(format!("set {ORG_CONFIG_ENV} to the file, or install it at {SYSTEM_ORG_CONFIG}")),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The directory its relative paths are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.source.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+}
+
+impl OrgConfig {
+    /// The policies to load, in evaluation order: the organisation's (from
+    /// [`OrgConfig::org_policy`]), each with the repository's tightening if it names the same
+    /// plugin, then the repository's own. Without an organisation policy file, the
+    /// repository's `[[policies]]` are the whole set. Either way a repository's own plugin
+    /// must lie inside the repository (the directory of `paved.toml`) or under one of the
+    /// organisation's `plugin_roots`.
+    pub fn policy_entries(&self) -> Result<Vec<PolicyEntry>> {
+        let repo_file = self.source.clone().unwrap_or_else(|| PathBuf::from(crate::config::CONFIG_FILE));
+        let repo_dir = repo_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let text = self.text();
+        let repo_error = |p: &PolicyConfig, message: String, hint: String| Error::Config {
+            path: repo_file.clone(),
+            line: text.and_then(|t| line_of(t, &p.path.to_string_lossy())),
+            message,
+            hint: Some(hint),
+        };
+        let mut entries = Vec::new();
+        let mut roots = vec![canonical(&repo_dir, &repo_file)?];
+        if let Some(org) = &self.org_policy {
+            for p in &org.policies {
+                entries.push(PolicyEntry {
+                    dir: canonical(&org.dir().join(&p.path), &org.source)?,
+                    config: p.clone(),
+                    origin: PolicyOrigin::Organisation,
+                    tightened: None,
+                    source: org.source.clone(),
+                    repository_source: None,
+                });
+            }
+            for root in &org.plugin_roots {
+                roots.push(canonical(&org.dir().join(root), &org.source)?);
+            }
+        }
+        for p in &self.policies {
+            let dir = std::fs::canonicalize(repo_dir.join(&p.path)).map_err(|e| {
+                repo_error(
+                    p,
+                    format!("[[policies]] path {:?} cannot be read: {e}", p.path),
+                    "point it at a plugin directory holding policy.toml, relative to paved.toml".into(),
+                )
+            })?;
+            if let Some(org_entry) = entries.iter_mut().find(|e| e.origin == PolicyOrigin::Organisation && e.dir == dir)
+            {
+                org_entry.tightened = Some(p.clone());
+                org_entry.repository_source = Some(repo_file.clone());
+                continue;
+            }
+            if let Some(org) = self.org_policy.as_deref().filter(|o| !o.repository_policies) {
+                return Err(repo_error(
+                    p,
+                    format!("[[policies]] path {:?} adds a policy, and the organisation allows none", p.path),
+                    format!(
+                        "the organisation sets repository_policies = false in {}; ask the platform team to add it there",
+                        org.source.display()
+                    ),
+                ));
+            }
+            if !roots.iter().any(|root| dir.starts_with(root)) {
+                let hint = match &self.org_policy {
+                    Some(org) => format!(
+                        "keep the plugin inside the repository, or under the plugin_roots of {} ({})",
+                        org.source.display(),
+                        roots[1..].iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => format!(
+                        "keep the plugin inside the repository, or list its directory in the plugin_roots of the \
+                         organisation's policy file (${ORG_CONFIG_ENV} or {SYSTEM_ORG_CONFIG})"
+                    ),
+                };
+                return Err(repo_error(
+                    p,
+                    format!("[[policies]] path {:?} lies outside the allowed plugin roots ({})", p.path, dir.display()),
+                    hint,
+                ));
+            }
+            entries.push(PolicyEntry {
+                dir,
+                config: p.clone(),
+                origin: PolicyOrigin::Repository,
+                tightened: None,
+                source: repo_file.clone(),
+                repository_source: None,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Whether any policy is configured, by the organisation or the repository.
+    pub fn has_policies(&self) -> bool {
+        !self.policies.is_empty() || self.org_policy.as_ref().is_some_and(|o| !o.policies.is_empty())
+    }
+}
+
+fn canonical(path: &Path, source: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|e| Error::Config {
+        path: source.to_path_buf(),
+        line: None,
+        message: format!("{} cannot be read: {e}", path.display()),
+        hint: Some("paths are relative to the file that names them".into()),
+    })
+}
+
+/// The 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.find(needle).map(|at| text[..at].matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(dir: &Path, text: &str) -> OrgPolicy {
+        let path = dir.join("org.toml");
+        std::fs::write(&path, text).unwrap();
+        OrgPolicy::load(&path, None).unwrap()
+    }
+
+    fn plugin(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        dir.to_path_buf()
+    }
+
+    fn repo(dir: &Path, text: &str, org: Option<OrgPolicy>) -> OrgConfig {
+        let mut c = OrgConfig::parse(dir.join("paved.toml"), text).unwrap();
+        c.org_policy = org.map(std::sync::Arc::new);
+        c
+    }
+
+    const DEFAULTS: Effective =
+        Effective { mode: PolicyMode::Enforce, failure_policy: FailurePolicy::Fail, environments: Vec::new() };
+
+    #[test]
+    fn organisation_policies_come_first_and_the_repository_may_add() {
+        let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        plugin(&o.path().join("p/a"));
+        plugin(&r.path().join("own"));
+        let org = org(o.path(), "[[policies]]\npath = \"p/a\"\n");
+        let c = repo(r.path(), "[[policies]]\npath = \"own\"\n", Some(org));
+        let e = c.policy_entries().unwrap();
+        assert_eq!(
+            e.iter().map(|e| e.origin).collect::<Vec<_>>(),
+            [PolicyOrigin::Organisation, PolicyOrigin::Repository]
+        );
+        assert!(e[0].dir.ends_with("p/a") && e[1].dir.ends_with("own"));
+        assert!(c.has_policies());
+    }
+
+    #[test]
+    fn a_repository_may_tighten_an_organisation_policy_but_never_weaken_it() {
+        let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = plugin(&o.path().join("a"));
+        let org = org(o.path(), "[[policies]]\npath = \"a\"\nmode = \"warn\"\nenvironments = [\"production\"]\n");
+        let entry = |overrides: &str| {
+            let c =
+                repo(r.path(), &format!("[[policies]]\npath = \"{}\"\n{overrides}", a.display()), Some(org.clone()));
+            let entries = c.policy_entries().unwrap();
+            assert_eq!(entries.len(), 1, "the repository's entry tightens the organisation's, it adds none");
+            entries[0].tighten(&DEFAULTS)
+        };
+        let stricter = entry("mode = \"enforce\"\nenvironments = [\"production\", \"staging\"]\n").unwrap();
+        assert_eq!(stricter.mode, PolicyMode::Enforce);
+        assert_eq!(stricter.environments, ["production", "staging"]);
+        let e = entry("mode = \"audit\"\n").unwrap_err();
+        assert!(e.to_string().contains("mode = \"audit\" would weaken"), "{e}");
+        assert!(e.hint().unwrap().contains("org.toml ([[policies]] mode)"), "{:?}", e.hint());
+        let e = entry("failure_policy = \"ignore\"\n").unwrap_err();
+        assert!(e.to_string().contains("failure_policy = \"ignore\" would weaken"), "{e}");
+        let e = entry("environments = [\"staging\"]\n").unwrap_err();
+        assert!(e.to_string().contains("environments"), "{e}");
+        let e = entry("settings = { registries = [\"docker.io/\"] }\n").unwrap_err();
+        assert!(e.to_string().contains("settings"), "{e}");
+        assert!(entry("environments = [\"*\"]\n").is_ok(), "all environments is stricter");
+    }
+
+    #[test]
+    fn a_repository_plugin_outside_the_allowed_roots_is_refused() {
+        let (o, r, elsewhere) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let outside = plugin(&elsewhere.path().join("evil"));
+        plugin(&o.path().join("shared/ok"));
+        let text = format!("[[policies]]\npath = \"{}\"\n", outside.display());
+        // Without an organisation file too: the repository is the only root.
+        let e = repo(r.path(), &text, None).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("lies outside the allowed plugin roots"), "{e}");
+        assert!(e.to_string().contains("paved.toml:2:"), "{e}");
+        let e = repo(r.path(), "[[policies]]\npath = \"../../../..\"\n", None).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("outside the allowed plugin roots"), "{e}");
+        // A symlink inside the repository pointing out is judged by its target.
+        std::os::unix::fs::symlink(&outside, r.path().join("link")).unwrap();
+        let e = repo(r.path(), "[[policies]]\npath = \"link\"\n", None).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("outside the allowed plugin roots"), "{e}");
+        // A plugin root of the organisation is allowed.
+        let org = org(o.path(), "plugin_roots = [\"shared\"]\n");
+        let ok = format!("[[policies]]\npath = \"{}\"\n", o.path().join("shared/ok").display());
+        assert_eq!(repo(r.path(), &ok, Some(org.clone())).policy_entries().unwrap().len(), 1);
+        let e = repo(r.path(), &text, Some(org)).policy_entries().unwrap_err();
+        assert!(e.hint().unwrap().contains("plugin_roots of"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn an_organisation_may_forbid_repository_policies() {
+        let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        plugin(&r.path().join("own"));
+        let org = org(o.path(), "repository_policies = false\n");
+        let e = repo(r.path(), "[[policies]]\npath = \"own\"\n", Some(org)).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("the organisation allows none"), "{e}");
+        assert!(e.hint().unwrap().contains("repository_policies = false"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn a_pinned_file_must_match_and_unknown_keys_are_refused() {
+        let o = tempfile::tempdir().unwrap();
+        let path = o.path().join("org.toml");
+        std::fs::write(&path, "repository_policies = false\n").unwrap();
+        let e = OrgPolicy::load(&path, Some(&"0".repeat(64))).unwrap_err();
+        assert!(e.to_string().contains("not the pinned"), "{e}");
+        std::fs::write(&path, "[limits]\ntimeout = 5\n").unwrap();
+        let e = OrgPolicy::load(&path, None).unwrap_err();
+        assert!(e.hint().unwrap().contains("timeout_ms"), "{:?}", e.hint());
+    }
+}
