@@ -331,7 +331,10 @@ fn deploy(dir: &Path, org: &Path, image: &str) -> Command {
 fn a_pull_request_cannot_weaken_or_drop_the_organisation_policy() {
     let dir = tempfile::tempdir().unwrap();
     let latest = plugins().join("disallow-latest-tag");
-    let (_org, org) = org_policy(&format!("[[policies]]\npath = {:?}\n", latest.display().to_string()));
+    let (_org, org) = org_policy(&format!(
+        "[[policies]]\npath = {:?}\nmode = \"enforce\"\nfailure_policy = \"fail\"\nenvironments = [\"*\"]\n",
+        latest.display().to_string()
+    ));
     // No paved.toml at all, or one without [[policies]]: the organisation's policy still runs.
     deploy(dir.path(), &org, "ghcr.io/company/my-service:latest")
         .assert()
@@ -401,7 +404,10 @@ fn a_pull_request_cannot_load_a_plugin_from_outside_the_allowed_roots() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains("lies outside the allowed plugin roots"))
-            .stderr(predicate::str::contains("plugin_roots of"));
+            .stderr(predicate::str::contains(format!(
+                "keep the plugin inside the repository; {} lists no plugin_roots",
+                org.display()
+            )));
     }
     // The organisation may also forbid repository policies altogether.
     let (_org, org) =

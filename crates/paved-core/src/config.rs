@@ -116,6 +116,10 @@ pub struct PolicyConfig {
     /// Settings merged over the manifest's defaults, key by key.
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// The component's SHA-256 (hex), which the plugin's own `policy.toml` must pin too: a
+    /// plugin directory someone changed is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl PolicyConfig {
@@ -497,22 +501,48 @@ impl OrgConfig {
             }
         };
         if let Some(org) = crate::org_policy::OrgPolicy::discover()? {
-            config.check_outside_repository(&org.source)?;
-            config.org_policy = Some(std::sync::Arc::new(org));
+            let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+            config.check_outside_repository(&org.source, &cwd)?;
+            config = config.with_org_policy(org)?;
         }
         Ok(config)
     }
 
-    /// Refuses an organisation policy file inside the repository of this `paved.toml` (the
-    /// nearest ancestor holding `.git`, else the file's directory): the repository could edit it.
-    fn check_outside_repository(&self, org_file: &Path) -> Result<()> {
-        let Some(source) = &self.source else { return Ok(()) };
-        let (Ok(org_file), Ok(source)) = (std::fs::canonicalize(org_file), std::fs::canonicalize(source)) else {
-            return Ok(());
-        };
-        let dir = source.parent().unwrap_or(Path::new("/"));
-        let repository = dir.ancestors().find(|d| d.join(".git").exists()).unwrap_or(dir);
-        if org_file.starts_with(repository) {
+    /// Attaches the organisation's policy file, after checking what it constrains in this
+    /// configuration: the environments it allows (`environments`), which a repository may not
+    /// rename or add to.
+    pub fn with_org_policy(mut self, org: crate::org_policy::OrgPolicy) -> Result<Self> {
+        if let Some(allowed) = &org.environments
+            && let Some(name) = self.environments.keys().find(|name| !allowed.contains(name))
+        {
+            return Err(Error::Config {
+                path: self.source_path(),
+                line: self.text().and_then(|t| crate::org_policy::line_of(t, &format!("[environments.{name}]"))),
+                message: format!("environment \"{name}\" is not one of the organisation's ({})", allowed.join(", ")),
+                hint: Some(format!(
+                    "{}; the organisation sets environments in {}",
+                    suggest::hint_for(name, allowed.iter().map(String::as_str)),
+                    org.source.display()
+                )),
+            });
+        }
+        self.org_policy = Some(std::sync::Arc::new(org));
+        Ok(self)
+    }
+
+    /// Refuses an organisation policy file inside a repository paved works on: the git work
+    /// tree of the working directory (or the working directory itself outside one), or the
+    /// git work tree holding `paved.toml`. A repository could edit such a file.
+    fn check_outside_repository(&self, org_file: &Path, cwd: &Path) -> Result<()> {
+        let org_file = std::fs::canonicalize(org_file).map_err(|e| Error::io(org_file, e))?;
+        let work_tree = |dir: &Path| dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf);
+        let cwd = std::fs::canonicalize(cwd).map_err(|e| Error::io(cwd, e))?;
+        let mut repositories = vec![work_tree(&cwd).unwrap_or(cwd)];
+        if let Some(source) = &self.source {
+            let source = std::fs::canonicalize(source).map_err(|e| Error::io(source, e))?;
+            repositories.extend(source.parent().and_then(work_tree));
+        }
+        if let Some(repository) = repositories.iter().find(|r| org_file.starts_with(r)) {
             return Err(Error::Config {
                 path: org_file.clone(),
                 line: None,

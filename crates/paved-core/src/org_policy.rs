@@ -9,6 +9,8 @@
 //! ```toml
 //! plugin_roots = ["/opt/paved/plugins"]   # where a repository's own policies may live (besides the repository)
 //! repository_policies = true              # may paved.toml add policies? (default true)
+//! max_repository_policies = 32            # how many (default 32)
+//! environments = ["dev", "staging", "production"]   # the only [environments] paved.toml may define
 //!
 //! [limits]                                # caps on every plugin's manifest limits
 //! timeout_ms = 200
@@ -16,9 +18,10 @@
 //! output_kib = 64
 //! fuel = 500_000_000                      # also turns fuel metering on
 //!
-//! [[policies]]                            # run first, in this order, on every action
+//! [[policies]]                            # run on every action; their mutations run last
 //! path = "policies/disallow-latest-tag"   # relative to this file
 //! mode = "enforce"
+//! sha256 = "…"                            # optional: the component policy.toml must pin
 //! ```
 //!
 //! Against it, a repository's `[[policies]]` may only **add** policies (from the repository or
@@ -55,10 +58,19 @@ pub struct OrgPolicy {
     /// Whether a repository's `paved.toml` may add policies of its own.
     #[serde(default = "yes")]
     pub repository_policies: bool,
+    /// How many policies a repository may add (each costs time on every action).
+    #[serde(default = "default_max_repository_policies")]
+    pub max_repository_policies: usize,
+    /// The environments a repository may define (`[environments.NAME]` of paved.toml); unset:
+    /// any. Set it when organisation policies are scoped to environments, so that a
+    /// repository cannot rename `production` to escape them.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
     /// Caps on every plugin's limits, the organisation's and the repository's alike.
     #[serde(default)]
     pub limits: LimitCaps,
-    /// The organisation's policies: evaluated on every action, before any a repository adds.
+    /// The organisation's policies: evaluated on every action; their mutations run after any
+    /// a repository's policies make.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
     /// The file it was read from.
@@ -68,6 +80,10 @@ pub struct OrgPolicy {
 
 fn yes() -> bool {
     true
+}
+
+fn default_max_repository_policies() -> usize {
+    32
 }
 
 /// The organisation's caps on plugin limits (`[limits]`): a manifest asking for more is
@@ -140,16 +156,27 @@ impl PolicyEntry {
         let Some(repo) = &self.tightened else { return Ok(org) };
         let refuse = |what: &str, asked: String, org_value: String| {
             let path = self.repository_source.clone().unwrap_or_default();
+            let set_in_org_file = match what {
+                "mode" => self.config.mode.is_some(),
+                "failure_policy" => self.config.failure_policy.is_some(),
+                "environments" => self.config.environments.is_some(),
+                _ => true,
+            };
+            let where_set = if set_in_org_file {
+                format!("the organisation sets it in {} ([[policies]] {what})", self.source.display())
+            } else {
+                format!(
+                    "the organisation's policy takes it from its manifest, {} ({what})",
+                    self.dir.join("policy.toml").display()
+                )
+            };
             Error::Config {
                 line: None,
                 message: format!(
                     "[[policies]] {what} = {asked} would weaken the organisation's policy {} ({what} = {org_value})",
                     self.dir.display()
                 ),
-                hint: Some(format!(
-                    "the organisation sets it in {} ([[policies]] {what}); a repository may only make it stricter",
-                    self.source.display()
-                )),
+                hint: Some(format!("{where_set}; a repository may only make it stricter")),
                 path,
             }
         };
@@ -241,9 +268,16 @@ impl OrgPolicy {
     /// exist), else `/etc/paved/org.toml` when it exists, else none.
     pub fn discover() -> Result<Option<Self>> {
         let pin = std::env::var(ORG_CONFIG_SHA256_ENV).ok().filter(|p| !p.is_empty());
+        // Anything at the system path but "not found" (a dangling link, no permission) is an
+        // error: an organisation file that cannot be read never means "no organisation policy".
+        let system = match std::fs::symlink_metadata(SYSTEM_ORG_CONFIG) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(_) => true,
+        };
         match std::env::var_os(ORG_CONFIG_ENV).filter(|p| !p.is_empty()) {
             Some(path) => Self::load(PathBuf::from(path), pin.as_deref()).map(Some),
-            None if Path::new(SYSTEM_ORG_CONFIG).exists() => Self::load(SYSTEM_ORG_CONFIG, pin.as_deref()).map(Some),
+            None if system => Self::load(SYSTEM_ORG_CONFIG, pin.as_deref()).map(Some),
             None if pin.is_some() => Err(Error::Config {
                 path: PathBuf::from(SYSTEM_ORG_CONFIG),
                 line: None,
@@ -261,9 +295,10 @@ impl OrgPolicy {
 }
 
 impl OrgConfig {
-    /// The policies to load, in evaluation order: the organisation's (from
-    /// [`OrgConfig::org_policy`]), each with the repository's tightening if it names the same
-    /// plugin, then the repository's own. Without an organisation policy file, the
+    /// The policies to load, in evaluation order: the repository's own, then the
+    /// organisation's (from [`OrgConfig::org_policy`]), each with the repository's tightening
+    /// if it names the same plugin; mutating policies run in this order, so the
+    /// organisation's have the last word. Without an organisation policy file, the
     /// repository's `[[policies]]` are the whole set. Either way a repository's own plugin
     /// must lie inside the repository (the directory of `paved.toml`) or under one of the
     /// organisation's `plugin_roots`.
@@ -281,8 +316,21 @@ impl OrgConfig {
         let mut roots = vec![canonical(&repo_dir, &repo_file)?];
         if let Some(org) = &self.org_policy {
             for p in &org.policies {
+                let dir = canonical(&org.dir().join(&p.path), &org.source)?;
+                // The organisation's plugins are as trusted as its file: nobody else may be
+                // able to change them.
+                for path in [dir.clone(), dir.join("policy.toml")] {
+                    crate::trust::check_path(&path, crate::trust::Strictness::NotWritableByOthers).map_err(|e| {
+                        Error::Config {
+                            path: org.source.clone(),
+                            line: None,
+                            message: format!("the organisation's policy {} is refused: {e}", dir.display()),
+                            hint: Some("keep organisation plugins where only root or this user can write".into()),
+                        }
+                    })?;
+                }
                 entries.push(PolicyEntry {
-                    dir: canonical(&org.dir().join(&p.path), &org.source)?,
+                    dir,
                     config: p.clone(),
                     origin: PolicyOrigin::Organisation,
                     tightened: None,
@@ -294,6 +342,7 @@ impl OrgConfig {
                 roots.push(canonical(&org.dir().join(root), &org.source)?);
             }
         }
+        let mut added = Vec::new();
         for p in &self.policies {
             let dir = std::fs::canonicalize(repo_dir.join(&p.path)).map_err(|e| {
                 repo_error(
@@ -302,29 +351,48 @@ impl OrgConfig {
                     "point it at a plugin directory holding policy.toml, relative to paved.toml".into(),
                 )
             })?;
-            if let Some(org_entry) = entries.iter_mut().find(|e| e.origin == PolicyOrigin::Organisation && e.dir == dir)
-            {
+            if let Some(org_entry) = entries.iter_mut().find(|e| e.dir == dir) {
                 org_entry.tightened = Some(p.clone());
                 org_entry.repository_source = Some(repo_file.clone());
                 continue;
             }
-            if let Some(org) = self.org_policy.as_deref().filter(|o| !o.repository_policies) {
-                return Err(repo_error(
-                    p,
-                    format!("[[policies]] path {:?} adds a policy, and the organisation allows none", p.path),
-                    format!(
-                        "the organisation sets repository_policies = false in {}; ask the platform team to add it there",
-                        org.source.display()
-                    ),
-                ));
+            if let Some(org) = self.org_policy.as_deref() {
+                let refusal = if !org.repository_policies {
+                    Some((
+                        "the organisation allows none".to_string(),
+                        format!("the organisation sets repository_policies = false in {}", org.source.display()),
+                    ))
+                } else if added.len() >= org.max_repository_policies {
+                    Some((
+                        format!("the organisation allows {} at most", org.max_repository_policies),
+                        format!(
+                            "the organisation sets max_repository_policies = {} in {}",
+                            org.max_repository_policies,
+                            org.source.display()
+                        ),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((why, setting)) = refusal {
+                    return Err(repo_error(
+                        p,
+                        format!("[[policies]] path {:?} adds a policy, and {why}", p.path),
+                        format!("{setting}; ask the platform team to add it there"),
+                    ));
+                }
             }
             if !roots.iter().any(|root| dir.starts_with(root)) {
+                let org_roots: Vec<String> = roots[1..].iter().map(|r| r.display().to_string()).collect();
                 let hint = match &self.org_policy {
-                    Some(org) => format!(
+                    Some(org) if !org_roots.is_empty() => format!(
                         "keep the plugin inside the repository, or under the plugin_roots of {} ({})",
                         org.source.display(),
-                        roots[1..].iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                        org_roots.join(", ")
                     ),
+                    Some(org) => {
+                        format!("keep the plugin inside the repository; {} lists no plugin_roots", org.source.display())
+                    }
                     None => format!(
                         "keep the plugin inside the repository, or list its directory in the plugin_roots of the \
                          organisation's policy file (${ORG_CONFIG_ENV} or {SYSTEM_ORG_CONFIG})"
@@ -336,7 +404,7 @@ impl OrgConfig {
                     hint,
                 ));
             }
-            entries.push(PolicyEntry {
+            added.push(PolicyEntry {
                 dir,
                 config: p.clone(),
                 origin: PolicyOrigin::Repository,
@@ -345,7 +413,10 @@ impl OrgConfig {
                 repository_source: None,
             });
         }
-        Ok(entries)
+        // The repository's policies first: mutating policies run in this order, so the
+        // organisation's mutations have the last word (a repository's cannot undo them).
+        added.extend(entries);
+        Ok(added)
     }
 
     /// Whether any policy is configured, by the organisation or the repository.
@@ -364,7 +435,7 @@ fn canonical(path: &Path, source: &Path) -> Result<PathBuf> {
 }
 
 /// The 1-based line of the first occurrence of `needle`.
-fn line_of(text: &str, needle: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.find(needle).map(|at| text[..at].matches('\n').count() + 1)
 }
 
@@ -380,6 +451,7 @@ mod tests {
 
     fn plugin(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("policy.toml"), "").unwrap();
         dir.to_path_buf()
     }
 
@@ -393,18 +465,19 @@ mod tests {
         Effective { mode: PolicyMode::Enforce, failure_policy: FailurePolicy::Fail, environments: Vec::new() };
 
     #[test]
-    fn organisation_policies_come_first_and_the_repository_may_add() {
+    fn the_repository_may_add_and_the_organisations_policies_come_last() {
         let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         plugin(&o.path().join("p/a"));
         plugin(&r.path().join("own"));
         let org = org(o.path(), "[[policies]]\npath = \"p/a\"\n");
         let c = repo(r.path(), "[[policies]]\npath = \"own\"\n", Some(org));
         let e = c.policy_entries().unwrap();
+        // The organisation's mutations have the last word.
         assert_eq!(
             e.iter().map(|e| e.origin).collect::<Vec<_>>(),
-            [PolicyOrigin::Organisation, PolicyOrigin::Repository]
+            [PolicyOrigin::Repository, PolicyOrigin::Organisation]
         );
-        assert!(e[0].dir.ends_with("p/a") && e[1].dir.ends_with("own"));
+        assert!(e[0].dir.ends_with("own") && e[1].dir.ends_with("p/a"));
         assert!(c.has_policies());
     }
 
@@ -426,8 +499,10 @@ mod tests {
         let e = entry("mode = \"audit\"\n").unwrap_err();
         assert!(e.to_string().contains("mode = \"audit\" would weaken"), "{e}");
         assert!(e.hint().unwrap().contains("org.toml ([[policies]] mode)"), "{:?}", e.hint());
+        // The organisation leaves failure_policy to the manifest: the hint says so.
         let e = entry("failure_policy = \"ignore\"\n").unwrap_err();
         assert!(e.to_string().contains("failure_policy = \"ignore\" would weaken"), "{e}");
+        assert!(e.hint().unwrap().contains("takes it from its manifest"), "{:?}", e.hint());
         let e = entry("environments = [\"staging\"]\n").unwrap_err();
         assert!(e.to_string().contains("environments"), "{e}");
         let e = entry("settings = { registries = [\"docker.io/\"] }\n").unwrap_err();
@@ -461,13 +536,42 @@ mod tests {
     }
 
     #[test]
-    fn an_organisation_may_forbid_repository_policies() {
+    fn an_organisation_may_forbid_or_count_repository_policies() {
         let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         plugin(&r.path().join("own"));
-        let org = org(o.path(), "repository_policies = false\n");
-        let e = repo(r.path(), "[[policies]]\npath = \"own\"\n", Some(org)).policy_entries().unwrap_err();
+        plugin(&r.path().join("more"));
+        let org1 = org(o.path(), "repository_policies = false\n");
+        let e = repo(r.path(), "[[policies]]\npath = \"own\"\n", Some(org1)).policy_entries().unwrap_err();
         assert!(e.to_string().contains("the organisation allows none"), "{e}");
         assert!(e.hint().unwrap().contains("repository_policies = false"), "{:?}", e.hint());
+        let org2 = org(o.path(), "max_repository_policies = 1\n");
+        let two = "[[policies]]\npath = \"own\"\n[[policies]]\npath = \"more\"\n";
+        let e = repo(r.path(), two, Some(org2)).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("allows 1 at most"), "{e}");
+        assert!(e.hint().unwrap().contains("max_repository_policies = 1"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn a_repository_may_not_rename_the_organisations_environments() {
+        let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let org = org(o.path(), "environments = [\"dev\", \"staging\", \"production\"]\n");
+        let c = OrgConfig::parse(r.path().join("paved.toml"), "[environments.prod]\nreplicas = 3\n").unwrap();
+        let e = c.with_org_policy(org.clone()).unwrap_err();
+        assert!(e.to_string().contains("paved.toml:1: environment \"prod\" is not one of the organisation's"), "{e}");
+        assert!(e.hint().unwrap().contains("did you mean \"production\"?"), "{:?}", e.hint());
+        assert!(OrgConfig::default().with_org_policy(org).is_ok(), "the built-in environments are allowed");
+    }
+
+    #[test]
+    fn an_organisation_plugin_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let (o, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = plugin(&o.path().join("a"));
+        let org = org(o.path(), "[[policies]]\npath = \"a\"\n");
+        assert!(repo(r.path(), "", Some(org.clone())).policy_entries().is_ok());
+        std::fs::set_permissions(a.join("policy.toml"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = repo(r.path(), "", Some(org)).policy_entries().unwrap_err();
+        assert!(e.to_string().contains("policy.toml cannot be trusted: others may write to it"), "{e}");
     }
 
     #[test]

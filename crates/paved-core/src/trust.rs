@@ -20,8 +20,8 @@ pub enum Strictness {
     Private,
 }
 
-/// Checks `path` and every directory and symlink on the way to it (as written and as
-/// resolved). Fails with [`io::ErrorKind::PermissionDenied`] naming the first component that
+/// Checks `path` and every directory and symbolic link on the way to it, following each link
+/// hop by hop. Fails with [`io::ErrorKind::PermissionDenied`] naming the first component that
 /// another user owns or could write, and how.
 ///
 /// ```
@@ -45,24 +45,57 @@ pub fn check_path(path: &Path, strictness: Strictness) -> io::Result<()> {
         if strictness == Strictness::Private {
             check_private_leaf(&absolute)?;
         }
-        // As written: every prefix, symlinks included (a symlink's owner can retarget it).
-        let mut prefix = PathBuf::new();
-        for component in absolute.components() {
-            if component == Component::ParentDir {
-                prefix.pop();
-                continue;
-            }
-            prefix.push(component);
-            check_component(&prefix)?;
-        }
-        // As resolved: the directories the path really goes through.
-        let resolved = std::fs::canonicalize(&absolute)?;
-        for ancestor in resolved.ancestors() {
-            check_component(ancestor)?;
-        }
+        walk(&absolute)?;
     }
     #[cfg(not(unix))]
     let _ = (path, strictness);
+    Ok(())
+}
+
+/// Resolves `path` one component at a time, as the kernel does, checking every directory it
+/// passes through and every symbolic link it follows (a link's owner can retarget it), link
+/// after link: nobody else may have been able to change where it leads.
+#[cfg(unix)]
+fn walk(path: &Path) -> io::Result<()> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    fn parts(path: &Path) -> VecDeque<Option<OsString>> {
+        // `None` is `..`; the root and `.` need no step.
+        path.components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(Some(name.to_os_string())),
+                Component::ParentDir => Some(None),
+                _ => None,
+            })
+            .collect()
+    }
+    let mut resolved = PathBuf::from("/");
+    check_component(&resolved)?;
+    let mut pending = parts(path);
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        let Some(name) = part else {
+            resolved.pop();
+            continue;
+        };
+        let next = resolved.join(&name);
+        check_component(&next)?;
+        if std::fs::symlink_metadata(&next)?.file_type().is_symlink() {
+            links += 1;
+            if links > 40 {
+                return Err(untrusted(path, "it goes through more than 40 symbolic links"));
+            }
+            let target = std::fs::read_link(&next)?;
+            if target.is_absolute() {
+                resolved = PathBuf::from("/");
+            }
+            let mut spliced = parts(&target);
+            spliced.extend(pending);
+            pending = spliced;
+        } else {
+            resolved = next;
+        }
+    }
     Ok(())
 }
 
@@ -141,6 +174,30 @@ mod tests {
         // ... unless it is sticky, like /tmp.
         mode(&sub, 0o1777);
         check_path(&key, Strictness::Private).unwrap();
+    }
+
+    #[test]
+    fn every_link_of_a_chain_is_followed_and_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(b.join("org.toml"), "").unwrap();
+        // org.toml -> a/hop -> ../b/org.toml: the middle link lives in `a`.
+        std::os::unix::fs::symlink("../b/org.toml", a.join("hop")).unwrap();
+        std::os::unix::fs::symlink(a.join("hop"), dir.path().join("org.toml")).unwrap();
+        check_path(&dir.path().join("org.toml"), Strictness::NotWritableByOthers).unwrap();
+        // Anyone may write the directory of the middle link: they could retarget it.
+        mode(&a, 0o777);
+        let e = check_path(&dir.path().join("org.toml"), Strictness::NotWritableByOthers).unwrap_err();
+        assert!(e.to_string().contains("/a cannot be trusted: others may write to it"), "{e}");
+        mode(&a, 0o755);
+        mode(&b, 0o777);
+        let e = check_path(&dir.path().join("org.toml"), Strictness::NotWritableByOthers).unwrap_err();
+        assert!(e.to_string().contains("/b cannot be trusted"), "{e}");
+        // A loop ends.
+        std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(check_path(&dir.path().join("loop"), Strictness::NotWritableByOthers).is_err());
     }
 
     #[test]

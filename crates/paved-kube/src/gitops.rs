@@ -190,17 +190,29 @@ impl Store {
         self.existing_root()?.ok_or_else(|| Error::io(state, std::io::ErrorKind::NotFound.into()))
     }
 
-    /// The state directory as a capability when it exists (reading creates nothing).
+    /// The state directory as a capability when it exists (reading creates nothing). A
+    /// relative state directory (`.paved`, `ci/state`) lies in the repository, so none of its
+    /// components may be a symbolic link; of an absolute one, which the operator chose, only
+    /// the last.
     fn existing_root(&self) -> Result<Option<Dir>> {
         let state = &self.target.state_dir;
-        match std::fs::symlink_metadata(state) {
-            Ok(m) if m.file_type().is_symlink() => {
-                Err(symlink_error(state, "pass the directory it points to as the state directory"))
+        let checked: Vec<PathBuf> = if state.is_relative() {
+            state.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf).collect()
+        } else {
+            vec![state.clone()]
+        };
+        // Outermost first, so that the error names the link a repository brought.
+        for path in checked.iter().rev() {
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(symlink_error(path, "pass the directory it points to as the state directory"));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(path, e)),
             }
-            Ok(_) => Dir::open_ambient_dir(state, cap_std::ambient_authority()).map(Some).map_err(io(state)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(state, e)),
         }
+        Dir::open_ambient_dir(state, cap_std::ambient_authority()).map(Some).map_err(io(state))
     }
 
     /// The path of `rel` for messages.
@@ -631,6 +643,26 @@ mod tests {
         s.write_atomic(&root, rel, b"x").unwrap();
         let written: Vec<_> = std::fs::read_dir(state.join("gitops/production/my-service")).unwrap().collect();
         assert_eq!(written.len(), 1);
+    }
+
+    #[test]
+    fn a_relative_state_directory_may_not_go_through_a_link() {
+        let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("ci")).unwrap();
+        // Relative to the working directory, as `--state-dir ci/state` would be.
+        let relative = pathdiff(dir.path().join("ci/state"));
+        let e = store(&relative).root().unwrap_err();
+        assert!(e.to_string().contains("ci is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was created outside");
+    }
+
+    /// `path` relative to the working directory.
+    fn pathdiff(path: PathBuf) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let up = cwd.components().count() - 1;
+        let mut relative: PathBuf = std::iter::repeat_n("..", up).collect();
+        relative.push(path.strip_prefix("/").unwrap());
+        relative
     }
 
     #[test]

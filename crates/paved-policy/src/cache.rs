@@ -248,29 +248,28 @@ fn per_user_temp_dir(prefix: &str) -> PathBuf {
 fn read_or_create_key(key_file: &Path) -> Result<[u8; 32]> {
     let io = |e| Error::io(key_file, e);
     for _ in 0..3 {
-        match std::fs::read(key_file) {
+        let damaged = match std::fs::read(key_file) {
             Ok(bytes) => {
                 trusted(key_file, Strictness::Private)?;
                 if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
                     return Ok(key);
                 }
                 tracing::warn!(path = %key_file.display(), len = bytes.len(), "policy cache key damaged; replacing it");
-                match std::fs::remove_file(key_file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(e)),
-                }
+                true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(io(e)),
-        }
+        };
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let dir = key_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         // `NamedTempFile` creates the file with mode 0600.
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
         std::io::Write::write_all(&mut tmp, &key).and_then(|()| tmp.as_file().sync_all()).map_err(io)?;
-        match tmp.persist_noclobber(key_file) {
+        // A damaged key is renamed over (never missing for a moment); a new one is linked in
+        // only if no other process got there first.
+        let placed = if damaged { tmp.persist(key_file) } else { tmp.persist_noclobber(key_file) };
+        match placed {
             Ok(_) => return Ok(key),
             Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io(e.error)),

@@ -295,6 +295,23 @@ impl PolicySet {
         let mut set = PolicySet::new(host);
         for entry in &entries {
             let mut manifest = PolicyManifest::load(&entry.dir)?;
+            if let Some(pin) = &entry.config.sha256
+                && !pin.eq_ignore_ascii_case(&manifest.sha256)
+            {
+                return Err(Error::Load {
+                    policy: manifest.name.clone(),
+                    message: format!(
+                        "{} pins component sha256 {:?}; {} pins {pin:?}",
+                        entry.dir.join(crate::MANIFEST_FILE).display(),
+                        manifest.sha256,
+                        entry.source.display()
+                    ),
+                    hint: Some(format!(
+                        "the plugin directory changed: restore it, or update [[policies]] sha256 in {}",
+                        entry.source.display()
+                    )),
+                });
+            }
             if let Some(org) = org {
                 manifest.cap_limits(&caps, &org.source)?;
             }

@@ -258,13 +258,20 @@ async fn organisation_policies_run_first_and_the_repository_cannot_weaken_them()
     let config =
         with_org(repo.path(), "[[policies]]\npath = \"policies/production-min-replicas\"\n", org.path(), org_toml);
     let set = PolicySet::from_config(&config, cached()).unwrap();
+    // The repository's first, so that the organisation's mutations have the last word.
     let names: Vec<&str> = set.policies().iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["disallow-latest-tag", "production-min-replicas"]);
+    assert_eq!(names, ["production-min-replicas", "disallow-latest-tag"]);
     let events = Events::default();
     let p = platform(repo.path(), set, &events, Default::default());
     let e = p.plan(&request("ghcr.io/company/my-service:latest")).await.unwrap_err();
     let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
-    assert_eq!(violations[0].policy, "disallow-latest-tag");
+    assert!(violations.iter().any(|v| v.policy == "disallow-latest-tag"), "{violations:?}");
+    // The organisation pins the component: a plugin directory whose policy.toml pins another
+    // is refused.
+    let pinned = format!("{org_toml}sha256 = \"{}\"\n", "0".repeat(64));
+    let config = with_org(repo.path(), "", org.path(), &pinned);
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("pins component sha256"), "{e}");
     // The repository names the organisation's plugin to switch it to audit: refused.
     let weaken = format!(
         "[[policies]]\npath = \"{}\"\nmode = \"audit\"\n",
