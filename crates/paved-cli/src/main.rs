@@ -70,7 +70,9 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             let platform = assembled.platform();
             let request = args.request()?;
             let app = platform.validate(&request)?;
-            let manifests = platform.render(&app)?;
+            let rendered = platform.render(&app)?;
+            // What would be applied: the policies (the baseline at least) see it first.
+            let (manifests, _) = platform.check_policy(paved::Action::Deploy, &app, rendered).await?;
             printer.manifests(&manifests);
         }
         Command::Deploy { args, dry_run, kube } => {

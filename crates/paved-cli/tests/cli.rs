@@ -728,6 +728,24 @@ fn commit_count(sb: &Sandbox) -> u32 {
     git(sb, &["rev-list", "--count", "HEAD"]).trim().parse().expect("a count")
 }
 
+/// Issue 14, item 4: local state (the ledger, lock files) never shows up in git; only releases
+/// are committed.
+#[test]
+fn local_state_stays_out_of_git() {
+    let Some(sb) = git_sandbox("local_state_stays_out_of_git") else { return };
+    sb.deploy(IMAGE_V1, &[]).success();
+    assert!(sb.state().join("ledger.sqlite").is_file(), "the deploy was recorded in the ledger");
+    assert!(sb.state().join(".locks").is_dir());
+    let status = git(&sb, &["status", "--porcelain", "--untracked-files=all", "--ignored=no"]);
+    assert_eq!(status, "", "untracked or changed files after a deploy");
+    let files = git(&sb, &["ls-files"]);
+    assert!(files.lines().all(|l| l.starts_with("state/releases/") || l.starts_with("state/gitops/")), "{files}");
+    // A .gitignore of the user's own is left alone.
+    std::fs::write(sb.state().join(".gitignore"), "# mine\n").unwrap();
+    sb.deploy(IMAGE_V2, &[]).success();
+    assert_eq!(std::fs::read_to_string(sb.state().join(".gitignore")).unwrap(), "# mine\n");
+}
+
 /// Inside a git work tree every new revision is exactly one commit, and only of paved's files.
 #[test]
 fn git_work_tree_gets_one_commit_per_revision() {

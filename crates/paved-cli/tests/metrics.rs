@@ -333,8 +333,9 @@ fn deploys_are_recorded_and_served_to_promtool() {
         "{body}"
     );
     assert!(body.contains(r#"paved_deployments_total{team="payments",service="payments-svc",environment="production",result="success"} 1"#), "{body}");
+    // The baseline policy checked both deploys and the rollback.
     assert!(
-        body.contains(r#"paved_policy_evaluations_total{team="platform",environment="production",result="allowed"} 2"#),
+        body.contains(r#"paved_policy_evaluations_total{team="platform",environment="production",result="allowed"} 3"#),
         "{body}"
     );
     assert!(body.contains("paved_deployment_duration_seconds_bucket{le=\"+Inf\""), "{body}");

@@ -76,6 +76,13 @@ pub struct OrgConfig {
     /// The organisation's policy plugins (`[[policies]]`), evaluated in this order.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
+    /// What escape hatches may reach beyond the app, by team (`[escape_hatches]`).
+    #[serde(default)]
+    pub escape_hatches: EscapeHatchesConfig,
+    /// The baseline policy: on unless `baseline = false`; `[baseline] modes` sets a member's
+    /// mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineConfig>,
     /// Notifications of the owning team (`[notify]`), kept as written: the notify backend
     /// (`paved-notify`) parses and checks it.
     #[serde(default)]
@@ -94,6 +101,67 @@ pub struct OrgConfig {
     /// The text it was parsed from, so that backends' sections report errors at their line.
     #[serde(skip)]
     text: Option<std::sync::Arc<str>>,
+}
+
+/// The baseline policy's settings: `baseline = false` turns it off; a table sets members'
+/// modes (`[baseline] modes = { require-probes = "warn" }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BaselineConfig {
+    /// `baseline = true | false`.
+    Enabled(bool),
+    /// `[baseline]`.
+    Tuned(BaselineTable),
+}
+
+/// The `[baseline]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BaselineTable {
+    /// Whether the baseline runs (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Modes by member name (default: each member's manifest, `enforce`).
+    #[serde(default)]
+    pub modes: BTreeMap<String, crate::policy::PolicyMode>,
+}
+
+impl BaselineConfig {
+    /// Whether the baseline runs.
+    pub fn enabled(&self) -> bool {
+        match self {
+            BaselineConfig::Enabled(on) => *on,
+            BaselineConfig::Tuned(t) => t.enabled.unwrap_or(true),
+        }
+    }
+
+    /// The members' modes it sets.
+    pub fn modes(&self) -> BTreeMap<String, crate::policy::PolicyMode> {
+        match self {
+            BaselineConfig::Enabled(_) => BTreeMap::new(),
+            BaselineConfig::Tuned(t) => t.modes.clone(),
+        }
+    }
+}
+
+/// What escape hatches may reach beyond the app (`[escape_hatches]`): see
+/// [`crate::containment`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EscapeHatchesConfig {
+    /// Grants by team: cluster-scoped kinds (`"ClusterRole"`) and bindings to privileged
+    /// ClusterRoles (`"bind:cluster-admin"`) its extra manifests and overlays may bring.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Vec<String>>,
+}
+
+impl EscapeHatchesConfig {
+    /// The grants of a team.
+    pub fn grants_of(&self, team: &str) -> &[String] {
+        self.grants.get(team).map(Vec::as_slice).unwrap_or_default()
+    }
 }
 
 /// One policy plugin of the organisation (`[[policies]]`): its directory (holding
@@ -439,6 +507,8 @@ impl Default for OrgConfig {
             vault: None,
             databases: BTreeMap::new(),
             policies: Vec::new(),
+            escape_hatches: EscapeHatchesConfig::default(),
+            baseline: None,
             notify: None,
             environments: defaults::environments(),
             org_policy: None,
@@ -638,6 +708,9 @@ impl OrgConfig {
         };
         if self.environments.is_empty() {
             return Err(err("no environments are configured".into(), "add at least one [environments.NAME] table"));
+        }
+        if let Err((message, hint)) = crate::containment::check_grants(&self.escape_hatches.grants) {
+            return Err(err(message, &hint));
         }
         for entry in &self.secrets.team_paths {
             let scheme_ok = entry

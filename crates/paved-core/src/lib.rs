@@ -24,6 +24,7 @@
 pub mod backend;
 pub mod bookkeeping;
 pub mod config;
+pub mod containment;
 pub mod database;
 pub mod error;
 pub mod events;
@@ -40,6 +41,7 @@ pub mod release;
 pub mod request;
 pub mod resolve;
 pub mod secret;
+pub mod state;
 pub mod suggest;
 pub mod trust;
 pub mod yaml;

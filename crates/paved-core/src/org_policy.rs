@@ -66,6 +66,10 @@ pub struct OrgPolicy {
     /// repository cannot rename `production` to escape them.
     #[serde(default)]
     pub environments: Option<Vec<String>>,
+    /// The baseline policy as the organisation sets it (`baseline = false`, or `[baseline]
+    /// modes`); a repository may then only make it stricter.
+    #[serde(default)]
+    pub baseline: Option<crate::config::BaselineConfig>,
     /// Caps on every plugin's limits, the organisation's and the repository's alike.
     #[serde(default)]
     pub limits: LimitCaps,
@@ -419,9 +423,50 @@ impl OrgConfig {
         Ok(added)
     }
 
-    /// Whether any policy is configured, by the organisation or the repository.
+    /// Whether any policy runs: the baseline, or one configured by the organisation or the
+    /// repository.
     pub fn has_policies(&self) -> bool {
-        !self.policies.is_empty() || self.org_policy.as_ref().is_some_and(|o| !o.policies.is_empty())
+        self.baseline().map(|(on, _)| on).unwrap_or(true)
+            || !self.policies.is_empty()
+            || self.org_policy.as_ref().is_some_and(|o| !o.policies.is_empty())
+    }
+
+    /// The baseline in effect: whether it runs and its members' modes. The organisation's
+    /// policy file decides it when it sets `baseline`; a repository may then only make it
+    /// stricter (not turn it off, not weaken a member's mode), and with any organisation file
+    /// it may not turn it off.
+    pub fn baseline(&self) -> Result<(bool, std::collections::BTreeMap<String, PolicyMode>)> {
+        let org = self.org_policy.as_deref();
+        let org_baseline = org.and_then(|o| o.baseline.clone());
+        let Some(repo) = &self.baseline else {
+            return Ok(org_baseline.map(|b| (b.enabled(), b.modes())).unwrap_or((true, Default::default())));
+        };
+        let Some(org) = org else { return Ok((repo.enabled(), repo.modes())) };
+        let (org_on, mut modes) = org_baseline.map(|b| (b.enabled(), b.modes())).unwrap_or((true, Default::default()));
+        let refuse = |message: String| Error::Config {
+            path: self.source.clone().unwrap_or_else(|| PathBuf::from(crate::config::CONFIG_FILE)),
+            line: self.text().and_then(|t| line_of(t, "baseline")),
+            message,
+            hint: Some(format!(
+                "the organisation sets the baseline in {} (baseline); a repository may only make it stricter",
+                org.source.display()
+            )),
+        };
+        if org_on && !repo.enabled() {
+            return Err(refuse("baseline = false would turn off the organisation's baseline".into()));
+        }
+        for (member, mode) in repo.modes() {
+            let org_mode = modes.get(&member).copied().unwrap_or(PolicyMode::Enforce);
+            if strictness(mode) < strictness(org_mode) {
+                return Err(refuse(format!(
+                    "[baseline] modes {member} = {} would weaken the organisation's ({})",
+                    quoted(mode),
+                    quoted(org_mode)
+                )));
+            }
+            modes.insert(member, mode);
+        }
+        Ok((org_on || repo.enabled(), modes))
     }
 }
 

@@ -429,9 +429,11 @@ impl Platform {
         for w in report.warnings() {
             self.progress(Step::Policy, || format!("⚠️  {w}"));
         }
-        self.progress(Step::Policy, || match report.evaluated.len() {
-            0 => "policy: no policies configured".to_string(),
-            n => format!("policy: allowed by {n} policies ({warnings} warnings)"),
+        self.progress(Step::Policy, || match (report.evaluated.len(), report.baseline.len()) {
+            (0, _) => "policy: no policies configured".to_string(),
+            (n, 0) => format!("policy: allowed by {n} policies ({warnings} warnings)"),
+            (n, b) if n == b => format!("policy: allowed by the baseline, {b} policies ({warnings} warnings)"),
+            (n, b) => format!("policy: allowed by {n} policies, {b} of them the baseline ({warnings} warnings)"),
         });
         Ok(report)
     }

@@ -162,6 +162,9 @@ pub struct PolicyReport {
     /// Violations of policies in `audit` mode: recorded, never printed, never denying.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audited: Vec<Violation>,
+    /// Of `evaluated`, the members of the built-in baseline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline: Vec<String>,
 }
 
 impl PolicyReport {

@@ -193,6 +193,16 @@ impl ResolvedApp {
         for binding in &secrets {
             config.secrets.check_reference(&team, request.app.as_str(), &environment.name, &binding.reference)?;
         }
+        // Escape hatches stay inside the app; what a grant lets out is recorded.
+        let bounds = crate::containment::Bounds::new(
+            request.app.as_str(),
+            team.as_str(),
+            &environment.name,
+            &namespace,
+            config.escape_hatches.grants_of(team.as_str()),
+        );
+        let mut escape_hatches = o.escape_hatches();
+        escape_hatches.extend(bounds.check(&o.extra_manifests, &o.custom_manifests)?);
         Ok(ResolvedApp {
             app: request.app.clone(),
             team,
@@ -209,7 +219,7 @@ impl ResolvedApp {
             secrets,
             secret_mode: config.secrets.mode,
             vault_role,
-            escape_hatches: o.escape_hatches(),
+            escape_hatches,
             commits: request.commits.clone(),
             environment,
         })

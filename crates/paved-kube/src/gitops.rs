@@ -183,11 +183,19 @@ impl Store {
     /// `.paved -> /home/ci` would hand paved another directory).
     fn root(&self) -> Result<Dir> {
         let state = &self.target.state_dir;
-        if let Some(root) = self.existing_root()? {
-            return Ok(root);
+        let root = match self.existing_root()? {
+            Some(root) => root,
+            None => {
+                std::fs::create_dir_all(state).map_err(io(state))?;
+                self.existing_root()?.ok_or_else(|| Error::io(state, std::io::ErrorKind::NotFound.into()))?
+            }
+        };
+        // Local state (the ledger, lock files) stays out of git; an existing file is the user's.
+        let ignore = Path::new(paved_core::state::GITIGNORE_FILE);
+        if !root.try_exists(ignore).map_err(self.io_at(ignore))? {
+            self.write_atomic(&root, ignore, paved_core::state::GITIGNORE.as_bytes())?;
         }
-        std::fs::create_dir_all(state).map_err(io(state))?;
-        self.existing_root()?.ok_or_else(|| Error::io(state, std::io::ErrorKind::NotFound.into()))
+        Ok(root)
     }
 
     /// The state directory as a capability when it exists (reading creates nothing). A
@@ -250,8 +258,12 @@ impl Store {
     /// Writes `bytes` to `rel` atomically: a new temporary file beside it, synced, renamed.
     fn write_atomic(&self, root: &Dir, rel: &Path, bytes: &[u8]) -> Result<()> {
         let (parent, name) = split(rel);
-        root.create_dir_all(parent).map_err(self.io_at(parent))?;
-        let dir = root.open_dir(parent).map_err(self.io_at(parent))?;
+        let dir = if parent.as_os_str().is_empty() {
+            root.try_clone()
+        } else {
+            root.create_dir_all(parent).and_then(|()| root.open_dir(parent))
+        }
+        .map_err(self.io_at(parent))?;
         let tmp = temp_name(name, "tmp");
         let written = dir
             .open_with(&tmp, OpenOptions::new().write(true).create_new(true))

@@ -18,23 +18,7 @@ use serde_json::{Map, Value};
 use crate::render::common_labels;
 
 /// Kinds that are not namespaced (extra manifests of these kinds get no namespace).
-const CLUSTER_SCOPED: &[&str] = &[
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PriorityClass",
-    "StorageClass",
-    "PersistentVolume",
-    "IngressClass",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ClusterIssuer",
-    "APIService",
-    "RuntimeClass",
-];
+use paved_core::containment::CLUSTER_SCOPED_KINDS as CLUSTER_SCOPED;
 
 const PATCH: &str = "$patch";
 

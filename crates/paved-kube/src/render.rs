@@ -8,27 +8,9 @@ use serde_json::{Map, Value, json};
 use crate::overlay;
 
 /// The field manager and `app.kubernetes.io/managed-by` value of everything paved renders.
-pub const MANAGED_BY: &str = "paved";
-
-/// Label keys paved sets besides the recommended `app.kubernetes.io/*` ones.
-pub mod labels {
-    /// The owning team.
-    pub const TEAM: &str = "paved.dev/team";
-    /// The environment.
-    pub const ENVIRONMENT: &str = "paved.dev/environment";
-    /// `app.kubernetes.io/name`.
-    pub const NAME: &str = "app.kubernetes.io/name";
-    /// `app.kubernetes.io/instance`.
-    pub const INSTANCE: &str = "app.kubernetes.io/instance";
-    /// `app.kubernetes.io/version`.
-    pub const VERSION: &str = "app.kubernetes.io/version";
-    /// `app.kubernetes.io/component`.
-    pub const COMPONENT: &str = "app.kubernetes.io/component";
-    /// `app.kubernetes.io/part-of`.
-    pub const PART_OF: &str = "app.kubernetes.io/part-of";
-    /// `app.kubernetes.io/managed-by`.
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-}
+pub use paved_core::containment::MANAGED_BY;
+/// Label keys paved sets (the ownership labels are defined with the escape-hatch bounds).
+pub use paved_core::containment::labels;
 
 /// The annotation that lists the escape hatches a release used.
 pub const ESCAPE_HATCHES_ANNOTATION: &str = "paved.dev/escape-hatches";

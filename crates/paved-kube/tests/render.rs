@@ -212,13 +212,19 @@ fn overlays_must_target_rendered_objects() {
 fn overlays_can_delete_objects() {
     let (_, config, request) = scenarios().remove(0);
     let mut o = Overrides::default();
+    o.custom_manifests =
+        vec![ManifestFile::parse("o.yaml", "kind: Service\nmetadata: {name: my-service}\n$patch: delete\n").unwrap()];
+    let m = render(&config, &request.clone().with_overrides(o)).unwrap();
+    assert!(m.get("Service", "my-service").is_none());
+    assert_eq!(m.len(), 8);
+    // A default object with a recorded way to turn it off is not deleted behind its back.
+    let mut o = Overrides::default();
     o.custom_manifests = vec![
         ManifestFile::parse("o.yaml", "kind: PodDisruptionBudget\nmetadata: {name: my-service}\n$patch: delete\n")
             .unwrap(),
     ];
-    let m = render(&config, &request.with_overrides(o)).unwrap();
-    assert!(m.get("PodDisruptionBudget", "my-service").is_none());
-    assert_eq!(m.len(), 8);
+    let e = render(&config, &request.with_overrides(o)).unwrap_err();
+    assert_eq!(e.hint(), Some("turn it off as a recorded escape hatch: `Component::Pdb` in `disabled`"));
 }
 
 #[test]

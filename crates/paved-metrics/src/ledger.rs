@@ -128,9 +128,13 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Opens the ledger of a state directory (`<state>/ledger.sqlite`).
+    /// Opens the ledger of a state directory (`<state>/ledger.sqlite`), which gets a
+    /// `.gitignore` keeping the ledger out of git ([`paved_core::state::ignore_local_state`]).
     pub fn open_in(state_dir: impl AsRef<Path>) -> Result<Self> {
-        Self::open(state_dir.as_ref().join(LEDGER_FILE))
+        let dir = state_dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        paved_core::state::ignore_local_state(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        Self::open(dir.join(LEDGER_FILE))
     }
 
     /// The ledger file.

@@ -8,12 +8,14 @@
 //!   for every evaluation, with wall-clock (epoch), memory, output and optional fuel limits; no
 //!   network, no environment, no arguments, files only through read-only directories the
 //!   manifest grants;
-//! - [`PolicySet`]: the organisation's configured policies, evaluated on every golden-path
+//! - [`PolicySet`]: the baseline ([`BASELINE`], built-ins compiled from the bundled plugins'
+//!   sources) and the organisation's configured policies, evaluated on every golden-path
 //!   action; implements [`paved_core::PolicyEngine`] for [`paved_core::Platform`];
 //! - `toolchain` (feature `toolchain`): the driver of `paved policy build`, which builds
 //!   plugins from source (cargo, componentize-py, componentize-js) and pins them. Only
 //!   tools that build plugins enable it; the runtime host never runs a compiler.
 
+mod builtin;
 mod cache;
 mod error;
 mod fsutil;
@@ -23,6 +25,7 @@ mod set;
 #[cfg(feature = "toolchain")]
 pub mod toolchain;
 
+pub use builtin::{BASELINE, Builtin};
 pub use cache::{CacheStatus, ComponentCache};
 pub use error::{Error, Result};
 pub use host::{EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, WIT, bindings};

@@ -9,15 +9,53 @@ use paved_core::{Action, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, P
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::builtin::{BASELINE, Builtin};
 use crate::error::{Error, Result};
 use crate::host::{Database, Request};
 use crate::host::{Failure, HostOptions, Plugin, PolicyHost, WitAction, WitSeverity, WitViolation};
 use crate::manifest::PolicyManifest;
 
-/// One configured policy: a loaded plugin with the organisation's settings and overrides.
+/// What runs a policy: a sandboxed wasm plugin, or a built-in of the baseline.
+#[derive(Debug)]
+enum Runner {
+    Wasm(Plugin),
+    Builtin(Builtin),
+}
+
+impl Runner {
+    fn manifest(&self) -> &PolicyManifest {
+        match self {
+            Runner::Wasm(p) => p.manifest(),
+            Runner::Builtin(b) => b.manifest(),
+        }
+    }
+
+    fn handles(&self, action: WitAction) -> bool {
+        match self {
+            Runner::Wasm(p) => p.handles(action),
+            Runner::Builtin(_) => true,
+        }
+    }
+
+    fn evaluate(&self, request: &Request) -> std::result::Result<crate::host::Decision, Failure> {
+        match self {
+            Runner::Wasm(p) => p.evaluate(request),
+            Runner::Builtin(b) => {
+                let decision = b.evaluate(request)?;
+                if decision.mutated.is_some() && !b.manifest().mutating {
+                    return Err(Failure::UndeclaredMutation);
+                }
+                Ok(decision)
+            }
+        }
+    }
+}
+
+/// One configured policy: a loaded plugin (or built-in) with the organisation's settings and
+/// overrides.
 #[derive(Debug)]
 pub struct ConfiguredPolicy {
-    plugin: Plugin,
+    runner: Runner,
     settings: String,
     mode: PolicyMode,
     failure_policy: FailurePolicy,
@@ -33,7 +71,16 @@ impl ConfiguredPolicy {
     /// A plugin with the organisation's settings and overrides (`[[policies]]` in paved.toml):
     /// settings are merged over the manifest's defaults, key by key.
     pub fn with(plugin: Plugin, config: &paved_core::config::PolicyConfig) -> Self {
-        let m = plugin.manifest();
+        Self::configure(Runner::Wasm(plugin), config)
+    }
+
+    /// A built-in policy (of the baseline) with overrides.
+    pub fn builtin(builtin: Builtin, config: &paved_core::config::PolicyConfig) -> Self {
+        Self::configure(Runner::Builtin(builtin), config)
+    }
+
+    fn configure(runner: Runner, config: &paved_core::config::PolicyConfig) -> Self {
+        let m = runner.manifest();
         let mut settings = m.settings.clone();
         settings.extend(config.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
         ConfiguredPolicy {
@@ -41,7 +88,7 @@ impl ConfiguredPolicy {
             mode: config.mode.unwrap_or(m.mode),
             failure_policy: config.failure_policy.unwrap_or(m.failure_policy),
             environments: config.environments.clone().unwrap_or_else(|| m.environments.clone()),
-            plugin,
+            runner,
         }
     }
 
@@ -60,14 +107,27 @@ impl ConfiguredPolicy {
         Ok(policy)
     }
 
-    /// The plugin.
-    pub fn plugin(&self) -> &Plugin {
-        &self.plugin
+    /// The wasm plugin (`None` for a built-in).
+    pub fn plugin(&self) -> Option<&Plugin> {
+        match &self.runner {
+            Runner::Wasm(p) => Some(p),
+            Runner::Builtin(_) => None,
+        }
+    }
+
+    /// Whether it is a built-in of the baseline.
+    pub fn is_builtin(&self) -> bool {
+        matches!(self.runner, Runner::Builtin(_))
+    }
+
+    /// Its manifest.
+    pub fn manifest(&self) -> &PolicyManifest {
+        self.runner.manifest()
     }
 
     /// The name.
     pub fn name(&self) -> &str {
-        self.plugin.name()
+        &self.manifest().name
     }
 
     /// The mode in effect.
@@ -91,9 +151,9 @@ impl ConfiguredPolicy {
     }
 
     fn applies(&self, action: Action, environment: &str) -> bool {
-        let m = self.plugin.manifest();
+        let m = self.manifest();
         m.actions.contains(&action)
-            && self.plugin.handles(wit_action(action))
+            && self.runner.handles(wit_action(action))
             && crate::manifest::in_scope(&self.environments, environment)
     }
 }
@@ -183,6 +243,8 @@ pub struct PolicyOutcome {
     pub mutated: bool,
     /// How long it took (instantiation included).
     pub duration: Duration,
+    /// Whether it is a built-in of the baseline.
+    pub builtin: bool,
 }
 
 /// The result of evaluating every policy on one action.
@@ -206,6 +268,9 @@ impl Evaluation {
                 continue;
             }
             report.evaluated.push(o.policy.clone());
+            if o.builtin {
+                report.baseline.push(o.policy.clone());
+            }
             let violations: Vec<Violation> = match &o.outcome {
                 Outcome::Skipped => Vec::new(),
                 Outcome::Decided(vs) => vs.iter().map(|v| self.violation(&o.policy, v)).collect(),
@@ -282,7 +347,8 @@ impl PolicySet {
         PolicySet { host, policies: Arc::new(Vec::new()) }
     }
 
-    /// The organisation's policies and the repository's `[[policies]]`, as
+    /// The baseline ([`BASELINE`], unless turned off: [`OrgConfig::baseline`](paved_core::OrgConfig::baseline)),
+    /// then the organisation's policies and the repository's `[[policies]]`, as
     /// [`OrgConfig::policy_entries`](paved_core::OrgConfig::policy_entries) resolves them,
     /// loaded on a new host under the organisation's limit caps (`[limits]`; a `fuel` cap
     /// turns fuel metering on).
@@ -293,6 +359,16 @@ impl PolicySet {
         options.fuel |= caps.fuel.is_some();
         let host = Arc::new(PolicyHost::new(options)?);
         let mut set = PolicySet::new(host);
+        let (baseline, modes) = config.baseline()?;
+        if let Some(unknown) = modes.keys().find(|m| !BASELINE.contains(&m.as_str())) {
+            return Err(Error::Core(paved_core::Error::Config {
+                path: config.source.clone().unwrap_or_else(|| paved_core::config::CONFIG_FILE.into()),
+                line: None,
+                message: format!("[baseline] modes names {unknown:?}, which is not a member of the baseline"),
+                hint: Some(paved_core::suggest::hint_for(unknown, BASELINE.iter().copied())),
+            }));
+        }
+        let mut loaded = Vec::with_capacity(entries.len());
         for entry in &entries {
             let mut manifest = PolicyManifest::load(&entry.dir)?;
             if let Some(pin) = &entry.config.sha256
@@ -316,7 +392,21 @@ impl PolicySet {
                 manifest.cap_limits(&caps, &org.source)?;
             }
             let plugin = set.host.load(manifest)?;
-            set.push(ConfiguredPolicy::from_entry(plugin, entry)?);
+            loaded.push(ConfiguredPolicy::from_entry(plugin, entry)?);
+        }
+        // The baseline first; a member also configured as a plugin runs once, as configured.
+        if baseline {
+            for builtin in Builtin::baseline() {
+                if loaded.iter().any(|p| p.name() == builtin.manifest().name) {
+                    continue;
+                }
+                let mut overrides = paved_core::config::PolicyConfig::new(builtin.manifest().dir.clone());
+                overrides.mode = modes.get(&builtin.manifest().name).copied();
+                set.push(ConfiguredPolicy::builtin(builtin, &overrides));
+            }
+        }
+        for policy in loaded {
+            set.push(policy);
         }
         Ok(set)
     }
@@ -343,7 +433,7 @@ impl PolicySet {
         let mut texts: Vec<String> = objects.iter().map(Value::to_string).collect();
         let mut outcomes = Vec::with_capacity(self.policies.len());
         let mut changed = false;
-        for policy in self.policies.iter().filter(|p| p.plugin.manifest().mutating) {
+        for policy in self.policies.iter().filter(|p| p.manifest().mutating) {
             let (outcome, mutated) = run(policy, input, &texts, &objects);
             if let Some(replacement) = mutated {
                 for (i, value) in replacement {
@@ -354,8 +444,7 @@ impl PolicySet {
             }
             outcomes.push(outcome);
         }
-        let validating: Vec<&Arc<ConfiguredPolicy>> =
-            self.policies.iter().filter(|p| !p.plugin.manifest().mutating).collect();
+        let validating: Vec<&Arc<ConfiguredPolicy>> = self.policies.iter().filter(|p| !p.manifest().mutating).collect();
         let results: Vec<PolicyOutcome> = validating.par_iter().map(|p| run(p, input, &texts, &objects).0).collect();
         outcomes.extend(results);
         let patch = changed
@@ -374,7 +463,7 @@ fn run(
     texts: &[String],
     objects: &[Value],
 ) -> (PolicyOutcome, Option<Vec<(usize, Value)>>) {
-    let manifest = policy.plugin.manifest();
+    let manifest = policy.manifest();
     let shown: Vec<usize> = (0..objects.len())
         .filter(|&i| manifest.handles_kind(objects[i].get("kind").and_then(Value::as_str).unwrap_or("")))
         .collect();
@@ -386,6 +475,7 @@ fn run(
         objects: shown.clone(),
         mutated: false,
         duration: Duration::ZERO,
+        builtin: policy.is_builtin(),
     };
     if !policy.applies(input.action, &input.environment) || (!manifest.kinds.is_empty() && shown.is_empty()) {
         return (outcome, None);
@@ -403,7 +493,7 @@ fn run(
         objects: shown.iter().map(|&i| texts[i].clone()).collect(),
     };
     let started = Instant::now();
-    let result = policy.plugin.evaluate(&request);
+    let result = policy.runner.evaluate(&request);
     outcome.duration = started.elapsed();
     let mut replaced = None;
     outcome.outcome = match result {

@@ -22,7 +22,7 @@ fn resident_memory_stays_flat_over_100_000_evaluations() {
     manifest.limits.timeout_ms = 10_000;
     set.push(configured(host.load(manifest).expect("loads"), serde_json::json!({})));
     let input = ActionInput::objects("production", vec![good_deployment()]);
-    let plugin = set.policies()[0].plugin();
+    let plugin = set.policies()[0].plugin().expect("a wasm plugin");
     let request = |i: usize| {
         let e = set.evaluate(&input);
         assert!(

@@ -227,7 +227,7 @@ fn cached() -> HostOptions {
 async fn policies_come_from_paved_toml_with_settings() {
     let dir = tempfile::tempdir().unwrap();
     copy_plugin("restrict-image-registries", dir.path());
-    let toml = "[[policies]]\npath = \"policies/restrict-image-registries\"\n[policies.settings]\nregistries = [\"ghcr.io/other/\"]\n";
+    let toml = "baseline = false\n[[policies]]\npath = \"policies/restrict-image-registries\"\n[policies.settings]\nregistries = [\"ghcr.io/other/\"]\n";
     std::fs::write(dir.path().join("paved.toml"), toml).unwrap();
     let config = OrgConfig::load(dir.path().join("paved.toml")).unwrap();
     let set = PolicySet::from_config(&config, cached()).unwrap();
@@ -259,8 +259,10 @@ async fn organisation_policies_run_first_and_the_repository_cannot_weaken_them()
         with_org(repo.path(), "[[policies]]\npath = \"policies/production-min-replicas\"\n", org.path(), org_toml);
     let set = PolicySet::from_config(&config, cached()).unwrap();
     // The repository's first, so that the organisation's mutations have the last word.
+    // After the baseline (whose disallow-latest-tag gives way to the configured one).
     let names: Vec<&str> = set.policies().iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["production-min-replicas", "disallow-latest-tag"]);
+    assert_eq!(names[names.len() - 2..], ["production-min-replicas", "disallow-latest-tag"]);
+    assert_eq!(names.iter().filter(|n| **n == "disallow-latest-tag").count(), 1);
     let events = Events::default();
     let p = platform(repo.path(), set, &events, Default::default());
     let e = p.plan(&request("ghcr.io/company/my-service:latest")).await.unwrap_err();
@@ -288,19 +290,77 @@ fn the_organisation_caps_plugin_limits() {
     // restrict-image-registries asks for 100 ms; the organisation allows 50.
     copy_plugin("restrict-image-registries", repo.path());
     let repo_toml = "[[policies]]\npath = \"policies/restrict-image-registries\"\n";
-    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\ntimeout_ms = 50\n");
+    let config = with_org(repo.path(), repo_toml, org.path(), "baseline = false\n[limits]\ntimeout_ms = 50\n");
     let e = PolicySet::from_config(&config, cached()).unwrap_err();
     assert!(e.to_string().contains("limits.timeout_ms = 100 is above the organisation's cap of 50"), "{e}");
     assert!(e.hint().unwrap().contains("[limits] timeout_ms in"), "{:?}", e.hint());
     // A fuel cap turns metering on and gives a plugin that names no fuel that much: 1000
     // instructions do not even instantiate it, ten billion evaluate it.
-    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\nfuel = 1000\n");
+    let config = with_org(repo.path(), repo_toml, org.path(), "baseline = false\n[limits]\nfuel = 1000\n");
     let e = PolicySet::from_config(&config, cached()).unwrap_err();
     assert!(e.to_string().contains("ran out of fuel (1000)"), "{e}");
-    let config = with_org(repo.path(), repo_toml, org.path(), "[limits]\nfuel = 10_000_000_000\n");
+    let config = with_org(repo.path(), repo_toml, org.path(), "baseline = false\n[limits]\nfuel = 10_000_000_000\n");
     let set = PolicySet::from_config(&config, cached()).unwrap();
-    assert_eq!(set.policies()[0].plugin().manifest().limits.fuel, Some(10_000_000_000));
+    assert_eq!(set.policies()[0].manifest().limits.fuel, Some(10_000_000_000));
     let input = paved_policy::ActionInput::objects("production", vec![good_deployment()]);
     let outcome = &set.evaluate(&input).outcomes[0];
     assert!(matches!(&outcome.outcome, paved_policy::Outcome::Decided(v) if v.is_empty()), "{:?}", outcome.outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_runs_by_default_and_can_be_tuned_or_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |text: &str| {
+        std::fs::write(dir.path().join("paved.toml"), text).unwrap();
+        OrgConfig::load(dir.path().join("paved.toml")).unwrap()
+    };
+    // No [[policies]]: the baseline, as built-ins, with no wasm plugin loaded.
+    let set = PolicySet::from_config(&config(""), cached()).unwrap();
+    let names: Vec<&str> = set.policies().iter().map(|p| p.name()).collect();
+    assert_eq!(names, paved_policy::BASELINE);
+    assert!(set.policies().iter().all(|p| p.is_builtin() && p.plugin().is_none()));
+    // The golden path's own output passes it; a :latest image is denied with the hint.
+    let events = Events::default();
+    let p = platform(dir.path(), set.clone(), &events, Default::default());
+    let plan = p.plan(&request("ghcr.io/company/my-service:v1.2.3")).await.unwrap();
+    assert_eq!(plan.policy.baseline.len(), paved_policy::BASELINE.len());
+    assert!(plan.policy.violations.is_empty(), "{:?}", plan.policy.violations);
+    let e = p.plan(&request("nginx:latest")).await.unwrap_err();
+    let Error::PolicyDenied { violations } = &e else { panic!("{e:?}") };
+    assert_eq!(violations[0].policy, "disallow-latest-tag");
+    assert!(violations[0].hint.as_deref().unwrap().contains("immutable version tag"));
+    // A member in warn mode: the same image deploys with a warning.
+    let set =
+        PolicySet::from_config(&config("[baseline]\nmodes = { disallow-latest-tag = \"warn\" }\n"), cached()).unwrap();
+    let p = platform(dir.path(), set, &events, Default::default());
+    let plan = p.plan(&request("nginx:latest")).await.unwrap();
+    assert_eq!(plan.policy.warnings().count(), 1);
+    // Off.
+    let set = PolicySet::from_config(&config("baseline = false\n"), cached()).unwrap();
+    assert!(set.policies().is_empty());
+    // A member that does not exist.
+    let e =
+        PolicySet::from_config(&config("[baseline]\nmodes = { disallow-latest = \"warn\" }\n"), cached()).unwrap_err();
+    assert!(e.hint().unwrap().contains("did you mean \"disallow-latest-tag\"?"), "{:?}", e.hint());
+}
+
+#[test]
+fn with_an_organisation_file_a_repository_cannot_turn_the_baseline_off_or_weaken_it() {
+    let (repo, org) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = with_org(repo.path(), "baseline = false\n", org.path(), "");
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("baseline = false would turn off the organisation's baseline"), "{e}");
+    let weaker = "[baseline]\nmodes = { require-probes = \"audit\" }\n";
+    let config = with_org(repo.path(), weaker, org.path(), "");
+    let e = PolicySet::from_config(&config, cached()).unwrap_err();
+    assert!(e.to_string().contains("would weaken the organisation's"), "{e}");
+    // The organisation may set it, and the repository make it stricter again.
+    let config = with_org(
+        repo.path(),
+        "[baseline]\nmodes = { require-probes = \"enforce\" }\n",
+        org.path(),
+        "[baseline]\nmodes = { require-probes = \"warn\" }\n",
+    );
+    let set = PolicySet::from_config(&config, cached()).unwrap();
+    assert!(set.policies().iter().all(|p| p.mode() == PolicyMode::Enforce));
 }

@@ -13,13 +13,27 @@ pub struct RequireRunAsNonroot;
 
 impl Policy for RequireRunAsNonroot {
     const NAME: &'static str = "require-run-as-nonroot";
-    const DESCRIPTION: &'static str =
-        "Every container runs as non-root: `runAsNonRoot: true` on the pod (not overridden) or on every container.";
+    const DESCRIPTION: &'static str = "Every container runs as non-root: `runAsNonRoot: true` on the pod (not overridden) or on every container, and no `runAsUser: 0`.";
 
     fn evaluate(input: &Input) -> Result<Decision, String> {
         let mut decision = Decision::allow();
         for pod in pods(&input.objects()?) {
             for c in pod.containers() {
+                // Pod Security Standards restricted, "Running as Non-root user": runAsUser is
+                // never 0, whatever runAsNonRoot says.
+                if let Some(e) = pod.effective_security(&c, "runAsUser")
+                    && e.value.as_u64() == Some(0)
+                {
+                    let whose = if e.from_pod { "the pod sets" } else { "it sets" };
+                    decision.push(
+                        Violation::deny(
+                            "run-as-non-root-user",
+                            format!("{} runs as root: {whose} runAsUser: 0", c.describe()),
+                        )
+                        .hint("remove runAsUser: 0, or set a non-zero user ID (e.g. 10001)")
+                        .at(pod.object, e.path),
+                    );
+                }
                 let (message, path) = match pod.effective_security(&c, "runAsNonRoot") {
                     Some(e) if e.value == &Value::Bool(true) => continue,
                     None => (
@@ -51,6 +65,19 @@ paved_policy_sdk::export_policy!(RequireRunAsNonroot);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_as_user_zero_is_denied_even_with_run_as_non_root() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 0},
+                     "containers": [{"name": "a", "image": "i"}]}});
+        let out = eval(pod);
+        assert_eq!(out.codes(), ["run-as-non-root-user"]);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 10001},
+                     "containers": [{"name": "a", "image": "i"}]}});
+        assert!(eval(pod).codes().is_empty());
+    }
     use paved_policy_sdk::testing::{self, TestRequest, spec_path, workload};
     use paved_policy_sdk::{POD_BEARING_KINDS, json};
 

@@ -1,0 +1,276 @@
+//! The hostile escape-hatch suite (issue 14): extra manifests and overlays that try to reach
+//! beyond the app. Each is refused with nothing written, or allowed only with its grant.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn paved(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("paved").unwrap();
+    cmd.current_dir(dir)
+        .env("PAVED_ACTOR", "tester")
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
+        .env_remove("PAVED_CONFIG")
+        .env_remove("PAVED_STATE_DIR")
+        .env_remove("PAVED_ORG_CONFIG");
+    cmd
+}
+
+/// How a hostile input must end.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// Refused before rendering: exit 2, the message names this.
+    Refused(&'static str),
+    /// Denied by the baseline policy: exit 1, this policy's violation.
+    Denied(&'static str),
+}
+
+/// `(name, flag, YAML, expectation)`.
+const CASES: &[(&str, &str, &str, Expect)] = &[
+    (
+        "a foreign namespace",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: kube-system\ndata: {a: b}\n",
+        Expect::Refused("ConfigMap/x: metadata.namespace: is \"kube-system\", outside the app's namespace"),
+    ),
+    (
+        "an overlay moving an object out",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\n  namespace: default\n",
+        Expect::Refused("Service/my-service: metadata.namespace"),
+    ),
+    (
+        "a ClusterRole",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n",
+        Expect::Refused("ClusterRole/reader: kind: ClusterRole is cluster-scoped"),
+    ),
+    (
+        "a ClusterRoleBinding to cluster-admin",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: own-the-cluster\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n\
+         subjects: [{kind: ServiceAccount, name: my-service, namespace: my-service-production}]\n",
+        Expect::Refused("ClusterRoleBinding/own-the-cluster: kind: ClusterRoleBinding is cluster-scoped"),
+    ),
+    (
+        "a CustomResourceDefinition",
+        "--extra-manifest",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n",
+        Expect::Refused("CustomResourceDefinition/widgets.example.com: kind"),
+    ),
+    (
+        "a ValidatingWebhookConfiguration",
+        "--extra-manifest",
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: w\n",
+        Expect::Refused("ValidatingWebhookConfiguration/w: kind"),
+    ),
+    (
+        "a MutatingWebhookConfiguration",
+        "--extra-manifest",
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata:\n  name: w\n",
+        Expect::Refused("MutatingWebhookConfiguration/w: kind"),
+    ),
+    (
+        "a Namespace",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sneaky\n",
+        Expect::Refused("Namespace/sneaky: kind"),
+    ),
+    (
+        "a PersistentVolume",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pv\nspec:\n  hostPath: {path: /}\n",
+        Expect::Refused("PersistentVolume/pv: kind"),
+    ),
+    (
+        "a StorageClass",
+        "--extra-manifest",
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\nprovisioner: x\n",
+        Expect::Refused("StorageClass/fast: kind"),
+    ),
+    (
+        "a PriorityClass",
+        "--extra-manifest",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: top\nvalue: 1000000000\n",
+        Expect::Refused("PriorityClass/top: kind"),
+    ),
+    (
+        "a RoleBinding to cluster-admin",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: b\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: []\n",
+        Expect::Refused("RoleBinding/b: roleRef.name: binds the built-in ClusterRole cluster-admin"),
+    ),
+    (
+        "a RoleBinding to admin",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: b\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: []\n",
+        Expect::Refused("binds the built-in ClusterRole admin"),
+    ),
+    (
+        "a RoleBinding to edit",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: b\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: []\n",
+        Expect::Refused("binds the built-in ClusterRole edit"),
+    ),
+    (
+        "a hostPath volume through an overlay",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     volumes: [{name: root, hostPath: {path: /}}]\n",
+        Expect::Denied("[disallow-host-path]"),
+    ),
+    (
+        "privileged through an overlay",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     containers: [{name: my-service, securityContext: {privileged: true}}]\n",
+        Expect::Denied("[disallow-privileged-containers]"),
+    ),
+    (
+        "hostNetwork through an overlay",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     hostNetwork: true\n",
+        Expect::Denied("[disallow-host-namespaces]"),
+    ),
+    (
+        "runAsUser: 0 through an overlay",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     securityContext: {runAsUser: 0}\n",
+        Expect::Denied("[require-run-as-nonroot]"),
+    ),
+    (
+        "a Service selecting another app's pods",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\nspec:\n  selector:\n\
+         \x20   app.kubernetes.io/name: payments\n",
+        Expect::Refused(
+            "Service/my-service: spec.selector.app.kubernetes.io/name: sets app.kubernetes.io/name to \"payments\"",
+        ),
+    ),
+    (
+        "an extra object labelled as another app's",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: adopt\n  labels:\n    app.kubernetes.io/instance: payments-production\n",
+        Expect::Refused("ConfigMap/adopt: metadata.labels.app.kubernetes.io/instance"),
+    ),
+    (
+        "$patch: delete of the NetworkPolicy",
+        "--custom-manifest",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: my-service\n$patch: delete\n",
+        Expect::Refused("NetworkPolicy/my-service: $patch: an overlay may not delete"),
+    ),
+    (
+        "$patch: delete of the PodDisruptionBudget",
+        "--custom-manifest",
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: my-service\n$patch: delete\n",
+        Expect::Refused("PodDisruptionBudget/my-service: $patch"),
+    ),
+    (
+        "a List",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: List\nmetadata:\n  name: l\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a, namespace: kube-system}\n",
+        Expect::Refused("List/l: kind: a List holds several objects"),
+    ),
+    (
+        "no kind",
+        "--extra-manifest",
+        "apiVersion: v1\nmetadata:\n  name: nameless\n",
+        Expect::Refused("the document has no kind or metadata.name"),
+    ),
+    (
+        "a YAML bomb",
+        "--extra-manifest",
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n\
+         d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n\
+         f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+        Expect::Refused("repetition limit exceeded"),
+    ),
+];
+
+fn deploy(dir: &Path, flag: &str) -> Command {
+    let mut cmd = paved(dir);
+    cmd.args(["--state-dir", "state", "deploy", "--app", "my-service", "--env", "production"]).args([
+        "--image",
+        "ghcr.io/company/my-service:v1.2.3",
+        "--replicas",
+        "3",
+        flag,
+        "input.yaml",
+    ]);
+    cmd
+}
+
+#[test]
+fn every_hostile_escape_hatch_is_refused_and_nothing_is_written() {
+    assert!(CASES.len() >= 15);
+    let mut failures = Vec::new();
+    for (name, flag, yaml, expect) in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("input.yaml"), yaml).unwrap();
+        let out = deploy(dir.path(), flag).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (code, needle) = match expect {
+            Expect::Refused(needle) => (2, *needle),
+            Expect::Denied(needle) => (1, *needle),
+        };
+        if out.status.code() != Some(code) || !stderr.contains(needle) {
+            failures.push(format!("{name}: exit {:?}, expected {code} with {needle:?}:\n{stderr}", out.status.code()));
+        }
+        if dir.path().join("state/gitops").exists() || dir.path().join("state/releases").exists() {
+            failures.push(format!("{name}: something was written"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_refusal_names_the_grant_and_a_granted_object_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: read-nodes\n\
+                   roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: []\n";
+    std::fs::write(dir.path().join("input.yaml"), binding).unwrap();
+    let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[escape_hatches.grants] platform = [\"ClusterRoleBinding\"] in paved.toml"), "{stderr}");
+    // Granted the kind, the binding to cluster-admin still needs its own grant.
+    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\"]\n")
+        .unwrap();
+    let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bind:cluster-admin"));
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        "[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\", \"bind:cluster-admin\"]\n",
+    )
+    .unwrap();
+    deploy(dir.path(), "--extra-manifest").assert().success();
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/releases/production/my-service/000001.json")).unwrap(),
+    )
+    .unwrap();
+    let hatches: Vec<String> = record["record"]["escape_hatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}={}", h["name"].as_str().unwrap(), h["value"].as_str().unwrap_or("")))
+        .collect();
+    assert!(hatches.contains(&"grant=ClusterRoleBinding:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
+    assert!(hatches.contains(&"grant=bind:cluster-admin:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
+    // Another team's grant is not this team's.
+    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\npayments = [\"ClusterRoleBinding\"]\n")
+        .unwrap();
+    deploy(dir.path(), "--extra-manifest").assert().code(2);
+    // A grant that is not one is a configuration error with a hint.
+    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\nplatform = [\"ClusterRoles\"]\n").unwrap();
+    let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"ClusterRole\"?"));
+}
