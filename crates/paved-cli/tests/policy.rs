@@ -520,3 +520,147 @@ fn a_restored_cache_with_its_key_and_a_forged_entry_does_not_run() {
         .stdout(predicate::str::contains("fail  disallow-latest-tag Deployment/web"));
     assert_ne!(std::fs::read(&forged).unwrap()[32..], artifact[..], "the forged entry was replaced");
 }
+
+// Issue 14, item 6: four sandbox holes, through the CLI (each reproduced in the issue with
+// `paved policy check --policy DIR --file deployment.yaml --output json`).
+
+/// A copy of the hostile test plugin (manifest, pinned component, granted `data/`) at
+/// `dir/name`, with `edit` applied to its policy.toml.
+fn hostile_copy(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let source = plugins().join("testdata/hostile");
+    let copy = dir.join(name);
+    std::fs::create_dir_all(copy.join("data")).unwrap();
+    std::fs::copy(source.join("policy.wasm"), copy.join("policy.wasm")).unwrap();
+    std::fs::copy(source.join("data/allowed.txt"), copy.join("data/allowed.txt")).unwrap();
+    let text = std::fs::read_to_string(source.join("policy.toml")).unwrap();
+    std::fs::write(copy.join("policy.toml"), edit(text)).unwrap();
+    copy
+}
+
+/// `paved --output json policy check --policy POLICY --file objects.yaml` with `settings`
+/// (YAML); its exit code, rows and stderr. It must never die of a panic (exit 101).
+fn check_json(dir: &Path, policy: &Path, settings: &str) -> (i32, Vec<Value>, String) {
+    std::fs::write(dir.join("objects.yaml"), OBJECTS).unwrap();
+    std::fs::write(dir.join("settings.yaml"), settings).unwrap();
+    let out = paved(dir)
+        .args(["--output", "json", "policy", "check", "--file", "objects.yaml", "--settings", "settings.yaml"])
+        .arg("--policy")
+        .arg(policy)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1 || code == 2, "exit {code}: {stderr}");
+    assert!(!stderr.contains("Cannot start a runtime"), "{stderr}");
+    let rows = if code == 2 { Vec::new() } else { serde_json::from_slice(&out.stdout).unwrap() };
+    (code, rows, stderr)
+}
+
+/// The hostile plugin's row for the Deployment, and the message of its first violation.
+fn deployment_row(rows: &[Value]) -> (String, String) {
+    let row = rows.iter().find(|r| r["kind"] == "Deployment").expect("a Deployment row");
+    (row["result"].as_str().unwrap().to_string(), row["violations"][0]["message"].as_str().unwrap_or("").to_string())
+}
+
+/// A paved.toml with one policy (its path and TOML settings) and the deploy, plan
+/// (`deploy --dry-run`) and render commands of these tests.
+fn with_policy(dir: &Path, path: &Path, settings: &str) {
+    let text = format!("[[policies]]\npath = {:?}\nsettings = {settings}\n", path.display().to_string());
+    std::fs::write(dir.join("paved.toml"), text).unwrap();
+}
+
+fn golden_path(dir: &Path, command: &str) -> Command {
+    let mut cmd = paved(dir);
+    cmd.args(["--state-dir", "state"]);
+    match command {
+        "render" => cmd.arg("render"),
+        "plan" => cmd.args(["deploy", "--dry-run"]),
+        _ => cmd.arg("deploy"),
+    };
+    cmd.args(["--app", "my-service", "--env", "production", "--image", "ghcr.io/company/my-service:v1.2.3"])
+        .args(["--replicas", "3"])
+        .timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// "The host aborts": a plugin that writes to stderr (as every panic message does), opens a
+/// file, makes a socket or sleeps is reported as its outcome by `policy check`, as a
+/// validating and as a mutating policy; it used to exit 101 ("Cannot start a runtime from
+/// within a runtime").
+#[test]
+fn check_contains_plugins_that_make_blocking_wasi_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mutating = hostile_copy(dir.path(), "mutating", |t| t.replace("mutating = false", "mutating = true"));
+    for policy in [plugins().join("testdata/hostile"), mutating] {
+        for (attack, result, message) in [
+            ("stderr", "pass", ""),
+            ("panic", "error", "hostile panic"),
+            ("read-file", "error", "returned an error: read /etc/passwd:"),
+            ("socket", "error", "tcp connect"),
+            ("sleep", "error", "exceeded its time limit of 200 ms"),
+            ("stdout-flood", "error", "output limit of 64 KiB"),
+        ] {
+            let (code, rows, stderr) = check_json(dir.path(), &policy, &format!("attack: {attack}\nsize_mib: 1\n"));
+            let at = format!("{attack} ({})", policy.display());
+            assert_eq!(code, if result == "pass" { 0 } else { 1 }, "{at}: {stderr}");
+            let (got, text) = deployment_row(&rows);
+            assert_eq!(got, result, "{at}: {rows:?}");
+            assert!(text.contains(message), "{at}: {text}");
+        }
+    }
+}
+
+/// "The host aborts", at load: `metadata()` runs when every command loads the policies
+/// (`policy check`, `deploy`, `deploy --dry-run`, `render`), and the hostile plugin opens a
+/// file in it. One that also writes to stderr loads; one that panics is a load error (exit 2)
+/// naming the crash, and nothing is written.
+#[test]
+fn every_command_survives_a_plugin_whose_metadata_makes_blocking_wasi_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = hostile_copy(dir.path(), "hostile", |t| t);
+    with_policy(dir.path(), &plugin, "{}");
+    std::fs::write(plugin.join("data/metadata-attack"), "stderr").unwrap();
+    let (code, rows, stderr) = check_json(dir.path(), &plugin, "attack: stderr\n");
+    assert_eq!((code, deployment_row(&rows).0.as_str()), (0, "pass"), "{stderr}");
+    for command in ["render", "plan"] {
+        golden_path(dir.path(), command).assert().success();
+    }
+    std::fs::write(plugin.join("data/metadata-attack"), "panic").unwrap();
+    let (code, _, stderr) = check_json(dir.path(), &plugin, "{}\n");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("metadata() failed: crashed") && stderr.contains("hostile metadata panic"), "{stderr}");
+    for command in ["render", "plan", "deploy"] {
+        golden_path(dir.path(), command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("metadata() failed: crashed"))
+            .stderr(predicate::str::contains("hostile metadata panic"));
+    }
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    // Without the attack file it deploys.
+    std::fs::remove_file(plugin.join("data/metadata-attack")).unwrap();
+    golden_path(dir.path(), "deploy").assert().success();
+}
+
+/// `deploy` and `deploy --dry-run` deny a plugin that crashes (enforce mode, failure policy
+/// `fail`), as `policy check` reports it.
+#[test]
+fn deploy_and_plan_deny_a_plugin_that_crashes_through_a_blocking_call() {
+    let dir = tempfile::tempdir().unwrap();
+    for (policy, mutating) in [(plugins().join("testdata/hostile"), false), (dir.path().join("mutating"), true)] {
+        if mutating {
+            hostile_copy(dir.path(), "mutating", |t| t.replace("mutating = false", "mutating = true"));
+        }
+        with_policy(dir.path(), &policy, "{ attack = \"panic\" }");
+        for command in ["plan", "deploy"] {
+            golden_path(dir.path(), command)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains("❌ denied by policy"))
+                .stderr(predicate::str::contains("[hostile] policy-failure"))
+                .stderr(predicate::str::contains("hostile panic"));
+        }
+        assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    }
+}

@@ -1,5 +1,10 @@
 //! The sandbox: one wasmtime engine, plugins loaded once, a fresh store and instance for every
 //! evaluation.
+//!
+//! A plugin call may come from any thread, also one driving a tokio runtime (a front end's
+//! `async fn`): wasmtime-wasi's synchronous WASI calls (a write to stdout or stderr, opening a
+//! file, a socket, a sleep) block on a tokio runtime of their own, which panics on such a thread,
+//! so there the instance runs on rayon's pool and the caller waits for it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -436,7 +441,34 @@ impl Plugin {
         Ok(decision)
     }
 
-    fn run<T>(
+    /// Runs `call` in a fresh instance, on this thread unless it is inside a tokio runtime:
+    /// wasmtime-wasi's synchronous WASI calls (stdout/stderr, files, sockets, clocks) block on a
+    /// tokio runtime of their own, which panics on a thread inside one ("Cannot start a runtime
+    /// from within a runtime"). There the instance runs on rayon's pool (where the platform's
+    /// evaluations run anyway), or on a thread of its own when this is one of rayon's threads,
+    /// and the caller waits.
+    fn run<T: Send>(
+        &self,
+        call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>> + Send,
+    ) -> Result<T, Failure> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.run_here(call);
+        }
+        if rayon::current_thread_index().is_none() {
+            // Not a rayon thread: `scope` runs its body on the pool and blocks until it is done.
+            return rayon::scope(|_| self.run_here(call));
+        }
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("paved-policy-call".into())
+                .spawn_scoped(s, || self.run_here(call))
+                .map_err(|e| Failure::Trap { reason: format!("cannot start a thread for the plugin: {e}") })?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn run_here<T>(
         &self,
         call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, Failure> {

@@ -213,3 +213,93 @@ fn a_component_that_does_not_match_its_pin_is_refused() {
     let e = host.load(m).unwrap_err();
     assert!(e.to_string().contains("no sha256 pin"), "{e}");
 }
+
+// Issue 14, item 6: four sandbox holes.
+
+/// A copy of the hostile plugin (manifest, pinned component, granted `data/`) in a directory
+/// of its own, `<tmp>/hostile`, with `edit` applied to its policy.toml.
+fn hostile_copy(edit: impl Fn(String) -> String) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let source = plugin_dir("testdata/hostile");
+    std::fs::copy(manifest("testdata/hostile").component_path(), dir.join("policy.wasm")).unwrap();
+    std::fs::copy(source.join("data/allowed.txt"), dir.join("data/allowed.txt")).unwrap();
+    let text = std::fs::read_to_string(source.join("policy.toml")).unwrap();
+    std::fs::write(dir.join("policy.toml"), edit(text)).unwrap();
+    (tmp, dir)
+}
+
+/// Runs `f` on the thread of a tokio runtime, as an `async fn` of a front end would.
+fn on_a_runtime<T>(multi_thread: bool, f: impl FnOnce() -> T) -> T {
+    let runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+    .unwrap();
+    runtime.block_on(async { f() })
+}
+
+/// Issue 14, item 6, "the host aborts": every attack that makes a blocking WASI call (a write
+/// to stderr, a panic's message, opening a file, sockets, a sleep) is evaluated from inside a
+/// tokio runtime, as a validating and as a mutating policy, and reported as its outcome; the
+/// host used to panic ("Cannot start a runtime from within a runtime").
+#[test]
+fn blocking_wasi_calls_work_from_inside_a_tokio_runtime() {
+    let host = shared_host();
+    let (_tmp, mutating) = hostile_copy(|t| t.replace("mutating = false", "mutating = true"));
+    let input = ActionInput::objects("production", vec![good_deployment()]);
+    for multi_thread in [false, true] {
+        for dir in [plugin_dir("testdata/hostile"), mutating.clone()] {
+            // Loaded and evaluated on the runtime's thread.
+            let outcome = |attack: &str| {
+                on_a_runtime(multi_thread, || {
+                    let mut set = PolicySet::new(host.clone());
+                    let plugin = host.load(PolicyManifest::load(&dir).unwrap()).unwrap();
+                    set.push(configured(plugin, json!({ "attack": attack })));
+                    set.evaluate(&input).outcomes[0].outcome.clone()
+                })
+            };
+            let at = format!("{} (multi-thread: {multi_thread})", dir.display());
+            let o = outcome("stderr");
+            assert!(matches!(&o, Outcome::Decided(v) if v.is_empty()), "{at}: {o:?}");
+            let o = outcome("panic");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Trap { reason }) if reason.contains("hostile panic")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("read-file");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Error { message }) if message.starts_with("read /etc/passwd:")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("socket");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Error { message }) if message.contains("tcp connect")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("sleep");
+            assert!(matches!(&o, Outcome::Failed(Failure::Timeout { limit_ms: 200 })), "{at}: {o:?}");
+        }
+    }
+}
+
+/// Issue 14, item 6: `metadata()`, called at load, may make blocking WASI calls too (the
+/// fixture opens `/data/metadata-attack` at every load): loading from inside a tokio runtime
+/// works, and a `metadata()` that fails is a load error naming why.
+#[test]
+fn metadata_at_load_works_from_inside_a_tokio_runtime() {
+    let host = shared_host();
+    for multi_thread in [false, true] {
+        let (_tmp, dir) = hostile_copy(|t| t);
+        std::fs::write(dir.join("data/metadata-attack"), "stderr").unwrap();
+        let plugin = on_a_runtime(multi_thread, || host.load(PolicyManifest::load(&dir).unwrap())).unwrap();
+        assert_eq!(plugin.info().name, "hostile");
+        std::fs::write(dir.join("data/metadata-attack"), "panic").unwrap();
+        let e = on_a_runtime(multi_thread, || host.load(PolicyManifest::load(&dir).unwrap())).unwrap_err();
+        assert!(matches!(e, Error::Load { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("metadata() failed: crashed") && text.contains("hostile metadata panic"), "{text}");
+    }
+}
