@@ -664,3 +664,27 @@ fn deploy_and_plan_deny_a_plugin_that_crashes_through_a_blocking_call() {
         assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
     }
 }
+
+/// "A plugin that sleeps past its deadline and then returns allow is accepted": it is a
+/// timeout for `policy check` (an error row, exit 1) and denies `deploy` (enforce mode,
+/// failure policy `fail`); it used to pass and deploy.
+#[test]
+fn an_answer_after_the_deadline_is_a_timeout_for_check_and_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = plugins().join("testdata/hostile");
+    let (code, rows, stderr) = check_json(dir.path(), &policy, "attack: sleep-then-allow\n");
+    assert_eq!(code, 1, "{stderr}");
+    let (result, message) = deployment_row(&rows);
+    assert_eq!(result, "error", "{rows:?}");
+    assert!(message.contains("exceeded its time limit of 200 ms"), "{message}");
+    with_policy(dir.path(), &policy, "{ attack = \"sleep-then-allow\" }");
+    golden_path(dir.path(), "deploy")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[hostile] policy-failure"))
+        .stderr(predicate::str::contains("exceeded its time limit of 200 ms"));
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    // Control: a short sleep passes and deploys.
+    with_policy(dir.path(), &policy, "{ attack = \"sleep-then-allow\", sleep_ms = 1 }");
+    golden_path(dir.path(), "deploy").assert().success();
+}

@@ -316,7 +316,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Why an evaluation failed (the plugin, not the policy's verdict).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// It ran longer than `limits.timeout_ms`.
+    /// It ran longer than `limits.timeout_ms` (stopped, or answered after the deadline).
     Timeout {
         /// The limit.
         limit_ms: u64,
@@ -509,7 +509,12 @@ impl Plugin {
         }
         let started = Instant::now();
         let result = self.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
+        let late = store.data().time_left_nanos() == 0;
         match result {
+            // An answer that comes back after the deadline is not taken, whatever it says: a
+            // plugin woken from a sleep cut at the deadline may answer before the epoch check
+            // stops it.
+            Ok(Ok(_)) if late => Err(Failure::Timeout { limit_ms: limits.timeout_ms }),
             Ok(Ok(value)) => Ok(value),
             // A plugin that handled a refused allocation itself still hit the memory limit.
             Ok(Err(_)) | Err(_) if store.data().limiter.exceeded.is_some() => Err(Failure::MemoryLimit {
@@ -517,9 +522,7 @@ impl Plugin {
                 requested: store.data().limiter.exceeded.unwrap_or_default(),
             }),
             // Woken from a capped sleep at the deadline (or interrupted): out of time.
-            Ok(Err(_)) | Err(_) if store.data().time_left_nanos() == 0 => {
-                Err(Failure::Timeout { limit_ms: limits.timeout_ms })
-            }
+            Ok(Err(_)) | Err(_) if late => Err(Failure::Timeout { limit_ms: limits.timeout_ms }),
             // A full stdout/stderr pipe refuses further writes: the plugin hit its output limit.
             Ok(Err(_)) | Err(_) if [&stdout, &stderr].iter().any(|p| p.contents().len() >= output) => {
                 Err(Failure::OutputLimit { limit_kib: limits.output_kib })

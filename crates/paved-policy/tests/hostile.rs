@@ -303,3 +303,21 @@ fn metadata_at_load_works_from_inside_a_tokio_runtime() {
         assert!(text.contains("metadata() failed: crashed") && text.contains("hostile metadata panic"), "{text}");
     }
 }
+
+/// Issue 14, item 6: a plugin that sleeps past its deadline (the sleep is cut there) and then
+/// answers "allow" is a timeout, not a pass; so is a `metadata()` that answers late.
+#[test]
+fn an_answer_after_the_deadline_is_a_timeout() {
+    let (o, r) = attack("sleep-then-allow", json!({}));
+    assert_eq!(failed(&o, &r), Failure::Timeout { limit_ms: 200 });
+    // Control: a short sleep well inside the limit is answered.
+    let (o, _) = attack("sleep-then-allow", json!({ "sleep_ms": 1 }));
+    assert!(matches!(&o, Outcome::Decided(v) if v.is_empty()), "{o:?}");
+    let host = shared_host();
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::write(dir.join("data/metadata-attack"), "sleep").unwrap();
+    let started = std::time::Instant::now();
+    let e = host.load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("metadata() failed: exceeded its time limit of 200 ms"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
