@@ -688,3 +688,29 @@ fn an_answer_after_the_deadline_is_a_timeout_for_check_and_deploy() {
     with_policy(dir.path(), &policy, "{ attack = \"sleep-then-allow\", sleep_ms = 1 }");
     golden_path(dir.path(), "deploy").assert().success();
 }
+
+/// "`read_only_dirs` can be a symlink out of the plugin directory": refused by `policy check`
+/// and `deploy` (exit 2, naming the entry), and the files it leads to never show.
+#[test]
+#[cfg(unix)]
+fn a_read_only_dir_symlinked_out_of_the_plugin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("allowed.txt"), "SECRET-OUTSIDE-THE-PLUGIN").unwrap();
+    let plugin = hostile_copy(dir.path(), "hostile", |t| t);
+    std::fs::remove_dir_all(plugin.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), plugin.join("data")).unwrap();
+    let (code, rows, stderr) = check_json(dir.path(), &plugin, "attack: write-outside\n");
+    assert_eq!(code, 2, "{rows:?} {stderr}");
+    assert!(stderr.contains("read_only_dirs \"/data\" = \"data\" resolves to"), "{stderr}");
+    assert!(stderr.contains("outside the plugin's directory"), "{stderr}");
+    assert!(stderr.contains("hint: grant a directory inside the plugin's directory"), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    with_policy(dir.path(), &plugin, "{ attack = \"write-outside\" }");
+    golden_path(dir.path(), "deploy")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("outside the plugin's directory"))
+        .stderr(predicate::str::contains("SECRET").not());
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+}

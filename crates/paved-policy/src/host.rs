@@ -153,12 +153,16 @@ impl PolicyHost {
     /// Loads the plugin of a manifest: reads the component, checks its pin, takes the
     /// precompiled artifact from the cache (or compiles it), resolves its imports and asks it
     /// for its metadata.
+    ///
+    /// Every `read_only_dirs` directory must resolve inside the plugin's directory
+    /// ([`PolicyManifest::resolve_data_dirs`]).
     pub fn load(&self, manifest: PolicyManifest) -> Result<Plugin> {
         self.load_with(manifest).map(|(plugin, _)| plugin)
     }
 
     /// [`load`](Self::load), also saying where the compiled component came from.
     pub fn load_with(&self, mut manifest: PolicyManifest) -> Result<(Plugin, CacheStatus)> {
+        let data_dirs = manifest.resolve_data_dirs()?;
         let path = manifest.component_path();
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Load {
@@ -203,7 +207,7 @@ impl PolicyHost {
             ),
         })?;
         let named_only_by_file = manifest.named_by_file;
-        let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel };
+        let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel, data_dirs };
         let info = plugin.metadata().map_err(|failure| Error::Load {
             policy: manifest.name.clone(),
             message: format!("metadata() failed: {failure}"),
@@ -390,6 +394,8 @@ pub struct Plugin {
     info: Option<Info>,
     sha256: String,
     fuel: bool,
+    /// The read-only directories, resolved at load: guest path → host directory.
+    data_dirs: Vec<(String, PathBuf)>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -482,8 +488,8 @@ impl Plugin {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        for (guest, host) in self.manifest.data_dirs() {
-            wasi.preopened_dir(&host, guest, FsPerms::ReadOnly).map_err(|e| Failure::Trap {
+        for (guest, host) in &self.data_dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| Failure::Trap {
                 reason: format!("cannot grant read-only directory {} as {guest}: {e:#}", host.display()),
             })?;
         }

@@ -109,7 +109,8 @@ pub struct PolicyManifest {
     /// Settings with their defaults; the organisation's values are merged over them.
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
-    /// Read-only directories: guest path → directory relative to the manifest.
+    /// Read-only directories: guest path → directory relative to the manifest, which must
+    /// resolve inside the manifest's directory ([`resolve_data_dirs`](Self::resolve_data_dirs)).
     #[serde(default)]
     pub read_only_dirs: BTreeMap<String, PathBuf>,
     /// The directory the manifest was read from.
@@ -126,7 +127,9 @@ fn all_actions() -> Vec<Action> {
 }
 
 impl PolicyManifest {
-    /// Reads `policy.toml` from a plugin directory (or the file itself).
+    /// Reads `policy.toml` from a plugin directory (or the file itself), and checks that the
+    /// `read_only_dirs` that exist resolve inside its directory (a missing one is refused when
+    /// the plugin is loaded).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_path_buf() };
@@ -135,7 +138,9 @@ impl PolicyManifest {
             message: format!("cannot read the policy manifest: {e}"),
             hint: Some(format!("a plugin directory holds a {MANIFEST_FILE}; the plugin template has one")),
         })?;
-        Self::parse(&file, &text)
+        let manifest = Self::parse(&file, &text)?;
+        manifest.resolve_dirs(false)?;
+        Ok(manifest)
     }
 
     /// Parses manifest text read from `file` and checks it.
@@ -223,9 +228,68 @@ impl PolicyManifest {
         self.dir.join(&self.component)
     }
 
-    /// The read-only directories: guest path → host directory.
+    /// The read-only directories as written: guest path → host directory (not resolved; the
+    /// host grants [`resolve_data_dirs`](Self::resolve_data_dirs)).
     pub fn data_dirs(&self) -> impl Iterator<Item = (&str, PathBuf)> {
         self.read_only_dirs.iter().map(|(guest, host)| (guest.as_str(), self.dir.join(host)))
+    }
+
+    /// The read-only directories as the host grants them: guest path → the host directory
+    /// with every symlink resolved. A directory that resolves outside the plugin's directory
+    /// (such as `data`, a symlink to a directory elsewhere), does not exist or is not a
+    /// directory is refused. (Symlinks *inside* a granted directory cannot lead out of it: the
+    /// guest's file system is confined to each directory.)
+    pub fn resolve_data_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
+        self.resolve_dirs(true)
+    }
+
+    /// [`resolve_data_dirs`](Self::resolve_data_dirs); `require`: whether a missing directory
+    /// is an error (else it is skipped).
+    fn resolve_dirs(&self, require: bool) -> Result<Vec<(String, PathBuf)>> {
+        if self.read_only_dirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let file = self.dir.join(MANIFEST_FILE);
+        let root = std::fs::canonicalize(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let mut dirs = Vec::with_capacity(self.read_only_dirs.len());
+        for (guest, host) in &self.read_only_dirs {
+            let entry = format!("read_only_dirs {guest:?} = {:?}", host.display().to_string());
+            let real = match std::fs::canonicalize(self.dir.join(host)) {
+                Ok(real) => real,
+                Err(e) if !require && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(Error::Manifest {
+                        path: file,
+                        message: format!("{entry}: cannot open {}: {e}", self.dir.join(host).display()),
+                        hint: Some("create the directory inside the plugin's directory, or remove the entry".into()),
+                    });
+                }
+            };
+            if !real.starts_with(&root) {
+                return Err(Error::Manifest {
+                    path: file,
+                    message: format!(
+                        "{entry} resolves to {}, outside the plugin's directory {}",
+                        real.display(),
+                        root.display()
+                    ),
+                    hint: Some(
+                        "grant a directory inside the plugin's directory, not a symlink out of it: copy the files \
+                         the policy reads into e.g. data/ and write \"/data\" = \"data\""
+                            .into(),
+                    ),
+                });
+            }
+            if !real.is_dir() {
+                return Err(Error::Manifest {
+                    path: file,
+                    message: format!("{entry}: {} is not a directory", real.display()),
+                    hint: Some("grant a directory, e.g. \"/data\" = \"data\"".into()),
+                });
+            }
+            dirs.push((guest.clone(), real));
+        }
+        Ok(dirs)
     }
 
     /// Holds the manifest's limits to the organisation's caps (`[limits]` of the policy file

@@ -321,3 +321,47 @@ fn an_answer_after_the_deadline_is_a_timeout() {
     assert!(e.to_string().contains("metadata() failed: exceeded its time limit of 200 ms"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
+
+/// Issue 14, item 6: a `read_only_dirs` directory that is a symlink out of the plugin's
+/// directory is refused when the manifest is read and when the plugin is loaded; the files it
+/// leads to are never shown to the plugin.
+#[test]
+#[cfg(unix)]
+fn a_read_only_dir_that_is_a_symlink_out_of_the_plugin_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("allowed.txt"), "a secret outside the plugin").unwrap();
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("data")).unwrap();
+    let e = PolicyManifest::load(&dir).unwrap_err();
+    assert!(matches!(e, Error::Manifest { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("read_only_dirs \"/data\" = \"data\" resolves to"), "{text}");
+    assert!(text.contains("outside the plugin's directory"), "{text}");
+    assert!(e.hint().unwrap().contains("not a symlink out of it"), "{:?}", e.hint());
+    // A manifest read before the link was made is refused by the host.
+    std::fs::remove_file(dir.join("data")).unwrap();
+    std::fs::create_dir(dir.join("data")).unwrap();
+    let m = PolicyManifest::load(&dir).unwrap();
+    std::fs::remove_dir(dir.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("data")).unwrap();
+    let host = shared_host();
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("outside the plugin's directory"), "{e}");
+    // A symlink inside the plugin's directory is followed; a missing directory is refused at load.
+    std::fs::remove_file(dir.join("data")).unwrap();
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::fs::write(dir.join("real/allowed.txt"), "granted read-only data, through a link").unwrap();
+    std::os::unix::fs::symlink("real", dir.join("data")).unwrap();
+    let mut set = PolicySet::new(host.clone());
+    set.push(configured(host.load(PolicyManifest::load(&dir).unwrap()).unwrap(), json!({"attack": "write-outside"})));
+    let Outcome::Decided(vs) = &set.evaluate(&ActionInput::objects("dev", vec![good_deployment()])).outcomes[0].outcome
+    else {
+        panic!()
+    };
+    assert!(vs.iter().any(|v| v.message.contains("granted read-only data, through a link")), "{vs:?}");
+    std::fs::remove_file(dir.join("data")).unwrap();
+    let m = PolicyManifest::load(&dir).unwrap();
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("read_only_dirs \"/data\" = \"data\": cannot open"), "{e}");
+}
