@@ -714,3 +714,61 @@ fn a_read_only_dir_symlinked_out_of_the_plugin_is_refused() {
         .stderr(predicate::str::contains("SECRET").not());
     assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
 }
+
+/// `paved` under a 4 GiB data limit (`prlimit`, when there is one) and a time limit: should
+/// the component read ever be unbounded again, reading `/dev/zero` fails the test with an
+/// out-of-memory error instead of exhausting the machine.
+fn bounded(dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("paved");
+    let prlimit = Path::new("/usr/bin/prlimit");
+    let mut cmd = if prlimit.exists() {
+        let mut c = Command::new(prlimit);
+        c.arg(format!("--data={}", 4u64 << 30)).arg("--").arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.current_dir(dir)
+        .env("PAVED_ORG_CONFIG", org_file())
+        .env_remove("PAVED_ORG_CONFIG_SHA256")
+        .env("PAVED_ACTOR", "tester")
+        .env("PAVED_POLICY_CACHE", std::env::temp_dir().join("paved-policy-test-cache"))
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
+        .env_remove("PAVED_CONFIG")
+        .env_remove("PAVED_STATE_DIR")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60));
+    cmd.output().unwrap()
+}
+
+/// "`component = "/dev/zero"` is read without limit": a component path out of the plugin's
+/// directory, a device named directly (through a `.wasm` link) and a component over the
+/// 64 MiB maximum are each refused (exit 2) without being read, by `policy check` and `deploy`.
+#[test]
+#[cfg(unix)]
+fn a_component_that_is_a_device_outside_or_too_large_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
+    hostile_copy(dir.path(), "zero", |t| t.replace("component = \"policy.wasm\"", "component = \"/dev/zero\""));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.wasm")).unwrap();
+    std::fs::File::create(dir.path().join("big.wasm")).unwrap().set_len(65 << 20).unwrap();
+    for (policy, message) in [
+        ("zero", "component \"/dev/zero\" leaves the plugin's directory"),
+        ("zero.wasm", "component zero.wasm is a character device, not a regular file, and was not read"),
+        ("big.wasm", "is larger than the maximum of 64 MiB (65 MiB) and was not read"),
+    ] {
+        let out = bounded(dir.path(), &["policy", "check", "--file", "objects.yaml", "--policy", policy]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{policy}: {stderr}");
+        assert!(stderr.contains(message), "{policy}: {stderr}");
+    }
+    with_policy(dir.path(), &dir.path().join("zero"), "{}");
+    let out = bounded(
+        dir.path(),
+        &["--state-dir", "state", "deploy", "--app", "my-service", "--env", "production", "--image", "nginx:1.27"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("component \"/dev/zero\" leaves the plugin's directory"), "{stderr}");
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+}

@@ -63,11 +63,23 @@ pub struct HostOptions {
     pub fuel: bool,
     /// Evaluations that may run at once (the pooling allocator's instance slots).
     pub max_concurrent: u32,
+    /// The largest component file loaded, in bytes (default 64 MiB; the JavaScript and Python
+    /// runtimes make components of 12 and 18 MiB). A larger file is refused before it is read.
+    pub max_component_bytes: u64,
 }
+
+/// The default [`HostOptions::max_component_bytes`].
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { cache_dir: Some(ComponentCache::default_dir()), cache_key: None, fuel: false, max_concurrent: 64 }
+        HostOptions {
+            cache_dir: Some(ComponentCache::default_dir()),
+            cache_key: None,
+            fuel: false,
+            max_concurrent: 64,
+            max_component_bytes: MAX_COMPONENT_BYTES,
+        }
     }
 }
 
@@ -77,6 +89,7 @@ pub struct PolicyHost {
     linker: Linker<State>,
     cache: Option<ComponentCache>,
     fuel: bool,
+    max_component_bytes: u64,
     loaded: Mutex<HashMap<String, Component>>,
     ticker: Arc<AtomicBool>,
 }
@@ -142,7 +155,15 @@ impl PolicyHost {
         });
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticker.clone());
-        Ok(PolicyHost { engine, linker, cache, fuel: options.fuel, loaded: Mutex::new(HashMap::new()), ticker })
+        Ok(PolicyHost {
+            engine,
+            linker,
+            cache,
+            fuel: options.fuel,
+            max_component_bytes: options.max_component_bytes,
+            loaded: Mutex::new(HashMap::new()),
+            ticker,
+        })
     }
 
     /// The engine.
@@ -154,8 +175,10 @@ impl PolicyHost {
     /// precompiled artifact from the cache (or compiles it), resolves its imports and asks it
     /// for its metadata.
     ///
-    /// Every `read_only_dirs` directory must resolve inside the plugin's directory
-    /// ([`PolicyManifest::resolve_data_dirs`]).
+    /// The component must be a regular file of at most [`HostOptions::max_component_bytes`]
+    /// inside the plugin's directory (symlinks resolved; only a `.wasm` file named directly,
+    /// [`PolicyManifest::for_component`], may lie anywhere), and every `read_only_dirs`
+    /// directory must resolve inside it ([`PolicyManifest::resolve_data_dirs`]).
     pub fn load(&self, manifest: PolicyManifest) -> Result<Plugin> {
         self.load_with(manifest).map(|(plugin, _)| plugin)
     }
@@ -163,15 +186,7 @@ impl PolicyHost {
     /// [`load`](Self::load), also saying where the compiled component came from.
     pub fn load_with(&self, mut manifest: PolicyManifest) -> Result<(Plugin, CacheStatus)> {
         let data_dirs = manifest.resolve_data_dirs()?;
-        let path = manifest.component_path();
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Load {
-                policy: manifest.name.clone(),
-                message: format!("component {} does not exist", path.display()),
-                hint: Some(format!("build it with `paved_policy::toolchain::build` ({})", manifest.dir.display())),
-            },
-            _ => Error::io(&path, e),
-        })?;
+        let (path, bytes) = self.read_component(&manifest)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         if manifest.sha256.is_empty() {
             // Only a `.wasm` file named directly needs no pin: its user chose those bytes.
@@ -227,6 +242,64 @@ impl PolicyHost {
         plugin.manifest = manifest;
         plugin.info = Some(info);
         Ok((plugin, status))
+    }
+
+    /// Reads the component of a manifest: a regular file, inside the plugin's directory unless
+    /// named directly, of at most `max_component_bytes`; its path and bytes.
+    fn read_component(&self, manifest: &PolicyManifest) -> Result<(PathBuf, Vec<u8>)> {
+        let path = manifest.component_path();
+        let refuse = |message: String, hint: String| Error::Load {
+            policy: manifest.name.clone(),
+            message: format!("component {} {message}", path.display()),
+            hint: Some(hint),
+        };
+        let rebuild = || format!("build it with `paved_policy::toolchain::build` ({})", manifest.dir.display());
+        let real = match std::fs::canonicalize(&path) {
+            Ok(real) => real,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Load {
+                    policy: manifest.name.clone(),
+                    message: format!("component {} does not exist", path.display()),
+                    hint: Some(rebuild()),
+                });
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        if !manifest.named_by_file {
+            let root = std::fs::canonicalize(&manifest.dir).map_err(|e| Error::io(&manifest.dir, e))?;
+            if !real.starts_with(&root) {
+                return Err(refuse(
+                    format!("resolves to {}, outside the plugin's directory {}", real.display(), root.display()),
+                    format!(
+                        "keep the component in the plugin's directory (a file, not a symlink out of it); {}",
+                        rebuild()
+                    ),
+                ));
+            }
+        }
+        let max = self.max_component_bytes;
+        match crate::manifest::read_bounded(&real, max) {
+            Ok(bytes) => Ok((path, bytes)),
+            Err(crate::manifest::ReadError::Io(e)) => Err(Error::io(&path, e)),
+            Err(crate::manifest::ReadError::NotRegular(what)) => Err(refuse(
+                format!("is {what}, not a regular file, and was not read"),
+                if manifest.named_by_file {
+                    "name the .wasm file of a component".into()
+                } else {
+                    format!("point `component` at the .wasm file the toolchain wrote; {}", rebuild())
+                },
+            )),
+            Err(crate::manifest::ReadError::TooLarge(size)) => Err(refuse(
+                format!(
+                    "is larger than the maximum of {} ({}) and was not read",
+                    mib(max),
+                    if size > max { mib(size) } else { "it grew while being read".into() }
+                ),
+                "policy components are a few MiB at most (the JavaScript and Python runtimes 12 and 18 MiB); \
+                 `HostOptions::max_component_bytes` raises the maximum"
+                    .into(),
+            )),
+        }
     }
 
     fn component(&self, bytes: &[u8], sha256: &str) -> Result<(Component, CacheStatus)> {
@@ -309,6 +382,15 @@ fn import_error(policy: &str, e: &wasmtime::Error) -> Error {
              sockets exist but every address is denied)"
                 .into(),
         ),
+    }
+}
+
+/// A size in MiB for messages, e.g. `64 MiB` or `0.5 MiB`.
+fn mib(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
     }
 }
 

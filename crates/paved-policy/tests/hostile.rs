@@ -365,3 +365,81 @@ fn a_read_only_dir_that_is_a_symlink_out_of_the_plugin_is_refused() {
     let e = host.load(m).unwrap_err();
     assert!(e.to_string().contains("read_only_dirs \"/data\" = \"data\": cannot open"), "{e}");
 }
+
+/// Issue 14, item 6: `component = "/dev/zero"` (or any path out of the plugin's directory)
+/// is refused as the manifest is read, never read.
+#[test]
+fn a_component_outside_the_plugin_directory_is_refused() {
+    for component in ["/dev/zero", "../disallow-latest-tag/policy.wasm", ""] {
+        let (_tmp, dir) =
+            hostile_copy(|t| t.replace("component = \"policy.wasm\"", &format!("component = {component:?}")));
+        let e = PolicyManifest::load(&dir).unwrap_err();
+        assert!(e.to_string().contains(&format!("component {component:?} leaves the plugin's directory")), "{e}");
+        assert!(e.hint().unwrap().contains("component = \"policy.wasm\""), "{:?}", e.hint());
+    }
+    // A symlink out of the directory, to a real component, is refused by the host.
+    #[cfg(unix)]
+    {
+        let (_tmp, dir) = hostile_copy(|t| t);
+        std::fs::remove_file(dir.join("policy.wasm")).unwrap();
+        std::os::unix::fs::symlink(manifest("testdata/hostile").component_path(), dir.join("policy.wasm")).unwrap();
+        let e = shared_host().load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("outside the plugin's directory"), "{e}");
+    }
+}
+
+/// Issue 14, item 6: a component that is not a regular file (a FIFO here; `/dev/zero` in the
+/// issue) is refused without being read: a FIFO fed 80 MiB would otherwise be read whole.
+#[test]
+#[cfg(unix)]
+fn a_component_that_is_not_a_regular_file_is_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo.wasm");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    // A writer of a bounded amount (detached: after the fix nobody ever opens the FIFO).
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(writer).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..80 {
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let e = shared_host().load(PolicyManifest::for_component(&fifo)).unwrap_err();
+    assert!(e.to_string().contains("is a FIFO, not a regular file, and was not read"), "{e}");
+    // Named in a manifest too (the component's name is kept, the file is a FIFO).
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::remove_file(dir.join("policy.wasm")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("policy.wasm")).status().unwrap().success());
+    let e = shared_host().load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("is a FIFO, not a regular file"), "{e}");
+    assert!(e.is_user_error());
+}
+
+/// Issue 14, item 6: a component larger than `HostOptions::max_component_bytes` (64 MiB by
+/// default) is refused before it is read.
+#[test]
+fn a_component_larger_than_the_maximum_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let small = paved_policy::PolicyHost::new(paved_policy::HostOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_component_bytes: 64 << 10,
+        ..paved_policy::HostOptions::default()
+    })
+    .unwrap();
+    let e = small.load(manifest("disallow-latest-tag")).unwrap_err();
+    assert!(e.to_string().contains("is larger than the maximum of 0.1 MiB"), "{e}");
+    assert!(e.hint().unwrap().contains("`HostOptions::max_component_bytes`"), "{:?}", e.hint());
+    // The default: 64 MiB (a sparse file of 65 MiB costs no disk and is never read).
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big.wasm");
+    std::fs::File::create(&big).unwrap().set_len(65 << 20).unwrap();
+    let e = shared_host().load(PolicyManifest::for_component(&big)).unwrap_err();
+    assert!(e.to_string().contains("is larger than the maximum of 64 MiB (65 MiB) and was not read"), "{e}");
+    // The largest bundled component (the Python runtime's, ~18 MiB) is well under it.
+    assert!(shared_host().load(manifest("restrict-service-types")).is_ok());
+}
