@@ -772,3 +772,57 @@ fn a_component_that_is_a_device_outside_or_too_large_is_refused_unread() {
     assert!(stderr.contains("component \"/dev/zero\" leaves the plugin's directory"), "{stderr}");
     assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
 }
+
+// Issue 14, item 3: toolchain errors.
+
+/// `paved policy build` of a new plugin with `env` set; exit 2 with the install command and
+/// without a build tool's error output.
+fn build_without(lang: &str, env: &[(&str, &Path)], install: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    paved(dir.path()).args(["policy", "new", "require-owner", "--lang", lang]).assert().success();
+    let mut cmd = paved(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out =
+        cmd.args(["policy", "build", "require-owner"]).timeout(std::time::Duration::from_secs(120)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{lang}: {stderr}");
+    assert!(stderr.contains("is not installed"), "{lang}: {stderr}");
+    assert!(stderr.contains(&format!("hint: install it with `{install}`")), "{lang}: {stderr}");
+    assert!(
+        !stderr.contains("error[") && !stderr.contains("can't find crate") && !stderr.contains("failed ("),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 3, "{lang}: a wall of output: {stderr}");
+    assert!(!dir.path().join("require-owner/policy.wasm").exists());
+}
+
+#[test]
+#[cfg(unix)]
+fn build_without_the_wasm_target_prints_the_rustup_command_and_exits_2() {
+    use std::os::unix::fs::PermissionsExt;
+    // A rustc whose sysroot has no wasm32-wasip2 (cargo would use it too: $RUSTC).
+    let tools = tempfile::tempdir().unwrap();
+    let sysroot = tools.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
+    let rustc = tools.path().join("rustc");
+    std::fs::write(&rustc, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
+    std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    build_without("rust", &[("RUSTC", &rustc)], "rustup target add wasm32-wasip2");
+    // No rustc at all.
+    let rustup = "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh";
+    build_without("rust", &[("RUSTC", &tools.path().join("no-such-rustc"))], rustup);
+}
+
+#[test]
+fn build_without_componentize_py_prints_the_pip_command_and_exits_2() {
+    let missing = Path::new("/nonexistent/componentize-py");
+    build_without("python", &[("PAVED_COMPONENTIZE_PY", missing)], "pip install componentize-py==0.25.1");
+}
+
+#[test]
+fn build_without_componentize_js_prints_the_npm_command_and_exits_2() {
+    let missing = Path::new("/nonexistent/componentize-js");
+    build_without("js", &[("PAVED_COMPONENTIZE_JS", missing)], "npm install @bytecodealliance/componentize-js");
+}
