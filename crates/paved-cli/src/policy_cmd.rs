@@ -136,6 +136,31 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
     }
 }
 
+/// Loads the policies of `paved policy check` and evaluates them on `input`.
+fn load_and_evaluate(
+    paths: &[PathBuf],
+    settings: Option<&serde_json::Map<String, Value>>,
+    input: &ActionInput,
+) -> Result<paved::policy::Evaluation> {
+    // Only a `.wasm` file named directly loads without a pin; a plugin directory needs one.
+    let host = Arc::new(PolicyHost::new(HostOptions::default()).map_err(Error::from)?);
+    let mut set = PolicySet::new(host.clone());
+    for path in paths {
+        let manifest = if path.extension().is_some_and(|e| e == "wasm") {
+            PolicyManifest::for_component(path)
+        } else {
+            PolicyManifest::load(path).map_err(Error::from)?
+        };
+        let mut plugin_config = paved::config::PolicyConfig::new(path);
+        if let Some(s) = settings {
+            plugin_config.settings = settings_for(s, &manifest.name);
+        }
+        let plugin = host.load(manifest).map_err(Error::from)?;
+        set.push(ConfiguredPolicy::with(plugin, &plugin_config));
+    }
+    Ok(set.evaluate(input))
+}
+
 /// One row of `paved policy check`.
 #[derive(Debug, Serialize)]
 struct CheckRow {
@@ -176,25 +201,19 @@ fn check(
         .map(|m| m.value().clone())
         .collect();
     let settings = settings.map(read_settings).transpose()?;
-    // Only a `.wasm` file named directly loads without a pin; a plugin directory needs one.
-    let host = Arc::new(PolicyHost::new(HostOptions::default()).map_err(Error::from)?);
-    let mut set = PolicySet::new(host.clone());
-    for path in paths {
-        let manifest = if path.extension().is_some_and(|e| e == "wasm") {
-            PolicyManifest::for_component(path)
-        } else {
-            PolicyManifest::load(path).map_err(Error::from)?
-        };
-        let mut plugin_config = paved::config::PolicyConfig::new(path);
-        if let Some(s) = &settings {
-            plugin_config.settings = settings_for(s, &manifest.name);
-        }
-        let plugin = host.load(manifest).map_err(Error::from)?;
-        set.push(ConfiguredPolicy::with(plugin, &plugin_config));
-    }
     let mut input = ActionInput::objects(env, objects);
     input.action = action;
-    let evaluation = set.evaluate(&input);
+    // Off the async runtime's thread, as the platform evaluates a deploy's policies (on rayon's
+    // pool): a plugin's blocking WASI calls (stdout/stderr, files, sockets, sleeps) must not run
+    // on a thread that drives a tokio runtime.
+    let evaluation = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("paved-policy-check".into())
+            .spawn_scoped(s, || load_and_evaluate(paths, settings.as_ref(), &input))
+            .map_err(|e| Error::backend("policy", format!("cannot start the evaluation thread: {e}"), None))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
     let mut rows = Vec::new();
     for outcome in &evaluation.outcomes {
         for (i, object) in evaluation.objects.iter().enumerate() {

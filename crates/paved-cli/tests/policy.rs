@@ -520,3 +520,309 @@ fn a_restored_cache_with_its_key_and_a_forged_entry_does_not_run() {
         .stdout(predicate::str::contains("fail  disallow-latest-tag Deployment/web"));
     assert_ne!(std::fs::read(&forged).unwrap()[32..], artifact[..], "the forged entry was replaced");
 }
+
+// Issue 14, item 6: four sandbox holes, through the CLI (each reproduced in the issue with
+// `paved policy check --policy DIR --file deployment.yaml --output json`).
+
+/// A copy of the hostile test plugin (manifest, pinned component, granted `data/`) at
+/// `dir/name`, with `edit` applied to its policy.toml.
+fn hostile_copy(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let source = plugins().join("testdata/hostile");
+    let copy = dir.join(name);
+    std::fs::create_dir_all(copy.join("data")).unwrap();
+    std::fs::copy(source.join("policy.wasm"), copy.join("policy.wasm")).unwrap();
+    std::fs::copy(source.join("data/allowed.txt"), copy.join("data/allowed.txt")).unwrap();
+    let text = std::fs::read_to_string(source.join("policy.toml")).unwrap();
+    std::fs::write(copy.join("policy.toml"), edit(text)).unwrap();
+    copy
+}
+
+/// `paved --output json policy check --policy POLICY --file objects.yaml` with `settings`
+/// (YAML); its exit code, rows and stderr. It must never die of a panic (exit 101).
+fn check_json(dir: &Path, policy: &Path, settings: &str) -> (i32, Vec<Value>, String) {
+    std::fs::write(dir.join("objects.yaml"), OBJECTS).unwrap();
+    std::fs::write(dir.join("settings.yaml"), settings).unwrap();
+    let out = paved(dir)
+        .args(["--output", "json", "policy", "check", "--file", "objects.yaml", "--settings", "settings.yaml"])
+        .arg("--policy")
+        .arg(policy)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1 || code == 2, "exit {code}: {stderr}");
+    assert!(!stderr.contains("Cannot start a runtime"), "{stderr}");
+    let rows = if code == 2 { Vec::new() } else { serde_json::from_slice(&out.stdout).unwrap() };
+    (code, rows, stderr)
+}
+
+/// The hostile plugin's row for the Deployment, and the message of its first violation.
+fn deployment_row(rows: &[Value]) -> (String, String) {
+    let row = rows.iter().find(|r| r["kind"] == "Deployment").expect("a Deployment row");
+    (row["result"].as_str().unwrap().to_string(), row["violations"][0]["message"].as_str().unwrap_or("").to_string())
+}
+
+/// A paved.toml with one policy (its path and TOML settings) and the deploy, plan
+/// (`deploy --dry-run`) and render commands of these tests.
+fn with_policy(dir: &Path, path: &Path, settings: &str) {
+    let text = format!("[[policies]]\npath = {:?}\nsettings = {settings}\n", path.display().to_string());
+    std::fs::write(dir.join("paved.toml"), text).unwrap();
+}
+
+fn golden_path(dir: &Path, command: &str) -> Command {
+    let mut cmd = paved(dir);
+    cmd.args(["--state-dir", "state"]);
+    match command {
+        "render" => cmd.arg("render"),
+        "plan" => cmd.args(["deploy", "--dry-run"]),
+        _ => cmd.arg("deploy"),
+    };
+    cmd.args(["--app", "my-service", "--env", "production", "--image", "ghcr.io/company/my-service:v1.2.3"])
+        .args(["--replicas", "3"])
+        .timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// "The host aborts": a plugin that writes to stderr (as every panic message does), opens a
+/// file, makes a socket or sleeps is reported as its outcome by `policy check`, as a
+/// validating and as a mutating policy; it used to exit 101 ("Cannot start a runtime from
+/// within a runtime").
+#[test]
+fn check_contains_plugins_that_make_blocking_wasi_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mutating = hostile_copy(dir.path(), "mutating", |t| t.replace("mutating = false", "mutating = true"));
+    for policy in [plugins().join("testdata/hostile"), mutating] {
+        for (attack, result, message) in [
+            ("stderr", "pass", ""),
+            ("panic", "error", "hostile panic"),
+            ("read-file", "error", "returned an error: read /etc/passwd:"),
+            ("socket", "error", "tcp connect"),
+            ("sleep", "error", "exceeded its time limit of 200 ms"),
+            ("stdout-flood", "error", "output limit of 64 KiB"),
+        ] {
+            let (code, rows, stderr) = check_json(dir.path(), &policy, &format!("attack: {attack}\nsize_mib: 1\n"));
+            let at = format!("{attack} ({})", policy.display());
+            assert_eq!(code, if result == "pass" { 0 } else { 1 }, "{at}: {stderr}");
+            let (got, text) = deployment_row(&rows);
+            assert_eq!(got, result, "{at}: {rows:?}");
+            assert!(text.contains(message), "{at}: {text}");
+        }
+    }
+}
+
+/// "The host aborts", at load: `metadata()` runs when every command loads the policies
+/// (`policy check`, `deploy`, `deploy --dry-run`, `render`), and the hostile plugin opens a
+/// file in it. One that also writes to stderr loads; one that panics is a load error (exit 2)
+/// naming the crash, and nothing is written.
+#[test]
+fn every_command_survives_a_plugin_whose_metadata_makes_blocking_wasi_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = hostile_copy(dir.path(), "hostile", |t| t);
+    with_policy(dir.path(), &plugin, "{}");
+    std::fs::write(plugin.join("data/metadata-attack"), "stderr").unwrap();
+    let (code, rows, stderr) = check_json(dir.path(), &plugin, "attack: stderr\n");
+    assert_eq!((code, deployment_row(&rows).0.as_str()), (0, "pass"), "{stderr}");
+    for command in ["render", "plan"] {
+        golden_path(dir.path(), command).assert().success();
+    }
+    std::fs::write(plugin.join("data/metadata-attack"), "panic").unwrap();
+    let (code, _, stderr) = check_json(dir.path(), &plugin, "{}\n");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("metadata() failed: crashed") && stderr.contains("hostile metadata panic"), "{stderr}");
+    for command in ["render", "plan", "deploy"] {
+        golden_path(dir.path(), command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("metadata() failed: crashed"))
+            .stderr(predicate::str::contains("hostile metadata panic"));
+    }
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    // Without the attack file it deploys.
+    std::fs::remove_file(plugin.join("data/metadata-attack")).unwrap();
+    golden_path(dir.path(), "deploy").assert().success();
+}
+
+/// `deploy` and `deploy --dry-run` deny a plugin that crashes (enforce mode, failure policy
+/// `fail`), as `policy check` reports it.
+#[test]
+fn deploy_and_plan_deny_a_plugin_that_crashes_through_a_blocking_call() {
+    let dir = tempfile::tempdir().unwrap();
+    for (policy, mutating) in [(plugins().join("testdata/hostile"), false), (dir.path().join("mutating"), true)] {
+        if mutating {
+            hostile_copy(dir.path(), "mutating", |t| t.replace("mutating = false", "mutating = true"));
+        }
+        with_policy(dir.path(), &policy, "{ attack = \"panic\" }");
+        for command in ["plan", "deploy"] {
+            golden_path(dir.path(), command)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains("❌ denied by policy"))
+                .stderr(predicate::str::contains("[hostile] policy-failure"))
+                .stderr(predicate::str::contains("hostile panic"));
+        }
+        assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    }
+}
+
+/// "A plugin that sleeps past its deadline and then returns allow is accepted": it is a
+/// timeout for `policy check` (an error row, exit 1) and denies `deploy` (enforce mode,
+/// failure policy `fail`); it used to pass and deploy.
+#[test]
+fn an_answer_after_the_deadline_is_a_timeout_for_check_and_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = plugins().join("testdata/hostile");
+    let (code, rows, stderr) = check_json(dir.path(), &policy, "attack: sleep-then-allow\n");
+    assert_eq!(code, 1, "{stderr}");
+    let (result, message) = deployment_row(&rows);
+    assert_eq!(result, "error", "{rows:?}");
+    assert!(message.contains("exceeded its time limit of 200 ms"), "{message}");
+    with_policy(dir.path(), &policy, "{ attack = \"sleep-then-allow\" }");
+    golden_path(dir.path(), "deploy")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[hostile] policy-failure"))
+        .stderr(predicate::str::contains("exceeded its time limit of 200 ms"));
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+    // Control: a short sleep passes and deploys.
+    with_policy(dir.path(), &policy, "{ attack = \"sleep-then-allow\", sleep_ms = 1 }");
+    golden_path(dir.path(), "deploy").assert().success();
+}
+
+/// "`read_only_dirs` can be a symlink out of the plugin directory": refused by `policy check`
+/// and `deploy` (exit 2, naming the entry), and the files it leads to never show.
+#[test]
+#[cfg(unix)]
+fn a_read_only_dir_symlinked_out_of_the_plugin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("allowed.txt"), "SECRET-OUTSIDE-THE-PLUGIN").unwrap();
+    let plugin = hostile_copy(dir.path(), "hostile", |t| t);
+    std::fs::remove_dir_all(plugin.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), plugin.join("data")).unwrap();
+    let (code, rows, stderr) = check_json(dir.path(), &plugin, "attack: write-outside\n");
+    assert_eq!(code, 2, "{rows:?} {stderr}");
+    assert!(stderr.contains("read_only_dirs \"/data\" = \"data\" resolves to"), "{stderr}");
+    assert!(stderr.contains("outside the plugin's directory"), "{stderr}");
+    assert!(stderr.contains("hint: grant a directory inside the plugin's directory"), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    with_policy(dir.path(), &plugin, "{ attack = \"write-outside\" }");
+    golden_path(dir.path(), "deploy")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("outside the plugin's directory"))
+        .stderr(predicate::str::contains("SECRET").not());
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+}
+
+/// `paved` under a 4 GiB data limit (`prlimit`, when there is one) and a time limit: should
+/// the component read ever be unbounded again, reading `/dev/zero` fails the test with an
+/// out-of-memory error instead of exhausting the machine.
+fn bounded(dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("paved");
+    let prlimit = Path::new("/usr/bin/prlimit");
+    let mut cmd = if prlimit.exists() {
+        let mut c = Command::new(prlimit);
+        c.arg(format!("--data={}", 4u64 << 30)).arg("--").arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.current_dir(dir)
+        .env("PAVED_ORG_CONFIG", org_file())
+        .env_remove("PAVED_ORG_CONFIG_SHA256")
+        .env("PAVED_ACTOR", "tester")
+        .env("PAVED_POLICY_CACHE", std::env::temp_dir().join("paved-policy-test-cache"))
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
+        .env_remove("PAVED_CONFIG")
+        .env_remove("PAVED_STATE_DIR")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60));
+    cmd.output().unwrap()
+}
+
+/// "`component = "/dev/zero"` is read without limit": a component path out of the plugin's
+/// directory, a device named directly (through a `.wasm` link) and a component over the
+/// 64 MiB maximum are each refused (exit 2) without being read, by `policy check` and `deploy`.
+#[test]
+#[cfg(unix)]
+fn a_component_that_is_a_device_outside_or_too_large_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), OBJECTS).unwrap();
+    hostile_copy(dir.path(), "zero", |t| t.replace("component = \"policy.wasm\"", "component = \"/dev/zero\""));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.wasm")).unwrap();
+    std::fs::File::create(dir.path().join("big.wasm")).unwrap().set_len(65 << 20).unwrap();
+    for (policy, message) in [
+        ("zero", "component \"/dev/zero\" leaves the plugin's directory"),
+        ("zero.wasm", "component zero.wasm is a character device, not a regular file, and was not read"),
+        ("big.wasm", "is larger than the maximum of 64 MiB (65 MiB) and was not read"),
+    ] {
+        let out = bounded(dir.path(), &["policy", "check", "--file", "objects.yaml", "--policy", policy]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{policy}: {stderr}");
+        assert!(stderr.contains(message), "{policy}: {stderr}");
+    }
+    with_policy(dir.path(), &dir.path().join("zero"), "{}");
+    let out = bounded(
+        dir.path(),
+        &["--state-dir", "state", "deploy", "--app", "my-service", "--env", "production", "--image", "nginx:1.27"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("component \"/dev/zero\" leaves the plugin's directory"), "{stderr}");
+    assert!(!dir.path().join("state/gitops").exists(), "nothing was written");
+}
+
+// Issue 14, item 3: toolchain errors.
+
+/// `paved policy build` of a new plugin with `env` set; exit 2 with the install command and
+/// without a build tool's error output.
+fn build_without(lang: &str, env: &[(&str, &Path)], install: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    paved(dir.path()).args(["policy", "new", "require-owner", "--lang", lang]).assert().success();
+    let mut cmd = paved(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out =
+        cmd.args(["policy", "build", "require-owner"]).timeout(std::time::Duration::from_secs(120)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{lang}: {stderr}");
+    assert!(stderr.contains("is not installed"), "{lang}: {stderr}");
+    assert!(stderr.contains(&format!("hint: install it with `{install}`")), "{lang}: {stderr}");
+    assert!(
+        !stderr.contains("error[") && !stderr.contains("can't find crate") && !stderr.contains("failed ("),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 3, "{lang}: a wall of output: {stderr}");
+    assert!(!dir.path().join("require-owner/policy.wasm").exists());
+}
+
+#[test]
+#[cfg(unix)]
+fn build_without_the_wasm_target_prints_the_rustup_command_and_exits_2() {
+    use std::os::unix::fs::PermissionsExt;
+    // A rustc whose sysroot has no wasm32-wasip2 (cargo would use it too: $RUSTC).
+    let tools = tempfile::tempdir().unwrap();
+    let sysroot = tools.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
+    let rustc = tools.path().join("rustc");
+    std::fs::write(&rustc, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
+    std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    build_without("rust", &[("RUSTC", &rustc)], "rustup target add wasm32-wasip2");
+    // No rustc at all.
+    let rustup = "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh";
+    build_without("rust", &[("RUSTC", &tools.path().join("no-such-rustc"))], rustup);
+}
+
+#[test]
+fn build_without_componentize_py_prints_the_pip_command_and_exits_2() {
+    let missing = Path::new("/nonexistent/componentize-py");
+    build_without("python", &[("PAVED_COMPONENTIZE_PY", missing)], "pip install componentize-py==0.25.1");
+}
+
+#[test]
+fn build_without_componentize_js_prints_the_npm_command_and_exits_2() {
+    let missing = Path::new("/nonexistent/componentize-js");
+    build_without("js", &[("PAVED_COMPONENTIZE_JS", missing)], "npm install @bytecodealliance/componentize-js");
+}

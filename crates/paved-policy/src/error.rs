@@ -54,6 +54,18 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// A tool or target a plugin's build needs is not installed (the Rust target
+    /// `wasm32-wasip2`, cargo, componentize-py, componentize-js). Nothing was run; the hint is
+    /// the command that installs it.
+    #[error("building {}: {message}", dir.display())]
+    Toolchain {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// What is not installed, and where it was looked for.
+        message: String,
+        /// The command that installs it.
+        hint: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -73,6 +85,7 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::Manifest { hint, .. } | Error::Load { hint, .. } | Error::Build { hint, .. } => hint.as_deref(),
+            Error::Toolchain { hint, .. } => Some(hint),
             Error::PinMismatch { .. } => Some(
                 "rebuild and re-pin it with `paved_policy::toolchain::build` if you trust this component; otherwise restore the pinned one",
             ),
@@ -89,7 +102,7 @@ impl Error {
     /// Whether the user can fix it by changing input or files (the CLI exits 2).
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::Manifest { .. } | Error::PinMismatch { .. } | Error::Load { .. } => true,
+            Error::Manifest { .. } | Error::PinMismatch { .. } | Error::Load { .. } | Error::Toolchain { .. } => true,
             Error::Core(e) => e.is_user_error(),
             Error::Build { .. } | Error::Io { .. } => false,
         }
@@ -102,6 +115,10 @@ impl From<Error> for paved_core::Error {
             Error::Core(e) => e,
             Error::Io { path, source } => paved_core::Error::Io { path, source },
             Error::Manifest { path, message, hint } => paved_core::Error::Config { path, line: None, message, hint },
+            // A missing tool is the user's to install (exit 2), with the command that does.
+            Error::Toolchain { dir, message, hint } => {
+                paved_core::Error::Config { path: dir, line: None, message, hint: Some(hint) }
+            }
             // A plugin that cannot be used is a configuration problem the user fixes (exit 2).
             Error::PinMismatch { .. } | Error::Load { .. } => {
                 let hint = e.hint().map(str::to_string);

@@ -1,5 +1,10 @@
 //! The sandbox: one wasmtime engine, plugins loaded once, a fresh store and instance for every
 //! evaluation.
+//!
+//! A plugin call may come from any thread, also one driving a tokio runtime (a front end's
+//! `async fn`): wasmtime-wasi's synchronous WASI calls (a write to stdout or stderr, opening a
+//! file, a socket, a sleep) block on a tokio runtime of their own, which panics on such a thread,
+//! so there the instance runs on rayon's pool and the caller waits for it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,11 +63,23 @@ pub struct HostOptions {
     pub fuel: bool,
     /// Evaluations that may run at once (the pooling allocator's instance slots).
     pub max_concurrent: u32,
+    /// The largest component file loaded, in bytes (default 64 MiB; the JavaScript and Python
+    /// runtimes make components of 12 and 18 MiB). A larger file is refused before it is read.
+    pub max_component_bytes: u64,
 }
+
+/// The default [`HostOptions::max_component_bytes`].
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { cache_dir: Some(ComponentCache::default_dir()), cache_key: None, fuel: false, max_concurrent: 64 }
+        HostOptions {
+            cache_dir: Some(ComponentCache::default_dir()),
+            cache_key: None,
+            fuel: false,
+            max_concurrent: 64,
+            max_component_bytes: MAX_COMPONENT_BYTES,
+        }
     }
 }
 
@@ -72,6 +89,7 @@ pub struct PolicyHost {
     linker: Linker<State>,
     cache: Option<ComponentCache>,
     fuel: bool,
+    max_component_bytes: u64,
     loaded: Mutex<HashMap<String, Component>>,
     ticker: Arc<AtomicBool>,
 }
@@ -137,7 +155,15 @@ impl PolicyHost {
         });
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticker.clone());
-        Ok(PolicyHost { engine, linker, cache, fuel: options.fuel, loaded: Mutex::new(HashMap::new()), ticker })
+        Ok(PolicyHost {
+            engine,
+            linker,
+            cache,
+            fuel: options.fuel,
+            max_component_bytes: options.max_component_bytes,
+            loaded: Mutex::new(HashMap::new()),
+            ticker,
+        })
     }
 
     /// The engine.
@@ -148,21 +174,19 @@ impl PolicyHost {
     /// Loads the plugin of a manifest: reads the component, checks its pin, takes the
     /// precompiled artifact from the cache (or compiles it), resolves its imports and asks it
     /// for its metadata.
+    ///
+    /// The component must be a regular file of at most [`HostOptions::max_component_bytes`]
+    /// inside the plugin's directory (symlinks resolved; only a `.wasm` file named directly,
+    /// [`PolicyManifest::for_component`], may lie anywhere), and every `read_only_dirs`
+    /// directory must resolve inside it ([`PolicyManifest::resolve_data_dirs`]).
     pub fn load(&self, manifest: PolicyManifest) -> Result<Plugin> {
         self.load_with(manifest).map(|(plugin, _)| plugin)
     }
 
     /// [`load`](Self::load), also saying where the compiled component came from.
     pub fn load_with(&self, mut manifest: PolicyManifest) -> Result<(Plugin, CacheStatus)> {
-        let path = manifest.component_path();
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Load {
-                policy: manifest.name.clone(),
-                message: format!("component {} does not exist", path.display()),
-                hint: Some(format!("build it with `paved_policy::toolchain::build` ({})", manifest.dir.display())),
-            },
-            _ => Error::io(&path, e),
-        })?;
+        let data_dirs = manifest.resolve_data_dirs()?;
+        let (path, bytes) = self.read_component(&manifest)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         if manifest.sha256.is_empty() {
             // Only a `.wasm` file named directly needs no pin: its user chose those bytes.
@@ -198,7 +222,7 @@ impl PolicyHost {
             ),
         })?;
         let named_only_by_file = manifest.named_by_file;
-        let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel };
+        let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel, data_dirs };
         let info = plugin.metadata().map_err(|failure| Error::Load {
             policy: manifest.name.clone(),
             message: format!("metadata() failed: {failure}"),
@@ -218,6 +242,64 @@ impl PolicyHost {
         plugin.manifest = manifest;
         plugin.info = Some(info);
         Ok((plugin, status))
+    }
+
+    /// Reads the component of a manifest: a regular file, inside the plugin's directory unless
+    /// named directly, of at most `max_component_bytes`; its path and bytes.
+    fn read_component(&self, manifest: &PolicyManifest) -> Result<(PathBuf, Vec<u8>)> {
+        let path = manifest.component_path();
+        let refuse = |message: String, hint: String| Error::Load {
+            policy: manifest.name.clone(),
+            message: format!("component {} {message}", path.display()),
+            hint: Some(hint),
+        };
+        let rebuild = || format!("build it with `paved_policy::toolchain::build` ({})", manifest.dir.display());
+        let real = match std::fs::canonicalize(&path) {
+            Ok(real) => real,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Load {
+                    policy: manifest.name.clone(),
+                    message: format!("component {} does not exist", path.display()),
+                    hint: Some(rebuild()),
+                });
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        if !manifest.named_by_file {
+            let root = std::fs::canonicalize(&manifest.dir).map_err(|e| Error::io(&manifest.dir, e))?;
+            if !real.starts_with(&root) {
+                return Err(refuse(
+                    format!("resolves to {}, outside the plugin's directory {}", real.display(), root.display()),
+                    format!(
+                        "keep the component in the plugin's directory (a file, not a symlink out of it); {}",
+                        rebuild()
+                    ),
+                ));
+            }
+        }
+        let max = self.max_component_bytes;
+        match crate::manifest::read_bounded(&real, max) {
+            Ok(bytes) => Ok((path, bytes)),
+            Err(crate::manifest::ReadError::Io(e)) => Err(Error::io(&path, e)),
+            Err(crate::manifest::ReadError::NotRegular(what)) => Err(refuse(
+                format!("is {what}, not a regular file, and was not read"),
+                if manifest.named_by_file {
+                    "name the .wasm file of a component".into()
+                } else {
+                    format!("point `component` at the .wasm file the toolchain wrote; {}", rebuild())
+                },
+            )),
+            Err(crate::manifest::ReadError::TooLarge(size)) => Err(refuse(
+                format!(
+                    "is larger than the maximum of {} ({}) and was not read",
+                    mib(max),
+                    if size > max { mib(size) } else { "it grew while being read".into() }
+                ),
+                "policy components are a few MiB at most (the JavaScript and Python runtimes 12 and 18 MiB); \
+                 `HostOptions::max_component_bytes` raises the maximum"
+                    .into(),
+            )),
+        }
     }
 
     fn component(&self, bytes: &[u8], sha256: &str) -> Result<(Component, CacheStatus)> {
@@ -303,6 +385,15 @@ fn import_error(policy: &str, e: &wasmtime::Error) -> Error {
     }
 }
 
+/// A size in MiB for messages, e.g. `64 MiB` or `0.5 MiB`.
+fn mib(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    }
+}
+
 /// Hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -311,7 +402,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Why an evaluation failed (the plugin, not the policy's verdict).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// It ran longer than `limits.timeout_ms`.
+    /// It ran longer than `limits.timeout_ms` (stopped, or answered after the deadline).
     Timeout {
         /// The limit.
         limit_ms: u64,
@@ -385,6 +476,8 @@ pub struct Plugin {
     info: Option<Info>,
     sha256: String,
     fuel: bool,
+    /// The read-only directories, resolved at load: guest path → host directory.
+    data_dirs: Vec<(String, PathBuf)>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -436,7 +529,34 @@ impl Plugin {
         Ok(decision)
     }
 
-    fn run<T>(
+    /// Runs `call` in a fresh instance, on this thread unless it is inside a tokio runtime:
+    /// wasmtime-wasi's synchronous WASI calls (stdout/stderr, files, sockets, clocks) block on a
+    /// tokio runtime of their own, which panics on a thread inside one ("Cannot start a runtime
+    /// from within a runtime"). There the instance runs on rayon's pool (where the platform's
+    /// evaluations run anyway), or on a thread of its own when this is one of rayon's threads,
+    /// and the caller waits.
+    fn run<T: Send>(
+        &self,
+        call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>> + Send,
+    ) -> Result<T, Failure> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.run_here(call);
+        }
+        if rayon::current_thread_index().is_none() {
+            // Not a rayon thread: `scope` runs its body on the pool and blocks until it is done.
+            return rayon::scope(|_| self.run_here(call));
+        }
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("paved-policy-call".into())
+                .spawn_scoped(s, || self.run_here(call))
+                .map_err(|e| Failure::Trap { reason: format!("cannot start a thread for the plugin: {e}") })?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn run_here<T>(
         &self,
         call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, Failure> {
@@ -450,8 +570,8 @@ impl Plugin {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        for (guest, host) in self.manifest.data_dirs() {
-            wasi.preopened_dir(&host, guest, FsPerms::ReadOnly).map_err(|e| Failure::Trap {
+        for (guest, host) in &self.data_dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| Failure::Trap {
                 reason: format!("cannot grant read-only directory {} as {guest}: {e:#}", host.display()),
             })?;
         }
@@ -477,7 +597,12 @@ impl Plugin {
         }
         let started = Instant::now();
         let result = self.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
+        let late = store.data().time_left_nanos() == 0;
         match result {
+            // An answer that comes back after the deadline is not taken, whatever it says: a
+            // plugin woken from a sleep cut at the deadline may answer before the epoch check
+            // stops it.
+            Ok(Ok(_)) if late => Err(Failure::Timeout { limit_ms: limits.timeout_ms }),
             Ok(Ok(value)) => Ok(value),
             // A plugin that handled a refused allocation itself still hit the memory limit.
             Ok(Err(_)) | Err(_) if store.data().limiter.exceeded.is_some() => Err(Failure::MemoryLimit {
@@ -485,9 +610,7 @@ impl Plugin {
                 requested: store.data().limiter.exceeded.unwrap_or_default(),
             }),
             // Woken from a capped sleep at the deadline (or interrupted): out of time.
-            Ok(Err(_)) | Err(_) if store.data().time_left_nanos() == 0 => {
-                Err(Failure::Timeout { limit_ms: limits.timeout_ms })
-            }
+            Ok(Err(_)) | Err(_) if late => Err(Failure::Timeout { limit_ms: limits.timeout_ms }),
             // A full stdout/stderr pipe refuses further writes: the plugin hit its output limit.
             Ok(Err(_)) | Err(_) if [&stdout, &stderr].iter().any(|p| p.contents().len() >= output) => {
                 Err(Failure::OutputLimit { limit_kib: limits.output_kib })

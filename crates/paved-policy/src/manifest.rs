@@ -65,6 +65,9 @@ impl Default for Limits {
 /// The largest memory a manifest may ask for (the pooling allocator's slot size).
 pub const MAX_MEMORY_MIB: u32 = 512;
 
+/// The largest `policy.toml` read.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 /// A plugin's manifest, `policy.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +81,8 @@ pub struct PolicyManifest {
     pub description: String,
     /// The language it is written in.
     pub language: Language,
-    /// The component, relative to the manifest.
+    /// The component, relative to the manifest and inside its directory (no absolute path, no
+    /// `..`; the host also refuses a symlink out of the directory).
     pub component: PathBuf,
     /// The component's SHA-256 (hex): a component that does not match is refused. Empty only
     /// before the first `paved policy build`.
@@ -109,7 +113,8 @@ pub struct PolicyManifest {
     /// Settings with their defaults; the organisation's values are merged over them.
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
-    /// Read-only directories: guest path → directory relative to the manifest.
+    /// Read-only directories: guest path → directory relative to the manifest, which must
+    /// resolve inside the manifest's directory ([`resolve_data_dirs`](Self::resolve_data_dirs)).
     #[serde(default)]
     pub read_only_dirs: BTreeMap<String, PathBuf>,
     /// The directory the manifest was read from.
@@ -126,16 +131,26 @@ fn all_actions() -> Vec<Action> {
 }
 
 impl PolicyManifest {
-    /// Reads `policy.toml` from a plugin directory (or the file itself).
+    /// Reads `policy.toml` from a plugin directory (or the file itself), and checks that the
+    /// `read_only_dirs` that exist resolve inside its directory (a missing one is refused when
+    /// the plugin is loaded).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::Manifest {
+        let unreadable = |reason: String| Error::Manifest {
             path: file.clone(),
-            message: format!("cannot read the policy manifest: {e}"),
+            message: format!("cannot read the policy manifest: {reason}"),
             hint: Some(format!("a plugin directory holds a {MANIFEST_FILE}; the plugin template has one")),
+        };
+        let bytes = read_bounded(&file, MAX_MANIFEST_BYTES).map_err(|e| match e {
+            ReadError::Io(e) => unreadable(e.to_string()),
+            ReadError::NotRegular(what) => unreadable(format!("it is {what}, not a regular file")),
+            ReadError::TooLarge(_) => unreadable(format!("it is larger than {} KiB", MAX_MANIFEST_BYTES >> 10)),
         })?;
-        Self::parse(&file, &text)
+        let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;
+        let manifest = Self::parse(&file, &text)?;
+        manifest.resolve_dirs(false)?;
+        Ok(manifest)
     }
 
     /// Parses manifest text read from `file` and checks it.
@@ -195,8 +210,14 @@ impl PolicyManifest {
                 "use 1 to 16384 (default 64)",
             ));
         }
+        if self.component.as_os_str().is_empty() || leaves(&self.component) {
+            return Err(err(
+                format!("component {:?} leaves the plugin's directory", self.component.display().to_string()),
+                "name the component relative to policy.toml, inside its directory, e.g. component = \"policy.wasm\"",
+            ));
+        }
         for (guest, host) in &self.read_only_dirs {
-            if host.is_absolute() || host.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            if leaves(host) {
                 return Err(err(
                     format!(
                         "read_only_dirs {guest:?} = {:?} leaves the plugin's directory",
@@ -223,9 +244,68 @@ impl PolicyManifest {
         self.dir.join(&self.component)
     }
 
-    /// The read-only directories: guest path → host directory.
+    /// The read-only directories as written: guest path → host directory (not resolved; the
+    /// host grants [`resolve_data_dirs`](Self::resolve_data_dirs)).
     pub fn data_dirs(&self) -> impl Iterator<Item = (&str, PathBuf)> {
         self.read_only_dirs.iter().map(|(guest, host)| (guest.as_str(), self.dir.join(host)))
+    }
+
+    /// The read-only directories as the host grants them: guest path → the host directory
+    /// with every symlink resolved. A directory that resolves outside the plugin's directory
+    /// (such as `data`, a symlink to a directory elsewhere), does not exist or is not a
+    /// directory is refused. (Symlinks *inside* a granted directory cannot lead out of it: the
+    /// guest's file system is confined to each directory.)
+    pub fn resolve_data_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
+        self.resolve_dirs(true)
+    }
+
+    /// [`resolve_data_dirs`](Self::resolve_data_dirs); `require`: whether a missing directory
+    /// is an error (else it is skipped).
+    fn resolve_dirs(&self, require: bool) -> Result<Vec<(String, PathBuf)>> {
+        if self.read_only_dirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let file = self.dir.join(MANIFEST_FILE);
+        let root = std::fs::canonicalize(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let mut dirs = Vec::with_capacity(self.read_only_dirs.len());
+        for (guest, host) in &self.read_only_dirs {
+            let entry = format!("read_only_dirs {guest:?} = {:?}", host.display().to_string());
+            let real = match std::fs::canonicalize(self.dir.join(host)) {
+                Ok(real) => real,
+                Err(e) if !require && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(Error::Manifest {
+                        path: file,
+                        message: format!("{entry}: cannot open {}: {e}", self.dir.join(host).display()),
+                        hint: Some("create the directory inside the plugin's directory, or remove the entry".into()),
+                    });
+                }
+            };
+            if !real.starts_with(&root) {
+                return Err(Error::Manifest {
+                    path: file,
+                    message: format!(
+                        "{entry} resolves to {}, outside the plugin's directory {}",
+                        real.display(),
+                        root.display()
+                    ),
+                    hint: Some(
+                        "grant a directory inside the plugin's directory, not a symlink out of it: copy the files \
+                         the policy reads into e.g. data/ and write \"/data\" = \"data\""
+                            .into(),
+                    ),
+                });
+            }
+            if !real.is_dir() {
+                return Err(Error::Manifest {
+                    path: file,
+                    message: format!("{entry}: {} is not a directory", real.display()),
+                    hint: Some("grant a directory, e.g. \"/data\" = \"data\"".into()),
+                });
+            }
+            dirs.push((guest.clone(), real));
+        }
+        Ok(dirs)
     }
 
     /// Holds the manifest's limits to the organisation's caps (`[limits]` of the policy file
@@ -280,6 +360,82 @@ impl PolicyManifest {
             named_by_file: true,
         }
     }
+}
+
+/// Whether a relative path of the manifest leaves its directory as written (absolute, or
+/// through `..`).
+fn leaves(path: &Path) -> bool {
+    path.has_root() || path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
+/// Why [`read_bounded`] did not read a file.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// It could not be opened or read.
+    Io(std::io::Error),
+    /// It is not a regular file (what it is, e.g. "a character device").
+    NotRegular(&'static str),
+    /// It is larger than the maximum: its size (or the maximum + 1 when it grew while read).
+    TooLarge(u64),
+}
+
+/// Reads a regular file of at most `max` bytes. What it is and its size are checked before it
+/// is read (a device such as `/dev/zero` or a FIFO is never opened for reading, a huge file
+/// never read), it is opened non-blocking on Unix (a FIFO put in its place in between cannot
+/// hang the caller) and checked again, and the read stops after `max + 1` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let check = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(ReadError::NotRegular(file_kind(meta)));
+        }
+        if meta.len() > max {
+            return Err(ReadError::TooLarge(meta.len()));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options.open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    check(&meta)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge(max + 1));
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
 }
 
 /// Whether `value` is in a manifest scope list: an empty list or `"*"` means every value.
@@ -348,6 +504,30 @@ registries = ["ghcr.io/company/"]
             let e = PolicyManifest::parse(Path::new("p.toml"), &text).unwrap_err();
             assert!(e.to_string().contains("leaves the plugin's directory"), "{host}: {e}");
         }
+    }
+
+    /// Issue 14, item 6: the component is named inside the plugin's directory, and neither it
+    /// nor `policy.toml` is read unless it is a regular file of bounded size.
+    #[test]
+    fn paths_out_of_the_directory_and_files_that_are_not_regular_are_refused() {
+        for component in ["/dev/zero", "../other/policy.wasm", "a/../../policy.wasm", ""] {
+            let text = GOOD.replace("\"policy.wasm\"", &format!("{component:?}"));
+            let e = PolicyManifest::parse(Path::new("p.toml"), &text).unwrap_err();
+            assert!(e.to_string().contains("leaves the plugin's directory"), "{component}: {e}");
+        }
+        #[cfg(unix)]
+        {
+            let e = PolicyManifest::load("/dev/null").unwrap_err();
+            assert!(e.to_string().contains("it is a character device, not a regular file"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.toml");
+        std::fs::File::create(&file).unwrap().set_len(MAX_MANIFEST_BYTES + 1).unwrap();
+        let e = PolicyManifest::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("it is larger than 1024 KiB"), "{e}");
+        assert!(matches!(read_bounded(&file, 10), Err(ReadError::TooLarge(n)) if n == MAX_MANIFEST_BYTES + 1));
+        std::fs::write(&file, "0123456789").unwrap();
+        assert_eq!(read_bounded(&file, 10).unwrap().len(), 10);
     }
 
     #[test]

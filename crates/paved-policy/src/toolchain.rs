@@ -12,6 +12,11 @@
 //!
 //! The component is written next to `policy.toml` (its `component` key) and its SHA-256 is
 //! written into the manifest's `sha256` pin.
+//!
+//! A missing tool or target is found before anything is built and reported as
+//! [`Error::Toolchain`], whose hint is the command that installs it: the `wasm32-wasip2` target
+//! is looked for in the sysroot of the `rustc` cargo would use (`$RUSTC`, else `rustc`), before
+//! cargo runs (instead of cargo's screens of "can't find crate for `std`").
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,35 @@ use crate::manifest::{Language, MANIFEST_FILE, PolicyManifest, write_pin};
 
 /// The linker flag giving Rust guests a 64 KiB stack (fewer pages touched per instance).
 pub const RUST_GUEST_RUSTFLAGS: &str = "-C link-arg=-zstack-size=65536";
+
+/// The Rust target plugins are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// How to install a tool: the command, and where the driver then finds it.
+#[derive(Clone, Copy)]
+struct Install {
+    command: &'static str,
+    note: &'static str,
+}
+
+/// Installs [`WASM_TARGET`].
+const INSTALL_WASM_TARGET: Install = Install { command: "rustup target add wasm32-wasip2", note: "" };
+/// Installs Rust (cargo, rustc) with rustup.
+const INSTALL_RUST: Install = Install {
+    command: "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh",
+    note: " (rustup, https://rustup.rs), then `rustup target add wasm32-wasip2`",
+};
+/// Installs componentize-py: the version `scripts/build-plugins.sh` installs (a unit test
+/// keeps the two equal).
+const INSTALL_COMPONENTIZE_PY: Install = Install {
+    command: "pip install componentize-py==0.25.1",
+    note: " in a .venv above the plugin or on PATH, or set PAVED_COMPONENTIZE_PY to the program",
+};
+/// Installs componentize-js.
+const INSTALL_COMPONENTIZE_JS: Install = Install {
+    command: "npm install @bytecodealliance/componentize-js",
+    note: " in the plugin's directory or one above it, or set PAVED_COMPONENTIZE_JS to the program",
+};
 
 /// One built plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,17 +124,73 @@ fn build_error(dir: &Path, message: impl Into<String>, hint: impl Into<Option<St
     Error::Build { dir: dir.to_path_buf(), message: message.into(), hint: hint.into() }
 }
 
-/// Runs a command; a failure carries the last lines of its output.
-fn run(dir: &Path, command: &mut Command, what: &str, hint: &str) -> Result<std::process::Output> {
-    let output =
-        command.output().map_err(|e| build_error(dir, format!("cannot run {what}: {e}"), Some(hint.to_string())))?;
+/// Runs a command; a failure carries the last lines of its output. A program that does not
+/// exist is [`Error::Toolchain`], with `install` (the command that installs it) as its hint.
+fn run(dir: &Path, command: &mut Command, what: &str, install: Install) -> Result<std::process::Output> {
+    let output = command.output().map_err(|e| {
+        let program = PathBuf::from(command.get_program());
+        if e.kind() == std::io::ErrorKind::NotFound {
+            let place = if program.components().count() > 1 {
+                format!("{} does not exist", program.display())
+            } else {
+                format!("no {} on PATH", program.display())
+            };
+            missing(dir, format!("{what} is not installed: {place}"), install)
+        } else {
+            build_error(dir, format!("cannot run {what} ({}): {e}", program.display()), Some(install_hint(install)))
+        }
+    })?;
     if !output.status.success() {
         let text = String::from_utf8_lossy(&output.stderr);
+        // Should the target check have missed it (a rustc wrapper), cargo's screens of
+        // "can't find crate for `std`" still come down to this one line.
+        if text.contains(&format!("the `{WASM_TARGET}` target may not be installed")) {
+            return Err(missing(dir, format!("the Rust target {WASM_TARGET} is not installed"), INSTALL_WASM_TARGET));
+        }
         let tail: Vec<&str> = text.lines().rev().take(25).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(build_error(dir, format!("{what} failed ({}):\n{}", output.status, tail.join("\n")), None));
     }
     Ok(output)
+}
+
+/// [`Error::Toolchain`]: `message` says what is not installed, `install` installs it.
+fn missing(dir: &Path, message: String, install: Install) -> Error {
+    Error::Toolchain { dir: dir.to_path_buf(), message, hint: install_hint(install) }
+}
+
+fn install_hint(install: Install) -> String {
+    format!("install it with `{}`{}", install.command, install.note)
+}
+
+/// Checks, before cargo runs, that the `rustc` cargo would use (`$RUSTC`, else `rustc`, as
+/// rustup resolves it in `workspace`) has the `wasm32-wasip2` target in its sysroot. A rustc
+/// that cannot say where its sysroot is (a wrapper) is left to cargo, whose "target may not be
+/// installed" error [`run`] still turns into the same [`Error::Toolchain`].
+fn check_wasm_target(workspace: &Path) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out =
+        run(workspace, Command::new(&rustc).args(["--print", "sysroot"]).current_dir(workspace), "rustc", INSTALL_RUST);
+    let sysroot = match out {
+        Ok(out) => PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+        Err(e @ Error::Toolchain { .. }) => return Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot find rustc's sysroot; cargo will say whether the target is installed");
+            return Ok(());
+        }
+    };
+    if sysroot.as_os_str().is_empty() || sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
+        return Ok(());
+    }
+    Err(missing(
+        workspace,
+        format!(
+            "the Rust target {WASM_TARGET} is not installed: {} (the sysroot of {}) has no lib/rustlib/{WASM_TARGET}",
+            sysroot.display(),
+            Path::new(&rustc).display()
+        ),
+        INSTALL_WASM_TARGET,
+    ))
 }
 
 /// Rust plugins grouped by their cargo workspace root.
@@ -111,8 +201,8 @@ fn group_by_workspace(manifests: &[PolicyManifest], rust: &[usize]) -> Result<BT
         let out = run(
             dir,
             Command::new(cargo()).args(["locate-project", "--workspace", "--message-format", "plain"]).current_dir(dir),
-            "cargo locate-project",
-            "a Rust plugin is a cargo package (Cargo.toml next to policy.toml)",
+            "cargo",
+            INSTALL_RUST,
         )?;
         let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         let root = manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
@@ -126,6 +216,7 @@ fn cargo() -> String {
 }
 
 fn build_rust(workspace: &Path, manifests: &[PolicyManifest], members: &[usize]) -> Result<BTreeMap<usize, PathBuf>> {
+    check_wasm_target(workspace)?;
     let mut packages = BTreeMap::new();
     for &i in members {
         let toml_path = manifests[i].dir.join("Cargo.toml");
@@ -157,12 +248,7 @@ fn build_rust(workspace: &Path, manifests: &[PolicyManifest], members: &[usize])
     for name in packages.keys() {
         command.args(["-p", name]);
     }
-    let out = run(
-        workspace,
-        &mut command,
-        "cargo build --target wasm32-wasip2",
-        "install the target with `rustup target add wasm32-wasip2`",
-    )?;
+    let out = run(workspace, &mut command, "cargo build --target wasm32-wasip2", INSTALL_RUST)?;
     let mut artifacts = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
@@ -262,7 +348,7 @@ fn build_python(m: &PolicyManifest) -> Result<PathBuf> {
             .env("VIRTUAL_ENV", venv.path())
             .current_dir(&m.dir),
         "componentize-py",
-        "install it with `pip install componentize-py==0.25.*` (or set PAVED_COMPONENTIZE_PY)",
+        INSTALL_COMPONENTIZE_PY,
     )?;
     Ok(out)
 }
@@ -304,7 +390,7 @@ fn build_js(m: &PolicyManifest) -> Result<PathBuf> {
             .arg(&source)
             .current_dir(&m.dir),
         "componentize-js",
-        "install it with `npm install @bytecodealliance/componentize-js` (or set PAVED_COMPONENTIZE_JS)",
+        INSTALL_COMPONENTIZE_JS,
     )?;
     Ok(out)
 }
@@ -312,6 +398,15 @@ fn build_js(m: &PolicyManifest) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The install hint names the componentize-py version the repository's script installs.
+    #[test]
+    fn the_componentize_py_hint_names_the_scripts_version() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-plugins.sh");
+        let script = std::fs::read_to_string(script).unwrap();
+        let pin = INSTALL_COMPONENTIZE_PY.command.strip_prefix("pip install ").unwrap();
+        assert!(script.contains(&format!("'{pin}'")), "scripts/build-plugins.sh installs another version than {pin}");
+    }
 
     /// Issue 19, finding 6: a tool in a directory anyone may write to (another user's
     /// `/tmp/.venv/bin/componentize-py`) is never taken for the plugin's own.

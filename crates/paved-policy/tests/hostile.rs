@@ -213,3 +213,233 @@ fn a_component_that_does_not_match_its_pin_is_refused() {
     let e = host.load(m).unwrap_err();
     assert!(e.to_string().contains("no sha256 pin"), "{e}");
 }
+
+// Issue 14, item 6: four sandbox holes.
+
+/// A copy of the hostile plugin (manifest, pinned component, granted `data/`) in a directory
+/// of its own, `<tmp>/hostile`, with `edit` applied to its policy.toml.
+fn hostile_copy(edit: impl Fn(String) -> String) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let source = plugin_dir("testdata/hostile");
+    std::fs::copy(manifest("testdata/hostile").component_path(), dir.join("policy.wasm")).unwrap();
+    std::fs::copy(source.join("data/allowed.txt"), dir.join("data/allowed.txt")).unwrap();
+    let text = std::fs::read_to_string(source.join("policy.toml")).unwrap();
+    std::fs::write(dir.join("policy.toml"), edit(text)).unwrap();
+    (tmp, dir)
+}
+
+/// Runs `f` on the thread of a tokio runtime, as an `async fn` of a front end would.
+fn on_a_runtime<T>(multi_thread: bool, f: impl FnOnce() -> T) -> T {
+    let runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+    .unwrap();
+    runtime.block_on(async { f() })
+}
+
+/// Issue 14, item 6, "the host aborts": every attack that makes a blocking WASI call (a write
+/// to stderr, a panic's message, opening a file, sockets, a sleep) is evaluated from inside a
+/// tokio runtime, as a validating and as a mutating policy, and reported as its outcome; the
+/// host used to panic ("Cannot start a runtime from within a runtime").
+#[test]
+fn blocking_wasi_calls_work_from_inside_a_tokio_runtime() {
+    let host = shared_host();
+    let (_tmp, mutating) = hostile_copy(|t| t.replace("mutating = false", "mutating = true"));
+    let input = ActionInput::objects("production", vec![good_deployment()]);
+    for multi_thread in [false, true] {
+        for dir in [plugin_dir("testdata/hostile"), mutating.clone()] {
+            // Loaded and evaluated on the runtime's thread.
+            let outcome = |attack: &str| {
+                on_a_runtime(multi_thread, || {
+                    let mut set = PolicySet::new(host.clone());
+                    let plugin = host.load(PolicyManifest::load(&dir).unwrap()).unwrap();
+                    set.push(configured(plugin, json!({ "attack": attack })));
+                    set.evaluate(&input).outcomes[0].outcome.clone()
+                })
+            };
+            let at = format!("{} (multi-thread: {multi_thread})", dir.display());
+            let o = outcome("stderr");
+            assert!(matches!(&o, Outcome::Decided(v) if v.is_empty()), "{at}: {o:?}");
+            let o = outcome("panic");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Trap { reason }) if reason.contains("hostile panic")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("read-file");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Error { message }) if message.starts_with("read /etc/passwd:")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("socket");
+            assert!(
+                matches!(&o, Outcome::Failed(Failure::Error { message }) if message.contains("tcp connect")),
+                "{at}: {o:?}"
+            );
+            let o = outcome("sleep");
+            assert!(matches!(&o, Outcome::Failed(Failure::Timeout { limit_ms: 200 })), "{at}: {o:?}");
+        }
+    }
+}
+
+/// Issue 14, item 6: `metadata()`, called at load, may make blocking WASI calls too (the
+/// fixture opens `/data/metadata-attack` at every load): loading from inside a tokio runtime
+/// works, and a `metadata()` that fails is a load error naming why.
+#[test]
+fn metadata_at_load_works_from_inside_a_tokio_runtime() {
+    let host = shared_host();
+    for multi_thread in [false, true] {
+        let (_tmp, dir) = hostile_copy(|t| t);
+        std::fs::write(dir.join("data/metadata-attack"), "stderr").unwrap();
+        let plugin = on_a_runtime(multi_thread, || host.load(PolicyManifest::load(&dir).unwrap())).unwrap();
+        assert_eq!(plugin.info().name, "hostile");
+        std::fs::write(dir.join("data/metadata-attack"), "panic").unwrap();
+        let e = on_a_runtime(multi_thread, || host.load(PolicyManifest::load(&dir).unwrap())).unwrap_err();
+        assert!(matches!(e, Error::Load { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("metadata() failed: crashed") && text.contains("hostile metadata panic"), "{text}");
+    }
+}
+
+/// Issue 14, item 6: a plugin that sleeps past its deadline (the sleep is cut there) and then
+/// answers "allow" is a timeout, not a pass; so is a `metadata()` that answers late.
+#[test]
+fn an_answer_after_the_deadline_is_a_timeout() {
+    let (o, r) = attack("sleep-then-allow", json!({}));
+    assert_eq!(failed(&o, &r), Failure::Timeout { limit_ms: 200 });
+    // Control: a short sleep well inside the limit is answered.
+    let (o, _) = attack("sleep-then-allow", json!({ "sleep_ms": 1 }));
+    assert!(matches!(&o, Outcome::Decided(v) if v.is_empty()), "{o:?}");
+    let host = shared_host();
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::write(dir.join("data/metadata-attack"), "sleep").unwrap();
+    let started = std::time::Instant::now();
+    let e = host.load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("metadata() failed: exceeded its time limit of 200 ms"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+/// Issue 14, item 6: a `read_only_dirs` directory that is a symlink out of the plugin's
+/// directory is refused when the manifest is read and when the plugin is loaded; the files it
+/// leads to are never shown to the plugin.
+#[test]
+#[cfg(unix)]
+fn a_read_only_dir_that_is_a_symlink_out_of_the_plugin_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("allowed.txt"), "a secret outside the plugin").unwrap();
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("data")).unwrap();
+    let e = PolicyManifest::load(&dir).unwrap_err();
+    assert!(matches!(e, Error::Manifest { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("read_only_dirs \"/data\" = \"data\" resolves to"), "{text}");
+    assert!(text.contains("outside the plugin's directory"), "{text}");
+    assert!(e.hint().unwrap().contains("not a symlink out of it"), "{:?}", e.hint());
+    // A manifest read before the link was made is refused by the host.
+    std::fs::remove_file(dir.join("data")).unwrap();
+    std::fs::create_dir(dir.join("data")).unwrap();
+    let m = PolicyManifest::load(&dir).unwrap();
+    std::fs::remove_dir(dir.join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("data")).unwrap();
+    let host = shared_host();
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("outside the plugin's directory"), "{e}");
+    // A symlink inside the plugin's directory is followed; a missing directory is refused at load.
+    std::fs::remove_file(dir.join("data")).unwrap();
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::fs::write(dir.join("real/allowed.txt"), "granted read-only data, through a link").unwrap();
+    std::os::unix::fs::symlink("real", dir.join("data")).unwrap();
+    let mut set = PolicySet::new(host.clone());
+    set.push(configured(host.load(PolicyManifest::load(&dir).unwrap()).unwrap(), json!({"attack": "write-outside"})));
+    let Outcome::Decided(vs) = &set.evaluate(&ActionInput::objects("dev", vec![good_deployment()])).outcomes[0].outcome
+    else {
+        panic!()
+    };
+    assert!(vs.iter().any(|v| v.message.contains("granted read-only data, through a link")), "{vs:?}");
+    std::fs::remove_file(dir.join("data")).unwrap();
+    let m = PolicyManifest::load(&dir).unwrap();
+    let e = host.load(m).unwrap_err();
+    assert!(e.to_string().contains("read_only_dirs \"/data\" = \"data\": cannot open"), "{e}");
+}
+
+/// Issue 14, item 6: `component = "/dev/zero"` (or any path out of the plugin's directory)
+/// is refused as the manifest is read, never read.
+#[test]
+fn a_component_outside_the_plugin_directory_is_refused() {
+    for component in ["/dev/zero", "../disallow-latest-tag/policy.wasm", ""] {
+        let (_tmp, dir) =
+            hostile_copy(|t| t.replace("component = \"policy.wasm\"", &format!("component = {component:?}")));
+        let e = PolicyManifest::load(&dir).unwrap_err();
+        assert!(e.to_string().contains(&format!("component {component:?} leaves the plugin's directory")), "{e}");
+        assert!(e.hint().unwrap().contains("component = \"policy.wasm\""), "{:?}", e.hint());
+    }
+    // A symlink out of the directory, to a real component, is refused by the host.
+    #[cfg(unix)]
+    {
+        let (_tmp, dir) = hostile_copy(|t| t);
+        std::fs::remove_file(dir.join("policy.wasm")).unwrap();
+        std::os::unix::fs::symlink(manifest("testdata/hostile").component_path(), dir.join("policy.wasm")).unwrap();
+        let e = shared_host().load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("outside the plugin's directory"), "{e}");
+    }
+}
+
+/// Issue 14, item 6: a component that is not a regular file (a FIFO here; `/dev/zero` in the
+/// issue) is refused without being read: a FIFO fed 80 MiB would otherwise be read whole.
+#[test]
+#[cfg(unix)]
+fn a_component_that_is_not_a_regular_file_is_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo.wasm");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    // A writer of a bounded amount (detached: after the fix nobody ever opens the FIFO).
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(writer).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..80 {
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let e = shared_host().load(PolicyManifest::for_component(&fifo)).unwrap_err();
+    assert!(e.to_string().contains("is a FIFO, not a regular file, and was not read"), "{e}");
+    // Named in a manifest too (the component's name is kept, the file is a FIFO).
+    let (_tmp, dir) = hostile_copy(|t| t);
+    std::fs::remove_file(dir.join("policy.wasm")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("policy.wasm")).status().unwrap().success());
+    let e = shared_host().load(PolicyManifest::load(&dir).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("is a FIFO, not a regular file"), "{e}");
+    assert!(e.is_user_error());
+}
+
+/// Issue 14, item 6: a component larger than `HostOptions::max_component_bytes` (64 MiB by
+/// default) is refused before it is read.
+#[test]
+fn a_component_larger_than_the_maximum_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let small = paved_policy::PolicyHost::new(paved_policy::HostOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_component_bytes: 64 << 10,
+        ..paved_policy::HostOptions::default()
+    })
+    .unwrap();
+    let e = small.load(manifest("disallow-latest-tag")).unwrap_err();
+    assert!(e.to_string().contains("is larger than the maximum of 0.1 MiB"), "{e}");
+    assert!(e.hint().unwrap().contains("`HostOptions::max_component_bytes`"), "{:?}", e.hint());
+    // The default: 64 MiB (a sparse file of 65 MiB costs no disk and is never read).
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big.wasm");
+    std::fs::File::create(&big).unwrap().set_len(65 << 20).unwrap();
+    let e = shared_host().load(PolicyManifest::for_component(&big)).unwrap_err();
+    assert!(e.to_string().contains("is larger than the maximum of 64 MiB (65 MiB) and was not read"), "{e}");
+    // The largest bundled component (the Python runtime's, ~18 MiB) is well under it.
+    assert!(shared_host().load(manifest("restrict-service-types")).is_ok());
+}

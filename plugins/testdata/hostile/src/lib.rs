@@ -52,13 +52,35 @@
 //!   (`unreachable`); a plugin failure.
 //! - `trap`: `core::arch::wasm32::unreachable()`.
 //!   Host: a trap (`unreachable`); a plugin failure.
+//! - `sleep`: sleeps an hour in a host call (a clock subscription and a poll), then returns
+//!   `Err("woke up")`.
+//!   Host: cuts the clock subscription at the deadline and reports a timeout.
+//! - `sleep-then-allow`: sleeps `sleep_ms` (setting, default one hour) in a host call, then
+//!   allows: the answer comes back after the deadline, without any wasm code running long
+//!   enough to be interrupted.
+//!   Host: an answer that arrives after the deadline is a timeout, whatever it says.
+//! - `stderr`: writes a line to stderr (a blocking WASI write and flush, as every Rust panic
+//!   message is), then allows.
+//!   Host: the write works from any caller, also one inside a tokio runtime; allows.
+//! - `mutate`: returns every object with an extra label, although its manifest does not say
+//!   `mutating = true`.
+//!   Host: refuses the mutation as a plugin failure. (With `mutating = true` in a copy of the
+//!   manifest, it is an accepted mutation.)
+//!
+//! `metadata()`, which the host calls at load, takes no settings: its attack is the content of
+//! the file `/data/metadata-attack` of the granted directory (a test writes it into a copy of
+//! this plugin): `panic`, `stderr` (writes a line to stderr, then answers), `sleep` (sleeps an
+//! hour, then answers) or `loop`; no file (the repository's copy), or anything else, answers
+//! normally. Reading that file is itself a blocking WASI call (an open), at every load.
+//! Host: a load from any caller (also inside a tokio runtime) survives it; a failing
+//! `metadata()` is a load error naming the failure.
 //! - anything else (or no `attack`): allows, no violations.
 
 use std::hint::black_box;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 
-use paved_policy_sdk::{Action, Decision, Input, Policy, Violation, export_policy};
+use paved_policy_sdk::{Action, Decision, Input, Policy, Violation};
 
 /// The component.
 pub struct Hostile;
@@ -214,8 +236,6 @@ impl Policy for Hostile {
     const ACTIONS: &'static [Action] = &[Action::Deploy, Action::Rollback, Action::ProvisionDatabase];
 
     fn evaluate(input: &Input) -> Result<Decision, String> {
-        // (`mutate`: returns every object with an extra label, although its manifest does not
-        // say `mutating = true`. Host: refuses the mutation as a plugin failure.)
         match input.setting("attack").and_then(|v| v.as_str()).unwrap_or("") {
             "loop" => spin(),
             "memory" => exhaust_memory(),
@@ -230,17 +250,46 @@ impl Policy for Hostile {
             // `unreachable` is a safe intrinsic: the `unreachable` instruction, an immediate trap.
             "trap" => core::arch::wasm32::unreachable(),
             "mutate" => mutate(input),
-            // Sleeps an hour in a host call (a clock subscription + poll), then loops.
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 Err("woke up".into())
+            }
+            "sleep-then-allow" => {
+                let ms = input.setting("sleep_ms").and_then(|v| v.as_u64()).unwrap_or(3_600_000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(Decision::allow())
+            }
+            "stderr" => {
+                eprintln!("hostile: a line on stderr");
+                Ok(Decision::allow())
             }
             _ => Ok(Decision::allow()),
         }
     }
 }
 
-export_policy!(Hostile);
+// `export_policy!` by hand, with a `metadata()` that attacks too (see the crate's docs).
+impl paved_policy_sdk::bindings::exports::paved::policy::policy::Guest for Hostile {
+    fn metadata() -> paved_policy_sdk::bindings::paved::policy::types::Info {
+        let attack = std::fs::read_to_string("/data/metadata-attack").unwrap_or_default();
+        match attack.trim() {
+            "panic" => panic!("hostile metadata panic"),
+            "stderr" => eprintln!("hostile: metadata writes to stderr"),
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            "loop" => spin(),
+            _ => {}
+        }
+        paved_policy_sdk::__metadata::<Hostile>()
+    }
+
+    fn evaluate(
+        request: paved_policy_sdk::bindings::paved::policy::types::Request,
+    ) -> Result<paved_policy_sdk::bindings::paved::policy::types::Decision, String> {
+        paved_policy_sdk::__evaluate::<Hostile>(request)
+    }
+}
+
+paved_policy_sdk::bindings::__export_plugin!(Hostile with_types_in paved_policy_sdk::bindings);
 
 /// `mutate`: an undeclared mutation (a label on every object).
 fn mutate(input: &Input) -> Result<Decision, String> {
