@@ -173,6 +173,64 @@ const CASES: &[(&str, &str, &str, Expect)] = &[
         Expect::Refused("PodDisruptionBudget/my-service: $patch"),
     ),
     (
+        "an overlay pointing an extra binding at cluster-admin",
+        "--custom-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: b\nroleRef:\n  name: cluster-admin\n",
+        Expect::Refused("RoleBinding/b: roleRef.name: binds the built-in ClusterRole cluster-admin"),
+    ),
+    (
+        "a Role that can escalate",
+        "--extra-manifest",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\nrules:\n- {apiGroups: [\"*\"], resources: [\"*\"], verbs: [\"*\"]}\n",
+        Expect::Refused("Role/r: rules: grants the verb \"*\""),
+    ),
+    (
+        "a null namespace",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\n  namespace: null\n",
+        Expect::Refused("Service/my-service: metadata.namespace: is null"),
+    ),
+    (
+        "an ownership label removed",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\n  labels:\n    app.kubernetes.io/instance: null\n",
+        Expect::Refused("removes app.kubernetes.io/instance"),
+    ),
+    (
+        "a selector expression on another app",
+        "--extra-manifest",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\nspec:\n  podSelector:\n    matchExpressions:\n\
+         \x20   - {key: app.kubernetes.io/name, operator: In, values: [payments]}\n",
+        Expect::Refused("a selector expression on app.kubernetes.io/name"),
+    ),
+    (
+        "another ServiceAccount",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     serviceAccountName: default\n",
+        Expect::Refused("serviceAccountName: runs the pods as ServiceAccount"),
+    ),
+    (
+        "Vault Agent annotations",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    metadata:\n\
+         \x20     annotations: {vault.hashicorp.com/agent-inject-secret-x: secret/payments/db}\n",
+        Expect::Refused("sets vault.hashicorp.com/agent-inject-secret-x"),
+    ),
+    (
+        "a cluster-scoped custom kind",
+        "--extra-manifest",
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: off\n",
+        Expect::Refused("ClusterPolicy/off: kind: ClusterPolicy is cluster-scoped"),
+    ),
+    (
+        "a privileged ReplicationController",
+        "--extra-manifest",
+        "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rc\nspec:\n  template:\n    spec:\n\
+         \x20     containers: [{name: c, image: \"busybox:1.36\", securityContext: {privileged: true}}]\n",
+        Expect::Denied("[disallow-privileged-containers]"),
+    ),
+    (
         "a List",
         "--extra-manifest",
         "apiVersion: v1\nkind: List\nmetadata:\n  name: l\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a, namespace: kube-system}\n",
@@ -239,16 +297,31 @@ fn a_refusal_names_the_grant_and_a_granted_object_is_recorded() {
     let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("[escape_hatches.grants] platform = [\"ClusterRoleBinding\"] in paved.toml"), "{stderr}");
+    assert!(
+        stderr.contains("[apps.my-service] team = \"platform\"")
+            && stderr.contains("[escape_hatches.grants] platform = [\"ClusterRoleBinding\"]"),
+        "{stderr}"
+    );
+    // A grant reaches only an app bound to the team: a request cannot claim one.
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        "[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\", \"bind:cluster-admin\"]\n",
+    )
+    .unwrap();
+    deploy(dir.path(), "--extra-manifest").assert().code(2);
+    const BOUND: &str = "[apps.my-service]\nteam = \"platform\"\n";
     // Granted the kind, the binding to cluster-admin still needs its own grant.
-    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\"]\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("{BOUND}[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\"]\n"),
+    )
+    .unwrap();
     let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bind:cluster-admin"));
     std::fs::write(
         dir.path().join("paved.toml"),
-        "[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\", \"bind:cluster-admin\"]\n",
+        format!("{BOUND}[escape_hatches.grants]\nplatform = [\"ClusterRoleBinding\", \"bind:cluster-admin\"]\n"),
     )
     .unwrap();
     deploy(dir.path(), "--extra-manifest").assert().success();
@@ -265,12 +338,86 @@ fn a_refusal_names_the_grant_and_a_granted_object_is_recorded() {
     assert!(hatches.contains(&"grant=ClusterRoleBinding:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
     assert!(hatches.contains(&"grant=bind:cluster-admin:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
     // Another team's grant is not this team's.
-    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\npayments = [\"ClusterRoleBinding\"]\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("{BOUND}[escape_hatches.grants]\npayments = [\"ClusterRoleBinding\"]\n"),
+    )
+    .unwrap();
     deploy(dir.path(), "--extra-manifest").assert().code(2);
     // A grant that is not one is a configuration error with a hint.
-    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\nplatform = [\"ClusterRoles\"]\n").unwrap();
+    std::fs::write(dir.path().join("paved.toml"), "[escape_hatches.grants]\nplatform = [\"ClsterRole\"]\n").unwrap();
     let out = deploy(dir.path(), "--extra-manifest").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"ClusterRole\"?"));
+}
+
+#[test]
+fn the_first_readme_deploy_passes_the_baseline_and_a_latest_image_is_denied_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = |image: &str| {
+        let mut cmd = paved(dir.path());
+        cmd.args(["--state-dir", "state", "deploy", "--app", "my-service", "--image", image]).args([
+            "--env",
+            "production",
+            "--replicas",
+            "3",
+        ]);
+        cmd.output().unwrap()
+    };
+    let out = deploy("ghcr.io/company/my-service:v1.2.3");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let progress = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("policy: allowed by the baseline, 10 policies (0 warnings)"), "{progress}");
+    let out = deploy("nginx:latest");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[disallow-latest-tag] validate-image-tag"), "{stderr}");
+    assert!(stderr.contains("hint: deploy an immutable version tag"), "{stderr}");
+    // `paved render` shows what would be applied, so it is checked too.
+    let out = paved(dir.path())
+        .args(["render", "--app", "my-service", "--image", "nginx:latest", "--env", "production"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_rollback_restores_nothing_the_bounds_or_the_baseline_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = |image: &str| {
+        paved(dir.path())
+            .args(["--state-dir", "state", "deploy", "--app", "my-service", "--env", "production"])
+            .args(["--image", image, "--replicas", "3"])
+            .assert()
+            .success();
+    };
+    deploy("ghcr.io/company/my-service:v1");
+    deploy("ghcr.io/company/my-service:v2");
+    let record = dir.path().join("state/releases/production/my-service/000001.json");
+    let original = std::fs::read_to_string(&record).unwrap();
+    let rollback = || {
+        paved(dir.path())
+            .args(["--state-dir", "state", "rollback", "--app", "my-service", "--env", "production", "--to", "1"])
+            .output()
+            .unwrap()
+    };
+    // A committed record edited to carry a cluster-admin binding.
+    let mut forged: Value = serde_json::from_str(&original).unwrap();
+    forged["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "own-the-cluster"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "my-service", "namespace": "my-service-production"}]
+    }));
+    std::fs::write(&record, serde_json::to_string_pretty(&forged).unwrap()).unwrap();
+    let out = rollback();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ClusterRoleBinding is cluster-scoped"));
+    // One edited to an image the baseline refuses.
+    let latest = original.replace("ghcr.io/company/my-service:v1", "ghcr.io/company/my-service:latest");
+    std::fs::write(&record, latest).unwrap();
+    let out = rollback();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[disallow-latest-tag]"));
+    assert!(!dir.path().join("state/releases/production/my-service/000003.json").exists(), "nothing rolled back");
 }

@@ -43,6 +43,13 @@ pub trait Deployer: Send + Sync {
     /// Every remembered revision, newest first.
     async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>>;
 
+    /// The objects of a stored revision, when this target keeps them, so that a rollback
+    /// passes the same checks as a deploy before anything is applied. Default: `None`.
+    async fn revision_objects(&self, key: &ReleaseKey, revision: Revision) -> Result<Option<Manifests>> {
+        let _ = (key, revision);
+        Ok(None)
+    }
+
     /// Restores the objects of revision `to` (default: the one before the current) as a new
     /// revision released by `actor`, reporting progress to `cx`.
     async fn rollback(

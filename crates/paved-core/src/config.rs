@@ -626,6 +626,15 @@ impl OrgConfig {
         Ok(())
     }
 
+    /// The escape-hatch grants of an app: its team's `[escape_hatches.grants]`, and only when
+    /// the app is bound to that team (`[apps.NAME] team`), since a request can name any team.
+    pub fn grants_of_app(&self, app: &str, team: &Team) -> &[String] {
+        match self.apps.get(app).and_then(|a| a.team.as_ref()) {
+            Some(bound) if bound == team => self.escape_hatches.grants_of(team.as_str()),
+            _ => &[],
+        }
+    }
+
     /// The text the configuration was parsed from.
     pub(crate) fn text(&self) -> Option<&str> {
         self.text.as_deref()

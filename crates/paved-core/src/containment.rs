@@ -4,21 +4,27 @@
 //! objects the golden path renders. It must not reach beyond the app:
 //!
 //! - no object in another namespace (`metadata.namespace` is the app's or absent);
-//! - no cluster-scoped object ([`CLUSTER_SCOPED_KINDS`]) and no binding to a privileged
-//!   ClusterRole ([`PRIVILEGED_CLUSTER_ROLES`]) unless `[escape_hatches.grants]` grants it to
-//!   the team (`platform = ["ClusterRole", "ClusterRoleBinding", "bind:cluster-admin"]`);
-//! - no ownership label ([`labels`]) set to another value than paved's, anywhere in a
-//!   document (labels, pod template labels, selectors): no app adopts or selects another's
-//!   objects;
+//! - no cluster-scoped object ([`is_cluster_scoped`]), no binding to a privileged ClusterRole
+//!   ([`PRIVILEGED_CLUSTER_ROLES`], `system:…`) and no Role that can raise its holder's
+//!   permissions (wildcards, `escalate`, `bind`, `impersonate`, `serviceaccounts/token`)
+//!   unless `[escape_hatches.grants]` grants it to the app's team, and only to an app bound to
+//!   that team (`[apps.NAME] team`): `platform = ["ClusterRole", "bind:cluster-admin"]`;
+//! - no ownership label ([`labels`]) set to another value or removed, anywhere in a document
+//!   (labels, pod template labels, selectors, selector expressions), and no selector removed:
+//!   no app adopts or selects another's objects;
+//! - no other ServiceAccount (`serviceAccountName`, token Secrets), no Vault Agent annotations
+//!   (secrets come only through checked references), no rewritten escape-hatch record;
 //! - no `$patch: delete` of a default object that has a recorded way to turn it off;
 //! - one object per document (no `List`).
 //!
 //! Each refusal is an [`Error::Manifest`] naming the file, line, object and field, with the
-//! grant that would allow it; each grant used is recorded as an escape hatch (`grant=KIND/NAME`).
+//! grant that would allow it; each grant used is recorded as an escape hatch
+//! (`grant=GRANT:KIND/NAME`).
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::manifest::Manifests;
 use crate::request::{EscapeHatch, ManifestDocument, ManifestFile};
 use crate::suggest;
 
@@ -70,17 +76,33 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "FlowSchema",
     "PriorityLevelConfiguration",
     "Node",
+    "CSINode",
+    "VolumeAttributesClass",
+    "DeviceClass",
+    "ResourceSlice",
+    "IPAddress",
+    "ServiceCIDR",
+    "StorageVersionMigration",
+    "TokenReview",
+    "SubjectAccessReview",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "GatewayClass",
+    "ConstraintTemplate",
 ];
 
 /// The built-in ClusterRoles a binding may reference only with a grant (`bind:NAME`).
 pub const PRIVILEGED_CLUSTER_ROLES: &[&str] = &["cluster-admin", "admin", "edit"];
 
-/// Every grant `[escape_hatches.grants]` accepts: the cluster-scoped kinds and `bind:ROLE`.
+/// The grants `[escape_hatches.grants]` names: the cluster-scoped kinds, `bind:ROLE` for the
+/// privileged ClusterRoles, and `rbac:escalate` for Roles that can raise their holder's
+/// permissions. (`bind:system:NAME` and other `Cluster…` kinds are accepted too.)
 pub fn grant_names() -> Vec<String> {
     CLUSTER_SCOPED_KINDS
         .iter()
         .map(|k| k.to_string())
         .chain(PRIVILEGED_CLUSTER_ROLES.iter().map(|r| format!("bind:{r}")))
+        .chain(["rbac:escalate".to_string()])
         .collect()
 }
 
@@ -94,6 +116,8 @@ pub(crate) struct Bounds<'a> {
     pub(crate) grants: &'a [String],
     /// The team, for hints.
     pub(crate) team: &'a str,
+    /// The app's ServiceAccount (named after the app).
+    pub(crate) service_account: String,
 }
 
 impl<'a> Bounds<'a> {
@@ -110,6 +134,7 @@ impl<'a> Bounds<'a> {
             ],
             grants,
             team,
+            service_account: app.to_string(),
         }
     }
 
@@ -150,28 +175,47 @@ impl<'a> Bounds<'a> {
                 "write each object as its own YAML document, separated by ---".into(),
             ));
         }
-        if let Some(ns) = v.pointer("/metadata/namespace").and_then(Value::as_str)
-            && ns != self.namespace
+        if let Some(ns) = v.pointer("/metadata/namespace")
+            && ns.as_str() != Some(self.namespace)
         {
             return Err(refuse(
                 "metadata.namespace",
-                format!("is {ns:?}, outside the app's namespace {:?}", self.namespace),
+                format!("is {ns}, outside the app's namespace {:?}", self.namespace),
                 format!("leave metadata.namespace out: escape hatches stay in the app's namespace {}", self.namespace),
             ));
         }
-        if CLUSTER_SCOPED_KINDS.contains(&kind) {
+        if is_cluster_scoped(kind) {
             self.grant(kind, &object, used).map_err(|hint| {
                 refuse("kind", format!("{kind} is cluster-scoped, outside the app's namespace"), hint)
             })?;
         }
-        if !overlay
-            && matches!(kind, "RoleBinding" | "ClusterRoleBinding")
-            && v.pointer("/roleRef/kind").and_then(Value::as_str) == Some("ClusterRole")
+        // A binding's role, also when an overlay sets it (an overlay on an extra binding
+        // could otherwise point it at cluster-admin): a role name that is privileged needs
+        // its grant, whatever roleRef.kind says.
+        if matches!(kind, "RoleBinding" | "ClusterRoleBinding")
             && let Some(role) = v.pointer("/roleRef/name").and_then(Value::as_str)
-            && PRIVILEGED_CLUSTER_ROLES.contains(&role)
+            && is_privileged_role(role)
         {
             self.grant(&format!("bind:{role}"), &object, used)
                 .map_err(|hint| refuse("roleRef.name", format!("binds the built-in ClusterRole {role}"), hint))?;
+        }
+        if matches!(kind, "Role" | "ClusterRole")
+            && let Some(rule) = escalating_rule(v)
+        {
+            self.grant("rbac:escalate", &object, used).map_err(|hint| {
+                refuse("rules", format!("grants {rule}, which lets the app raise its own permissions"), hint)
+            })?;
+        }
+        if kind == "Secret"
+            && v.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token")
+            && v.pointer("/metadata/annotations/kubernetes.io~1service-account.name").and_then(Value::as_str)
+                != Some(self.service_account.as_str())
+        {
+            return Err(refuse(
+                "metadata.annotations.kubernetes.io/service-account.name",
+                "asks for the token of another ServiceAccount".into(),
+                format!("a token Secret may name only the app's own ServiceAccount, {}", self.service_account),
+            ));
         }
         if overlay
             && v.get("$patch").and_then(Value::as_str) == Some("delete")
@@ -193,32 +237,74 @@ impl<'a> Bounds<'a> {
             return Ok(());
         }
         Err(format!(
-            "the organisation can grant it to team {}: [escape_hatches.grants] {} = [\"{grant}\"] in paved.toml",
-            self.team, self.team
+            "the organisation can grant it to the app's team in paved.toml: [apps.{app}] team = \"{team}\" \
+             (grants apply only to apps bound to a team) and [escape_hatches.grants] {team} = [\"{grant}\"]",
+            app = self.service_account,
+            team = self.team
         ))
     }
 
-    /// Refuses an ownership label set to another value anywhere in the document.
+    /// Refuses, anywhere in the document: an ownership label set to another value or removed
+    /// (`null`); a label selector expression on one; a selector removed; another
+    /// ServiceAccount; Vault Agent annotations (secrets reach an app only through its
+    /// checked references); the escape-hatch record.
     fn check_labels(&self, v: &Value, at: &str, refuse: &impl Fn(&str, String, String) -> Error) -> Result<()> {
         match v {
             Value::Object(map) => {
+                if let Some(key) = map.get("key").and_then(Value::as_str)
+                    && let Some((_, expected)) = self.labels.iter().find(|(label, _)| *label == key)
+                {
+                    let values = map.get("values").and_then(Value::as_array);
+                    let same = map.get("operator").and_then(Value::as_str) == Some("In")
+                        && values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|x| x.as_str() == Some(expected)));
+                    if !same {
+                        return Err(refuse(
+                            &format!("{at}.key"),
+                            format!("a selector expression on {key}, which paved owns objects by"),
+                            format!("select with matchLabels {key}: {expected}, or leave it to paved"),
+                        ));
+                    }
+                }
                 for (key, value) in map {
                     let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
                     if let Some((_, expected)) = self.labels.iter().find(|(label, _)| label == key)
-                        && let Some(value) = value.as_str()
-                        && value != expected
+                        && value.as_str() != Some(expected)
                     {
+                        let what =
+                            if value.is_null() { "removes".to_string() } else { format!("sets {key} to {value};") };
                         return Err(refuse(
                             &path,
-                            format!("sets {key} to {value:?}; paved owns objects by it ({expected:?} for this app)"),
+                            format!("{what} {key}: paved owns objects by it ({expected:?} for this app)"),
                             format!("remove {key}: paved sets it, so no app adopts or selects another app's objects"),
                         ));
                     }
-                    if key == labels::MANAGED_BY && value.as_str().is_some_and(|m| m != MANAGED_BY) {
+                    if key == labels::MANAGED_BY && value.as_str() != Some(MANAGED_BY) {
                         return Err(refuse(
                             &path,
-                            format!("sets {key} to {:?}; paved manages the objects it applies", value),
+                            format!("sets {key} to {value}; paved manages the objects it applies"),
                             format!("remove {key}"),
+                        ));
+                    }
+                    if matches!(key.as_str(), "selector" | "podSelector" | "matchLabels") && value.is_null() {
+                        return Err(refuse(
+                            &path,
+                            "removes a selector, which would then match every pod of the namespace".into(),
+                            "change the selector's labels instead of removing it".into(),
+                        ));
+                    }
+                    if key == "serviceAccountName" && value.as_str() != Some(self.service_account.as_str()) {
+                        return Err(refuse(
+                            &path,
+                            format!("runs the pods as ServiceAccount {value}, not the app's"),
+                            format!("leave serviceAccountName to paved ({})", self.service_account),
+                        ));
+                    }
+                    if key.starts_with("vault.hashicorp.com/") || key == ESCAPE_HATCHES_ANNOTATION {
+                        return Err(refuse(
+                            &path,
+                            format!("sets {key}, which paved writes itself"),
+                            "secrets reach the app through its checked references (`secrets`); paved records escape hatches"
+                                .into(),
                         ));
                     }
                     self.check_labels(value, &path, refuse)?;
@@ -234,6 +320,44 @@ impl<'a> Bounds<'a> {
             _ => Ok(()),
         }
     }
+}
+
+/// The annotation that lists the escape hatches a release used.
+pub const ESCAPE_HATCHES_ANNOTATION: &str = "paved.dev/escape-hatches";
+
+/// Whether a kind is cluster-scoped: one of [`CLUSTER_SCOPED_KINDS`], or a kind named
+/// `Cluster…` (ClusterPolicy, ClusterSecretStore, ClusterIssuer…), whose convention it is.
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED_KINDS.contains(&kind) || kind.starts_with("Cluster")
+}
+
+/// A role whose binding needs a grant: the built-in `cluster-admin`, `admin` and `edit`
+/// ([`PRIVILEGED_CLUSTER_ROLES`]) and the system roles (`system:…`).
+fn is_privileged_role(role: &str) -> bool {
+    PRIVILEGED_CLUSTER_ROLES.contains(&role) || role.starts_with("system:")
+}
+
+/// The first rule of a Role that lets its holder raise its own permissions: any verb or
+/// resource wildcard, `escalate`, `bind` or `impersonate`, or minting ServiceAccount tokens.
+fn escalating_rule(role: &Value) -> Option<String> {
+    let rules = role.get("rules")?.as_array()?;
+    let strings = |rule: &Value, field: &str| -> Vec<String> {
+        rule.get(field)
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    rules.iter().find_map(|rule| {
+        let (verbs, resources) = (strings(rule, "verbs"), strings(rule, "resources"));
+        let verb = verbs.iter().find(|v| matches!(v.as_str(), "*" | "escalate" | "bind" | "impersonate"));
+        if let Some(verb) = verb {
+            return Some(format!("the verb {verb:?}"));
+        }
+        if resources.iter().any(|r| r == "*") {
+            return Some("every resource (\"*\")".to_string());
+        }
+        resources.iter().any(|r| r == "serviceaccounts/token").then(|| "serviceaccounts/token".to_string())
+    })
 }
 
 /// How to turn off a default object the recorded way, for the kinds that have one.
@@ -255,7 +379,8 @@ pub(crate) fn check_grants(
     let names = grant_names();
     for (team, list) in grants {
         for grant in list {
-            if !names.contains(grant) {
+            let known = names.contains(grant) || grant.starts_with("bind:system:") || is_cluster_scoped(grant);
+            if !known {
                 return Err((
                     format!("[escape_hatches.grants] {team}: {grant:?} is not a grant"),
                     format!(
@@ -264,6 +389,53 @@ pub(crate) fn check_grants(
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a release's final objects (rendered, escape hatches applied), whatever produced
+/// them: every namespaced object is in `namespace`; a cluster-scoped object (other than the
+/// app's own Namespace), a binding to a privileged role or a Role that can raise its holder's
+/// permissions needs its grant. [`crate::Platform::render`] runs it on every render (an overlay
+/// on an extra binding is caught here), and a rollback on the stored objects it restores.
+pub fn check_release(objects: &Manifests, namespace: &str, grants: &[String]) -> Result<()> {
+    let granted = |grant: &str| grants.iter().any(|g| g == grant);
+    for o in objects.iter() {
+        let (kind, name) = (o.kind(), o.name());
+        let refuse = |reason: String, grant: Option<&str>| {
+            let hint = match grant {
+                Some(g) => {
+                    format!("it needs the grant {g:?} for the app's team ([escape_hatches.grants] in paved.toml)")
+                }
+                None => format!("keep escape hatches in the app's namespace {namespace}"),
+            };
+            Error::invalid("objects", format!("{kind}/{name}"), reason, Some(hint))
+        };
+        if is_cluster_scoped(kind) {
+            let own_namespace = kind == "Namespace" && name == namespace;
+            if !(own_namespace || granted(kind)) {
+                return Err(refuse(format!("{kind} is cluster-scoped, outside the app's namespace"), Some(kind)));
+            }
+        } else if o.namespace() != Some(namespace) {
+            return Err(refuse(
+                format!("is in namespace {:?}, not the app's {namespace:?}", o.namespace().unwrap_or("")),
+                None,
+            ));
+        }
+        let v = o.value();
+        if matches!(kind, "RoleBinding" | "ClusterRoleBinding")
+            && let Some(role) = v.pointer("/roleRef/name").and_then(Value::as_str)
+            && is_privileged_role(role)
+            && !granted(&format!("bind:{role}"))
+        {
+            return Err(refuse(format!("binds the built-in ClusterRole {role}"), Some(&format!("bind:{role}"))));
+        }
+        if matches!(kind, "Role" | "ClusterRole")
+            && let Some(rule) = escalating_rule(v)
+            && !granted("rbac:escalate")
+        {
+            return Err(refuse(format!("grants {rule}"), Some("rbac:escalate")));
         }
     }
     Ok(())

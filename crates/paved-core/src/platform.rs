@@ -345,6 +345,7 @@ impl Platform {
     /// Step 2, *render*: the app's objects, escape hatches applied last.
     pub fn render(&self, app: &ResolvedApp) -> Result<Manifests> {
         let manifests = self.renderer.render(app)?;
+        crate::containment::check_release(&manifests, &app.namespace, &app.grants)?;
         self.progress(Step::Render, || format!("rendered {} objects", manifests.len()));
         Ok(manifests)
     }
@@ -715,7 +716,14 @@ impl Platform {
         // No such revision: the target's own rollback reports it with a hint.
         let Some(current) = crate::bookkeeping::current(&history) else { return Ok(()) };
         let Ok(record) = crate::bookkeeping::rollback_target(&key, &history, current, to) else { return Ok(()) };
-        let objects = Manifests::default();
+        // The objects the rollback would restore, when the target keeps them: they pass the
+        // same bounds and policies as a deploy (a stored record is input like any other file).
+        let objects = deployer.revision_objects(&key, record.revision).await?.unwrap_or_default();
+        if let Some(namespace) = objects.iter().find(|o| o.kind() == "Deployment").and_then(|o| o.namespace()) {
+            let team = crate::names::Team::new(record.team.clone()).ok();
+            let grants = team.map(|t| self.config.grants_of_app(app.as_str(), &t).to_vec()).unwrap_or_default();
+            crate::containment::check_release(&objects, namespace, &grants)?;
+        }
         let input = PolicyInput {
             action: Action::Rollback,
             app: app.as_str(),

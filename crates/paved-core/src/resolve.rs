@@ -73,6 +73,9 @@ pub struct ResolvedApp {
     pub vault_role: String,
     /// Every escape hatch used, as recorded in the release.
     pub escape_hatches: Vec<EscapeHatch>,
+    /// What the app's escape hatches are granted beyond its namespace (its team's
+    /// `[escape_hatches.grants]`, when the app is bound to the team).
+    pub grants: Vec<String>,
     /// Commits shipped.
     pub commits: Vec<Commit>,
 }
@@ -194,12 +197,13 @@ impl ResolvedApp {
             config.secrets.check_reference(&team, request.app.as_str(), &environment.name, &binding.reference)?;
         }
         // Escape hatches stay inside the app; what a grant lets out is recorded.
+        let grants = config.grants_of_app(request.app.as_str(), &team).to_vec();
         let bounds = crate::containment::Bounds::new(
             request.app.as_str(),
             team.as_str(),
             &environment.name,
             &namespace,
-            config.escape_hatches.grants_of(team.as_str()),
+            &grants,
         );
         let mut escape_hatches = o.escape_hatches();
         escape_hatches.extend(bounds.check(&o.extra_manifests, &o.custom_manifests)?);
@@ -220,6 +224,7 @@ impl ResolvedApp {
             secret_mode: config.secrets.mode,
             vault_role,
             escape_hatches,
+            grants,
             commits: request.commits.clone(),
             environment,
         })

@@ -124,6 +124,14 @@ impl Deployer for GitOpsTarget {
         self.blocking(move |s| Ok(bookkeeping::newest_first(&s.load_all(&key)?))).await
     }
 
+    async fn revision_objects(&self, key: &ReleaseKey, revision: Revision) -> Result<Option<Manifests>> {
+        let key = key.clone();
+        self.blocking(move |s| {
+            Ok(s.load_all(&key)?.into_iter().find(|r| r.record.revision == revision).map(|r| r.manifests))
+        })
+        .await
+    }
+
     async fn rollback(
         &self,
         key: &ReleaseKey,

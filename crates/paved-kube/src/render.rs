@@ -13,7 +13,7 @@ pub use paved_core::containment::MANAGED_BY;
 pub use paved_core::containment::labels;
 
 /// The annotation that lists the escape hatches a release used.
-pub const ESCAPE_HATCHES_ANNOTATION: &str = "paved.dev/escape-hatches";
+pub use paved_core::containment::ESCAPE_HATCHES_ANNOTATION;
 
 /// Renders Namespace, ServiceAccount, Deployment, Service, HorizontalPodAutoscaler,
 /// PodDisruptionBudget, NetworkPolicy, Ingress and ServiceMonitor with secure defaults

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use paved_core::org_policy::{Effective, PolicyEntry};
+use paved_core::org_policy::{Effective, PolicyEntry, PolicyOrigin};
 use paved_core::{Action, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity, Violation};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -17,6 +17,8 @@ use crate::manifest::PolicyManifest;
 
 /// What runs a policy: a sandboxed wasm plugin, or a built-in of the baseline.
 #[derive(Debug)]
+// Held once per policy behind an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Runner {
     Wasm(Plugin),
     Builtin(Builtin),
@@ -305,6 +307,11 @@ impl Evaluation {
                 }
             }
         }
+        // The same policy twice (a baseline member a repository also configured) reports once.
+        let mut seen = std::collections::HashSet::new();
+        report.violations.retain(|v| {
+            seen.insert((v.policy.clone(), v.code.clone(), v.object.clone(), v.path.clone(), v.message.clone()))
+        });
         report.patch = self.patch.clone();
         report
     }
@@ -357,6 +364,10 @@ impl PolicySet {
         let org = config.org_policy.as_deref();
         let caps = org.map(|o| o.limits).unwrap_or_default();
         options.fuel |= caps.fuel.is_some();
+        if entries.is_empty() {
+            // The baseline alone loads no component: no cache directory or key is touched.
+            options.cache_dir = None;
+        }
         let host = Arc::new(PolicyHost::new(options)?);
         let mut set = PolicySet::new(host);
         let (baseline, modes) = config.baseline()?;
@@ -392,12 +403,16 @@ impl PolicySet {
                 manifest.cap_limits(&caps, &org.source)?;
             }
             let plugin = set.host.load(manifest)?;
-            loaded.push(ConfiguredPolicy::from_entry(plugin, entry)?);
+            loaded.push((ConfiguredPolicy::from_entry(plugin, entry)?, entry.origin));
         }
-        // The baseline first; a member also configured as a plugin runs once, as configured.
+        // The baseline first. A member also configured as a plugin runs once, as configured,
+        // when whoever owns the baseline configured it: with an organisation file, only the
+        // organisation's entries replace a member (a repository's plugin of the same name
+        // only adds to it).
         if baseline {
+            let owner = if org.is_some() { PolicyOrigin::Organisation } else { PolicyOrigin::Repository };
             for builtin in Builtin::baseline() {
-                if loaded.iter().any(|p| p.name() == builtin.manifest().name) {
+                if loaded.iter().any(|(p, origin)| p.name() == builtin.manifest().name && *origin == owner) {
                     continue;
                 }
                 let mut overrides = paved_core::config::PolicyConfig::new(builtin.manifest().dir.clone());
@@ -405,7 +420,7 @@ impl PolicySet {
                 set.push(ConfiguredPolicy::builtin(builtin, &overrides));
             }
         }
-        for policy in loaded {
+        for (policy, _) in loaded {
             set.push(policy);
         }
         Ok(set)

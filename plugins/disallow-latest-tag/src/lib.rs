@@ -63,7 +63,7 @@ impl<'a> Node<'a> {
         let spec = self.spec.as_deref()?;
         match self.kind.as_deref()? {
             "Pod" => Some((spec, "spec")),
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
                 Node::template_spec(&spec.template).map(|s| (s, "spec.template.spec"))
             }
             "CronJob" => Node::template_spec(&spec.job_template)

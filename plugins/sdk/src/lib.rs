@@ -3,7 +3,7 @@
 //! A policy is a type implementing [`Policy`], exported with [`export_policy!`]. The SDK
 //! holds the WIT bindings of `paved:policy@0.1.0` ([`bindings`]), parses the request
 //! ([`Input`]) and walks the pod-bearing Kubernetes objects ([`pods`]): Pod, Deployment,
-//! StatefulSet, DaemonSet, ReplicaSet, Job (via `spec.template`) and CronJob (via
+//! StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job (via `spec.template`) and CronJob (via
 //! `spec.jobTemplate.spec.template`), with every container list (containers, initContainers,
 //! ephemeralContainers).
 //!
@@ -298,7 +298,7 @@ pub fn log(level: bindings::paved::policy::log::Level, message: &str) {
 
 /// The kinds whose objects carry a pod template.
 pub const POD_BEARING_KINDS: &[&str] =
-    &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"];
+    &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"];
 
 /// A pod inside an object: the pod itself, or a workload's pod template.
 pub struct Pod<'a> {
@@ -492,7 +492,7 @@ pub fn pod_of(index: usize, object: &Value) -> Option<Pod<'_>> {
     let kind = kind(object);
     let (meta_ptr, spec_ptr, metadata_path, spec_path) = match kind {
         "Pod" => ("/metadata", "/spec", "metadata", "spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
             ("/spec/template/metadata", "/spec/template/spec", "spec.template.metadata", "spec.template.spec")
         }
         "CronJob" => (

@@ -354,6 +354,7 @@ pub fn workload(kind: &str, pod_spec: Value) -> Value {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
             ("apps/v1", json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "app"}}, "template": template}))
         }
+        "ReplicationController" => ("v1", json!({"selector": {"app.kubernetes.io/name": "app"}, "template": template})),
         "Job" => ("batch/v1", json!({"template": template})),
         "CronJob" => ("batch/v1", json!({"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}})),
         other => panic!("{other} is not a pod-bearing kind"),
