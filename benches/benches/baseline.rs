@@ -1,10 +1,10 @@
 //! The baseline policy (issue 14): what it adds to a deploy once warm, and to the very first
-//! deploy of a process, side by side with the same ten policies run as sandboxed wasm plugins
+//! deploy of a process, side by side with the same eleven policies run as sandboxed wasm plugins
 //! (the other way the baseline could have shipped).
 //!
-//! - `warm/native`: `PolicySet::evaluate` of the baseline (ten built-ins) on the golden path's
+//! - `warm/native`: `PolicySet::evaluate` of the baseline (eleven built-ins) on the golden path's
 //!   production release (9 objects);
-//! - `warm/wasm`: the same ten policies as wasm components (precompiled cache warm);
+//! - `warm/wasm`: the same eleven policies as wasm components (precompiled cache warm);
 //! - `plan/with_baseline` vs `plan/without`: a whole library plan, policy included or not;
 //! - `first/native`: a new `PolicySet` from the default configuration (engine, baseline) plus
 //!   its first evaluation, as the first deploy of a process pays it;
@@ -32,7 +32,7 @@ fn no_cache() -> HostOptions {
     HostOptions { cache_dir: None, ..HostOptions::default() }
 }
 
-/// The baseline's ten policies as wasm plugins on `host`.
+/// The baseline's eleven policies as wasm plugins on `host`.
 fn wasm_set(host: Arc<PolicyHost>) -> PolicySet {
     let mut set = PolicySet::new(host.clone());
     for name in BASELINE {

@@ -367,7 +367,7 @@ fn the_first_readme_deploy_passes_the_baseline_and_a_latest_image_is_denied_with
     let out = deploy("ghcr.io/company/my-service:v1.2.3");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let progress = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(progress.contains("policy: allowed by the baseline, 10 policies (0 warnings)"), "{progress}");
+    assert!(progress.contains("policy: allowed by the baseline, 11 policies (0 warnings)"), "{progress}");
     let out = deploy("nginx:latest");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

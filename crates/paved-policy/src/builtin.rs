@@ -18,7 +18,8 @@ use crate::host::{Database, Decision, Failure, Request, WitAction, WitSeverity, 
 use crate::manifest::PolicyManifest;
 
 /// The members of the baseline, in evaluation order: the Pod Security Standards restricted
-/// rules, then `disallow-latest-tag`, `require-pod-requests-limits` and `require-probes`.
+/// profile (seven Kyverno-style rules and `pod-security-restricted` for the other controls),
+/// then `disallow-latest-tag`, `require-pod-requests-limits` and `require-probes`.
 pub const BASELINE: &[&str] = &[
     "disallow-privileged-containers",
     "disallow-host-namespaces",
@@ -27,6 +28,7 @@ pub const BASELINE: &[&str] = &[
     "require-run-as-nonroot",
     "restrict-seccomp-strict",
     "disallow-capabilities-strict",
+    "pod-security-restricted",
     "disallow-latest-tag",
     "require-pod-requests-limits",
     "require-probes",
@@ -69,6 +71,7 @@ builtins! {
     "require-run-as-nonroot" => require_run_as_nonroot::RequireRunAsNonroot,
     "restrict-seccomp-strict" => restrict_seccomp_strict::RestrictSeccompStrict,
     "disallow-capabilities-strict" => disallow_capabilities_strict::DisallowCapabilitiesStrict,
+    "pod-security-restricted" => pod_security_restricted::PodSecurityRestricted,
     "disallow-latest-tag" => disallow_latest_tag::DisallowLatestTag,
     "require-pod-requests-limits" => require_pod_requests_limits::RequirePodRequestsLimits,
     "require-probes" => require_probes::RequireProbes,

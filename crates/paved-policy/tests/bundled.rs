@@ -155,7 +155,7 @@ fn the_golden_path_passes_every_bundled_policy() {
         let evaluation = set.evaluate(&input);
         let report = evaluation.report();
         assert!(report.violations.is_empty(), "{file}: {:#?}", report.violations);
-        assert_eq!(report.evaluated.len(), 20, "{file}: every deploy policy ran: {:?}", report.evaluated);
+        assert_eq!(report.evaluated.len(), 21, "{file}: every deploy policy ran: {:?}", report.evaluated);
         // The mutating JavaScript policy labelled every object: the patch says so.
         let patch = evaluation.patch.expect("add-default-labels mutated the objects");
         assert!(patch.to_string().contains("paved.dev~1managed-by"), "{patch}");
