@@ -219,6 +219,21 @@ async fn redeploy_with_a_new_image_and_unchanged_redeploy() {
     assert_eq!(f.rec.results(), [DeploymentResult::Success, DeploymentResult::Success, DeploymentResult::Unchanged]);
 }
 
+/// A rollback's policy check sees the objects it would restore: the history in the cluster
+/// keeps them.
+#[tokio::test(start_paused = true)]
+async fn a_stored_revisions_objects_are_read_back_for_the_rollback_check() {
+    use paved_core::Deployer;
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.platform.deploy(&request("v2", false)).await.unwrap();
+    let key = paved_core::ReleaseKey::new(app(), "production");
+    let objects = f.target.revision_objects(&key, 1).await.unwrap().expect("revision 1");
+    let deployment = objects.get("Deployment", "shop").expect("the Deployment");
+    assert_eq!(deployment.value().pointer("/spec/template/spec/containers/0/image").unwrap(), &image("v1"));
+    assert!(f.target.revision_objects(&key, 9).await.unwrap().is_none());
+}
+
 #[tokio::test(start_paused = true)]
 async fn progress_deadline_exceeded_rolls_back_automatically() {
     let f = fixture();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use paved_core::{
-    DeployContext, DeployOutcome, Deployer, DeployerCapabilities, DestroyOutcome, Release, ReleaseKey, ReleaseRecord,
-    ReleaseStatus, Result, Revision,
+    DeployContext, DeployOutcome, Deployer, DeployerCapabilities, DestroyOutcome, Manifests, Release, ReleaseKey,
+    ReleaseRecord, ReleaseStatus, Result, Revision,
 };
 use tokio::task::JoinHandle;
 
@@ -202,6 +202,13 @@ impl Deployer for KubeTarget {
         let conn = self.connected().await?;
         let (_, history) = self.find(conn, key.app.as_str(), &key.environment).await?;
         Ok(paved_core::bookkeeping::newest_first(&history))
+    }
+
+    /// The objects of a stored revision (the history in the cluster keeps them).
+    async fn revision_objects(&self, key: &ReleaseKey, revision: Revision) -> Result<Option<Manifests>> {
+        let conn = self.connected().await?;
+        let (_, history) = self.find(conn, key.app.as_str(), &key.environment).await?;
+        Ok(history.into_iter().find(|s| s.record.revision == revision).map(|s| s.manifests))
     }
 
     async fn rollback(
