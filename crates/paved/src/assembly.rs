@@ -190,9 +190,13 @@ impl Assembly {
         }
         // Policies and notifications the configuration asks for are never skipped silently
         // by a build without their feature.
+        // (The default baseline needs the feature too; a build without it has none.)
         #[cfg(not(feature = "policy"))]
-        if self.config.has_policies() {
-            return Err(missing_feature(&self.config, "[[policies]]", "policy"));
+        if !self.config.policies.is_empty()
+            || self.config.baseline.is_some()
+            || self.config.org_policy.as_ref().is_some_and(|o| !o.policies.is_empty() || o.baseline.is_some())
+        {
+            return Err(missing_feature(&self.config, "[[policies]] or baseline", "policy"));
         }
         #[cfg(not(feature = "notify"))]
         if self.config.notify.is_some() {
