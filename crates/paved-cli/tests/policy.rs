@@ -311,6 +311,12 @@ fn database_provisioning_is_denied_by_policy_before_vault_is_contacted() {
         .stderr(predicate::str::contains("127.0.0.1").not());
 }
 
+/// The repository's paved.toml: one `[[policies]]` entry for `plugin`, with `extra` lines.
+fn repository_policy(dir: &Path, plugin: &Path, extra: &str) {
+    let text = format!("[[policies]]\npath = {:?}\n{extra}", plugin.display().to_string());
+    std::fs::write(dir.join("paved.toml"), text).unwrap();
+}
+
 /// An organisation policy file in its own directory (outside the repository).
 fn org_policy(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -350,11 +356,7 @@ fn a_pull_request_cannot_weaken_or_drop_the_organisation_policy() {
         "settings = { allow_latest = true }",
     ] {
         let key = weaken.split(' ').next().unwrap();
-        std::fs::write(
-            dir.path().join("paved.toml"),
-            format!("[[policies]]\npath = {:?}\n{weaken}\n", latest.display().to_string()),
-        )
-        .unwrap();
+        repository_policy(dir.path(), &latest, &format!("{weaken}\n"));
         deploy(dir.path(), &org, "ghcr.io/company/my-service:latest")
             .assert()
             .code(2)
@@ -367,11 +369,7 @@ fn a_pull_request_cannot_weaken_or_drop_the_organisation_policy() {
         assert!(!dir.path().join("state/gitops").exists(), "nothing was written ({weaken})");
     }
     // Making it stricter is fine, and `policy list` says whose it is.
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!("[[policies]]\npath = {:?}\nmode = \"enforce\"\n", latest.display().to_string()),
-    )
-    .unwrap();
+    repository_policy(dir.path(), &latest, "mode = \"enforce\"\n");
     paved(dir.path())
         .env("PAVED_ORG_CONFIG", &org)
         .args(["policy", "list"])
@@ -412,11 +410,7 @@ fn a_pull_request_cannot_load_a_plugin_from_outside_the_allowed_roots() {
     // The organisation may also forbid repository policies altogether.
     let (_org, org) =
         org_policy(&format!("repository_policies = false\nplugin_roots = [{:?}]\n", plugins().display().to_string()));
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!("[[policies]]\npath = {:?}\n", plugins().join("add-default-labels").display().to_string()),
-    )
-    .unwrap();
+    repository_policy(dir.path(), &plugins().join("add-default-labels"), "");
     deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
         .assert()
         .code(2)
@@ -430,11 +424,7 @@ fn the_organisation_caps_a_pull_requests_plugin() {
     // The hostile test plugin asks for a 200 ms time limit; the organisation allows 50.
     let (_org, org) =
         org_policy(&format!("plugin_roots = [{:?}]\n[limits]\ntimeout_ms = 50\n", plugins().display().to_string()));
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!("[[policies]]\npath = {:?}\n", plugins().join("testdata/hostile").display().to_string()),
-    )
-    .unwrap();
+    repository_policy(dir.path(), &plugins().join("testdata/hostile"), "");
     deploy(dir.path(), &org, "ghcr.io/company/my-service:v1.2.3")
         .assert()
         .code(2)
@@ -566,8 +556,7 @@ fn deployment_row(rows: &[Value]) -> (String, String) {
 /// A paved.toml with one policy (its path and TOML settings) and the deploy, plan
 /// (`deploy --dry-run`) and render commands of these tests.
 fn with_policy(dir: &Path, path: &Path, settings: &str) {
-    let text = format!("[[policies]]\npath = {:?}\nsettings = {settings}\n", path.display().to_string());
-    std::fs::write(dir.join("paved.toml"), text).unwrap();
+    repository_policy(dir, path, &format!("settings = {settings}\n"));
 }
 
 fn golden_path(dir: &Path, command: &str) -> Command {

@@ -192,19 +192,8 @@ impl<'a> Bounds<'a> {
         // A binding's role, also when an overlay sets it (an overlay on an extra binding
         // could otherwise point it at cluster-admin): a role name that is privileged needs
         // its grant, whatever roleRef.kind says.
-        if matches!(kind, "RoleBinding" | "ClusterRoleBinding")
-            && let Some(role) = v.pointer("/roleRef/name").and_then(Value::as_str)
-            && is_privileged_role(role)
-        {
-            self.grant(&format!("bind:{role}"), &object, used)
-                .map_err(|hint| refuse("roleRef.name", format!("binds the built-in ClusterRole {role}"), hint))?;
-        }
-        if matches!(kind, "Role" | "ClusterRole")
-            && let Some(rule) = escalating_rule(v)
-        {
-            self.grant("rbac:escalate", &object, used).map_err(|hint| {
-                refuse("rules", format!("grants {rule}, which lets the app raise its own permissions"), hint)
-            })?;
+        if let Some(need) = rbac_grant(kind, v) {
+            self.grant(&need.grant, &object, used).map_err(|hint| refuse(need.field, need.reason, hint))?;
         }
         if kind == "Secret"
             && v.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token")
@@ -325,6 +314,35 @@ impl<'a> Bounds<'a> {
 /// The annotation that lists the escape hatches a release used.
 pub const ESCAPE_HATCHES_ANNOTATION: &str = "paved.dev/escape-hatches";
 
+/// An RBAC object that needs a grant: which, the field that asks for it, and why.
+struct RbacGrant {
+    grant: String,
+    field: &'static str,
+    reason: String,
+}
+
+/// The grant an RBAC object needs, if any: a binding to a privileged role (`bind:ROLE`), a
+/// Role that can raise its holder's permissions (`rbac:escalate`). One rule for the escape
+/// hatches' documents and the release's final objects.
+fn rbac_grant(kind: &str, v: &Value) -> Option<RbacGrant> {
+    match kind {
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let role = v.pointer("/roleRef/name").and_then(Value::as_str).filter(|r| is_privileged_role(r))?;
+            Some(RbacGrant {
+                grant: format!("bind:{role}"),
+                field: "roleRef.name",
+                reason: format!("binds the built-in ClusterRole {role}"),
+            })
+        }
+        "Role" | "ClusterRole" => escalating_rule(v).map(|rule| RbacGrant {
+            grant: "rbac:escalate".into(),
+            field: "rules",
+            reason: format!("grants {rule}, which lets the app raise its own permissions"),
+        }),
+        _ => None,
+    }
+}
+
 /// Whether a kind is cluster-scoped: one of [`CLUSTER_SCOPED_KINDS`], or a kind named
 /// `Cluster…` (ClusterPolicy, ClusterSecretStore, ClusterIssuer…), whose convention it is.
 pub fn is_cluster_scoped(kind: &str) -> bool {
@@ -424,18 +442,10 @@ pub fn check_release(objects: &Manifests, namespace: &str, grants: &[String]) ->
             ));
         }
         let v = o.value();
-        if matches!(kind, "RoleBinding" | "ClusterRoleBinding")
-            && let Some(role) = v.pointer("/roleRef/name").and_then(Value::as_str)
-            && is_privileged_role(role)
-            && !granted(&format!("bind:{role}"))
+        if let Some(need) = rbac_grant(kind, v)
+            && !granted(&need.grant)
         {
-            return Err(refuse(format!("binds the built-in ClusterRole {role}"), Some(&format!("bind:{role}"))));
-        }
-        if matches!(kind, "Role" | "ClusterRole")
-            && let Some(rule) = escalating_rule(v)
-            && !granted("rbac:escalate")
-        {
-            return Err(refuse(format!("grants {rule}"), Some("rbac:escalate")));
+            return Err(refuse(need.reason, Some(&need.grant)));
         }
     }
     Ok(())
