@@ -46,6 +46,8 @@ echo "==> paved-core stays free of I/O dependencies"
 bash scripts/check-core-deps.sh
 echo "==> library hints speak library terms, not CLI flags"
 bash scripts/check-library-terms.sh
+echo "==> the Kubernetes schema table of overlays matches kubernetes-validate's OpenAPI definitions"
+.venv/bin/python scripts/gen-k8s-schema.py --check
 (cd plugins && cargo fmt --all -- --check)
 
 echo "==> policy plugins (Rust, Python, JavaScript) built from source"

@@ -437,6 +437,12 @@ const BAD_YAML: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name
 const OVERLAY_OTHER: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: other\nspec:\n  replicas: 5\n";
 const TYPO_CONFIG: &str = "domian = \"x.io\"\n";
 
+/// An overlay whose container list lost its dash.
+const OVERLAY_NO_DASH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n      containers:\n        name: my-service\n        image: ghcr.io/company/my-service:v1.2.4\n";
+
+/// An overlay that adds a spread constraint (a new one: whenUnsatisfiable differs) without maxSkew.
+const OVERLAY_NO_MAX_SKEW: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n      topologySpreadConstraints:\n      - topologyKey: kubernetes.io/hostname\n        whenUnsatisfiable: DoNotSchedule\n";
+
 /// Bad input exits 2, names the bad value, gives a hint, and writes nothing.
 #[test]
 fn bad_input_is_rejected_with_a_hint_and_writes_nothing() {
@@ -494,6 +500,21 @@ fn bad_input_is_rejected_with_a_hint_and_writes_nothing() {
             &[("overlay.yaml", OVERLAY_OTHER)],
             with_defaults(&["--custom-manifest", "overlay.yaml"]),
             &["overlay.yaml:1:", "Deployment/other", "does not contain", "Deployment/my-service"],
+        ),
+        bad(
+            "overlay list without its dash",
+            &[("overlay.yaml", OVERLAY_NO_DASH)],
+            with_defaults(&["--custom-manifest", "overlay.yaml"]),
+            &[
+                "overlay.yaml:8: Deployment/my-service: spec.template.spec.containers: is a mapping, but this field is a list",
+                "start each item of the list with `- `",
+            ],
+        ),
+        bad(
+            "overlay that leaves a constraint without maxSkew",
+            &[("overlay.yaml", OVERLAY_NO_MAX_SKEW)],
+            with_defaults(&["--custom-manifest", "overlay.yaml"]),
+            &["overlay.yaml:9: the overlay leaves Deployment/my-service invalid", "maxSkew is required"],
         ),
         bad(
             "typo in discovered paved.toml",

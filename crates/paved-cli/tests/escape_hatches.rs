@@ -242,6 +242,45 @@ const CASES: &[(&str, &str, &str, Expect)] = &[
         "apiVersion: v1\nmetadata:\n  name: nameless\n",
         Expect::Refused("the document has no kind or metadata.name"),
     ),
+    // Directives that drop ownership labels without naming them (issue 21).
+    (
+        "labels replaced with $patch: replace",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\n  labels:\n    $patch: replace\n    tier: web\n",
+        Expect::Refused("Deployment/my-service: metadata.labels.app.kubernetes.io/instance: the overlay drops"),
+    ),
+    (
+        "a Service selector emptied with $patch: replace",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\nspec:\n  selector:\n    $patch: replace\n",
+        Expect::Refused("Service/my-service: spec.selector.app.kubernetes.io/instance: the overlay drops"),
+    ),
+    (
+        "a pod selector deleted with $patch: delete",
+        "--custom-manifest",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: my-service\nspec:\n  podSelector:\n    matchLabels:\n      $patch: delete\n",
+        Expect::Refused(
+            "NetworkPolicy/my-service: spec.podSelector.matchLabels.app.kubernetes.io/instance: the overlay drops",
+        ),
+    ),
+    (
+        "metadata cut down with $retainKeys",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\n  $retainKeys: [name]\n",
+        Expect::Refused("the overlay drops"),
+    ),
+    (
+        "pod template labels removed with null",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    metadata:\n      labels: null\n",
+        Expect::Refused("spec.template.metadata.labels.app.kubernetes.io/instance: the overlay drops"),
+    ),
+    (
+        "labels removed by a JSON merge patch",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\n  labels: null\n$patch: json-merge\n",
+        Expect::Refused("Service/my-service: metadata.labels.app.kubernetes.io/instance: the overlay drops"),
+    ),
     (
         "a YAML bomb",
         "--extra-manifest",

@@ -46,6 +46,8 @@ pub mod labels {
     pub const PART_OF: &str = "app.kubernetes.io/part-of";
     /// `app.kubernetes.io/managed-by`.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The labels an object is owned by: no escape hatch may change or drop them.
+    pub const OWNERSHIP: [&str; 6] = [NAME, INSTANCE, PART_OF, TEAM, ENVIRONMENT, MANAGED_BY];
 }
 
 /// The `app.kubernetes.io/managed-by` value (and field manager) of everything paved renders.

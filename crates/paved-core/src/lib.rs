@@ -70,7 +70,8 @@ pub use release::{
     RevisionState, SecretValues,
 };
 pub use request::{
-    Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestFile, Overrides,
+    Commit, Component, DatabaseRequest, DbEngine, DbSize, DeployRequest, EscapeHatch, ManifestDocument, ManifestFile,
+    Overrides, PathStep,
 };
 pub use resolve::{Autoscaling, ResolvedApp, Resources};
 pub use secret::{SecretBinding, SecretMap, SecretRef, SecretScheme};

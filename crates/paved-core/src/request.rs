@@ -221,6 +221,139 @@ pub struct ManifestDocument {
     pub line: usize,
     /// The document.
     pub value: serde_json::Value,
+    /// The document's text, to find the line of a field in it ([`ManifestDocument::line_of`]).
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// One step of a path into a document: a mapping key or a list index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathStep {
+    /// A key of a mapping.
+    Key(String),
+    /// An index into a list.
+    Index(usize),
+}
+
+/// A path into a document, written as kubectl writes field paths: `spec.containers[0].ports`.
+///
+/// ```
+/// use paved_core::request::{PathStep, field_path};
+/// let path = [PathStep::Key("spec".into()), PathStep::Key("containers".into()), PathStep::Index(0)];
+/// assert_eq!(field_path(&path), "spec.containers[0]");
+/// ```
+pub fn field_path(path: &[PathStep]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            PathStep::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            PathStep::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+impl ManifestDocument {
+    /// The 1-based line in the file of the field at `path`, or of the nearest of its parents
+    /// that is written in block style (flow style `{…}` and `[…]` is not looked into).
+    ///
+    /// ```
+    /// use paved_core::request::{ManifestFile, PathStep::{Index, Key}};
+    /// let file = ManifestFile::parse("o.yaml", "kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        ports:\n        - containerPort: 80\n").unwrap();
+    /// let doc = &file.documents[0];
+    /// let path = [Key("spec".into()), Key("template".into()), Key("spec".into()), Key("containers".into()), Index(0), Key("ports".into())];
+    /// assert_eq!(doc.line_of(&path), 9);
+    /// assert_eq!(doc.line_of(&[Key("spec".into()), Key("replicas".into())]), 4);
+    /// ```
+    pub fn line_of(&self, path: &[PathStep]) -> usize {
+        self.line + locate_line(&self.source, path)
+    }
+}
+
+/// The 0-based line of `path` in block-style YAML `text` (or of its nearest found parent).
+fn locate_line(text: &str, path: &[PathStep]) -> usize {
+    /// A line: its number, the columns of its `- ` marks, and its key with the key's column.
+    struct Line<'a> {
+        number: usize,
+        dashes: Vec<usize>,
+        key_col: usize,
+        key: Option<&'a str>,
+    }
+    impl Line<'_> {
+        fn indent(&self) -> usize {
+            self.dashes.first().copied().unwrap_or(self.key_col)
+        }
+    }
+    let lines: Vec<Line> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(number, raw)| {
+            let content = raw.trim_start();
+            if content.is_empty() || content.starts_with('#') {
+                return None;
+            }
+            let mut key_col = raw.len() - content.len();
+            let mut rest = content;
+            let mut dashes = Vec::new();
+            while rest == "-" || rest.starts_with("- ") {
+                dashes.push(key_col);
+                let after = rest[1..].trim_start();
+                key_col += rest.len() - after.len();
+                rest = after;
+            }
+            let key = match rest.split_once(": ").or_else(|| rest.strip_suffix(':').map(|k| (k, ""))) {
+                Some((k, _)) if !k.starts_with(['{', '[']) => Some(k.trim().trim_matches(['"', '\''])),
+                _ => None,
+            };
+            Some(Line { number, dashes, key_col, key })
+        })
+        .collect();
+    // The node reached so far: its line (None: the root) and whether it is a list item.
+    let mut node: Option<(usize, bool)> = None;
+    for step in path {
+        // The lines below the node, and the column its children start right of.
+        let (first, bound) = match node {
+            None => (0, None),
+            Some((i, false)) => (i + 1, Some(lines[i].key_col)),
+            Some((i, true)) => (i + 1, Some(*lines[i].dashes.last().expect("an item has a dash"))),
+        };
+        let scope =
+            lines[first..].iter().enumerate().map(|(j, l)| (first + j, l)).take_while(|(_, l)| match (node, bound) {
+                (None, _) | (_, None) => true,
+                // A key's list may start in the key's own column (`containers:` / `- name: app`).
+                (Some((_, false)), Some(col)) => l.indent() > col || l.dashes.first().is_some_and(|d| *d == col),
+                (Some((_, true)), Some(col)) => l.indent() > col,
+            });
+        let next = match step {
+            PathStep::Key(wanted) => {
+                let own = node.filter(|(_, item)| *item).map(|(i, _)| (i, &lines[i]));
+                let mut column = own.map(|(_, l)| l.key_col);
+                own.into_iter().chain(scope.filter(|(_, l)| l.dashes.is_empty())).find(|(_, l)| {
+                    let col = *column.get_or_insert(l.key_col);
+                    l.key_col == col && l.key == Some(wanted.as_str())
+                })
+            }
+            PathStep::Index(wanted) => {
+                let mut column = None;
+                scope
+                    .filter(|(_, l)| {
+                        let Some(&dash) = l.dashes.first() else { return false };
+                        dash == *column.get_or_insert(dash)
+                    })
+                    .nth(*wanted)
+            }
+        };
+        match next {
+            Some((i, _)) => node = Some((i, matches!(step, PathStep::Index(_)))),
+            None => break,
+        }
+    }
+    node.map_or(0, |(i, _)| lines[i].number)
 }
 
 /// A multi-document YAML (or JSON) manifest file given as an escape hatch, parsed when loaded
@@ -288,7 +421,11 @@ impl ManifestFile {
                 })?;
             match value {
                 serde_json::Value::Null => continue,
-                serde_json::Value::Object(_) => documents.push(ManifestDocument { line, value }),
+                serde_json::Value::Object(_) => {
+                    let mut value = value;
+                    resolve_merge_keys(&mut value);
+                    documents.push(ManifestDocument { line, value, source: chunk.to_string() })
+                }
                 other => {
                     return Err(Error::Manifest {
                         path: path.clone(),
@@ -308,6 +445,31 @@ impl ManifestFile {
             });
         }
         Ok(ManifestFile { path, documents })
+    }
+}
+
+/// Resolves YAML 1.1 merge keys (`<<: *defaults`, `<<: [*a, *b]`) as kubectl does: keys of
+/// the mapping win over merged ones, and earlier merged mappings over later ones.
+fn resolve_merge_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    serde_json::Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let serde_json::Value::Object(source) = source {
+                        for (k, v) in source {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(resolve_merge_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(resolve_merge_keys),
+        _ => {}
     }
 }
 
@@ -624,5 +786,42 @@ mod tests {
             Some(r#"expected one of "small", "medium", "large""#)
         );
         assert!("network".parse::<Component>().unwrap_err().hint().unwrap().contains("network-policy"));
+    }
+
+    #[test]
+    fn line_of_finds_fields_in_block_yaml() {
+        use PathStep::{Index, Key};
+        let text = "# comment\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: a\n        ports:\n          - containerPort: 80\n          - containerPort: 81\n      - name: side\n        env: [{name: A}]\n      volumes:\n      - name: tmp\n";
+        let doc = &ManifestFile::parse("o.yaml", text).unwrap().documents[0];
+        let k = |s: &str| Key(s.to_string());
+        let spec = [k("spec"), k("template"), k("spec")];
+        let at = |rest: &[PathStep]| doc.line_of(&[spec.as_slice(), rest].concat());
+        assert_eq!(at(&[k("containers")]), 9);
+        assert_eq!(at(&[k("containers"), Index(0)]), 10);
+        assert_eq!(at(&[k("containers"), Index(0), k("name")]), 10);
+        assert_eq!(at(&[k("containers"), Index(0), k("image")]), 11);
+        assert_eq!(at(&[k("containers"), Index(0), k("ports"), Index(1)]), 14);
+        assert_eq!(at(&[k("containers"), Index(1)]), 15);
+        // Flow style is not looked into: the nearest parent's line.
+        assert_eq!(at(&[k("containers"), Index(1), k("env"), Index(0)]), 16);
+        assert_eq!(at(&[k("volumes"), Index(0)]), 18);
+        // Absent fields: the nearest parent.
+        assert_eq!(at(&[k("containers"), Index(0), k("resources")]), 10);
+        assert_eq!(doc.line_of(&[k("metadata"), k("labels")]), 4);
+        assert_eq!(doc.line_of(&[k("kind")]), 3);
+        assert_eq!(doc.line_of(&[]), 1);
+        // A key of the same name deeper down is not taken for a top-level one.
+        assert_eq!(doc.line_of(&[k("name")]), 1);
+        // Documents after the first count from their own first line.
+        let two = ManifestFile::parse("o.yaml", "kind: A\n---\nkind: B\nspec:\n  x: 1\n").unwrap();
+        assert_eq!(two.documents[1].line_of(&[k("spec"), k("x")]), 5);
+    }
+
+    #[test]
+    fn merge_keys_are_resolved() {
+        let text = "defaults: &d {a: 1, b: 2}\nmore: &m {c: 3}\nx:\n  <<: *d\n  b: 9\ny:\n  <<: [*d, *m]\n";
+        let doc = &ManifestFile::parse("m.yaml", text).unwrap().documents[0];
+        assert_eq!(doc.value["x"], serde_json::json!({"a": 1, "b": 9}));
+        assert_eq!(doc.value["y"], serde_json::json!({"a": 1, "b": 2, "c": 3}));
     }
 }

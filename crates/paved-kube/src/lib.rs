@@ -22,6 +22,8 @@ pub mod gitops;
 pub mod live;
 pub mod overlay;
 pub mod render;
+pub mod schema;
+pub mod strategic;
 #[cfg(feature = "testing")]
 pub mod testing;
 

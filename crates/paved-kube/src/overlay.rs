@@ -2,25 +2,30 @@
 //!
 //! An overlay document names its target by `kind` and `metadata.name` and is merged into it:
 //!
-//! * by default *strategic-merge style*: mappings merge recursively, `null` removes a key, and
-//!   lists whose items carry a `name` (containers, env, ports, volumes, …) merge item by item
-//!   (an item with `$patch: delete` removes the item of that name); other lists are replaced;
-//! * with `$patch: merge` at the top of the document, as an RFC 7386 JSON merge patch (lists
-//!   are replaced whole);
+//! * by default as a Kubernetes *strategic merge patch*, with the merge keys, strategies and
+//!   directives the API declares and the list order `kubectl kustomize` produces (see
+//!   [`crate::strategic`]); `$patch: merge` at the top says the same explicitly;
+//! * with `$patch: json-merge` at the top, as an RFC 7386 JSON merge patch (lists are
+//!   replaced whole);
+//! * with `$patch: replace` at the top, the overlay replaces the object (its namespace and
+//!   paved's ownership labels stay);
 //! * with `$patch: delete`, the target object is removed from the release.
 //!
-//! An overlay that targets an object the release does not contain is an error, naming the
-//! file, the line and the objects that do exist.
+//! Every object an overlay changed, and every extra manifest, is then checked against the
+//! Kubernetes schema of its kind ([`crate::schema`]), so a broken overlay fails when the
+//! release is planned, before anything is written or applied. Errors name the file and the
+//! line of the field at fault, with a hint.
 
+use paved_core::request::{ManifestDocument, PathStep, field_path};
 use paved_core::{Error, Manifest, ManifestFile, ObjectKey, ResolvedApp, Result, suggest};
 use serde_json::{Map, Value};
 
-use crate::render::common_labels;
+use crate::render::{ESCAPE_HATCHES_ANNOTATION, common_labels, labels};
+use crate::schema::{self, Problem};
+use crate::strategic::{self, PATCH};
 
 /// Kinds that are not namespaced (extra manifests of these kinds get no namespace).
 use paved_core::containment::CLUSTER_SCOPED_KINDS as CLUSTER_SCOPED;
-
-const PATCH: &str = "$patch";
 
 fn manifest_error(file: &ManifestFile, line: usize, message: String, hint: impl Into<String>) -> Error {
     Error::Manifest { path: file.path.clone(), line: Some(line), message, hint: Some(hint.into()) }
@@ -73,6 +78,14 @@ pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Re
                     labels.entry(k).or_insert(v);
                 }
             }
+            if let Some(problem) = check_kind(&value).into_iter().chain(schema::check(&value)).next() {
+                return Err(manifest_error(
+                    file,
+                    doc.line_of(&problem.path),
+                    format!("{key}: {problem}"),
+                    problem.hint,
+                ));
+            }
             objects.push(
                 Manifest::new(value)
                     .map_err(|e| manifest_error(file, doc.line, e.to_string(), "fix the object's identity"))?,
@@ -82,78 +95,202 @@ pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Re
     Ok(())
 }
 
-/// Merges every overlay document into the object it targets.
+/// A built-in kind must name an `apiVersion` that serves it.
+fn check_kind(object: &Value) -> Option<Problem> {
+    let api = object.get("apiVersion").and_then(Value::as_str)?;
+    let kind = object.get("kind").and_then(Value::as_str)?;
+    let served = schema::schema().versions_of(kind);
+    (!served.is_empty() && !served.contains(&api)).then(|| Problem {
+        path: vec![PathStep::Key("apiVersion".into())],
+        message: format!("{kind} is not served as {api}"),
+        hint: format!("use apiVersion: {}", served.join(" or ")),
+    })
+}
+
+/// Merges every overlay document into the object it targets, then checks each object an
+/// overlay changed against its schema.
 pub fn apply_overlays(files: &[ManifestFile], objects: &mut Vec<Manifest>) -> Result<()> {
     for file in files {
         for doc in &file.documents {
-            let key = identity(file, doc.line, &doc.value)?;
-            let Some(index) = objects.iter().position(|o| o.kind() == key.kind && o.name() == key.name) else {
-                let existing: Vec<String> = objects.iter().map(|o| o.key().to_string()).collect();
-                let hint = suggest::hint_for(&key.to_string(), existing.iter().map(String::as_str));
-                return Err(manifest_error(
-                    file,
-                    doc.line,
-                    format!("the overlay targets {key}, which the release does not contain"),
-                    hint,
-                ));
-            };
-            if let Some(api) = doc.value.get("apiVersion").and_then(Value::as_str)
-                && api != objects[index].api_version()
-            {
-                return Err(manifest_error(
-                    file,
-                    doc.line,
-                    format!("the overlay says apiVersion {api}, but {key} is {}", objects[index].api_version()),
-                    format!("use apiVersion: {} or leave it out", objects[index].api_version()),
-                ));
-            }
-            let mut patch = doc.value.clone();
-            let mode = patch.as_object_mut().and_then(|m| m.remove(PATCH));
-            match mode.as_ref().and_then(Value::as_str) {
-                Some("delete") => {
-                    objects.remove(index);
-                    continue;
-                }
-                Some("merge") => merge_patch(objects[index].value_mut(), &patch, false),
-                None => merge_patch(objects[index].value_mut(), &patch, true),
-                Some(other) => {
-                    return Err(manifest_error(
-                        file,
-                        doc.line,
-                        format!("unknown $patch directive \"{other}\""),
-                        suggest::hint_for(other, ["merge", "delete"]),
-                    ));
-                }
-            }
-            let merged = objects[index].value().clone();
-            objects[index] = Manifest::new(merged).map_err(|e| {
-                manifest_error(
-                    file,
-                    doc.line,
-                    format!("the overlay broke {key}: {e}"),
-                    "do not remove apiVersion, kind or metadata.name",
-                )
-            })?;
-            if objects[index].name() != key.name {
-                return Err(manifest_error(
-                    file,
-                    doc.line,
-                    format!("the overlay renamed {key}"),
-                    "overlays cannot rename objects",
-                ));
-            }
+            apply_overlay(file, doc, objects)?;
         }
     }
     Ok(())
 }
 
-fn named(item: &Value) -> Option<&str> {
-    item.get("name").and_then(Value::as_str)
+fn apply_overlay(file: &ManifestFile, doc: &ManifestDocument, objects: &mut Vec<Manifest>) -> Result<()> {
+    let key = identity(file, doc.line, &doc.value)?;
+    let Some(index) = objects.iter().position(|o| o.kind() == key.kind && o.name() == key.name) else {
+        let existing: Vec<String> = objects.iter().map(|o| o.key().to_string()).collect();
+        let hint = suggest::hint_for(&key.to_string(), existing.iter().map(String::as_str));
+        return Err(manifest_error(
+            file,
+            doc.line,
+            format!("the overlay targets {key}, which the release does not contain"),
+            hint,
+        ));
+    };
+    let target = &objects[index];
+    if let Some(api) = doc.value.get("apiVersion").and_then(Value::as_str)
+        && api != target.api_version()
+    {
+        return Err(manifest_error(
+            file,
+            doc.line_of(&[PathStep::Key("apiVersion".into())]),
+            format!("the overlay says apiVersion {api}, but {key} is {}", target.api_version()),
+            format!("use apiVersion: {} or leave it out", target.api_version()),
+        ));
+    }
+    let patch = doc.value.as_object().expect("documents are mappings");
+    let problem = |p: Problem| manifest_error(file, doc.line_of(&p.path), format!("{key}: {p}"), p.hint);
+    let schema = schema::schema();
+    let def = schema.object(target.api_version(), target.kind());
+    let mut merged = target.value().as_object().cloned().unwrap_or_default();
+    match strategic::directive(patch, &["json-merge"]).map_err(problem)? {
+        Some("delete") => {
+            objects.remove(index);
+            return Ok(());
+        }
+        Some("json-merge") => {
+            let mut value = Value::Object(merged);
+            json_merge_patch(&mut value, &doc.value);
+            merged = value.as_object().cloned().unwrap_or_default();
+            merged.remove(PATCH);
+        }
+        Some("replace") => {
+            let kept = kept_by_replace(&merged);
+            merged = Map::new();
+            strategic::merge_object(schema, def, &mut merged, patch).map_err(problem)?;
+            merged.entry("apiVersion").or_insert_with(|| target.api_version().into());
+            strategic::merge_object(schema, def, &mut merged, &kept).map_err(problem)?;
+        }
+        _ => strategic::merge_object(schema, def, &mut merged, patch).map_err(problem)?,
+    }
+    let merged = Value::Object(merged);
+    if let Some(p) = ownership_dropped(target.value(), &merged, &mut Vec::new()) {
+        let line = doc.line_of(&overlay_path(&doc.value, &merged, &p.path));
+        return Err(manifest_error(file, line, format!("{key}: {p}"), p.hint));
+    }
+    if let Some(p) = schema::check(&merged).into_iter().next() {
+        let line = doc.line_of(&overlay_path(&doc.value, &merged, &p.path));
+        return Err(manifest_error(
+            file,
+            line,
+            format!("the overlay leaves {key} invalid: {}: {}", field_path(&p.path), p.message),
+            p.hint,
+        ));
+    }
+    objects[index] = Manifest::new(merged).map_err(|e| {
+        manifest_error(
+            file,
+            doc.line,
+            format!("the overlay broke {key}: {e}"),
+            "do not remove apiVersion, kind or metadata.name",
+        )
+    })?;
+    if objects[index].name() != key.name {
+        return Err(manifest_error(
+            file,
+            doc.line,
+            format!("the overlay renamed {key}"),
+            "overlays cannot rename objects",
+        ));
+    }
+    Ok(())
 }
 
-/// Merges `patch` into `target`: RFC 7386 semantics, plus (when `strategic`) lists of named
-/// items merged by name.
-pub fn merge_patch(target: &mut Value, patch: &Value, strategic: bool) {
+/// An ownership label of the object (in its labels, its pod template's, its selectors) that
+/// the merged object no longer has, whatever removed it: `null`, `$patch: replace` or `delete`
+/// of the mapping, `$retainKeys`, a JSON merge patch. Lists are not looked into.
+fn ownership_dropped(original: &Value, merged: &Value, path: &mut Vec<PathStep>) -> Option<Problem> {
+    let Value::Object(original) = original else { return None };
+    for (key, value) in original {
+        path.push(PathStep::Key(key.clone()));
+        let now = merged.get(key).unwrap_or(&Value::Null);
+        if labels::OWNERSHIP.contains(&key.as_str()) && value.is_string() && now != value {
+            return Some(Problem {
+                path: path.clone(),
+                message: format!("the overlay drops {key}: {value}, which paved owns objects by"),
+                hint: format!(
+                    "leave {key} to paved: an overlay may not remove it, by name or with $patch: replace/delete, \
+                     $retainKeys or null on the mapping that holds it"
+                ),
+            });
+        }
+        if let Some(problem) = ownership_dropped(value, now, path) {
+            return Some(problem);
+        }
+        path.pop();
+    }
+    None
+}
+
+/// What a top-level `$patch: replace` keeps of the object: its namespace, the escape-hatch
+/// record, and every ownership label where the object has it (labels, pod template, selectors).
+fn kept_by_replace(object: &Map<String, Value>) -> Map<String, Value> {
+    let mut kept = match ownership_skeleton(&Value::Object(object.clone())) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let meta = object.get("metadata");
+    let mut extra = Map::new();
+    if let Some(ns) = meta.and_then(|m| m.get("namespace")) {
+        extra.insert("namespace".into(), ns.clone());
+    }
+    if let Some(record) = meta.and_then(|m| m.pointer(&format!("/annotations/{ESCAPE_HATCHES_ANNOTATION}"))) {
+        extra.insert("annotations".into(), serde_json::json!({ ESCAPE_HATCHES_ANNOTATION: record }));
+    }
+    if let Value::Object(metadata) = kept.entry("metadata").or_insert_with(|| Value::Object(Map::new())) {
+        metadata.extend(extra);
+    }
+    kept
+}
+
+/// The ownership labels of a value and the mappings that lead to them (lists left out).
+fn ownership_skeleton(value: &Value) -> Option<Value> {
+    let Value::Object(map) = value else { return None };
+    let kept: Map<String, Value> = map
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(_) if labels::OWNERSHIP.contains(&k.as_str()) => Some((k.clone(), v.clone())),
+            _ => ownership_skeleton(v).map(|s| (k.clone(), s)),
+        })
+        .collect();
+    (!kept.is_empty()).then_some(Value::Object(kept))
+}
+
+/// The path in the overlay document that corresponds to `path` in the merged object, as far
+/// as the overlay has it (list items are matched by their merge keys), to find its line.
+fn overlay_path(overlay: &Value, merged: &Value, path: &[PathStep]) -> Vec<PathStep> {
+    const KEYS: [&str; 6] = ["name", "containerPort", "port", "mountPath", "topologyKey", "ip"];
+    let (mut in_overlay, mut in_merged) = (overlay, merged);
+    let mut out = Vec::new();
+    for step in path {
+        let next = match step {
+            PathStep::Key(key) => in_overlay.get(key).zip(in_merged.get(key)).map(|(o, m)| (step.clone(), o, m)),
+            PathStep::Index(i) => in_merged.get(i).and_then(|item| {
+                let items = in_overlay.as_array()?;
+                let at = items.iter().position(|o| {
+                    let mut keys = KEYS.iter().filter_map(|k| o.get(*k).map(|v| (k, v))).peekable();
+                    keys.peek().is_some() && keys.all(|(k, v)| item.get(*k) == Some(v))
+                })?;
+                Some((PathStep::Index(at), &items[at], item))
+            }),
+        };
+        match next {
+            Some((step, o, m)) => {
+                out.push(step);
+                (in_overlay, in_merged) = (o, m);
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Merges `patch` into `target` as an RFC 7386 JSON merge patch: mappings merge recursively,
+/// `null` removes a key, everything else (lists included) replaces.
+pub fn json_merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch_map) = patch else {
         *target = patch.clone();
         return;
@@ -167,37 +304,10 @@ pub fn merge_patch(target: &mut Value, patch: &Value, strategic: bool) {
             Value::Null => {
                 target_map.remove(key);
             }
-            Value::Array(items) if strategic && !items.is_empty() && items.iter().all(|i| named(i).is_some()) => {
-                match target_map.get_mut(key) {
-                    Some(Value::Array(base)) if base.iter().all(|i| named(i).is_some()) => {
-                        merge_named_list(base, items)
-                    }
-                    _ => {
-                        let kept = items.iter().filter(|i| i.get(PATCH).is_none()).cloned().collect();
-                        target_map.insert(key.clone(), Value::Array(kept));
-                    }
-                }
-            }
-            Value::Object(_) => merge_patch(target_map.entry(key.clone()).or_insert(Value::Null), value, strategic),
+            Value::Object(_) => json_merge_patch(target_map.entry(key.clone()).or_insert(Value::Null), value),
             other => {
                 target_map.insert(key.clone(), other.clone());
             }
-        }
-    }
-}
-
-fn merge_named_list(base: &mut Vec<Value>, items: &[Value]) {
-    for item in items {
-        let name = named(item).expect("checked by the caller");
-        let position = base.iter().position(|b| named(b) == Some(name));
-        let delete = item.get(PATCH).and_then(Value::as_str) == Some("delete");
-        match (position, delete) {
-            (Some(i), true) => {
-                base.remove(i);
-            }
-            (None, true) => {}
-            (Some(i), false) => merge_patch(&mut base[i], item, true),
-            (None, false) => base.push(item.clone()),
         }
     }
 }
@@ -208,42 +318,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn strategic_merge_by_name() {
-        let mut target = json!({
-            "spec": {
-                "containers": [{"name": "app", "image": "a:1", "env": [{"name": "A", "value": "1"}]}, {"name": "side", "image": "s:1"}],
-                "volumes": [{"name": "tmp"}],
-                "args": ["x"],
-                "drop": "me",
-            }
-        });
-        let patch = json!({
-            "spec": {
-                "containers": [
-                    {"name": "app", "env": [{"name": "B", "value": "2"}], "resources": {"limits": {"cpu": "2"}}},
-                    {"name": "side", "$patch": "delete"},
-                ],
-                "args": ["y"],
-                "drop": null,
-            }
-        });
-        merge_patch(&mut target, &patch, true);
-        assert_eq!(
-            target,
-            json!({
-                "spec": {
-                    "containers": [{"name": "app", "image": "a:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "resources": {"limits": {"cpu": "2"}}}],
-                    "volumes": [{"name": "tmp"}],
-                    "args": ["y"],
-                }
-            })
-        );
+    fn json_merge_replaces_lists() {
+        let mut target = json!({"a": [{"name": "x", "v": 1}], "b": {"c": 1}});
+        json_merge_patch(&mut target, &json!({"a": [{"name": "y"}], "b": {"d": 2}}));
+        assert_eq!(target, json!({"a": [{"name": "y"}], "b": {"c": 1, "d": 2}}));
     }
 
     #[test]
-    fn json_merge_replaces_lists() {
-        let mut target = json!({"a": [{"name": "x", "v": 1}], "b": {"c": 1}});
-        merge_patch(&mut target, &json!({"a": [{"name": "y"}], "b": {"d": 2}}), false);
-        assert_eq!(target, json!({"a": [{"name": "y"}], "b": {"c": 1, "d": 2}}));
+    fn overlay_paths_follow_merge_keys() {
+        let overlay = json!({"spec": {"containers": [{"name": "b", "ports": [{"containerPort": 9}]}]}});
+        let merged = json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "ports": [{"containerPort": 8}, {"containerPort": 9}]}]}});
+        let k = |s: &str| PathStep::Key(s.into());
+        let path = [k("spec"), k("containers"), PathStep::Index(1), k("ports"), PathStep::Index(1), k("name")];
+        assert_eq!(
+            overlay_path(&overlay, &merged, &path),
+            [k("spec"), k("containers"), PathStep::Index(0), k("ports"), PathStep::Index(0)]
+        );
+        let other = [k("spec"), k("containers"), PathStep::Index(0), k("image")];
+        assert_eq!(overlay_path(&overlay, &merged, &other), [k("spec"), k("containers")]);
     }
 }

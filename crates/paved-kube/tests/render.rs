@@ -170,8 +170,9 @@ fn escape_hatches_apply_last() {
     assert_eq!(c["resources"]["limits"]["cpu"], "2000m");
     assert_eq!(c["resources"]["limits"]["memory"], "1Gi", "the overlay wins over the default");
     let env: Vec<&str> = c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(env, ["DB_PASSWORD", "LOG_LEVEL"]);
-    assert_eq!(c["env"][0]["valueFrom"]["secretKeyRef"]["name"], "checkout-db");
+    // The overlay's items first, as kustomize orders a strategic merge.
+    assert_eq!(env, ["LOG_LEVEL", "DB_PASSWORD"]);
+    assert_eq!(c["env"][1]["valueFrom"]["secretKeyRef"]["name"], "checkout-db");
     assert_eq!(
         d["metadata"]["annotations"]["paved.dev/escape-hatches"],
         "cpu-limit=2000m,custom-manifest=tests/fixtures/overlay.yaml,extra-manifest=tests/fixtures/extra.yaml,no-hpa,no-ingress"
@@ -200,8 +201,12 @@ fn overlays_must_target_rendered_objects() {
     assert!(e.is_user_error());
     let e = overlay_error("---\nkind: Service\nmetadata:\n  name: my-service\n---\nspec: {}\n");
     assert!(e.to_string().starts_with("overlay.yaml:6:"), "{e}");
-    let e = overlay_error("kind: Service\nmetadata:\n  name: my-service\n$patch: replace\n");
-    assert_eq!(e.hint(), Some("expected one of \"merge\", \"delete\""));
+    let e = overlay_error("kind: Service\nmetadata:\n  name: my-service\n$patch: replac\n");
+    assert!(
+        e.to_string().contains("overlay.yaml:4: Service/my-service: $patch: unknown $patch directive \"replac\""),
+        "{e}"
+    );
+    assert_eq!(e.hint(), Some("did you mean \"replace\"?"));
     let e = overlay_error("apiVersion: v2\nkind: Service\nmetadata:\n  name: my-service\n");
     assert!(e.to_string().contains("apiVersion v2"), "{e}");
     let e = overlay_error("kind: Service\nmetadata:\n  name: null\n");
@@ -238,8 +243,24 @@ fn extra_manifests_cannot_shadow_rendered_objects() {
     let mut o = Overrides::default();
     o.extra_manifests = vec![ManifestFile::parse("x.yaml", "kind: ConfigMap\nmetadata: {name: x}\n").unwrap()];
     let (_, config, request) = scenarios().remove(0);
-    let e = render(&config, &request.with_overrides(o)).unwrap_err();
+    let e = render(&config, &request.clone().with_overrides(o)).unwrap_err();
     assert!(e.to_string().contains("x.yaml:1: ConfigMap/x has no apiVersion"), "{e}");
+    // Extra manifests of built-in kinds are checked against the schema too.
+    let extra = |text: &str| {
+        let mut o = Overrides::default();
+        o.extra_manifests = vec![ManifestFile::parse("x.yaml", text).unwrap()];
+        render(&config, &request.clone().with_overrides(o)).unwrap_err()
+    };
+    let e = extra("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: x}\n");
+    assert_eq!(e.to_string(), "x.yaml:1: Ingress/x: apiVersion: Ingress is not served as extensions/v1beta1");
+    assert_eq!(e.hint(), Some("use apiVersion: networking.k8s.io/v1"));
+    let e = extra("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: 1\n");
+    assert_eq!(e.to_string(), "x.yaml:5: ConfigMap/x: data.a: is a number, but must be a string");
+    assert_eq!(e.hint(), Some("quote the value"));
+    let hpa_v1 = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\nspec:\n  maxReplicas: 3\n  scaleTargetRef: {kind: Deployment, name: x}\n";
+    let mut o = Overrides::default();
+    o.extra_manifests = vec![ManifestFile::parse("x.yaml", hpa_v1).unwrap()];
+    render(&config, &request.with_overrides(o)).unwrap();
 }
 
 /// Runs kubernetes-validate on files; returns (exit code, stdout lines).
@@ -274,16 +295,38 @@ fn every_rendered_set_passes_kubernetes_validate_strict() {
 }
 
 #[test]
-fn kubernetes_validate_catches_a_bad_overlay() {
-    // The negative control: the schema check above is able to fail.
+fn every_rendered_set_passes_the_built_in_schema_check() {
+    // The schema table overlays are checked against knows every field paved renders.
+    for (name, config, request) in scenarios() {
+        for object in render(&config, &request).unwrap().iter() {
+            let problems = paved_kube::schema::check(object.value());
+            assert!(problems.is_empty(), "{name}: {}: {problems:?}", object.key());
+        }
+    }
+}
+
+#[test]
+fn a_bad_overlay_fails_at_plan_time_and_kubernetes_validate_agrees() {
     let (_, config, request) = scenarios().remove(0);
     let mut o = Overrides::default();
     o.custom_manifests = vec![
-        ManifestFile::parse("o.yaml", "kind: Deployment\nmetadata: {name: my-service}\nspec: {replica: 3}\n").unwrap(),
+        ManifestFile::parse("o.yaml", "kind: Deployment\nmetadata: {name: my-service}\nspec:\n  replica: 3\n").unwrap(),
     ];
+    let e = render(&config, &request.clone().with_overrides(o)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "o.yaml:4: the overlay leaves Deployment/my-service invalid: spec.replica: unknown field"
+    );
+    assert_eq!(e.hint(), Some("did you mean \"replicas\"?"));
+    // The negative control of the schema check above: kubernetes-validate fails the same typo.
+    let yaml = render(&config, &request).unwrap().to_yaml().replacen(
+        "\n  progressDeadlineSeconds: ",
+        "\n  replica: 3\n  progressDeadlineSeconds: ",
+        1,
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, render(&config, &request.with_overrides(o)).unwrap().to_yaml()).unwrap();
+    std::fs::write(&path, yaml).unwrap();
     let Some((code, lines)) = kubernetes_validate(&[path]) else { return };
     assert_eq!(code, 1);
     assert!(lines.iter().any(|l| l.starts_with("ERROR") && l.contains("'replica' was unexpected")), "{lines:#?}");
