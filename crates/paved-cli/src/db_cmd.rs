@@ -1,7 +1,6 @@
 //! `paved db provision|status|deprovision`: self-service databases on the database servers
 //! registered in paved.toml (`[databases.NAME]`), through Vault's database secrets engine.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -9,12 +8,15 @@ use clap::{Args, Subcommand};
 use paved::{Assembly, DatabaseInfo, DatabaseRequest, DatabaseSelector, DatabaseState, OrgConfig, Result};
 
 use crate::args::Format;
+use crate::output::{document, raw};
 
 /// `paved db`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DbCommand {
     /// Create the database `{team}__{service}__{env}` and the Vault role
     /// `{team}_{service}_{env}` that hands out credentials for it (idempotent).
+    #[command(after_help = "Examples:
+  paved db provision --team payments --service checkout --engine postgres --env staging --size small")]
     Provision {
         #[command(flatten)]
         db: DbArgs,
@@ -23,11 +25,15 @@ pub(crate) enum DbCommand {
         size: String,
     },
     /// Whether the database of a service exists.
+    #[command(after_help = "Examples:
+  paved db status --team payments --service checkout --engine postgres --env staging -o json")]
     Status {
         #[command(flatten)]
         db: DbArgs,
     },
     /// Revoke the credentials and remove the role (and with --drop-data the database).
+    #[command(after_help = "Examples:
+  paved db deprovision --team payments --service checkout --engine postgres --env dev --drop-data")]
     Deprovision {
         #[command(flatten)]
         db: DbArgs,
@@ -46,7 +52,7 @@ pub(crate) struct DbArgs {
     /// The service that uses the database.
     #[arg(long)]
     service: String,
-    /// postgres, mysql or mongodb.
+    /// The engine: postgres or mysql (MariaDB too), as the Vault database secrets engine serves them.
     #[arg(long)]
     engine: String,
     /// The environment.
@@ -77,8 +83,7 @@ impl DbArgs {
 
 fn print(info: &DatabaseInfo, request: &DatabaseRequest, format: Format) {
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(info).expect("serializable") + "\n",
-        Format::Yaml => paved::yaml::to_string(&serde_json::to_value(info).expect("serializable")),
+        Format::Json | Format::Yaml => return document(format, info),
         Format::Text => {
             let state = match info.state {
                 DatabaseState::Available => "available",
@@ -101,7 +106,7 @@ fn print(info: &DatabaseInfo, request: &DatabaseRequest, format: Format) {
             t
         }
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    raw(&text);
 }
 
 /// Runs `paved db …` on the platform paved.toml describes.
@@ -113,10 +118,10 @@ pub(crate) async fn db(cmd: DbCommand, config: &OrgConfig, state: &Path, format:
             let (request, select) = db.request(&size)?;
             let outcome = platform.provision_database(&request, &select).await?;
             for w in outcome.policy.warnings() {
-                eprintln!("⚠️  {w}");
+                err!("⚠️  {w}");
             }
             for w in &outcome.warnings {
-                eprintln!("warning: {w}");
+                err!("⚠️  {w}");
             }
             print(&outcome.info, &request, format);
         }
@@ -128,22 +133,13 @@ pub(crate) async fn db(cmd: DbCommand, config: &OrgConfig, state: &Path, format:
         DbCommand::Deprovision { db, drop_data } => {
             let (request, select) = db.request("small")?;
             for w in platform.deprovision_database(&request, &select, drop_data).await? {
-                eprintln!("warning: {w}");
+                err!("⚠️  {w}");
             }
             if format == Format::Text {
                 let what = if drop_data { "removed (database dropped)" } else { "removed (data kept)" };
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "database access of {} in {}: {what}",
-                    request.service,
-                    request.environment
-                );
+                out!("database access of {} in {}: {what}", request.service, request.environment);
             } else {
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "{}",
-                    serde_json::json!({ "deprovisioned": true, "drop_data": drop_data })
-                );
+                document(format, &serde_json::json!({ "deprovisioned": true, "drop_data": drop_data }));
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The live Kubernetes target on the command line: `--target`, `--context`, `--kubeconfig`,
-//! `--timeout`, `--no-rollback`, `--force-conflicts`, `--history-max`, and Ctrl-C handling.
+//! The deploy target on the command line: `--target`, the kube target's `--context`,
+//! `--kubeconfig`, `--timeout`, `--no-rollback`, `--force-conflicts`, `--history-max` (refused
+//! on an environment of another target), and Ctrl-C handling.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -26,49 +27,97 @@ impl TargetKind {
     }
 }
 
-/// Where and how to deploy (the kube target's options apply when the target is `kube`).
+/// Which target, and how to reach a cluster (`--context`, `--kubeconfig` apply to the kube
+/// target only).
 #[derive(Debug, Args)]
-pub(crate) struct KubeArgs {
+pub(crate) struct TargetSelect {
     /// The deploy target [default: the environment's `target` in paved.toml, else gitops].
     #[arg(long, value_enum, help_heading = "Target")]
     pub(crate) target: Option<TargetKind>,
-    /// The kubeconfig context [default: the kubeconfig's current context].
+    /// kube target: the kubeconfig context [default: the kubeconfig's current context].
     #[arg(long, value_name = "NAME", help_heading = "Target")]
     pub(crate) context: Option<String>,
-    /// The kubeconfig [default: $KUBECONFIG, else ~/.kube/config, else in-cluster].
+    /// kube target: the kubeconfig [default: $KUBECONFIG, else ~/.kube/config, else in-cluster].
     #[arg(long, value_name = "FILE", help_heading = "Target")]
     pub(crate) kubeconfig: Option<PathBuf>,
-    /// How long a rollout may take before it fails (e.g. 90s, 5m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Target")]
-    pub(crate) timeout: Duration,
-    /// Leave a failed rollout in place instead of re-applying the previous revision.
-    #[arg(long, help_heading = "Target")]
-    pub(crate) no_rollback: bool,
-    /// Take over fields that another field manager owns (server-side apply with force).
-    #[arg(long, help_heading = "Target")]
-    pub(crate) force_conflicts: bool,
-    /// How many revisions the cluster keeps per app and environment.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Target")]
-    pub(crate) history_max: u32,
 }
 
-impl KubeArgs {
+/// How a change rolls out on the kube target.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutArgs {
+    /// kube target: how long a rollout may take before it fails (e.g. 90s, 5m, 1h) [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Target")]
+    pub(crate) timeout: Option<Duration>,
+    /// kube target: leave a failed rollout in place instead of re-applying the previous revision.
+    #[arg(long, help_heading = "Target")]
+    pub(crate) no_rollback: bool,
+    /// kube target: take over fields that another field manager owns (server-side apply with force).
+    #[arg(long, help_heading = "Target")]
+    pub(crate) force_conflicts: bool,
+    /// kube target: how many revisions the cluster keeps per app and environment [default: 10].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Target")]
+    pub(crate) history_max: Option<u32>,
+}
+
+impl TargetSelect {
     /// Points `env` at the `--target` override and returns the kube target's settings (the
-    /// library assembly builds the target; nothing is dialled unless it is used).
-    pub(crate) fn prepare(&self, config: &mut OrgConfig, env: &str) -> KubeOptions {
-        if let Some(t) = self.target
+    /// library assembly builds the target; nothing is dialled unless it is used). A kube
+    /// flag on an environment of another target is refused: it would do nothing.
+    pub(crate) fn prepare(
+        &self,
+        config: &mut OrgConfig,
+        env: Option<&str>,
+        rollout: Option<&RolloutArgs>,
+    ) -> Result<KubeOptions> {
+        if let (Some(t), Some(env)) = (self.target, env)
             && let Some(e) = config.environments.get_mut(env)
         {
             e.target = t.name().to_string();
         }
+        let kube_flags: Vec<&str> = [
+            ("--context", self.context.is_some()),
+            ("--kubeconfig", self.kubeconfig.is_some()),
+            ("--timeout", rollout.is_some_and(|r| r.timeout.is_some())),
+            ("--no-rollback", rollout.is_some_and(|r| r.no_rollback)),
+            ("--force-conflicts", rollout.is_some_and(|r| r.force_conflicts)),
+            ("--history-max", rollout.is_some_and(|r| r.history_max.is_some())),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if let Some(flag) = kube_flags.first() {
+            let kube = paved::paved_kube::live::TARGET_NAME;
+            let refused = match env {
+                Some(env) => {
+                    let target = config.environment(env)?.config.target;
+                    (target != kube).then(|| format!("environment {env} deploys to the {target} target"))
+                }
+                // `list` covers every environment: a kube flag needs one kube environment.
+                None => (!config.environments.values().any(|e| e.target == kube))
+                    .then(|| "no environment deploys to the kube target".to_string()),
+            };
+            if let Some(why) = refused {
+                let name = env.unwrap_or("ENV");
+                return Err(Error::invalid(
+                    "flag",
+                    flag.to_string(),
+                    format!("applies to the kube target only, and {why}"),
+                    Some(format!(
+                        "leave {flag} out, or deploy to a cluster with --target kube (or target = \"kube\" for {name} in paved.toml)"
+                    )),
+                ));
+            }
+        }
         let mut options = KubeOptions::default();
         options.kubeconfig = self.kubeconfig.clone();
         options.context = self.context.clone();
-        options.timeout = Some(self.timeout);
-        options.auto_rollback = Some(!self.no_rollback);
-        options.force_conflicts = Some(self.force_conflicts);
-        options.history_max = Some(self.history_max as usize);
-        options
+        if let Some(r) = rollout {
+            options.timeout = Some(r.timeout.unwrap_or(Duration::from_secs(300)));
+            options.auto_rollback = Some(!r.no_rollback);
+            options.force_conflicts = Some(r.force_conflicts);
+            options.history_max = Some(r.history_max.unwrap_or(10) as usize);
+        }
+        Ok(options)
     }
 }
 

@@ -1,12 +1,16 @@
 //! `paved`: golden-path deploys from the terminal.
 //!
-//! Exit codes: 0 success, 1 failure or policy denial, 2 bad usage or bad input.
+//! Exit codes: 0 success, 1 failure, denial or not found, 2 bad input (nothing written);
+//! `paved diff`: 0 no changes, 1 changes, 2 bad input, 3 failure.
 
+#[macro_use]
+mod output;
 mod args;
+mod cli_meta;
 mod db_cmd;
+mod diff_cmd;
 mod kube_cmd;
 mod metrics_cmd;
-mod output;
 #[cfg(feature = "policy")]
 mod policy_cmd;
 #[cfg(feature = "policy")]
@@ -15,24 +19,41 @@ mod policy_scaffold;
 mod secrets_cmd;
 mod terms;
 
-use clap::Parser;
-use paved::{Assembled, Assembly, DeployRequest, ErrorKind, KubeOptions, OrgConfig, Platform, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, DeployArgs, Format, TargetArgs};
+use paved::{Assembled, Assembly, DeployRequest, ErrorKind, KubeOptions, OrgConfig, Result};
+
+use crate::args::{AppEnv, Cli, Command, DeployArgs};
 use crate::output::Printer;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let Some(cli) = cli_meta::parse() else { return ExitCode::SUCCESS };
+    output::configure(if cli.no_emoji { Some(false) } else { cli.emoji.then_some(true) }, cli.quiet);
+    cli_meta::init_logging(cli.verbose, cli.quiet);
     let printer = Printer::new(cli.output);
+    let diff_command = matches!(cli.command, Some(Command::Diff { .. }));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
     match runtime.block_on(run(cli, &printer)) {
         Ok(code) => code,
         Err(e) => {
             printer.error(&e);
-            exit_code(e.kind())
+            match (diff_command, e.kind()) {
+                // `diff` uses 1 for "there are changes", like diff(1) and kubectl diff.
+                (true, ErrorKind::InvalidInput) => ExitCode::from(2),
+                (true, _) => ExitCode::from(3),
+                (false, kind) => exit_code(kind),
+            }
         }
+    }
+}
+
+/// Exit codes by error kind: 2 for bad input (what the user typed or wrote), 1 for every
+/// failure, denial or missing thing.
+fn exit_code(kind: ErrorKind) -> ExitCode {
+    match kind {
+        ErrorKind::InvalidInput => ExitCode::from(2),
+        _ => ExitCode::from(1),
     }
 }
 
@@ -41,7 +62,7 @@ fn state_dir(cli_value: Option<PathBuf>) -> PathBuf {
 }
 
 /// The platform paved.toml describes, assembled by the library. `record`: whether events go
-/// into the ledger (not for `render` and `--dry-run`, which write nothing).
+/// into the ledger (not for `render`, `diff` and `--dry-run`, which write nothing).
 async fn assemble(
     config: OrgConfig,
     state: PathBuf,
@@ -49,66 +70,114 @@ async fn assemble(
     kube: KubeOptions,
     record: bool,
 ) -> Result<Assembled> {
-    let mut assembly = Assembly::new(config).state_dir(state).record_events(record).kube(kube);
-    if let Some(sink) = printer.progress_sink() {
-        assembly = assembly.on_progress(move |p| sink(p));
+    let sink = printer.progress_sink();
+    let mut assembly =
+        Assembly::new(config).state_dir(state).record_events(record).kube(kube).on_progress(move |p| sink(p));
+    if let Some(actor) = cli_meta::actor() {
+        assembly = assembly.actor(actor);
     }
     assembly.build().await
 }
 
-/// Exit codes by error kind: 2 for what the user typed or wrote, 1 for everything else.
-fn exit_code(kind: ErrorKind) -> ExitCode {
-    if kind.is_user_error() { ExitCode::from(2) } else { ExitCode::from(1) }
-}
-
 async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
-    let config = OrgConfig::discover(cli.config.as_deref())?;
+    let command = cli.command.expect("parse() handles a missing command");
+    // Commands that need no configuration.
+    match &command {
+        Command::Completion { shell } => return cli_meta::completion(*shell),
+        Command::Man { dir } => return cli_meta::man(dir.as_deref()),
+        Command::Reference => {
+            output::raw(&cli_meta::reference());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let config = OrgConfig::discover(cli.config.as_deref()).map_err(cli_meta::name_config_source)?;
     let state = state_dir(cli.state_dir);
-    match cli.command {
+    match command {
         Command::Render(args) => {
-            let assembled = assemble(config, state, &Printer::new(Format::Json), KubeOptions::default(), false).await?;
-            let platform = assembled.platform();
             let request = args.request()?;
+            let assembled = assemble(config, state, printer, KubeOptions::default(), false).await?;
+            let platform = assembled.platform();
             let app = platform.validate(&request)?;
             let rendered = platform.render(&app)?;
             // What would be applied: the policies (the baseline at least) see it first.
             let (manifests, _) = platform.check_policy(paved::Action::Deploy, &app, rendered).await?;
             printer.manifests(&manifests);
         }
-        Command::Deploy { args, dry_run, kube } => {
+        Command::Deploy { args, dry_run, diff, target, rollout } => {
+            let request = args.request()?;
             let mut config = config;
-            let kube = kube.prepare(&mut config, &args.env);
+            let kube = target.prepare(&mut config, Some(&args.env), Some(&rollout))?;
             let assembled = assemble(config, state, printer, kube, !dry_run).await?;
             let platform = assembled.platform();
-            let request = args.request()?;
-            if dry_run {
-                let plan = platform.plan(&request).await?;
-                printer.plan(&plan);
-            } else {
-                let outcome = kube_cmd::interruptible(&assembled, platform.deploy(&request)).await?;
-                printer.deployed(&outcome);
+            let plan = platform.plan(&request).await?;
+            let changes = if diff { Some(diff_cmd::changes(platform, &plan).await?) } else { None };
+            if let Some(changes) = &changes {
+                diff_cmd::print(changes, printer.format, dry_run);
+            }
+            let changes = changes.map(|c| serde_json::to_value(c).expect("serializable"));
+            if !dry_run {
+                let outcome = kube_cmd::interruptible(&assembled, platform.apply(plan)).await?;
+                printer.deployed(&outcome, false, changes);
+            } else if changes.is_none() {
+                printer.deployed(&platform.preview(&plan).await?, true, None);
             }
         }
-        Command::Rollback { target, to, kube } => {
+        Command::Diff { args, target } => {
+            let request = args.request()?;
             let mut config = config;
-            let kube = kube.prepare(&mut config, &target.env);
-            let assembled = assemble(config, state, printer, kube, true).await?;
+            let kube = target.prepare(&mut config, Some(&args.env), None)?;
+            let assembled = assemble(config, state, printer, kube, false).await?;
             let platform = assembled.platform();
-            let (app, env) = target.resolve(platform)?;
-            let outcome = kube_cmd::interruptible(&assembled, platform.rollback(&app, &env, to)).await?;
+            let plan = platform.plan(&request).await?;
+            let changes = diff_cmd::changes(platform, &plan).await?;
+            diff_cmd::print(&changes, printer.format, true);
+            if changes.changed() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Rollback { app, to, target, rollout } => {
+            let (assembled, name, env) = open(config, state, printer, &app, &target, Some(&rollout)).await?;
+            let platform = assembled.platform();
+            let outcome = kube_cmd::interruptible(&assembled, platform.rollback(&name, &env, to)).await?;
             printer.rolled_back(&outcome);
         }
-        Command::Status { target, kube } => {
-            let mut config = config;
-            let kube = kube.prepare(&mut config, &target.env);
-            let assembled = assemble(config, state, printer, kube, true).await?;
-            let platform = assembled.platform();
-            let (app, env) = target.resolve(platform)?;
-            let status = platform.status(&app, &env).await?;
+        Command::Status { app, target } => {
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let status = assembled.platform().status(&name, &env).await?;
             printer.status(&status);
             if !status.in_sync {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::History { app, max, target } => {
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let mut history = assembled.platform().history(&name, &env).await?;
+            if history.is_empty() {
+                return Err(paved::bookkeeping::not_deployed(&paved::ReleaseKey::new(name, env), None));
+            }
+            if let Some(max) = max {
+                history.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+            }
+            printer.history(&history);
+        }
+        Command::List { env, target } => {
+            let mut config = config;
+            if let Some(env) = &env {
+                config.environment(env)?;
+            }
+            let kube = target.prepare(&mut config, env.as_deref(), None)?;
+            let assembled = assemble(config, state, printer, kube, false).await?;
+            let mut statuses = assembled.platform().list().await?;
+            if let Some(env) = &env {
+                statuses.retain(|s| &s.current.environment == env);
+            }
+            printer.list(&statuses);
+        }
+        Command::Destroy { app, target } => {
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let outcome = kube_cmd::interruptible(&assembled, assembled.platform().destroy(&name, &env)).await?;
+            printer.destroyed(&outcome);
         }
         Command::Events(cmd) => return metrics_cmd::events(cmd, &state, cli.output),
         Command::Metrics(cmd) => return metrics_cmd::metrics(cmd, &config, &state, cli.output).await,
@@ -117,37 +186,27 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
         #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
-        Command::Destroy { target, kube } => {
-            let mut config = config;
-            let kube = kube.prepare(&mut config, &target.env);
-            let assembled = assemble(config, state, printer, kube, true).await?;
-            let platform = assembled.platform();
-            let (app, env) = target.resolve(platform)?;
-            let outcome = kube_cmd::interruptible(&assembled, platform.destroy(&app, &env)).await?;
-            printer.destroyed(&outcome);
-        }
-        Command::History { target, kube } => {
-            let mut config = config;
-            let kube = kube.prepare(&mut config, &target.env);
-            let assembled = assemble(config, state, printer, kube, true).await?;
-            let platform = assembled.platform();
-            let (app, env) = target.resolve(platform)?;
-            let history = platform.history(&app, &env).await?;
-            if history.is_empty() {
-                return Err(paved::bookkeeping::not_deployed(&paved::ReleaseKey::new(app.clone(), env.clone()), None));
-            }
-            printer.history(&history);
-        }
+        Command::Completion { .. } | Command::Man { .. } | Command::Reference => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-impl TargetArgs {
-    fn resolve(&self, platform: &Platform) -> Result<(paved::AppName, String)> {
-        let app = paved::AppName::new(self.app.as_str())?;
-        let env = platform.config().environment(&self.env)?.name;
-        Ok((app, env))
-    }
+/// The platform for a command on one app in one environment, with the app's name and the
+/// environment's (both checked before anything is dialled).
+async fn open(
+    config: OrgConfig,
+    state: PathBuf,
+    printer: &Printer,
+    app: &AppEnv,
+    target: &kube_cmd::TargetSelect,
+    rollout: Option<&kube_cmd::RolloutArgs>,
+) -> Result<(Assembled, paved::AppName, String)> {
+    let name = paved::AppName::new(app.app.as_str())?;
+    let env = config.environment(&app.env)?.name;
+    let mut config = config;
+    let kube = target.prepare(&mut config, Some(&env), rollout)?;
+    let assembled = assemble(config, state, printer, kube, true).await?;
+    Ok((assembled, name, env))
 }
 
 impl DeployArgs {

@@ -1,22 +1,25 @@
 //! `paved events …` and `paved metrics …`: the ledger, DORA, adoption, Prometheus.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use paved::metrics::{DoraQuery, GroupBy, Ledger, format_time, parse_time, parse_window};
-use paved::{OrgConfig, Result};
+use paved::{Error, OrgConfig, Result};
 use serde_json::json;
 
 use crate::args::Format;
+use crate::output::{self, plural};
 
 /// `paved events`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum EventsCommand {
     /// Import events from CI and incident tools: JSON Lines, one event per line (`-` for stdin).
+    #[command(after_help = "Examples:
+  paved events import deployments.jsonl
+  ci-export | paved events import - --strict")]
     Import {
         /// The file (`-` reads standard input).
         file: PathBuf,
@@ -25,6 +28,10 @@ pub(crate) enum EventsCommand {
         strict: bool,
     },
     /// Record one event from flags (the same fields as a JSON line).
+    #[command(after_help = "Examples:
+  paved events record --type deployment --id d-42 --service checkout --team shop --status success \\
+    --started-at 2026-11-01T10:00:00Z --finished-at 2026-11-01T10:05:00Z --commit a1b2c3@2026-11-01T09:00:00Z
+  paved events record --type incident --id INC-7 --service checkout --team shop --opened-at 2026-11-01T11:00:00Z")]
     Record(Box<RecordArgs>),
 }
 
@@ -76,8 +83,15 @@ pub(crate) struct RecordArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum MetricsCommand {
     /// The five DORA keys with their DORA 2023 levels.
+    #[command(after_help = "Examples:
+  paved metrics dora
+  paved metrics dora --team payments --window 90d
+  paved metrics dora --by service -o json")]
     Dora(DoraArgs),
     /// Platform adoption and velocity.
+    #[command(after_help = "Examples:
+  paved metrics adoption
+  paved metrics adoption --catalog catalog-info.yaml --window 90d -o json")]
     Adoption {
         /// Backstage catalog-info.yaml files whose Components' owners are the known teams
         /// [default: `teams` of paved.toml].
@@ -90,7 +104,10 @@ pub(crate) enum MetricsCommand {
         #[arg(long)]
         now: Option<String>,
     },
-    /// Serve /metrics (OpenMetrics) and /healthz.
+    /// Serve /metrics (OpenMetrics) and /healthz; stops cleanly on SIGTERM or Ctrl-C.
+    #[command(after_help = "Examples:
+  paved metrics serve
+  paved metrics serve --listen 0.0.0.0:9464")]
     Serve {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:9464")]
@@ -114,7 +131,7 @@ pub(crate) struct DoraArgs {
     /// The environment.
     #[arg(long, default_value = "production")]
     env: String,
-    /// The window, e.g. 30d, 12h, 2w.
+    /// The window, at least an hour: e.g. 30d, 12h, 2w.
     #[arg(long, default_value = "30d")]
     window: String,
     /// The end of the window (RFC 3339) [default: now].
@@ -133,16 +150,99 @@ fn now_or(now: Option<&str>) -> Result<i64> {
     }
 }
 
-fn print_json(value: &impl serde::Serialize, format: Format) {
-    let text = match format {
-        Format::Yaml => paved::yaml::to_string(&serde_json::to_value(value).expect("serializable")),
-        _ => serde_json::to_string_pretty(value).expect("serializable") + "\n",
-    };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// A result: the text, or the value as a document.
+fn print(format: Format, text: impl FnOnce() -> String, value: &impl serde::Serialize) {
+    match format {
+        Format::Text => output::raw(&output::plain(&crate::terms::cli(&text()))),
+        _ => output::document(format, value),
+    }
 }
 
-fn print_text(text: &str) {
-    let _ = std::io::stdout().lock().write_all(crate::terms::cli(text).as_bytes());
+/// An input file (`-`: standard input); a missing or unreadable file is bad input.
+pub(crate) fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    std::fs::File::open(path).map(|f| Box::new(std::io::BufReader::new(f)) as _).map_err(|e| unreadable(path, &e))
+}
+
+/// The error of an input file that cannot be read: bad input, with a hint.
+pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Error {
+    Error::Manifest {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read the file: {e}"),
+        hint: Some(match e.kind() {
+            std::io::ErrorKind::NotFound => "check the path; it is relative to the current directory".into(),
+            _ => "check that the file is readable".into(),
+        }),
+    }
+}
+
+/// The flag of an event field, for errors of `events record`.
+fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "type" => "--type",
+        "id" => "--id",
+        "service" => "--service",
+        "team" => "--team",
+        "environment" => "--env",
+        "status" => "--status",
+        "started_at" => "--started-at",
+        "finished_at" => "--finished-at",
+        "commits" | "commits.sha" | "commits.committed_at" => "--commit",
+        "unplanned" => "--unplanned",
+        "deployment_id" => "--deployment-id",
+        "opened_at" => "--opened-at",
+        "resolved_at" => "--resolved-at",
+        _ => return None,
+    })
+}
+
+/// An event error in the words of `events record`: flags, not JSON fields.
+fn in_flags(e: Error) -> Error {
+    match e {
+        Error::InvalidInput { field, value, reason, hint } => match flag_of(&field) {
+            Some(flag) => {
+                let hint = hint.map(|h| match h.contains(&format!("\"{field}\"")) {
+                    true => format!("add {flag}"),
+                    false => h,
+                });
+                Error::invalid(flag, value, reason, hint)
+            }
+            None => Error::InvalidInput { field, value, reason, hint },
+        },
+        other => other,
+    }
+}
+
+/// `--env` of the metrics: an environment of paved.toml or of the ledger's events.
+fn check_environment(env: &str, config: &OrgConfig, ledger: &Ledger) -> Result<()> {
+    let mut known: BTreeSet<String> = config.environments.keys().cloned().collect();
+    known.extend(ledger.environments()?);
+    if known.contains(env) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "env",
+        env,
+        "is neither an environment of the configuration nor of any recorded event",
+        Some(paved::suggest::hint_for(env, known.iter().map(String::as_str))),
+    ))
+}
+
+/// A DORA window: at least an hour (`1m` is a minute, not a month).
+fn dora_window(window: &str) -> Result<i64> {
+    let seconds = parse_window(window)?;
+    if seconds < 3_600 {
+        return Err(Error::invalid(
+            "window",
+            window,
+            "is shorter than an hour, too short for DORA keys (m means minutes)",
+            Some("use hours, days or weeks: 12h, 30d, 2w".into()),
+        ));
+    }
+    Ok(seconds)
 }
 
 /// Runs `paved events …`.
@@ -150,38 +250,38 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
     match cmd {
         EventsCommand::Import { file, strict } => {
             // Parse errors are reported per line; open the ledger only once there is input.
-            let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                let f = std::fs::File::open(&file).map_err(|e| paved::Error::Io { path: file.clone(), source: e })?;
-                Box::new(std::io::BufReader::new(f))
-            };
+            let reader = open_input(&file)?;
             let ledger = Ledger::open_in(state)?;
             let report = ledger.import(reader, strict)?;
             if format == Format::Text {
                 for bad in &report.rejected {
-                    eprintln!("line {}: {}", bad.line, bad.reason);
+                    err!("line {}: {}", bad.line, bad.reason);
                     if let Some(h) = &bad.hint {
-                        eprintln!("  hint: {}", crate::terms::cli(h));
+                        err!("  hint: {h}");
                     }
                 }
-                if report.aborted {
-                    eprintln!("nothing imported: {} bad lines (--strict)", report.rejected.len());
-                } else {
-                    print_text(&format!(
-                        "imported {} deployments and {} incidents into {}{}\n",
-                        report.deployments,
-                        report.incidents,
-                        ledger.path().display(),
-                        if report.rejected.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; {} bad lines skipped", report.rejected.len())
-                        }
-                    ));
-                }
-            } else {
-                print_json(&report, format);
+            }
+            let skipped = match report.rejected.len() {
+                0 => String::new(),
+                n => format!("; {} skipped", plural(n, "bad line")),
+            };
+            print(
+                format,
+                || match report.aborted {
+                    true => String::new(),
+                    false => format!(
+                        "imported {} and {} into {}{skipped}\n",
+                        plural(report.deployments, "deployment"),
+                        plural(report.incidents, "incident"),
+                        ledger.path().display()
+                    ),
+                },
+                &report,
+            );
+            if report.aborted {
+                err!("nothing imported: {} (--strict)", plural(report.rejected.len(), "bad line"));
+                // Bad input, nothing written.
+                return Ok(ExitCode::from(2));
             }
             Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
@@ -211,8 +311,8 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                     .iter()
                     .map(|c| match c.split_once('@') {
                         Some((sha, at)) => Ok(json!({"sha": sha, "committed_at": at})),
-                        None => Err(paved::Error::invalid(
-                            "commit",
+                        None => Err(Error::invalid(
+                            "--commit",
                             c,
                             "is not SHA@TIME",
                             Some("write --commit a1b2c3@2026-11-01T10:00:00Z".into()),
@@ -221,17 +321,16 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                     .collect::<Result<Vec<_>>>()?;
                 v["commits"] = json!(commits);
             }
-            let event = paved::metrics::model::parse_line(&v.to_string())?;
+            let event = paved::metrics::model::parse_line(&v.to_string()).map_err(|e| in_flags(e.into()))?;
             Ledger::open_in(state)?.write(&[event])?;
-            if format == Format::Text {
-                print_text(&format!(
+            let text = || {
+                format!(
                     "recorded {} {}\n",
                     v["type"].as_str().unwrap_or_default(),
                     v["id"].as_str().unwrap_or_default()
-                ));
-            } else {
-                print_json(&v, format);
-            }
+                )
+            };
+            print(format, text, &v);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -241,7 +340,7 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
 pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Path, format: Format) -> Result<ExitCode> {
     match cmd {
         MetricsCommand::Dora(a) => {
-            let window = parse_window(&a.window)?;
+            let window = dora_window(&a.window)?;
             let by = a.by.as_deref().map(str::parse::<GroupBy>).transpose()?;
             let q = DoraQuery::new(now_or(a.now.as_deref())?)
                 .window(window)
@@ -249,25 +348,30 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
                 .team(a.team.as_deref())
                 .service(a.service.as_deref());
             let ledger = Ledger::open_in(state)?;
+            check_environment(&a.env, config, &ledger)?;
             match by {
                 None => {
                     let r = ledger.dora(&q)?;
-                    if format == Format::Text { print_text(&r.to_text()) } else { print_json(&r, format) }
+                    print(format, || r.to_text(), &r);
                 }
                 Some(by) => {
                     let rs = ledger.dora_by(&q, by)?;
-                    if format == Format::Text {
-                        print_text(&format!(
-                            "DORA keys for {} by {}, {} days to {} (levels: DORA 2023)\n",
+                    let by_name = if by == GroupBy::Team { "team" } else { "service" };
+                    let text = || {
+                        format!(
+                            "DORA keys for {} by {by_name}, {} to {} (levels: DORA 2023)\n{}",
                             q.environment,
-                            if by == GroupBy::Team { "team" } else { "service" },
-                            window / 86_400,
-                            format_time(q.now)
-                        ));
-                        print_text(&paved::metrics::DoraReport::to_table(&rs, by));
-                    } else {
-                        print_json(&rs, format);
-                    }
+                            plural(usize::try_from(window / 86_400).unwrap_or(0), "day"),
+                            format_time(q.now),
+                            paved::metrics::DoraReport::to_table(&rs, by)
+                        )
+                    };
+                    // The same object as without --by, with one report per group.
+                    let value = json!({
+                        "by": by_name, "environment": q.environment, "now": format_time(q.now),
+                        "window_days": paved::metrics::window_days(window), "groups": rs,
+                    });
+                    print(format, text, &value);
                 }
             }
         }
@@ -276,15 +380,18 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
             let known: BTreeSet<String> = if catalog.is_empty() {
                 config.teams.iter().map(ToString::to_string).collect()
             } else {
+                for path in &catalog {
+                    std::fs::metadata(path).map_err(|e| unreadable(path, &e))?;
+                }
                 paved::metrics::catalog_teams(&catalog)?
             };
             let r = Ledger::open_in(state)?.adoption(now_or(now.as_deref())?, window, &known)?;
-            if format == Format::Text { print_text(&r.to_text()) } else { print_json(&r, format) }
+            print(format, || r.to_text(), &r);
         }
         MetricsCommand::Serve { listen, now } => {
             let at = now.as_deref().map(|s| parse_time("now", s)).transpose()?;
             let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-                paved::Error::invalid(
+                Error::invalid(
                     "listen",
                     &listen,
                     format!("cannot listen: {e}"),
@@ -292,13 +399,33 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
                 )
             })?;
             let ledger = Arc::new(Ledger::open_in(state)?);
-            eprintln!(
+            err!(
                 "serving http://{}/metrics (ledger {})",
                 listener.local_addr().map_or(listen, |a| a.to_string()),
                 ledger.path().display()
             );
+            // SIGTERM (a container's stop, systemd) and Ctrl-C end it cleanly: exit code 0.
             let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+                #[cfg(unix)]
+                {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .map_err(|e| Error::io("<signal>", e));
+                    match &mut term {
+                        Ok(term) => {
+                            tokio::select! {
+                                _ = tokio::signal::ctrl_c() => {}
+                                _ = term.recv() => {}
+                            }
+                        }
+                        Err(_) => {
+                            let _ = tokio::signal::ctrl_c().await;
+                        }
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             };
             let collector = paved::metrics::prom::LedgerCollector::new(ledger);
             let collector = match at {

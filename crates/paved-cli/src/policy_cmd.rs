@@ -1,6 +1,6 @@
 //! `paved policy check|build|new|list`: organisation policies as WebAssembly plugins.
 
-use std::io::Write;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,17 +14,23 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::args::Format;
+use crate::output::{document, plural};
 
 /// `paved policy …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Evaluate every object of a multi-document YAML file against policies; exit 1 when
     /// anything fails or errors.
+    #[command(after_help = "Examples:
+  paved policy check --file release.yaml
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production | paved policy check --file -
+  paved policy check --policy plugins/disallow-latest-tag --file plugins/disallow-latest-tag/tests/fail.yaml")]
     Check {
-        /// A plugin directory (with policy.toml) or a .wasm component; repeatable.
-        #[arg(long = "policy", value_name = "PATH", required = true)]
+        /// A plugin directory (with policy.toml) or a .wasm component; repeatable
+        /// [default: the policies of paved.toml].
+        #[arg(long = "policy", value_name = "PATH")]
         policies: Vec<PathBuf>,
-        /// The objects (multi-document YAML).
+        /// The objects (multi-document YAML; `-` reads standard input).
         #[arg(long, value_name = "RESOURCES.yaml")]
         file: PathBuf,
         /// Settings (YAML or JSON object): for every policy, or by policy name.
@@ -38,12 +44,18 @@ pub(crate) enum PolicyCommand {
         action: CheckAction,
     },
     /// Build plugins (Rust, Python or JavaScript) into components and update their sha256 pins.
+    #[command(after_help = "Examples:
+  paved policy build plugins/require-team-label
+  paved policy build plugins/* -o json")]
     Build {
         /// Plugin directories (each with policy.toml).
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
     /// Scaffold a working plugin with a test.
+    #[command(after_help = "Examples:
+  paved policy new require-team-label --lang rust
+  paved policy new restrict-service-types --lang python --dir plugins/restrict-service-types")]
     New {
         /// The policy's name (lowercase, '-').
         name: String,
@@ -55,6 +67,9 @@ pub(crate) enum PolicyCommand {
         dir: Option<PathBuf>,
     },
     /// Show the policies configured in paved.toml with their modes and limits.
+    #[command(after_help = "Examples:
+  paved policy list
+  paved policy list -o json")]
     List,
 }
 
@@ -94,6 +109,20 @@ pub(crate) enum Lang {
 pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> Result<ExitCode> {
     match cmd {
         PolicyCommand::Check { policies, file, settings, env, action } => {
+            // Without --policy: the policies the platform would run (paved.toml and the
+            // organisation's file).
+            let policies = match policies.is_empty() {
+                true => config.policy_entries()?.into_iter().map(|e| e.dir).collect(),
+                false => policies,
+            };
+            if policies.is_empty() {
+                return Err(Error::invalid(
+                    "policy",
+                    "",
+                    "none given, and paved.toml configures none",
+                    Some("name one with --policy DIR, or add [[policies]] path = \"…\" to paved.toml".into()),
+                ));
+            }
             check(&policies, &file, settings.as_deref(), &env, action.into(), format)
         }
         PolicyCommand::Build { dirs } => {
@@ -102,7 +131,7 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
                 Format::Text => {
                     for b in &built {
                         let pin = if b.repinned { "pin updated" } else { "pin unchanged" };
-                        println!(
+                        out!(
                             "✅ {} → {} ({} KiB, sha256 {}, {pin})",
                             b.name,
                             b.component.display(),
@@ -119,7 +148,7 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
                                 "size": b.size, "repinned": b.repinned})
                         })
                         .collect();
-                    structured(&rows, format);
+                    document(format, &rows);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -127,9 +156,20 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
         PolicyCommand::New { name, lang, dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             crate::policy_scaffold::scaffold(&name, lang, &dir)?;
-            println!("✅ created {} ({lang:?} policy {name})", dir.display());
-            println!("   build it:  paved policy build {}", dir.display());
-            println!("   check it:  paved policy check --policy {0} --file {0}/tests/fail.yaml", dir.display());
+            let build = format!("paved policy build {}", dir.display());
+            let check = format!("paved policy check --policy {0} --file {0}/tests/fail.yaml", dir.display());
+            match format {
+                Format::Text => {
+                    out!("✅ created {} ({lang:?} policy {name})", dir.display());
+                    out!("   build it:  {build}");
+                    out!("   check it:  {check}");
+                }
+                _ => document(
+                    format,
+                    &serde_json::json!({"name": name, "language": language(lang).as_str(), "dir": dir,
+                        "next": [build, check]}),
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::List => list(config, format),
@@ -189,7 +229,10 @@ fn check(
     action: Action,
     format: Format,
 ) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let mut text = String::new();
+    crate::metrics_cmd::open_input(file)?
+        .read_to_string(&mut text)
+        .map_err(|e| crate::metrics_cmd::unreadable(file, &e))?;
     let objects: Vec<Value> = Manifests::from_yaml(&text)
         .map_err(|e| match e {
             Error::Manifest { line, message, hint, .. } => {
@@ -279,56 +322,55 @@ fn check(
     // rule, a failing plugin on an action without objects).
     let failed = rows.iter().any(|r| r.result == "fail" || r.result == "error")
         || evaluation.report().denials().next().is_some();
+    let count = |what: &str| rows.iter().filter(|r| r.result == what).count();
+    let totals = serde_json::json!({
+        "pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"),
+        "skip": count("skip"), "objects": evaluation.objects.len(), "policies": evaluation.outcomes.len(),
+    });
     match format {
         Format::Text => {
-            let mut out = std::io::stdout().lock();
-            for r in &rows {
+            // Skipped rows (a policy that does not apply to a kind) are only counted.
+            for r in rows.iter().filter(|r| r.result != "skip") {
                 let mark = match r.result {
                     "pass" => "✅",
                     "fail" => "❌",
                     "warn" => "⚠️ ",
-                    "error" => "💥",
-                    _ => "⏭️ ",
+                    _ => "💥",
                 };
                 let ns = r.namespace.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                let _ = writeln!(out, "{mark} {:<5} {} {}/{}{ns}", r.result, r.policy, r.kind, r.name);
+                out!("{mark} {:<5} {} {}/{}{ns}", r.result, r.policy, r.kind, r.name);
                 for v in &r.violations {
                     let at = v.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default();
-                    let _ = writeln!(out, "      {} {}: {}{at}", v.severity, v.code, v.message);
+                    out!("      {} {}: {}{at}", v.severity, v.code, v.message);
                     if let Some(h) = &v.hint {
-                        let _ = writeln!(out, "        hint: {h}");
+                        out!("        hint: {h}");
                     }
                 }
             }
             if let Some(patch) = &evaluation.patch {
-                let _ = writeln!(out, "mutations (RFC 6902 patch over the list of objects):\n{patch:#}");
+                out!("mutations (RFC 6902 patch over the list of objects):\n{patch:#}");
             }
-            let count = |what: &str| rows.iter().filter(|r| r.result == what).count();
-            let _ = writeln!(
-                out,
-                "{} pass, {} fail, {} warn, {} error, {} skip",
+            let policies = match evaluation.outcomes.len() {
+                1 => "1 policy".to_string(),
+                n => format!("{n} policies"),
+            };
+            out!(
+                "{} pass, {} fail, {} warn, {} error, {} skipped ({policies} × {})",
                 count("pass"),
                 count("fail"),
                 count("warn"),
                 count("error"),
-                count("skip")
+                count("skip"),
+                plural(evaluation.objects.len(), "object")
             );
         }
-        _ => structured(&rows, format),
+        _ => document(format, &serde_json::json!({ "results": rows, "totals": totals, "patch": evaluation.patch })),
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn structured<T: Serialize>(value: &T, format: Format) {
-    let text = match format {
-        Format::Yaml => serde_yaml_ng::to_string(value).unwrap_or_default(),
-        _ => serde_json::to_string_pretty(value).unwrap_or_default() + "\n",
-    };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
 fn read_settings(path: &Path) -> Result<serde_json::Map<String, Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| crate::metrics_cmd::unreadable(path, &e))?;
     let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Manifest {
         path: path.to_path_buf(),
         line: e.location().map(|l| l.line()),
@@ -368,7 +410,6 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
             entry.tighten(&defaults).map(|effective| (m, effective))
         }) {
             Ok((m, effective)) => {
-                let scope = |v: &[String]| if v.is_empty() { "all".to_string() } else { v.join(",") };
                 serde_json::json!({
                     "name": m.name,
                     "version": m.version,
@@ -380,8 +421,9 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
                     "failure_policy": effective.failure_policy,
                     "mutating": m.mutating,
                     "actions": m.actions,
-                    "environments": scope(&effective.environments),
-                    "kinds": scope(&m.kinds),
+                    // Empty: every environment, every kind.
+                    "environments": effective.environments,
+                    "kinds": m.kinds,
                     "timeout_ms": m.limits.timeout_ms,
                     "memory_mib": m.limits.memory_mib,
                     "fuel": m.limits.fuel,
@@ -396,24 +438,28 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
     match format {
         Format::Text => {
             if rows.is_empty() {
-                println!("no policies configured (add [[policies]] path = \"…\" to paved.toml)");
+                out!("no policies configured (add [[policies]] path = \"…\" to paved.toml)");
             }
             for r in &rows {
                 if let Some(e) = r.get("error") {
-                    println!("💥 {}: {}", r["path"].as_str().unwrap_or(""), e.as_str().unwrap_or(""));
+                    out!("💥 {}: {}", r["path"].as_str().unwrap_or(""), e.as_str().unwrap_or(""));
                     continue;
                 }
                 let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                let scope = |k: &str| {
+                    let items: Vec<&str> = r[k].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    if items.is_empty() { "all".to_string() } else { items.join(",") }
+                };
                 let pin = s("sha256");
-                println!(
+                out!(
                     "{} {}  origin={} mode={} failure_policy={} envs={} kinds={} timeout={}ms memory={}MiB{} pin={}{}",
                     s("name"),
                     s("version"),
                     s("origin"),
                     s("mode"),
                     s("failure_policy"),
-                    s("environments"),
-                    s("kinds"),
+                    scope("environments"),
+                    scope("kinds"),
                     r["timeout_ms"],
                     r["memory_mib"],
                     if r["mutating"] == true { " mutating" } else { "" },
@@ -422,7 +468,7 @@ fn list(config: &OrgConfig, format: Format) -> Result<ExitCode> {
                 );
             }
         }
-        _ => structured(&rows, format),
+        _ => document(format, &rows),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 //! `--field` or `--reveal` asks for them.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ use paved::{Assembly, Error, OrgConfig, Result, SecretMap, SecretStore};
 use serde_json::{Map, Value, json};
 
 use crate::args::Format;
+use crate::output::{document, raw};
 
 /// What a masked value shows (the same for every value: no length is given away).
 const MASK: &str = "********";
@@ -23,6 +24,9 @@ const MASK: &str = "********";
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretsCommand {
     /// Read a secret; values are masked unless --field or --reveal.
+    #[command(after_help = "Examples:
+  paved secrets get secret/payments/db
+  paved secrets get secret/payments/db --field password")]
     Get {
         /// MOUNT/PATH, e.g. secret/payments/db.
         path: String,
@@ -39,6 +43,9 @@ pub(crate) enum SecretsCommand {
         mount: MountArg,
     },
     /// Write a new version of a secret from KEY=VALUE, KEY=- (standard input) and --from-file.
+    #[command(after_help = "Examples:
+  paved secrets put secret/payments/db username=app password=-
+  paved secrets put secret/payments/tls --from-file cert=tls.crt --from-file key=tls.key")]
     Put {
         /// MOUNT/PATH, e.g. secret/payments/db.
         path: String,
@@ -53,6 +60,8 @@ pub(crate) enum SecretsCommand {
         mount: MountArg,
     },
     /// List the secrets and folders (ending in /) under a prefix.
+    #[command(after_help = "Examples:
+  paved secrets list secret/payments")]
     List {
         /// MOUNT[/PREFIX], e.g. secret/payments.
         prefix: String,
@@ -60,6 +69,8 @@ pub(crate) enum SecretsCommand {
         mount: MountArg,
     },
     /// Soft-delete the latest version of a secret (`bao kv undelete` restores it).
+    #[command(after_help = "Examples:
+  paved secrets delete secret/payments/old-token")]
     Delete {
         /// MOUNT/PATH, e.g. secret/payments/db.
         path: String,
@@ -102,10 +113,27 @@ impl MountArg {
 /// Runs a `paved secrets` command on the Vault store the library assembles from paved.toml
 /// (`[vault]`) and the environment.
 pub(crate) async fn secrets(cmd: SecretsCommand, config: OrgConfig, format: Format) -> Result<ExitCode> {
+    // The arguments are checked before Vault is dialled: a malformed one is reported first.
+    let (path, allow_empty) = match &cmd {
+        SecretsCommand::List { prefix, .. } => (prefix, true),
+        SecretsCommand::Get { path, .. } | SecretsCommand::Put { path, .. } | SecretsCommand::Delete { path, .. } => {
+            (path, false)
+        }
+    };
+    let mount_arg = match &cmd {
+        SecretsCommand::Get { mount, .. }
+        | SecretsCommand::Put { mount, .. }
+        | SecretsCommand::List { mount, .. }
+        | SecretsCommand::Delete { mount, .. } => mount,
+    };
+    let (mount, inner) = mount_arg.split(path, allow_empty)?;
+    let data = match &cmd {
+        SecretsCommand::Put { pairs, from_file, .. } => Some(read_pairs(pairs, from_file)?),
+        _ => None,
+    };
     let store = Assembly::new(config).vault_store().await?;
     match cmd {
-        SecretsCommand::Get { path, field, reveal, version, mount } => {
-            let (mount, inner) = mount.split(&path, false)?;
+        SecretsCommand::Get { field, reveal, version, .. } => {
             let store = store.with_mount(&mount);
             let data = match version {
                 Some(v) => store.read_version(&inner, v).await?,
@@ -121,8 +149,8 @@ pub(crate) async fn secrets(cmd: SecretsCommand, config: OrgConfig, format: Form
                     });
                 };
                 match format {
-                    Format::Text => write_out(&format!("{}\n", value.expose_secret())),
-                    _ => print_structured(format, &json!({"path": full, "field": key, "value": value.expose_secret()})),
+                    Format::Text => raw(&format!("{}\n", value.expose_secret())),
+                    _ => document(format, &json!({"path": full, "field": key, "value": value.expose_secret()})),
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -134,46 +162,40 @@ pub(crate) async fn secrets(cmd: SecretsCommand, config: OrgConfig, format: Form
                     for (k, v) in &data {
                         text.push_str(&format!("{k:<width$}  {}\n", shown(v)));
                     }
-                    write_out(&text);
+                    raw(&text);
                 }
                 _ => {
                     let values: Map<String, Value> = data.iter().map(|(k, v)| (k.clone(), shown(v).into())).collect();
-                    print_structured(
-                        format,
-                        &json!({"path": full, "version": version, "masked": !reveal, "data": values}),
-                    );
+                    document(format, &json!({"path": full, "version": version, "masked": !reveal, "data": values}));
                 }
             }
         }
-        SecretsCommand::Put { path, pairs, from_file, mount } => {
-            let (mount, inner) = mount.split(&path, false)?;
-            let data = read_pairs(&pairs, &from_file)?;
+        SecretsCommand::Put { .. } => {
+            let data = data.expect("read above");
             let keys: Vec<String> = data.keys().cloned().collect();
             let version = store.with_mount(&mount).put(&inner, data).await?;
             let full = format!("{mount}/{inner}");
             match format {
-                Format::Text => write_out(&format!("✓ wrote {full} version {version} (keys: {})\n", keys.join(", "))),
-                _ => print_structured(format, &json!({"path": full, "version": version, "keys": keys})),
+                Format::Text => raw(&format!("✓ wrote {full} version {version} (keys: {})\n", keys.join(", "))),
+                _ => document(format, &json!({"path": full, "version": version, "keys": keys})),
             }
         }
-        SecretsCommand::List { prefix, mount } => {
-            let (mount, inner) = mount.split(&prefix, true)?;
+        SecretsCommand::List { .. } => {
             let keys = store.with_mount(&mount).list(&inner).await?;
             let full = format!("{mount}/{inner}");
             match format {
-                Format::Text => write_out(&keys.iter().map(|k| format!("{k}\n")).collect::<String>()),
-                _ => print_structured(format, &json!({"prefix": full, "keys": keys})),
+                Format::Text => raw(&keys.iter().map(|k| format!("{k}\n")).collect::<String>()),
+                _ => document(format, &json!({"prefix": full, "keys": keys})),
             }
         }
-        SecretsCommand::Delete { path, mount } => {
-            let (mount, inner) = mount.split(&path, false)?;
+        SecretsCommand::Delete { .. } => {
             store.with_mount(&mount).delete(&inner).await?;
             let full = format!("{mount}/{inner}");
             match format {
-                Format::Text => write_out(&format!(
+                Format::Text => raw(&format!(
                     "✓ deleted the latest version of {full} (restore it: bao kv undelete -mount={mount} {inner})\n"
                 )),
-                _ => print_structured(format, &json!({"path": full, "deleted": true})),
+                _ => document(format, &json!({"path": full, "deleted": true})),
             }
         }
     }
@@ -231,18 +253,4 @@ fn read_pairs(pairs: &[String], files: &[String]) -> Result<SecretMap> {
         data.insert(key, SecretString::from(content));
     }
     Ok(data)
-}
-
-fn write_out(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-fn print_structured(format: Format, value: &Value) {
-    let text = match format {
-        Format::Yaml => format!("{}\n", paved::yaml::to_string(value).trim_end()),
-        _ => format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default()),
-    };
-    write_out(&text);
 }

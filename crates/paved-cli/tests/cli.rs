@@ -219,10 +219,11 @@ fn golden_path_deploy_writes_objects_record_and_url() {
     assert!(lines.len() >= 2, "stdout too short:\n{stdout}");
     assert_eq!(
         lines[lines.len() - 2..],
-        ["✅ my-service deployed to production", "🔗 https://my-service.production.example.com"],
+        ["my-service deployed to production", "url: https://my-service.production.example.com"],
         "stdout:\n{stdout}"
     );
-    assert!(stdout.contains("📦 revision 1 written to"), "stdout:\n{stdout}");
+    assert!(stdout.contains("revision 1 written to"), "stdout:\n{stdout}");
+    assert!(!stdout.contains('✅'), "no emoji when stdout is not a terminal:\n{stdout}");
 
     // The GitOps directory: exactly the nine object files and the kustomization.
     let mut expected: Vec<String> = GOLDEN_FILES.iter().map(ToString::to_string).collect();
@@ -275,7 +276,7 @@ fn deploy_redeploy_rollback_history_lifecycle() {
     let again = sb.deploy(IMAGE_V1, &[]).success();
     let again_out = stdout_of(&again);
     assert!(again_out.contains("already up to date"), "stdout:\n{again_out}");
-    assert!(!again_out.contains("📦"), "no revision may be written:\n{again_out}");
+    assert!(!again_out.contains("written to"), "no revision may be written:\n{again_out}");
     let rows_after = stdout_of(&sb.target("history").assert().success()).lines().count();
     assert_eq!(rows_after, 2, "still one revision");
     assert_eq!(sb.history_json().len(), 1);
@@ -283,7 +284,7 @@ fn deploy_redeploy_rollback_history_lifecycle() {
 
     // A new image: revision 2.
     let v2 = sb.deploy(IMAGE_V2, &[]).success();
-    assert!(stdout_of(&v2).contains("📦 revision 2 written to"), "{}", stdout_of(&v2));
+    assert!(stdout_of(&v2).contains("revision 2 written to"), "{}", stdout_of(&v2));
     assert!(sb.read_app_file(DEPLOYMENT_FILE).contains(&format!("image: {IMAGE_V2}")));
 
     // Rollback to the previous revision: revision 3 with the objects of revision 1.
@@ -399,11 +400,29 @@ fn dry_run_writes_nothing() {
     let sb = Sandbox::new();
     let assert = sb.deploy(IMAGE_V1, &["--dry-run"]).success();
     let out = stdout_of(&assert);
-    assert!(out.contains("Plan for my-service in production (target gitops):"), "stdout:\n{out}");
-    assert!(out.contains("  Deployment my-service"), "stdout:\n{out}");
-    assert_eq!(out.lines().last(), Some("dry run: nothing was written"), "stdout:\n{out}");
+    assert!(out.contains("dry run: revision 1 would be written to gitops; nothing was written\n"), "stdout:\n{out}");
     assert!(!out.contains("deployed to"), "stdout:\n{out}");
     assert!(!sb.state().exists(), "a dry run must not create the state directory");
+
+    // The dry run's JSON has the shape of a deploy's result.
+    let dry: Value =
+        serde_json::from_slice(&sb.deploy(IMAGE_V1, &["--dry-run", "-o", "json"]).success().get_output().stdout)
+            .expect("JSON");
+    assert!(!sb.state().exists(), "a dry run must not create the state directory");
+    let real: Value =
+        serde_json::from_slice(&sb.deploy(IMAGE_V1, &["-o", "json"]).success().get_output().stdout).expect("JSON");
+    let keys = |v: &Value| v.as_object().expect("an object").keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&dry), keys(&real));
+    assert_eq!((dry["dry_run"].clone(), real["dry_run"].clone()), (json!(true), json!(false)));
+    assert_eq!((dry["changed"].clone(), dry["record"]["revision"].clone()), (json!(true), json!(1)));
+    assert_eq!(dry["record"]["image"], real["record"]["image"]);
+    assert_eq!(dry["record"]["digest"], real["record"]["digest"], "the dry run names the objects the deploy wrote");
+    assert!(real["policy"]["baseline"].as_array().is_some_and(|b| !b.is_empty()), "{real:#}");
+    // And once deployed, a dry run of the same request changes nothing.
+    let again: Value =
+        serde_json::from_slice(&sb.deploy(IMAGE_V1, &["--dry-run", "-o", "json"]).success().get_output().stdout)
+            .expect("JSON");
+    assert_eq!((again["changed"].clone(), again["record"]["revision"].clone()), (json!(false), json!(1)));
 }
 
 /// One bad-input case: files to write into the working directory, the full argument list, and
@@ -574,10 +593,10 @@ fn escape_hatches_are_applied_and_recorded() {
     );
     let assert =
         sb.deploy(IMAGE_V1, &["--cpu-limit", "2000m", "--no-hpa", "--custom-manifest", "overlay.yaml"]).code(0);
-    let out = stdout_of(&assert);
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(
-        out.contains("escape hatches used (recorded): cpu-limit=2000m, custom-manifest=overlay.yaml, no-hpa"),
-        "stdout:\n{out}"
+        err.contains("warning: escape hatches used (recorded): cpu-limit=2000m, custom-manifest=overlay.yaml, no-hpa"),
+        "a warning, on stderr:\n{err}"
     );
 
     let deployment = sb.read_app_file(DEPLOYMENT_FILE);
@@ -660,30 +679,31 @@ fn extra_manifest_gets_namespace_and_labels() {
     assert_eq!(sb.history_json()[0]["escape_hatches"], json!([{ "name": "extra-manifest", "value": "config.yaml" }]));
 }
 
-/// Rollback errors: nothing deployed, and an unknown revision.
+/// Rollback errors: nothing deployed, and an unknown revision (not found: exit 1, with hints).
 #[test]
 fn rollback_errors_have_hints() {
     let sb = Sandbox::new();
-    let nothing = sb.target("rollback").assert().code(2);
+    let nothing = sb.target("rollback").assert().code(1);
     let err = stderr_of(&nothing);
     assert!(err.contains("release of my-service in production not found"), "stderr:\n{err}");
     assert!(err.contains("hint: deploy it first with `paved deploy` (my-service to production)"), "stderr:\n{err}");
     assert!(!sb.releases_dir().exists(), "a failed rollback records nothing");
 
-    sb.target("history").assert().code(2).stderr(predicate::str::contains("paved deploy"));
-    sb.target("status").assert().code(2).stderr(predicate::str::contains("paved deploy"));
+    sb.target("history").assert().code(1).stderr(predicate::str::contains("paved deploy"));
+    sb.target("status").assert().code(1).stderr(predicate::str::contains("paved deploy"));
 
     sb.deploy(IMAGE_V1, &[]).success();
     sb.deploy(IMAGE_V2, &[]).success();
-    let unknown = sb.target("rollback").args(["--to", "9"]).assert().code(2);
+    let unknown = sb.target("rollback").args(["--to", "9"]).assert().code(1);
     let err = stderr_of(&unknown);
     assert!(err.contains("revision 9 of my-service in production not found"), "stderr:\n{err}");
-    assert!(err.contains("hint: known revisions: 1, 2"), "stderr:\n{err}");
+    assert!(err.contains("hint: revisions to roll back to: 1"), "the current revision is not offered:\n{err}");
     assert_eq!(revisions(&sb.history_json()), [2, 1], "a failed rollback adds no revision");
 
     // Rolling back to the current objects is refused too.
     let same = sb.target("rollback").args(["--to", "2"]).assert().code(2);
     assert!(stderr_of(&same).contains("same objects"), "stderr:\n{}", stderr_of(&same));
+    assert!(stderr_of(&same).contains("pick another revision: 1\n"), "not 2 again:\n{}", stderr_of(&same));
     assert_eq!(revisions(&sb.history_json()), [2, 1]);
 }
 
@@ -705,7 +725,7 @@ fn paved_toml_is_discovered_from_the_working_directory_and_its_ancestors() {
         let out = stdout_of(&assert);
         assert_eq!(
             out.lines().last(),
-            Some("🔗 https://my-service.production.apps.acme.io"),
+            Some("url: https://my-service.production.apps.acme.io"),
             "cwd {subdir:?}, stdout:\n{out}"
         );
         assert_eq!(sb.release(1)["record"]["url"], "https://my-service.production.apps.acme.io");
@@ -832,7 +852,7 @@ fn concurrent_deploys_of_one_app_lose_no_revision() {
         assert!(output.status.success(), "deploy of {image} failed: {}\n{stdout}", text(&output.stderr));
         let revision = stdout
             .lines()
-            .find_map(|l| l.strip_prefix("📦 revision ")?.split_whitespace().next()?.parse::<u64>().ok())
+            .find_map(|l| l.strip_prefix("revision ")?.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("deploy of {image} wrote no revision:\n{stdout}"));
         written.insert(revision);
     }
@@ -855,11 +875,11 @@ fn concurrent_deploys_of_one_app_lose_no_revision() {
 
 // Regression tests for product bugs found while writing this suite.
 
-/// A rollback that fails because nothing is deployed is a usage error and must write nothing.
+/// A rollback that fails because nothing is deployed (not found: exit 1) must write nothing.
 #[test]
 fn rollback_of_nothing_writes_nothing() {
     let sb = Sandbox::new();
-    sb.target("rollback").assert().code(2);
+    sb.target("rollback").assert().code(1);
     assert!(!sb.state().exists(), "a rejected rollback created {}", sb.state().display());
 }
 

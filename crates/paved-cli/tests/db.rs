@@ -53,6 +53,7 @@ fn provision_status_deprovision_through_paved_toml() {
     let (code, json, _) =
         run(paved(dir.path(), &bao).args(["db", "provision", "--output", "json"]).args(DB).args(["--size", "small"]));
     assert_eq!(code, 0);
+    paved_testkit::assert_json_schema(&paved_testkit::cli_schema(), "db", &json);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["state"], "available");
     assert_eq!(v["database"], "payments__payment_service__production");

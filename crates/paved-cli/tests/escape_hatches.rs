@@ -247,7 +247,9 @@ const CASES: &[(&str, &str, &str, Expect)] = &[
         "labels replaced with $patch: replace",
         "--custom-manifest",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\n  labels:\n    $patch: replace\n    tier: web\n",
-        Expect::Refused("Deployment/my-service: metadata.labels.app.kubernetes.io/instance: the overlay drops"),
+        Expect::Refused(
+            "Deployment/my-service: metadata.labels.app.kubernetes.io/instance: the overlay drops or changes",
+        ),
     ),
     (
         "a Service selector emptied with $patch: replace",
@@ -280,6 +282,35 @@ const CASES: &[(&str, &str, &str, Expect)] = &[
         "--custom-manifest",
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\n  labels: null\n$patch: json-merge\n",
         Expect::Refused("Service/my-service: metadata.labels.app.kubernetes.io/instance: the overlay drops"),
+    ),
+    (
+        "the pod's ServiceAccount dropped with $retainKeys and swapped through the alias",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     $retainKeys: [containers, securityContext, volumes, topologySpreadConstraints, serviceAccount]\n\
+         \x20     serviceAccount: other-app\n",
+        Expect::Refused("serviceAccount: runs the pods as ServiceAccount \"other-app\""),
+    ),
+    (
+        "the pod's ServiceAccount dropped with $retainKeys",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     $retainKeys: [containers, securityContext, volumes, topologySpreadConstraints]\n",
+        Expect::Refused("spec.template.spec.serviceAccountName: the overlay drops or changes serviceAccountName"),
+    ),
+    (
+        "the escape-hatch record erased with $patch: replace",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\n  annotations:\n    $patch: replace\n",
+        Expect::Refused("metadata.annotations.paved.dev/escape-hatches: the overlay drops or changes"),
+    ),
+    (
+        "a spread constraint's selector removed with null",
+        "--custom-manifest",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: my-service\nspec:\n  template:\n    spec:\n\
+         \x20     topologySpreadConstraints:\n      - topologyKey: kubernetes.io/hostname\n        whenUnsatisfiable: ScheduleAnyway\n\
+         \x20       labelSelector: null\n",
+        Expect::Refused("removes a selector"),
     ),
     (
         "a YAML bomb",

@@ -95,7 +95,7 @@ fn deploy_to_a_cluster_that_does_not_answer_fails_fast_and_records_nothing() {
     // Nothing recorded as deployed: no GitOps release either.
     assert!(!dir.path().join(".paved/releases").exists());
     let history = paved(dir.path()).args(["history", "--app", "shop", "--env", "production"]).output().unwrap();
-    assert_eq!(history.status.code(), Some(2), "no release: {}", text(&history.stderr));
+    assert_eq!(history.status.code(), Some(1), "no release (not found): {}", text(&history.stderr));
 }
 
 #[test]
@@ -141,17 +141,26 @@ fn bad_kube_flags_are_usage_errors() {
 }
 
 #[test]
-fn destroy_needs_a_target_that_can_destroy() {
+fn destroy_on_the_gitops_target_removes_the_app_and_list_forgets_it() {
     let dir = tempfile::tempdir().unwrap();
     let deploy = paved(dir.path())
         .args(["deploy", "--app", "shop", "--image", "ghcr.io/company/shop:v1", "--env", "dev"])
         .output()
         .unwrap();
     assert_eq!(deploy.status.code(), Some(0), "{}", text(&deploy.stderr));
+    let list = paved(dir.path()).args(["list", "-o", "json"]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed["apps"][0]["app"], "shop");
+    assert_eq!(listed["apps"][0]["status"], "in_sync");
     let out = paved(dir.path()).args(["destroy", "--app", "shop", "--env", "dev"]).output().unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot destroy") && stderr.contains(r#"target = "kube""#), "{stderr}");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("shop removed from dev") && stdout.contains("Deployment/shop"), "{stdout}");
+    assert!(!dir.path().join(".paved/gitops/dev/shop").exists());
+    let status = paved(dir.path()).args(["status", "--app", "shop", "--env", "dev"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(1), "not found: {}", text(&status.stderr));
+    let list = paved(dir.path()).args(["list"]).output().unwrap();
+    assert!(text(&list.stdout).starts_with("no apps deployed yet"), "{}", text(&list.stdout));
 }
 
 #[test]

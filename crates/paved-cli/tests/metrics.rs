@@ -45,7 +45,7 @@ fn import_then_dora_json() {
     std::fs::write(dir.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
     let (code, out, err) = run(paved(dir.path()).args(["events", "import", "events.jsonl"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("imported 3 deployments and 1 incidents"), "{out}");
+    assert!(out.contains("imported 3 deployments and 1 incident into"), "{out}");
     // Importing the same ids again updates, never duplicates.
     assert_eq!(run(paved(dir.path()).args(["events", "import", "events.jsonl"])).0, 0);
 
@@ -84,7 +84,7 @@ fn bad_input_has_line_numbers_and_hints() {
     ];
     std::fs::write(dir.path().join("bad.jsonl"), lines.join("\n")).unwrap();
     let (code, _, err) = run(paved(dir.path()).args(["events", "import", "bad.jsonl", "--strict"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "bad input, nothing imported: {err}");
     for expected in [
         "line 2: invalid JSON",
         "line 3: invalid status \"sucess\"",
@@ -108,7 +108,7 @@ fn bad_input_has_line_numbers_and_hints() {
     // Without --strict the good line is imported and the exit code is still 1.
     let (code, out, _) = run(paved(dir.path()).args(["events", "import", "bad.jsonl"]));
     assert_eq!(code, 1);
-    assert!(out.contains("imported 1 deployments") && out.contains("5 bad lines skipped"), "{out}");
+    assert!(out.contains("imported 1 deployment and 0 incidents") && out.contains("5 bad lines skipped"), "{out}");
     // Bad flags are usage errors.
     let (code, _, err) = run(paved(dir.path()).args(["metrics", "dora", "--window", "30x"]));
     assert_eq!(code, 2);
@@ -118,8 +118,9 @@ fn bad_input_has_line_numbers_and_hints() {
     let (code, _, err) = run(paved(dir.path()).args(["metrics", "dora", "--by", "tribe"]));
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(paved(dir.path()).args(["events", "import", "missing.jsonl"]));
-    assert_ne!(code, 0);
-    assert!(err.contains("missing.jsonl"), "{err}");
+    assert_eq!(code, 2, "a missing input file is bad input: {err}");
+    assert!(err.contains("missing.jsonl: cannot read the file") && err.contains("hint: check the path"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "the cause is printed once: {err}");
 }
 
 #[test]

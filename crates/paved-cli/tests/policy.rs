@@ -90,7 +90,12 @@ fn check_prints_per_object_and_policy_results_in_json_and_exits_1() {
         .get_output()
         .stdout
         .clone();
-    let rows: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    let rows = doc["results"].as_array().expect("results");
+    assert_eq!(
+        doc["totals"],
+        serde_json::json!({"pass": 1, "fail": 2, "warn": 0, "error": 0, "skip": 3, "objects": 3, "policies": 2})
+    );
     let result = |policy: &str, kind: &str| {
         rows.iter().find(|r| r["policy"] == policy && r["kind"] == kind).unwrap_or_else(|| panic!("{policy} {kind}"))
     };
@@ -133,8 +138,9 @@ fn check_with_settings_and_a_bare_component_passes_with_exit_0() {
         .arg(plugins().join("restrict-service-types"))
         .assert()
         .success()
-        .stdout(predicate::str::contains("✅ pass  disallow-latest-tag Deployment/web (shop)"))
-        .stdout(predicate::str::contains("0 fail, 0 warn, 0 error"));
+        .stdout(predicate::str::contains("pass  disallow-latest-tag Deployment/web (shop)"))
+        .stdout(predicate::str::contains("4 pass, 0 fail, 0 warn, 0 error, 2 skipped (2 policies × 3 objects)"))
+        .stdout(predicate::str::contains("skip  ").not());
 }
 
 #[test]
@@ -196,7 +202,7 @@ fn deploy_is_denied_before_anything_is_written_and_warnings_are_printed() {
     deploy("ghcr.io/company/my-service:latest", "3")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("❌ denied by policy (1 violations)"))
+        .stderr(predicate::str::contains("error: denied by policy (1 violation):"))
         .stderr(predicate::str::contains(
             "[disallow-latest-tag] validate-image-tag: container my-service uses the mutable tag `latest`",
         ))
@@ -207,9 +213,8 @@ fn deploy_is_denied_before_anything_is_written_and_warnings_are_printed() {
     deploy("ghcr.io/company/my-service:v1.2.3", "1")
         .assert()
         .success()
-        .stdout(predicate::str::contains("⚠️"))
-        .stdout(predicate::str::contains("[production-min-replicas] min-replicas"))
-        .stdout(predicate::str::contains("✅ my-service deployed to production"));
+        .stderr(predicate::str::contains("warning: [production-min-replicas] min-replicas"))
+        .stdout(predicate::str::contains("my-service deployed to production"));
 }
 
 #[test]
@@ -228,6 +233,77 @@ fn dry_run_json_shows_the_mutation_patch() {
     let patch = plan["policy"]["patch"].as_array().expect("an RFC 6902 patch");
     assert!(patch.iter().all(|op| op["op"] == "add"), "{patch:?}");
     assert!(patch.iter().any(|op| op["path"].as_str().unwrap().contains("paved.dev~1managed-by")));
+}
+
+/// Issue 22: the policy commands' documents, stdin, and the policies of paved.toml by default.
+#[test]
+fn policy_outputs_are_documents_and_check_reads_stdin_and_paved_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "");
+    // Without --policy: the policies of paved.toml; `--file -` reads standard input.
+    let out = paved(dir.path())
+        .args(["policy", "check", "--file", "-", "-o", "json"])
+        .write_stdin(OBJECTS)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    paved_testkit::assert_json_schema(&paved_testkit::cli_schema(), "policy_check", &String::from_utf8_lossy(&out));
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    assert!(doc["totals"]["policies"].as_u64().is_some_and(|n| n >= 2), "paved.toml's policies run: {doc:#}");
+    assert!(
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["policy"] == "disallow-latest-tag" && r["result"] == "fail")
+    );
+    // A warn-mode policy's warning is in the deploy's JSON.
+    let out = paved(dir.path())
+        .args(["-o", "json", "--state-dir", "state", "deploy", "--app", "my-service", "--env", "production"])
+        .args(["--image", "ghcr.io/company/my-service:v1.2.3", "--replicas", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    let violations = doc["policy"]["violations"].as_array().expect("the policy report");
+    assert!(violations.iter().any(|v| v["policy"] == "production-min-replicas" && v["severity"] == "warn"), "{doc:#}");
+    // `policy list -o json`: kinds and environments are lists like actions.
+    let out = paved(dir.path()).args(["policy", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    paved_testkit::assert_json_schema(&paved_testkit::cli_schema(), "policy_list", &String::from_utf8_lossy(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    for row in &rows {
+        assert!(row["kinds"].is_array() && row["environments"].is_array() && row["actions"].is_array(), "{row:#}");
+    }
+    // `policy new -o json`: a document, not text.
+    let out = paved(dir.path())
+        .args(["policy", "new", "team-label", "--lang", "rust", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    paved_testkit::assert_json_schema(&paved_testkit::cli_schema(), "policy_new", &String::from_utf8_lossy(&out));
+    let doc: Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!((doc["name"].clone(), doc["language"].clone()), (Value::from("team-label"), Value::from("rust")));
+    // A missing input file: bad input, with a hint.
+    paved(dir.path())
+        .args(["policy", "check", "--file", "missing.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.yaml: cannot read the file"))
+        .stderr(predicate::str::contains("hint: check the path"));
+    // Nothing configured and no --policy: bad input with a hint.
+    let empty = tempfile::tempdir().unwrap();
+    paved(empty.path())
+        .args(["policy", "check", "--file", "-"])
+        .write_stdin(OBJECTS)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add [[policies]]"));
 }
 
 #[test]
@@ -306,7 +382,7 @@ fn database_provisioning_is_denied_by_policy_before_vault_is_contacted() {
         .args(["--engine", "postgres", "--env", "dev", "--size", "large"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("❌ denied by policy"))
+        .stderr(predicate::str::contains("error: denied by policy"))
         .stderr(predicate::str::contains("[database-size-by-environment] database-size"))
         .stderr(predicate::str::contains("127.0.0.1").not());
 }
@@ -543,7 +619,10 @@ fn check_json(dir: &Path, policy: &Path, settings: &str) -> (i32, Vec<Value>, St
     let code = out.status.code().unwrap_or(-1);
     assert!(code == 0 || code == 1 || code == 2, "exit {code}: {stderr}");
     assert!(!stderr.contains("Cannot start a runtime"), "{stderr}");
-    let rows = if code == 2 { Vec::new() } else { serde_json::from_slice(&out.stdout).unwrap() };
+    let rows = match code {
+        2 => Vec::new(),
+        _ => serde_json::from_slice::<Value>(&out.stdout).unwrap()["results"].as_array().cloned().unwrap_or_default(),
+    };
     (code, rows, stderr)
 }
 
@@ -646,7 +725,7 @@ fn deploy_and_plan_deny_a_plugin_that_crashes_through_a_blocking_call() {
             golden_path(dir.path(), command)
                 .assert()
                 .code(1)
-                .stderr(predicate::str::contains("❌ denied by policy"))
+                .stderr(predicate::str::contains("error: denied by policy"))
                 .stderr(predicate::str::contains("[hostile] policy-failure"))
                 .stderr(predicate::str::contains("hostile panic"));
         }

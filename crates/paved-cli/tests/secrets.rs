@@ -37,6 +37,11 @@ fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
     )
 }
 
+/// Checks a document against the CLI's published schema.
+fn schema(def: &str, doc: &str) {
+    paved_testkit::assert_json_schema(&paved_testkit::cli_schema(), def, doc);
+}
+
 #[test]
 fn put_get_list_delete_with_masking_and_interop() {
     let Some(bao) = OpenBao::start() else { return };
@@ -57,6 +62,7 @@ fn put_get_list_delete_with_masking_and_interop() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "cert      ********\npassword  ********\nuser      ********\n");
     let (_, out, _) = cli(&["secrets", "get", "secret/payments/db", "--output", "json"], "");
+    schema("secrets_get", &out);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["masked"], true);
     assert_eq!(v["data"], json!({"cert": "********", "password": "********", "user": "********"}));
@@ -81,6 +87,7 @@ fn put_get_list_delete_with_masking_and_interop() {
     // Versions.
     let (code, out, _) = cli(&["secrets", "put", "secret/payments/db", "password=second", "-o", "json"], "");
     assert_eq!(code, 0);
+    schema("secrets_put", &out);
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap(),
         json!({"path": "secret/payments/db", "version": 2, "keys": ["password"]})
@@ -94,14 +101,16 @@ fn put_get_list_delete_with_masking_and_interop() {
     let (_, out, _) = cli(&["secrets", "list", "secret/payments"], "");
     assert_eq!(out, "api\ndb\n");
     let (_, out, _) = cli(&["secrets", "list", "secret", "-o", "json"], "");
+    schema("secrets_list", &out);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"prefix": "secret/", "keys": ["payments/"]}));
 
-    // Delete (soft): gone for get, a clear not-found with a hint (exit 2).
+    // Delete (soft): gone for get, a clear not-found with a hint (exit 1).
     let (code, out, _) = cli(&["secrets", "delete", "secret/payments/db"], "");
     assert_eq!(code, 0);
     assert!(out.contains("deleted the latest version of secret/payments/db"), "{out}");
     let (code, _, err) = cli(&["secrets", "get", "secret/payments/db"], "");
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("ERROR"), "library logs stay quiet by default: {err}");
     assert!(err.contains("secret secret/payments/db") && err.contains("not found") && err.contains("hint:"), "{err}");
 }
 
@@ -125,7 +134,7 @@ fn bad_input_and_server_errors_are_clear() {
     // A missing key names the keys there are.
     assert_eq!(cli(&["secrets", "put", "secret/x", &format!("a={VALUE}")]).0, 0);
     let (code, out, err) = cli(&["secrets", "get", "secret/x", "--field", "b"]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("the secret has the keys: a"), "{err}");
     assert!(!out.contains(VALUE) && !err.contains(VALUE));
 
@@ -209,4 +218,15 @@ fn a_policy_denial_is_not_reported_as_an_expired_token() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("permission denied"), "{err}");
     assert!(!err.contains("expired"), "{err}");
+}
+
+/// Issue 22: a malformed argument is reported before a missing Vault address.
+#[test]
+fn a_malformed_argument_comes_before_a_missing_vault_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = paved(dir.path(), "unused", "unused");
+    cmd.env_remove("VAULT_ADDR").env_remove("VAULT_TOKEN");
+    let (code, _, err) = run(cmd.args(["secrets", "put", "secret/x", "user"]), "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not KEY=VALUE") && !err.contains("VAULT_ADDR"), "{err}");
 }

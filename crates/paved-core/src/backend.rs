@@ -60,6 +60,10 @@ pub trait Deployer: Send + Sync {
         cx: &DeployContext,
     ) -> Result<DeployOutcome>;
 
+    /// The current revision of every app the target holds (`paved list`), in no particular
+    /// order; apps whose revisions all failed are left out.
+    async fn list(&self) -> Result<Vec<ReleaseRecord>>;
+
     /// Removes everything the target created for an app in an environment (objects and
     /// history). Only targets whose [capabilities](Deployer::capabilities) include
     /// [`destroy`](DeployerCapabilities::destroy) implement it; the default refuses.

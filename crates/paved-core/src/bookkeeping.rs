@@ -122,20 +122,26 @@ pub fn rollback_target<'a, T: AsRef<ReleaseRecord>>(
     to: Option<Revision>,
 ) -> Result<&'a T> {
     let current = current.as_ref();
+    // What a hint offers: revisions that rolled out with other objects than the current ones.
     let restorable = || {
         history
             .iter()
             .map(AsRef::as_ref)
-            .filter(|r| is_restorable(r))
+            .filter(|r| is_restorable(r) && r.digest != current.digest)
             .map(|r| r.revision.to_string())
             .collect::<Vec<_>>()
-            .join(", ")
+    };
+    let offer = |prefix: &str| match restorable() {
+        revisions if revisions.is_empty() => {
+            "no other revision rolled out with other objects: there is nothing to roll back to".to_string()
+        }
+        revisions => format!("{prefix}: {}", revisions.join(", ")),
     };
     let target = match to {
         Some(rev) => {
             let found = history.iter().find(|e| e.as_ref().revision == rev).ok_or_else(|| Error::NotFound {
                 what: format!("revision {rev} of {key}"),
-                hint: Some(format!("known revisions: {}", restorable())),
+                hint: Some(offer("revisions to roll back to")),
             })?;
             let record = found.as_ref();
             if !is_restorable(record) {
@@ -144,7 +150,7 @@ pub fn rollback_target<'a, T: AsRef<ReleaseRecord>>(
                     "to",
                     rev.to_string(),
                     format!("revision {rev} of {key} did not roll out (state {state})"),
-                    Some(format!("revisions to roll back to: {}", restorable())),
+                    Some(offer("revisions to roll back to")),
                 ));
             }
             found
@@ -164,7 +170,7 @@ pub fn rollback_target<'a, T: AsRef<ReleaseRecord>>(
             "to",
             record.revision.to_string(),
             format!("revision {} has the same objects as the current revision {}", record.revision, current.revision),
-            Some(format!("pick another revision: {}", restorable())),
+            Some(offer("pick another revision")),
         ));
     }
     Ok(target)
@@ -266,7 +272,7 @@ mod tests {
         let e = plan_rollback(&key(), &history, Some(2), "bob", None).unwrap_err();
         assert!(e.is_user_error(), "{e}");
         assert!(e.to_string().contains("did not roll out (state failed)"), "{e}");
-        assert_eq!(e.hint(), Some("revisions to roll back to: 1, 3"));
+        assert_eq!(e.hint(), Some("revisions to roll back to: 1"), "not the current revision 3");
     }
 
     #[test]
@@ -279,11 +285,11 @@ mod tests {
         let history = plain(&["a", "b"]);
         let e = plan_rollback(&key(), &history, Some(9), "bob", None).unwrap_err();
         assert_eq!(e.to_string(), "revision 9 of shop in production not found");
-        assert_eq!(e.hint(), Some("known revisions: 1, 2"));
+        assert_eq!(e.hint(), Some("revisions to roll back to: 1"));
 
         let e = plan_rollback(&key(), &history, Some(2), "bob", None).unwrap_err();
         assert!(e.is_user_error() && e.to_string().contains("same objects as the current revision 2"), "{e}");
-        assert_eq!(e.hint(), Some("pick another revision: 1, 2"));
+        assert_eq!(e.hint(), Some("pick another revision: 1"), "never the current revision again");
 
         let e = plan_rollback(&key(), &plain(&["a"]), None, "bob", None).unwrap_err();
         assert_eq!(e.to_string(), "an earlier revision of shop in production not found");

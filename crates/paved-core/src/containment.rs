@@ -276,18 +276,24 @@ impl<'a> Bounds<'a> {
                             format!("remove {key}"),
                         ));
                     }
-                    if matches!(key.as_str(), "selector" | "podSelector" | "matchLabels") && value.is_null() {
+                    if matches!(key.as_str(), "selector" | "podSelector" | "matchLabels" | "labelSelector")
+                        && value.is_null()
+                    {
                         return Err(refuse(
                             &path,
                             "removes a selector, which would then match every pod of the namespace".into(),
                             "change the selector's labels instead of removing it".into(),
                         ));
                     }
-                    if key == "serviceAccountName" && value.as_str() != Some(self.service_account.as_str()) {
+                    // `serviceAccount` is the deprecated alias the API server uses when
+                    // `serviceAccountName` is empty.
+                    if matches!(key.as_str(), "serviceAccountName" | "serviceAccount")
+                        && value.as_str() != Some(self.service_account.as_str())
+                    {
                         return Err(refuse(
                             &path,
                             format!("runs the pods as ServiceAccount {value}, not the app's"),
-                            format!("leave serviceAccountName to paved ({})", self.service_account),
+                            format!("leave {key} to paved ({})", self.service_account),
                         ));
                     }
                     if key.starts_with("vault.hashicorp.com/") || key == ESCAPE_HATCHES_ANNOTATION {

@@ -600,7 +600,10 @@ impl Platform {
                 false => format!("unchanged: revision {} is already current", o.record.revision),
             });
         }
-        result
+        result.map(|mut o| {
+            o.policy = release.policy;
+            o
+        })
     }
 
     /// The golden path: validate, render, policy, secrets, apply, record.
@@ -736,6 +739,58 @@ impl Platform {
             objects: &objects,
         };
         self.evaluate_policy(&input).await.map(drop)
+    }
+
+    /// The current revision of every app in every environment of the configuration, with
+    /// the target's status of each, ordered by environment and app name.
+    /// A target that cannot be reached fails the listing.
+    pub async fn list(&self) -> Result<Vec<ReleaseStatus>> {
+        let mut out = Vec::new();
+        let mut listed = std::collections::BTreeMap::new();
+        for env in self.config.environments.keys() {
+            let deployer = self.target_for(env)?;
+            // One listing per target; each holds the apps of every environment it serves.
+            if !listed.contains_key(deployer.name()) {
+                listed.insert(deployer.name().to_string(), deployer.list().await?);
+            }
+            let mut records: Vec<&ReleaseRecord> =
+                listed[deployer.name()].iter().filter(|r| &r.environment == env).collect();
+            records.sort_by(|a, b| a.app.cmp(&b.app));
+            for record in records {
+                let key = crate::ReleaseKey::new(AppName::new(record.app.as_str())?, env.as_str());
+                out.push(deployer.status(&key).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What applying `plan` would give, without applying anything: the record of the
+    /// revision it would write, or the current one when nothing would change (`changed`
+    /// false); `location` names the target. The result of a dry run.
+    pub async fn preview(&self, plan: &Plan) -> Result<DeployOutcome> {
+        let deployer = self.target_for(&plan.app.environment.name)?;
+        let key = crate::ReleaseKey::new(plan.app.app.clone(), plan.app.environment.name.as_str());
+        let mut history = deployer.history(&key).await?;
+        history.reverse();
+        let release = Release::new(plan.app.clone(), plan.manifests.clone(), self.actor.clone(), plan.policy.clone());
+        let (record, changed) = match crate::bookkeeping::unchanged(&history, &release.digest) {
+            Some(current) => (current.clone(), false),
+            None => (crate::bookkeeping::new_record(&history, &release), true),
+        };
+        let mut outcome = DeployOutcome::new(record, changed, deployer.name());
+        outcome.policy = release.policy;
+        Ok(outcome)
+    }
+
+    /// The objects of the current revision of an app, with its number; `None` when the app
+    /// has no current revision in the environment.
+    pub async fn current_objects(&self, app: &AppName, environment: &str) -> Result<Option<(Revision, Manifests)>> {
+        let deployer = self.target_for(environment)?;
+        let key = crate::ReleaseKey::new(app.clone(), environment);
+        let history = deployer.history(&key).await?;
+        let Some(current) = crate::bookkeeping::current(&history) else { return Ok(None) };
+        let revision = current.revision;
+        Ok(deployer.revision_objects(&key, revision).await?.map(|m| (revision, m)))
     }
 
     /// Removes everything the environment's target created for an app (objects and history).

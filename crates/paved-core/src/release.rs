@@ -223,7 +223,7 @@ impl AsRef<ReleaseRecord> for ReleaseRecord {
 }
 
 /// The result of a deploy or rollback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DeployOutcome {
     /// The revision now current.
@@ -236,12 +236,16 @@ pub struct DeployOutcome {
     /// `true` when the target's copy of the current revision had drifted (edited by hand,
     /// an interrupted write) and was restored.
     pub restored: bool,
+    /// The policy verdict on the release (warnings, audited violations, what ran); set by
+    /// [`crate::Platform`], empty from a target.
+    #[serde(default)]
+    pub policy: crate::PolicyReport,
 }
 
 impl DeployOutcome {
     /// A deploy outcome.
     pub fn new(record: ReleaseRecord, changed: bool, location: impl Into<String>) -> Self {
-        DeployOutcome { record, changed, location: location.into(), restored: false }
+        DeployOutcome { record, changed, location: location.into(), restored: false, policy: Default::default() }
     }
 
     /// Marks the outcome as having restored a drifted copy.

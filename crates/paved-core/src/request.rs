@@ -458,7 +458,9 @@ fn resolve_merge_keys(value: &mut serde_json::Value) {
                     serde_json::Value::Array(items) => items,
                     other => vec![other],
                 };
-                for source in sources {
+                for mut source in sources {
+                    // A merged mapping may merge others itself (`<<: *b` where b has `<<: *a`).
+                    resolve_merge_keys(&mut source);
                     if let serde_json::Value::Object(source) = source {
                         for (k, v) in source {
                             map.entry(k).or_insert(v);
@@ -823,5 +825,9 @@ mod tests {
         let doc = &ManifestFile::parse("m.yaml", text).unwrap().documents[0];
         assert_eq!(doc.value["x"], serde_json::json!({"a": 1, "b": 9}));
         assert_eq!(doc.value["y"], serde_json::json!({"a": 1, "b": 2, "c": 3}));
+        // Chains resolve too.
+        let chained = "a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc:\n  <<: *b\n  z: 3\n";
+        let doc = &ManifestFile::parse("m.yaml", chained).unwrap().documents[0];
+        assert_eq!(doc.value["c"], serde_json::json!({"x": 1, "y": 2, "z": 3}));
     }
 }

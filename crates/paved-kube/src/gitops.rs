@@ -32,8 +32,8 @@ use async_trait::async_trait;
 use cap_std::fs::{Dir, OpenOptions};
 use paved_core::bookkeeping::{self, not_deployed};
 use paved_core::{
-    DeployContext, DeployOutcome, Deployer, DeployerCapabilities, Error, Manifests, Release, ReleaseCause, ReleaseKey,
-    ReleaseRecord, ReleaseStatus, Result, Revision,
+    AppName, DeployContext, DeployOutcome, Deployer, DeployerCapabilities, DestroyOutcome, Error, Manifests, Release,
+    ReleaseCause, ReleaseKey, ReleaseRecord, ReleaseStatus, Result, Revision,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,10 +86,6 @@ impl GitOpsTarget {
         self.state_dir.join(app_rel(app, env))
     }
 
-    fn releases_dir(&self, app: &str, env: &str) -> PathBuf {
-        self.state_dir.join(releases_rel(app, env))
-    }
-
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Store) -> Result<T> + Send + 'static) -> Result<T> {
         let store = Store { target: self.clone() };
         tokio::task::spawn_blocking(move || f(store))
@@ -104,9 +100,10 @@ impl Deployer for GitOpsTarget {
         TARGET_NAME
     }
 
-    /// Files only: no secret values, no destroy, no rollout to watch, history in local files.
+    /// Files only: no secret values, no rollout to watch, history in local files; destroy
+    /// removes the app's directory and records (Argo CD and Flux prune what it held).
     fn capabilities(&self) -> DeployerCapabilities {
-        DeployerCapabilities::none()
+        DeployerCapabilities::none().with_destroy(true)
     }
 
     async fn deploy(&self, release: &Release, _cx: &DeployContext) -> Result<DeployOutcome> {
@@ -122,6 +119,15 @@ impl Deployer for GitOpsTarget {
     async fn history(&self, key: &ReleaseKey) -> Result<Vec<ReleaseRecord>> {
         let key = key.clone();
         self.blocking(move |s| Ok(bookkeeping::newest_first(&s.load_all(&key)?))).await
+    }
+
+    async fn list(&self) -> Result<Vec<ReleaseRecord>> {
+        self.blocking(|s| s.list()).await
+    }
+
+    async fn destroy(&self, key: &ReleaseKey, _cx: &DeployContext) -> Result<DestroyOutcome> {
+        let key = key.clone();
+        self.blocking(move |s| s.destroy(&key)).await
     }
 
     async fn revision_objects(&self, key: &ReleaseKey, revision: Revision) -> Result<Option<Manifests>> {
@@ -468,14 +474,28 @@ impl Store {
         let rel = app_rel(key.app.as_str(), &key.environment);
         let (parent_rel, name) = split(&rel);
         let parent = self.existing_root()?.and_then(|root| root.open_dir(parent_rel).ok());
-        let in_sync = parent.is_some_and(|p| dir_matches(&p, name, &directory_files(&current.manifests)));
+        let differences = match &parent {
+            Some(p) => dir_differences(p, name, &directory_files(&current.manifests)),
+            None => vec![Difference::DirectoryMissing],
+        };
+        let in_sync = differences.is_empty();
         let detail = if in_sync {
             format!("{} objects in sync with revision {}", current.record.objects, current.record.revision)
-        } else {
+        } else if differences == [Difference::DirectoryMissing] {
             format!(
-                "{} differs from revision {}: it was edited by hand or a write was interrupted; `Platform::deploy` or `Platform::rollback` restores it",
+                "{} is gone (removed by hand?): revision {} is no longer in the directory; `Platform::deploy` or \
+                 `Platform::rollback` restores it, `Platform::destroy` removes the app for good",
                 dir.display(),
                 current.record.revision
+            )
+        } else {
+            let files: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            format!(
+                "{} differs from revision {} ({}): it was edited by hand or a write was interrupted; \
+                 `Platform::deploy` or `Platform::rollback` restores it",
+                dir.display(),
+                current.record.revision,
+                files.join(", ")
             )
         };
         Ok(ReleaseStatus::new(current.record.clone(), in_sync, detail, dir.display().to_string()))
@@ -490,30 +510,73 @@ impl Store {
         self.store(&StoredRelease { record: plan.record, manifests: plan.target.manifests.clone() })
     }
 
+    /// The current record of every app with a release directory.
+    fn list(&self) -> Result<Vec<ReleaseRecord>> {
+        let Some(root) = self.existing_root()? else { return Ok(Vec::new()) };
+        let releases = Path::new("releases");
+        self.no_symlinks(&root, releases)?;
+        let envs = match root.open_dir(releases) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io_at(releases)(e)),
+        };
+        let names = |dir: &Dir, rel: &Path| -> Result<Vec<String>> {
+            let mut out = Vec::new();
+            for entry in dir.entries().map_err(self.io_at(rel))? {
+                let entry = entry.map_err(self.io_at(rel))?;
+                if entry.file_type().is_ok_and(|t| t.is_dir())
+                    && let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.'))
+                {
+                    out.push(name.to_string());
+                }
+            }
+            out.sort();
+            Ok(out)
+        };
+        let mut out = Vec::new();
+        for env in names(&envs, releases)? {
+            let rel = releases.join(&env);
+            let apps = envs.open_dir(&env).map_err(self.io_at(&rel))?;
+            for app in names(&apps, &rel)? {
+                // Only names paved writes: anything else in the directory is not a release.
+                let Ok(app) = AppName::new(app.as_str()) else { continue };
+                let history = self.load_all(&ReleaseKey::new(app, env.clone()))?;
+                out.extend(bookkeeping::current(&history).map(|s| s.record.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the app's directory and its release records, as one commit when in git.
+    fn destroy(&self, key: &ReleaseKey) -> Result<DestroyOutcome> {
+        let _lock = self.lock(key)?;
+        let history = self.load_all(key)?;
+        if history.is_empty() {
+            return Err(not_deployed(key, None));
+        }
+        let root = self.root()?;
+        let (app, env) = (key.app.as_str(), key.environment.as_str());
+        let mut deleted = Vec::new();
+        if let Some(current) = bookkeeping::current(&history) {
+            deleted.extend(current.manifests.iter().map(|m| m.key().to_string()));
+        }
+        deleted.extend(history.iter().map(|s| format!("Revision/{}", s.record.revision)));
+        for rel in [app_rel(app, env), releases_rel(app, env)] {
+            self.no_symlinks(&root, &rel)?;
+            match root.remove_dir_all(&rel) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io_at(&rel)(e)),
+            }
+        }
+        self.git_commit(app, env, &format!("paved: destroy {app} in {env}\n\nrevisions: {}\n", history.len()))?;
+        Ok(DestroyOutcome::new(app, env, deleted, self.target.app_dir(app, env).display().to_string()))
+    }
+
     /// Commits the release's paths when the state directory is inside a git work tree and
     /// they have uncommitted changes.
     fn commit(&self, stored: &StoredRelease) -> Result<()> {
-        if !self.target.git {
-            return Ok(());
-        }
         let r = &stored.record;
-        let state = &self.target.state_dir;
-        let Some(top) = git(state, &["rev-parse", "--show-toplevel"]).ok().map(|s| PathBuf::from(s.trim())) else {
-            return Ok(());
-        };
-        // Every app shares the repository's index: one git operation at a time.
-        let _git_lock = self.lock_file("git")?;
-        let paths = [self.target.app_dir(&r.app, &r.environment), self.target.releases_dir(&r.app, &r.environment)];
-        let paths: Vec<String> =
-            paths.iter().map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()).display().to_string()).collect();
-        let mut status_args = vec!["status", "--porcelain", "--"];
-        status_args.extend(paths.iter().map(String::as_str));
-        if git(&top, &status_args)?.trim().is_empty() {
-            return Ok(());
-        }
-        let mut add = vec!["add", "-A", "--"];
-        add.extend(paths.iter().map(String::as_str));
-        git(&top, &add)?;
         let what = match &r.cause {
             ReleaseCause::Rollback { to } => format!("roll back {} in {} to revision {to}", r.app, r.environment),
             _ => format!("deploy {} {} to {}", r.app, r.image, r.environment),
@@ -534,9 +597,7 @@ impl Store {
             one_line(&r.digest),
             one_line(&r.deployed_by)
         );
-        let mut commit = vec!["commit", "--quiet", "--no-verify", "-m", &message, "--"];
-        commit.extend(paths.iter().map(String::as_str));
-        git(&top, &commit).map(drop).map_err(|e| {
+        self.git_commit(&r.app, &r.environment, &message).map_err(|e| {
             Error::backend(
                 TARGET_NAME,
                 format!(
@@ -546,6 +607,35 @@ impl Store {
                 Some("fix the repository, then run the same deploy again: it commits the written revision".into()),
             )
         })
+    }
+
+    /// Commits the app's directory and records (written or removed) with `message`, when the
+    /// state directory is inside a git work tree and they have uncommitted changes.
+    fn git_commit(&self, app: &str, env: &str, message: &str) -> Result<()> {
+        if !self.target.git {
+            return Ok(());
+        }
+        let state = &self.target.state_dir;
+        let Some(top) = git(state, &["rev-parse", "--show-toplevel"]).ok().map(|s| PathBuf::from(s.trim())) else {
+            return Ok(());
+        };
+        // Every app shares the repository's index: one git operation at a time.
+        let _git_lock = self.lock_file("git")?;
+        // Absolute, so that git (run in the top directory) finds removed paths too.
+        let state = state.canonicalize().map_err(io(state))?;
+        let paths: Vec<String> =
+            [app_rel(app, env), releases_rel(app, env)].iter().map(|p| state.join(p).display().to_string()).collect();
+        let mut status_args = vec!["status", "--porcelain", "--"];
+        status_args.extend(paths.iter().map(String::as_str));
+        if git(&top, &status_args)?.trim().is_empty() {
+            return Ok(());
+        }
+        let mut add = vec!["add", "-A", "--"];
+        add.extend(paths.iter().map(String::as_str));
+        git(&top, &add)?;
+        let mut commit = vec!["commit", "--quiet", "--no-verify", "-m", message, "--"];
+        commit.extend(paths.iter().map(String::as_str));
+        git(&top, &commit).map(drop)
     }
 }
 
@@ -569,10 +659,56 @@ fn exchange(_dir: &Dir, _a: &Path, _b: &Path) -> std::io::Result<bool> {
 
 /// Whether `parent/name` holds exactly `files`.
 fn dir_matches(parent: &Dir, name: &Path, files: &[(String, String)]) -> bool {
-    let Ok(dir) = parent.open_dir(name) else { return false };
-    let Ok(entries) = dir.entries() else { return false };
-    let count = entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_file())).count();
-    count == files.len() && files.iter().all(|(file, contents)| dir.read(file).is_ok_and(|b| b == contents.as_bytes()))
+    dir_differences(parent, name, files).is_empty()
+}
+
+/// How an app directory differs from a revision's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Difference {
+    /// The directory is gone.
+    DirectoryMissing,
+    /// A file of the revision is missing.
+    Missing(String),
+    /// A file differs from the revision's.
+    Changed(String),
+    /// A file the revision does not have.
+    Extra(String),
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::DirectoryMissing => f.write_str("the directory is missing"),
+            Difference::Missing(file) => write!(f, "{file} missing"),
+            Difference::Changed(file) => write!(f, "{file} changed"),
+            Difference::Extra(file) => write!(f, "{file} added"),
+        }
+    }
+}
+
+/// What in `parent/name` differs from `files`, by file.
+fn dir_differences(parent: &Dir, name: &Path, files: &[(String, String)]) -> Vec<Difference> {
+    let Ok(dir) = parent.open_dir(name) else { return vec![Difference::DirectoryMissing] };
+    let mut out = Vec::new();
+    for (file, contents) in files {
+        match dir.read(file) {
+            Ok(bytes) if bytes == contents.as_bytes() => {}
+            Ok(_) => out.push(Difference::Changed(file.clone())),
+            Err(_) => out.push(Difference::Missing(file.clone())),
+        }
+    }
+    let mut extra: Vec<String> = dir
+        .entries()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !files.iter().any(|(f, _)| f == n))
+        .collect();
+    extra.sort();
+    out.extend(extra.into_iter().map(Difference::Extra));
+    out
 }
 
 /// Runs git in `dir`; a missing identity falls back to `paved <paved@localhost>`.

@@ -199,18 +199,25 @@ fn apply_overlay(file: &ManifestFile, doc: &ManifestDocument, objects: &mut Vec<
     Ok(())
 }
 
-/// An ownership label of the object (in its labels, its pod template's, its selectors) that
-/// the merged object no longer has, whatever removed it: `null`, `$patch: replace` or `delete`
-/// of the mapping, `$retainKeys`, a JSON merge patch. Lists are not looked into.
+/// The keys whose values no overlay may drop or change: the ownership labels (in labels,
+/// the pod template's, selectors), the pod's ServiceAccount and the escape-hatch record.
+fn guarded(key: &str) -> bool {
+    labels::OWNERSHIP.contains(&key) || key == "serviceAccountName" || key == ESCAPE_HATCHES_ANNOTATION
+}
+
+/// A guarded value of the object that the merged object no longer has, whatever removed it:
+/// `null`, `$patch: replace` or `delete` of the mapping, `$retainKeys`, a JSON merge patch.
+/// Lists are not looked into: selectors inside them (spread constraints, NetworkPolicy peers)
+/// are the app's own scheduling and traffic rules, which policy judges.
 fn ownership_dropped(original: &Value, merged: &Value, path: &mut Vec<PathStep>) -> Option<Problem> {
     let Value::Object(original) = original else { return None };
     for (key, value) in original {
         path.push(PathStep::Key(key.clone()));
         let now = merged.get(key).unwrap_or(&Value::Null);
-        if labels::OWNERSHIP.contains(&key.as_str()) && value.is_string() && now != value {
+        if guarded(key) && value.is_string() && now != value {
             return Some(Problem {
                 path: path.clone(),
-                message: format!("the overlay drops {key}: {value}, which paved owns objects by"),
+                message: format!("the overlay drops or changes {key}: {value}, which paved owns"),
                 hint: format!(
                     "leave {key} to paved: an overlay may not remove it, by name or with $patch: replace/delete, \
                      $retainKeys or null on the mapping that holds it"
@@ -225,34 +232,37 @@ fn ownership_dropped(original: &Value, merged: &Value, path: &mut Vec<PathStep>)
     None
 }
 
-/// What a top-level `$patch: replace` keeps of the object: its namespace, the escape-hatch
-/// record, and every ownership label where the object has it (labels, pod template, selectors).
+/// The keys list items are told apart by (the merge keys of the lists paved renders).
+const IDENTITY_KEYS: [&str; 6] = ["name", "containerPort", "port", "mountPath", "topologyKey", "ip"];
+
+/// Whether two list items are the same item: every identity key one has, the other has equal.
+fn same_identity(a: &Value, b: &Value) -> bool {
+    let mut keys = IDENTITY_KEYS.iter().filter(|k| a.get(**k).is_some()).peekable();
+    keys.peek().is_some() && keys.all(|k| a.get(*k) == b.get(*k))
+}
+
+/// What a top-level `$patch: replace` keeps of the object: its namespace, and every guarded
+/// value where the object has it (ownership labels, the pod's ServiceAccount, the record).
 fn kept_by_replace(object: &Map<String, Value>) -> Map<String, Value> {
     let mut kept = match ownership_skeleton(&Value::Object(object.clone())) {
         Some(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    let meta = object.get("metadata");
-    let mut extra = Map::new();
-    if let Some(ns) = meta.and_then(|m| m.get("namespace")) {
-        extra.insert("namespace".into(), ns.clone());
-    }
-    if let Some(record) = meta.and_then(|m| m.pointer(&format!("/annotations/{ESCAPE_HATCHES_ANNOTATION}"))) {
-        extra.insert("annotations".into(), serde_json::json!({ ESCAPE_HATCHES_ANNOTATION: record }));
-    }
-    if let Value::Object(metadata) = kept.entry("metadata").or_insert_with(|| Value::Object(Map::new())) {
-        metadata.extend(extra);
+    if let Some(ns) = object.get("metadata").and_then(|m| m.get("namespace"))
+        && let Value::Object(metadata) = kept.entry("metadata").or_insert_with(|| Value::Object(Map::new()))
+    {
+        metadata.insert("namespace".into(), ns.clone());
     }
     kept
 }
 
-/// The ownership labels of a value and the mappings that lead to them (lists left out).
+/// The guarded values of a value and the mappings that lead to them (lists left out).
 fn ownership_skeleton(value: &Value) -> Option<Value> {
     let Value::Object(map) = value else { return None };
     let kept: Map<String, Value> = map
         .iter()
         .filter_map(|(k, v)| match v {
-            Value::String(_) if labels::OWNERSHIP.contains(&k.as_str()) => Some((k.clone(), v.clone())),
+            Value::String(_) if guarded(k) => Some((k.clone(), v.clone())),
             _ => ownership_skeleton(v).map(|s| (k.clone(), s)),
         })
         .collect();
@@ -262,7 +272,6 @@ fn ownership_skeleton(value: &Value) -> Option<Value> {
 /// The path in the overlay document that corresponds to `path` in the merged object, as far
 /// as the overlay has it (list items are matched by their merge keys), to find its line.
 fn overlay_path(overlay: &Value, merged: &Value, path: &[PathStep]) -> Vec<PathStep> {
-    const KEYS: [&str; 6] = ["name", "containerPort", "port", "mountPath", "topologyKey", "ip"];
     let (mut in_overlay, mut in_merged) = (overlay, merged);
     let mut out = Vec::new();
     for step in path {
@@ -270,10 +279,7 @@ fn overlay_path(overlay: &Value, merged: &Value, path: &[PathStep]) -> Vec<PathS
             PathStep::Key(key) => in_overlay.get(key).zip(in_merged.get(key)).map(|(o, m)| (step.clone(), o, m)),
             PathStep::Index(i) => in_merged.get(i).and_then(|item| {
                 let items = in_overlay.as_array()?;
-                let at = items.iter().position(|o| {
-                    let mut keys = KEYS.iter().filter_map(|k| o.get(*k).map(|v| (k, v))).peekable();
-                    keys.peek().is_some() && keys.all(|(k, v)| item.get(*k) == Some(v))
-                })?;
+                let at = items.iter().position(|o| same_identity(o, item))?;
                 Some((PathStep::Index(at), &items[at], item))
             }),
         };

@@ -39,6 +39,8 @@ const RETAIN_KEYS: &str = "$retainKeys";
 const SET_ORDER: &str = "$setElementOrder/";
 const DELETE_FROM: &str = "$deleteFromPrimitiveList/";
 const DIRECTIVES: [&str; 3] = ["replace", "delete", "merge"];
+/// The most items a patch list may have (matching is quadratic in the items).
+const MAX_LIST_ITEMS: usize = 5_000;
 
 /// What a `$patch` directive asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,29 +309,35 @@ impl<'s> Merger<'s> {
     ) -> Result<Vec<Value>, Problem> {
         let base = base.unwrap_or_default();
         let keys = list.keys();
-        // A `{$patch: replace}` element: the other items are the whole list.
-        let replace_at =
-            items.iter().position(|i| i.as_object().is_some_and(|m| m.len() == 1 && m.get(PATCH).is_some()));
-        if let Some(at) = replace_at {
-            let marker = items[at].as_object().expect("found as an object");
-            match self.at(PathStep::Index(at), |m| m.directive(marker))? {
-                Some("replace") => {
-                    let rest: Vec<Value> =
-                        items.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, v)| v.clone()).collect();
-                    return self.merge_list(None, &rest, list);
-                }
-                Some("merge") => {}
-                _ => {
-                    return self.at(PathStep::Index(at), |m| {
-                        m.error(
-                            "deletes nothing: a `$patch: delete` item names the item it deletes by its merge key",
-                            "add the item's key, or set the whole field to null to remove the list",
-                        )
-                    });
-                }
+        if items.len() > MAX_LIST_ITEMS {
+            return self.error(
+                format!("has {} items, more than the {MAX_LIST_ITEMS} a list may have", items.len()),
+                "split the change, or apply such objects another way",
+            );
+        }
+        // `{$patch: replace}` elements (only `$patch`): the other items are the whole list.
+        let mut replace = false;
+        let mut kept = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let marker = item.as_object().filter(|m| m.len() == 1 && m.contains_key(PATCH));
+            match marker {
+                None => kept.push((i, item)),
+                Some(marker) => match self.at(PathStep::Index(i), |m| m.directive(marker))? {
+                    Some("replace") => replace = true,
+                    Some("merge") => {}
+                    _ => {
+                        return self.at(PathStep::Index(i), |m| {
+                            m.error(
+                                "deletes nothing: a `$patch: delete` item names the item it deletes by its merge key",
+                                "add the item's key, or set the whole field to null to remove the list",
+                            )
+                        });
+                    }
+                },
             }
         }
-        let items: Vec<(usize, &Value)> = items.iter().enumerate().filter(|(i, _)| Some(*i) != replace_at).collect();
+        let base = if replace { Vec::new() } else { base };
+        let items = kept;
         if keys.is_empty() || !list_of_objects(&list.list, self.schema) {
             return self.merge_scalars(base, &items);
         }
@@ -346,7 +354,8 @@ impl<'s> Merger<'s> {
                     );
                 };
                 let directive = parse_directive(m.directive(patch)?);
-                if keys.iter().all(|k| patch.get(*k).is_none_or(Value::is_null)) {
+                // The patch merge key is required; only a second key may be left to match any.
+                if patch.get(keys[0]).is_none_or(Value::is_null) {
                     return m.error(
                         format!("has no {}, which items of this list are matched by", keys[0]),
                         format!("add {}: the item it changes, or the new item's", keys[0]),
@@ -671,6 +680,20 @@ mod tests {
         );
         let e = merge(base.clone(), pod(json!({"securityContext": [{"runAsNonRoot": true}]}))).unwrap_err();
         assert_eq!(e.to_string(), "spec.template.spec.securityContext: is a list, but this field is a mapping");
+        // The patch merge key is required; a second key alone matches nothing.
+        let ports = json!({"containers": [{"name": "a", "ports": [{"protocol": "TCP", "name": "x"}]}]});
+        let e = merge(base.clone(), pod(ports)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "spec.template.spec.containers[0].ports[0]: has no containerPort, which items of this list are matched by"
+        );
+        // Replace markers are handled in one pass, and lists are bounded.
+        let markers: Vec<Value> = (0..4_000).map(|_| json!({"$patch": "replace"})).collect();
+        let out = merge(base.clone(), pod(json!({"imagePullSecrets": markers}))).unwrap();
+        assert_eq!(out.pointer("/spec/template/spec/imagePullSecrets"), Some(&json!([])));
+        let many: Vec<Value> = (0..5_001).map(|i| json!({"name": format!("s{i}")})).collect();
+        let e = merge(base.clone(), pod(json!({"imagePullSecrets": many}))).unwrap_err();
+        assert!(e.to_string().contains("more than the 5000 a list may have"), "{e}");
         let e = merge(base, pod(json!({"containers": [{"name": "a", "$deleteFromPrimitiveList/args": ["a"]}]})))
             .unwrap_err();
         assert!(e.to_string().contains("args is not a list of values the API merges"), "{e}");

@@ -17,11 +17,11 @@ async fn gitops_target_passes_the_deployer_suite() {
     let dir = tempfile::tempdir().unwrap();
     let target = GitOpsTarget::new(dir.path()).without_git();
     let report = deployer::run(&DeployerHarness::new(Arc::new(target), Arc::new(KubeRenderer))).await;
-    // The GitOps target keeps history but cannot destroy: the destroy scenario is skipped
-    // and the refusal is checked instead.
+    // The GitOps target destroys (removes the app's directory and records): only the
+    // refusal scenario of targets without destroy is skipped.
     assert_eq!(
         report.skipped.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-        ["destroy_removes_the_app_and_nothing_else"]
+        ["destroy_is_refused_without_the_capability"]
     );
 }
 

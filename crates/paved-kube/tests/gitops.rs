@@ -47,7 +47,8 @@ async fn revisions_no_ops_and_rollbacks() {
 
     // Rolling back to what is already current is refused with a hint.
     let e = p.rollback(&app(), "production", Some(1)).await.unwrap_err();
-    assert!(e.is_user_error() && e.hint().unwrap().contains("1, 2, 3"), "{e}: {:?}", e.hint());
+    assert!(e.is_user_error(), "{e}");
+    assert_eq!(e.hint(), Some("pick another revision: 2"), "revisions with the current objects are not offered");
     let e = p.rollback(&app(), "production", Some(9)).await.unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
 
@@ -67,15 +68,25 @@ async fn drift_is_detected_and_repaired() {
     std::fs::write(app_dir.join("03-deployment-my-service.yaml"), "edited by hand\n").unwrap();
     let status = p.status(&app(), "production").await.unwrap();
     assert!(!status.in_sync, "{}", status.detail);
-    // A crash between the two renames of a directory swap leaves no directory at all.
+    assert!(
+        status.detail.contains("(03-deployment-my-service.yaml changed)"),
+        "the files are named: {}",
+        status.detail
+    );
+    // A crash between the two renames of a directory swap (or a hand) leaves no directory.
     std::fs::remove_dir_all(&app_dir).unwrap();
-    assert!(!p.status(&app(), "production").await.unwrap().in_sync);
+    let status = p.status(&app(), "production").await.unwrap();
+    assert!(!status.in_sync);
+    assert!(status.detail.contains("is gone") && status.detail.contains("`Platform::destroy`"), "{}", status.detail);
     let redeploy = p.deploy(&request("ghcr.io/company/my-service:v1")).await.unwrap();
     assert!(!redeploy.changed, "the record is the source of truth: no new revision");
     assert!(p.status(&app(), "production").await.unwrap().in_sync);
-    // A stray file in the directory is drift too.
+    // A stray file in the directory is drift too, and so is a missing one.
     std::fs::write(app_dir.join("stray.yaml"), "x: 1\n").unwrap();
-    assert!(!p.status(&app(), "production").await.unwrap().in_sync);
+    std::fs::remove_file(app_dir.join("04-service-my-service.yaml")).unwrap();
+    let status = p.status(&app(), "production").await.unwrap();
+    assert!(!status.in_sync);
+    assert!(status.detail.contains("(04-service-my-service.yaml missing, stray.yaml added)"), "{}", status.detail);
 }
 
 #[tokio::test]
@@ -100,17 +111,44 @@ async fn nothing_deployed_yet() {
 }
 
 #[tokio::test]
-async fn destroy_is_refused_for_want_of_the_capability() {
+async fn destroy_removes_the_directory_and_records_as_one_commit_and_list_forgets_the_app() {
     let dir = tempfile::tempdir().unwrap();
-    let p = platform(dir.path());
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "--quiet"]);
+    git(&["config", "user.email", "t@example.com"]);
+    git(&["config", "user.name", "t"]);
+    let state = dir.path().join(".paved");
+    let p = Platform::builder()
+        .renderer(KubeRenderer)
+        .deployer(GitOpsTarget::new(&state))
+        .config(OrgConfig::default())
+        .actor("tester")
+        .build()
+        .unwrap();
     p.deploy(&request("ghcr.io/company/my-service:v1")).await.unwrap();
-    assert!(!GitOpsTarget::new(dir.path()).capabilities().destroy);
-    let e = p.destroy(&app(), "production").await.unwrap_err();
-    assert!(e.to_string().contains("cannot destroy apps (my-service in production)"), "{e}");
-    let hint = e.hint().unwrap();
-    assert!(hint.contains("destroy capability") && hint.contains(r#"target = "kube""#), "{hint}");
-    assert!(!hint.contains("--"), "a library hint names no CLI flag: {hint}");
-    assert_eq!(p.history(&app(), "production").await.unwrap().len(), 1, "nothing was removed");
+    p.deploy(&DeployRequest::new("other", "ghcr.io/company/other:v1", "staging").unwrap()).await.unwrap();
+    assert!(GitOpsTarget::new(&state).capabilities().destroy);
+    let listed: Vec<(String, String)> =
+        p.list().await.unwrap().iter().map(|s| (s.current.app.to_string(), s.current.environment.clone())).collect();
+    assert_eq!(listed, [("my-service".to_string(), "production".to_string()), ("other".into(), "staging".into())]);
+
+    let out = p.destroy(&app(), "production").await.unwrap();
+    assert!(out.deleted.contains(&"Deployment/my-service".to_string()), "{:?}", out.deleted);
+    assert!(out.deleted.contains(&"Revision/1".to_string()), "{:?}", out.deleted);
+    assert!(!state.join("gitops/production/my-service").exists());
+    assert!(!state.join("releases/production/my-service").exists());
+    assert!(state.join("gitops/staging/other").exists(), "another app is untouched");
+    assert!(git(&["log", "-1", "--format=%s"]).starts_with("paved: destroy my-service in production"));
+    assert_eq!(git(&["status", "--porcelain", "--", ".paved/gitops", ".paved/releases"]), "", "all committed");
+    assert!(matches!(p.status(&app(), "production").await.unwrap_err(), Error::NotFound { .. }));
+    let listed: Vec<String> = p.list().await.unwrap().iter().map(|s| s.current.app.to_string()).collect();
+    assert_eq!(listed, ["other"]);
+    // Nothing left to destroy.
+    assert!(matches!(p.destroy(&app(), "production").await.unwrap_err(), Error::NotFound { .. }));
 }
 
 #[tokio::test]

@@ -276,7 +276,8 @@ async fn progress_deadline_exceeded_rolls_back_automatically() {
     // The failed revision cannot be restored.
     let err = f.platform.rollback(&app(), "production", Some(2)).await.unwrap_err();
     assert!(err.is_user_error() && err.to_string().contains("did not roll out (state failed)"), "{err}");
-    assert_eq!(err.hint(), Some("revisions to roll back to: 1, 3"));
+    // Revision 3 (current) restored the objects of 1: neither is another state to go back to.
+    assert_eq!(err.hint(), Some("no other revision rolled out with other objects: there is nothing to roll back to"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -561,7 +562,8 @@ async fn rollback_restores_an_earlier_revision_as_a_new_one() {
     let err = f.platform.rollback(&app(), "production", Some(1)).await.unwrap_err();
     assert!(err.is_user_error(), "same objects as the current revision: {err}");
     let err = f.platform.rollback(&app(), "production", Some(9)).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }) && err.hint().unwrap().contains("1, 2, 3"), "{err} {:?}", err.hint());
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(err.hint(), Some("revisions to roll back to: 2"), "not those with the current objects");
     let outcome = f.platform.rollback(&app(), "production", Some(2)).await.unwrap();
     assert_eq!((outcome.record.revision, live_image(&f.server)), (4, image("v2")));
 }

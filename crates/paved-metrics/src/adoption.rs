@@ -15,7 +15,7 @@ use crate::model::{DeploymentStatus, UnixSeconds, format_time};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdoptionReport {
     /// Window length in days.
-    pub window_days: f64,
+    pub window_days: serde_json::Number,
     /// End of the window, RFC 3339.
     pub now: String,
     /// Services with at least one deployment in the window.
@@ -130,7 +130,7 @@ impl Ledger {
         let known: Vec<String> = known_teams.iter().cloned().collect();
         let adopted = known.iter().filter(|t| teams_on.contains(*t)).count();
         Ok(AdoptionReport {
-            window_days: window as f64 / 86_400.0,
+            window_days: crate::dora::window_days(window),
             now: format_time(now),
             services: services as u64,
             teams_not_on_platform: known.iter().filter(|t| !teams_on.contains(*t)).cloned().collect(),

@@ -409,7 +409,9 @@ impl Window {
     }
 }
 
-fn window_days(seconds: i64) -> serde_json::Number {
+/// A window's length in days, as reports give it: a whole number when it is one (`30`, not
+/// `30.0`), else a fraction.
+pub fn window_days(seconds: i64) -> serde_json::Number {
     if seconds % 86_400 == 0 {
         serde_json::Number::from(seconds / 86_400)
     } else {

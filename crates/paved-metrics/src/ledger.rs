@@ -274,6 +274,13 @@ impl Ledger {
         self.read(|c| c.query_row("SELECT count(*) FROM incidents", [], |r| r.get::<_, i64>(0))).map(|n| n as u64)
     }
 
+    /// The environments of the recorded events.
+    pub fn environments(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self.read(|c| Self::names(c, NameKind::Environment))?.into_values().collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The id of an interned name, if the ledger knows it.
     pub(crate) fn name_id(conn: &Connection, kind: NameKind, name: &str) -> rusqlite::Result<Option<i64>> {
         conn.query_row("SELECT id FROM names WHERE kind = ?1 AND name = ?2", params![kind as i64, name], |r| r.get(0))

@@ -37,7 +37,7 @@ pub mod recorder;
 pub mod serve;
 
 pub use adoption::{AdoptionReport, catalog_teams};
-pub use dora::{DoraQuery, DoraReport, GroupBy, Level, parse_window};
+pub use dora::{DoraQuery, DoraReport, GroupBy, Level, parse_window, window_days};
 pub use error::{Error, Result};
 pub use import::{BadLine, ImportReport};
 pub use ledger::{LEDGER_FILE, Ledger};

@@ -80,6 +80,39 @@ pub fn tool(name: &str, install_hint: &str) -> Option<PathBuf> {
     }
 }
 
+/// Checks the JSON document `doc` against `$defs/<def>` of the JSON Schema (2020-12) file
+/// `schema`, with python-jsonschema from the workspace's `.venv` (which `scripts/test.sh`
+/// installs); skipped outside CI when it is missing.
+///
+/// # Panics
+/// When the document does not validate (the message lists every error), or in CI when Python
+/// is missing.
+pub fn assert_json_schema(schema: &Path, def: &str, doc: &str) {
+    use std::io::Write as _;
+    let Some(python) = tool("python", "python3 -m venv .venv && .venv/bin/pip install jsonschema") else { return };
+    let script = "import json, sys, jsonschema\n\
+        s = json.load(open(sys.argv[1]))\n\
+        v = jsonschema.Draft202012Validator({'$ref': '#/$defs/' + sys.argv[2], '$defs': s['$defs']})\n\
+        errors = [e.message + ' at /' + '/'.join(map(str, e.absolute_path)) for e in v.iter_errors(json.load(sys.stdin))]\n\
+        print('\\n'.join(errors)); sys.exit(1 if errors else 0)";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(schema)
+        .arg(def)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child.stdin.take().expect("piped").write_all(doc.as_bytes()).expect("python reads the document");
+    let out = child.wait_with_output().expect("python finishes");
+    assert!(out.status.success(), "{def}: {}\n{doc}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// The CLI's published JSON Schema (`schemas/paved-cli.schema.json`).
+pub fn cli_schema() -> PathBuf {
+    workspace_root().join("schemas/paved-cli.schema.json")
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")

@@ -80,14 +80,30 @@ pub(crate) async fn load(
     env: &str,
     policy: &RetryPolicy,
 ) -> Result<Vec<Stored>> {
+    let what = format!("reading the release history of {app} in {env}");
+    load_selected(client, server, namespace, &selector(app, env), &what, policy).await
+}
+
+/// The revisions of every app, in every namespace, oldest first.
+pub(crate) async fn load_all(client: &Client, server: &str, policy: &RetryPolicy) -> Result<Vec<Stored>> {
+    let selector = format!("{RECORD_LABEL}=release");
+    load_selected(client, server, None, &selector, "listing the release histories", policy).await
+}
+
+async fn load_selected(
+    client: &Client,
+    server: &str,
+    namespace: Option<&str>,
+    selector: &str,
+    what: &str,
+    policy: &RetryPolicy,
+) -> Result<Vec<Stored>> {
     let api: Api<Secret> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let lp = ListParams::default().labels(&selector(app, env));
-    let list = retry::retry(policy, || api.list(&lp))
-        .await
-        .map_err(|e| retry::to_error(server, &format!("reading the release history of {app} in {env}"), e))?;
+    let lp = ListParams::default().labels(selector);
+    let list = retry::retry(policy, || api.list(&lp)).await.map_err(|e| retry::to_error(server, what, e))?;
     let mut out = Vec::with_capacity(list.items.len());
     for secret in list.items {
         let name = secret.metadata.name.clone().unwrap_or_default();

@@ -204,6 +204,17 @@ impl Deployer for KubeTarget {
         Ok(paved_core::bookkeeping::newest_first(&history))
     }
 
+    /// The current revision of every app whose history is in the cluster (every namespace).
+    async fn list(&self) -> Result<Vec<ReleaseRecord>> {
+        let conn = self.connected().await?;
+        let all = history::load_all(&conn.client, &conn.description, &self.opts.retry).await?;
+        let mut by_app: std::collections::BTreeMap<(String, String), Vec<Stored>> = Default::default();
+        for stored in all {
+            by_app.entry((stored.record.app.clone(), stored.record.environment.clone())).or_default().push(stored);
+        }
+        Ok(by_app.values().filter_map(|h| paved_core::bookkeeping::current(h)).map(|s| s.record.clone()).collect())
+    }
+
     /// The objects of a stored revision (the history in the cluster keeps them).
     async fn revision_objects(&self, key: &ReleaseKey, revision: Revision) -> Result<Option<Manifests>> {
         let conn = self.connected().await?;

@@ -91,6 +91,7 @@ pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
         scenario!(status_of_an_unknown_app_is_not_found),
         scenario!(history_of_an_unknown_app_is_empty),
         scenario!(apps_and_environments_are_separate),
+        scenario!(list_gives_the_current_revision_of_every_app),
         scenario!(destroy_removes_the_app_and_nothing_else, [Destroy]),
         scenario!(destroy_is_refused_without_the_capability, [RefusesDestroy]),
     ]
@@ -185,7 +186,11 @@ async fn rollback_to_an_unknown_revision_is_not_found_with_a_hint(h: &DeployerHa
     match h.deployer.rollback(&k, Some(9), "oncall", &DeployContext::new()).await {
         Err(e @ Error::NotFound { .. }) => {
             let hint = e.hint().unwrap_or_default();
-            ensure!(hint.contains('1') && hint.contains('2'), "the hint names the known revisions: {}", error_text(&e));
+            ensure!(
+                hint.contains('1') && !hint.contains('2'),
+                "the hint names the revisions to roll back to, not the current one: {}",
+                error_text(&e)
+            );
         }
         other => return Err(super::Failure::new(format!("expected NotFound, got {other:?}"))),
     }
@@ -222,6 +227,26 @@ async fn apps_and_environments_are_separate(h: &DeployerHarness) -> Outcome {
     Ok(())
 }
 
+async fn list_gives_the_current_revision_of_every_app(h: &DeployerHarness) -> Outcome {
+    h.deploy("suite-list-a", "v1", "production").await?;
+    h.deploy("suite-list-a", "v2", "production").await?;
+    h.deploy("suite-list-b", "v1", "staging").await?;
+    let listed = h.deployer.list().await?;
+    let mine: Vec<(String, String, u64)> = listed
+        .iter()
+        .filter(|r| r.app.starts_with("suite-list-"))
+        .map(|r| (r.app.to_string(), r.environment.clone(), r.revision))
+        .collect();
+    let mut mine = mine;
+    mine.sort();
+    ensure_eq!(
+        mine,
+        vec![("suite-list-a".to_string(), "production".to_string(), 2), ("suite-list-b".into(), "staging".into(), 1)],
+        "one record per app and environment, the current revision"
+    );
+    Ok(())
+}
+
 async fn destroy_removes_the_app_and_nothing_else(h: &DeployerHarness) -> Outcome {
     h.deploy("suite-gone", "v1", "production").await?;
     h.deploy("suite-kept", "v1", "production").await?;
@@ -230,6 +255,7 @@ async fn destroy_removes_the_app_and_nothing_else(h: &DeployerHarness) -> Outcom
     ensure!(!out.deleted.is_empty(), "destroy names what it deleted");
     ensure!(h.deployer.history(&k).await?.is_empty(), "no history after destroy");
     ensure!(matches!(h.deployer.status(&k).await, Err(Error::NotFound { .. })), "no status after destroy");
+    ensure!(!h.deployer.list().await?.iter().any(|r| r.app == "suite-gone"), "destroyed apps are not listed");
     let kept = h.deployer.status(&key("suite-kept", "production")).await?;
     ensure_eq!(kept.current.revision, 1, "another app is untouched");
     Ok(())

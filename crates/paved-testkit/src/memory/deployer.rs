@@ -113,6 +113,11 @@ impl Deployer for MemoryDeployer {
         Ok(apps.get(&Self::slot(key)).map(|h| bookkeeping::newest_first(h)).unwrap_or_default())
     }
 
+    async fn list(&self) -> Result<Vec<ReleaseRecord>> {
+        let apps = lock(&self.apps);
+        Ok(apps.values().filter_map(|h| bookkeeping::current(h)).map(|s| s.record.clone()).collect())
+    }
+
     async fn rollback(
         &self,
         key: &ReleaseKey,
