@@ -25,8 +25,38 @@ pub(crate) fn parse() -> Option<Cli> {
     }
     match Cli::try_parse_from(&argv) {
         Ok(cli) => Some(cli),
-        Err(e) if e.kind() == ErrorKind::InvalidSubcommand => suggest_subcommand(e, &argv).exit(),
-        Err(e) => e.exit(),
+        Err(e) => {
+            let e = match e.kind() {
+                ErrorKind::InvalidSubcommand => suggest_subcommand(e, &argv),
+                _ => e,
+            };
+            if e.use_stderr()
+                && let Some(format) = document_format(&argv)
+            {
+                // A script asked for a document: a usage error is one too.
+                let rendered = e.render().to_string();
+                let message = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+                let hint = "see `paved --help` for the commands and flags";
+                crate::output::document(
+                    format,
+                    &serde_json::json!({"error": {"kind": "invalid_input", "message": message, "hint": hint}}),
+                );
+            }
+            e.exit()
+        }
+    }
+}
+
+/// The document format the command line asks for (`-o json`, `--output=yaml`), if any.
+fn document_format(argv: &[String]) -> Option<crate::args::Format> {
+    let value = argv.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+        "-o" | "--output" => argv.get(i + 1).map(String::as_str),
+        other => other.strip_prefix("--output=").or_else(|| other.strip_prefix("-o")).filter(|v| !v.is_empty()),
+    })?;
+    match value {
+        "json" => Some(crate::args::Format::Json),
+        "yaml" => Some(crate::args::Format::Yaml),
+        _ => None,
     }
 }
 
@@ -42,12 +72,17 @@ fn suggest_subcommand(e: clap::Error, argv: &[String]) -> clap::Error {
     }
     let names: Vec<String> =
         cmd.get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
-    let mut e = e;
-    e.insert(
-        ContextKind::SuggestedSubcommand,
-        ContextValue::Strings(nearest(&typed, names.iter().map(String::as_str))),
-    );
-    e
+    let suggestions = nearest(&typed, names.iter().map(String::as_str));
+    // A fresh error: clap's own suggestions are ranked otherwise, and no tip beats an empty one.
+    let mut out = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&cmd);
+    out.insert(ContextKind::InvalidSubcommand, ContextValue::String(typed));
+    if !suggestions.is_empty() {
+        out.insert(ContextKind::SuggestedSubcommand, ContextValue::Strings(suggestions));
+    }
+    if let Some(usage) = e.get(ContextKind::Usage) {
+        out.insert(ContextKind::Usage, usage.clone());
+    }
+    out
 }
 
 /// The candidates within two edits of `typed` (or a third of its length), nearest first.

@@ -53,7 +53,7 @@ pub(crate) struct DbArgs {
     #[arg(long)]
     service: String,
     /// The engine: postgres or mysql (MariaDB too), as the Vault database secrets engine serves them.
-    #[arg(long)]
+    #[arg(long, value_parser = ["postgres", "mysql"])]
     engine: String,
     /// The environment.
     #[arg(long)]

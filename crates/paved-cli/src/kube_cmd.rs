@@ -69,10 +69,13 @@ impl TargetSelect {
         env: Option<&str>,
         rollout: Option<&RolloutArgs>,
     ) -> Result<KubeOptions> {
-        if let (Some(t), Some(env)) = (self.target, env)
-            && let Some(e) = config.environments.get_mut(env)
-        {
-            e.target = t.name().to_string();
+        // `--target` redirects the environment, or (for `list`) every environment.
+        if let Some(t) = self.target {
+            for (name, e) in config.environments.iter_mut() {
+                if env.is_none_or(|env| env == name) {
+                    e.target = t.name().to_string();
+                }
+            }
         }
         let kube_flags: Vec<&str> = [
             ("--context", self.context.is_some()),

@@ -163,16 +163,11 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         }
         Command::List { env, target } => {
             let mut config = config;
-            if let Some(env) = &env {
-                config.environment(env)?;
-            }
+            let env = env.map(|e| config.environment(&e).map(|e| e.name)).transpose()?;
             let kube = target.prepare(&mut config, env.as_deref(), None)?;
             let assembled = assemble(config, state, printer, kube, false).await?;
-            let mut statuses = assembled.platform().list().await?;
-            if let Some(env) = &env {
-                statuses.retain(|s| &s.current.environment == env);
-            }
-            printer.list(&statuses);
+            let listing = assembled.platform().list(env.as_deref()).await?;
+            printer.list(&listing);
         }
         Command::Destroy { app, target } => {
             let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;

@@ -85,11 +85,11 @@ macro_rules! err {
 }
 
 /// `1 violation`, `2 violations`.
-pub(crate) fn plural(n: impl TryInto<u64>, word: &str) -> String {
-    match n.try_into().unwrap_or(u64::MAX) {
-        1 => format!("1 {word}"),
-        n => format!("{n} {word}s"),
-    }
+pub(crate) use paved::hint::plural;
+
+/// Whether emoji are printed.
+pub(crate) fn emoji() -> bool {
+    EMOJI.load(Ordering::Relaxed)
 }
 
 /// Writes `text` to stdout as it is (documents, YAML objects).
@@ -155,7 +155,7 @@ impl Printer {
                             }
                         }
                         _ => {
-                            pb.println(plain(&format!("  {} {}", progress_mark(p), terms::cli(&p.message))));
+                            pb.println(plain(&terms::cli(&progress_line(p))));
                             pb.set_message(p.message.clone());
                         }
                     }
@@ -163,7 +163,7 @@ impl Printer {
             }
             None => Arc::new(move |p: &Progress| {
                 if !quiet || is_warning(p) {
-                    err!("  {} {}", progress_mark(p), p.message);
+                    err!("{}", progress_line(p));
                 }
             }),
         }
@@ -274,7 +274,9 @@ impl Printer {
 
     pub(crate) fn status(&self, status: &ReleaseStatus) {
         self.done();
-        if self.structured(status) {
+        let mut shown = status.clone();
+        shown.detail = terms::cli(&status.detail).into_owned();
+        if self.structured(&shown) {
             return;
         }
         let r = &status.current;
@@ -295,9 +297,14 @@ impl Printer {
         }
     }
 
-    /// `paved list`: one row per app and environment.
-    pub(crate) fn list(&self, statuses: &[ReleaseStatus]) {
+    /// `paved list`: one row per app and environment; environments that could not be listed
+    /// are warnings.
+    pub(crate) fn list(&self, listing: &paved::Listing) {
         self.done();
+        for u in &listing.unavailable {
+            err!("⚠️  environment {} not listed ({} target): {}", u.environment, u.target, u.message);
+        }
+        let statuses = &listing.apps;
         if self.format != Format::Text {
             let rows: Vec<serde_json::Value> = statuses
                 .iter()
@@ -310,7 +317,7 @@ impl Printer {
                     })
                 })
                 .collect();
-            document(self.format, &serde_json::json!({ "apps": rows }));
+            document(self.format, &serde_json::json!({ "apps": rows, "unavailable": listing.unavailable }));
             return;
         }
         if statuses.is_empty() {
@@ -439,6 +446,14 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     out!("{}", line(header.to_vec()));
     for row in rows {
         out!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+/// A progress line: two spaces, the mark (when the message has none of its own), the message.
+fn progress_line(p: &Progress) -> String {
+    match progress_mark(p) {
+        "" => format!("  {}", p.message),
+        mark => format!("  {mark} {}", p.message),
     }
 }
 

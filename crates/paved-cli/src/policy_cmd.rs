@@ -331,14 +331,16 @@ fn check(
         Format::Text => {
             // Skipped rows (a policy that does not apply to a kind) are only counted.
             for r in rows.iter().filter(|r| r.result != "skip") {
-                let mark = match r.result {
-                    "pass" => "✅",
-                    "fail" => "❌",
-                    "warn" => "⚠️ ",
-                    _ => "💥",
+                // The result word says it all; the mark is for terminals with emoji.
+                let mark = match (crate::output::emoji(), r.result) {
+                    (false, _) => "",
+                    (true, "pass") => "✅ ",
+                    (true, "fail") => "❌ ",
+                    (true, "warn") => "⚠️  ",
+                    (true, _) => "💥 ",
                 };
                 let ns = r.namespace.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                out!("{mark} {:<5} {} {}/{}{ns}", r.result, r.policy, r.kind, r.name);
+                out!("{mark}{:<5} {} {}/{}{ns}", r.result, r.policy, r.kind, r.name);
                 for v in &r.violations {
                     let at = v.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default();
                     out!("      {} {}: {}{at}", v.severity, v.code, v.message);

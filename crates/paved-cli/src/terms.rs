@@ -12,6 +12,7 @@ pub(crate) const TERMS: &[(&str, &str)] = &[
     ("`Platform::deploy`", "`paved deploy`"),
     ("`Platform::status`", "`paved status`"),
     ("`Platform::rollback`", "`paved rollback`"),
+    ("`Platform::destroy`", "`paved destroy`"),
     ("`SecretStore::put` at ", "paved secrets put "),
     ("`SecretStore::get`", "`paved secrets get`"),
     ("`paved_policy::toolchain::build`", "`paved policy build DIR`"),

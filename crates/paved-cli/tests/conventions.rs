@@ -157,6 +157,11 @@ fn diff_and_deploy_diff_mark_added_changed_and_removed_objects() {
     assert!(out.lines().any(|l| l.starts_with('+') && l.contains(&format!("image: {IMAGE_V2}"))), "{out}");
     assert!(out.lines().any(|l| l.starts_with('-') && l.contains(&format!("image: {IMAGE}"))), "{out}");
     assert!(out.contains("revision 2 written to"), "{out}");
+    // Against the current revision (2), not the first: nothing left to change.
+    let (code, out, _) =
+        run(paved(dir.path()).args(["diff", "--app", "my-service", "--image", IMAGE_V2, "--env", "production"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no changes"), "{out}");
     // A bad input to diff is 2; a failure would be 3 (1 means changes).
     let (code, _, _) = run(paved(dir.path()).args(["diff", "--app", "my-service", "--image", IMAGE, "--env", "prod"]));
     assert_eq!(code, 2);
@@ -211,6 +216,14 @@ fn typos_suggest_the_nearest_command() {
     assert!(err.contains("a similar subcommand exists: 'history'") && !err.contains("destroy"), "{err}");
     let (_, _, err) = run(paved(dir.path()).args(["metrics", "dorra"]));
     assert!(err.contains("'dora'"), "nested commands too: {err}");
+    let (code, _, err) = run(paved(dir.path()).arg("zzzzzz"));
+    assert_eq!(code, 2);
+    assert!(err.contains("unrecognized subcommand 'zzzzzz'") && !err.contains("similar"), "no empty tip: {err}");
+    // A usage error with -o json is a document too.
+    let (code, out, _) = run(paved(dir.path()).args(["-o", "json", "deploy", "--bogus"]));
+    assert_eq!(code, 2);
+    assert_schema("error", &out);
+    assert!(out.contains("--bogus"), "{out}");
 }
 
 #[test]
@@ -360,6 +373,22 @@ fn conventions_help_completions_man_emoji_and_config_variable() {
     // db offers only the engines it serves.
     let (_, out, _) = run(paved(dir.path()).args(["db", "provision", "--help"]));
     assert!(out.contains("postgres or mysql") && !out.contains("mongodb"), "{out}");
+    let (code, _, err) = run(paved(dir.path()).args([
+        "db",
+        "provision",
+        "--team",
+        "t",
+        "--service",
+        "s",
+        "--engine",
+        "mongodb",
+        "--env",
+        "dev",
+        "--size",
+        "small",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("[possible values: postgres, mysql]"), "{err}");
     // -v logs paved's own crates.
     let (code, _, err) = run(paved(dir.path()).args(["-v", "list"]));
     assert_eq!(code, 0, "{err}");

@@ -188,7 +188,7 @@ fn bad_input_is_rejected_before_anything_is_created() {
     let cases: [(&[&str], &str); 5] = [
         (
             &["--team", "payments", "--service", "svc", "--engine", "mongo", "--env", "production", "--size", "small"],
-            "did you mean \"mongodb\"?",
+            "[possible values: postgres, mysql]",
         ),
         (
             &[

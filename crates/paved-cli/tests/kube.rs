@@ -164,6 +164,37 @@ fn destroy_on_the_gitops_target_removes_the_app_and_list_forgets_it() {
 }
 
 #[test]
+fn list_names_environments_whose_cluster_is_out_of_reach_and_lists_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), free_port());
+    fs::write(
+        dir.path().join("paved.toml"),
+        "[environments.dev]\nreplicas = 1\n\n[environments.production]\ntarget = \"kube\"\n",
+    )
+    .unwrap();
+    let deploy = paved(dir.path())
+        .args(["deploy", "--app", "shop", "--image", "ghcr.io/company/shop:v1", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(deploy.status.code(), Some(0), "{}", text(&deploy.stderr));
+    let out = paved(dir.path()).env("KUBECONFIG", &config).arg("list").output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: environment production not listed (kube target)"), "{stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("shop") && l.contains("dev")), "{stdout}");
+    // One environment: only its target is asked.
+    let out = paved(dir.path()).env("KUBECONFIG", &config).args(["list", "--env", "dev"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!text(&out.stderr).contains("not listed"), "{}", text(&out.stderr));
+    // --target kube on list redirects every environment: nothing is silently listed from gitops.
+    let out =
+        paved(dir.path()).env("KUBECONFIG", &config).args(["list", "--target", "kube", "-o", "json"]).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["apps"], serde_json::json!([]), "{doc}");
+    assert!(doc["unavailable"].as_array().is_some_and(|u| u.len() >= 2), "{doc}");
+}
+
+#[test]
 fn kubeconfig_lists_in_kubeconfig_are_merged_and_bad_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let first = kubeconfig(dir.path(), free_port());

@@ -21,6 +21,21 @@
 
 use std::borrow::Cow;
 
+/// A count with its noun: `1 warning`, `2 warnings` (nouns with a regular plural).
+///
+/// ```
+/// assert_eq!(paved_core::hint::plural(1, "warning"), "1 warning");
+/// assert_eq!(paved_core::hint::plural(0, "policy"), "0 policies");
+/// ```
+pub fn plural(n: impl TryInto<u64>, noun: &str) -> String {
+    let n = n.try_into().unwrap_or(u64::MAX);
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// Replaces every term of `table` (`(library term, front-end term)`) found in `text`, scanning
 /// once from left to right and preferring the longest term at each position, so a replacement
 /// is never translated again. Returns `text` unchanged (borrowed) when it holds no term.

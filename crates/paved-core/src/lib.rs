@@ -59,7 +59,7 @@ pub use manifest::{Manifest, Manifests, ObjectKey};
 pub use names::{AppName, Team};
 pub use notify::{MemoryNotifier, NoNotifier, Notification, NotificationKind, Notifier, Notifiers, notify_best_effort};
 pub use org_policy::{OrgPolicy, PolicyEntry, PolicyOrigin};
-pub use platform::{Plan, Platform, PlatformBuilder};
+pub use platform::{Listing, Plan, Platform, PlatformBuilder, Unlisted};
 pub use policy::{
     Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,
     Violation,

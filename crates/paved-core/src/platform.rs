@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::backend::{DeployContext, Deployer, DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore};
@@ -41,6 +42,27 @@ pub struct Plan {
     pub policy: PolicyReport,
     /// The deploy target that would apply it.
     pub target: String,
+}
+
+/// What [`Platform::list`] found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Listing {
+    /// Every app's current revision and status.
+    pub apps: Vec<ReleaseStatus>,
+    /// Environments whose target could not be listed.
+    pub unavailable: Vec<Unlisted>,
+}
+
+/// An environment that could not be listed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unlisted {
+    /// The environment.
+    pub environment: String,
+    /// Its deploy target.
+    pub target: String,
+    /// The target's error.
+    pub message: String,
 }
 
 /// The golden path, assembled from a renderer, deploy targets and optional policy, metrics
@@ -430,11 +452,12 @@ impl Platform {
         for w in report.warnings() {
             self.progress(Step::Policy, || format!("⚠️  {w}"));
         }
+        let (p, w) = (crate::hint::plural, crate::hint::plural(warnings, "warning"));
         self.progress(Step::Policy, || match (report.evaluated.len(), report.baseline.len()) {
             (0, _) => "policy: no policies configured".to_string(),
-            (n, 0) => format!("policy: allowed by {n} policies ({warnings} warnings)"),
-            (n, b) if n == b => format!("policy: allowed by the baseline, {b} policies ({warnings} warnings)"),
-            (n, b) => format!("policy: allowed by {n} policies, {b} of them the baseline ({warnings} warnings)"),
+            (n, 0) => format!("policy: allowed by {} ({w})", p(n, "policy")),
+            (n, b) if n == b => format!("policy: allowed by the baseline, {} ({w})", p(b, "policy")),
+            (n, b) => format!("policy: allowed by {}, {b} of them the baseline ({w})", p(n, "policy")),
         });
         Ok(report)
     }
@@ -741,27 +764,48 @@ impl Platform {
         self.evaluate_policy(&input).await.map(drop)
     }
 
-    /// The current revision of every app in every environment of the configuration, with
-    /// the target's status of each, ordered by environment and app name.
-    /// A target that cannot be reached fails the listing.
-    pub async fn list(&self) -> Result<Vec<ReleaseStatus>> {
-        let mut out = Vec::new();
-        let mut listed = std::collections::BTreeMap::new();
-        for env in self.config.environments.keys() {
+    /// The current revision of every app, with the target's status of each, ordered by
+    /// environment and app name: in `environment`, or in every environment of the
+    /// configuration. For one environment a target that fails fails the listing; for all, the
+    /// environments of a target that cannot be listed (a cluster out of reach) are named in
+    /// [`Listing::unavailable`] and the others are listed.
+    pub async fn list(&self, environment: Option<&str>) -> Result<Listing> {
+        let environments: Vec<String> = match environment {
+            Some(env) => vec![self.config.environment(env)?.name],
+            None => self.config.environments.keys().cloned().collect(),
+        };
+        let mut listing = Listing::default();
+        // One listing per target; each holds the apps of every environment it serves.
+        let mut listed: BTreeMap<String, std::result::Result<Vec<ReleaseRecord>, String>> = BTreeMap::new();
+        for env in &environments {
             let deployer = self.target_for(env)?;
-            // One listing per target; each holds the apps of every environment it serves.
             if !listed.contains_key(deployer.name()) {
-                listed.insert(deployer.name().to_string(), deployer.list().await?);
+                let records = match deployer.list().await {
+                    Ok(records) => Ok(records),
+                    Err(e) if environment.is_none() => Err(e.to_string()),
+                    Err(e) => return Err(e),
+                };
+                listed.insert(deployer.name().to_string(), records);
             }
-            let mut records: Vec<&ReleaseRecord> =
-                listed[deployer.name()].iter().filter(|r| &r.environment == env).collect();
-            records.sort_by(|a, b| a.app.cmp(&b.app));
-            for record in records {
+            let records = match &listed[deployer.name()] {
+                Ok(records) => records,
+                Err(message) => {
+                    listing.unavailable.push(Unlisted {
+                        environment: env.clone(),
+                        target: deployer.name().to_string(),
+                        message: message.clone(),
+                    });
+                    continue;
+                }
+            };
+            let mut mine: Vec<&ReleaseRecord> = records.iter().filter(|r| &r.environment == env).collect();
+            mine.sort_by(|a, b| a.app.cmp(&b.app));
+            for record in mine {
                 let key = crate::ReleaseKey::new(AppName::new(record.app.as_str())?, env.as_str());
-                out.push(deployer.status(&key).await?);
+                listing.apps.push(deployer.status(&key).await?);
             }
         }
-        Ok(out)
+        Ok(listing)
     }
 
     /// What applying `plan` would give, without applying anything: the record of the
@@ -787,7 +831,9 @@ impl Platform {
     pub async fn current_objects(&self, app: &AppName, environment: &str) -> Result<Option<(Revision, Manifests)>> {
         let deployer = self.target_for(environment)?;
         let key = crate::ReleaseKey::new(app.clone(), environment);
-        let history = deployer.history(&key).await?;
+        let mut history = deployer.history(&key).await?;
+        // `history` is newest first; `current` reads oldest first.
+        history.reverse();
         let Some(current) = crate::bookkeeping::current(&history) else { return Ok(None) };
         let revision = current.revision;
         Ok(deployer.revision_objects(&key, revision).await?.map(|m| (revision, m)))

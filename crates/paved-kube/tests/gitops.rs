@@ -132,8 +132,14 @@ async fn destroy_removes_the_directory_and_records_as_one_commit_and_list_forget
     p.deploy(&request("ghcr.io/company/my-service:v1")).await.unwrap();
     p.deploy(&DeployRequest::new("other", "ghcr.io/company/other:v1", "staging").unwrap()).await.unwrap();
     assert!(GitOpsTarget::new(&state).capabilities().destroy);
-    let listed: Vec<(String, String)> =
-        p.list().await.unwrap().iter().map(|s| (s.current.app.to_string(), s.current.environment.clone())).collect();
+    let listed: Vec<(String, String)> = p
+        .list(None)
+        .await
+        .unwrap()
+        .apps
+        .iter()
+        .map(|s| (s.current.app.to_string(), s.current.environment.clone()))
+        .collect();
     assert_eq!(listed, [("my-service".to_string(), "production".to_string()), ("other".into(), "staging".into())]);
 
     let out = p.destroy(&app(), "production").await.unwrap();
@@ -145,7 +151,7 @@ async fn destroy_removes_the_directory_and_records_as_one_commit_and_list_forget
     assert!(git(&["log", "-1", "--format=%s"]).starts_with("paved: destroy my-service in production"));
     assert_eq!(git(&["status", "--porcelain", "--", ".paved/gitops", ".paved/releases"]), "", "all committed");
     assert!(matches!(p.status(&app(), "production").await.unwrap_err(), Error::NotFound { .. }));
-    let listed: Vec<String> = p.list().await.unwrap().iter().map(|s| s.current.app.to_string()).collect();
+    let listed: Vec<String> = p.list(None).await.unwrap().apps.iter().map(|s| s.current.app.to_string()).collect();
     assert_eq!(listed, ["other"]);
     // Nothing left to destroy.
     assert!(matches!(p.destroy(&app(), "production").await.unwrap_err(), Error::NotFound { .. }));

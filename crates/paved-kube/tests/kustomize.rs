@@ -125,7 +125,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "a sidecar container comes first",
-            "spec:\n  template:\n    spec:\n      containers:\n      - name: proxy\n        image: envoyproxy/envoy:v1.31.0\n        args: [--config-path, /etc/envoy/envoy.yaml]\n",
+            "spec:\n  template:\n    spec:\n      containers:\n      - name: proxy\n        image: envoyproxy/envoy:v1.31.0\n        args: [-c, /etc/envoy/envoy.yaml]\n",
             Paved::Kustomize,
             Same,
         ),
@@ -407,6 +407,9 @@ fn overlays_match_kustomize_or_differ_as_documented() {
     let base = base();
     let base_values: Vec<Value> = base.iter().map(|m| m.value().clone()).collect();
     let mut failures = Vec::new();
+    // Every result paved accepts, for kubernetes-validate below.
+    let accepted = tempfile::tempdir().unwrap();
+    let mut accepted_files = Vec::new();
     for case in cases() {
         let docs = documents(case.overlay);
         let target = target_of(&docs[0]);
@@ -417,6 +420,17 @@ fn overlays_match_kustomize_or_differ_as_documented() {
         let paved = apply_overlays(&[file], &mut objects)
             .map(|()| objects.iter().map(|m| m.value().clone()).collect::<Vec<_>>());
         let kustomized = kustomize(&kubectl, &base, &docs);
+        if let Ok(objects) = &paved {
+            // Core kinds only: kubernetes-validate has no schema for the ServiceMonitor CRD.
+            let core: Vec<Manifest> = objects
+                .iter()
+                .filter(|o| o["kind"] != "ServiceMonitor")
+                .map(|o| Manifest::new(o.clone()).unwrap())
+                .collect();
+            let file = accepted.path().join(format!("case-{}.yaml", accepted_files.len()));
+            std::fs::write(&file, Manifests::new(core).to_yaml()).unwrap();
+            accepted_files.push((case.name, file));
+        }
         let mut check = |ok: bool, what: String| {
             if !ok {
                 failures.push(format!("{}: {what}", case.name));
@@ -469,6 +483,22 @@ fn overlays_match_kustomize_or_differ_as_documented() {
         }
     }
     assert!(failures.is_empty(), "{} of the cases fail:\n{}", failures.len(), failures.join("\n\n"));
+    // What paved accepts, the API's schema accepts too (Kubernetes 1.29 and 1.37, strict).
+    let Some(validate) = paved_testkit::tool("kubernetes-validate", "pip install kubernetes-validate (into .venv)")
+    else {
+        return;
+    };
+    let out = Command::new(validate)
+        .args(["-k", "1.29", "-k", "1.37", "--strict", "--quiet"])
+        .args(accepted_files.iter().map(|(_, f)| f))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate refused an overlay result paved accepted ({} results):\n{}",
+        accepted_files.len(),
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -186,9 +186,9 @@ impl AdoptionReport {
             ),
             format!("  success rate               {}", pct(self.success_rate)),
             format!(
-                "  first event → production   median {} ({} services)",
+                "  first event → production   median {} ({})",
                 secs(self.onboarding_median_seconds),
-                self.onboarded_services
+                paved_core::hint::plural(self.onboarded_services, "service")
             ),
         ]);
         lines.join("\n") + "\n"

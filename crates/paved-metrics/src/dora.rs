@@ -620,12 +620,17 @@ impl DoraReport {
         let r = &self.recovery_time;
         let w = &self.rework_rate;
         let rows = [
-            ("deployment frequency", format!("{:.2}/day ({} deployments)", f.per_day, f.deployments), f.level.as_str()),
+            (
+                "deployment frequency",
+                format!("{:.2}/day ({})", f.per_day, paved_core::hint::plural(f.deployments, "deployment")),
+                f.level.as_str(),
+            ),
             (
                 "lead time for changes",
                 match (l.median_seconds, l.p90_seconds) {
                     (Some(m), Some(p)) => {
-                        format!("median {}, p90 {} ({} changes)", fmt_duration(m), fmt_duration(p), l.changes)
+                        let changes = paved_core::hint::plural(l.changes, "change");
+                        format!("median {}, p90 {} ({changes})", fmt_duration(m), fmt_duration(p))
                     }
                     _ => "no changes".into(),
                 },
