@@ -313,6 +313,18 @@ const CASES: &[(&str, &str, &str, Expect)] = &[
         Expect::Refused("removes a selector"),
     ),
     (
+        "an overlay re-pointing a token Secret by its annotation alone",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: my-token\n  annotations:\n    kubernetes.io/service-account.name: other-app\n",
+        Expect::Refused("asks for the token of another ServiceAccount"),
+    ),
+    (
+        "a Service that takes over external IPs",
+        "--custom-manifest",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\nspec:\n  externalIPs: [10.0.0.1]\n",
+        Expect::Refused("Service/my-service: spec.externalIPs: takes over traffic to those addresses"),
+    ),
+    (
         "a YAML bomb",
         "--extra-manifest",
         "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n\
@@ -407,6 +419,21 @@ fn a_refusal_names_the_grant_and_a_granted_object_is_recorded() {
         .collect();
     assert!(hatches.contains(&"grant=ClusterRoleBinding:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
     assert!(hatches.contains(&"grant=bind:cluster-admin:ClusterRoleBinding/read-nodes".to_string()), "{hatches:?}");
+    // externalIPs with its grant: allowed and recorded.
+    std::fs::write(
+        dir.path().join("input.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-service\nspec:\n  externalIPs: [10.0.0.1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!("{BOUND}[escape_hatches.grants]\nplatform = [\"service:externalIPs\"]\n"),
+    )
+    .unwrap();
+    deploy(dir.path(), "--custom-manifest").assert().success();
+    let record = std::fs::read_to_string(dir.path().join("state/releases/production/my-service/000002.json")).unwrap();
+    assert!(record.contains("service:externalIPs:Service/my-service"), "the grant is recorded");
+    std::fs::write(dir.path().join("input.yaml"), binding).unwrap();
     // Another team's grant is not this team's.
     std::fs::write(
         dir.path().join("paved.toml"),

@@ -93,6 +93,10 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "ConstraintTemplate",
 ];
 
+/// The grant for a Service with `externalIPs`, which takes over traffic to those addresses
+/// for the whole cluster (CVE-2020-8554).
+pub const EXTERNAL_IPS_GRANT: &str = "service:externalIPs";
+
 /// The built-in ClusterRoles a binding may reference only with a grant (`bind:NAME`).
 pub const PRIVILEGED_CLUSTER_ROLES: &[&str] = &["cluster-admin", "admin", "edit"];
 
@@ -104,7 +108,7 @@ pub fn grant_names() -> Vec<String> {
         .iter()
         .map(|k| k.to_string())
         .chain(PRIVILEGED_CLUSTER_ROLES.iter().map(|r| format!("bind:{r}")))
-        .chain(["rbac:escalate".to_string()])
+        .chain(["rbac:escalate".to_string(), EXTERNAL_IPS_GRANT.to_string()])
         .collect()
 }
 
@@ -197,10 +201,24 @@ impl<'a> Bounds<'a> {
         if let Some(need) = rbac_grant(kind, v) {
             self.grant(&need.grant, &object, used).map_err(|hint| refuse(need.field, need.reason, hint))?;
         }
+        if kind == "Service"
+            && v.pointer("/spec/externalIPs").and_then(Value::as_array).is_some_and(|ips| !ips.is_empty())
+        {
+            self.grant(EXTERNAL_IPS_GRANT, &object, used).map_err(|hint| {
+                refuse(
+                    "spec.externalIPs",
+                    "takes over traffic to those addresses across the cluster (CVE-2020-8554)".into(),
+                    hint,
+                )
+            })?;
+        }
+        // A token Secret, or any Secret naming a ServiceAccount (an overlay may change the
+        // name alone on a token Secret of an extra manifest), names only the app's own.
+        let token_for = v.pointer("/metadata/annotations/kubernetes.io~1service-account.name");
         if kind == "Secret"
-            && v.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token")
-            && v.pointer("/metadata/annotations/kubernetes.io~1service-account.name").and_then(Value::as_str)
-                != Some(self.service_account.as_str())
+            && (v.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token")
+                || token_for.is_some())
+            && token_for.and_then(Value::as_str) != Some(self.service_account.as_str())
         {
             return Err(refuse(
                 "metadata.annotations.kubernetes.io/service-account.name",
@@ -410,7 +428,7 @@ pub(crate) fn check_grants(
                 return Err((
                     format!("[escape_hatches.grants] {team}: {grant:?} is not a grant"),
                     format!(
-                        "{} (grants are cluster-scoped kinds, or bind:cluster-admin, bind:admin, bind:edit)",
+                        "{} (grants are cluster-scoped kinds, bind:cluster-admin, bind:admin, bind:edit, rbac:escalate or service:externalIPs)",
                         suggest::hint_for(grant, names.iter().map(String::as_str))
                     ),
                 ));
@@ -454,6 +472,15 @@ pub fn check_release(objects: &Manifests, namespace: &str, grants: &[String]) ->
             && !granted(&need.grant)
         {
             return Err(refuse(need.reason, Some(&need.grant)));
+        }
+        if kind == "Service"
+            && v.pointer("/spec/externalIPs").and_then(Value::as_array).is_some_and(|ips| !ips.is_empty())
+            && !granted(EXTERNAL_IPS_GRANT)
+        {
+            return Err(refuse(
+                "sets externalIPs, which takes over traffic to those addresses across the cluster".into(),
+                Some(EXTERNAL_IPS_GRANT),
+            ));
         }
     }
     Ok(())
