@@ -54,6 +54,8 @@ echo "==> policy plugins (Rust, Python, JavaScript) built from source"
 bash scripts/build-plugins.sh
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+echo "==> cargo clippy of the README's first command's build (paved-cli with only the policy feature)"
+cargo clippy -p paved-cli --no-default-features --features policy --locked -- -D warnings
 (cd plugins && cargo clippy --locked --target wasm32-wasip2 -- -D warnings)
 echo "==> cargo test (unit, integration, CLI end-to-end, doc tests)"
 cargo test --workspace --all-features --locked

@@ -248,7 +248,9 @@ pub struct Assembled {
     platform: Platform,
     #[cfg(feature = "kube")]
     kube: Option<Arc<paved_kube::live::KubeTarget>>,
+    /// Without the `kube` feature there is no live target to settle.
     #[cfg(not(feature = "kube"))]
+    #[allow(dead_code)]
     kube: Option<()>,
 }
 
@@ -278,7 +280,9 @@ mod backends {
     //! Secret stores and database provisioners of the configuration, per backend feature.
 
     use super::*;
-    use crate::{DatabaseServer, Error, PlatformBuilder, SecretStore, suggest};
+    #[cfg(feature = "notify")]
+    use crate::SecretStore;
+    use crate::{DatabaseServer, Error, PlatformBuilder, suggest};
 
     /// The database backends compiled into this build.
     const DATABASE_BACKENDS: &[&str] = &[
@@ -311,7 +315,9 @@ mod backends {
             None
         }
 
-        /// Registers the secret stores and the configuration's database servers.
+        /// Registers the secret stores and the configuration's database servers (without a
+        /// database backend compiled in, a configured server is an error).
+        #[cfg_attr(not(feature = "vault"), allow(unreachable_code, unused_variables, unused_mut, clippy::never_loop))]
         pub(super) fn register(&self, mut builder: PlatformBuilder, config: &OrgConfig) -> Result<PlatformBuilder> {
             #[cfg(feature = "vault")]
             if let Some(v) = &self.vault {
