@@ -81,12 +81,13 @@ impl DoraQuery {
 
 /// Parses a window such as `30d`, `12h`, `2w` or `90m` into seconds.
 pub fn parse_window(s: &str) -> Result<i64> {
-    let hint = || Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90m (minutes)".to_string());
+    let hint = || Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90min (minutes)".to_string());
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num.parse().map_err(|_| Error::invalid("window", s, "is not a number with a unit", hint()))?;
     let unit_seconds = match unit {
-        "m" => 60,
+        // `m` is minutes, as in 90m; `min` says so unmistakably (a month is not a unit here).
+        "m" | "min" => 60,
         "h" => 3_600,
         "d" => 86_400,
         "w" => 7 * 86_400,
@@ -96,7 +97,7 @@ pub fn parse_window(s: &str) -> Result<i64> {
                 Some('d') => Some("d"),
                 Some('h') => Some("h"),
                 Some('w') => Some("w"),
-                Some('m') if other.to_ascii_lowercase().starts_with("mi") => Some("m"),
+                Some('m') if other.to_ascii_lowercase().starts_with("mi") => Some("min"),
                 _ => None,
             };
             let hint = guess.map(|g| format!("did you mean \"{n}{g}\"?")).or_else(hint);
@@ -723,9 +724,11 @@ mod tests {
         assert_eq!(parse_window("30d").unwrap(), 30 * 86_400);
         assert_eq!(parse_window("12h").unwrap(), 12 * 3_600);
         assert_eq!(parse_window("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_window("90min").unwrap(), 90 * 60);
+        assert_eq!(parse_window("90mins").unwrap_err().hint(), Some("did you mean \"90min\"?"));
         assert_eq!(
             parse_window("30x").unwrap_err().hint(),
-            Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90m (minutes)")
+            Some("use a number and a unit: 30d (days), 12h (hours), 2w (weeks), 90min (minutes)")
         );
         assert_eq!(parse_window("30days").unwrap_err().hint(), Some("did you mean \"30d\"?"));
         assert_eq!(parse_window("30").unwrap_err().hint(), Some("did you mean \"30d\"?"));
