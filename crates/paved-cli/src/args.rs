@@ -17,7 +17,8 @@ Exit codes:
 
 const ROOT_HELP: &str = "\
 Examples:
-  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production --replicas 3
+  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
+    --env production --replicas 3
   paved diff --app my-service --image ghcr.io/company/my-service:v1.2.4 --env production
   paved list
   paved status --app my-service --env production
@@ -77,10 +78,13 @@ pub(crate) enum Format {
 pub(crate) enum Command {
     /// Deploy an app: validate, render, check policy, apply to the environment's target, record.
     #[command(after_help = "Examples:
-  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production --replicas 3
+  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
+    --env production --replicas 3
   paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.4 --env staging --diff
-  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.4 --env production --dry-run -o json
-  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev --cpu-limit 2000m --custom-manifest overrides.yaml")]
+  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.4 \\
+    --env production --dry-run -o json
+  paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev \\
+    --cpu-limit 2000m --custom-manifest overrides.yaml")]
     Deploy {
         #[command(flatten)]
         args: DeployArgs,
@@ -99,7 +103,8 @@ pub(crate) enum Command {
     /// Exit code 0: no changes, 1: changes (like diff and kubectl diff).
     #[command(after_help = "Examples:
   paved diff --app my-service --image ghcr.io/company/my-service:v1.2.4 --env production
-  paved diff --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production --no-hpa -o json")]
+  paved diff --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production \\
+    --no-hpa -o json")]
     Diff {
         #[command(flatten)]
         args: DeployArgs,
@@ -108,7 +113,8 @@ pub(crate) enum Command {
     },
     /// Print the objects a deploy would apply, as multi-document YAML; writes nothing.
     #[command(after_help = "Examples:
-  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production > release.yaml
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
+    --env production > release.yaml
   paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev -o json")]
     Render(DeployArgs),
     /// Restore an earlier revision (default: the previous one) as a new revision.
@@ -177,7 +183,8 @@ pub(crate) enum Command {
         subcommand,
         after_help = "Examples:
   paved events import deployments.jsonl
-  paved events record --type incident --id INC-7 --service checkout --team shop --opened-at 2026-11-01T10:00:00Z"
+  paved events record --type incident --id INC-7 --service checkout --team shop \\
+    --opened-at 2026-11-01T10:00:00Z"
     )]
     Events(crate::metrics_cmd::EventsCommand),
     /// DORA keys, adoption, and the Prometheus endpoint.
@@ -203,7 +210,8 @@ pub(crate) enum Command {
     #[command(
         subcommand,
         after_help = "Examples:
-  paved db provision --team payments --service checkout --engine postgres --env staging --size small
+  paved db provision --team payments --service checkout --engine postgres --env staging \\
+    --size small
   paved db status --team payments --service checkout --engine postgres --env staging"
     )]
     Db(crate::db_cmd::DbCommand),
@@ -213,7 +221,8 @@ pub(crate) enum Command {
         subcommand,
         after_help = "Examples:
   paved policy list
-  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production | paved policy check --file -
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
+    --env production | paved policy check --file -
   paved policy new require-team-label --lang rust"
     )]
     Policy(crate::policy_cmd::PolicyCommand),

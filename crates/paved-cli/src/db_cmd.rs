@@ -16,7 +16,8 @@ pub(crate) enum DbCommand {
     /// Create the database `{team}__{service}__{env}` and the Vault role
     /// `{team}_{service}_{env}` that hands out credentials for it (idempotent).
     #[command(after_help = "Examples:
-  paved db provision --team payments --service checkout --engine postgres --env staging --size small")]
+  paved db provision --team payments --service checkout --engine postgres --env staging \\
+    --size small")]
     Provision {
         #[command(flatten)]
         db: DbArgs,
@@ -33,7 +34,8 @@ pub(crate) enum DbCommand {
     },
     /// Revoke the credentials and remove the role (and with --drop-data the database).
     #[command(after_help = "Examples:
-  paved db deprovision --team payments --service checkout --engine postgres --env dev --drop-data")]
+  paved db deprovision --team payments --service checkout --engine postgres --env dev \\
+    --drop-data")]
     Deprovision {
         #[command(flatten)]
         db: DbArgs,

@@ -30,8 +30,10 @@ pub(crate) enum EventsCommand {
     /// Record one event from flags (the same fields as a JSON line).
     #[command(after_help = "Examples:
   paved events record --type deployment --id d-42 --service checkout --team shop --status success \\
-    --started-at 2026-11-01T10:00:00Z --finished-at 2026-11-01T10:05:00Z --commit a1b2c3@2026-11-01T09:00:00Z
-  paved events record --type incident --id INC-7 --service checkout --team shop --opened-at 2026-11-01T11:00:00Z")]
+    --started-at 2026-11-01T10:00:00Z --finished-at 2026-11-01T10:05:00Z \\
+    --commit a1b2c3@2026-11-01T09:00:00Z
+  paved events record --type incident --id INC-7 --service checkout --team shop \\
+    --opened-at 2026-11-01T11:00:00Z")]
     Record(Box<RecordArgs>),
 }
 

@@ -23,8 +23,10 @@ pub(crate) enum PolicyCommand {
     /// anything fails or errors.
     #[command(after_help = "Examples:
   paved policy check --file release.yaml
-  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env production | paved policy check --file -
-  paved policy check --policy plugins/disallow-latest-tag --file plugins/disallow-latest-tag/tests/fail.yaml")]
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
+    --env production | paved policy check --file -
+  paved policy check --policy plugins/disallow-latest-tag \\
+    --file plugins/disallow-latest-tag/tests/fail.yaml")]
     Check {
         /// A plugin directory (with policy.toml) or a .wasm component; repeatable
         /// [default: the policies of paved.toml].

@@ -389,9 +389,17 @@ fn conventions_help_completions_man_emoji_and_config_variable() {
     ]));
     assert_eq!(code, 2);
     assert!(err.contains("[possible values: postgres, mysql]"), "{err}");
-    // -v logs paved's own crates.
-    let (code, _, err) = run(paved(dir.path()).args(["-v", "list"]));
+    // -v logs paved's own crates at debug; PAVED_LOG sets the level; by default, nothing.
+    let (code, _, err) = run(paved(dir.path()).arg("-v").args(deploy_args(IMAGE)));
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("DEBUG") && err.contains("validated my-service for production"), "{err}");
+    let (_, _, err) = run(paved(dir.path()).env("PAVED_LOG", "debug").args(deploy_args(IMAGE)));
+    assert!(err.contains("DEBUG"), "{err}");
+    let (_, _, err) = run(paved(dir.path()).args(deploy_args(IMAGE)));
+    assert!(!err.contains("DEBUG"), "{err}");
+    // --no-emoji wins over a terminal; -q keeps only results and warnings.
+    let (_, out, _) = run(paved(dir.path()).arg("--no-emoji").args(deploy_args(IMAGE)));
+    assert!(!out.contains('✅'), "{out}");
 }
 
 #[test]

@@ -272,8 +272,17 @@ impl Platform {
     }
 
     pub(crate) fn progress(&self, step: Step, message: impl FnOnce() -> String) {
+        // Every step is a debug log too, for embedders without a progress sink.
+        let logged = tracing::enabled!(tracing::Level::DEBUG);
+        if self.progress.is_none() && !logged {
+            return;
+        }
+        let message = message();
+        if logged {
+            tracing::debug!(?step, "{message}");
+        }
         if let Some(sink) = &self.progress {
-            sink(&Progress { step, message: message(), done: None });
+            sink(&Progress { step, message, done: None });
         }
     }
 
