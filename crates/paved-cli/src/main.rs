@@ -9,6 +9,7 @@ mod args;
 mod cli_meta;
 mod db_cmd;
 mod diff_cmd;
+mod input;
 mod kube_cmd;
 mod metrics_cmd;
 #[cfg(feature = "policy")]
@@ -73,7 +74,8 @@ async fn assemble(
     let sink = printer.progress_sink();
     let mut assembly =
         Assembly::new(config).state_dir(state).record_events(record).kube(kube).on_progress(move |p| sink(p));
-    if let Some(actor) = cli_meta::actor() {
+    // Who acts matters only to what is recorded (and asking git costs a process or two).
+    if record && let Some(actor) = cli_meta::actor() {
         assembly = assembly.actor(actor);
     }
     assembly.build().await
@@ -137,13 +139,13 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             }
         }
         Command::Rollback { app, to, target, rollout } => {
-            let (assembled, name, env) = open(config, state, printer, &app, &target, Some(&rollout)).await?;
+            let (assembled, name, env) = open(config, state, printer, &app, &target, Some(&rollout), true).await?;
             let platform = assembled.platform();
             let outcome = kube_cmd::interruptible(&assembled, platform.rollback(&name, &env, to)).await?;
             printer.rolled_back(&outcome);
         }
         Command::Status { app, target } => {
-            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None, false).await?;
             let status = assembled.platform().status(&name, &env).await?;
             printer.status(&status);
             if !status.in_sync {
@@ -151,7 +153,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             }
         }
         Command::History { app, max, target } => {
-            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None, false).await?;
             let mut history = assembled.platform().history(&name, &env).await?;
             if history.is_empty() {
                 return Err(paved::bookkeeping::not_deployed(&paved::ReleaseKey::new(name, env), None));
@@ -170,7 +172,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             printer.list(&listing);
         }
         Command::Destroy { app, target } => {
-            let (assembled, name, env) = open(config, state, printer, &app, &target, None).await?;
+            let (assembled, name, env) = open(config, state, printer, &app, &target, None, true).await?;
             let outcome = kube_cmd::interruptible(&assembled, assembled.platform().destroy(&name, &env)).await?;
             printer.destroyed(&outcome);
         }
@@ -187,7 +189,8 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
 }
 
 /// The platform for a command on one app in one environment, with the app's name and the
-/// environment's (both checked before anything is dialled).
+/// environment's (both checked before anything is dialled); `record`: whether the command
+/// changes something that is recorded.
 async fn open(
     config: OrgConfig,
     state: PathBuf,
@@ -195,12 +198,13 @@ async fn open(
     app: &AppEnv,
     target: &kube_cmd::TargetSelect,
     rollout: Option<&kube_cmd::RolloutArgs>,
+    record: bool,
 ) -> Result<(Assembled, paved::AppName, String)> {
     let name = paved::AppName::new(app.app.as_str())?;
     let env = config.environment(&app.env)?.name;
     let mut config = config;
     let kube = target.prepare(&mut config, Some(&env), rollout)?;
-    let assembled = assemble(config, state, printer, kube, true).await?;
+    let assembled = assemble(config, state, printer, kube, record).await?;
     Ok((assembled, name, env))
 }
 

@@ -160,27 +160,6 @@ fn print(format: Format, text: impl FnOnce() -> String, value: &impl serde::Seri
     }
 }
 
-/// An input file (`-`: standard input); a missing or unreadable file is bad input.
-pub(crate) fn open_input(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
-    }
-    std::fs::File::open(path).map(|f| Box::new(std::io::BufReader::new(f)) as _).map_err(|e| unreadable(path, &e))
-}
-
-/// The error of an input file that cannot be read: bad input, with a hint.
-pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Error {
-    Error::Manifest {
-        path: path.to_path_buf(),
-        line: None,
-        message: format!("cannot read the file: {e}"),
-        hint: Some(match e.kind() {
-            std::io::ErrorKind::NotFound => "check the path; it is relative to the current directory".into(),
-            _ => "check that the file is readable".into(),
-        }),
-    }
-}
-
 /// The flag of an event field, for errors of `events record`.
 fn flag_of(field: &str) -> Option<&'static str> {
     Some(match field {
@@ -252,7 +231,7 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
     match cmd {
         EventsCommand::Import { file, strict } => {
             // Parse errors are reported per line; open the ledger only once there is input.
-            let reader = open_input(&file)?;
+            let reader = crate::input::open(&file)?;
             let ledger = Ledger::open_in(state)?;
             let report = ledger.import(reader, strict)?;
             if format == Format::Text {
@@ -383,7 +362,7 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
                 config.teams.iter().map(ToString::to_string).collect()
             } else {
                 for path in &catalog {
-                    std::fs::metadata(path).map_err(|e| unreadable(path, &e))?;
+                    std::fs::metadata(path).map_err(|e| Error::unreadable_file(path, &e))?;
                 }
                 paved::metrics::catalog_teams(&catalog)?
             };

@@ -232,9 +232,7 @@ fn check(
     format: Format,
 ) -> Result<ExitCode> {
     let mut text = String::new();
-    crate::metrics_cmd::open_input(file)?
-        .read_to_string(&mut text)
-        .map_err(|e| crate::metrics_cmd::unreadable(file, &e))?;
+    crate::input::open(file)?.read_to_string(&mut text).map_err(|e| Error::unreadable_file(file, &e))?;
     let objects: Vec<Value> = Manifests::from_yaml(&text)
         .map_err(|e| match e {
             Error::Manifest { line, message, hint, .. } => {
@@ -374,7 +372,7 @@ fn check(
 }
 
 fn read_settings(path: &Path) -> Result<serde_json::Map<String, Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::metrics_cmd::unreadable(path, &e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable_file(path, &e))?;
     let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Manifest {
         path: path.to_path_buf(),
         line: e.location().map(|l| l.line()),

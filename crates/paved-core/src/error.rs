@@ -302,6 +302,20 @@ impl Error {
         Error::Unavailable { backend: backend.into(), message: message.into(), hint: hint.into(), source: None }
     }
 
+    /// An input file the user named that cannot be read: bad input ([`Error::Manifest`]),
+    /// with a hint by cause.
+    pub fn unreadable_file(path: impl Into<PathBuf>, e: &std::io::Error) -> Self {
+        Error::Manifest {
+            path: path.into(),
+            line: None,
+            message: format!("cannot read the file: {e}"),
+            hint: Some(match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path; it is relative to the current directory".into(),
+                _ => "check that the file is readable".into(),
+            }),
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }

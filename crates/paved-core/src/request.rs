@@ -393,16 +393,7 @@ impl ManifestFile {
                 ));
             }
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
-            path: path.to_path_buf(),
-            line: None,
-            message: format!("cannot read the file: {e}"),
-            hint: Some(if e.kind() == std::io::ErrorKind::NotFound {
-                "check the path; it is relative to the current directory".into()
-            } else {
-                "check that the file is readable".into()
-            }),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable_file(path, &e))?;
         Self::parse(path, &text)
     }
 

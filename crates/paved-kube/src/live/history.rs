@@ -84,9 +84,10 @@ pub(crate) async fn load(
     load_selected(client, server, namespace, &selector(app, env), &what, policy).await
 }
 
-/// The revisions of every app, in every namespace, oldest first.
-pub(crate) async fn load_all(client: &Client, server: &str, policy: &RetryPolicy) -> Result<Vec<Stored>> {
-    let selector = format!("{RECORD_LABEL}=release");
+/// The deployed revision of every app, in every namespace: one record per app, not its
+/// whole history.
+pub(crate) async fn load_current(client: &Client, server: &str, policy: &RetryPolicy) -> Result<Vec<Stored>> {
+    let selector = format!("{RECORD_LABEL}=release,{STATE_LABEL}=deployed");
     load_selected(client, server, None, &selector, "listing the release histories", policy).await
 }
 

@@ -207,7 +207,7 @@ impl Deployer for KubeTarget {
     /// The current revision of every app whose history is in the cluster (every namespace).
     async fn list(&self) -> Result<Vec<ReleaseRecord>> {
         let conn = self.connected().await?;
-        let all = history::load_all(&conn.client, &conn.description, &self.opts.retry).await?;
+        let all = history::load_current(&conn.client, &conn.description, &self.opts.retry).await?;
         let mut by_app: std::collections::BTreeMap<(String, String), Vec<Stored>> = Default::default();
         for stored in all {
             by_app.entry((stored.record.app.clone(), stored.record.environment.clone())).or_default().push(stored);
