@@ -148,59 +148,13 @@ pub fn generate(dir: &Path, sizes: Sizes) -> std::io::Result<Dataset> {
     Ok(d)
 }
 
-/// The Four Keys (plus rework) of every team over `[now - days, now)` in production, in
-/// one PostgreSQL statement: what a platform team would otherwise run.
+/// DORA version 2 of every team over `[now - days, now]` in production, in one PostgreSQL
+/// statement (`dora_v2.sql`): what a platform team would otherwise run. One row per team:
+/// team, successes, production, failed_to_apply, failed, unplanned, lead median, lead p90,
+/// changes, recovery median, recovered, unrecovered, incident median, incidents resolved,
+/// incidents unresolved, deployment days, weekly median, monthly median.
 pub fn postgres_query(days: i64) -> String {
-    format!(
-        r#"
-WITH w AS (SELECT to_timestamp({now}) - interval '{days} days' AS s, to_timestamp({now}) AS e),
-d AS (
-  SELECT dep.* FROM deployments dep, w
-  WHERE dep.environment = 'production' AND dep.finished_at >= w.s AND dep.finished_at < w.e
-),
-freq AS (
-  SELECT team,
-         count(*) FILTER (WHERE status = 'success') AS successes,
-         count(*) AS finished,
-         count(*) FILTER (WHERE status <> 'success' OR EXISTS (SELECT 1 FROM incidents i WHERE i.deployment_id = d.id)) AS failed,
-         count(*) FILTER (WHERE unplanned) AS unplanned
-  FROM d GROUP BY team
-),
-first_deploy AS (
-  SELECT DISTINCT ON (c.sha) c.sha, dd.team, dd.finished_at, c.committed_at
-  FROM commits c JOIN deployments dd ON dd.id = c.deployment_id
-  WHERE dd.environment = 'production' AND dd.status = 'success'
-  ORDER BY c.sha, dd.finished_at
-),
-lead AS (
-  SELECT team,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median,
-         percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) AS p90,
-         count(*) AS changes
-  FROM (SELECT f.team, extract(epoch FROM f.finished_at - f.committed_at) AS secs
-        FROM first_deploy f, w WHERE f.finished_at >= w.s AND f.finished_at < w.e) x
-  WHERE secs > 0 GROUP BY team
-),
-recov AS (
-  SELECT team, percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median,
-         count(secs) AS recovered, count(*) - count(secs) AS unrecovered
-  FROM (
-    SELECT f.team, extract(epoch FROM (
-        SELECT min(n.finished_at) FROM deployments n, w
-        WHERE n.service = f.service AND n.environment = f.environment AND n.status = 'success'
-          AND n.finished_at > f.finished_at AND n.finished_at < w.e) - f.finished_at) AS secs
-    FROM d f WHERE f.status IN ('failure', 'rolled_back')
-    UNION ALL
-    SELECT i.team, CASE WHEN i.resolved_at <= w.e THEN extract(epoch FROM i.resolved_at - i.opened_at) END
-    FROM incidents i, w WHERE i.environment = 'production' AND i.opened_at >= w.s AND i.opened_at < w.e
-  ) r GROUP BY team
-)
-SELECT team, freq.successes, freq.finished, freq.failed, freq.unplanned, lead.median, lead.p90, lead.changes,
-       recov.median, recov.recovered, recov.unrecovered
-FROM freq FULL JOIN lead USING (team) FULL JOIN recov USING (team) ORDER BY team;
-"#,
-        now = NOW
-    )
+    include_str!("dora_v2.sql").replace("{now}", &NOW.to_string()).replace("{days}", &days.to_string())
 }
 
 /// The PostgreSQL schema and load of a dataset (COPY from the CSV files, then indexes).

@@ -33,28 +33,32 @@ pub(crate) enum EventsCommand {
     --started-at 2026-11-01T10:00:00Z --finished-at 2026-11-01T10:05:00Z \\
     --commit a1b2c3@2026-11-01T09:00:00Z
   paved events record --type incident --id INC-7 --service checkout --team shop \\
-    --opened-at 2026-11-01T11:00:00Z")]
+    --opened-at 2026-11-01T11:00:00Z
+  paved events record --type survey --id s-2026-11-shop-1 --team shop --score 9 \\
+    --at 2026-11-20T10:00:00Z --comment \"deploys are easy now\"
+  paved events record --type support_ticket --id HELP-12 --team shop --category databases \\
+    --opened-at 2026-11-21T09:00:00Z")]
     Record(Box<RecordArgs>),
 }
 
 /// One event, as flags.
 #[derive(Debug, Args)]
 pub(crate) struct RecordArgs {
-    /// `deployment` or `incident`.
+    /// `deployment`, `incident`, `survey` or `support_ticket`.
     #[arg(long = "type", value_name = "TYPE")]
     kind: String,
-    /// Unique id; recording it again updates the event.
+    /// Unique id; recording it again merges into the event.
     #[arg(long)]
     id: String,
-    /// The service.
+    /// The service (deployments and incidents; optional for surveys).
     #[arg(long)]
-    service: String,
+    service: Option<String>,
     /// The team.
     #[arg(long)]
     team: String,
-    /// The environment.
-    #[arg(long = "env", default_value = "production")]
-    environment: String,
+    /// Deployments and incidents: the environment [default: production].
+    #[arg(long = "env")]
+    environment: Option<String>,
     /// Deployments: success, failure or rolled_back.
     #[arg(long)]
     status: Option<String>,
@@ -76,9 +80,24 @@ pub(crate) struct RecordArgs {
     /// Incidents: when it was opened (RFC 3339).
     #[arg(long)]
     opened_at: Option<String>,
-    /// Incidents: when it was resolved (RFC 3339).
+    /// Incidents and support tickets: when it was resolved (RFC 3339).
     #[arg(long)]
     resolved_at: Option<String>,
+    /// Deployments: a rollback run (it marks the deployment it replaced as a failed change).
+    #[arg(long)]
+    rollback: bool,
+    /// Surveys: the 0–10 answer to "how likely are you to recommend the platform?".
+    #[arg(long)]
+    score: Option<String>,
+    /// Surveys: a comment.
+    #[arg(long)]
+    comment: Option<String>,
+    /// Surveys: when it was answered (RFC 3339).
+    #[arg(long)]
+    at: Option<String>,
+    /// Support tickets: what it was about (deploys, databases, access, …).
+    #[arg(long)]
+    category: Option<String>,
 }
 
 /// `paved metrics`.
@@ -176,13 +195,28 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "deployment_id" => "--deployment-id",
         "opened_at" => "--opened-at",
         "resolved_at" => "--resolved-at",
+        "rollback" => "--rollback",
+        "score" => "--score",
+        "comment" => "--comment",
+        "at" => "--at",
+        "category" => "--category",
         _ => return None,
     })
 }
 
 /// An event error in the words of `events record`: flags, not JSON fields.
-fn in_flags(e: Error) -> Error {
+fn in_flags(e: Error, kind: &str) -> Error {
     match e {
+        // A field the event type does not have: name the flag.
+        Error::InvalidInput { field, value, reason, hint } if field == "key" => match flag_of(&value) {
+            Some(flag) => Error::invalid(
+                flag,
+                "",
+                format!("is not a flag of `--type {kind}`"),
+                Some(format!("drop {flag}, or give the --type that has it")),
+            ),
+            None => Error::InvalidInput { field, value, reason, hint },
+        },
         Error::InvalidInput { field, value, reason, hint } => match flag_of(&field) {
             Some(flag) => {
                 let hint = hint.map(|h| match h.contains(&format!("\"{field}\"")) {
@@ -232,8 +266,12 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
         EventsCommand::Import { file, strict } => {
             // Parse errors are reported per line; open the ledger only once there is input.
             let reader = crate::input::open(&file)?;
+            let size = (file.as_os_str() != "-").then(|| std::fs::metadata(&file).ok().map(|m| m.len())).flatten();
             let ledger = Ledger::open_in(state)?;
-            let report = ledger.import(reader, strict)?;
+            let mut bar = output::ImportBar::new(size);
+            let report = ledger.import_with_progress(reader, strict, |p| bar.update(p.bytes, p.events));
+            bar.finish();
+            let report = report?;
             if format == Format::Text {
                 for bad in &report.rejected {
                     err!("line {}: {}", bad.line, bad.reason);
@@ -250,12 +288,22 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                 format,
                 || match report.aborted {
                     true => String::new(),
-                    false => format!(
-                        "imported {} and {} into {}{skipped}\n",
-                        plural(report.deployments, "deployment"),
-                        plural(report.incidents, "incident"),
-                        ledger.path().display()
-                    ),
+                    false => {
+                        let mut counts =
+                            vec![plural(report.deployments, "deployment"), plural(report.incidents, "incident")];
+                        if report.surveys > 0 {
+                            counts.push(plural(report.surveys, "survey answer"));
+                        }
+                        if report.support_tickets > 0 {
+                            counts.push(plural(report.support_tickets, "support ticket"));
+                        }
+                        let last = counts.pop().unwrap_or_default();
+                        let counts = match counts.is_empty() {
+                            true => last,
+                            false => format!("{} and {last}", counts.join(", ")),
+                        };
+                        format!("imported {counts} into {}{skipped}\n", ledger.path().display())
+                    }
                 },
                 &report,
             );
@@ -268,23 +316,38 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
         }
         EventsCommand::Record(a) => {
             let a = *a;
-            let mut v =
-                json!({"type": a.kind, "id": a.id, "service": a.service, "team": a.team, "environment": a.environment});
+            let mut v = json!({"type": &a.kind, "id": a.id, "team": a.team});
+            // Deployments and incidents happen in an environment, production unless told.
+            let environment = match a.kind.as_str() {
+                "deployment" | "incident" => Some(a.environment.unwrap_or_else(|| "production".into())),
+                _ => a.environment,
+            };
             let fields = [
+                ("service", a.service),
+                ("environment", environment),
                 ("status", a.status),
                 ("started_at", a.started_at),
                 ("finished_at", a.finished_at),
                 ("deployment_id", a.deployment_id),
                 ("opened_at", a.opened_at),
                 ("resolved_at", a.resolved_at),
+                ("comment", a.comment),
+                ("at", a.at),
+                ("category", a.category),
             ];
             for (k, value) in fields {
                 if let Some(value) = value {
                     v[k] = json!(value);
                 }
             }
-            if a.unplanned {
-                v["unplanned"] = json!(true);
+            if let Some(score) = a.score {
+                // A number when it is one, so that "9.5" and "ten" get the score's own error.
+                v["score"] = serde_json::from_str::<serde_json::Number>(&score).map_or(json!(score), |n| json!(n));
+            }
+            for (k, set) in [("unplanned", a.unplanned), ("rollback", a.rollback)] {
+                if set {
+                    v[k] = json!(true);
+                }
             }
             if !a.commits.is_empty() {
                 let commits = a
@@ -302,7 +365,7 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
                     .collect::<Result<Vec<_>>>()?;
                 v["commits"] = json!(commits);
             }
-            let event = paved::metrics::model::parse_line(&v.to_string()).map_err(|e| in_flags(e.into()))?;
+            let event = paved::metrics::model::parse_line(&v.to_string()).map_err(|e| in_flags(e.into(), &a.kind))?;
             Ledger::open_in(state)?.write(&[event])?;
             let text = || {
                 format!(

@@ -499,6 +499,48 @@ fn human_age(d: time::Duration) -> String {
     }
 }
 
+/// A progress bar for long imports, on stderr: it appears only on a terminal, without
+/// `--quiet`, and once the work has taken more than a second; with the input's size when known.
+pub(crate) struct ImportBar {
+    started: std::time::Instant,
+    total: Option<u64>,
+    enabled: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl ImportBar {
+    /// A bar for reading `total` bytes (`None` for standard input).
+    pub(crate) fn new(total: Option<u64>) -> Self {
+        let enabled = !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal() && !dumb_terminal();
+        ImportBar { started: std::time::Instant::now(), total, enabled, bar: None }
+    }
+
+    /// Shows how far the import has got.
+    pub(crate) fn update(&mut self, bytes: u64, events: u64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let total = self.total;
+        let bar = self.bar.get_or_insert_with(|| {
+            let (pb, template) = match total {
+                Some(n) => (ProgressBar::new(n), "{bar:30} {bytes}/{total_bytes} {msg} ({eta} left)"),
+                None => (ProgressBar::new_spinner(), "{spinner} {bytes} {msg}"),
+            };
+            pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
+            pb
+        });
+        bar.set_position(bytes);
+        bar.set_message(format!("{events} events"));
+    }
+
+    /// Removes the bar.
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

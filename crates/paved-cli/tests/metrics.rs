@@ -1,5 +1,5 @@
 //! `paved events` and `paved metrics` end to end: import, bad input, DORA output, concurrent
-//! writers, and `/metrics` of a running `paved metrics serve` checked by promtool.
+//! writers, and `/metrics` of a running `paved metrics serve` scraped by a real Prometheus server.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -54,10 +54,14 @@ fn import_then_dora_json() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["deployment_frequency"]["deployments"], 2);
-    // d2 failed, d3 caused an incident.
-    assert_eq!(v["change_failure_rate"], json!({"ratio": 2.0 / 3.0, "failed": 2, "deployments": 3, "level": "low"}));
-    // Recovery: d2 → d3 7200 s, incident 1800 s: median 4500 s.
-    assert_eq!(v["recovery_time"]["median_seconds"], 4500.0);
+    // d2 never reached production (failed to apply); d3 caused an incident.
+    assert_eq!(v["failed_to_apply"], 1);
+    assert_eq!(
+        v["change_failure_rate"],
+        json!({"ratio": 0.5, "failed": 1, "rolled_back": 0, "incident_linked": 1, "deployments": 2, "level": "low"})
+    );
+    // Recovery: d3, from its end (before the incident opened) to the resolution: 22.5 hours.
+    assert_eq!(v["recovery_time"]["median_seconds"], 81_000.0);
     // Leads: d1-c 2 days, d3-c 3 days 2 hours.
     assert_eq!(v["lead_time"]["changes"], 2);
     assert_eq!(v["lead_time"]["median_seconds"], (2.0 * 86400.0 + 3.0 * 86400.0 + 7200.0) / 2.0);
@@ -196,8 +200,50 @@ fn stdin_and_record() {
     let (_, out, _) =
         run(paved(dir.path()).args(["metrics", "dora", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["change_failure_rate"]["deployments"], 2);
-    assert_eq!(v["recovery_time"]["unrecovered"], 2); // d2 and the open incident
+    assert_eq!(v["change_failure_rate"]["deployments"], 1);
+    assert_eq!(v["failed_to_apply"], 1); // d2
+    // i1 is linked to d2, which never reached production: no failed change, no unlinked incident.
+    assert_eq!((&v["recovery_time"]["unrecovered"], &v["incidents"]["unresolved"]), (&json!(0), &json!(0)));
+
+    // Developer satisfaction and support tickets.
+    let survey = |extra: &[&str]| {
+        let mut args = vec!["events", "record", "--type", "survey", "--id", "s1", "--team", "search"];
+        args.extend_from_slice(extra);
+        run(paved(dir.path()).args(args))
+    };
+    let (code, _, err) = survey(&["--score", "11", "--at", "2026-11-20T10:00:00Z"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--score") && err.contains("from 0 to 10") && err.contains("hint: give a whole number"),
+        "{err}"
+    );
+    let (code, _, err) = survey(&["--score", "9", "--at", "2026-11-20T10:00:00Z", "--env", "production"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--env") && err.contains("is not a flag of `--type survey`"), "{err}");
+    let (code, out, err) = survey(&["--score", "9", "--at", "2026-11-20T10:00:00Z", "--comment", "smooth"]);
+    assert_eq!((code, out.as_str()), (0, "recorded survey s1\n"), "{err}");
+    let (code, _, err) = run(paved(dir.path()).args([
+        "events",
+        "record",
+        "--type",
+        "support_ticket",
+        "--id",
+        "HELP-1",
+        "--team",
+        "search",
+        "--category",
+        "databases",
+        "--opened-at",
+        "2026-11-21T09:00:00Z",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) =
+        run(paved(dir.path()).args(["metrics", "adoption", "--now", "2026-11-30T00:00:00Z", "--output", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((&v["satisfaction"]["nps"], &v["satisfaction"]["responses"]), (&json!(100.0), &json!(1)));
+    assert_eq!((&v["support"]["tickets"], &v["support"]["open"]), (&json!(1), &json!(1)));
+    assert_eq!(v["support"]["by_category"], json!({"databases": 1}));
 }
 
 #[test]
@@ -255,7 +301,7 @@ fn concurrent_writers_lose_nothing() {
 }
 
 #[test]
-fn deploys_are_recorded_and_served_to_promtool() {
+fn deploys_are_recorded_and_scraped_by_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(paved(dir.path()).args([
         "deploy",
@@ -316,19 +362,18 @@ fn deploys_are_recorded_and_served_to_promtool() {
         (head.to_ascii_lowercase(), body.to_string())
     };
     let (head, body) = get("/metrics", "*/*");
-    let (om_head, om_body) = get("/metrics", "application/openmetrics-text; version=1.0.0");
     let (health_head, health) = get("/healthz", "*/*");
-    server.kill().unwrap();
-    let _ = server.wait();
 
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
-    assert!(om_head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{om_head}");
-    assert!(om_body.trim_end().ends_with("# EOF"), "{om_body}");
+    // OpenMetrics as prometheus-client encodes it, whatever the client asks for.
+    assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
     assert!(health_head.starts_with("http/1.1 200") && health.contains("ok"));
-    // paved's own deployments (recorded by the CLI; the rollback marks v2 as rolled back) and the imported one.
-    assert!(body.contains(r#"paved_deployments_total{team="platform",service="my-service",environment="production",result="success"} 2"#), "{body}");
-    assert!(body.contains(r#"paved_deployments_total{team="platform",service="my-service",environment="production",result="rolled_back"} 1"#), "{body}");
+    // paved's own deployments, each counted once with the result it finished with (the
+    // rollback run included; its mark on v2 does not move v2 to another result), and the
+    // imported one.
+    assert!(body.contains(r#"paved_deployments_total{team="platform",service="my-service",environment="production",result="success"} 3"#), "{body}");
+    assert!(!body.contains(r#"result="rolled_back""#), "{body}");
     assert!(
         body.contains(r#"paved_rollbacks_total{team="platform",service="my-service",environment="production"} 1"#),
         "{body}"
@@ -340,30 +385,73 @@ fn deploys_are_recorded_and_served_to_promtool() {
         "{body}"
     );
     assert!(body.contains("paved_deployment_duration_seconds_bucket{le=\"+Inf\""), "{body}");
+    // DORA: v1 and v2 reached production, the rollback marked v2 as a failed change.
+    assert!(
+        body.contains(r#"paved_dora_change_failure_ratio{team="platform",environment="production"} 0.5"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"paved_dora_deployments{team="platform",environment="production"} 1"#), "{body}");
     // Adoption over the window that ends now: both services, the CLI's deploy of this second included.
     assert!(body.contains("paved_adoption_services 2"), "{body}");
     assert!(body.contains("paved_golden_path_ratio"), "{body}");
+    assert!(!body.contains("_per_day"), "base units only: {body}");
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         assert!(!line.contains("sha") && !line.contains("id="), "unbounded label in {line}");
     }
 
-    let Some(promtool) = paved_testkit::tool("promtool", "apt-get install -y --no-install-recommends prometheus")
-    else {
-        return;
-    };
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    // A real Prometheus server scrapes it (OpenMetrics negotiated) without a parse error.
+    let scraped = paved_testkit::tool("prometheus", "apt-get install -y --no-install-recommends prometheus")
+        .map(|prometheus| scrape_with_prometheus(&prometheus, &addr, dir.path()));
+    server.kill().unwrap();
+    let _ = server.wait();
+    if let Some(value) = scraped {
+        assert_eq!(value, "3", "Prometheus read paved_deployments_total");
+    }
+}
+
+/// Runs Prometheus against `target` until it has scraped it, and returns the value it read for
+/// paved_deployments_total of the platform team's successes. Fails on a scrape error.
+fn scrape_with_prometheus(prometheus: &Path, target: &str, dir: &Path) -> String {
+    let port = paved_testkit::free_port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: paved\n    static_configs:\n      - targets: ['{target}']\n"),
+    )
+    .unwrap();
+    let mut server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .expect("prometheus starts");
+    let api = |path: &str| -> Option<Value> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        s.read_to_string(&mut response).ok()?;
+        serde_json::from_str(response.split_once("\r\n\r\n")?.1).ok()
+    };
+    let query = "/api/v1/query?query=paved_deployments_total%7Bteam%3D%22platform%22%2Cresult%3D%22success%22%7D";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let result = loop {
+        let target = api("/api/v1/targets").and_then(|v| v["data"]["activeTargets"].get(0).cloned());
+        if let Some(t) = target.filter(|t| t["health"] != "unknown") {
+            if t["health"] != "up" {
+                break Err(format!("scrape failed: {}", t["lastError"]));
+            }
+            if let Some(v) = api(query).and_then(|v| v["data"]["result"][0]["value"][1].as_str().map(str::to_string)) {
+                break Ok(v);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break Err("Prometheus did not scrape paved within 60 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    server.kill().unwrap();
+    let _ = server.wait();
+    result.unwrap()
 }

@@ -1,18 +1,30 @@
-//! The DORA keys, computed exactly as the paved design defines them.
+//! The DORA keys, computed as the paved design's DORA version 2 defines them (the
+//! definitions of dora.dev, Four Keys and Apache DevLake).
 //!
-//! Window `[now - window, now]` (both ends included) on `finished_at`, production by default:
+//! Window `[now - window, now]` (both ends included), UTC, production by default; events after
+//! `now` are ignored. Rollback runs (`paved rollback`) are not deployments.
 //!
-//! * **deployment frequency**: successful deployments per day in the window;
-//! * **lead time for changes**: per commit, `finished_at` of the first successful deployment
-//!   (in the same environment) listing it, minus `committed_at`; leads ≤ 0 are dropped;
-//!   median and p90 interpolated like `PERCENTILE_CONT`;
-//! * **change failure rate**: deployments that failed, were rolled back, or caused ≥ 1
-//!   incident (whenever it was opened), over all finished deployments;
-//! * **failed deployment recovery time**: failed/rolled-back deployment (in the window by
-//!   `finished_at`) → next successful deployment of the same service and environment
-//!   (at or before `now`); incident (in the window by `opened_at`) opened → resolved; median over
-//!   both; failures not yet recovered are counted, not timed;
-//! * **deployment rework rate**: deployments marked unplanned over all finished deployments.
+//! * **production deployments**: finished in the window with status `success` or
+//!   `rolled_back`; a `failure` never reached production and is reported as
+//!   `failed_to_apply`, in no key;
+//! * **deployment frequency**: successful production deployments per day; the level comes from
+//!   *deployment days* (UTC days with one or more): the median over the window's 7-day buckets
+//!   is ≥ 5 for elite, ≥ 1 for high; the median over 30-day buckets is ≥ 1 for medium;
+//! * **lead time for changes**: per commit of a service, `finished_at` of the first successful
+//!   deployment of that service (in the same environment) listing it, minus `committed_at`;
+//!   leads ≤ 0 are dropped; median and p90 interpolated like `PERCENTILE_CONT`;
+//! * **change failure rate**: production deployments rolled back (automatically, or marked by
+//!   a later rollback run at or before `now`) or linked to an incident opened at or before
+//!   `now`, each counted once, over production deployments;
+//! * **failed deployment recovery time**: one sample per failed deployment: an automatic
+//!   rollback is timed `finished_at - started_at`; a later rollback, from the deployment's end
+//!   to the rollback's; an incident-linked failure, from `min(finished_at, first opened_at)` to
+//!   the last `resolved_at` (a failure with an incident unresolved at `now` is unrecovered and
+//!   not timed). Incidents linked to no known deployment are reported apart as incident
+//!   restore time;
+//! * **deployment rework rate**: unplanned production deployments (so marked, or started while
+//!   an incident of the service and environment was open; an unresolved incident counts as
+//!   open for 7 days) over production deployments.
 //!
 //! Levels follow the DORA 2023 clusters as Apache DevLake's 2023 benchmark table encodes them.
 
@@ -145,9 +157,11 @@ impl Level {
         }
     }
 
-    /// Deployment frequency: elite ≥ 1/day, high ≥ 1/week, medium ≥ 1/30 days.
-    pub fn for_frequency(per_day: f64) -> Level {
-        Self::first_met([per_day >= 1.0, per_day >= 1.0 / 7.0, per_day >= 1.0 / 30.0])
+    /// Deployment frequency, from the medians of deployment days over the window's 7-day and
+    /// 30-day buckets: elite when the weekly median is ≥ 5, high when it is ≥ 1, medium when
+    /// the 30-day median is ≥ 1.
+    pub fn for_deployment_days(weekly_median: f64, monthly_median: f64) -> Level {
+        Self::first_met([weekly_median >= 5.0, weekly_median >= 1.0, monthly_median >= 1.0])
     }
 
     /// Lead time (median): elite < 1 day, high < 7 days, medium < 30 days.
@@ -169,11 +183,17 @@ impl Level {
 /// Deployment frequency.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Frequency {
-    /// Successful deployments per day.
+    /// Successful production deployments per day.
     pub per_day: f64,
-    /// Successful deployments in the window.
+    /// Successful production deployments in the window.
     pub deployments: u64,
-    /// The level.
+    /// UTC days with at least one successful production deployment.
+    pub deployment_days: u64,
+    /// Median of deployment days over the window's 7-day buckets, counted back from `now`.
+    pub weekly_deployment_days_median: f64,
+    /// Median of deployment days over the window's 30-day buckets, counted back from `now`.
+    pub monthly_deployment_days_median: f64,
+    /// The level, from the two medians.
     pub level: Level,
 }
 
@@ -195,9 +215,13 @@ pub struct LeadTime {
 pub struct ChangeFailureRate {
     /// `failed / deployments` (`None` without deployments).
     pub ratio: Option<f64>,
-    /// Failed, rolled back, or caused an incident.
+    /// Production deployments rolled back or linked to an incident.
     pub failed: u64,
-    /// Finished deployments.
+    /// Of `failed`, those rolled back (automatically or by a later rollback run).
+    pub rolled_back: u64,
+    /// Of `failed`, those linked to an incident and not rolled back.
+    pub incident_linked: u64,
+    /// Production deployments.
     pub deployments: u64,
     /// The level.
     pub level: Option<Level>,
@@ -208,12 +232,24 @@ pub struct ChangeFailureRate {
 pub struct RecoveryTime {
     /// Median, seconds (`None` when nothing recovered).
     pub median_seconds: Option<f64>,
-    /// Failures and incidents recovered.
+    /// Failed deployments recovered by `now`.
     pub recovered: u64,
-    /// Failures and incidents not recovered yet.
+    /// Failed deployments with an incident still unresolved at `now`.
     pub unrecovered: u64,
     /// The level of the median.
     pub level: Option<Level>,
+}
+
+/// Incident restore time: incidents linked to no known deployment (the original design's
+/// "incident MTTR"), opened in the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRestore {
+    /// Median time from opened to resolved, seconds (`None` when none was resolved).
+    pub median_seconds: Option<f64>,
+    /// Incidents resolved by `now`.
+    pub resolved: u64,
+    /// Incidents still unresolved at `now`.
+    pub unresolved: u64,
 }
 
 /// Deployment rework rate.
@@ -221,9 +257,11 @@ pub struct RecoveryTime {
 pub struct ReworkRate {
     /// `unplanned / deployments` (`None` without deployments).
     pub ratio: Option<f64>,
-    /// Unplanned deployments.
+    /// Unplanned production deployments: so marked, or started during an open incident.
     pub unplanned: u64,
-    /// Finished deployments.
+    /// Of `unplanned`, those inferred from an open incident (not marked by their event).
+    pub inferred: u64,
+    /// Production deployments.
     pub deployments: u64,
 }
 
@@ -250,6 +288,12 @@ pub struct DoraReport {
     pub recovery_time: RecoveryTime,
     /// Deployment rework rate.
     pub rework_rate: ReworkRate,
+    /// Incident restore time of incidents linked to no deployment.
+    pub incidents: IncidentRestore,
+    /// Deployments that never reached production (status `failure`): in no key.
+    pub failed_to_apply: u64,
+    /// The definitions applied.
+    pub definitions: &'static str,
     /// Where the level thresholds come from.
     pub levels_source: &'static str,
 }
@@ -290,14 +334,39 @@ pub fn percentile_cont(values: &mut [i64], p: f64) -> Option<f64> {
     Some(lo_value + (hi_value - lo_value) * (pos - lo as f64))
 }
 
+/// An unresolved incident counts as open this long after it was opened, for rework inference.
+pub const UNRESOLVED_OPEN_FOR: i64 = 7 * 86_400;
+const WEEK: i64 = 7 * 86_400;
+const THIRTY_DAYS: i64 = 30 * 86_400;
+
+/// Whether and how a production deployment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Not rolled back, no incident linked.
+    None,
+    /// Rolled back (automatically or later); recovered after this many seconds.
+    RolledBack(i64),
+    /// Linked to incidents, all resolved; recovered after this many seconds.
+    Incident(i64),
+    /// Linked to an incident unresolved at `now`.
+    Unrecovered,
+}
+
+/// One deployment of the window, with everything DORA derives from it.
 #[derive(Debug, Clone, Copy)]
 struct Deployment {
-    rowid: i64,
     service: i64,
     team: i64,
-    status: DeploymentStatus,
+    /// `false` for a `failure`: it never reached production.
+    production: bool,
+    /// Reached production and was not rolled back (as of `now`).
+    successful: bool,
     finished_at: UnixSeconds,
-    unplanned: bool,
+    failure: Failure,
+    /// Marked unplanned by its event.
+    marked_unplanned: bool,
+    /// Started while an incident of its service was open.
+    during_incident: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -318,8 +387,8 @@ struct Incident {
 /// Everything in one window, loaded once.
 struct Window {
     deployments: Vec<Deployment>,
-    with_incident: HashSet<i64>,
     changes: Vec<Change>,
+    /// Incidents linked to no known deployment, opened in the window.
     incidents: Vec<Incident>,
 }
 
@@ -329,11 +398,24 @@ struct Filter {
     service: Option<i64>,
 }
 
-fn load_deployments(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Vec<Deployment>> {
-    // Answered from the covering index (environment, finished_at, status, team, service, unplanned).
+/// A deployment row as stored.
+struct Row {
+    rowid: i64,
+    service: i64,
+    team: i64,
+    status: DeploymentStatus,
+    started_at: UnixSeconds,
+    finished_at: UnixSeconds,
+    unplanned: bool,
+    rolled_back_at: Option<UnixSeconds>,
+}
+
+fn load_rows(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Vec<Row>> {
+    // Answered from the covering index (environment, finished_at, status, team, service,
+    // unplanned, rollback, started_at, rolled_back_at, …). Rollback runs are not deployments.
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid, service, team, status, finished_at, unplanned FROM deployments
-         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at <= ?3
+        "SELECT rowid, service, team, status, finished_at, unplanned, started_at, rolled_back_at FROM deployments
+         WHERE environment = ?1 AND finished_at >= ?2 AND finished_at <= ?3 AND rollback = 0
            AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)",
     )?;
     let mut rows = stmt.query(params![f.env, start, end, f.team, f.service])?;
@@ -341,13 +423,15 @@ fn load_deployments(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusq
     let int = |r: &rusqlite::Row<'_>, i| r.get_ref(i).and_then(|v| v.as_i64().map_err(Into::into));
     while let Some(r) = rows.next()? {
         let Some(status) = DeploymentStatus::from_code(int(r, 3)?).filter(|s| s.is_finished_change()) else { continue };
-        out.push(Deployment {
+        out.push(Row {
             rowid: int(r, 0)?,
             service: int(r, 1)?,
             team: int(r, 2)?,
             status,
             finished_at: int(r, 4)?,
             unplanned: int(r, 5)? != 0,
+            started_at: int(r, 6)?,
+            rolled_back_at: r.get(7)?,
         });
     }
     Ok(out)
@@ -371,42 +455,138 @@ fn load_changes(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite
     Ok(out)
 }
 
+/// Per deployment (rowid), its linked incidents opened by `now`: `(first opened, last
+/// resolved, any unresolved at now)`.
+type Linked = HashMap<i64, (UnixSeconds, UnixSeconds, bool)>;
+
+fn load_linked(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Linked> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.rowid, i.opened_at, i.resolved_at FROM incidents i JOIN deployments d ON d.id = i.deployment_id
+         WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at <= ?3 AND i.opened_at <= ?3",
+    )?;
+    let mut rows = stmt.query(params![f.env, start, end])?;
+    let mut linked = Linked::new();
+    while let Some(r) = rows.next()? {
+        let (rowid, opened, resolved): (i64, i64, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let resolved = resolved.filter(|t| *t <= end);
+        let e = linked.entry(rowid).or_insert((opened, i64::MIN, false));
+        e.0 = e.0.min(opened);
+        match resolved {
+            Some(t) => e.1 = e.1.max(t),
+            None => e.2 = true,
+        }
+    }
+    Ok(linked)
+}
+
+/// Per service, the merged open intervals `(opened, until)` (both exclusive) of the
+/// environment's incidents that may overlap starts in `[from, end]`.
+fn load_open_intervals(
+    conn: &Connection,
+    f: &Filter,
+    from: i64,
+    end: i64,
+) -> rusqlite::Result<HashMap<i64, Vec<(i64, i64)>>> {
+    // Range scans of the covering index (environment, resolved_at, opened_at, service):
+    // incidents resolved after `from` (by `now`), and those unresolved at `now` (a resolution
+    // after `now` is ignored), open for 7 days.
+    let mut stmt = conn.prepare_cached(
+        "SELECT service, opened_at, resolved_at FROM incidents
+         WHERE environment = ?1 AND resolved_at > ?2 AND resolved_at <= ?3 AND opened_at < ?3
+           AND (?5 IS NULL OR service = ?5)
+         UNION ALL
+         SELECT service, opened_at, opened_at + ?4 FROM incidents
+         WHERE environment = ?1 AND (resolved_at IS NULL OR resolved_at > ?3) AND opened_at > ?2 - ?4
+           AND opened_at < ?3 AND (?5 IS NULL OR service = ?5)",
+    )?;
+    let mut by_service: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+    let mut rows = stmt.query(params![f.env, from, end, UNRESOLVED_OPEN_FOR, f.service])?;
+    while let Some(r) = rows.next()? {
+        by_service.entry(r.get(0)?).or_default().push((r.get(1)?, r.get(2)?));
+    }
+    for intervals in by_service.values_mut() {
+        intervals.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
+        for &(open, until) in intervals.iter() {
+            match merged.last_mut() {
+                // Open intervals: (a, b) and (b, c) leave b itself closed.
+                Some(last) if open < last.1 => last.1 = last.1.max(until),
+                _ => merged.push((open, until)),
+            }
+        }
+        *intervals = merged;
+    }
+    Ok(by_service)
+}
+
+/// `true` when `t` lies strictly inside one of the sorted, disjoint open intervals.
+fn inside(intervals: &[(i64, i64)], t: i64) -> bool {
+    let i = intervals.partition_point(|(open, _)| *open < t);
+    i > 0 && t < intervals[i - 1].1
+}
+
+fn load_unlinked(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Vec<Incident>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT service, team, opened_at, resolved_at FROM incidents i
+         WHERE environment = ?1 AND opened_at >= ?2 AND opened_at <= ?3
+           AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)
+           AND (deployment_id IS NULL OR NOT EXISTS (SELECT 1 FROM deployments d WHERE d.id = i.deployment_id))",
+    )?;
+    stmt.query_map(params![f.env, start, end, f.team, f.service], |r| {
+        Ok(Incident {
+            service: r.get(0)?,
+            team: r.get(1)?,
+            opened_at: r.get(2)?,
+            resolved_at: r.get::<_, Option<i64>>(3)?.filter(|t| *t <= end),
+        })
+    })?
+    .collect()
+}
+
 impl Window {
     fn load(ledger: &Ledger, f: &Filter, q: &DoraQuery) -> Result<Self> {
-        let (start, end) = (q.start(), q.now);
+        let (start, now) = (q.start(), q.now);
         // Lead-time rows dominate long windows: read them on a second connection in parallel.
         let reader = ledger.reader()?;
         std::thread::scope(|s| {
-            let changes = s.spawn(move || load_changes(&reader, f, start, end));
+            let changes = s.spawn(move || load_changes(&reader, f, start, now));
             let rest = ledger.read(|conn| {
-                let deployments = load_deployments(conn, f, start, end)?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT DISTINCT d.rowid FROM incidents i JOIN deployments d ON d.id = i.deployment_id
-                     WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at <= ?3",
-                )?;
-                let with_incident =
-                    stmt.query_map(params![f.env, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT service, team, opened_at, resolved_at FROM incidents
-                     WHERE environment = ?1 AND opened_at >= ?2 AND opened_at <= ?3
-                       AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)",
-                )?;
-                let incidents = stmt
-                    .query_map(params![f.env, start, end, f.team, f.service], |r| {
-                        Ok(Incident {
-                            service: r.get(0)?,
-                            team: r.get(1)?,
-                            opened_at: r.get(2)?,
-                            resolved_at: r.get(3)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok((deployments, with_incident, incidents))
+                let rows = load_rows(conn, f, start, now)?;
+                let linked = load_linked(conn, f, start, now)?;
+                let first_start = rows.iter().map(|r| r.started_at).min().unwrap_or(start);
+                let open = load_open_intervals(conn, f, first_start, now)?;
+                let incidents = load_unlinked(conn, f, start, now)?;
+                Ok((rows, linked, open, incidents))
             });
             let changes = changes.join().expect("reader thread").map_err(ledger.err())?;
-            let (deployments, with_incident, incidents) = rest?;
-            Ok(Window { deployments, with_incident, changes, incidents })
+            let (rows, linked, open, incidents) = rest?;
+            let deployments = rows.iter().map(|r| derive(r, now, &linked, &open)).collect();
+            Ok(Window { deployments, changes, incidents })
         })
+    }
+}
+
+/// What DORA version 2 makes of one stored deployment, as of `now`.
+fn derive(r: &Row, now: i64, linked: &Linked, open: &HashMap<i64, Vec<(i64, i64)>>) -> Deployment {
+    let production = r.status != DeploymentStatus::Failure;
+    let marked = r.rolled_back_at.filter(|t| *t <= now);
+    let failure = match (r.status, marked, linked.get(&r.rowid)) {
+        (DeploymentStatus::Failure, ..) => Failure::None,
+        (DeploymentStatus::RolledBack, ..) => Failure::RolledBack(r.finished_at - r.started_at),
+        (_, Some(at), _) => Failure::RolledBack(at - r.finished_at),
+        (_, None, Some((_, _, true))) => Failure::Unrecovered,
+        (_, None, Some((opened, resolved, false))) => Failure::Incident(resolved - r.finished_at.min(*opened)),
+        (_, None, None) => Failure::None,
+    };
+    Deployment {
+        service: r.service,
+        team: r.team,
+        production,
+        successful: r.status == DeploymentStatus::Success && marked.is_none(),
+        finished_at: r.finished_at,
+        failure,
+        marked_unplanned: r.unplanned,
+        during_incident: open.get(&r.service).is_some_and(|i| inside(i, r.started_at)),
     }
 }
 
@@ -420,64 +600,85 @@ pub fn window_days(seconds: i64) -> serde_json::Number {
     }
 }
 
-/// Computes the five keys over loaded rows (already filtered to one scope).
-fn compute(
-    q: &DoraQuery,
-    deployments: &[Deployment],
-    with_incident: &HashSet<i64>,
-    changes: &mut [i64],
-    incidents: &[Incident],
-) -> DoraReport {
-    let days = q.window as f64 / DAY;
-    let successes = deployments.iter().filter(|d| d.status == DeploymentStatus::Success).count() as u64;
-    let per_day = successes as f64 / days;
-
-    let finished = deployments.len() as u64;
-    let failed = deployments
-        .iter()
-        .filter(|d| d.status != DeploymentStatus::Success || with_incident.contains(&d.rowid))
-        .count() as u64;
-    let unplanned = deployments.iter().filter(|d| d.unplanned).count() as u64;
-    let ratio = |n: u64| (finished > 0).then(|| n as f64 / finished as f64);
-
-    let median = percentile_cont(changes, 0.5);
-    let p90 = percentile_cont(changes, 0.9);
-
-    // Recovery: failures → next success of the same service (rows are one environment).
-    let mut recoveries: Vec<i64> = Vec::new();
-    let mut unrecovered = 0u64;
-    let mut by_service: HashMap<i64, Vec<&Deployment>> = HashMap::new();
-    for d in deployments {
-        by_service.entry(d.service).or_default().push(d);
+/// The median number of deployment days (distinct UTC days) over the window's buckets of
+/// `size` seconds, counted back from `now`. Buckets are `(now - size·(k+1), now - size·k]`;
+/// the window's start belongs to the oldest bucket; days before the oldest whole bucket do not
+/// count; a window shorter than `size` is one bucket.
+fn deployment_days_median(now: i64, window: i64, size: i64, finished: &[i64]) -> f64 {
+    let (count, size) = if window < size { (1, window) } else { (window / size, size) };
+    let mut days: Vec<HashSet<i64>> = vec![HashSet::new(); count as usize];
+    for &t in finished {
+        let age = now - t;
+        if age < 0 {
+            continue;
+        }
+        let k = if age == count * size { count - 1 } else { age / size };
+        if k < count {
+            days[k as usize].insert(t.div_euclid(86_400));
+        }
     }
-    for list in by_service.values_mut() {
-        list.sort_by_key(|d| (d.finished_at, d.status != DeploymentStatus::Success));
-        let successes: Vec<UnixSeconds> =
-            list.iter().filter(|d| d.status == DeploymentStatus::Success).map(|d| d.finished_at).collect();
-        for d in list.iter().filter(|d| d.status != DeploymentStatus::Success) {
-            let next = successes.partition_point(|t| *t <= d.finished_at);
-            match successes.get(next) {
-                Some(t) if *t <= q.now => recoveries.push(t - d.finished_at),
-                _ => unrecovered += 1,
+    let mut counts: Vec<i64> = days.iter().map(|d| d.len() as i64).collect();
+    percentile_cont(&mut counts, 0.5).unwrap_or(0.0)
+}
+
+/// Computes the keys over loaded rows (already filtered to one scope).
+fn compute(q: &DoraQuery, deployments: &[Deployment], changes: &mut [i64], incidents: &[Incident]) -> DoraReport {
+    let days = q.window as f64 / DAY;
+    let production: Vec<&Deployment> = deployments.iter().filter(|d| d.production).collect();
+    let failed_to_apply = (deployments.len() - production.len()) as u64;
+    let successful: Vec<i64> = production.iter().filter(|d| d.successful).map(|d| d.finished_at).collect();
+    let successes = successful.len() as u64;
+    let per_day = successes as f64 / days;
+    let deployment_days = successful.iter().map(|t| t.div_euclid(86_400)).collect::<HashSet<_>>().len() as u64;
+    let weekly = deployment_days_median(q.now, q.window, WEEK, &successful);
+    let monthly = deployment_days_median(q.now, q.window, THIRTY_DAYS, &successful);
+
+    let total = production.len() as u64;
+    let ratio = |n: u64| (total > 0).then(|| n as f64 / total as f64);
+    let mut recoveries: Vec<i64> = Vec::new();
+    let (mut rolled_back, mut incident_linked, mut unrecovered) = (0u64, 0u64, 0u64);
+    for d in &production {
+        match d.failure {
+            Failure::None => {}
+            Failure::RolledBack(s) => {
+                rolled_back += 1;
+                recoveries.push(s);
+            }
+            Failure::Incident(s) => {
+                incident_linked += 1;
+                recoveries.push(s);
+            }
+            Failure::Unrecovered => {
+                incident_linked += 1;
+                unrecovered += 1;
             }
         }
     }
-    for i in incidents {
-        match i.resolved_at {
-            Some(r) if r <= q.now => recoveries.push(r - i.opened_at),
-            _ => unrecovered += 1,
-        }
-    }
+    let failed = rolled_back + incident_linked;
     let recovered = recoveries.len() as u64;
     let recovery_median = percentile_cont(&mut recoveries, 0.5);
+    let marked = production.iter().filter(|d| d.marked_unplanned).count() as u64;
+    let unplanned = production.iter().filter(|d| d.marked_unplanned || d.during_incident).count() as u64;
 
+    let mut restores: Vec<i64> = incidents.iter().filter_map(|i| i.resolved_at.map(|r| r - i.opened_at)).collect();
+    let resolved = restores.len() as u64;
+
+    let median = percentile_cont(changes, 0.5);
+    let p90 = percentile_cont(changes, 0.9);
     DoraReport {
         window_days: window_days(q.window),
         now: format_time(q.now),
         environment: q.environment.clone(),
         team: q.team.clone(),
         service: q.service.clone(),
-        deployment_frequency: Frequency { per_day, deployments: successes, level: Level::for_frequency(per_day) },
+        deployment_frequency: Frequency {
+            per_day,
+            deployments: successes,
+            deployment_days,
+            weekly_deployment_days_median: weekly,
+            monthly_deployment_days_median: monthly,
+            level: Level::for_deployment_days(weekly, monthly),
+        },
         lead_time: LeadTime {
             median_seconds: median,
             p90_seconds: p90,
@@ -487,7 +688,9 @@ fn compute(
         change_failure_rate: ChangeFailureRate {
             ratio: ratio(failed),
             failed,
-            deployments: finished,
+            rolled_back,
+            incident_linked,
+            deployments: total,
             level: ratio(failed).map(Level::for_failure_rate),
         },
         recovery_time: RecoveryTime {
@@ -496,10 +699,25 @@ fn compute(
             unrecovered,
             level: recovery_median.map(Level::for_recovery),
         },
-        rework_rate: ReworkRate { ratio: ratio(unplanned), unplanned, deployments: finished },
+        rework_rate: ReworkRate {
+            ratio: ratio(unplanned),
+            unplanned,
+            inferred: unplanned - marked,
+            deployments: total,
+        },
+        incidents: IncidentRestore {
+            median_seconds: percentile_cont(&mut restores, 0.5),
+            resolved,
+            unresolved: incidents.len() as u64 - resolved,
+        },
+        failed_to_apply,
+        definitions: DEFINITIONS,
         levels_source: "DORA 2023",
     }
 }
+
+/// The definitions [`Ledger::dora`] applies, as reports name them.
+pub const DEFINITIONS: &str = "paved DORA v2 (dora.dev, Four Keys, Apache DevLake)";
 
 impl Ledger {
     fn filter(&self, q: &DoraQuery) -> Result<Option<Filter>> {
@@ -523,15 +741,15 @@ impl Ledger {
         })
     }
 
-    /// The five DORA keys for one scope.
+    /// The DORA keys for one scope.
     pub fn dora(&self, q: &DoraQuery) -> Result<DoraReport> {
         check_window(q)?;
         let Some(f) = self.filter(q)? else {
-            return Ok(compute(q, &[], &HashSet::new(), &mut Vec::new(), &[]));
+            return Ok(compute(q, &[], &mut Vec::new(), &[]));
         };
         let w = Window::load(self, &f, q)?;
         let mut leads: Vec<i64> = w.changes.iter().map(|c| c.lead).collect();
-        Ok(compute(q, &w.deployments, &w.with_incident, &mut leads, &w.incidents))
+        Ok(compute(q, &w.deployments, &mut leads, &w.incidents))
     }
 
     /// One report per team or service that has deployments, changes or incidents in the
@@ -545,18 +763,18 @@ impl Ledger {
             GroupBy::Service => NameKind::Service,
         };
         let names = self.read(|c| Ledger::names(c, kind))?;
-        let key_d = |d: &Deployment| if by == GroupBy::Team { d.team } else { d.service };
+        let key = |team: i64, service: i64| if by == GroupBy::Team { team } else { service };
         let mut deployments: HashMap<i64, Vec<Deployment>> = HashMap::new();
         for d in &w.deployments {
-            deployments.entry(key_d(d)).or_default().push(*d);
+            deployments.entry(key(d.team, d.service)).or_default().push(*d);
         }
         let mut changes: HashMap<i64, Vec<i64>> = HashMap::new();
         for c in &w.changes {
-            changes.entry(if by == GroupBy::Team { c.team } else { c.service }).or_default().push(c.lead);
+            changes.entry(key(c.team, c.service)).or_default().push(c.lead);
         }
         let mut incidents: HashMap<i64, Vec<Incident>> = HashMap::new();
         for i in &w.incidents {
-            incidents.entry(if by == GroupBy::Team { i.team } else { i.service }).or_default().push(*i);
+            incidents.entry(key(i.team, i.service)).or_default().push(*i);
         }
         let mut keys: Vec<i64> = deployments.keys().chain(changes.keys()).chain(incidents.keys()).copied().collect();
         keys.sort_unstable();
@@ -573,7 +791,6 @@ impl Ledger {
                 compute(
                     &scoped,
                     deployments.get(&k).map_or(&[], Vec::as_slice),
-                    &w.with_incident,
                     changes.entry(k).or_default(),
                     incidents.get(&k).map_or(&[], Vec::as_slice),
                 )
@@ -623,7 +840,12 @@ impl DoraReport {
         let rows = [
             (
                 "deployment frequency",
-                format!("{:.2}/day ({})", f.per_day, paved_core::hint::plural(f.deployments, "deployment")),
+                format!(
+                    "{:.2}/day ({} on {})",
+                    f.per_day,
+                    paved_core::hint::plural(f.deployments, "deployment"),
+                    paved_core::hint::plural(f.deployment_days, "day")
+                ),
                 f.level.as_str(),
             ),
             (
@@ -661,11 +883,32 @@ impl DoraReport {
                 }),
                 "",
             ),
+            (
+                "incident restore time",
+                match self.incidents.median_seconds {
+                    Some(m) => format!(
+                        "median {} ({} resolved, {} unresolved)",
+                        fmt_duration(m),
+                        self.incidents.resolved,
+                        self.incidents.unresolved
+                    ),
+                    None => format!("nothing resolved ({} unresolved)", self.incidents.unresolved),
+                },
+                "",
+            ),
         ];
         for (name, value, lvl) in rows {
             let _ = writeln!(t, "  {name:<22} {value:<48} {lvl}");
         }
-        let _ = writeln!(t, "  levels: {}", self.levels_source);
+        if self.failed_to_apply > 0 {
+            let _ = writeln!(
+                t,
+                "  {} never reached {} (failed to apply; in no key)",
+                paved_core::hint::plural(self.failed_to_apply, "deployment"),
+                self.environment
+            );
+        }
+        let _ = writeln!(t, "  definitions: {}; levels: {}", self.definitions, self.levels_source);
         t
     }
 
@@ -737,11 +980,50 @@ mod tests {
     }
 
     #[test]
+    fn deployment_day_buckets_count_back_from_now() {
+        let now = 100 * 86_400; // a midnight
+        let h = 3_600;
+        // 30 days = 4 whole weeks (the 2 oldest days are in no weekly bucket) and one month.
+        let window = 30 * 86_400;
+        // Week 0: 6 UTC days (`now` is a midnight, so `now` and `now - 1h` are two days); week 1:
+        // 1 day; weeks 2 and 3: none.
+        let t = [now, now - h, now - 86_400 - h, now - 2 * 86_400 - h, now - 3 * 86_400 - h, now - 4 * 86_400 - h];
+        let mut times = t.to_vec();
+        times.push(now - 8 * 86_400);
+        // Before the 4 whole weeks, still in the window: only the monthly bucket sees it.
+        times.push(now - 29 * 86_400);
+        assert_eq!(deployment_days_median(now, window, WEEK, &times), 0.5);
+        assert_eq!(deployment_days_median(now, window, THIRTY_DAYS, &times), 8.0);
+        // A deployment exactly one week before now belongs to the older bucket.
+        assert_eq!(deployment_days_median(now, 2 * WEEK, WEEK, &[now - WEEK]), 0.5);
+        // The window's start belongs to the oldest bucket; a window shorter than the bucket is one.
+        assert_eq!(deployment_days_median(now, WEEK, WEEK, &[now - WEEK]), 1.0);
+        assert_eq!(deployment_days_median(now, 3 * 86_400, WEEK, &[now - 86_400, now]), 2.0);
+        // A burst of 30 deployments on one day is one deployment day.
+        let burst: Vec<i64> = (0..30).map(|i| now - 2 * h - i * 60).collect();
+        assert_eq!(deployment_days_median(now, window, WEEK, &burst), 0.0);
+    }
+
+    #[test]
+    fn open_intervals_exclude_their_ends() {
+        let intervals = [(10, 20), (20, 30), (40, 50)];
+        assert!(!inside(&intervals, 10));
+        assert!(inside(&intervals, 11));
+        assert!(!inside(&intervals, 20));
+        assert!(inside(&intervals, 29));
+        assert!(!inside(&intervals, 35));
+        assert!(!inside(&intervals, 50));
+        assert!(!inside(&[], 5));
+    }
+
+    #[test]
     fn levels_at_their_boundaries() {
-        assert_eq!(Level::for_frequency(1.0), Level::Elite);
-        assert_eq!(Level::for_frequency(1.0 / 7.0), Level::High);
-        assert_eq!(Level::for_frequency(1.0 / 30.0), Level::Medium);
-        assert_eq!(Level::for_frequency(0.03), Level::Low);
+        assert_eq!(Level::for_deployment_days(5.0, 20.0), Level::Elite);
+        assert_eq!(Level::for_deployment_days(4.5, 20.0), Level::High);
+        assert_eq!(Level::for_deployment_days(1.0, 4.0), Level::High);
+        assert_eq!(Level::for_deployment_days(0.5, 2.0), Level::Medium);
+        assert_eq!(Level::for_deployment_days(0.0, 1.0), Level::Medium);
+        assert_eq!(Level::for_deployment_days(0.0, 0.5), Level::Low);
         assert_eq!(Level::for_lead_time(DAY - 1.0), Level::Elite);
         assert_eq!(Level::for_lead_time(DAY), Level::High);
         assert_eq!(Level::for_lead_time(30.0 * DAY), Level::Low);

@@ -9,7 +9,7 @@ use crate::ledger::Ledger;
 use crate::model::{LedgerEvent, parse_line};
 
 /// Lines written per transaction when importing without `strict`.
-const BATCH: usize = 20_000;
+const BATCH: usize = 100_000;
 
 /// One rejected line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +29,10 @@ pub struct ImportReport {
     pub deployments: u64,
     /// Incidents written (new or updated).
     pub incidents: u64,
+    /// Survey answers written (new or updated).
+    pub surveys: u64,
+    /// Support tickets written (new or updated).
+    pub support_tickets: u64,
     /// Rejected lines, in order.
     pub rejected: Vec<BadLine>,
     /// `true` when nothing was written because a line was bad and the import was strict.
@@ -40,102 +44,165 @@ impl ImportReport {
     pub fn is_clean(&self) -> bool {
         self.rejected.is_empty()
     }
+
+    fn count(&mut self, events: &[LedgerEvent]) {
+        for e in events {
+            match e {
+                LedgerEvent::Deployment(_) => self.deployments += 1,
+                LedgerEvent::Incident(_) => self.incidents += 1,
+                LedgerEvent::Survey(_) => self.surveys += 1,
+                LedgerEvent::SupportTicket(_) => self.support_tickets += 1,
+                LedgerEvent::Activity(_) => {}
+            }
+        }
+    }
+}
+
+/// How far an import has got, reported after every written batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportProgress {
+    /// Bytes of input read.
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Events written (or, with `strict`, staged in the open transaction).
+    pub events: u64,
 }
 
 /// What the parser thread hands the writer.
 enum Parsed {
-    Events(Vec<LedgerEvent>),
+    /// Parsed events, and how far the input had been read when the batch was full.
+    Events(Vec<LedgerEvent>, u64, u64),
     Bad(BadLine),
+    /// The whole input was read: without it, the input ended in an error.
+    End,
 }
 
 /// Reads and parses lines on its own thread (JSON and time parsing overlap the writes).
-fn parse_all(input: impl BufRead, tx: std::sync::mpsc::SyncSender<Parsed>) -> Result<()> {
+/// Returns early, without error, when the writer has stopped listening.
+fn parse_all(mut input: impl BufRead, tx: std::sync::mpsc::SyncSender<Parsed>) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH);
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|source| Error::Io { path: "<input>".into(), source })?;
-        if line.trim().is_empty() {
-            continue;
+    let mut buf = Vec::with_capacity(512);
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = input.read_until(b'\n', &mut buf).map_err(|source| Error::Io { path: "<input>".into(), source })?;
+        if n == 0 {
+            break;
         }
-        match parse_line(&line) {
+        bytes += n as u64;
+        lines += 1;
+        let parsed = match std::str::from_utf8(&buf) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => parse_line(line.trim_end_matches(['\n', '\r'])),
+            Err(e) => Err(Error::invalid(
+                "line",
+                format!("byte {}", e.valid_up_to() + 1),
+                "is not UTF-8",
+                Some("save the file as UTF-8 (e.g. iconv -t UTF-8)".into()),
+            )),
+        };
+        match parsed {
             Ok(e) => {
                 batch.push(e);
-                if batch.len() == BATCH
-                    && tx.send(Parsed::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err()
-                {
-                    return Ok(());
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(Parsed::Events(full, bytes, lines)).is_err() {
+                        return Ok(());
+                    }
                 }
             }
             Err(e) => {
-                let bad = BadLine { line: i + 1, reason: e.to_string(), hint: e.hint().map(str::to_string) };
+                let bad = BadLine { line: lines as usize, reason: e.to_string(), hint: e.hint().map(str::to_string) };
                 if tx.send(Parsed::Bad(bad)).is_err() {
                     return Ok(());
                 }
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.send(Parsed::Events(batch));
+    if !batch.is_empty() && tx.send(Parsed::Events(batch, bytes, lines)).is_err() {
+        return Ok(());
     }
+    let _ = tx.send(Parsed::End);
     Ok(())
-}
-
-fn count(report: &mut ImportReport, events: &[LedgerEvent]) {
-    for e in events {
-        match e {
-            LedgerEvent::Deployment(_) => report.deployments += 1,
-            LedgerEvent::Incident(_) => report.incidents += 1,
-            LedgerEvent::Activity(_) => {}
-        }
-    }
 }
 
 impl Ledger {
     /// Imports JSON Lines. Empty lines are skipped. With `strict`, nothing is written when
-    /// any line is bad (one transaction, rolled back); otherwise the good lines are written
-    /// (in transactions of 20,000 events) and the bad ones reported. Importing an id again
-    /// updates the event instead of duplicating it.
+    /// any line is bad or the input cannot be read to its end (one transaction, rolled back);
+    /// otherwise the good lines are written in transactions of 20,000 events and the bad ones
+    /// (including lines that are not UTF-8) reported, and an input that fails to read keeps
+    /// the batches written before it. Importing an id again merges the event into the stored
+    /// one instead of duplicating it.
     pub fn import(&self, input: impl BufRead + Send, strict: bool) -> Result<ImportReport> {
+        self.import_with_progress(input, strict, |_| {})
+    }
+
+    /// [`Ledger::import`], calling `progress` after every batch of 20,000 events.
+    pub fn import_with_progress(
+        &self,
+        input: impl BufRead + Send,
+        strict: bool,
+        mut progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
         std::thread::scope(|scope| {
             let parser = scope.spawn(move || parse_all(input, tx));
             let mut report = ImportReport::default();
-            if strict {
-                let written = self.write_with(|w| {
+            let mut done = ImportProgress::default();
+            let mut step = |report: &mut ImportReport, events: &[LedgerEvent], bytes, lines| {
+                report.count(events);
+                done = ImportProgress { bytes, lines, events: done.events + events.len() as u64 };
+                progress(done);
+            };
+            let written = if strict {
+                self.write_with(|w| {
+                    let mut ended = false;
                     for item in rx.iter() {
                         match item {
-                            Parsed::Events(events) if report.rejected.is_empty() => {
+                            Parsed::Events(events, bytes, lines) if report.rejected.is_empty() => {
                                 for e in &events {
                                     w.event(e)?;
                                 }
-                                count(&mut report, &events);
+                                step(&mut report, &events, bytes, lines);
                             }
-                            Parsed::Events(_) => {}
+                            Parsed::Events(..) => {}
                             Parsed::Bad(b) => report.rejected.push(b),
+                            Parsed::End => ended = true,
                         }
                     }
-                    Ok(report.rejected.is_empty().then_some(()))
-                });
-                if let Err(e) = written {
-                    drop(parser.join());
-                    return Err(e);
-                }
-                if !report.rejected.is_empty() {
-                    report.aborted = true;
-                    report.deployments = 0;
-                    report.incidents = 0;
-                }
+                    // Commit only a whole input without bad lines.
+                    Ok((ended && report.rejected.is_empty()).then_some(()))
+                })
+                .map(drop)
             } else {
-                for item in rx.iter() {
-                    match item {
-                        Parsed::Events(events) => {
-                            self.write(&events)?;
-                            count(&mut report, &events);
+                (|| {
+                    for item in rx.iter() {
+                        match item {
+                            Parsed::Events(events, bytes, lines) => {
+                                self.write(&events)?;
+                                step(&mut report, &events, bytes, lines);
+                            }
+                            Parsed::Bad(b) => report.rejected.push(b),
+                            Parsed::End => {}
                         }
-                        Parsed::Bad(b) => report.rejected.push(b),
                     }
-                }
+                    Ok(())
+                })()
+            };
+            // A parser blocked on the full channel (the writer failed) wakes up and ends.
+            drop(rx);
+            let parsed = parser.join().expect("the parser thread does not panic");
+            written?;
+            parsed?;
+            if strict && !report.rejected.is_empty() {
+                report = ImportReport {
+                    rejected: std::mem::take(&mut report.rejected),
+                    aborted: true,
+                    ..Default::default()
+                };
             }
-            parser.join().expect("the parser thread does not panic")?;
             Ok(report)
         })
     }

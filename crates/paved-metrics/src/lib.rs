@@ -35,6 +35,7 @@ pub mod prom;
 pub mod recorder;
 #[cfg(feature = "serve")]
 pub mod serve;
+mod tally;
 
 pub use adoption::{AdoptionReport, catalog_teams};
 pub use dora::{DoraQuery, DoraReport, GroupBy, Level, parse_window, window_days};
@@ -42,7 +43,7 @@ pub use error::{Error, Result};
 pub use import::{BadLine, ImportReport};
 pub use ledger::{LEDGER_FILE, Ledger};
 pub use model::{
-    ActivityEvent, ActivityKind, CommitRef, DeploymentEvent, DeploymentStatus, IncidentEvent, LedgerEvent, UnixSeconds,
-    format_time, parse_time,
+    ActivityEvent, ActivityKind, CommitRef, DeploymentEvent, DeploymentStatus, IncidentEvent, LedgerEvent,
+    SupportTicketEvent, SurveyEvent, UnixSeconds, format_time, parse_time,
 };
 pub use recorder::LedgerRecorder;

@@ -239,6 +239,55 @@ impl ActivityKind {
     }
 }
 
+/// A developer-satisfaction survey answer: "How likely are you to recommend the platform to
+/// a colleague?" on the 0–10 Net Promoter scale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SurveyEvent {
+    /// Unique id; recording the same id again updates the answer.
+    pub id: String,
+    /// The answering developer's team.
+    pub team: String,
+    /// The service the answer is about, when it is about one.
+    pub service: Option<String>,
+    /// When it was answered.
+    pub at: UnixSeconds,
+    /// The score, 0–10: 9–10 promoters, 7–8 passives, 0–6 detractors.
+    pub score: u8,
+    /// A free-text comment.
+    pub comment: Option<String>,
+}
+
+impl SurveyEvent {
+    /// An answer without service or comment.
+    pub fn new(id: &str, team: &str, at: UnixSeconds, score: u8) -> Self {
+        SurveyEvent { id: id.into(), team: team.into(), service: None, at, score, comment: None }
+    }
+}
+
+/// A support ticket a team opened with the platform team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SupportTicketEvent {
+    /// Unique id; recording the same id again updates the ticket.
+    pub id: String,
+    /// The team that asked.
+    pub team: String,
+    /// What it was about (`deploys`, `databases`, `access`, …).
+    pub category: String,
+    /// When it was opened.
+    pub opened_at: UnixSeconds,
+    /// When it was resolved (`None` while open).
+    pub resolved_at: Option<UnixSeconds>,
+}
+
+impl SupportTicketEvent {
+    /// A ticket.
+    pub fn new(id: &str, team: &str, category: &str, opened_at: UnixSeconds, resolved_at: Option<UnixSeconds>) -> Self {
+        SupportTicketEvent { id: id.into(), team: team.into(), category: category.into(), opened_at, resolved_at }
+    }
+}
+
 /// One event for the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -249,7 +298,14 @@ pub enum LedgerEvent {
     Incident(IncidentEvent),
     /// Other platform activity.
     Activity(ActivityEvent),
+    /// A developer-satisfaction survey answer.
+    Survey(SurveyEvent),
+    /// A support ticket.
+    SupportTicket(SupportTicketEvent),
 }
+
+/// The `type`s of the import format.
+pub const EVENT_TYPES: [&str; 4] = ["deployment", "incident", "survey", "support_ticket"];
 
 /// Parses an RFC 3339 time into Unix seconds.
 pub fn parse_time(field: &str, value: &str) -> Result<UnixSeconds> {
@@ -305,7 +361,74 @@ struct RawEvent<'a> {
     #[serde(borrow)]
     image: Option<Cow<'a, str>>,
     escape_hatches: Option<Vec<String>>,
+    rollback: Option<bool>,
+    score: Option<serde_json::Value>,
+    comment: Option<String>,
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    at: Option<Cow<'a, str>>,
 }
+
+impl RawEvent<'_> {
+    /// The fields given that a type does not have, by name.
+    fn given(&self) -> [(&'static str, bool); 18] {
+        [
+            ("service", self.service.is_some()),
+            ("environment", self.environment.is_some()),
+            ("status", self.status.is_some()),
+            ("started_at", self.started_at.is_some()),
+            ("finished_at", self.finished_at.is_some()),
+            ("commits", self.commits.is_some()),
+            ("unplanned", self.unplanned.is_some()),
+            ("deployment_id", self.deployment_id.is_some()),
+            ("opened_at", self.opened_at.is_some()),
+            ("resolved_at", self.resolved_at.is_some()),
+            ("revision", self.revision.is_some()),
+            ("image", self.image.is_some()),
+            ("escape_hatches", self.escape_hatches.is_some()),
+            ("rollback", self.rollback.is_some()),
+            ("score", self.score.is_some()),
+            ("comment", self.comment.is_some()),
+            ("category", self.category.is_some()),
+            ("at", self.at.is_some()),
+        ]
+    }
+
+    /// Refuses fields that `kind` events do not have (a `score` on a deployment is a mistake,
+    /// not something to drop silently).
+    fn only(&self, kind: &str, allowed: &[&str]) -> Result<()> {
+        match self.given().iter().find(|(name, given)| *given && !allowed.contains(name)) {
+            Some((name, _)) => Err(Error::invalid(
+                "key",
+                *name,
+                format!("is not a field of a {kind} event"),
+                Some(format!("{kind} events have: type, id, team, {}", allowed.join(", "))),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+const DEPLOYMENT_FIELDS: &[&str] = &[
+    "service",
+    "environment",
+    "status",
+    "started_at",
+    "finished_at",
+    "commits",
+    "unplanned",
+    "revision",
+    "image",
+    "escape_hatches",
+    "rollback",
+];
+const INCIDENT_FIELDS: &[&str] = &["service", "environment", "deployment_id", "opened_at", "resolved_at"];
+const SURVEY_FIELDS: &[&str] = &["service", "score", "comment", "at"];
+const TICKET_FIELDS: &[&str] = &["category", "opened_at", "resolved_at"];
+
+/// The longest survey comment kept.
+pub const MAX_COMMENT: usize = 4_000;
 
 fn required<'a>(field: &str, value: &'a Option<Cow<'a, str>>) -> Result<&'a str> {
     match value.as_deref() {
@@ -353,12 +476,18 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
         }
     })?;
     let kind = required("type", &raw.kind)?;
-    let kind = choice("type", kind, &["deployment", "incident"])?;
+    let kind = choice("type", kind, &EVENT_TYPES)?;
     let id = required("id", &raw.id)?.to_string();
+    match kind {
+        "survey" => return parse_survey(raw, id),
+        "support_ticket" => return parse_ticket(raw, id),
+        _ => {}
+    }
     let service = required("service", &raw.service)?.to_string();
     let team = required("team", &raw.team)?.to_string();
     let environment = required("environment", &raw.environment)?.to_string();
     if kind == "deployment" {
+        raw.only("deployment", DEPLOYMENT_FIELDS)?;
         let status = choice("status", required("status", &raw.status)?, &["success", "failure", "rolled_back"])?;
         let status = match status {
             "success" => DeploymentStatus::Success,
@@ -400,24 +529,14 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
             finished_at: Some(finished_at),
             commits,
             unplanned: raw.unplanned.unwrap_or(false),
-            rollback: false,
+            rollback: raw.rollback.unwrap_or(false),
             revision: raw.revision,
             image: raw.image.map(Cow::into_owned),
             escape_hatches: raw.escape_hatches.unwrap_or_default(),
         }))
     } else {
-        let opened_at = parse_time("opened_at", required("opened_at", &raw.opened_at)?)?;
-        let resolved_at = raw.resolved_at.as_deref().map(|r| parse_time("resolved_at", r)).transpose()?;
-        if let (Some(r), Some(raw_r)) = (resolved_at, raw.resolved_at.as_deref())
-            && r < opened_at
-        {
-            return Err(Error::invalid(
-                "resolved_at",
-                raw_r,
-                "is before opened_at",
-                Some("check the two times".into()),
-            ));
-        }
+        raw.only("incident", INCIDENT_FIELDS)?;
+        let (opened_at, resolved_at) = open_and_resolved(&raw)?;
         Ok(LedgerEvent::Incident(IncidentEvent {
             id,
             service,
@@ -428,6 +547,56 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
             resolved_at,
         }))
     }
+}
+
+/// `opened_at` (required) and `resolved_at` (optional, not before it).
+fn open_and_resolved(raw: &RawEvent<'_>) -> Result<(UnixSeconds, Option<UnixSeconds>)> {
+    let opened_at = parse_time("opened_at", required("opened_at", &raw.opened_at)?)?;
+    let resolved_at = raw.resolved_at.as_deref().map(|r| parse_time("resolved_at", r)).transpose()?;
+    if let (Some(r), Some(raw_r)) = (resolved_at, raw.resolved_at.as_deref())
+        && r < opened_at
+    {
+        return Err(Error::invalid("resolved_at", raw_r, "is before opened_at", Some("check the two times".into())));
+    }
+    Ok((opened_at, resolved_at))
+}
+
+fn parse_survey(raw: RawEvent<'_>, id: String) -> Result<LedgerEvent> {
+    raw.only("survey", SURVEY_FIELDS)?;
+    let team = required("team", &raw.team)?.to_string();
+    let service = match &raw.service {
+        Some(_) => Some(required("service", &raw.service)?.to_string()),
+        None => None,
+    };
+    let at = parse_time("at", required("at", &raw.at)?)?;
+    let hint = || Some("give a whole number from 0 (not at all likely) to 10 (extremely likely)".to_string());
+    let score = match &raw.score {
+        None => return Err(Error::invalid("score", "", "is required", hint())),
+        Some(v) => match v.as_u64().and_then(|n| u8::try_from(n).ok()) {
+            Some(n) if n <= 10 => n,
+            _ => return Err(Error::invalid("score", v.to_string(), "is not a score from 0 to 10", hint())),
+        },
+    };
+    let comment = raw.comment.filter(|c| !c.trim().is_empty());
+    if let Some(c) = &comment
+        && c.chars().count() > MAX_COMMENT
+    {
+        return Err(Error::invalid(
+            "comment",
+            truncate(c),
+            format!("is longer than {MAX_COMMENT} characters"),
+            Some("shorten the comment, or link to the full text".into()),
+        ));
+    }
+    Ok(LedgerEvent::Survey(SurveyEvent { id, team, service, at, score, comment }))
+}
+
+fn parse_ticket(raw: RawEvent<'_>, id: String) -> Result<LedgerEvent> {
+    raw.only("support_ticket", TICKET_FIELDS)?;
+    let team = required("team", &raw.team)?.to_string();
+    let category = required("category", &raw.category)?.to_string();
+    let (opened_at, resolved_at) = open_and_resolved(&raw)?;
+    Ok(LedgerEvent::SupportTicket(SupportTicketEvent { id, team, category, opened_at, resolved_at }))
 }
 
 fn truncate(s: &str) -> String {

@@ -1,67 +1,70 @@
-//! Prometheus: a collector that reads the ledger at scrape time, so every paved process
-//! (CLI runs, services embedding the library) shows up in one consistent exposition.
+//! Prometheus: a collector over the ledger, so that every paved process (CLI runs, services
+//! embedding the library) shows up in one consistent exposition.
 //!
-//! Labels are bounded (team, service, environment, result — never a SHA or an id). Names
-//! follow prometheus-client's conventions: counters get `_total` and units their suffix.
+//! * **Counters** (`paved_deployments_total`, `paved_rollbacks_total`, histograms, …) read the
+//!   totals the ledger keeps at write time: each counts an immutable fact once, when it is
+//!   first recorded, so a counter never goes down (a later rollback or a re-import does not
+//!   move a deployment between results) and a scrape reads a few hundred rows.
+//! * **Gauges** (DORA keys and adoption over the last 30 days) are computed from the ledger on
+//!   its read connection, and cached for a short time (10 s by default,
+//!   [`LedgerCollector::cache_for`]) so that several Prometheus servers scraping at once cost
+//!   one computation.
+//!
+//! Labels are bounded (team, service, environment, result, engine, category: never a SHA or
+//! an id). Names follow prometheus-client's conventions: counters get `_total`, and units
+//! (base units only: seconds) their suffix. The exposition is OpenMetrics, encoded by
+//! prometheus-client itself.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::dora::{DoraQuery, GroupBy};
-use crate::ledger::{Ledger, NameKind};
-use crate::model::DeploymentStatus;
-
-/// Upper bounds of the deployment-duration histogram, seconds.
-pub const DURATION_BUCKETS: [f64; 9] = [5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
-/// Upper bounds of the policy-evaluation histogram, seconds.
-pub const POLICY_BUCKETS: [f64; 8] = [0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
+use crate::dora::{DoraQuery, DoraReport, GroupBy};
+use crate::ledger::Ledger;
+pub use crate::tally::{DURATION_BUCKETS, POLICY_BUCKETS};
+use crate::tally::{Family, Series};
 
 /// The OpenMetrics content type of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// The Prometheus text-format content type, for clients that do not ask for OpenMetrics.
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Converts an OpenMetrics exposition to the Prometheus text format 0.0.4: counter families
-/// are named with their `_total` suffix, `# UNIT` and `# EOF` lines are dropped. For clients
-/// (and linters such as `promtool check metrics`) that do not speak OpenMetrics.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> =
-        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line.starts_with("# UNIT ") || line == "# EOF" {
-            continue;
-        }
-        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(rewritten.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
-}
+/// How long computed gauges are reused by default.
+pub const DEFAULT_CACHE: Duration = Duration::from_secs(10);
+
+/// The window of the DORA and adoption gauges.
+pub const GAUGE_WINDOW: i64 = 30 * 86_400;
 
 type Labels = Vec<(&'static str, String)>;
 
-/// Reads the ledger on every scrape.
+/// A DORA gauge: name, help, unit and the figure of a report.
+type DoraGauge<'a> = (&'a str, &'a str, Option<&'a Unit>, &'a dyn Fn(&DoraReport) -> Option<f64>);
+
+/// The gauges of one computation.
+#[derive(Debug)]
+struct Gauges {
+    dora: Vec<DoraReport>,
+    adoption: crate::AdoptionReport,
+}
+
+/// Encodes the ledger for Prometheus on every scrape.
 #[derive(Debug)]
 pub struct LedgerCollector {
     ledger: Arc<Ledger>,
     /// A fixed end of the windows; `None` reads the clock on every scrape.
     at: Option<i64>,
+    cache_for: Duration,
+    cache: Mutex<Option<(Instant, Arc<Gauges>)>>,
 }
 
 impl LedgerCollector {
     /// A collector over `ledger`; windows end at the time of each scrape.
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        LedgerCollector { ledger, at: None }
+        LedgerCollector { ledger, at: None, cache_for: DEFAULT_CACHE, cache: Mutex::new(None) }
     }
 
     /// Windows end at the fixed time `now` (Unix seconds) instead of the scrape's time, and
@@ -71,13 +74,40 @@ impl LedgerCollector {
         self
     }
 
+    /// Reuses computed gauges (DORA, adoption) for `ttl`; `Duration::ZERO` computes them on
+    /// every scrape. Counters are always read fresh.
+    pub fn cache_for(mut self, ttl: Duration) -> Self {
+        self.cache_for = ttl;
+        self
+    }
+
     fn now(&self) -> i64 {
         self.at.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    fn gauges(&self) -> crate::Result<Arc<Gauges>> {
+        let mut cache = self.cache.lock().expect("gauge cache lock");
+        if let Some((at, gauges)) = &*cache
+            && at.elapsed() < self.cache_for
+        {
+            return Ok(gauges.clone());
+        }
+        let now = self.now();
+        // The two reports read different rows: compute them side by side.
+        let (dora, adoption) = std::thread::scope(|s| {
+            let adoption = s.spawn(|| self.ledger.adoption_report(now, GAUGE_WINDOW, &Default::default(), false));
+            let dora = self.ledger.dora_by(&DoraQuery::new(now).window(GAUGE_WINDOW), GroupBy::Team);
+            (dora, adoption.join().expect("the adoption thread does not panic"))
+        });
+        let (dora, adoption) = (dora?, adoption?);
+        let gauges = Arc::new(Gauges { dora, adoption });
+        *cache = Some((Instant::now(), gauges.clone()));
+        Ok(gauges)
     }
 }
 
 /// A registry with paved's collector registered: serve it from your own service with
-/// `prometheus_client::encoding::text::encode`.
+/// [`encode`].
 pub fn registry(ledger: Arc<Ledger>) -> Registry {
     registry_with(LedgerCollector::new(ledger))
 }
@@ -89,25 +119,48 @@ pub fn registry_with(collector: LedgerCollector) -> Registry {
     registry
 }
 
-/// The registry's exposition in the OpenMetrics text format.
-pub fn encode(registry: &Registry) -> String {
+/// The registry's exposition in the OpenMetrics text format (prometheus-client's encoder).
+pub fn encode(registry: &Registry) -> Result<String, fmt::Error> {
     let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, registry).expect("writing to a String cannot fail");
-    out
+    prometheus_client::encoding::text::encode(&mut out, registry)?;
+    Ok(out)
 }
 
-struct Histogram {
-    labels: Labels,
-    sum: f64,
-    count: u64,
-    /// Per-bucket (not cumulative) counts, the last bucket being +Inf.
-    buckets: Vec<(f64, u64)>,
+fn labels_of(family: Family, s: &Series) -> Labels {
+    family.label_names().iter().copied().zip(s.labels.iter().cloned()).collect()
 }
 
-fn counters(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, u64)]) -> fmt::Result {
+fn counters(
+    enc: &mut DescriptorEncoder,
+    all: &HashMap<Family, Vec<Series>>,
+    family: Family,
+    name: &str,
+    help: &str,
+) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, v) in rows {
-        m.encode_family(labels)?.encode_counter::<NoLabelSet, _, u64>(v, None)?;
+    for s in all.get(&family).map_or(&[][..], Vec::as_slice) {
+        let value = s.buckets.first().map_or(0, |b| b.0) as u64;
+        m.encode_family(&labels_of(family, s))?.encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+    }
+    Ok(())
+}
+
+fn histograms(
+    enc: &mut DescriptorEncoder,
+    all: &HashMap<Family, Vec<Series>>,
+    family: Family,
+    name: &str,
+    help: &str,
+) -> fmt::Result {
+    let bounds = family.bounds().unwrap_or(&[]);
+    let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    for s in all.get(&family).map_or(&[][..], Vec::as_slice) {
+        let sum = s.buckets.iter().map(|b| b.1).sum();
+        let count = s.buckets.iter().map(|b| b.0 as u64).sum();
+        // Per-bucket counts; the encoder makes them cumulative.
+        let buckets: Vec<(f64, u64)> =
+            bounds.iter().copied().chain([f64::INFINITY]).zip(s.buckets.iter().map(|b| b.0 as u64)).collect();
+        m.encode_family(&labels_of(family, s))?.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
     }
     Ok(())
 }
@@ -126,194 +179,62 @@ fn gauges(
     Ok(())
 }
 
-fn histograms(enc: &mut DescriptorEncoder, name: &str, help: &str, rows: &[Histogram]) -> fmt::Result {
-    let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
-    for h in rows {
-        m.encode_family(&h.labels)?.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
-    }
-    Ok(())
-}
-
-/// `SELECT` fragments counting values per bucket: `sum(x <= b1), sum(x > b1 AND x <= b2), …`.
-fn bucket_sql(expr: &str, bounds: &[f64]) -> String {
-    let mut parts = Vec::new();
-    let mut lower: Option<f64> = None;
-    for b in bounds {
-        parts.push(match lower {
-            None => format!("sum({expr} <= {b})"),
-            Some(l) => format!("sum({expr} > {l} AND {expr} <= {b})"),
-        });
-        lower = Some(*b);
-    }
-    parts.push(format!("sum({expr} > {})", bounds[bounds.len() - 1]));
-    parts.join(", ")
-}
-
-struct Snapshot {
-    deployments: Vec<(Labels, u64)>,
-    rollbacks: Vec<(Labels, u64)>,
-    durations: Vec<Histogram>,
-    policy: Vec<(Labels, u64)>,
-    policy_durations: Vec<Histogram>,
-    databases: Vec<(Labels, u64)>,
-}
-
-fn histogram_rows(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    bounds: &[f64],
-    label_names: &[&'static str],
-) -> rusqlite::Result<Vec<Histogram>> {
-    let mut stmt = conn.prepare(sql)?;
-    let n = label_names.len();
-    let rows = stmt.query_map([], |r| {
-        let labels: Labels = label_names
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Ok((*k, r.get::<_, String>(i)?)))
-            .collect::<rusqlite::Result<_>>()?;
-        let sum: f64 = r.get(n)?;
-        let count = r.get::<_, i64>(n + 1)? as u64;
-        let mut buckets = Vec::with_capacity(bounds.len() + 1);
-        for (i, b) in bounds.iter().chain([f64::INFINITY].iter()).enumerate() {
-            buckets.push((*b, r.get::<_, Option<i64>>(n + 2 + i)?.unwrap_or(0) as u64));
-        }
-        Ok(Histogram { labels, sum, count, buckets })
-    })?;
-    rows.collect()
-}
-
-impl LedgerCollector {
-    fn snapshot(&self) -> crate::Result<Snapshot> {
-        self.ledger.read(|c| {
-            let status_names: Vec<(i64, &str)> = [
-                DeploymentStatus::Success,
-                DeploymentStatus::Failure,
-                DeploymentStatus::RolledBack,
-                DeploymentStatus::Unchanged,
-                DeploymentStatus::Denied,
-            ]
-            .iter()
-            .map(|s| (s.code(), s.as_str()))
-            .collect();
-            let names = |kind| Ledger::names(c, kind);
-            let (services, teams, envs) = (names(NameKind::Service)?, names(NameKind::Team)?, names(NameKind::Environment)?);
-            let name = |m: &std::collections::HashMap<i64, String>, id: i64| m.get(&id).cloned().unwrap_or_default();
-
-            let mut stmt = c.prepare(
-                "SELECT team, service, environment, status, count(*), sum(rollback) FROM deployments
-                 WHERE status != 4 GROUP BY team, service, environment, status",
-            )?;
-            let mut deployments = Vec::new();
-            let mut rollbacks: std::collections::BTreeMap<(i64, i64, i64), u64> = Default::default();
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let (team, service, env, status): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                let result = status_names.iter().find(|(code, _)| *code == status).map_or("unknown", |(_, n)| n);
-                deployments.push((
-                    vec![
-                        ("team", name(&teams, team)),
-                        ("service", name(&services, service)),
-                        ("environment", name(&envs, env)),
-                        ("result", result.to_string()),
-                    ],
-                    r.get::<_, i64>(4)? as u64,
-                ));
-                *rollbacks.entry((team, service, env)).or_default() += r.get::<_, i64>(5)? as u64;
-            }
-            let rollbacks = rollbacks
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|((t, s, e), n)| (vec![("team", name(&teams, t)), ("service", name(&services, s)), ("environment", name(&envs, e))], n))
-                .collect();
-
-            let durations = histogram_rows(
-                c,
-                &format!(
-                    "SELECT t.name, e.name, coalesce(sum(finished_at - started_at), 0), count(*), {}
-                     FROM deployments d JOIN names t ON t.id = d.team JOIN names e ON e.id = d.environment
-                     WHERE d.status IN (1, 2, 3) AND d.finished_at IS NOT NULL GROUP BY t.name, e.name",
-                    bucket_sql("(finished_at - started_at)", &DURATION_BUCKETS)
-                ),
-                &DURATION_BUCKETS,
-                &["team", "environment"],
-            )?;
-
-            let mut stmt = c.prepare(
-                "SELECT t.name, e.name, a.result, count(*) FROM activity a
-                 JOIN names t ON t.id = a.team JOIN names e ON e.id = a.environment
-                 WHERE a.kind = 2 GROUP BY t.name, e.name, a.result",
-            )?;
-            let policy = stmt
-                .query_map([], |r| Ok((vec![("team", r.get(0)?), ("environment", r.get(1)?), ("result", r.get(2)?)], r.get::<_, i64>(3)? as u64)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let policy_durations = histogram_rows(
-                c,
-                &format!(
-                    "SELECT e.name, coalesce(sum(json_extract(detail, '$.duration_seconds')), 0), count(*), {}
-                     FROM activity a JOIN names e ON e.id = a.environment WHERE a.kind = 2 GROUP BY e.name",
-                    bucket_sql("coalesce(json_extract(detail, '$.duration_seconds'), 0)", &POLICY_BUCKETS)
-                ),
-                &POLICY_BUCKETS,
-                &["environment"],
-            )?;
-            let mut stmt = c.prepare(
-                "SELECT t.name, e.name, coalesce(json_extract(a.detail, '$.engine'), 'unknown'), count(*) FROM activity a
-                 JOIN names t ON t.id = a.team JOIN names e ON e.id = a.environment
-                 WHERE a.kind = 1 GROUP BY 1, 2, 3",
-            )?;
-            let databases = stmt
-                .query_map([], |r| Ok((vec![("team", r.get(0)?), ("environment", r.get(1)?), ("engine", r.get(2)?)], r.get::<_, i64>(3)? as u64)))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(Snapshot { deployments, rollbacks, durations, policy, policy_durations, databases })
-        })
-    }
-}
-
 impl Collector for LedgerCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let snapshot = match self.snapshot() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the ledger for /metrics");
-                return Err(fmt::Error);
-            }
+        let fail = |what: &str, e: crate::Error| {
+            tracing::error!(error = %e, "cannot read the ledger for /metrics ({what})");
+            fmt::Error
         };
+        let all = self.ledger.read(crate::tally::read_all).map_err(|e| fail("counters", e))?;
+        let g = self.gauges().map_err(|e| fail("gauges", e))?;
         counters(
             &mut enc,
+            &all,
+            Family::Deployments,
             "deployments",
-            "Deployments by team, service, environment and result.",
-            &snapshot.deployments,
+            "Finished deployments by team, service, environment and the result they finished with.",
         )?;
-        counters(&mut enc, "rollbacks", "Rollbacks by team, service and environment.", &snapshot.rollbacks)?;
-        histograms(&mut enc, "deployment_duration", "Duration of finished deployments.", &snapshot.durations)?;
+        counters(&mut enc, &all, Family::Rollbacks, "rollbacks", "Rollback runs by team, service and environment.")?;
+        histograms(
+            &mut enc,
+            &all,
+            Family::DeploymentDuration,
+            "deployment_duration",
+            "Duration of finished deployments.",
+        )?;
         counters(
             &mut enc,
+            &all,
+            Family::PolicyEvaluations,
             "policy_evaluations",
             "Policy decisions by team, environment and result.",
-            &snapshot.policy,
         )?;
         histograms(
             &mut enc,
+            &all,
+            Family::PolicyDuration,
             "policy_evaluation_duration",
             "Duration of policy evaluations.",
-            &snapshot.policy_durations,
         )?;
         counters(
             &mut enc,
+            &all,
+            Family::DatabaseProvisions,
             "database_provisions",
             "Databases provisioned by team, environment and engine.",
-            &snapshot.databases,
         )?;
+        counters(
+            &mut enc,
+            &all,
+            Family::SupportTickets,
+            "support_tickets",
+            "Support tickets opened by team and category (tickets per week: increase over 1w).",
+        )?;
+        counters(&mut enc, &all, Family::SurveyResponses, "survey_responses", "Developer survey answers by team.")?;
 
-        // DORA gauges for production over the last 30 days, one series per team.
-        let now = self.now();
-        let reports = self.ledger.dora_by(&DoraQuery::new(now), GroupBy::Team).map_err(|e| {
-            tracing::error!(error = %e, "cannot compute DORA for /metrics");
-            fmt::Error
-        })?;
-        let series = |f: &dyn Fn(&crate::DoraReport) -> Option<f64>| -> Vec<(Labels, f64)> {
-            reports
+        // DORA gauges: production, the last 30 days, one series per team.
+        let series = |f: &dyn Fn(&DoraReport) -> Option<f64>| -> Vec<(Labels, f64)> {
+            g.dora
                 .iter()
                 .filter_map(|r| {
                     f(r).map(|v| {
@@ -322,66 +243,83 @@ impl Collector for LedgerCollector {
                 })
                 .collect()
         };
-        gauges(
-            &mut enc,
-            "dora_deployment_frequency_per_day",
-            "Successful production deployments per day over 30 days.",
-            None,
-            &series(&|r| Some(r.deployment_frequency.per_day)),
-        )?;
-        gauges(
-            &mut enc,
-            "dora_lead_time_median",
-            "Median lead time for changes over 30 days.",
-            Some(&Unit::Seconds),
-            &series(&|r| r.lead_time.median_seconds),
-        )?;
-        gauges(
-            &mut enc,
-            "dora_change_failure_ratio",
-            "Change failure rate over 30 days.",
-            None,
-            &series(&|r| r.change_failure_rate.ratio),
-        )?;
-        gauges(
-            &mut enc,
-            "dora_recovery_time_median",
-            "Median failed-deployment recovery time over 30 days.",
-            Some(&Unit::Seconds),
-            &series(&|r| r.recovery_time.median_seconds),
-        )?;
-        gauges(
-            &mut enc,
-            "dora_rework_ratio",
-            "Deployment rework rate over 30 days.",
-            None,
-            &series(&|r| r.rework_rate.ratio),
-        )?;
+        let rows: [DoraGauge<'_>; 10] = [
+            ("dora_deployments", "Successful production deployments over 30 days.", None, &|r| {
+                Some(r.deployment_frequency.deployments as f64)
+            }),
+            ("dora_deployment_days", "UTC days with a successful production deployment over 30 days.", None, &|r| {
+                Some(r.deployment_frequency.deployment_days as f64)
+            }),
+            ("dora_lead_time_median", "Median lead time for changes over 30 days.", Some(&Unit::Seconds), &|r| {
+                r.lead_time.median_seconds
+            }),
+            ("dora_lead_time_p90", "90th percentile lead time for changes over 30 days.", Some(&Unit::Seconds), &|r| {
+                r.lead_time.p90_seconds
+            }),
+            ("dora_change_failure_ratio", "Change failure rate over 30 days.", None, &|r| r.change_failure_rate.ratio),
+            (
+                "dora_recovery_time_median",
+                "Median failed deployment recovery time over 30 days.",
+                Some(&Unit::Seconds),
+                &|r| r.recovery_time.median_seconds,
+            ),
+            (
+                "dora_unrecovered_failures",
+                "Failed production deployments over 30 days not recovered yet.",
+                None,
+                &|r| Some(r.recovery_time.unrecovered as f64),
+            ),
+            ("dora_rework_ratio", "Deployment rework rate over 30 days.", None, &|r| r.rework_rate.ratio),
+            (
+                "dora_incident_restore_time_median",
+                "Median restore time of incidents linked to no deployment, over 30 days.",
+                Some(&Unit::Seconds),
+                &|r| r.incidents.median_seconds,
+            ),
+            (
+                "dora_failed_to_apply",
+                "Deployments over 30 days that never reached production (in no DORA key).",
+                None,
+                &|r| Some(r.failed_to_apply as f64),
+            ),
+        ];
+        for (name, help, unit, f) in rows {
+            gauges(&mut enc, name, help, unit, &series(f))?;
+        }
 
-        let adoption = self.ledger.adoption(now, 30 * 86_400, &Default::default()).map_err(|_| fmt::Error)?;
-        gauges(
-            &mut enc,
-            "adoption_services",
-            "Services deployed in the last 30 days.",
-            None,
-            &[(vec![], adoption.services as f64)],
-        )?;
+        let a = &g.adoption;
+        let one = |v: f64| vec![(Labels::new(), v)];
+        let optional = |v: Option<f64>| v.map(one).unwrap_or_default();
+        gauges(&mut enc, "adoption_services", "Services deployed in the last 30 days.", None, &one(a.services as f64))?;
         gauges(
             &mut enc,
             "adoption_teams",
             "Teams that deployed in the last 30 days.",
             None,
-            &[(vec![], adoption.teams_on_platform.len() as f64)],
+            &one(a.teams_on_platform.len() as f64),
         )?;
-        if let Some(r) = adoption.golden_path_ratio {
-            gauges(
-                &mut enc,
-                "golden_path_ratio",
-                "Deployments without escape hatches over all, last 30 days.",
-                None,
-                &[(vec![], r)],
-            )?;
-        }
+        gauges(
+            &mut enc,
+            "golden_path_ratio",
+            "Deployments without escape hatches over all, last 30 days.",
+            None,
+            &optional(a.golden_path_ratio),
+        )?;
+        gauges(
+            &mut enc,
+            "developer_nps",
+            "Net Promoter Score of developer survey answers over 30 days (-100 to 100).",
+            None,
+            &optional(a.satisfaction.nps),
+        )?;
+        gauges(
+            &mut enc,
+            "developer_survey_answers",
+            "Developer survey answers over 30 days.",
+            None,
+            &one(a.satisfaction.responses as f64),
+        )?;
+        gauges(&mut enc, "support_tickets_open", "Support tickets open now.", None, &one(a.support.open as f64))?;
         Ok(())
     }
 }

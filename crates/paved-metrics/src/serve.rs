@@ -1,14 +1,13 @@
 //! `/metrics` and `/healthz` over HTTP, for `paved metrics serve`.
 //!
-//! `/metrics` answers in OpenMetrics when the client asks for it (`Accept:
-//! application/openmetrics-text`, as Prometheus does) and in the Prometheus text format
-//! otherwise (`curl`, `promtool check metrics`).
+//! `/metrics` answers in OpenMetrics, as prometheus-client encodes it; Prometheus (which asks
+//! for OpenMetrics) and any text reader take it as it is.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
@@ -25,29 +24,12 @@ pub async fn serve(
     let app = Router::new()
         .route(
             "/metrics",
-            get(move |headers: HeaderMap| {
+            get(move || {
                 let registry = registry.clone();
-                // Prometheus asks for OpenMetrics; everything else gets the classic text format.
-                let openmetrics = headers
-                    .get_all(header::ACCEPT)
-                    .iter()
-                    .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
                 async move {
                     // Scrapes read SQLite: keep them off the async workers.
-                    match tokio::task::spawn_blocking(move || {
-                        let mut out = String::new();
-                        prometheus_client::encoding::text::encode(&mut out, &registry).map(|()| out)
-                    })
-                    .await
-                    {
-                        Ok(Ok(body)) if openmetrics => {
-                            ([(header::CONTENT_TYPE, crate::prom::CONTENT_TYPE)], body).into_response()
-                        }
-                        Ok(Ok(body)) => (
-                            [(header::CONTENT_TYPE, crate::prom::PROMETHEUS_CONTENT_TYPE)],
-                            crate::prom::to_prometheus_text(&body),
-                        )
-                            .into_response(),
+                    match tokio::task::spawn_blocking(move || crate::prom::encode(&registry)).await {
+                        Ok(Ok(body)) => ([(header::CONTENT_TYPE, crate::prom::CONTENT_TYPE)], body).into_response(),
                         _ => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the ledger; see the server log\n")
                             .into_response(),
                     }

@@ -152,25 +152,38 @@ fn all_teams() {
     let r = l.dora(&query()).unwrap();
     // Finished in the window: d1-d7 and e1 (on the start boundary); e2 ends a second after `now`
     // (a historical `now` ignores it), e3 a second before the window. An end exactly at `now`
-    // counts: see windows_include_both_ends.
-    assert_eq!(r.deployment_frequency.deployments, 5); // d1 d3 d5 d6 e1
+    // counts: see windows_include_both_ends. d2 and d7 failed to apply: in no key.
+    assert_eq!(r.failed_to_apply, 2);
+    // Production deployments: d1 d3 d4 d5 d6 e1; successful: all but d4 (rolled back).
+    assert_eq!(r.deployment_frequency.deployments, 5);
     assert!(close(r.deployment_frequency.per_day, 5.0 / 30.0));
-    assert_eq!(r.deployment_frequency.level, Level::High);
+    // Deployment days: Oct 31, Nov 1, 2, 3, 4. Weekly buckets back from Nov 30: (Nov 23, Nov 30],
+    // (Nov 16, 23], (Nov 9, 16], (Nov 2, 9] holding Nov 2 14:00, Nov 3, Nov 4: [0, 0, 0, 3], median 0;
+    // Oct 31 and Nov 1 are before the 4 whole weeks. One 30-day bucket: 5 days, so medium.
+    assert_eq!(r.deployment_frequency.deployment_days, 5);
+    assert_eq!(r.deployment_frequency.weekly_deployment_days_median, 0.0);
+    assert_eq!(r.deployment_frequency.monthly_deployment_days_median, 5.0);
+    assert_eq!(r.deployment_frequency.level, Level::Medium);
     // Leads: c2 3600, c3 21600, c1 86400, s1 86400.
     assert_eq!(r.lead_time.changes, 4);
     assert_eq!(r.lead_time.median_seconds, Some(54_000.0));
     assert_eq!(r.lead_time.p90_seconds, Some(86_400.0));
     assert_eq!(r.lead_time.level, Some(Level::Elite));
-    // Failed: d2, d4 (rolled back), d7, d6 (incident i1), e1 (incident i2).
-    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (5, 8));
-    assert_eq!(r.change_failure_rate.ratio, Some(0.625));
+    // Failed: d4 (rolled back), d6 (incident i1), e1 (incident i2): 3 of 6.
+    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (3, 6));
+    assert_eq!((r.change_failure_rate.rolled_back, r.change_failure_rate.incident_linked), (1, 2));
+    assert_eq!(r.change_failure_rate.ratio, Some(0.5));
     assert_eq!(r.change_failure_rate.level, Some(Level::Low));
-    // Recovery: d2→d3 7200, d4→d5 1800, i1 3600; d7 and i2 unrecovered; i3 opened before the window.
-    assert_eq!(r.recovery_time.median_seconds, Some(3_600.0));
-    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (3, 2));
+    // Recovery: d4 rolled back automatically, 600 s (its own duration); d6 from its end (before
+    // i1 opened) to i1's resolution, 7200 s; e1's incident is unresolved.
+    assert_eq!(r.recovery_time.median_seconds, Some(3_900.0));
+    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (2, 1));
     assert_eq!(r.recovery_time.level, Some(Level::High));
-    assert_eq!((r.rework_rate.unplanned, r.rework_rate.deployments), (1, 8));
-    assert_eq!(r.rework_rate.ratio, Some(0.125));
+    // Rework: d5 is marked; e1 started (Oct 30 23:50) while i3 was open (Oct 30 → Nov 1).
+    assert_eq!((r.rework_rate.unplanned, r.rework_rate.inferred, r.rework_rate.deployments), (2, 1, 6));
+    assert!(close(r.rework_rate.ratio.unwrap(), 2.0 / 6.0));
+    // i3, the one unlinked incident, opened before the window.
+    assert_eq!((r.incidents.resolved, r.incidents.unresolved, r.incidents.median_seconds), (0, 0, None));
 }
 
 #[test]
@@ -189,6 +202,9 @@ fn json_has_exactly_the_documented_keys() {
         "change_failure_rate",
         "recovery_time",
         "rework_rate",
+        "incidents",
+        "failed_to_apply",
+        "definitions",
         "levels_source",
     ];
     let mut sorted = keys.clone();
@@ -200,17 +216,27 @@ fn json_has_exactly_the_documented_keys() {
     assert_eq!(v["environment"], json!("production"));
     assert_eq!(v["team"], Value::Null);
     assert_eq!(v["levels_source"], json!("DORA 2023"));
-    assert_eq!(v["deployment_frequency"], json!({"per_day": 5.0 / 30.0, "deployments": 5, "level": "high"}));
+    assert_eq!(v["definitions"], json!("paved DORA v2 (dora.dev, Four Keys, Apache DevLake)"));
+    assert_eq!(v["failed_to_apply"], json!(2));
+    assert_eq!(
+        v["deployment_frequency"],
+        json!({"per_day": 5.0 / 30.0, "deployments": 5, "deployment_days": 5, "weekly_deployment_days_median": 0.0,
+               "monthly_deployment_days_median": 5.0, "level": "medium"})
+    );
     assert_eq!(
         v["lead_time"],
         json!({"median_seconds": 54000.0, "p90_seconds": 86400.0, "changes": 4, "level": "elite"})
     );
-    assert_eq!(v["change_failure_rate"], json!({"ratio": 0.625, "failed": 5, "deployments": 8, "level": "low"}));
+    assert_eq!(
+        v["change_failure_rate"],
+        json!({"ratio": 0.5, "failed": 3, "rolled_back": 1, "incident_linked": 2, "deployments": 6, "level": "low"})
+    );
     assert_eq!(
         v["recovery_time"],
-        json!({"median_seconds": 3600.0, "recovered": 3, "unrecovered": 2, "level": "high"})
+        json!({"median_seconds": 3900.0, "recovered": 2, "unrecovered": 1, "level": "high"})
     );
-    assert_eq!(v["rework_rate"], json!({"ratio": 0.125, "unplanned": 1, "deployments": 8}));
+    assert_eq!(v["rework_rate"], json!({"ratio": 2.0 / 6.0, "unplanned": 2, "inferred": 1, "deployments": 6}));
+    assert_eq!(v["incidents"], json!({"median_seconds": null, "resolved": 0, "unresolved": 0}));
 }
 
 #[test]
@@ -218,23 +244,26 @@ fn per_team() {
     let (_d, l) = ledger(&dataset());
     let pay = l.dora(&query().team(Some("payments"))).unwrap();
     assert_eq!(pay.deployment_frequency.deployments, 4);
+    assert_eq!(pay.deployment_frequency.deployment_days, 4);
     assert_eq!(pay.deployment_frequency.level, Level::Medium);
     assert_eq!(pay.lead_time.median_seconds, Some(21_600.0));
     assert_eq!(pay.lead_time.p90_seconds, Some(73_440.0)); // 21600 + 0.8 * (86400 - 21600)
-    assert_eq!((pay.change_failure_rate.failed, pay.change_failure_rate.deployments), (4, 7));
-    assert_eq!((pay.recovery_time.recovered, pay.recovery_time.unrecovered), (3, 1));
-    assert_eq!(pay.recovery_time.median_seconds, Some(3_600.0));
+    assert_eq!((pay.change_failure_rate.failed, pay.change_failure_rate.deployments), (2, 5));
+    assert_eq!((pay.recovery_time.recovered, pay.recovery_time.unrecovered), (2, 0));
+    assert_eq!(pay.recovery_time.median_seconds, Some(3_900.0));
+    assert_eq!(pay.failed_to_apply, 2);
+    assert_eq!((pay.rework_rate.unplanned, pay.rework_rate.inferred), (1, 0));
 
     let disc = l.dora(&query().team(Some("discovery"))).unwrap();
     assert_eq!(disc.deployment_frequency.deployments, 1);
-    assert_eq!(disc.deployment_frequency.level, Level::Medium); // exactly 1 per 30 days
+    assert_eq!(disc.deployment_frequency.level, Level::Medium); // one day in the 30-day bucket
     assert_eq!(disc.lead_time.median_seconds, Some(86_400.0));
     assert_eq!(disc.lead_time.level, Some(Level::High)); // not below one day
     assert_eq!(disc.change_failure_rate.ratio, Some(1.0));
     assert_eq!(disc.recovery_time.median_seconds, None);
     assert_eq!(disc.recovery_time.level, None);
     assert_eq!((disc.recovery_time.recovered, disc.recovery_time.unrecovered), (0, 1));
-    assert_eq!(disc.rework_rate.ratio, Some(0.0));
+    assert_eq!(disc.rework_rate.ratio, Some(1.0)); // inferred: i3 was open when e1 started
 
     let by = l.dora_by(&query(), GroupBy::Team).unwrap();
     assert_eq!(by.iter().map(|r| r.team.clone().unwrap()).collect::<Vec<_>>(), ["discovery", "payments"]);
@@ -255,11 +284,12 @@ fn other_environments_and_windows() {
     // A window ending before everything.
     let early = l.dora(&DoraQuery::new(t("2026-10-01T00:00:00Z"))).unwrap();
     assert_eq!(early.deployment_frequency.deployments, 0);
-    // One day holding d2 (failure) and d3 (its recovery).
+    // One day holding d2 (failed to apply: no failed change, nothing to recover) and d3.
     let day = l.dora(&DoraQuery::new(t("2026-11-03T00:00:00Z")).window(86_400)).unwrap();
     assert_eq!(day.window_days, serde_json::Number::from(1));
-    assert_eq!((day.deployment_frequency.deployments, day.change_failure_rate.deployments), (1, 2));
-    assert_eq!(day.recovery_time.median_seconds, Some(7_200.0));
+    assert_eq!((day.deployment_frequency.deployments, day.change_failure_rate.deployments), (1, 1));
+    assert_eq!((day.failed_to_apply, day.change_failure_rate.failed), (1, 0));
+    assert_eq!(day.recovery_time.median_seconds, None);
     let half = l.dora(&DoraQuery::new(t(NOW)).window(43_200)).unwrap();
     assert_eq!(serde_json::to_value(&half).unwrap()["window_days"], json!(0.5));
 }
@@ -269,11 +299,20 @@ fn no_deployments() {
     let dir = tempfile::tempdir().unwrap();
     let l = Ledger::open_in(dir.path()).unwrap();
     let v = serde_json::to_value(l.dora(&query()).unwrap()).unwrap();
-    assert_eq!(v["deployment_frequency"], json!({"per_day": 0.0, "deployments": 0, "level": "low"}));
+    assert_eq!(
+        v["deployment_frequency"],
+        json!({"per_day": 0.0, "deployments": 0, "deployment_days": 0, "weekly_deployment_days_median": 0.0,
+               "monthly_deployment_days_median": 0.0, "level": "low"})
+    );
     assert_eq!(v["lead_time"], json!({"median_seconds": null, "p90_seconds": null, "changes": 0, "level": null}));
-    assert_eq!(v["change_failure_rate"], json!({"ratio": null, "failed": 0, "deployments": 0, "level": null}));
+    assert_eq!(
+        v["change_failure_rate"],
+        json!({"ratio": null, "failed": 0, "rolled_back": 0, "incident_linked": 0, "deployments": 0, "level": null})
+    );
     assert_eq!(v["recovery_time"], json!({"median_seconds": null, "recovered": 0, "unrecovered": 0, "level": null}));
-    assert_eq!(v["rework_rate"], json!({"ratio": null, "unplanned": 0, "deployments": 0}));
+    assert_eq!(v["rework_rate"], json!({"ratio": null, "unplanned": 0, "inferred": 0, "deployments": 0}));
+    assert_eq!(v["incidents"], json!({"median_seconds": null, "resolved": 0, "unresolved": 0}));
+    assert_eq!(v["failed_to_apply"], json!(0));
     assert!(l.dora_by(&query(), GroupBy::Team).unwrap().is_empty());
     // An unknown team is no data, not an error.
     assert_eq!(l.dora(&query().team(Some("nobody"))).unwrap().deployment_frequency.deployments, 0);
@@ -298,11 +337,11 @@ fn reimporting_an_id_updates_and_recomputes_first_deployments() {
     assert_eq!(l.count_deployments().unwrap(), 11, "updated, not duplicated");
     let r = l.dora(&query()).unwrap();
     assert_eq!(r.deployment_frequency.deployments, 4);
+    assert_eq!((r.failed_to_apply, r.change_failure_rate.deployments), (3, 5));
     // Leads: c3 21600, s1 86400, c1 186600 (d3 at Nov 2 14:00 minus Oct 31 10:10).
     assert_eq!(r.lead_time.changes, 3);
     assert_eq!(r.lead_time.median_seconds, Some(86_400.0));
-    // d1 is now a failure recovered by d3 (Nov 1 10:10 → Nov 2 14:00 = 100200 s).
-    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (4, 2));
+    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (2, 1));
     // And back: success again restores the original answer.
     let back = dep(
         "d1",
@@ -316,13 +355,15 @@ fn reimporting_an_id_updates_and_recomputes_first_deployments() {
     );
     l.import(back.as_bytes(), true).unwrap();
     assert_eq!(l.dora(&query()).unwrap().lead_time.median_seconds, Some(54_000.0));
-    // Incidents too: resolving i2 recovers it.
+    // Incidents too: resolving i2 recovers e1, from its end (Oct 31 00:00, before i2 opened) to
+    // the resolution (Nov 20 00:30).
     let resolved =
         incident("i2", "search", "discovery", Some("e1"), "2026-11-20T00:00:00Z", Some("2026-11-20T00:30:00Z"));
     l.import(resolved.as_bytes(), true).unwrap();
     assert_eq!(l.count_incidents().unwrap(), 3);
     let r = l.dora(&query()).unwrap();
-    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (4, 1));
+    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (3, 0));
+    assert_eq!(r.recovery_time.median_seconds, Some(7_200.0)); // of 600, 7200, 1729800
 }
 
 #[test]
@@ -359,7 +400,8 @@ fn deployments_in_progress_unchanged_or_denied_do_not_count() {
     l.write(&[LedgerEvent::Deployment(running), LedgerEvent::Deployment(unchanged), LedgerEvent::Deployment(denied)])
         .unwrap();
     let r = l.dora(&query()).unwrap();
-    assert_eq!(r.change_failure_rate.deployments, 8);
+    assert_eq!(r.change_failure_rate.deployments, 6);
+    assert_eq!(r.failed_to_apply, 2);
 }
 
 #[test]
@@ -396,8 +438,14 @@ fn a_rollback_marks_the_deployment_it_replaced() {
     rollback.rollback = true;
     l.write(&[LedgerEvent::Deployment(ok), LedgerEvent::Deployment(bad), LedgerEvent::Deployment(rollback)]).unwrap();
     let r = l.dora(&query()).unwrap();
-    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (1, 3));
+    // The rollback run is not a deployment; b is a failed change, no longer a successful one.
+    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (1, 2));
+    assert_eq!(r.change_failure_rate.rolled_back, 1);
+    assert_eq!(r.deployment_frequency.deployments, 1);
     assert_eq!(r.recovery_time.median_seconds, Some(3_420.0)); // b finished 00:05, the rollback 01:02
+    // As of a time before the rollback, b had not failed yet.
+    let before = l.dora(&DoraQuery::new(t("2026-11-11T00:30:00Z"))).unwrap();
+    assert_eq!((before.change_failure_rate.failed, before.deployment_frequency.deployments), (0, 2));
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn a_newer_schema_is_refused_not_damaged() {
     let path = dir.path().join("ledger.sqlite");
     drop(Ledger::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     match Ledger::open(&path) {
@@ -33,7 +34,7 @@ fn a_newer_schema_is_refused_not_damaged() {
     }
     // Reopening an up-to-date ledger migrates nothing and keeps the data.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.pragma_update(None, "user_version", current).unwrap();
     drop(conn);
     let l = Ledger::open(&path).unwrap();
     l.write(&[LedgerEvent::Deployment(DeploymentEvent::new(

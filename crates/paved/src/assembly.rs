@@ -280,7 +280,7 @@ mod backends {
     //! Secret stores and database provisioners of the configuration, per backend feature.
 
     use super::*;
-    #[cfg(feature = "notify")]
+    #[cfg(any(feature = "notify", feature = "vault"))]
     use crate::SecretStore;
     use crate::{DatabaseServer, Error, PlatformBuilder, suggest};
 
