@@ -56,6 +56,8 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo clippy of the README's first command's build (paved-cli with only the policy feature)"
 cargo clippy -p paved-cli --no-default-features --features policy --locked -- -D warnings
+echo "==> cargo clippy of the benches with their own features (paved with vault, without notify)"
+cargo clippy -p paved-benches --all-targets --locked -- -D warnings
 (cd plugins && cargo clippy --locked --target wasm32-wasip2 -- -D warnings)
 echo "==> cargo test (unit, integration, CLI end-to-end, doc tests)"
 cargo test --workspace --all-features --locked

@@ -109,7 +109,9 @@ restore AS (
     AND i.opened_at >= to_timestamp({now} - {days} * 86400)
     AND i.opened_at <= to_timestamp({now})
     AND (i.deployment_id IS NULL
-         OR NOT EXISTS (SELECT 1 FROM deployments x WHERE x.id = i.deployment_id))
+         OR NOT EXISTS (SELECT 1 FROM deployments x WHERE x.id = i.deployment_id
+                          AND x.environment = i.environment AND x.status IN ('success', 'rolled_back')
+                          AND x.finished_at <= to_timestamp({now})))
   GROUP BY i.team
 ),
 -- Deployment days and frequency buckets. Buckets of B days are counted back from now:

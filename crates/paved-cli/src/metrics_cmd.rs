@@ -269,7 +269,8 @@ pub(crate) fn events(cmd: EventsCommand, state: &Path, format: Format) -> Result
             let size = (file.as_os_str() != "-").then(|| std::fs::metadata(&file).ok().map(|m| m.len())).flatten();
             let ledger = Ledger::open_in(state)?;
             let mut bar = output::ImportBar::new(size);
-            let report = ledger.import_with_progress(reader, strict, |p| bar.update(p.bytes, p.events));
+            let options = paved::metrics::ImportOptions::strict(strict);
+            let report = ledger.import_with(reader, options, |p| bar.update(p.bytes, p.events));
             bar.finish();
             let report = report?;
             if format == Format::Text {

@@ -58,7 +58,8 @@ fn import_then_dora_json() {
     assert_eq!(v["failed_to_apply"], 1);
     assert_eq!(
         v["change_failure_rate"],
-        json!({"ratio": 0.5, "failed": 1, "rolled_back": 0, "incident_linked": 1, "deployments": 2, "level": "low"})
+        json!({"ratio": 0.5, "failed": 1, "rolled_back": 0, "incident_linked": 1, "rollout_failed": 0, "deployments": 2,
+               "level": "low"})
     );
     // Recovery: d3, from its end (before the incident opened) to the resolution: 22.5 hours.
     assert_eq!(v["recovery_time"]["median_seconds"], 81_000.0);

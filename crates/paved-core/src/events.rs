@@ -79,6 +79,9 @@ pub enum DeploymentResult {
     Failure,
     /// The deployment failed and the previous revision was restored.
     RolledBack,
+    /// Applied, but the rollout never became ready and nothing was restored: the new revision
+    /// is live and failing (automatic rollback off, or it failed too).
+    RolloutFailed,
     /// Policy denied it; nothing was applied.
     Denied,
 }

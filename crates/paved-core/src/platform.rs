@@ -589,6 +589,10 @@ impl Platform {
             Err(e @ Error::Rollout { restored: Some(rev), .. }) => {
                 (DeploymentResult::RolledBack, Some(*rev), Some(e.to_string()))
             }
+            // Applied and not restored: it reached production, and failed there.
+            Err(e @ Error::Rollout { restored: None, .. }) => {
+                (DeploymentResult::RolloutFailed, None, Some(e.to_string()))
+            }
             Err(e) => (DeploymentResult::Failure, None, Some(e.to_string())),
         };
         let app = &release.app;
@@ -711,6 +715,7 @@ impl Platform {
                 action: Action::Rollback,
                 result: match e {
                     Error::Rollout { restored: Some(_), .. } => DeploymentResult::RolledBack,
+                    Error::Rollout { restored: None, .. } => DeploymentResult::RolloutFailed,
                     _ => DeploymentResult::Failure,
                 },
                 revision: match e {

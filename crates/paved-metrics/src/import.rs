@@ -1,6 +1,6 @@
 //! Importing events from CI and incident tools: JSON Lines, one event per line.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::Serialize;
 
@@ -8,8 +8,42 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::model::{LedgerEvent, parse_line};
 
-/// Lines written per transaction when importing without `strict`.
-const BATCH: usize = 100_000;
+/// The longest line read (1 MiB); a longer one is a bad line, skipped without being held.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Events written per transaction by default when importing without `strict`.
+pub const DEFAULT_BATCH: usize = 50_000;
+
+/// How [`Ledger::import_with`] imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Write nothing unless every line is good and the input is read to its end.
+    pub strict: bool,
+    /// Events per transaction without `strict` (and per progress report). Larger batches
+    /// import faster; smaller ones hold the ledger's write lock for less time, so that paved
+    /// processes recording at the same time wait less.
+    pub batch: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions { strict: false, batch: DEFAULT_BATCH }
+    }
+}
+
+impl ImportOptions {
+    /// The default options, strict or not.
+    pub fn strict(strict: bool) -> Self {
+        ImportOptions { strict, ..Default::default() }
+    }
+
+    /// Sets the batch size (at least 1).
+    pub fn batch(mut self, events: usize) -> Self {
+        self.batch = events.max(1);
+        self
+    }
+}
 
 /// One rejected line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,33 +115,62 @@ enum Parsed {
 
 /// Reads and parses lines on its own thread (JSON and time parsing overlap the writes).
 /// Returns early, without error, when the writer has stopped listening.
-fn parse_all(mut input: impl BufRead, tx: std::sync::mpsc::SyncSender<Parsed>) -> Result<()> {
-    let mut batch = Vec::with_capacity(BATCH);
+fn parse_all(mut input: impl BufRead, size: usize, tx: std::sync::mpsc::SyncSender<Parsed>) -> Result<()> {
+    let mut batch = Vec::with_capacity(size.min(DEFAULT_BATCH));
     let mut buf = Vec::with_capacity(512);
     let (mut bytes, mut lines) = (0u64, 0u64);
     loop {
         buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(|source| Error::Io { path: "<input>".into(), source })?;
+        let io = |source| Error::Io { path: "<input>".into(), source };
+        let n = (&mut input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).map_err(io)?;
         if n == 0 {
             break;
         }
         bytes += n as u64;
         lines += 1;
-        let parsed = match std::str::from_utf8(&buf) {
-            Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => parse_line(line.trim_end_matches(['\n', '\r'])),
-            Err(e) => Err(Error::invalid(
+        let parsed = if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
+            // Skip the rest of the line without holding it.
+            loop {
+                let chunk = input.fill_buf().map_err(io)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        input.consume(i + 1);
+                        bytes += i as u64 + 1;
+                        break;
+                    }
+                    None => {
+                        let len = chunk.len();
+                        input.consume(len);
+                        bytes += len as u64;
+                    }
+                }
+            }
+            Err(Error::invalid(
                 "line",
-                format!("byte {}", e.valid_up_to() + 1),
-                "is not UTF-8",
-                Some("save the file as UTF-8 (e.g. iconv -t UTF-8)".into()),
-            )),
+                format!("{} bytes or more", MAX_LINE + 1),
+                format!("is longer than {} MiB", MAX_LINE >> 20),
+                Some("one event per line; a commit list that long belongs in several events".into()),
+            ))
+        } else {
+            match std::str::from_utf8(&buf) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => parse_line(line.trim_end_matches(['\n', '\r'])),
+                Err(e) => Err(Error::invalid(
+                    "line",
+                    format!("byte {}", e.valid_up_to() + 1),
+                    "is not UTF-8",
+                    Some("save the file as UTF-8 (e.g. iconv -t UTF-8)".into()),
+                )),
+            }
         };
         match parsed {
             Ok(e) => {
                 batch.push(e);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if batch.len() >= size {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(size.min(DEFAULT_BATCH)));
                     if tx.send(Parsed::Events(full, bytes, lines)).is_err() {
                         return Ok(());
                     }
@@ -131,24 +194,25 @@ fn parse_all(mut input: impl BufRead, tx: std::sync::mpsc::SyncSender<Parsed>) -
 impl Ledger {
     /// Imports JSON Lines. Empty lines are skipped. With `strict`, nothing is written when
     /// any line is bad or the input cannot be read to its end (one transaction, rolled back);
-    /// otherwise the good lines are written in transactions of 20,000 events and the bad ones
-    /// (including lines that are not UTF-8) reported, and an input that fails to read keeps
-    /// the batches written before it. Importing an id again merges the event into the stored
-    /// one instead of duplicating it.
+    /// otherwise the good lines are written in transactions of [`DEFAULT_BATCH`] events and the
+    /// bad ones (including lines that are not UTF-8) reported, and an input that fails to read
+    /// keeps the batches written before it. Importing an id again merges the event into the
+    /// stored one instead of duplicating it.
     pub fn import(&self, input: impl BufRead + Send, strict: bool) -> Result<ImportReport> {
-        self.import_with_progress(input, strict, |_| {})
+        self.import_with(input, ImportOptions::strict(strict), |_| {})
     }
 
-    /// [`Ledger::import`], calling `progress` after every batch of 20,000 events.
-    pub fn import_with_progress(
+    /// [`Ledger::import`] with options, calling `progress` after every batch.
+    pub fn import_with(
         &self,
         input: impl BufRead + Send,
-        strict: bool,
+        options: ImportOptions,
         mut progress: impl FnMut(ImportProgress),
     ) -> Result<ImportReport> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
+        let strict = options.strict;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(2);
         std::thread::scope(|scope| {
-            let parser = scope.spawn(move || parse_all(input, tx));
+            let parser = scope.spawn(move || parse_all(input, options.batch, tx));
             let mut report = ImportReport::default();
             let mut done = ImportProgress::default();
             let mut step = |report: &mut ImportReport, events: &[LedgerEvent], bytes, lines| {
@@ -165,6 +229,9 @@ impl Ledger {
                                 for e in &events {
                                     w.event(e)?;
                                 }
+                                // Batch by batch inside the one transaction: memory stays bounded
+                                // and the progress is true.
+                                w.flush()?;
                                 step(&mut report, &events, bytes, lines);
                             }
                             Parsed::Events(..) => {}

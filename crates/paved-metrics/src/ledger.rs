@@ -88,10 +88,10 @@ const SCHEMA_1: &str = "CREATE TABLE names (
     CREATE INDEX activity_by_kind_at ON activity (kind, at);";
 
 /// Migration 2 (DORA version 2): rollback marks apart from a deployment's own status, first
-/// deliveries keyed by (service, sha), commit SHAs as JSON, counters kept at write time,
-/// survey answers and support tickets.
+/// deliveries keyed by (environment, service, sha) and flagged in the commit rows themselves
+/// (one B-tree fewer per commit than a table of their own), commit SHAs as JSON, counters kept
+/// at write time, survey answers and support tickets.
 const SCHEMA_2: &str = "
-    ALTER TABLE deployments ADD COLUMN rolled_back_at INTEGER;
     DROP INDEX deployments_by_env_finished;
     CREATE INDEX deployments_by_env_finished ON deployments (environment, finished_at, status, team, service,
         unplanned, rollback, started_at, rolled_back_at, escape_hatch_count);
@@ -99,24 +99,30 @@ const SCHEMA_2: &str = "
         UPDATE deployments SET commit_shas = g.shas FROM g WHERE g.deployment = deployments.rowid;
     UPDATE deployments SET commit_shas = NULL WHERE commit_shas IS NOT NULL AND commit_shas NOT LIKE '[%';
     DROP TABLE changes;
-    CREATE TABLE changes (
+    ALTER TABLE commits RENAME TO commits_1;
+    CREATE TABLE commits (
+        sha TEXT NOT NULL,
+        deployment INTEGER NOT NULL,
+        committed_at INTEGER NOT NULL,
         environment INTEGER NOT NULL,
         service INTEGER NOT NULL,
-        sha TEXT NOT NULL,
-        committed_at INTEGER NOT NULL,
-        deployment INTEGER NOT NULL,
-        finished_at INTEGER NOT NULL,
         team INTEGER NOT NULL,
-        PRIMARY KEY (environment, service, sha)
+        delivered_at INTEGER,
+        first INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sha, deployment)
     ) WITHOUT ROWID;
-    CREATE INDEX changes_by_env_finished ON changes (environment, finished_at, team, service, committed_at);
-    INSERT INTO changes (environment, service, sha, committed_at, deployment, finished_at, team)
-        SELECT environment, service, sha, committed_at, rowid, finished_at, team FROM (
-            SELECT d.environment, d.service, c.sha, c.committed_at, d.rowid, d.finished_at, d.team,
-                row_number() OVER (PARTITION BY d.environment, d.service, c.sha ORDER BY d.finished_at, d.rowid) AS n
-            FROM commits c JOIN deployments d ON d.rowid = c.deployment
-            WHERE d.status = 1 AND d.rollback = 0 AND d.finished_at IS NOT NULL)
-        WHERE n = 1;
+    INSERT INTO commits (sha, deployment, committed_at, environment, service, team, delivered_at)
+        SELECT c.sha, c.deployment, c.committed_at, d.environment, d.service, d.team,
+            CASE WHEN d.status = 1 AND d.rollback = 0 THEN d.finished_at END
+        FROM commits_1 c JOIN deployments d ON d.rowid = c.deployment;
+    DROP TABLE commits_1;
+    UPDATE commits SET first = 1 WHERE (sha, deployment) IN (
+        SELECT sha, deployment FROM (
+            SELECT sha, deployment, row_number() OVER (
+                PARTITION BY environment, service, sha ORDER BY delivered_at, deployment) AS n
+            FROM commits WHERE delivered_at IS NOT NULL)
+        WHERE n = 1);
+    CREATE INDEX deliveries ON commits (environment, delivered_at, team, service, committed_at) WHERE first = 1;
     CREATE TABLE aggregates (
         family INTEGER NOT NULL,
         labels TEXT NOT NULL,
@@ -144,16 +150,46 @@ const SCHEMA_2: &str = "
         resolved_at INTEGER
     );
     CREATE INDEX support_tickets_by_opened ON support_tickets (opened_at, team);
-    CREATE INDEX incidents_by_env_resolved ON incidents (environment, resolved_at, opened_at, service);";
+    CREATE INDEX incidents_by_env_resolved ON incidents (environment, resolved_at, opened_at, service);
+    DROP INDEX incidents_by_deployment;
+    CREATE INDEX incidents_by_deployment ON incidents (deployment_id, opened_at, resolved_at);
+    CREATE INDEX deployments_rollback_runs ON deployments (environment, service, finished_at) WHERE rollback = 1;
+    CREATE INDEX deployments_marked ON deployments (environment, service) WHERE rolled_back_at IS NOT NULL;";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>] = &[
     |tx| tx.execute_batch(SCHEMA_1),
     |tx| {
+        tx.execute_batch("ALTER TABLE deployments ADD COLUMN rolled_back_at INTEGER")?;
+        unmark_version_1(tx)?;
         tx.execute_batch(SCHEMA_2)?;
         crate::tally::backfill(tx)
     },
 ];
+
+/// Schema 1 marked the deployment a rollback run replaced by setting its status to
+/// `rolled_back`, which version 2 reads as an automatic rollback. Each successful rollback run
+/// gets its mark back the way schema 1 chose it (the latest deployment of the service finished
+/// by the run's end), now as the deployment's `success` and the run's end in `rolled_back_at`.
+fn unmark_version_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let runs: Vec<(i64, i64, i64)> = tx
+        .prepare(
+            "SELECT environment, service, finished_at FROM deployments
+             WHERE rollback = 1 AND status = 1 AND finished_at IS NOT NULL ORDER BY finished_at, rowid",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut unmark = tx.prepare(
+        "UPDATE deployments SET status = 1, rolled_back_at = ?3 WHERE rowid = (
+            SELECT rowid FROM deployments WHERE environment = ?1 AND service = ?2 AND status = 3 AND rollback = 0
+              AND rolled_back_at IS NULL AND finished_at <= ?3
+            ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
+    )?;
+    for (env, service, finished) in runs {
+        unmark.execute(params![env, service, finished])?;
+    }
+    Ok(())
+}
 
 /// Kinds of interned names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,11 +276,12 @@ impl Ledger {
                 conn.pragma_update(None, "page_size", 8192).map_err(wrap)?;
             }
             conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+            // `rarray(?)`: a batch's SHAs looked up in one statement.
+            rusqlite::vtab::array::load_module(&conn).map_err(wrap)?;
         }
         // FULL: a committed event survives a power loss, as the documentation promises. In WAL
         // mode that is one fsync of the log per transaction: nothing for an import (one
-        // transaction per 20,000 events), about a millisecond per event recorded by a deploy
-        // (see BENCHMARKS.md).
+        // transaction per 50,000 events), 0.14 ms more per event a deploy records (BENCHMARKS.md).
         conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
         // Up to 256 MiB of page cache (allocated only as pages are used).
         conn.pragma_update(None, "cache_size", -262_144).map_err(wrap)?;
@@ -264,6 +301,14 @@ impl Ledger {
 
     fn migrate(&self) -> Result<()> {
         let supported = MIGRATIONS.len() as i64;
+        // Up to date (the usual case): no write lock, so opening never waits for an import.
+        let current: i64 = {
+            let conn = self.conn.lock().expect("ledger connection lock");
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(self.err())?
+        };
+        if current == supported {
+            return Ok(());
+        }
         let found = self.with_write(|tx| {
             let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             if version <= supported {
@@ -298,7 +343,16 @@ impl Ledger {
                 other => break other.map_err(self.err())?,
             }
         };
-        match f(&tx).map_err(self.err())? {
+        // An event refused by the writer (an id of someone else's) is the caller's error, typed: it
+        // travels as a boxed error through rusqlite's result type.
+        let value = f(&tx).map_err(|e| match e {
+            rusqlite::Error::ToSqlConversionFailure(inner) => match inner.downcast::<Error>() {
+                Ok(refused) => *refused,
+                Err(other) => self.err()(rusqlite::Error::ToSqlConversionFailure(other)),
+            },
+            other => self.err()(other),
+        })?;
+        match value {
             Some(value) => {
                 tx.commit().map_err(self.err())?;
                 Ok(Some(value))
@@ -331,8 +385,8 @@ impl Ledger {
                 tx,
                 names: &mut names,
                 commits: Vec::new(),
-                changes: Vec::new(),
                 tally: crate::tally::Tally::default(),
+                rollbacks: None,
             };
             let value = f(&mut w)?;
             if value.is_some() {
@@ -398,15 +452,24 @@ pub(crate) struct Writer<'a, 't> {
     tx: &'a rusqlite::Transaction<'t>,
     names: &'a mut [HashMap<String, i64>; 3],
     /// Commit rows of new deployments, inserted in key order by [`Writer::flush`].
-    commits: Vec<(String, i64, i64)>,
-    /// First-delivery candidates `(environment, service, sha, committed_at, deployment,
-    /// finished_at, team)` of new successful deployments, upserted in key order by `flush`.
-    changes: Vec<(i64, i64, String, i64, i64, i64, i64)>,
+    commits: Vec<CommitRow>,
     /// Counter increments, added to `aggregates` by `flush`.
     tally: Tally,
+    /// Whether the ledger holds rollback runs (asked once per transaction).
+    rollbacks: Option<bool>,
 }
 
 /// A duplicate `id` (not any constraint error: a trigger's or CHECK's abort is a failure).
+/// The error of an event reusing an id another owner's event has.
+fn taken(kind: &str, id: &str, owner: &str) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(Error::invalid(
+        "id",
+        id,
+        format!("is already the id of a {kind} of {owner}"),
+        Some("ids are unique in the ledger: give this event its own id, e.g. prefixed with its service".into()),
+    )))
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
@@ -416,49 +479,133 @@ fn stored_shas(json: Option<&str>) -> Vec<String> {
     json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }
 
+/// A row of `commits`: a commit shipped by a deployment, with what DORA needs of the
+/// deployment (`delivered_at`: its end when it delivered, i.e. succeeded and is no rollback run).
+#[derive(Debug)]
+struct CommitRow {
+    sha: String,
+    deployment: i64,
+    committed_at: i64,
+    environment: i64,
+    service: i64,
+    team: i64,
+    delivered_at: Option<i64>,
+}
+
 /// What the ledger held for a deployment id before it was recorded again.
 struct Stored {
     rowid: i64,
     status: DeploymentStatus,
     service: i64,
     environment: i64,
+    team: i64,
     shas: Vec<String>,
     rollback: bool,
+    finished_at: Option<i64>,
+}
+
+impl Stored {
+    /// When the stored version delivered its commits (see [`CommitRow`]).
+    fn delivered_at(&self) -> Option<i64> {
+        self.finished_at.filter(|_| self.status == DeploymentStatus::Success && !self.rollback)
+    }
 }
 
 impl Writer<'_, '_> {
     /// Inserts the deferred rows sorted by key: B-tree inserts in key order touch each page
     /// once instead of once per row, which is most of an import's cost.
-    fn flush(&mut self) -> rusqlite::Result<()> {
+    pub(crate) fn flush(&mut self) -> rusqlite::Result<()> {
+        self.flush_commits()?;
+        self.tally.flush(self.tx, self.names)
+    }
+
+    /// Inserts the deferred commit rows, deciding which are first deliveries.
+    fn flush_commits(&mut self) -> rusqlite::Result<()> {
         if !self.commits.is_empty() {
-            self.commits.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-            let mut insert = self
-                .tx
-                .prepare_cached("INSERT OR IGNORE INTO commits (sha, deployment, committed_at) VALUES (?1, ?2, ?3)")?;
-            for (sha, deployment, committed_at) in self.commits.drain(..) {
-                insert.execute(params![sha, deployment, committed_at])?;
-            }
-        }
-        if !self.changes.is_empty() {
-            self.changes.sort_unstable_by(|a, b| (a.0, a.1, &a.2, a.5).cmp(&(b.0, b.1, &b.2, b.5)));
-            let mut upsert = self.tx.prepare_cached(
-                "INSERT INTO changes (environment, service, sha, committed_at, deployment, finished_at, team)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (environment, service, sha) DO UPDATE SET committed_at = excluded.committed_at,
-                    deployment = excluded.deployment, finished_at = excluded.finished_at, team = excluded.team
-                 WHERE excluded.finished_at < changes.finished_at",
+            let mut rows = std::mem::take(&mut self.commits);
+            rows.sort_unstable_by(|a, b| {
+                // A SHA listed twice by one deployment keeps its earliest commit time.
+                (
+                    &a.sha,
+                    a.environment,
+                    a.service,
+                    a.delivered_at.is_none(),
+                    a.delivered_at,
+                    a.deployment,
+                    a.committed_at,
+                )
+                    .cmp(&(
+                        &b.sha,
+                        b.environment,
+                        b.service,
+                        b.delivered_at.is_none(),
+                        b.delivered_at,
+                        b.deployment,
+                        b.committed_at,
+                    ))
+            });
+            let mut insert = self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO commits (sha, deployment, committed_at, environment, service, team, delivered_at, first)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            let mut last: Option<(i64, i64, String)> = None;
-            for (env, service, sha, committed_at, deployment, finished_at, team) in self.changes.drain(..) {
-                // Sorted by finished_at within a key: the first row is the earliest.
-                if last.as_ref().is_some_and(|(e, s, h)| *e == env && *s == service && *h == sha) {
-                    continue;
+            // The first deliveries already stored for the batch's SHAs, in one statement (by the
+            // primary key, sha first: `+` keeps the planner off the partial index, which would
+            // scan every first delivery of the environment).
+            let shas: Vec<rusqlite::types::Value> = {
+                let mut shas: Vec<&str> =
+                    rows.iter().filter(|r| r.delivered_at.is_some()).map(|r| r.sha.as_str()).collect();
+                shas.dedup();
+                shas.into_iter().map(|s| rusqlite::types::Value::Text(s.to_string())).collect()
+            };
+            let mut stored: HashMap<(String, i64, i64), (i64, i64)> = HashMap::new();
+            if !shas.is_empty() {
+                let mut current = self.tx.prepare_cached(
+                    "SELECT sha, environment, service, delivered_at, deployment FROM commits
+                     WHERE sha IN rarray(?1) AND +first = 1",
+                )?;
+                let mut found = current.query([std::rc::Rc::new(shas)])?;
+                while let Some(r) = found.next()? {
+                    stored.insert((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
                 }
-                upsert.execute(params![env, service, sha, committed_at, deployment, finished_at, team])?;
-                last = Some((env, service, sha));
+            }
+            let mut demote =
+                self.tx.prepare_cached("UPDATE commits SET first = 0 WHERE sha = ?1 AND deployment = ?2")?;
+            let mut last: Option<(&str, i64, i64)> = None;
+            for row in &rows {
+                let key = (row.sha.as_str(), row.environment, row.service);
+                // Sorted: the first row of a key is its earliest delivery in this batch.
+                let first = match (row.delivered_at, last == Some(key)) {
+                    (Some(at), false) => {
+                        let existing = if stored.is_empty() {
+                            None
+                        } else {
+                            stored.get(&(row.sha.clone(), row.environment, row.service)).copied()
+                        };
+                        match existing {
+                            Some(earlier) if earlier <= (at, row.deployment) => false,
+                            Some((_, later)) => {
+                                demote.execute(params![row.sha, later])?;
+                                true
+                            }
+                            None => true,
+                        }
+                    }
+                    _ => false,
+                };
+                last = Some(key);
+                insert.execute(params![
+                    row.sha,
+                    row.deployment,
+                    row.committed_at,
+                    row.environment,
+                    row.service,
+                    row.team,
+                    row.delivered_at,
+                    first
+                ])?;
             }
         }
-        self.tally.flush(self.tx)
+        Ok(())
     }
 
     /// Writes one event.
@@ -523,12 +670,13 @@ impl Writer<'_, '_> {
         let (rowid, stored) = match inserted {
             Ok(_) => (self.tx.last_insert_rowid(), None),
             Err(e) if is_unique_violation(&e) => {
-                // The update path reads commits and changes: write what is deferred first.
-                self.flush()?;
+                // The update path reads commits: write the deferred ones first.
+                self.flush_commits()?;
                 let stored = self
                     .tx
                     .prepare_cached(
-                        "SELECT rowid, status, service, environment, commit_shas, rollback FROM deployments WHERE id = ?1",
+                        "SELECT rowid, status, service, environment, commit_shas, rollback, finished_at, team
+                         FROM deployments WHERE id = ?1",
                     )?
                     .query_row([&d.id], |r| {
                         Ok(Stored {
@@ -538,15 +686,22 @@ impl Writer<'_, '_> {
                             environment: r.get(3)?,
                             shas: stored_shas(r.get::<_, Option<String>>(4)?.as_deref()),
                             rollback: r.get(5)?,
+                            finished_at: r.get(6)?,
+                            team: r.get(7)?,
                         })
                     })?;
+                if (stored.service, stored.team, stored.environment) != (service, team, env) {
+                    let owner = self.owner(stored.service, stored.team, Some(stored.environment))?;
+                    return Err(taken("deployment", &d.id, &owner));
+                }
                 // A late "started" event does not re-open a finished deployment.
                 let reopen = d.status == DeploymentStatus::InProgress && stored.status != DeploymentStatus::InProgress;
                 self.tx
                     .prepare_cached(
                         "UPDATE deployments SET service = ?2, team = ?3, environment = ?4,
                             status = CASE WHEN ?15 THEN status ELSE ?5 END, rollback = max(rollback, ?6),
-                            started_at = ?7, finished_at = CASE WHEN ?15 THEN finished_at ELSE coalesce(?8, finished_at) END,
+                            started_at = CASE WHEN ?15 THEN started_at ELSE ?7 END,
+                            finished_at = CASE WHEN ?15 THEN finished_at ELSE coalesce(?8, finished_at) END,
                             unplanned = max(unplanned, ?9), revision = coalesce(?10, revision),
                             image = coalesce(?11, image), escape_hatches = coalesce(?12, escape_hatches),
                             escape_hatch_count = CASE WHEN ?12 IS NULL THEN escape_hatch_count ELSE ?13 END,
@@ -583,81 +738,173 @@ impl Writer<'_, '_> {
             && stored.as_ref().is_none_or(|(old, _)| old.status == DeploymentStatus::InProgress);
         if first_finish {
             let duration = d.finished_at.map(|f| f - d.started_at);
-            self.tally.deployment(&d.team, &d.service, &d.environment, status, rollback, duration);
+            self.tally.deployment([team, service, env], status, rollback, duration);
         }
-        let delivers = status == DeploymentStatus::Success && !rollback && d.finished_at.is_some();
+        // The end as stored now: a late "started" event keeps the stored one.
+        let finished_at = match &stored {
+            Some((old, true)) => old.finished_at,
+            Some((old, false)) => d.finished_at.or(old.finished_at),
+            None => d.finished_at,
+        };
+        let delivered_at = finished_at.filter(|_| status == DeploymentStatus::Success && !rollback);
+        let row = |sha: &str, committed_at: i64| CommitRow {
+            sha: sha.to_string(),
+            deployment: rowid,
+            committed_at,
+            environment: env,
+            service,
+            team,
+            delivered_at,
+        };
         match &stored {
-            None => {
-                self.commits.extend(d.commits.iter().map(|c| (c.sha.clone(), rowid, c.committed_at)));
-                if delivers {
-                    let finished = d.finished_at.expect("checked by delivers");
-                    self.changes.extend(
-                        d.commits.iter().map(|c| (env, service, c.sha.clone(), c.committed_at, rowid, finished, team)),
-                    );
-                }
-            }
+            None => self.commits.extend(d.commits.iter().map(|c| row(&c.sha, c.committed_at))),
             Some((old, _)) => {
-                if !d.commits.is_empty() {
+                // The stored rows, refreshed (or replaced by the new commits); then the first
+                // delivery of every affected key, old and new, is recomputed.
+                let unchanged =
+                    (old.environment, old.service, old.team, old.delivered_at()) == (env, service, team, delivered_at);
+                if d.commits.is_empty() && unchanged {
+                    // Nothing its commit rows hold changed (a re-import of the same event).
+                    return self.mark_replaced(d, rowid, rollback, first_finish, status, service, env);
+                }
+                let mut keys: Vec<(String, i64, i64)> =
+                    old.shas.iter().map(|sha| (sha.clone(), old.environment, old.service)).collect();
+                if d.commits.is_empty() {
+                    let mut refresh = self.tx.prepare_cached(
+                        "UPDATE commits SET environment = ?3, service = ?4, team = ?5, delivered_at = ?6
+                         WHERE sha = ?1 AND deployment = ?2",
+                    )?;
+                    for sha in &old.shas {
+                        refresh.execute(params![sha, rowid, env, service, team, delivered_at])?;
+                    }
+                } else {
                     let mut delete =
                         self.tx.prepare_cached("DELETE FROM commits WHERE sha = ?1 AND deployment = ?2")?;
                     for sha in &old.shas {
                         delete.execute(params![sha, rowid])?;
                     }
                     let mut insert = self.tx.prepare_cached(
-                        "INSERT OR IGNORE INTO commits (sha, deployment, committed_at) VALUES (?1, ?2, ?3)",
+                        "INSERT OR IGNORE INTO commits (sha, deployment, committed_at, environment, service, team, delivered_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
                     for c in &d.commits {
-                        insert.execute(params![c.sha, rowid, c.committed_at])?;
+                        insert.execute(params![c.sha, rowid, c.committed_at, env, service, team, delivered_at])?;
                     }
                 }
-                // First deliveries may have changed: recompute every affected key, old and new.
-                let mut keys: Vec<(i64, i64, String)> =
-                    old.shas.iter().map(|sha| (old.environment, old.service, sha.clone())).collect();
-                let new_shas: Vec<String> = if d.commits.is_empty() {
+                let new_shas = if d.commits.is_empty() {
                     old.shas.clone()
                 } else {
                     d.commits.iter().map(|c| c.sha.clone()).collect()
                 };
-                keys.extend(new_shas.into_iter().map(|sha| (env, service, sha)));
+                keys.extend(new_shas.into_iter().map(|sha| (sha, env, service)));
                 keys.sort();
                 keys.dedup();
-                for (e, s, sha) in keys {
-                    self.recompute_change(e, s, &sha)?;
+                for (sha, e, s) in keys {
+                    self.recompute_first(&sha, e, s)?;
                 }
             }
         }
-        if rollback && first_finish && status == DeploymentStatus::Success {
-            // A rollback run marks the deployment it replaced as a failed change: the latest
-            // successful deployment of the service before it that no rollback marked yet.
-            let finished = d.finished_at.unwrap_or(d.started_at);
-            self.tx
-                .prepare_cached(
-                    "UPDATE deployments SET rolled_back_at = ?5 WHERE rowid = (
-                        SELECT rowid FROM deployments WHERE environment = ?2 AND finished_at <= ?5 AND service = ?1
-                          AND status = ?3 AND rollback = 0 AND rolled_back_at IS NULL AND rowid != ?4
-                        ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
-                )?
-                .execute(params![service, env, DeploymentStatus::Success.code(), rowid, finished])?;
+        self.mark_replaced(d, rowid, rollback, first_finish, status, service, env)
+    }
+
+    /// Rollback marks: a successful rollback run marks the deployment it replaced as a failed
+    /// change, at the run's end: the latest live deployment (successful, or whose rollout failed
+    /// and stayed) of the service that finished
+    /// by the time the run started and that no earlier run marked. Events arrive in any order
+    /// (an import from CI after paved recorded its own rollback), so the marks of the service
+    /// are replayed whenever a rollback run finishes or a deployment lands before one.
+    #[allow(clippy::too_many_arguments)]
+    fn mark_replaced(
+        &mut self,
+        d: &DeploymentEvent,
+        rowid: i64,
+        rollback: bool,
+        changed: bool,
+        status: DeploymentStatus,
+        service: i64,
+        env: i64,
+    ) -> rusqlite::Result<()> {
+        if !changed {
+            return Ok(());
+        }
+        if rollback {
+            self.rollbacks = Some(true);
+            if status == DeploymentStatus::Success {
+                return self.replay_marks(service, env);
+            }
+            return Ok(());
+        }
+        // Only a ledger with rollback runs has marks to redo: asked once per transaction.
+        let any = match self.rollbacks {
+            Some(any) => any,
+            None => {
+                let any = self
+                    .tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM deployments WHERE rollback = 1)")?
+                    .query_row([], |r| r.get(0))?;
+                self.rollbacks = Some(any);
+                any
+            }
+        };
+        if !any {
+            return Ok(());
+        }
+        let later_run: bool = self
+            .tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deployments WHERE rollback = 1 AND environment = ?1 AND service = ?2
+                    AND finished_at >= ?3 AND rowid != ?4)",
+            )?
+            .query_row(params![env, service, d.finished_at.unwrap_or(d.started_at), rowid], |r| r.get(0))?;
+        if later_run { self.replay_marks(service, env) } else { Ok(()) }
+    }
+
+    /// Recomputes every rollback mark of a service in an environment, run by run in time order.
+    fn replay_marks(&mut self, service: i64, env: i64) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE deployments SET rolled_back_at = NULL
+                 WHERE rolled_back_at IS NOT NULL AND environment = ?1 AND service = ?2",
+            )?
+            .execute(params![env, service])?;
+        let runs: Vec<(i64, i64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT started_at, finished_at FROM deployments
+                 WHERE rollback = 1 AND environment = ?1 AND service = ?2 AND status = ?3 AND finished_at IS NOT NULL
+                 ORDER BY finished_at, rowid",
+            )?
+            .query_map(params![env, service, DeploymentStatus::Success.code()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut mark = self.tx.prepare_cached(
+            "UPDATE deployments SET rolled_back_at = ?4 WHERE rowid = (
+                SELECT rowid FROM deployments WHERE environment = ?1 AND finished_at <= ?3 AND service = ?2
+                  AND status IN (?5, ?6) AND rollback = 0 AND rolled_back_at IS NULL
+                ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
+        )?;
+        // What a run replaced was live: a success, or a rollout that failed and stayed.
+        let live = (DeploymentStatus::Success.code(), DeploymentStatus::RolloutFailed.code());
+        for (started, finished) in runs {
+            mark.execute(params![env, service, started, finished, live.0, live.1])?;
         }
         Ok(())
     }
 
-    /// Recomputes the first delivery of a commit of a service in an environment: its first
-    /// successful deployment that is not a rollback run.
-    fn recompute_change(&mut self, env: i64, service: i64, sha: &str) -> rusqlite::Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM changes WHERE environment = ?1 AND service = ?2 AND sha = ?3")?
-            .execute(params![env, service, sha])?;
+    /// Recomputes the first delivery of a commit of a service in an environment: its earliest
+    /// delivering deployment (successful, not a rollback run).
+    fn recompute_first(&mut self, sha: &str, env: i64, service: i64) -> rusqlite::Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO changes (environment, service, sha, committed_at, deployment, finished_at, team)
-                 SELECT d.environment, d.service, c.sha, c.committed_at, d.rowid, d.finished_at, d.team
-                 FROM commits c JOIN deployments d ON d.rowid = c.deployment
-                 WHERE c.sha = ?3 AND d.environment = ?1 AND d.service = ?2 AND d.status = ?4 AND d.rollback = 0
-                   AND d.finished_at IS NOT NULL
-                 ORDER BY d.finished_at, d.rowid LIMIT 1",
+                "UPDATE commits SET first = 0 WHERE sha = ?1 AND +environment = ?2 AND +service = ?3 AND +first = 1",
             )?
-            .execute(params![env, service, sha, DeploymentStatus::Success.code()])?;
+            .execute(params![sha, env, service])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE commits SET first = 1 WHERE sha = ?1 AND deployment = (
+                    SELECT deployment FROM commits WHERE sha = ?1 AND +environment = ?2 AND +service = ?3
+                      AND +delivered_at IS NOT NULL ORDER BY delivered_at, deployment LIMIT 1)",
+            )?
+            .execute(params![sha, env, service])?;
         Ok(())
     }
 
@@ -665,16 +912,40 @@ impl Writer<'_, '_> {
         let service = self.name(NameKind::Service, &i.service)?;
         let team = self.name(NameKind::Team, &i.team)?;
         let env = self.name(NameKind::Environment, &i.environment)?;
-        self.tx
+        let written = self
+            .tx
             .prepare_cached(
                 "INSERT INTO incidents (id, service, team, environment, deployment_id, opened_at, resolved_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (id) DO UPDATE SET service = excluded.service, team = excluded.team,
                     environment = excluded.environment, deployment_id = coalesce(excluded.deployment_id, deployment_id),
-                    opened_at = excluded.opened_at, resolved_at = coalesce(excluded.resolved_at, resolved_at)",
+                    opened_at = excluded.opened_at,
+                    resolved_at = CASE WHEN coalesce(excluded.resolved_at, resolved_at) < excluded.opened_at
+                        THEN excluded.resolved_at ELSE coalesce(excluded.resolved_at, resolved_at) END
+                 WHERE service = excluded.service AND team = excluded.team AND environment = excluded.environment",
             )?
             .execute(params![i.id, service, team, env, i.deployment_id, i.opened_at, i.resolved_at])?;
+        if written == 0 {
+            let (s, t, e): (i64, i64, i64) = self
+                .tx
+                .prepare_cached("SELECT service, team, environment FROM incidents WHERE id = ?1")?
+                .query_row([&i.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let owner = self.owner(s, t, Some(e))?;
+            return Err(taken("incident", &i.id, &owner));
+        }
         Ok(())
+    }
+
+    /// "service S (team T) in E", for an error about an id taken by another owner.
+    fn owner(&self, service: i64, team: i64, env: Option<i64>) -> rusqlite::Result<String> {
+        let name = |id: i64| -> rusqlite::Result<String> {
+            self.tx.prepare_cached("SELECT name FROM names WHERE id = ?1")?.query_row([id], |r| r.get(0))
+        };
+        let mut owner = format!("service {} (team {})", name(service)?, name(team)?);
+        if let Some(env) = env {
+            owner.push_str(&format!(" in {}", name(env)?));
+        }
+        Ok(owner)
     }
 
     fn activity(&mut self, a: &ActivityEvent) -> rusqlite::Result<()> {
@@ -701,12 +972,29 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    /// Inserts a row, or on a unique `id` updates it; `true` when it was new.
-    fn upsert(&mut self, insert: &str, update: &str, values: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<bool> {
+    /// Inserts a row, or on a unique `id` updates it; `true` when it was new. The update's
+    /// `WHERE` names the owner (`team = ?2`): an id of another team's event is refused.
+    fn upsert(
+        &mut self,
+        (kind, table, id): (&str, &str, &str),
+        insert: &str,
+        update: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> rusqlite::Result<bool> {
         match self.tx.prepare_cached(insert)?.execute(values) {
             Ok(_) => Ok(true),
             Err(e) if is_unique_violation(&e) => {
-                self.tx.prepare_cached(update)?.execute(values)?;
+                if self.tx.prepare_cached(update)?.execute(values)? == 0 {
+                    let team: i64 = self
+                        .tx
+                        .prepare_cached(&format!("SELECT team FROM {table} WHERE id = ?1"))?
+                        .query_row([id], |r| r.get(0))?;
+                    let name: String = self
+                        .tx
+                        .prepare_cached("SELECT name FROM names WHERE id = ?1")?
+                        .query_row([team], |r| r.get(0))?;
+                    return Err(taken(kind, id, &format!("team {name}")));
+                }
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -717,9 +1005,10 @@ impl Writer<'_, '_> {
         let team = self.name(NameKind::Team, &s.team)?;
         let service = s.service.as_deref().map(|name| self.name(NameKind::Service, name)).transpose()?;
         let new = self.upsert(
+            ("survey answer", "surveys", &s.id),
             "INSERT INTO surveys (id, team, service, at, score, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            "UPDATE surveys SET team = ?2, service = coalesce(?3, service), at = ?4, score = ?5,
-                comment = coalesce(?6, comment) WHERE id = ?1",
+            "UPDATE surveys SET service = coalesce(?3, service), at = ?4, score = ?5,
+                comment = coalesce(?6, comment) WHERE id = ?1 AND team = ?2",
             params![s.id, team, service, s.at, s.score, s.comment],
         )?;
         if new {
@@ -731,13 +1020,15 @@ impl Writer<'_, '_> {
     fn ticket(&mut self, t: &SupportTicketEvent) -> rusqlite::Result<()> {
         let team = self.name(NameKind::Team, &t.team)?;
         let new = self.upsert(
+            ("support ticket", "support_tickets", &t.id),
             "INSERT INTO support_tickets (id, team, category, opened_at, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            "UPDATE support_tickets SET team = ?2, category = ?3, opened_at = ?4,
-                resolved_at = coalesce(?5, resolved_at) WHERE id = ?1",
+            "UPDATE support_tickets SET category = ?3, opened_at = ?4,
+                resolved_at = CASE WHEN coalesce(?5, resolved_at) < ?4 THEN ?5 ELSE coalesce(?5, resolved_at) END
+             WHERE id = ?1 AND team = ?2",
             params![t.id, team, t.category, t.opened_at, t.resolved_at],
         )?;
         if new {
-            self.tally.count(Family::SupportTickets, &[&t.team, &t.category]);
+            self.tally.count(Family::SupportTickets, &[&t.team, crate::tally::ticket_category(&t.category)]);
         }
         Ok(())
     }
@@ -764,7 +1055,9 @@ mod tests {
              INSERT INTO names (id, kind, name) VALUES (1, 0, 'api'), (2, 1, 'team'), (3, 2, 'production'), (4, 0, 'web');
              INSERT INTO deployments (rowid, id, service, team, environment, status, started_at, finished_at, commit_shas)
                 VALUES (1, 'a', 1, 2, 3, 1, 100, 160, 'x y'), (2, 'b', 4, 2, 3, 1, 200, 230, 'x'),
-                       (3, 'c', 1, 2, 3, 2, 300, 400, NULL);
+                       (3, 'c', 1, 2, 3, 2, 300, 400, NULL), (4, 'm', 4, 2, 3, 3, 500, 530, NULL);
+             INSERT INTO deployments (rowid, id, service, team, environment, status, rollback, started_at, finished_at)
+                VALUES (5, 'rb', 4, 2, 3, 1, 1, 600, 620);
              INSERT INTO commits (sha, deployment, committed_at) VALUES ('x', 1, 50), ('y', 1, 60), ('x', 2, 50);
              INSERT INTO activity (kind, service, team, environment, at, result, detail)
                 VALUES (2, 1, 2, 3, 100, 'allowed', '{\"duration_seconds\": 0.0002}');",
@@ -775,12 +1068,21 @@ mod tests {
         let (shas, changes, families): (String, i64, Vec<AggregateRow>) = ledger
             .read(|c| {
                 let shas = c.query_row("SELECT commit_shas FROM deployments WHERE id = 'a'", [], |r| r.get(0))?;
-                let changes = c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0))?;
+                let changes = c.query_row("SELECT count(*) FROM commits WHERE first = 1", [], |r| r.get(0))?;
                 let mut stmt = c.prepare("SELECT family, labels, bucket, n FROM aggregates ORDER BY 1, 2, 3")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                 Ok((shas, changes, rows.collect::<rusqlite::Result<_>>()?))
             })
             .unwrap();
+        // Schema 1's mark on `m` (status rolled_back) is a success marked at the run's end.
+        let marked: (i64, Option<i64>) = ledger
+            .read(|c| {
+                c.query_row("SELECT status, rolled_back_at FROM deployments WHERE id = 'm'", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .unwrap();
+        assert_eq!(marked, (1, Some(620)));
         let shas: Vec<String> = serde_json::from_str(&shas).unwrap();
         assert_eq!(shas, ["x", "y"]);
         // x of api, y of api, x of web: a monorepo commit counts per service.
@@ -790,8 +1092,9 @@ mod tests {
             [
                 (1, r#"["team","api","production","failure"]"#.to_string(), 0, 1),
                 (1, r#"["team","api","production","success"]"#.to_string(), 0, 1),
-                (1, r#"["team","web","production","success"]"#.to_string(), 0, 1),
-                (3, r#"["team","production"]"#.to_string(), 2, 1), // 30 s: le 30
+                (1, r#"["team","web","production","success"]"#.to_string(), 0, 3), // b, m and the run
+                (2, r#"["team","web","production"]"#.to_string(), 0, 1),
+                (3, r#"["team","production"]"#.to_string(), 2, 3), // 30 s (b, m) and 20 s (the run)
                 (3, r#"["team","production"]"#.to_string(), 3, 1), // 60 s: le 60
                 (3, r#"["team","production"]"#.to_string(), 4, 1), // 100 s: le 120
                 (4, r#"["team","production","allowed"]"#.to_string(), 0, 1),

@@ -40,7 +40,7 @@ mod tally;
 pub use adoption::{AdoptionReport, catalog_teams};
 pub use dora::{DoraQuery, DoraReport, GroupBy, Level, parse_window, window_days};
 pub use error::{Error, Result};
-pub use import::{BadLine, ImportReport};
+pub use import::{BadLine, DEFAULT_BATCH, ImportOptions, ImportProgress, ImportReport};
 pub use ledger::{LEDGER_FILE, Ledger};
 pub use model::{
     ActivityEvent, ActivityKind, CommitRef, DeploymentEvent, DeploymentStatus, IncidentEvent, LedgerEvent,

@@ -28,16 +28,21 @@ pub enum DeploymentStatus {
     Unchanged,
     /// Denied by policy before anything was applied; not a DORA deployment.
     Denied,
+    /// Applied, but the rollout never became ready and nothing was restored: it reached
+    /// production and failed there (a failed change, recovered by a later rollback or the next
+    /// successful deployment).
+    RolloutFailed,
 }
 
 impl DeploymentStatus {
-    const ALL: [(DeploymentStatus, &'static str, i64); 6] = [
+    const ALL: [(DeploymentStatus, &'static str, i64); 7] = [
         (DeploymentStatus::Success, "success", 1),
         (DeploymentStatus::Failure, "failure", 2),
         (DeploymentStatus::RolledBack, "rolled_back", 3),
         (DeploymentStatus::InProgress, "in_progress", 4),
         (DeploymentStatus::Unchanged, "unchanged", 5),
         (DeploymentStatus::Denied, "denied", 6),
+        (DeploymentStatus::RolloutFailed, "rollout_failed", 7),
     ];
 
     /// The name used in JSON (`success`, `rolled_back`, …).
@@ -53,9 +58,22 @@ impl DeploymentStatus {
         Self::ALL.iter().find(|(_, _, c)| *c == code).map(|(s, _, _)| *s)
     }
 
-    /// `true` for the statuses DORA counts as a finished deployment: success, failure, rolled back.
+    /// `true` for the statuses DORA counts as a finished deployment: success, failure, rolled
+    /// back, rollout failed.
     pub fn is_finished_change(self) -> bool {
-        matches!(self, DeploymentStatus::Success | DeploymentStatus::Failure | DeploymentStatus::RolledBack)
+        matches!(
+            self,
+            DeploymentStatus::Success
+                | DeploymentStatus::Failure
+                | DeploymentStatus::RolledBack
+                | DeploymentStatus::RolloutFailed
+        )
+    }
+
+    /// `true` for the statuses of a deployment that reached production: success, rolled back,
+    /// rollout failed.
+    pub fn reached_production(self) -> bool {
+        matches!(self, DeploymentStatus::Success | DeploymentStatus::RolledBack | DeploymentStatus::RolloutFailed)
     }
 }
 
@@ -488,10 +506,15 @@ pub fn parse_line(line: &str) -> Result<LedgerEvent> {
     let environment = required("environment", &raw.environment)?.to_string();
     if kind == "deployment" {
         raw.only("deployment", DEPLOYMENT_FIELDS)?;
-        let status = choice("status", required("status", &raw.status)?, &["success", "failure", "rolled_back"])?;
+        let status = choice(
+            "status",
+            required("status", &raw.status)?,
+            &["success", "failure", "rolled_back", "rollout_failed"],
+        )?;
         let status = match status {
             "success" => DeploymentStatus::Success,
             "failure" => DeploymentStatus::Failure,
+            "rollout_failed" => DeploymentStatus::RolloutFailed,
             _ => DeploymentStatus::RolledBack,
         };
         let started_at = parse_time("started_at", required("started_at", &raw.started_at)?)?;

@@ -27,7 +27,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::dora::{DoraQuery, DoraReport, GroupBy};
 use crate::ledger::Ledger;
-pub use crate::tally::{DURATION_BUCKETS, POLICY_BUCKETS};
+pub use crate::tally::{DURATION_BUCKETS, POLICY_BUCKETS, TICKET_CATEGORIES};
 use crate::tally::{Family, Series};
 
 /// The OpenMetrics content type of `/metrics`.
@@ -186,7 +186,6 @@ impl Collector for LedgerCollector {
             fmt::Error
         };
         let all = self.ledger.read(crate::tally::read_all).map_err(|e| fail("counters", e))?;
-        let g = self.gauges().map_err(|e| fail("gauges", e))?;
         counters(
             &mut enc,
             &all,
@@ -228,10 +227,18 @@ impl Collector for LedgerCollector {
             &all,
             Family::SupportTickets,
             "support_tickets",
-            "Support tickets opened by team and category (tickets per week: increase over 1w).",
+            "Support tickets opened by team and category (tickets per week: increase over 1w); categories outside the known set count as other.",
         )?;
         counters(&mut enc, &all, Family::SurveyResponses, "survey_responses", "Developer survey answers by team.")?;
 
+        // Gauges: a failure to compute them leaves them out (and is logged), not the counters.
+        let g = match self.gauges() {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot compute the DORA and adoption gauges for /metrics");
+                return Ok(());
+            }
+        };
         // DORA gauges: production, the last 30 days, one series per team.
         let series = |f: &dyn Fn(&DoraReport) -> Option<f64>| -> Vec<(Labels, f64)> {
             g.dora

@@ -86,6 +86,7 @@ pub fn ledger_event(event: &PlatformEvent) -> Option<LedgerEvent> {
                 DeploymentResult::Success => DeploymentStatus::Success,
                 DeploymentResult::Unchanged => DeploymentStatus::Unchanged,
                 DeploymentResult::RolledBack => DeploymentStatus::RolledBack,
+                DeploymentResult::RolloutFailed => DeploymentStatus::RolloutFailed,
                 DeploymentResult::Denied => DeploymentStatus::Denied,
                 _ => DeploymentStatus::Failure,
             };

@@ -17,6 +17,17 @@ pub const DURATION_BUCKETS: [f64; 9] = [5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600
 /// Upper bounds of the policy-evaluation histogram, seconds.
 pub const POLICY_BUCKETS: [f64; 8] = [0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0];
 
+/// The support-ticket categories kept as a Prometheus label; any other is counted as `other`
+/// (the ledger and the adoption report keep the category as given).
+pub const TICKET_CATEGORIES: [&str; 8] =
+    ["access", "databases", "deploys", "observability", "pipelines", "policy", "secrets", "other"];
+
+/// The bounded label of a support-ticket category.
+pub(crate) fn ticket_category(category: &str) -> &'static str {
+    let c = category.trim().to_ascii_lowercase();
+    TICKET_CATEGORIES.iter().find(|k| **k == c).copied().unwrap_or("other")
+}
+
 /// A counter family and its label names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Family {
@@ -65,7 +76,16 @@ impl Family {
 
 /// Increments gathered in one write transaction and added to `aggregates` at its end.
 #[derive(Debug, Default)]
-pub(crate) struct Tally(HashMap<(Family, String, i64), (i64, f64)>);
+pub(crate) struct Tally {
+    /// By label values.
+    named: HashMap<(Family, String, i64), (i64, f64)>,
+    /// Deployment families by interned ids (team, service, environment, status code), so that
+    /// an import does not build label strings per event; named at the end.
+    ids: HashMap<(Family, [i64; 4], i64), (i64, f64)>,
+}
+
+/// A deployment family's labels, as ids: `[team, service, environment, status]`.
+type Ids = [i64; 4];
 
 impl Tally {
     /// Counts one fact.
@@ -82,40 +102,66 @@ impl Tally {
 
     fn add(&mut self, family: Family, labels: &[&str], bucket: i64, value: f64) {
         let labels = serde_json::to_string(labels).expect("strings serialize");
-        let entry = self.0.entry((family, labels, bucket)).or_default();
+        let entry = self.named.entry((family, labels, bucket)).or_default();
         entry.0 += 1;
         entry.1 += value;
     }
 
-    /// Counts a deployment's first finish.
+    fn add_ids(&mut self, family: Family, ids: Ids, bucket: i64, value: f64) {
+        let entry = self.ids.entry((family, ids, bucket)).or_default();
+        entry.0 += 1;
+        entry.1 += value;
+    }
+
+    /// Counts a deployment's first finish; `ids` are the interned team, service and
+    /// environment.
     pub(crate) fn deployment(
         &mut self,
-        team: &str,
-        service: &str,
-        environment: &str,
+        [team, service, environment]: [i64; 3],
         status: DeploymentStatus,
         rollback: bool,
         duration: Option<i64>,
     ) {
-        self.count(Family::Deployments, &[team, service, environment, status.as_str()]);
+        self.add_ids(Family::Deployments, [team, service, environment, status.code()], 0, 0.0);
         if rollback {
-            self.count(Family::Rollbacks, &[team, service, environment]);
+            self.add_ids(Family::Rollbacks, [team, service, environment, 0], 0, 0.0);
         }
         if let Some(d) = duration.filter(|_| status.is_finished_change()) {
-            self.observe(Family::DeploymentDuration, &[team, environment], d as f64);
+            let bucket = DURATION_BUCKETS.iter().position(|b| d as f64 <= *b).unwrap_or(DURATION_BUCKETS.len());
+            self.add_ids(Family::DeploymentDuration, [team, 0, environment, 0], bucket as i64, d as f64);
         }
     }
 
-    /// Adds the gathered increments to the `aggregates` table.
-    pub(crate) fn flush(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        if self.0.is_empty() {
+    /// Adds the gathered increments to the `aggregates` table; `names` maps the interned
+    /// names of each [`NameKind`](crate::ledger::NameKind) (service, team, environment) to
+    /// their ids.
+    pub(crate) fn flush(&mut self, tx: &Transaction<'_>, names: &[HashMap<String, i64>; 3]) -> rusqlite::Result<()> {
+        if !self.ids.is_empty() {
+            let by_id: Vec<HashMap<i64, &str>> =
+                names.iter().map(|m| m.iter().map(|(name, id)| (*id, name.as_str())).collect()).collect();
+            let name = |kind: usize, id: i64| by_id[kind].get(&id).copied().unwrap_or_default();
+            let (service, team, env) = (0, 1, 2);
+            for ((family, [t, s, e, status], bucket), (n, sum)) in std::mem::take(&mut self.ids) {
+                let result = DeploymentStatus::from_code(status).map_or("unknown", DeploymentStatus::as_str);
+                let labels: Vec<&str> = match family {
+                    Family::Deployments => vec![name(team, t), name(service, s), name(env, e), result],
+                    Family::Rollbacks => vec![name(team, t), name(service, s), name(env, e)],
+                    _ => vec![name(team, t), name(env, e)],
+                };
+                let labels = serde_json::to_string(&labels).expect("strings serialize");
+                let entry = self.named.entry((family, labels, bucket)).or_default();
+                entry.0 += n;
+                entry.1 += sum;
+            }
+        }
+        if self.named.is_empty() {
             return Ok(());
         }
         let mut upsert = tx.prepare_cached(
             "INSERT INTO aggregates (family, labels, bucket, n, sum) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (family, labels, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum",
         )?;
-        for ((family, labels, bucket), (n, sum)) in self.0.drain() {
+        for ((family, labels, bucket), (n, sum)) in self.named.drain() {
             upsert.execute(params![family as i64, labels, bucket, n, sum])?;
         }
         Ok(())
@@ -135,7 +181,13 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         while let Some(r) = rows.next()? {
             let (team, service, env): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let Some(status) = DeploymentStatus::from_code(r.get(3)?) else { continue };
-            tally.deployment(&team, &service, &env, status, r.get(4)?, r.get(5)?);
+            tally.count(Family::Deployments, &[&team, &service, &env, status.as_str()]);
+            if r.get(4)? {
+                tally.count(Family::Rollbacks, &[&team, &service, &env]);
+            }
+            if let Some(d) = r.get::<_, Option<i64>>(5)?.filter(|_| status.is_finished_change()) {
+                tally.observe(Family::DeploymentDuration, &[&team, &env], d as f64);
+            }
         }
         let mut stmt = tx.prepare(
             "SELECT a.kind, t.name, e.name, a.result, coalesce(json_extract(a.detail, '$.duration_seconds'), 0),
@@ -154,7 +206,7 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             }
         }
     }
-    tally.flush(tx)
+    tally.flush(tx, &Default::default())
 }
 
 /// One stored series: its labels and, for histograms, per-bucket counts.

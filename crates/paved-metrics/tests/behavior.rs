@@ -31,6 +31,7 @@ fn result_of(status: i64) -> Result<Option<DeploymentResult>, String> {
         4 => return Ok(None),
         5 => DeploymentResult::Unchanged,
         6 => DeploymentResult::Denied,
+        7 => DeploymentResult::RolloutFailed,
         other => return Err(format!("unknown status code {other}")),
     }))
 }

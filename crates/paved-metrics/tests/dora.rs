@@ -229,7 +229,8 @@ fn json_has_exactly_the_documented_keys() {
     );
     assert_eq!(
         v["change_failure_rate"],
-        json!({"ratio": 0.5, "failed": 3, "rolled_back": 1, "incident_linked": 2, "deployments": 6, "level": "low"})
+        json!({"ratio": 0.5, "failed": 3, "rolled_back": 1, "incident_linked": 2, "rollout_failed": 0, "deployments": 6,
+               "level": "low"})
     );
     assert_eq!(
         v["recovery_time"],
@@ -307,7 +308,8 @@ fn no_deployments() {
     assert_eq!(v["lead_time"], json!({"median_seconds": null, "p90_seconds": null, "changes": 0, "level": null}));
     assert_eq!(
         v["change_failure_rate"],
-        json!({"ratio": null, "failed": 0, "rolled_back": 0, "incident_linked": 0, "deployments": 0, "level": null})
+        json!({"ratio": null, "failed": 0, "rolled_back": 0, "incident_linked": 0, "rollout_failed": 0, "deployments": 0,
+               "level": null})
     );
     assert_eq!(v["recovery_time"], json!({"median_seconds": null, "recovered": 0, "unrecovered": 0, "level": null}));
     assert_eq!(v["rework_rate"], json!({"ratio": null, "unplanned": 0, "inferred": 0, "deployments": 0}));

@@ -286,3 +286,125 @@ fn short_windows_are_one_bucket() {
     assert_eq!(r.deployment_frequency.weekly_deployment_days_median, 2.0);
     assert_eq!(r.deployment_frequency.level, Level::High);
 }
+
+#[test]
+fn a_rollback_run_marks_what_it_replaced_whatever_the_order_events_arrive_in() {
+    let good = dep("good", "api", "success", "2026-11-12T09:00:00Z", 5);
+    let bad = dep("bad", "api", "success", "2026-11-12T10:00:00Z", 5);
+    // Started 11:55, finished 12:00. A deployment finishing while the run was going is not
+    // what it replaced.
+    let run = with(dep("rb", "api", "success", "2026-11-12T12:00:00Z", 5), "rollback", json!(true));
+    let during = dep("during", "api", "success", "2026-11-12T11:58:00Z", 1);
+    let expected = |r: &DoraReport| {
+        assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (1, 3));
+        assert_eq!(r.recovery_time.median_seconds, Some(7_200.0), "bad, 10:00 → the run's end at 12:00");
+    };
+    // The run first (paved recorded it), CI's deployments imported later.
+    expected(&report(&[run.clone(), good.clone(), bad.clone(), during.clone()], NOW));
+    expected(&report(&[good.clone(), run.clone(), during.clone(), bad.clone()], NOW));
+    expected(&report(&[good, bad, during, run], NOW));
+}
+
+#[test]
+fn two_rollback_runs_mark_two_deployments() {
+    let events = [
+        dep("v1", "api", "success", "2026-11-10T10:00:00Z", 5),
+        dep("v2", "api", "success", "2026-11-11T10:00:00Z", 5),
+        dep("v3", "api", "success", "2026-11-12T10:00:00Z", 5),
+        with(dep("rb1", "api", "success", "2026-11-12T11:00:00Z", 5), "rollback", json!(true)), // v3
+        with(dep("rb2", "api", "success", "2026-11-12T12:00:00Z", 5), "rollback", json!(true)), // then v2
+    ];
+    let r = report(&events, NOW);
+    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.rolled_back), (2, 2));
+    assert_eq!(r.deployment_frequency.deployments, 1);
+    // v3: 10:00 → 11:00; v2: Nov 11 10:00 → Nov 12 12:00 (26 h): median 13.5 h.
+    assert_eq!(r.recovery_time.median_seconds, Some(48_600.0));
+}
+
+#[test]
+fn a_rollback_mark_outranks_an_incident_for_recovery() {
+    // Documented precedence: automatic rollback, then a later rollback run, then incidents.
+    let r = report(
+        &[
+            dep("d", "api", "success", "2026-11-10T10:00:00Z", 5),
+            inc("i", "api", Some("d"), "2026-11-10T10:10:00Z", None),
+            with(dep("rb", "api", "success", "2026-11-10T11:00:00Z", 5), "rollback", json!(true)),
+        ],
+        NOW,
+    );
+    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (1, 0));
+    assert_eq!(r.recovery_time.median_seconds, Some(3_600.0));
+}
+
+#[test]
+fn an_incident_re_sent_with_a_later_opening_drops_a_resolution_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_in(dir.path()).unwrap();
+    let first = inc("i", "api", None, "2026-11-10T10:00:00Z", Some("2026-11-10T11:00:00Z"));
+    let reopened = inc("i", "api", None, "2026-11-12T10:00:00Z", None);
+    for e in [first, reopened] {
+        assert!(l.import(e.to_string().as_bytes(), true).unwrap().is_clean());
+    }
+    let r = l.dora(&DoraQuery::new(t(NOW))).unwrap();
+    // Not a negative restore time: open since Nov 12.
+    assert_eq!((r.incidents.resolved, r.incidents.unresolved), (0, 1));
+}
+
+#[test]
+fn a_later_batch_can_bring_an_earlier_first_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_in(dir.path()).unwrap();
+    let commit = json!([{"sha": "abc", "committed_at": "2026-11-10T00:00:00Z"}]);
+    let late = with(dep("late", "api", "success", "2026-11-12T00:00:00Z", 5), "commits", commit.clone());
+    let early = with(dep("early", "api", "success", "2026-11-11T00:00:00Z", 5), "commits", commit);
+    // Two imports, two transactions: the second one holds the earlier delivery.
+    for e in [late, early] {
+        assert!(l.import(e.to_string().as_bytes(), false).unwrap().is_clean());
+    }
+    let r = l.dora(&DoraQuery::new(t(NOW))).unwrap();
+    assert_eq!((r.lead_time.changes, r.lead_time.median_seconds), (1, Some(86_400.0)));
+}
+
+#[test]
+fn an_incident_linked_to_no_production_deployment_is_an_unlinked_one() {
+    let r = report(
+        &[
+            dep("refused", "api", "failure", "2026-11-10T10:00:00Z", 5),
+            with(dep("rb", "api", "success", "2026-11-11T10:00:00Z", 5), "rollback", json!(true)),
+            inc("i1", "api", Some("refused"), "2026-11-10T10:30:00Z", Some("2026-11-10T11:00:00Z")),
+            inc("i2", "api", Some("rb"), "2026-11-11T10:30:00Z", Some("2026-11-11T12:30:00Z")),
+        ],
+        NOW,
+    );
+    assert_eq!((r.incidents.resolved, r.incidents.median_seconds), (2, Some(4_500.0)));
+    assert_eq!(r.change_failure_rate.failed, 0);
+}
+
+#[test]
+fn a_rollout_that_failed_and_stayed_live_is_a_failed_production_deployment() {
+    let r = report(
+        &[
+            dep("good", "api", "success", "2026-11-10T10:00:00Z", 5),
+            // Applied, never ready, not restored: fixed forward by the next success 2 hours later.
+            dep("stuck", "api", "rollout_failed", "2026-11-11T10:00:00Z", 10),
+            dep("fix", "api", "success", "2026-11-11T12:00:00Z", 5),
+            // Another one, rolled back later by a rollback run (which marks it, not `good`).
+            dep("stuck-2", "web", "success", "2026-11-12T09:00:00Z", 5),
+            dep("stuck-3", "web", "rollout_failed", "2026-11-12T10:00:00Z", 10),
+            with(dep("rb", "web", "success", "2026-11-12T10:30:00Z", 5), "rollback", json!(true)),
+            // And one still broken.
+            dep("stuck-4", "db", "rollout_failed", "2026-11-13T10:00:00Z", 10),
+        ],
+        NOW,
+    );
+    assert_eq!(r.failed_to_apply, 0);
+    assert_eq!(r.change_failure_rate.deployments, 6); // the rollback run is not one
+    assert_eq!(
+        (r.change_failure_rate.failed, r.change_failure_rate.rolled_back, r.change_failure_rate.rollout_failed),
+        (3, 1, 2)
+    );
+    assert_eq!((r.recovery_time.recovered, r.recovery_time.unrecovered), (2, 1));
+    // 7200 (fixed forward) and 1800 (rolled back at 10:30): median 4500.
+    assert_eq!(r.recovery_time.median_seconds, Some(4_500.0));
+    assert_eq!(r.deployment_frequency.deployments, 3); // good, fix, stuck-2
+}

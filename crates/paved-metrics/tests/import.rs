@@ -5,7 +5,7 @@ use std::io::{BufReader, Read};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use paved_metrics::{DoraQuery, Ledger, parse_time};
+use paved_metrics::{DoraQuery, ImportOptions, Ledger, parse_time};
 use serde_json::json;
 
 fn t(s: &str) -> i64 {
@@ -39,20 +39,21 @@ fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
 
 #[test]
 fn strict_import_writes_nothing_when_a_line_is_bad_wherever_it_is() {
-    // 45,000 lines: three transactions' worth, so a bad line late in the file comes after
-    // batches that a careless writer would already have written.
-    let n = 45_000;
+    // 4,500 lines in batches of 2,000: a bad line late in the file comes after batches that a
+    // careless writer would already have written.
+    let n = 4_500;
+    let strict = ImportOptions::strict(true).batch(2_000);
     for at in [0, n / 2, n - 1] {
         let (_d, l) = fresh();
         let mut input = lines(n);
         input[at] = r#"{"type":"deployment","id":"broken""#.into();
-        let report = l.import(input.join("\n").as_bytes(), true).unwrap();
+        let report = l.import_with(input.join("\n").as_bytes(), strict, |_| {}).unwrap();
         assert!(report.aborted, "bad line at {at}");
         assert_eq!(report.rejected.iter().map(|b| b.line).collect::<Vec<_>>(), [at + 1]);
         assert_eq!((report.deployments, report.incidents), (0, 0));
         assert_eq!(l.count_deployments().unwrap(), 0, "bad line at {at}: nothing written");
         // Without strict, every other line is written.
-        let report = l.import(input.join("\n").as_bytes(), false).unwrap();
+        let report = l.import_with(input.join("\n").as_bytes(), ImportOptions::default().batch(2_000), |_| {}).unwrap();
         assert_eq!((report.deployments, report.rejected.len()), (n as u64 - 1, 1));
         assert_eq!(l.count_deployments().unwrap(), n as u64 - 1);
     }
@@ -94,17 +95,17 @@ impl Read for FailingAfter {
 
 #[test]
 fn an_input_that_fails_to_read_commits_nothing_when_strict() {
-    let data = lines(50_000).join("\n").into_bytes();
+    let data = lines(5_000).join("\n").into_bytes();
     let ok = data.len() * 9 / 10;
     let (_d, l) = fresh();
     let input = BufReader::new(FailingAfter { data: data.clone(), at: 0, ok });
-    let e = l.import(input, true).unwrap_err();
+    let e = l.import_with(input, ImportOptions::strict(true).batch(2_000), |_| {}).unwrap_err();
     assert!(e.to_string().contains("the disk went away"), "{e}");
     assert_eq!(l.count_deployments().unwrap(), 0, "strict: nothing committed");
     // Without strict, the whole batches read before the error stay.
     let input = BufReader::new(FailingAfter { data, at: 0, ok });
-    l.import(input, false).unwrap_err();
-    assert_eq!(l.count_deployments().unwrap(), 40_000);
+    l.import_with(input, ImportOptions::default().batch(2_000), |_| {}).unwrap_err();
+    assert_eq!(l.count_deployments().unwrap(), 4_000);
 }
 
 #[test]
@@ -116,20 +117,21 @@ fn a_failing_write_ends_the_import_with_its_error_instead_of_hanging() {
         // ahead and blocks on the full channel unless the writer lets it go.
         let conn = rusqlite::Connection::open(l.path()).unwrap();
         conn.execute_batch(
-            "CREATE TRIGGER full_disk BEFORE INSERT ON deployments WHEN NEW.id = 'd30000'
+            "CREATE TRIGGER full_disk BEFORE INSERT ON deployments WHEN NEW.id = 'd30500'
              BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
         )
         .unwrap();
         drop(conn);
-        let input = lines(160_000).join("\n");
+        // Batches of 1,000: the parser is many full batches ahead of the failing write.
+        let input = lines(40_000).join("\n");
         let (result, count) = within_a_minute(move || {
-            let r = l.import(input.as_bytes(), strict);
+            let r = l.import_with(input.as_bytes(), ImportOptions::strict(strict).batch(1_000), |_| {});
             (r.map(drop), l.count_deployments().unwrap())
         });
         let e = result.unwrap_err();
         assert!(e.to_string().contains("disk is full"), "{e}");
-        // Strict: nothing; otherwise the first whole batch (20,000) before the failing one.
-        assert_eq!(count, if strict { 0 } else { 20_000 }, "strict = {strict}");
+        // Strict: nothing; otherwise the whole batches before the failing one.
+        assert_eq!(count, if strict { 0 } else { 30_000 }, "strict = {strict}");
         drop(dir);
     }
 }
@@ -137,10 +139,11 @@ fn a_failing_write_ends_the_import_with_its_error_instead_of_hanging() {
 #[test]
 fn progress_is_reported_per_batch() {
     let (_d, l) = fresh();
-    let input = lines(45_000).join("\n");
+    let input = lines(4_500).join("\n");
     let mut seen = Vec::new();
-    l.import_with_progress(input.as_bytes(), false, |p| seen.push((p.lines, p.events, p.bytes))).unwrap();
-    assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), [20_000, 40_000, 45_000]);
+    let options = ImportOptions::default().batch(2_000);
+    l.import_with(input.as_bytes(), options, |p| seen.push((p.lines, p.events, p.bytes))).unwrap();
+    assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), [2_000, 4_000, 4_500]);
     assert_eq!(seen.last().unwrap().2, input.len() as u64);
 }
 
@@ -324,4 +327,42 @@ fn import_reads_crlf_and_blank_lines() {
     let r = l.import(input.as_bytes(), true).unwrap();
     assert!(r.is_clean(), "{:?}", r.rejected);
     assert_eq!(r.deployments, 2);
+}
+
+#[test]
+fn a_line_over_a_mebibyte_is_a_bad_line_and_the_next_one_is_read() {
+    let (_d, l) = fresh();
+    let huge = format!(r#"{{"type":"deployment","id":"{}"}}"#, "x".repeat(2 << 20));
+    let input = format!("{}\n{huge}\n{}\n", deployment(1), deployment(2));
+    let report = l.import(input.as_bytes(), false).unwrap();
+    assert_eq!(report.deployments, 2);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+    assert!(report.rejected[0].reason.contains("longer than 1 MiB"), "{:?}", report.rejected);
+}
+
+#[test]
+fn an_id_of_another_teams_event_is_refused_not_taken_over() {
+    let (_d, l) = fresh();
+    let ours = r#"{"type":"deployment","id":"1234","service":"checkout","team":"shop","environment":"production","status":"success","started_at":"2026-11-10T10:00:00Z","finished_at":"2026-11-10T10:05:00Z"}"#;
+    let theirs = ours.replace("checkout", "search").replace("shop", "discovery");
+    l.import(ours.as_bytes(), true).unwrap();
+    let e = l.import(theirs.as_bytes(), true).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"invalid id "1234": is already the id of a deployment of service checkout (team shop) in production"#
+    );
+    assert!(e.hint().unwrap().contains("its own id"));
+    let incident = r#"{"type":"incident","id":"INC-1","service":"checkout","team":"shop","environment":"production","opened_at":"2026-11-10T11:00:00Z"}"#;
+    l.import(incident.as_bytes(), true).unwrap();
+    let e = l.import(incident.replace("shop", "discovery").as_bytes(), true).unwrap_err();
+    assert!(e.to_string().contains("is already the id of a incident of service checkout (team shop)"), "{e}");
+    let ticket =
+        r#"{"type":"support_ticket","id":"T-1","team":"shop","category":"deploys","opened_at":"2026-11-10T11:00:00Z"}"#;
+    l.import(ticket.as_bytes(), true).unwrap();
+    let e = l.import(ticket.replace("shop", "discovery").as_bytes(), true).unwrap_err();
+    assert!(e.to_string().contains("support ticket of team shop"), "{e}");
+    // Nothing moved.
+    let r = l.dora(&DoraQuery::new(t("2026-11-30T00:00:00Z")).team(Some("shop"))).unwrap();
+    assert_eq!(r.deployment_frequency.deployments, 1);
 }

@@ -116,3 +116,19 @@ fn gauges_are_cached_and_counters_are_not() {
     assert!(next.contains("paved_adoption_services 0"), "cached: {next}");
     assert!(next.contains(r#"result="success"} 1"#), "counters are read fresh: {next}");
 }
+
+#[test]
+fn ticket_categories_are_a_bounded_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::open_in(dir.path()).unwrap());
+    let lines = [
+        r#"{"type":"support_ticket","id":"a","team":"shop","category":"Databases","opened_at":"2026-11-10T10:00:00Z"}"#,
+        r#"{"type":"support_ticket","id":"b","team":"shop","category":"urgent!! call me 555-0100","opened_at":"2026-11-10T10:00:00Z"}"#,
+        r#"{"type":"support_ticket","id":"c","team":"shop","category":"my snowflake","opened_at":"2026-11-10T10:00:00Z"}"#,
+    ];
+    ledger.import(lines.join("\n").as_bytes(), true).unwrap();
+    let text = encode(&registry_with(LedgerCollector::new(ledger).at(t("2026-11-30T00:00:00Z")))).unwrap();
+    assert!(text.contains(r#"paved_support_tickets_total{team="shop",category="databases"} 1"#), "{text}");
+    assert!(text.contains(r#"paved_support_tickets_total{team="shop",category="other"} 2"#), "{text}");
+    assert!(!text.contains("555"), "{text}");
+}

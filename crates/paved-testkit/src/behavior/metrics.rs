@@ -215,12 +215,13 @@ pub fn every_event_kind() -> Vec<PlatformEvent> {
 }
 
 /// The results a deployment can end with.
-pub const EVERY_RESULT: [DeploymentResult; 5] = [
+pub const EVERY_RESULT: [DeploymentResult; 6] = [
     DeploymentResult::Success,
     DeploymentResult::Unchanged,
     DeploymentResult::Failure,
     DeploymentResult::RolledBack,
     DeploymentResult::Denied,
+    DeploymentResult::RolloutFailed,
 ];
 
 async fn every_event_kind_is_accepted(h: &MetricsHarness) -> Outcome {
