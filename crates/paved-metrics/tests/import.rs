@@ -144,6 +144,9 @@ fn progress_is_reported_per_batch() {
     let options = ImportOptions::default().batch(2_000);
     l.import_with(input.as_bytes(), options, |p| seen.push((p.lines, p.events, p.bytes))).unwrap();
     assert_eq!(seen.iter().map(|s| s.1).collect::<Vec<_>>(), [2_000, 4_000, 4_500]);
+    // How far the input was read when each batch was full.
+    let first_batch: usize = input.lines().take(2_000).map(|l| l.len() + 1).sum();
+    assert_eq!((seen[0].0, seen[0].2), (2_000, first_batch as u64));
     assert_eq!(seen.last().unwrap().2, input.len() as u64);
 }
 
