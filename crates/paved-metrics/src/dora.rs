@@ -501,15 +501,15 @@ type IdSet = HashSet<i64, std::hash::BuildHasherDefault<IdHasher>>;
 /// resolved, any unresolved at now)`.
 type Linked = IdMap<(UnixSeconds, UnixSeconds, bool)>;
 
-fn load_linked(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlite::Result<Linked> {
-    // From the window's deployments to their incidents (the covering index by deployment):
-    // bounded by the window, where starting from the incidents would read all of history.
+fn load_linked(conn: &Connection, end: i64, rows_range: Option<(i64, i64)>) -> rusqlite::Result<Linked> {
+    // Incidents carry their deployment's row: one range of the index by it, bounded by the
+    // window's rows (entries of other rows are never looked up).
     let mut stmt = conn.prepare_cached(
-        "SELECT d.rowid, i.opened_at, i.resolved_at FROM deployments d CROSS JOIN incidents i
-         WHERE d.environment = ?1 AND d.finished_at >= ?2 AND d.finished_at <= ?3
-           AND i.deployment_id = d.id AND i.opened_at <= ?3",
+        "SELECT deployment_row, opened_at, resolved_at FROM incidents
+         WHERE deployment_row >= ?1 AND deployment_row <= ?2 AND opened_at <= ?3",
     )?;
-    let mut rows = stmt.query(params![f.env, start, end])?;
+    let Some((first, last)) = rows_range else { return Ok(Linked::default()) };
+    let mut rows = stmt.query(params![first, last, end])?;
     let mut linked = Linked::default();
     while let Some(r) = rows.next()? {
         let (rowid, opened, resolved): (i64, i64, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
@@ -570,8 +570,8 @@ fn load_unlinked(conn: &Connection, f: &Filter, start: i64, end: i64) -> rusqlit
         "SELECT service, team, opened_at, resolved_at FROM incidents i
          WHERE environment = ?1 AND opened_at >= ?2 AND opened_at <= ?3
            AND (?4 IS NULL OR team = ?4) AND (?5 IS NULL OR service = ?5)
-           AND (deployment_id IS NULL OR NOT EXISTS (
-                SELECT 1 FROM deployments d WHERE d.id = i.deployment_id AND d.environment = i.environment
+           AND (deployment_row IS NULL OR NOT EXISTS (
+                SELECT 1 FROM deployments d WHERE d.rowid = i.deployment_row AND d.environment = i.environment
                   AND d.rollback = 0 AND d.status IN (?6, ?7) AND d.finished_at <= ?3))",
     )?;
     let reached = (DeploymentStatus::Success.code(), DeploymentStatus::RolledBack.code());
@@ -598,7 +598,11 @@ impl Window {
             });
             let rest = ledger.read(|conn| {
                 let rows = load_rows(conn, f, start, now)?;
-                let linked = load_linked(conn, f, start, now)?;
+                let range = rows.iter().map(|r| r.rowid).fold(None, |acc: Option<(i64, i64)>, id| match acc {
+                    Some((lo, hi)) => Some((lo.min(id), hi.max(id))),
+                    None => Some((id, id)),
+                });
+                let linked = load_linked(conn, now, range)?;
                 let first_start = rows.iter().map(|r| r.started_at).min().unwrap_or(start);
                 let open = load_open_intervals(conn, f, first_start, now)?;
                 Ok((rows, linked, open))

@@ -151,8 +151,14 @@ const SCHEMA_2: &str = "
     );
     CREATE INDEX support_tickets_by_opened ON support_tickets (opened_at, team);
     CREATE INDEX incidents_by_env_resolved ON incidents (environment, resolved_at, opened_at, service);
+    ALTER TABLE incidents ADD COLUMN deployment_row INTEGER;
+    UPDATE incidents SET deployment_row = (SELECT d.rowid FROM deployments d WHERE d.id = incidents.deployment_id)
+        WHERE deployment_id IS NOT NULL;
     DROP INDEX incidents_by_deployment;
-    CREATE INDEX incidents_by_deployment ON incidents (deployment_id, opened_at, resolved_at);
+    CREATE INDEX incidents_by_deployment_row ON incidents (deployment_row, opened_at, resolved_at)
+        WHERE deployment_row IS NOT NULL;
+    CREATE INDEX incidents_dangling ON incidents (deployment_id)
+        WHERE deployment_id IS NOT NULL AND deployment_row IS NULL;
     CREATE INDEX deployments_rollback_runs ON deployments (environment, service, finished_at) WHERE rollback = 1;
     CREATE INDEX deployments_marked ON deployments (environment, service) WHERE rolled_back_at IS NOT NULL;";
 
@@ -387,6 +393,7 @@ impl Ledger {
                 commits: Vec::new(),
                 tally: crate::tally::Tally::default(),
                 rollbacks: None,
+                dangling: None,
             };
             let value = f(&mut w)?;
             if value.is_some() {
@@ -457,6 +464,8 @@ pub(crate) struct Writer<'a, 't> {
     tally: Tally,
     /// Whether the ledger holds rollback runs (asked once per transaction).
     rollbacks: Option<bool>,
+    /// Whether incidents link to deployments not recorded yet (asked once per transaction).
+    dangling: Option<bool>,
 }
 
 /// A duplicate `id` (not any constraint error: a trigger's or CHECK's abort is a failure).
@@ -668,7 +677,11 @@ impl Writer<'_, '_> {
                 shas
             ]);
         let (rowid, stored) = match inserted {
-            Ok(_) => (self.tx.last_insert_rowid(), None),
+            Ok(_) => {
+                let rowid = self.tx.last_insert_rowid();
+                self.link_waiting_incidents(&d.id, rowid)?;
+                (rowid, None)
+            }
             Err(e) if is_unique_violation(&e) => {
                 // The update path reads commits: write the deferred ones first.
                 self.flush_commits()?;
@@ -912,19 +925,34 @@ impl Writer<'_, '_> {
         let service = self.name(NameKind::Service, &i.service)?;
         let team = self.name(NameKind::Team, &i.team)?;
         let env = self.name(NameKind::Environment, &i.environment)?;
+        // The linked deployment's row, so that reports join by rowid; a link to a deployment
+        // not recorded yet waits for it (`link_waiting_incidents`).
+        let deployment_row: Option<i64> = match &i.deployment_id {
+            Some(id) => self
+                .tx
+                .prepare_cached("SELECT rowid FROM deployments WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?,
+            None => None,
+        };
+        if i.deployment_id.is_some() && deployment_row.is_none() {
+            self.dangling = Some(true);
+        }
         let written = self
             .tx
             .prepare_cached(
-                "INSERT INTO incidents (id, service, team, environment, deployment_id, opened_at, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO incidents (id, service, team, environment, deployment_id, opened_at, resolved_at, deployment_row)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET service = excluded.service, team = excluded.team,
                     environment = excluded.environment, deployment_id = coalesce(excluded.deployment_id, deployment_id),
+                    deployment_row = CASE WHEN excluded.deployment_id IS NULL THEN deployment_row
+                        ELSE excluded.deployment_row END,
                     opened_at = excluded.opened_at,
                     resolved_at = CASE WHEN coalesce(excluded.resolved_at, resolved_at) < excluded.opened_at
                         THEN excluded.resolved_at ELSE coalesce(excluded.resolved_at, resolved_at) END
                  WHERE service = excluded.service AND team = excluded.team AND environment = excluded.environment",
             )?
-            .execute(params![i.id, service, team, env, i.deployment_id, i.opened_at, i.resolved_at])?;
+            .execute(params![i.id, service, team, env, i.deployment_id, i.opened_at, i.resolved_at, deployment_row])?;
         if written == 0 {
             let (s, t, e): (i64, i64, i64) = self
                 .tx
@@ -932,6 +960,32 @@ impl Writer<'_, '_> {
                 .query_row([&i.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             let owner = self.owner(s, t, Some(e))?;
             return Err(taken("incident", &i.id, &owner));
+        }
+        Ok(())
+    }
+
+    /// Links incidents recorded before their deployment to its new row.
+    fn link_waiting_incidents(&mut self, id: &str, rowid: i64) -> rusqlite::Result<()> {
+        let any = match self.dangling {
+            Some(any) => any,
+            None => {
+                let any = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM incidents WHERE deployment_id IS NOT NULL AND deployment_row IS NULL)",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                self.dangling = Some(any);
+                any
+            }
+        };
+        if any {
+            self.tx
+                .prepare_cached(
+                    "UPDATE incidents SET deployment_row = ?2
+                     WHERE deployment_id = ?1 AND deployment_id IS NOT NULL AND deployment_row IS NULL",
+                )?
+                .execute(params![id, rowid])?;
         }
         Ok(())
     }

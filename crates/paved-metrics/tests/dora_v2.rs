@@ -408,3 +408,31 @@ fn a_rollout_that_failed_and_stayed_live_is_a_failed_production_deployment() {
     assert_eq!(r.recovery_time.median_seconds, Some(4_500.0));
     assert_eq!(r.deployment_frequency.deployments, 3); // good, fix, stuck-2
 }
+
+#[test]
+fn an_incident_recorded_before_its_deployment_is_linked_when_the_deployment_arrives() {
+    let incident = inc("i", "api", Some("d"), "2026-11-10T10:10:00Z", Some("2026-11-10T11:00:00Z"));
+    let deployment = dep("d", "api", "success", "2026-11-10T10:00:00Z", 5);
+    let expected = |r: &DoraReport| {
+        assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.incident_linked), (1, 1));
+        assert_eq!(r.recovery_time.median_seconds, Some(3_600.0));
+        assert_eq!(r.incidents.resolved, 0, "linked, so not an unlinked one");
+    };
+    // One import, the incident first.
+    expected(&report(&[incident.clone(), deployment.clone()], NOW));
+    // Two imports (two transactions).
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_in(dir.path()).unwrap();
+    for e in [&incident, &deployment] {
+        assert!(l.import(e.to_string().as_bytes(), true).unwrap().is_clean());
+    }
+    expected(&l.dora(&DoraQuery::new(t(NOW))).unwrap());
+    // Re-linked to another deployment: the first one no longer failed.
+    let other = dep("e", "api", "success", "2026-11-11T10:00:00Z", 5);
+    let relinked = inc("i", "api", Some("e"), "2026-11-11T10:10:00Z", Some("2026-11-11T11:00:00Z"));
+    for e in [&other, &relinked] {
+        assert!(l.import(e.to_string().as_bytes(), true).unwrap().is_clean());
+    }
+    let r = l.dora(&DoraQuery::new(t(NOW))).unwrap();
+    assert_eq!((r.change_failure_rate.failed, r.change_failure_rate.deployments), (1, 2));
+}
