@@ -287,7 +287,7 @@ impl Ledger {
         }
         // FULL: a committed event survives a power loss, as the documentation promises. In WAL
         // mode that is one fsync of the log per transaction: nothing for an import (one
-        // transaction per 50,000 events), 0.14 ms more per event a deploy records (BENCHMARKS.md).
+        // transaction per 50,000 events), 0.13 ms more per event a deploy records (BENCHMARKS.md).
         conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
         // Up to 256 MiB of page cache (allocated only as pages are used).
         conn.pragma_update(None, "cache_size", -262_144).map_err(wrap)?;
