@@ -59,7 +59,8 @@ pub(crate) struct RecordArgs {
     /// Deployments and incidents: the environment [default: production].
     #[arg(long = "env")]
     environment: Option<String>,
-    /// Deployments: success, failure or rolled_back.
+    /// Deployments: success, failure (never reached production), rolled_back or rollout_failed
+    /// (live and failing).
     #[arg(long)]
     status: Option<String>,
     /// Deployments: start time (RFC 3339).
@@ -77,7 +78,7 @@ pub(crate) struct RecordArgs {
     /// Incidents: the deployment that caused it.
     #[arg(long)]
     deployment_id: Option<String>,
-    /// Incidents: when it was opened (RFC 3339).
+    /// Incidents and support tickets: when it was opened (RFC 3339).
     #[arg(long)]
     opened_at: Option<String>,
     /// Incidents and support tickets: when it was resolved (RFC 3339).
