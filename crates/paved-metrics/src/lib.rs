@@ -1,12 +1,14 @@
 //! # paved-metrics
 //!
 //! How a platform team proves its platform works: every platform event goes into one
-//! append-mostly [`Ledger`] (embedded SQLite, WAL), from which come the five DORA keys
-//! ([`Ledger::dora`]), adoption and velocity ([`Ledger::adoption`]) and a Prometheus
-//! exposition ([`prom::registry`]) computed at scrape time.
+//! append-mostly [`Ledger`] (embedded SQLite, WAL), from which come the DORA keys as the
+//! design's version 2 defines them ([`Ledger::dora`], module [`dora`]), adoption, velocity and
+//! developer satisfaction ([`Ledger::adoption`]) and a Prometheus exposition
+//! ([`prom::registry`]: counters kept as events are written, gauges computed and cached).
 //!
 //! paved records its own deployments when a [`LedgerRecorder`] is the platform's metrics
-//! sink; events from CI and incident tools come in as JSON Lines ([`Ledger::import`]):
+//! sink; events from CI, incident and help-desk tools come in as JSON Lines
+//! ([`Ledger::import`]; deployments, incidents, `survey` answers and `support_ticket`s):
 //!
 //! ```text
 //! {"type":"deployment","id":"d-1","service":"payment-service","team":"payments","environment":"production","status":"success","started_at":"2026-11-01T10:00:00Z","finished_at":"2026-11-01T10:04:00Z","commits":[{"sha":"a1b2c3","committed_at":"2026-10-31T16:00:00Z"}],"unplanned":false}
