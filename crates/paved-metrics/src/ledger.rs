@@ -652,7 +652,26 @@ impl Writer<'_, '_> {
         let shas: Vec<&str> = d.commits.iter().map(|c| c.sha.as_str()).collect();
         let shas = (!shas.is_empty()).then(|| serde_json::to_string(&shas).expect("strings serialize"));
         // Fast path: a new id (the common case of an import). An existing id takes the
-        // update path, which merges and repairs what the old version derived.
+        // update path, which merges and repairs what the old version derived. Both take the
+        // same values, the update one more.
+        let hatch_count = d.escape_hatches.len() as i64;
+        let status_code = d.status.code();
+        let values = params![
+            d.id,
+            service,
+            team,
+            env,
+            status_code,
+            d.rollback,
+            d.started_at,
+            d.finished_at,
+            d.unplanned,
+            d.revision,
+            d.image,
+            hatches,
+            hatch_count,
+            shas
+        ];
         let inserted = self
             .tx
             .prepare_cached(
@@ -660,22 +679,7 @@ impl Writer<'_, '_> {
                     revision, image, escape_hatches, escape_hatch_count, commit_shas)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
-            .execute(params![
-                d.id,
-                service,
-                team,
-                env,
-                d.status.code(),
-                d.rollback,
-                d.started_at,
-                d.finished_at,
-                d.unplanned,
-                d.revision,
-                d.image,
-                hatches,
-                d.escape_hatches.len() as i64,
-                shas
-            ]);
+            .execute(values);
         let (rowid, stored) = match inserted {
             Ok(_) => {
                 let rowid = self.tx.last_insert_rowid();
@@ -721,23 +725,9 @@ impl Writer<'_, '_> {
                             commit_shas = coalesce(?14, commit_shas)
                          WHERE id = ?1",
                     )?
-                    .execute(params![
-                        d.id,
-                        service,
-                        team,
-                        env,
-                        d.status.code(),
-                        d.rollback,
-                        d.started_at,
-                        d.finished_at,
-                        d.unplanned,
-                        d.revision,
-                        d.image,
-                        hatches,
-                        d.escape_hatches.len() as i64,
-                        shas,
-                        reopen
-                    ])?;
+                    .execute(rusqlite::params_from_iter(
+                        values.iter().copied().chain([&reopen as &dyn rusqlite::ToSql]),
+                    ))?;
                 (stored.rowid, Some((stored, reopen)))
             }
             Err(e) => return Err(e),

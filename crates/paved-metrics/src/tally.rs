@@ -50,6 +50,22 @@ pub(crate) enum Family {
 }
 
 impl Family {
+    const ALL: [Family; 8] = [
+        Family::Deployments,
+        Family::Rollbacks,
+        Family::DeploymentDuration,
+        Family::PolicyEvaluations,
+        Family::PolicyDuration,
+        Family::DatabaseProvisions,
+        Family::SupportTickets,
+        Family::SurveyResponses,
+    ];
+
+    /// The family stored as `code` in `aggregates`.
+    fn from_code(code: i64) -> Option<Family> {
+        Self::ALL.into_iter().find(|f| *f as i64 == code)
+    }
+
     /// The label names of the family, in the order the labels are stored.
     pub(crate) fn label_names(self) -> &'static [&'static str] {
         match self {
@@ -220,23 +236,13 @@ pub(crate) struct Series {
 
 /// Every stored series of every family, by family.
 pub(crate) fn read_all(conn: &rusqlite::Connection) -> rusqlite::Result<HashMap<Family, Vec<Series>>> {
-    let families = [
-        Family::Deployments,
-        Family::Rollbacks,
-        Family::DeploymentDuration,
-        Family::PolicyEvaluations,
-        Family::PolicyDuration,
-        Family::DatabaseProvisions,
-        Family::SupportTickets,
-        Family::SurveyResponses,
-    ];
     let mut out: HashMap<Family, Vec<Series>> = HashMap::new();
     let mut stmt =
         conn.prepare_cached("SELECT family, labels, bucket, n, sum FROM aggregates ORDER BY family, labels, bucket")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let code: i64 = r.get(0)?;
-        let Some(family) = families.iter().find(|f| **f as i64 == code).copied() else { continue };
+        let Some(family) = Family::from_code(code) else { continue };
         let labels: String = r.get(1)?;
         let labels: Vec<String> = serde_json::from_str(&labels).unwrap_or_default();
         let (bucket, n, sum): (i64, i64, f64) = (r.get(2)?, r.get(3)?, r.get(4)?);
