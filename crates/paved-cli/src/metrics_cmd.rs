@@ -436,6 +436,14 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
         }
         MetricsCommand::Serve { listen, now } => {
             let at = now.as_deref().map(|s| parse_time("now", s)).transpose()?;
+            // SIGTERM (a container's stop, systemd) and Ctrl-C end it cleanly, exit code 0. The
+            // handlers are installed before the port opens, so a signal sent as soon as the server
+            // answers cannot find the default action (death by signal, 143) still in place.
+            #[cfg(unix)]
+            let mut signals = {
+                use tokio::signal::unix::{SignalKind, signal};
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            };
             let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
                 Error::invalid(
                     "listen",
@@ -450,22 +458,17 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
                 listener.local_addr().map_or(listen, |a| a.to_string()),
                 ledger.path().display()
             );
-            // SIGTERM (a container's stop, systemd) and Ctrl-C end it cleanly: exit code 0.
-            let shutdown = async {
+            let shutdown = async move {
                 #[cfg(unix)]
-                {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .map_err(|e| Error::io("<signal>", e));
-                    match &mut term {
-                        Ok(term) => {
-                            tokio::select! {
-                                _ = tokio::signal::ctrl_c() => {}
-                                _ = term.recv() => {}
-                            }
+                match &mut signals {
+                    (Ok(term), Ok(interrupt)) => {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = interrupt.recv() => {}
                         }
-                        Err(_) => {
-                            let _ = tokio::signal::ctrl_c().await;
-                        }
+                    }
+                    _ => {
+                        let _ = tokio::signal::ctrl_c().await;
                     }
                 }
                 #[cfg(not(unix))]
