@@ -28,7 +28,6 @@
 //!
 //! Levels follow the DORA 2023 clusters as Apache DevLake's 2023 benchmark table encodes them.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use rusqlite::{Connection, params};
@@ -469,33 +468,12 @@ fn load_changes(
     Ok(out)
 }
 
-/// A hasher for the ledger's integer ids (rowids, interned names): they are not attacker-chosen
-/// hash keys, and SipHash was a tenth of a year's report.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        // Fibonacci hashing: spreads consecutive ids over the table.
-        self.0 = (n as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A map keyed by ledger ids.
-type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// A map keyed by ledger ids (rowids, interned names): they are not attacker-chosen hash
+/// keys, and SipHash was a tenth of a year's report.
+type IdMap<V> = rustc_hash::FxHashMap<i64, V>;
 
 /// A set of ledger ids or day numbers.
-type IdSet = HashSet<i64, std::hash::BuildHasherDefault<IdHasher>>;
+type IdSet = rustc_hash::FxHashSet<i64>;
 
 /// Per deployment (rowid), its linked incidents opened by `now`: `(first opened, last
 /// resolved, any unresolved at now)`.

@@ -5,7 +5,7 @@ use std::io::{BufRead, Read};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::ledger::Ledger;
+use crate::ledger::{Commit, Ledger};
 use crate::model::{LedgerEvent, parse_line};
 
 /// The longest line read (1 MiB); a longer one is a bad line, skipped without being held.
@@ -198,6 +198,11 @@ impl Ledger {
     /// bad ones (including lines that are not UTF-8) reported, and an input that fails to read
     /// keeps the batches written before it. Importing an id again merges the event into the
     /// stored one instead of duplicating it.
+    ///
+    /// Durability: the batches are synced by checkpoints on another thread and by the last
+    /// batch's commit, so everything imported survives a power loss once the import returns.
+    /// While it runs, the ledger's log (`ledger.sqlite-wal`) grows by what it writes (up to the
+    /// size of the data imported); it is emptied when the import ends.
     pub fn import(&self, input: impl BufRead + Send, strict: bool) -> Result<ImportReport> {
         self.import_with(input, ImportOptions::strict(strict), |_| {})
     }
@@ -213,6 +218,10 @@ impl Ledger {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(2);
         std::thread::scope(|scope| {
             let parser = scope.spawn(move || parse_all(input, options.batch, tx));
+            // Written batches are freed on a thread of their own: millions of small frees are
+            // off the writer's path, the import's critical one.
+            let (spent, freed) = std::sync::mpsc::sync_channel::<Vec<LedgerEvent>>(2);
+            scope.spawn(move || freed.iter().for_each(drop));
             let mut report = ImportReport::default();
             let mut done = ImportProgress::default();
             let mut step = |report: &mut ImportReport, events: &[LedgerEvent], bytes, lines| {
@@ -233,6 +242,7 @@ impl Ledger {
                                 // and the progress is true.
                                 w.flush()?;
                                 step(&mut report, &events, bytes, lines);
+                                let _ = spent.send(events);
                             }
                             Parsed::Events(..) => {}
                             Parsed::Bad(b) => report.rejected.push(b),
@@ -244,22 +254,31 @@ impl Ledger {
                 })
                 .map(drop)
             } else {
-                (|| {
-                    for item in rx.iter() {
-                        match item {
-                            Parsed::Events(events, bytes, lines) => {
-                                self.write(&events)?;
-                                step(&mut report, &events, bytes, lines);
-                            }
-                            Parsed::Bad(b) => report.rejected.push(b),
-                            Parsed::End => {}
+                self.in_batches(|committed| {
+                    // Bad lines are set aside as they come, so that the next item is a batch
+                    // or the end: a batch followed by no other is the last, committed durably.
+                    let next = |rejected: &mut Vec<BadLine>| loop {
+                        match rx.recv() {
+                            Ok(Parsed::Bad(b)) => rejected.push(b),
+                            Ok(Parsed::Events(events, bytes, lines)) => return Some((events, bytes, lines)),
+                            Ok(Parsed::End) | Err(_) => return None,
                         }
+                    };
+                    let mut item = next(&mut report.rejected);
+                    while let Some((events, bytes, lines)) = item {
+                        item = next(&mut report.rejected);
+                        let commit = if item.is_none() { Commit::Durable } else { Commit::Batch };
+                        self.write_as(commit, &events)?;
+                        committed();
+                        step(&mut report, &events, bytes, lines);
+                        let _ = spent.send(events);
                     }
                     Ok(())
-                })()
+                })
             };
             // A parser blocked on the full channel (the writer failed) wakes up and ends.
             drop(rx);
+            drop(spent);
             let parsed = parser.join().expect("the parser thread does not panic");
             written?;
             parsed?;

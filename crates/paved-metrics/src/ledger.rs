@@ -5,6 +5,8 @@
 //! nor does a `database is locked` error reach the user.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -222,7 +224,7 @@ pub struct Ledger {
     /// Reports read on their own connection, so that a scrape or a DORA query never holds up
     /// the recorder (WAL lets readers and the writer run at once).
     reads: Mutex<Option<Connection>>,
-    names: Mutex<[HashMap<String, i64>; 3]>,
+    names: Mutex<Interned>,
 }
 
 fn busy(e: &rusqlite::Error) -> bool {
@@ -295,6 +297,51 @@ impl Ledger {
         Ok(conn)
     }
 
+    /// Runs `f`, a series of write transactions (an import's batches), with the log copied into
+    /// the database file on another thread: a connection of its own checkpoints whenever `f`
+    /// calls the function it is given (after a commit), so the writer never waits for a
+    /// checkpoint. Batches can then commit as [`Commit::Batch`]: the checkpoints (FULL) sync
+    /// what they copy, and a last [`Commit::Durable`] commit syncs the whole log, so everything
+    /// is durable when the last batch is. Whatever `f` returns, automatic checkpoints are back
+    /// on and one last checkpoint has synced what was written.
+    pub(crate) fn in_batches<T>(&self, f: impl FnOnce(&dyn Fn()) -> Result<T>) -> Result<T> {
+        let autocheckpoint = |pages: i64| {
+            let conn = self.conn.lock().expect("ledger connection lock");
+            conn.pragma_update(None, "wal_autocheckpoint", pages).map_err(self.err())
+        };
+        let apart = Self::connect(&self.path, false)?;
+        autocheckpoint(0)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                // Passive: never waits for, nor blocks, the writer. A failed one is harmless
+                // (the next, or the writer's own, copies those pages).
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    if let Err(e) = apart.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::debug!(error = %e, "background checkpoint failed");
+                    }
+                }
+            });
+            let result = f(&|| {
+                let _ = tx.try_send(());
+            });
+            drop(tx);
+            result
+        });
+        let restored = autocheckpoint(DEFAULT_AUTOCHECKPOINT);
+        // TRUNCATE: the log, which grew by the whole import, is emptied once everything in it
+        // is synced into the database file (waiting for readers of it, up to the busy timeout).
+        let synced = {
+            let conn = self.conn.lock().expect("ledger connection lock");
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(self.err())
+        };
+        let value = result?;
+        restored?;
+        synced?;
+        Ok(value)
+    }
+
     /// Runs a read-only query on a connection of its own, beside other readers.
     pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         f(&self.reader()?).map_err(self.err())
@@ -338,7 +385,32 @@ impl Ledger {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<T>>,
     ) -> Result<Option<T>> {
+        self.with_write_as(Commit::Durable, f)
+    }
+
+    /// [`Ledger::with_write`], committing as `commit` says.
+    pub(crate) fn with_write_as<T>(
+        &self,
+        commit: Commit,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>> {
         let mut conn = self.conn.lock().expect("ledger connection lock");
+        if commit == Commit::Batch {
+            // Set and reset under the connection's lock: no other transaction commits this way.
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(self.err())?;
+            let result = Self::transact(&mut conn, &self.path, f);
+            conn.pragma_update(None, "synchronous", "FULL").map_err(self.err())?;
+            return result;
+        }
+        Self::transact(&mut conn, &self.path, f)
+    }
+
+    fn transact<T>(
+        conn: &mut Connection,
+        path: &Path,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        let err = |source| Error::Ledger { path: path.to_path_buf(), source };
         let mut attempt = 0;
         let tx = loop {
             match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -346,7 +418,7 @@ impl Ledger {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(10 * attempt));
                 }
-                other => break other.map_err(self.err())?,
+                other => break other.map_err(err)?,
             }
         };
         // An event refused by the writer (an id of someone else's) is the caller's error, typed: it
@@ -354,13 +426,13 @@ impl Ledger {
         let value = f(&tx).map_err(|e| match e {
             rusqlite::Error::ToSqlConversionFailure(inner) => match inner.downcast::<Error>() {
                 Ok(refused) => *refused,
-                Err(other) => self.err()(rusqlite::Error::ToSqlConversionFailure(other)),
+                Err(other) => err(rusqlite::Error::ToSqlConversionFailure(other)),
             },
-            other => self.err()(other),
+            other => err(other),
         })?;
         match value {
             Some(value) => {
-                tx.commit().map_err(self.err())?;
+                tx.commit().map_err(err)?;
                 Ok(Some(value))
             }
             None => Ok(None),
@@ -369,7 +441,12 @@ impl Ledger {
 
     /// Writes events in one transaction: all of them or none.
     pub fn write(&self, events: &[LedgerEvent]) -> Result<()> {
-        self.write_with(|w| {
+        self.write_as(Commit::Durable, events)
+    }
+
+    /// [`Ledger::write`], committing as `commit` says.
+    pub(crate) fn write_as(&self, commit: Commit, events: &[LedgerEvent]) -> Result<()> {
+        self.write_with_as(commit, |w| {
             for e in events {
                 w.event(e)?;
             }
@@ -383,14 +460,26 @@ impl Ledger {
         &self,
         f: impl FnOnce(&mut Writer<'_, '_>) -> rusqlite::Result<Option<T>>,
     ) -> Result<Option<T>> {
+        self.write_with_as(Commit::Durable, f)
+    }
+
+    /// [`Ledger::write_with`], committing as `commit` says.
+    pub(crate) fn write_with_as<T>(
+        &self,
+        commit: Commit,
+        f: impl FnOnce(&mut Writer<'_, '_>) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>> {
         let mut names = self.names.lock().expect("names lock");
         // A rolled-back transaction may have interned names that do not exist: start over.
         let snapshot = names.clone();
-        let result = self.with_write(|tx| {
+        let result = self.with_write_as(commit, |tx| {
             let mut w = Writer {
                 tx,
                 names: &mut names,
                 commits: Vec::new(),
+                commit_text: String::new(),
+                json: Vec::new(),
+                insert_deployment: None,
                 tally: crate::tally::Tally::default(),
                 rollbacks: None,
                 dangling: None,
@@ -457,9 +546,15 @@ impl Ledger {
 /// rollback set is kept.
 pub(crate) struct Writer<'a, 't> {
     tx: &'a rusqlite::Transaction<'t>,
-    names: &'a mut [HashMap<String, i64>; 3],
+    names: &'a mut Interned,
     /// Commit rows of new deployments, inserted in key order by [`Writer::flush`].
     commits: Vec<CommitRow>,
+    /// The SHAs of `commits`, one after another.
+    commit_text: String,
+    /// A deployment's commit SHAs as JSON (a buffer used again for every deployment).
+    json: Vec<u8>,
+    /// The insert of a new deployment, prepared once a transaction (not looked up an event).
+    insert_deployment: Option<rusqlite::CachedStatement<'a>>,
     /// Counter increments, added to `aggregates` by `flush`.
     tally: Tally,
     /// Whether the ledger holds rollback runs (asked once per transaction).
@@ -492,13 +587,71 @@ fn stored_shas(json: Option<&str>) -> Vec<String> {
 /// deployment (`delivered_at`: its end when it delivered, i.e. succeeded and is no rollback run).
 #[derive(Debug)]
 struct CommitRow {
-    sha: String,
+    /// Where the SHA is in the writer's `commit_text` (one buffer, not a string a row).
+    sha: std::ops::Range<usize>,
     deployment: i64,
     committed_at: i64,
     environment: i64,
     service: i64,
     team: i64,
     delivered_at: Option<i64>,
+}
+
+/// The interned ids of each [`NameKind`], by name (Fx: hashed three times an event).
+pub(crate) type Interned = [FxHashMap<String, i64>; 3];
+
+/// How a write transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Synced to disk before the commit returns (`synchronous = FULL`): it survives a power loss.
+    Durable,
+    /// One of a series of batches ([`Ledger::in_batches`]): not synced by the commit itself
+    /// (`synchronous = NORMAL`) but by the checkpoints and the series' last, durable, commit.
+    Batch,
+}
+
+/// SQLite's default `wal_autocheckpoint` (pages).
+const DEFAULT_AUTOCHECKPOINT: i64 = 1000;
+
+/// A first delivery stored before a batch: `((environment, service), (delivered_at, deployment))`.
+type StoredFirst = ((i64, i64), (i64, i64));
+
+/// Commit rows inserted by one statement.
+const COMMITS_PER_INSERT: usize = 64;
+
+/// `INSERT OR IGNORE` of `rows` commit rows.
+fn insert_commits(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT OR IGNORE INTO commits (sha, deployment, committed_at, environment, service, team, delivered_at, first) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+/// Binds commit rows to an [`insert_commits`] statement of as many rows.
+fn bind_commits(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    text: &str,
+    rows: &[CommitRow],
+    firsts: &[bool],
+) -> rusqlite::Result<()> {
+    for (i, (row, first)) in rows.iter().zip(firsts).enumerate() {
+        let at = i * 8;
+        stmt.raw_bind_parameter(at + 1, &text[row.sha.clone()])?;
+        stmt.raw_bind_parameter(at + 2, row.deployment)?;
+        stmt.raw_bind_parameter(at + 3, row.committed_at)?;
+        stmt.raw_bind_parameter(at + 4, row.environment)?;
+        stmt.raw_bind_parameter(at + 5, row.service)?;
+        stmt.raw_bind_parameter(at + 6, row.team)?;
+        stmt.raw_bind_parameter(at + 7, row.delivered_at)?;
+        stmt.raw_bind_parameter(at + 8, *first)?;
+    }
+    Ok(())
 }
 
 /// What the ledger held for a deployment id before it was recorded again.
@@ -532,10 +685,12 @@ impl Writer<'_, '_> {
     fn flush_commits(&mut self) -> rusqlite::Result<()> {
         if !self.commits.is_empty() {
             let mut rows = std::mem::take(&mut self.commits);
+            let text = std::mem::take(&mut self.commit_text);
+            let sha = |r: &CommitRow| &text[r.sha.clone()];
             rows.sort_unstable_by(|a, b| {
                 // A SHA listed twice by one deployment keeps its earliest commit time.
                 (
-                    &a.sha,
+                    sha(a),
                     a.environment,
                     a.service,
                     a.delivered_at.is_none(),
@@ -544,7 +699,7 @@ impl Writer<'_, '_> {
                     a.committed_at,
                 )
                     .cmp(&(
-                        &b.sha,
+                        sha(b),
                         b.environment,
                         b.service,
                         b.delivered_at.is_none(),
@@ -553,20 +708,16 @@ impl Writer<'_, '_> {
                         b.committed_at,
                     ))
             });
-            let mut insert = self.tx.prepare_cached(
-                "INSERT OR IGNORE INTO commits (sha, deployment, committed_at, environment, service, team, delivered_at, first)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
             // The first deliveries already stored for the batch's SHAs, in one statement (by the
             // primary key, sha first: `+` keeps the planner off the partial index, which would
             // scan every first delivery of the environment).
             let shas: Vec<rusqlite::types::Value> = {
-                let mut shas: Vec<&str> =
-                    rows.iter().filter(|r| r.delivered_at.is_some()).map(|r| r.sha.as_str()).collect();
+                let mut shas: Vec<&str> = rows.iter().filter(|r| r.delivered_at.is_some()).map(sha).collect();
                 shas.dedup();
                 shas.into_iter().map(|s| rusqlite::types::Value::Text(s.to_string())).collect()
             };
-            let mut stored: HashMap<(String, i64, i64), (i64, i64)> = HashMap::new();
+            // By SHA, then (environment, service): looked up by `&str`, without a key to build.
+            let mut stored: FxHashMap<String, Vec<StoredFirst>> = FxHashMap::default();
             if !shas.is_empty() {
                 let mut current = self.tx.prepare_cached(
                     "SELECT sha, environment, service, delivered_at, deployment FROM commits
@@ -574,26 +725,25 @@ impl Writer<'_, '_> {
                 )?;
                 let mut found = current.query([std::rc::Rc::new(shas)])?;
                 while let Some(r) = found.next()? {
-                    stored.insert((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+                    stored.entry(r.get(0)?).or_default().push(((r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?)));
                 }
             }
             let mut demote =
                 self.tx.prepare_cached("UPDATE commits SET first = 0 WHERE sha = ?1 AND deployment = ?2")?;
             let mut last: Option<(&str, i64, i64)> = None;
+            let mut firsts = Vec::with_capacity(rows.len());
             for row in &rows {
-                let key = (row.sha.as_str(), row.environment, row.service);
+                let key = (sha(row), row.environment, row.service);
                 // Sorted: the first row of a key is its earliest delivery in this batch.
                 let first = match (row.delivered_at, last == Some(key)) {
                     (Some(at), false) => {
-                        let existing = if stored.is_empty() {
-                            None
-                        } else {
-                            stored.get(&(row.sha.clone(), row.environment, row.service)).copied()
-                        };
+                        let existing = stored.get(sha(row)).and_then(|keys| {
+                            keys.iter().find(|(key, _)| *key == (row.environment, row.service)).map(|(_, at)| *at)
+                        });
                         match existing {
                             Some(earlier) if earlier <= (at, row.deployment) => false,
                             Some((_, later)) => {
-                                demote.execute(params![row.sha, later])?;
+                                demote.execute(params![sha(row), later])?;
                                 true
                             }
                             None => true,
@@ -602,17 +752,28 @@ impl Writer<'_, '_> {
                     _ => false,
                 };
                 last = Some(key);
-                insert.execute(params![
-                    row.sha,
-                    row.deployment,
-                    row.committed_at,
-                    row.environment,
-                    row.service,
-                    row.team,
-                    row.delivered_at,
-                    first
-                ])?;
+                firsts.push(first);
             }
+            // Many rows a statement: the per-statement cost (bind, step, reset) once per chunk.
+            let many = self.tx.prepare_cached(&insert_commits(COMMITS_PER_INSERT))?;
+            let mut one = self.tx.prepare_cached(&insert_commits(1))?;
+            let mut chunks = rows.chunks_exact(COMMITS_PER_INSERT);
+            let mut at = 0;
+            let mut many = many;
+            for chunk in &mut chunks {
+                bind_commits(&mut many, &text, chunk, &firsts[at..at + chunk.len()])?;
+                many.raw_execute()?;
+                at += chunk.len();
+            }
+            for (row, first) in chunks.remainder().iter().zip(&firsts[at..]) {
+                bind_commits(&mut one, &text, std::slice::from_ref(row), &[*first])?;
+                one.raw_execute()?;
+            }
+            // The buffers keep their capacity for the next batch.
+            rows.clear();
+            self.commits = rows;
+            self.commit_text = text;
+            self.commit_text.clear();
         }
         Ok(())
     }
@@ -649,8 +810,22 @@ impl Writer<'_, '_> {
         let env = self.name(NameKind::Environment, &d.environment)?;
         let hatches = (!d.escape_hatches.is_empty())
             .then(|| serde_json::to_string(&d.escape_hatches).expect("strings serialize"));
-        let shas: Vec<&str> = d.commits.iter().map(|c| c.sha.as_str()).collect();
-        let shas = (!shas.is_empty()).then(|| serde_json::to_string(&shas).expect("strings serialize"));
+        // Into the writer's buffer (taken, and given back below): no vector and string to
+        // allocate a deployment.
+        let mut json = std::mem::take(&mut self.json);
+        let shas = (!d.commits.is_empty()).then(|| {
+            let json = &mut json;
+            json.clear();
+            json.push(b'[');
+            for (i, c) in d.commits.iter().enumerate() {
+                if i > 0 {
+                    json.push(b',');
+                }
+                serde_json::to_writer(&mut *json, &c.sha).expect("strings serialize");
+            }
+            json.push(b']');
+            std::str::from_utf8(json).expect("JSON is UTF-8")
+        });
         // Fast path: a new id (the common case of an import). An existing id takes the
         // update path, which merges and repairs what the old version derived. Both take the
         // same values, the update one more.
@@ -672,14 +847,15 @@ impl Writer<'_, '_> {
             hatch_count,
             shas
         ];
-        let inserted = self
-            .tx
-            .prepare_cached(
+        let insert = match &mut self.insert_deployment {
+            Some(insert) => insert,
+            empty => empty.insert(self.tx.prepare_cached(
                 "INSERT INTO deployments (id, service, team, environment, status, rollback, started_at, finished_at, unplanned,
                     revision, image, escape_hatches, escape_hatch_count, commit_shas)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(values);
+            )?),
+        };
+        let inserted = insert.execute(values);
         let (rowid, stored) = match inserted {
             Ok(_) => {
                 let rowid = self.tx.last_insert_rowid();
@@ -732,6 +908,7 @@ impl Writer<'_, '_> {
             }
             Err(e) => return Err(e),
         };
+        self.json = json;
         let status = match &stored {
             Some((old, true)) => old.status,
             _ => d.status,
@@ -750,8 +927,13 @@ impl Writer<'_, '_> {
             None => d.finished_at,
         };
         let delivered_at = finished_at.filter(|_| status == DeploymentStatus::Success && !rollback);
-        let row = |sha: &str, committed_at: i64| CommitRow {
-            sha: sha.to_string(),
+        let text = &mut self.commit_text;
+        let mut row = |sha: &str, committed_at: i64| CommitRow {
+            sha: {
+                let start = text.len();
+                text.push_str(sha);
+                start..text.len()
+            },
             deployment: rowid,
             committed_at,
             environment: env,
@@ -1084,6 +1266,52 @@ mod tests {
 
     /// `(family, labels, bucket, n)` of the aggregates table.
     type AggregateRow = (i64, String, i64, i64);
+
+    /// `(synchronous, wal_autocheckpoint)` of the writer's connection.
+    fn writer_settings(ledger: &Ledger) -> (i64, i64) {
+        let conn = ledger.conn.lock().unwrap();
+        let get = |pragma: &str| conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0)).unwrap();
+        (get("synchronous"), get("wal_autocheckpoint"))
+    }
+
+    /// An import's batches commit without syncing and checkpoint on another thread; afterwards,
+    /// and after a failed import, the writer is back to syncing every commit (FULL = 2) with
+    /// automatic checkpoints, so what is recorded next survives a power loss.
+    #[test]
+    fn the_writer_syncs_every_commit_again_after_an_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path().join(LEDGER_FILE)).unwrap();
+        let full = (2, DEFAULT_AUTOCHECKPOINT);
+        assert_eq!(writer_settings(&ledger), full);
+        let line = |i: usize| {
+            format!(
+                r#"{{"type":"deployment","id":"d{i}","service":"api","team":"t","environment":"production","status":"success","started_at":"2026-11-10T10:00:00Z","finished_at":"2026-11-10T10:05:00Z"}}"#
+            )
+        };
+        let input: Vec<String> = (0..100).map(line).collect();
+        let options = crate::ImportOptions::default().batch(10);
+        let seen = std::cell::RefCell::new(Vec::new());
+        ledger
+            .import_with(input.join("\n").as_bytes(), options, |_| seen.borrow_mut().push(writer_settings(&ledger)))
+            .unwrap();
+        // Between batches the writer commits without syncing, and the other thread checkpoints.
+        assert_eq!(seen.borrow()[0], (2, 0), "the writer's lock is free between batches: FULL again");
+        assert_eq!(writer_settings(&ledger), full);
+        // A failing batch leaves the same settings.
+        ledger
+            .conn
+            .lock()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER full_disk BEFORE INSERT ON deployments WHEN NEW.id = 'd1005'
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        let input: Vec<String> = (1000..1100).map(line).collect();
+        ledger.import_with(input.join("\n").as_bytes(), options, |_| {}).unwrap_err();
+        assert_eq!(writer_settings(&ledger), full);
+        assert_eq!(ledger.count_deployments().unwrap(), 100);
+    }
 
     /// A ledger written by the first schema (SHAs space-separated, a rollback's mark in the
     /// replaced deployment's status) is migrated: deliveries rekeyed, SHAs as JSON, counters

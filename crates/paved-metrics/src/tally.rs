@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Transaction, params};
+use rustc_hash::FxHashMap;
 
 use crate::model::DeploymentStatus;
 
@@ -94,10 +95,10 @@ impl Family {
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     /// By label values.
-    named: HashMap<(Family, String, i64), (i64, f64)>,
+    named: FxHashMap<(Family, String, i64), (i64, f64)>,
     /// Deployment families by interned ids (team, service, environment, status code), so that
     /// an import does not build label strings per event; named at the end.
-    ids: HashMap<(Family, [i64; 4], i64), (i64, f64)>,
+    ids: FxHashMap<(Family, [i64; 4], i64), (i64, f64)>,
 }
 
 /// A deployment family's labels, as ids: `[team, service, environment, status]`.
@@ -151,7 +152,7 @@ impl Tally {
     /// Adds the gathered increments to the `aggregates` table; `names` maps the interned
     /// names of each [`NameKind`](crate::ledger::NameKind) (service, team, environment) to
     /// their ids.
-    pub(crate) fn flush(&mut self, tx: &Transaction<'_>, names: &[HashMap<String, i64>; 3]) -> rusqlite::Result<()> {
+    pub(crate) fn flush(&mut self, tx: &Transaction<'_>, names: &crate::ledger::Interned) -> rusqlite::Result<()> {
         if !self.ids.is_empty() {
             let by_id: Vec<HashMap<i64, &str>> =
                 names.iter().map(|m| m.iter().map(|(name, id)| (*id, name.as_str())).collect()).collect();

@@ -369,3 +369,72 @@ fn an_id_of_another_teams_event_is_refused_not_taken_over() {
     let r = l.dora(&DoraQuery::new(t("2026-11-30T00:00:00Z")).team(Some("shop"))).unwrap();
     assert_eq!(r.deployment_frequency.deployments, 1);
 }
+
+/// Deployments whose commits are shared between deployments, services and environments, listed
+/// twice by one deployment, and delivered by failures as well as successes: first deliveries
+/// decided across many rows of one batch.
+fn tangled_history() -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..400usize {
+        let env = if i % 3 == 0 { "staging" } else { "production" };
+        let status = if i % 11 == 0 { "failure" } else { "success" };
+        let mut commits: Vec<serde_json::Value> = (0..1 + i % 5)
+            .map(|k| {
+                let sha = format!("{:040x}", (i / 4 + k * 37) % 150);
+                json!({"sha": sha, "committed_at": format!("2026-11-01T{:02}:{:02}:00Z", k % 24, i % 60)})
+            })
+            .collect();
+        if i % 13 == 0 {
+            // The same SHA twice, the later commit time first.
+            let mut again = commits[0].clone();
+            again["committed_at"] = json!("2026-10-31T00:00:00Z");
+            commits.insert(0, commits[0].clone());
+            commits.push(again);
+        }
+        out.push(
+            json!({"type": "deployment", "id": format!("t{i}"), "service": format!("svc-{}", i % 3), "team": "team",
+                   "environment": env, "status": status,
+                   "started_at": format!("2026-11-{:02}T10:00:00Z", 2 + i / 20),
+                   "finished_at": format!("2026-11-{:02}T10:{:02}:00Z", 2 + i / 20, 5 + i % 50),
+                   "commits": commits})
+            .to_string(),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_batched_import_decides_first_deliveries_as_event_by_event_writes_do() {
+    let input = tangled_history();
+    // One batch of all 400 deployments (hundreds of commit rows, inserted many a statement)...
+    let (_a, batched) = fresh();
+    let report = batched.import_with(input.join("\n").as_bytes(), ImportOptions::default(), |_| {}).unwrap();
+    assert_eq!(report.deployments, 400);
+    // ...and, in reverse order, batches of 7 against one event a transaction.
+    let (_b, small) = fresh();
+    let reversed: Vec<String> = input.iter().rev().cloned().collect();
+    small.import_with(reversed.join("\n").as_bytes(), ImportOptions::default().batch(7), |_| {}).unwrap();
+    let (_c, single) = fresh();
+    for line in &input {
+        single.import(line.as_bytes(), true).unwrap();
+    }
+    let q = DoraQuery::new(t("2026-11-30T00:00:00Z")).window(90 * 86_400);
+    let expected = serde_json::to_value(single.dora(&q).unwrap()).unwrap();
+    assert!(expected.to_string().contains("lead_time"), "{expected}");
+    assert_eq!(serde_json::to_value(batched.dora(&q).unwrap()).unwrap(), expected);
+    assert_eq!(serde_json::to_value(small.dora(&q).unwrap()).unwrap(), expected);
+}
+
+#[test]
+fn a_batched_import_empties_the_log_when_it_ends() {
+    let (dir, l) = fresh();
+    let report =
+        l.import_with(lines(5_000).join("\n").as_bytes(), ImportOptions::default().batch(500), |_| {}).unwrap();
+    assert_eq!(report.deployments, 5_000);
+    let wal = dir.path().join("ledger.sqlite-wal");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0, "{wal:?}");
+    // Another connection sees every event in the database file itself.
+    let conn = rusqlite::Connection::open(l.path()).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM deployments", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 5_000);
+}
