@@ -211,7 +211,9 @@ fn kubeconfig_lists_in_kubeconfig_are_merged_and_bad_files_are_errors() {
             .replace("cluster: dead", "cluster: other"),
     )
     .unwrap();
-    let list = format!("{}:{}", first.display(), second.display());
+    // A listed file that does not exist is skipped, as client-go does.
+    let missing = dir.path().join("gone/config");
+    let list = format!("{}:{}:{}", missing.display(), first.display(), second.display());
     // The context of the second file is found: the error names its cluster address.
     let out = paved(dir.path())
         .env("KUBECONFIG", &list)
@@ -231,7 +233,17 @@ fn kubeconfig_lists_in_kubeconfig_are_merged_and_bad_files_are_errors() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("cannot read the kubeconfig files of KUBECONFIG") && err.contains("unclosed bracket"),
+        err.contains(&format!("cannot read the kubeconfig {} (listed in KUBECONFIG)", first.display()))
+            && err.contains("unclosed bracket"),
         "{err}"
     );
+    // Only files that do not exist (and no cluster around): the error says so.
+    let out = paved(dir.path())
+        .env("KUBECONFIG", format!("{}:{}", missing.display(), dir.path().join("also-gone").display()))
+        .args(["status", "--app", "shop", "--env", "production", "--target", "kube"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no kubeconfig found (the files KUBECONFIG=") && err.contains("do not exist"), "{err}");
 }

@@ -69,6 +69,23 @@ impl RecordedRequest {
     pub fn is_apply(&self) -> bool {
         self.method == "PATCH" && self.content_type.as_deref() == Some(APPLY_CONTENT_TYPE)
     }
+
+    /// The Kubernetes authorization verb: `get`, `list`, `watch`, `create`, `patch`, `update`,
+    /// `delete` or `deletecollection`.
+    pub fn verb(&self) -> &'static str {
+        let named = ApiPath::parse(&self.path).is_some_and(|p| p.name.is_some());
+        match (self.method.as_str(), named) {
+            ("GET", _) if self.is_watch() => "watch",
+            ("GET", true) => "get",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PATCH", _) => "patch",
+            ("PUT", _) => "update",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => "unknown",
+        }
+    }
 }
 
 /// The content type of a server-side apply.
@@ -127,6 +144,8 @@ struct State {
     disconnect_after: Option<usize>,
     not_served: BTreeSet<String>,
     foreign: HashMap<String, Foreign>,
+    /// `(verb, plural, code)`: what RBAC refuses (401 or 403), for good.
+    denied: Vec<(String, String, u16)>,
 }
 
 /// The mock API server. Dropping it stops serving (the client then sees connection errors).
@@ -239,6 +258,7 @@ impl MockApiServer {
             disconnect_after: None,
             not_served: BTreeSet::new(),
             foreign: HashMap::new(),
+            denied: Vec::new(),
         }));
         let serving = state.clone();
         let task = tokio::spawn(async move {
@@ -321,6 +341,13 @@ impl MockApiServer {
     /// The next watch delivers at most `events` events, then the connection drops (EOF).
     pub fn disconnect_next_watch_after(&self, events: usize) {
         self.with(|s| s.disconnect_after = Some(events));
+    }
+
+    /// RBAC refuses `verb` (`watch`, `list`, `patch`, …, see [`RecordedRequest::verb`]) on
+    /// `plural` from now on: 403 `Forbidden` with the API server's message, or 401
+    /// `Unauthorized` for `code` 401.
+    pub fn deny(&self, verb: &str, plural: &str, code: u16) {
+        self.with(|s| s.denied.push((verb.to_string(), plural.to_string(), code)));
     }
 
     /// The "cluster" does not serve this resource (a CRD that is not installed).
@@ -525,6 +552,33 @@ impl State {
             };
         }
         let Some(p) = ApiPath::parse(&recorded.path) else { return Reply::Text(404, "404 page not found") };
+        let verb = recorded.verb();
+        if let Some((_, _, code)) = self.denied.iter().find(|(v, plural, _)| v == verb && *plural == p.plural) {
+            let (c, s) = if *code == 401 {
+                status(401, "Unauthorized", "Unauthorized", Value::Null)
+            } else {
+                // The API server's wording (k8s.io/apiserver's authorization filter).
+                let group = if p.group.is_empty() { String::new() } else { format!(".{}", p.group) };
+                let subject = match &p.name {
+                    Some(name) => format!("{}{group} \"{name}\"", p.plural),
+                    None => format!("{}{group}", p.plural),
+                };
+                let scope = match &p.namespace {
+                    Some(ns) => format!(" in the namespace \"{ns}\""),
+                    None => " at the cluster scope".to_string(),
+                };
+                let message = format!(
+                    "{subject} is forbidden: User \"system:serviceaccount:ci:paved\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
+                    p.plural, p.group
+                );
+                let mut details = json!({"group": p.group, "kind": p.plural});
+                if let Some(name) = &p.name {
+                    details["name"] = json!(name);
+                }
+                status(403, "Forbidden", &message, details)
+            };
+            return Reply::Json(c, s);
+        }
         if self.not_served.contains(&p.plural) {
             return Reply::Text(404, "404 page not found");
         }

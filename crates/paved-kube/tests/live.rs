@@ -148,13 +148,14 @@ async fn first_deploy_to_an_empty_namespace() {
     let kinds: Vec<&str> = applied.iter().map(|r| r.body.as_ref().unwrap()["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
+        // Helm's install order: the network policy and the PDB are in place before a pod runs.
         [
             "Namespace",
-            "ServiceAccount",
-            "Deployment",
-            "Service",
-            "PodDisruptionBudget",
             "NetworkPolicy",
+            "PodDisruptionBudget",
+            "ServiceAccount",
+            "Service",
+            "Deployment",
             "Ingress",
             "ServiceMonitor"
         ]
@@ -311,6 +312,32 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     assert!(err.to_string().contains("timed out waiting for the rollout"), "{err}");
     assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err:?}");
     assert_eq!(live_image(&f.server), image("v1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forbidden_watch_fails_fast_with_the_rbac_hint() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    // The role lets paved apply but not watch: retrying cannot help.
+    f.server.deny("watch", "deployments", 403);
+    f.server.clear_requests();
+    let started = tokio::time::Instant::now();
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    // Paused time jumps through backoffs: retrying until the deadline would show as 5 minutes.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let text = err.to_string();
+    assert!(text.contains("is applied, but its rollout cannot be verified"), "{text}");
+    assert!(text.contains("forbidden") && text.contains("cannot watch resource \"deployments\""), "{text}");
+    assert!(text.contains("marked failed and left in place"), "{text}");
+    assert!(err.hint().unwrap().contains("ask your cluster admin"), "{:?}", err.hint());
+    assert!(matches!(err, Error::Rollout { restored: None, .. }), "{err:?}");
+    let watches = f.server.requests().into_iter().filter(|r| r.verb() == "watch").count();
+    assert_eq!(watches, 1, "one refused watch, no retries");
+    // No rollback was attempted: the new objects stay, revision 2 is the last one recorded.
+    assert_eq!(live_image(&f.server), image("v2"));
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!((history[0].revision, history[0].state), (2, Some(RevisionState::Failed)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -480,6 +507,38 @@ async fn destroy_keeps_a_namespace_holding_objects_paved_does_not_own() {
     assert_eq!(f.server.objects_in(NS), ["ConfigMap/theirs"]);
     let note = f.rec.messages().into_iter().find(|m| m.contains("kept the namespace")).expect("a report");
     assert!(note.contains("ConfigMap/theirs"), "{note}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_keeps_a_namespace_with_a_resource_quota_or_a_bare_pod() {
+    for (path, object, key) in [
+        (
+            format!("/api/v1/namespaces/{NS}/resourcequotas/compute"),
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": NS}}),
+            "ResourceQuota/compute",
+        ),
+        (
+            format!("/api/v1/namespaces/{NS}/pods/debug"),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug", "namespace": NS}}),
+            "Pod/debug",
+        ),
+    ] {
+        let f = fixture();
+        f.platform.deploy(&request("v1", true)).await.unwrap();
+        // A pod of the app's own ReplicaSet goes with it and keeps nothing.
+        f.server.insert(
+            &format!("/api/v1/namespaces/{NS}/pods/shop-abc12"),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shop-abc12", "namespace": NS,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-abc", "uid": "1",
+                    "controller": true}]}}),
+        );
+        f.server.insert(&path, object);
+        let outcome = f.platform.destroy(&app(), "production").await.unwrap();
+        assert!(!outcome.deleted.iter().any(|d| d.starts_with("Namespace/")), "{key}: {:?}", outcome.deleted);
+        assert!(f.server.has_namespace(NS), "{key}");
+        let note = f.rec.messages().into_iter().find(|m| m.contains("kept the namespace")).expect("a report");
+        assert!(note.contains(key) && !note.contains("shop-abc12"), "{note}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -35,34 +35,63 @@ const fn k(group: &'static str, kind: &'static str, plural: &'static str, namesp
     KindInfo { group, kind, plural, namespaced, rank }
 }
 
-/// The kinds paved renders or commonly sees as extra manifests, in dependency order:
-/// Namespace, ServiceAccount and RBAC, config, workload, Service, autoscaling, policy objects,
-/// ingress, monitoring.
+/// The kinds paved renders or commonly sees as extra manifests, ranked in Helm's install order
+/// (`InstallOrder` of helm/pkg/releaseutil/kind_sorter.go): priority classes and namespaces,
+/// network policies, quotas and PDBs before anything runs; accounts, secrets and config;
+/// storage; CRDs and cluster RBAC before namespaced RBAC; Services before workloads; ingress;
+/// then the custom resources paved knows, unknown kinds, and API services and webhooks last.
 pub(crate) const KINDS: &[KindInfo] = &[
-    k("", "Namespace", "namespaces", false, 0),
-    k("", "ServiceAccount", "serviceaccounts", true, 1),
-    k("rbac.authorization.k8s.io", "Role", "roles", true, 1),
-    k("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", true, 1),
-    k("", "ConfigMap", "configmaps", true, 2),
-    k("", "Secret", "secrets", true, 2),
-    k("", "PersistentVolumeClaim", "persistentvolumeclaims", true, 2),
-    k("apps", "Deployment", "deployments", true, 3),
-    k("apps", "StatefulSet", "statefulsets", true, 3),
-    k("apps", "DaemonSet", "daemonsets", true, 3),
-    k("batch", "Job", "jobs", true, 3),
-    k("batch", "CronJob", "cronjobs", true, 3),
-    k("", "Service", "services", true, 4),
-    k("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 5),
-    k("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, 6),
-    k("networking.k8s.io", "NetworkPolicy", "networkpolicies", true, 6),
-    k("networking.k8s.io", "Ingress", "ingresses", true, 7),
-    k("gateway.networking.k8s.io", "HTTPRoute", "httproutes", true, 7),
-    k("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", true, 8),
-    k("monitoring.coreos.com", "PodMonitor", "podmonitors", true, 8),
+    k("scheduling.k8s.io", "PriorityClass", "priorityclasses", false, 0),
+    k("", "Namespace", "namespaces", false, 1),
+    k("networking.k8s.io", "NetworkPolicy", "networkpolicies", true, 2),
+    k("", "ResourceQuota", "resourcequotas", true, 3),
+    k("", "LimitRange", "limitranges", true, 4),
+    k("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, 5),
+    k("", "ServiceAccount", "serviceaccounts", true, 6),
+    k("", "Secret", "secrets", true, 7),
+    k("", "ConfigMap", "configmaps", true, 8),
+    k("storage.k8s.io", "StorageClass", "storageclasses", false, 9),
+    k("", "PersistentVolume", "persistentvolumes", false, 10),
+    k("", "PersistentVolumeClaim", "persistentvolumeclaims", true, 11),
+    k("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", false, 12),
+    k("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", false, 13),
+    k("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", false, 14),
+    k("rbac.authorization.k8s.io", "Role", "roles", true, 15),
+    k("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", true, 16),
+    k("", "Service", "services", true, 17),
+    k("apps", "DaemonSet", "daemonsets", true, 18),
+    k("", "Pod", "pods", true, 19),
+    k("apps", "ReplicaSet", "replicasets", true, 20),
+    k("apps", "Deployment", "deployments", true, 21),
+    k("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 22),
+    k("apps", "StatefulSet", "statefulsets", true, 23),
+    k("batch", "Job", "jobs", true, 24),
+    k("batch", "CronJob", "cronjobs", true, 25),
+    k("networking.k8s.io", "IngressClass", "ingressclasses", false, 26),
+    k("networking.k8s.io", "Ingress", "ingresses", true, 27),
+    k("gateway.networking.k8s.io", "HTTPRoute", "httproutes", true, 28),
+    k("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", true, 29),
+    k("monitoring.coreos.com", "PodMonitor", "podmonitors", true, 29),
+    k("apiregistration.k8s.io", "APIService", "apiservices", false, UNKNOWN_RANK + 1),
+    k(
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+        UNKNOWN_RANK + 2,
+    ),
+    k(
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+        UNKNOWN_RANK + 2,
+    ),
 ];
 
-/// The rank of kinds paved does not know (custom resources): after everything else.
-const UNKNOWN_RANK: u8 = 9;
+/// The rank of kinds paved does not know (custom resources): after every known kind but API
+/// services and webhooks (as in Helm).
+const UNKNOWN_RANK: u8 = 30;
 
 /// `(group, version)` of an `apiVersion`.
 pub(crate) fn group_version(api_version: &str) -> (&str, &str) {
@@ -294,19 +323,46 @@ mod tests {
             m("policy/v1", "PodDisruptionBudget"),
         ];
         let kinds: Vec<&str> = in_apply_order(&objects).into_iter().map(Manifest::kind).collect();
+        // Helm's install order.
         assert_eq!(
             kinds,
             [
                 "Namespace",
+                "PodDisruptionBudget",
                 "ServiceAccount",
                 "ConfigMap",
-                "Deployment",
                 "Service",
+                "Deployment",
                 "HorizontalPodAutoscaler",
-                "PodDisruptionBudget",
                 "Ingress",
                 "ServiceMonitor",
                 "Widget"
+            ]
+        );
+        let cluster = vec![
+            m("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+            m("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            m("example.com/v1", "Widget"),
+            m("apps/v1", "StatefulSet"),
+            m("rbac.authorization.k8s.io/v1", "ClusterRole"),
+            m("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+            m("v1", "PersistentVolumeClaim"),
+            m("networking.k8s.io/v1", "NetworkPolicy"),
+            m("v1", "ResourceQuota"),
+        ];
+        let kinds: Vec<&str> = in_apply_order(&cluster).into_iter().map(Manifest::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "NetworkPolicy",
+                "ResourceQuota",
+                "PersistentVolumeClaim",
+                "CustomResourceDefinition",
+                "ClusterRole",
+                "RoleBinding",
+                "StatefulSet",
+                "Widget",
+                "ValidatingWebhookConfiguration"
             ]
         );
         let t = Target::of(&m("example.com/v1", "Widget"));

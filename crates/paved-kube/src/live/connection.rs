@@ -91,8 +91,9 @@ async fn connect(source: &Source) -> Result<Connected> {
             client_for(config, description)
         }
         Source::Kubeconfig { path, context } => {
-            // `$KUBECONFIG` may list several files (`a:b`), merged like kubectl does; a file that
-            // exists but cannot be read or parsed is an error, never silently skipped.
+            // `$KUBECONFIG` may list several files (`a:b`), merged like kubectl does. As in
+            // client-go, a listed file that does not exist is skipped; one that exists but cannot
+            // be read or parsed is an error, never silently skipped.
             let from_env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
             let default_file =
                 std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")).filter(|p| p.exists());
@@ -101,12 +102,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                 (Some(p), _) => Some(Kubeconfig::read_from(p).map_err(|e| {
                     config_error(format!("cannot read the kubeconfig {}: {e}", p.display()), "check the `kubeconfig`")
                 })?),
-                (None, Some(list)) => Some(Kubeconfig::read().map_err(|e| {
-                    config_error(
-                        format!("cannot read the kubeconfig files of KUBECONFIG={}: {e}", list.to_string_lossy()),
-                        "check KUBECONFIG (a list of files separated by ':')",
-                    )
-                })?),
+                (None, Some(list)) => kubeconfig_list(list)?,
                 (None, None) if default_file.is_some() => Some(Kubeconfig::read().map_err(|e| {
                     config_error(
                         format!("cannot read the kubeconfig ~/.kube/config: {e}"),
@@ -123,8 +119,12 @@ async fn connect(source: &Source) -> Result<Connected> {
                     let description = format!("in-cluster at {}", config.cluster_url);
                     return client_for(config, description);
                 }
+                let found = match &from_env {
+                    Some(list) => format!("the files KUBECONFIG={} lists do not exist", list.to_string_lossy()),
+                    None => "KUBECONFIG is unset and ~/.kube/config does not exist".into(),
+                };
                 return Err(config_error(
-                    "no kubeconfig found (KUBECONFIG is unset and ~/.kube/config does not exist) and not running in a cluster".into(),
+                    format!("no kubeconfig found ({found}) and not running in a cluster"),
                     "give a `kubeconfig` (or set KUBECONFIG) and a `context`",
                 ));
             };
@@ -159,6 +159,30 @@ async fn connect(source: &Source) -> Result<Connected> {
             client_for(config, description)
         }
     }
+}
+
+/// The files `$KUBECONFIG` lists, merged in order (the first file to set a value wins, as in
+/// kubectl); files that do not exist are skipped, and `None` when none exists.
+fn kubeconfig_list(list: &std::ffi::OsStr) -> Result<Option<Kubeconfig>> {
+    let mut seen = Vec::new();
+    let mut merged: Option<Kubeconfig> = None;
+    for path in std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty()) {
+        if seen.contains(&path) || !path.exists() {
+            continue;
+        }
+        let read = Kubeconfig::read_from(&path).and_then(|next| match merged.take() {
+            Some(m) => m.merge(next),
+            None => Ok(next),
+        });
+        merged = Some(read.map_err(|e| {
+            config_error(
+                format!("cannot read the kubeconfig {} (listed in KUBECONFIG): {e}", path.display()),
+                "fix the file, or take it out of KUBECONFIG (a list of files separated by ':')",
+            )
+        })?);
+        seen.push(path);
+    }
+    Ok(merged)
 }
 
 fn client_for(mut config: Config, description: String) -> Result<Connected> {

@@ -24,8 +24,19 @@ pub(super) enum Failure {
     Apply(Error),
     /// The rollout failed or timed out.
     Rollout(String),
+    /// The API server refused to let paved watch the rollout (401/403): the objects are
+    /// applied, and nothing says whether they run.
+    Unwatchable(Error),
     /// The deploy future was dropped.
     Cancelled,
+}
+
+/// Why [`KubeTarget::wait`] did not see a rollout finish.
+pub(super) enum Unfinished {
+    /// It failed or timed out (the message says which, with what was last seen).
+    Rollout(String),
+    /// The API server refused the watch (401/403).
+    Denied(Error),
 }
 
 impl KubeTarget {
@@ -46,7 +57,11 @@ impl KubeTarget {
             );
             self.apply_objects(conn, &release.manifests, true, &release.secret_values, cx).await?;
             self.apply_objects(conn, &release.manifests, false, &release.secret_values, cx).await?;
-            if let Err(message) = self.wait(conn, ns, &release.manifests, cx).await {
+            if let Err(unfinished) = self.wait(conn, ns, &release.manifests, cx).await {
+                let message = match unfinished {
+                    Unfinished::Denied(e) => return Err(e),
+                    Unfinished::Rollout(message) => message,
+                };
                 return Err(Error::Rollout {
                     target: TARGET_NAME.into(),
                     message: format!("revision {} of {app} in {env} is not healthy: {message}", cur.record.revision),
@@ -151,7 +166,7 @@ impl KubeTarget {
         namespace: &str,
         manifests: &Manifests,
         cx: &DeployContext,
-    ) -> Result<(), String> {
+    ) -> Result<(), Unfinished> {
         let names: Vec<String> =
             manifests.iter().filter(|m| m.kind() == "Deployment").map(|m| m.name().to_string()).collect();
         if names.is_empty() {
@@ -161,6 +176,10 @@ impl KubeTarget {
         match rollout::wait_all(&conn.client, namespace, &names, deadline, cx).await {
             Ok(()) => Ok(()),
             Err((name, failure)) => {
+                if let Some(refusal) = failure.denied {
+                    let doing = format!("watching the rollout of deployment {name} in {namespace}");
+                    return Err(Unfinished::Denied(super::retry::to_error(&conn.description, &doing, refusal)));
+                }
                 let selector = manifests
                     .iter()
                     .find(|m| m.kind() == "Deployment" && m.name() == name)
@@ -176,7 +195,7 @@ impl KubeTarget {
                 if !reasons.is_empty() {
                     message.push_str(&format!("; {}", reasons.join("; ")));
                 }
-                Err(message)
+                Err(Unfinished::Rollout(message))
             }
         }
     }
@@ -226,8 +245,12 @@ impl KubeTarget {
             format!("applied {} objects (server-side apply, field manager {MANAGER})", applied + namespaces),
             None,
         );
-        if let Err(message) = self.wait(conn, &ns, &new.manifests, cx).await {
-            return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Rollout(message), guard, cx).await);
+        if let Err(unfinished) = self.wait(conn, &ns, &new.manifests, cx).await {
+            let failure = match unfinished {
+                Unfinished::Rollout(message) => Failure::Rollout(message),
+                Unfinished::Denied(e) => Failure::Unwatchable(e),
+            };
+            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, cx).await);
         }
         // The rollout succeeded: from here on nothing may restore the previous release, even if
         // the bookkeeping below fails or the future is dropped.
@@ -346,6 +369,27 @@ impl KubeTarget {
                 None,
                 None,
             ),
+            Failure::Unwatchable(e) => {
+                // No rollback: it could not be watched either, and the objects may well run.
+                let hint = e.hint().map(str::to_string);
+                let what = format!(
+                    "revision {} of {} in {} is applied, but its rollout cannot be verified: {e}",
+                    r.revision, r.app, r.environment
+                );
+                cx.report(Step::Watch, format!("❌ {what}"), None);
+                if let Err(e) = self.trim(conn, history.iter().chain([new]).collect()).await {
+                    tracing::warn!(error = %e, "could not trim the release history");
+                }
+                return Error::Rollout {
+                    target: TARGET_NAME.into(),
+                    message: format!(
+                        "{what}; revision {} is marked failed and left in place (a rollback could not be watched either)",
+                        r.revision
+                    ),
+                    hint,
+                    restored: None,
+                };
+            }
         };
         cx.report(Step::Watch, format!("❌ {what}"), None);
         let Some(previous) = previous.filter(|_| self.opts.auto_rollback) else {
@@ -429,13 +473,14 @@ impl KubeTarget {
             let _ = history::set_state(&conn.client, server, &restore, RevisionState::Failed, &self.opts.retry).await;
             return Err(e);
         }
-        if let Err(message) = self.wait(conn, &restore.namespace, &restore.manifests, cx).await {
+        if let Err(unfinished) = self.wait(conn, &restore.namespace, &restore.manifests, cx).await {
             let _ = history::set_state(&conn.client, server, &restore, RevisionState::Failed, &self.opts.retry).await;
-            return Err(Error::backend(
-                TARGET_NAME,
-                format!("the restored revision did not roll out: {message}"),
-                None,
-            ));
+            return Err(match unfinished {
+                Unfinished::Denied(e) => e,
+                Unfinished::Rollout(message) => {
+                    Error::backend(TARGET_NAME, format!("the restored revision did not roll out: {message}"), None)
+                }
+            });
         }
         // Prune only what the failed revision added; then keep the history bounded.
         self.finish(conn, &restore, &[previous.clone(), failed.clone()], false, cx).await?;

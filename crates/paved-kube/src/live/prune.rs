@@ -98,8 +98,9 @@ pub(crate) async fn prune(
     Ok(deleted)
 }
 
-/// Lists the objects of every namespaced kind paved knows in `namespace` (metadata only),
-/// skipping kinds the cluster does not serve: `(kind, resource, metadata)` per object.
+/// Lists the objects of every namespaced kind paved knows in `namespace` (metadata only) that
+/// no other object owns, skipping kinds the cluster does not serve: `(kind, resource,
+/// metadata)` per object.
 async fn list_namespaced(
     client: &Client,
     server: &str,
@@ -118,7 +119,11 @@ async fn list_namespaced(
             Err(e) if retry::code(&e) == Some(404) => continue,
             Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", k.plural), e)),
         };
-        out.extend(list.items.into_iter().map(|item| (k, resource.clone(), item.metadata)));
+        // What a controller made (a Deployment's ReplicaSets and their Pods) goes with its
+        // owner; a bare Pod, a quota or a limit range is an object of its own.
+        let standalone =
+            list.items.into_iter().filter(|i| i.metadata.owner_references.as_ref().is_none_or(Vec::is_empty));
+        out.extend(standalone.map(|item| (k, resource.clone(), item.metadata)));
     }
     Ok(out)
 }

@@ -89,12 +89,29 @@ pub fn deployment_state(d: &Deployment) -> RolloutState {
 }
 
 /// Why a rollout did not complete.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RolloutFailure {
     /// What happened (deadline exceeded, timed out).
     pub(crate) message: String,
     /// The last progress seen.
     pub(crate) last: Option<String>,
+    /// The API server refused the watch (401 or 403): retrying cannot help, and nothing of the
+    /// rollout can be seen.
+    pub(crate) denied: Option<kube::Error>,
+}
+
+/// The error of a watch the API server refused (401 Unauthorized, 403 Forbidden).
+fn refused(e: watcher::Error) -> Option<kube::Error> {
+    let refusal = |code| matches!(code, 401 | 403);
+    match e {
+        watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) | watcher::Error::WatchFailed(k)
+            if retry::code(&k).is_some_and(refusal) =>
+        {
+            Some(k)
+        }
+        watcher::Error::WatchError(s) if refusal(s.code) => Some(kube::Error::Api(s)),
+        _ => None,
+    }
 }
 
 /// Waits until the Deployment `name` completes its rollout, fails, or `deadline` passes.
@@ -112,6 +129,7 @@ pub(crate) async fn wait_for_deployment(
     let stream = watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut last: Option<String> = None;
+    let mut denied: Option<kube::Error> = None;
     let watch = async {
         loop {
             match stream.try_next().await {
@@ -141,18 +159,29 @@ pub(crate) async fn wait_for_deployment(
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(format!("the watch of deployment {name} ended")),
                 Err(e) => {
+                    let shown = e.to_string();
+                    if let Some(refusal) = refused(e) {
+                        // Forbidden stays forbidden: fail now, not at the deadline.
+                        denied = Some(refusal);
+                        return Err(format!("the API server refused to let paved watch deployment {name}"));
+                    }
                     // The watcher backs off and re-establishes the watch by itself.
-                    cx.report(Step::Watch, format!("watch of deployment {name} interrupted ({e}); reconnecting"), None);
+                    cx.report(
+                        Step::Watch,
+                        format!("watch of deployment {name} interrupted ({shown}); reconnecting"),
+                        None,
+                    );
                 }
             }
         }
     };
     match tokio::time::timeout_at(deadline, watch).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(RolloutFailure { message, last: last.clone() }),
+        Ok(Err(message)) => Err(RolloutFailure { message, last: last.clone(), denied }),
         Err(_) => Err(RolloutFailure {
             message: format!("timed out waiting for the rollout of deployment {name}"),
             last: last.clone(),
+            denied: None,
         }),
     }
 }
