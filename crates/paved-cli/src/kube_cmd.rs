@@ -45,7 +45,7 @@ pub(crate) struct TargetSelect {
 /// How a change rolls out on the kube target.
 #[derive(Debug, Args)]
 pub(crate) struct RolloutArgs {
-    /// kube target: how long a rollout may take before it fails (e.g. 90s, 5m, 1h) [default: 5m].
+    /// kube target: how long a rollout may take before it fails (e.g. 90s, 5m, 1h) [default: the Deployments' progressDeadlineSeconds plus 1m, i.e. 11m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Target")]
     pub(crate) timeout: Option<Duration>,
     /// kube target: leave a failed rollout in place instead of re-applying the previous revision.
@@ -115,7 +115,7 @@ impl TargetSelect {
         options.kubeconfig = self.kubeconfig.clone();
         options.context = self.context.clone();
         if let Some(r) = rollout {
-            options.timeout = Some(r.timeout.unwrap_or(Duration::from_secs(300)));
+            options.timeout = r.timeout;
             options.auto_rollback = Some(!r.no_rollback);
             options.force_conflicts = Some(r.force_conflicts);
             options.history_max = Some(r.history_max.unwrap_or(10) as usize);

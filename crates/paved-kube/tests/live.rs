@@ -75,11 +75,11 @@ struct Fixture {
 
 fn fixture_with(configure: impl FnOnce(KubeTarget) -> KubeTarget) -> Fixture {
     let (client, server) = MockApiServer::start();
-    let target = configure(
-        KubeTarget::with_client(client, "mock cluster")
-            .timeout(Duration::from_secs(60))
-            .retry_policy(RetryPolicy::new(4, Duration::from_millis(100), Duration::from_secs(1))),
-    );
+    let target = configure(KubeTarget::with_client(client, "mock cluster").retry_policy(RetryPolicy::new(
+        4,
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+    )));
     let mut config = OrgConfig::default();
     for env in config.environments.values_mut() {
         env.target = "kube".into();
@@ -253,6 +253,7 @@ async fn progress_deadline_exceeded_rolls_back_automatically() {
     let Error::Rollout { restored, ref message, .. } = err else { panic!("expected a rollout error, got {err:?}") };
     assert_eq!(restored, Some(3));
     assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
+    assert!(message.contains("made no progress for its progressDeadlineSeconds (600s)"), "{message}");
     assert!(message.contains("ImagePullBackOff"), "the pods' reasons are reported: {message}");
     assert!(message.contains("Readiness probe failed"), "failed probes are reported: {message}");
     assert!(message.contains("rolled back to the objects of revision 1 (now revision 3"), "{message}");
@@ -310,8 +311,36 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
     let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
     assert!(err.to_string().contains("timed out waiting for the rollout"), "{err}");
+    // Which limit fired, and that it was shorter than the controller's.
+    assert!(err.to_string().contains("of deployment shop after 30s, the `timeout`"), "{err}");
+    let warning = f.rec.messages().into_iter().find(|m| m.contains("is shorter than")).expect("a warning");
+    assert!(
+        warning.contains("the `timeout` (30s) is shorter than the Deployments' progressDeadlineSeconds (600s)"),
+        "{warning}"
+    );
     assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err:?}");
     assert_eq!(live_image(&f.server), image("v1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_the_controllers_progress_deadline_fires_before_the_timeout() {
+    // The default timeout is a minute past the Deployment's progressDeadlineSeconds: a rollout
+    // the controller gives up on is reported as ProgressDeadlineExceeded, not "timed out"...
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    assert!(!f.rec.messages().iter().any(|m| m.contains("is shorter than")), "no warning by default");
+    let started = tokio::time::Instant::now();
+    f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    // ...and when the controller never says so, the timeout names the deadline it waited for.
+    assert!(
+        err.to_string().contains(
+            "after 11m, a minute past its progressDeadlineSeconds (600s), without the Deployment controller reporting ProgressDeadlineExceeded"
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(660), "{:?}", started.elapsed());
+    assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -323,7 +352,7 @@ async fn a_forbidden_watch_fails_fast_with_the_rbac_hint() {
     f.server.clear_requests();
     let started = tokio::time::Instant::now();
     let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
-    // Paused time jumps through backoffs: retrying until the deadline would show as 5 minutes.
+    // Paused time jumps through backoffs: retrying until the deadline would show as 11 minutes.
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     let text = err.to_string();
     assert!(text.contains("is applied, but its rollout cannot be verified"), "{text}");

@@ -41,7 +41,8 @@ pub struct KubeOptions {
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (default: the current context).
     pub context: Option<String>,
-    /// How long a rollout may take before it fails (default 5 minutes).
+    /// How long a rollout may take before it fails (default: a minute longer than the
+    /// Deployments' `progressDeadlineSeconds`, 11 minutes for paved's 600 s).
     pub timeout: Option<Duration>,
     /// Re-apply the previous revision when a rollout fails (default `true`).
     pub auto_rollback: Option<bool>,

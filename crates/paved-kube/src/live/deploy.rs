@@ -3,6 +3,7 @@
 //! same machine with stored objects.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use paved_core::bookkeeping;
 use paved_core::{
@@ -172,7 +173,19 @@ impl KubeTarget {
         if names.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.opts.timeout;
+        let (timeout, progress_deadline) = super::target::rollout_timeout(self.opts.timeout, manifests);
+        if timeout < progress_deadline {
+            cx.report(
+                Step::Watch,
+                format!(
+                    "⚠️  the `timeout` ({}) is shorter than the Deployments' progressDeadlineSeconds ({}s): a slow rollout is reported as timed out, not as ProgressDeadlineExceeded",
+                    human(timeout),
+                    progress_deadline.as_secs()
+                ),
+                None,
+            );
+        }
+        let deadline = Instant::now() + timeout;
         match rollout::wait_all(&conn.client, namespace, &names, deadline, cx).await {
             Ok(()) => Ok(()),
             Err((name, failure)) => {
@@ -189,6 +202,18 @@ impl KubeTarget {
                     None => Vec::new(),
                 };
                 let mut message = failure.message;
+                if failure.timed_out {
+                    // Which limit fired: paved's timeout, before or after the controller's.
+                    message.push_str(&if self.opts.timeout.is_some() {
+                        format!(" after {}, the `timeout`", human(timeout))
+                    } else {
+                        format!(
+                            " after {}, a minute past its progressDeadlineSeconds ({}s), without the Deployment controller reporting ProgressDeadlineExceeded",
+                            human(timeout),
+                            progress_deadline.as_secs()
+                        )
+                    });
+                }
                 if let Some(last) = failure.last {
                     message.push_str(&format!(" (last seen: {last})"));
                 }
@@ -487,4 +512,21 @@ impl KubeTarget {
         self.trim(conn, history.iter().chain([failed, &restore]).collect()).await?;
         Ok(restore.record.revision)
     }
+}
+
+/// A duration as `--timeout` takes it: `90s`, `5m`, `11m`, `1h30m`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
 }

@@ -35,7 +35,9 @@ impl KubeTarget {
     pub(super) async fn check_pending(&self, conn: &Connected, history: &[Stored]) -> Result<()> {
         let Some(last) = history.last().filter(|s| s.state() == RevisionState::Pending) else { return Ok(()) };
         let r = &last.record;
-        let limit = self.opts.timeout.saturating_mul(2) + Duration::from_secs(120);
+        let timeout =
+            self.opts.timeout.unwrap_or(super::target::DEFAULT_PROGRESS_DEADLINE + super::target::DEADLINE_MARGIN);
+        let limit = timeout.saturating_mul(2) + Duration::from_secs(120);
         let age = OffsetDateTime::now_utc() - r.deployed_at;
         if age < limit {
             return Err(Error::backend(

@@ -62,9 +62,10 @@ pub fn deployment_state(d: &Deployment) -> RolloutState {
         .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
     {
         let name = d.metadata.name.as_deref().unwrap_or_default();
+        let seconds = d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).unwrap_or(600);
         return RolloutState::Failed {
             message: format!(
-                "deployment \"{name}\" exceeded its progress deadline (ProgressDeadlineExceeded): {}",
+                "deployment \"{name}\" made no progress for its progressDeadlineSeconds ({seconds}s): the Deployment controller reported ProgressDeadlineExceeded: {}",
                 c.message.as_deref().unwrap_or("no message")
             ),
         };
@@ -98,6 +99,8 @@ pub(crate) struct RolloutFailure {
     /// The API server refused the watch (401 or 403): retrying cannot help, and nothing of the
     /// rollout can be seen.
     pub(crate) denied: Option<kube::Error>,
+    /// The deadline passed before the rollout finished or failed.
+    pub(crate) timed_out: bool,
 }
 
 /// The error of a watch the API server refused (401 Unauthorized, 403 Forbidden).
@@ -177,11 +180,12 @@ pub(crate) async fn wait_for_deployment(
     };
     match tokio::time::timeout_at(deadline, watch).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(RolloutFailure { message, last: last.clone(), denied }),
+        Ok(Err(message)) => Err(RolloutFailure { message, last: last.clone(), denied, timed_out: false }),
         Err(_) => Err(RolloutFailure {
             message: format!("timed out waiting for the rollout of deployment {name}"),
             last: last.clone(),
             denied: None,
+            timed_out: true,
         }),
     }
 }

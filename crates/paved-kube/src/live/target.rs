@@ -37,7 +37,8 @@ pub struct KubeTarget {
 
 #[derive(Debug, Clone)]
 pub(super) struct Options {
-    pub(super) timeout: Duration,
+    /// `None`: the Deployments' progress deadline plus a minute ([`rollout_timeout`]).
+    pub(super) timeout: Option<Duration>,
     pub(super) auto_rollback: bool,
     pub(super) force_conflicts: bool,
     pub(super) history_max: usize,
@@ -59,15 +60,41 @@ impl fmt::Debug for KubeTarget {
     }
 }
 
+/// The progress deadline of a Deployment without `progressDeadlineSeconds` (Kubernetes'
+/// default, and what paved renders).
+pub(super) const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+
+/// How much longer than the progress deadline the default rollout timeout is: time for the
+/// controller to report `ProgressDeadlineExceeded` and for the watch to see it.
+pub(super) const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+
+/// The rollout timeout: the one set, else the largest progress deadline of `manifests`'
+/// Deployments plus [`DEADLINE_MARGIN`]. Also returns that progress deadline.
+pub(super) fn rollout_timeout(set: Option<Duration>, manifests: &paved_core::Manifests) -> (Duration, Duration) {
+    let deadline = manifests
+        .iter()
+        .filter(|m| m.kind() == "Deployment")
+        .map(|m| {
+            m.value()
+                .pointer("/spec/progressDeadlineSeconds")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(DEFAULT_PROGRESS_DEADLINE, Duration::from_secs)
+        })
+        .max()
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE);
+    (set.unwrap_or(deadline + DEADLINE_MARGIN), deadline)
+}
+
 impl KubeTarget {
-    /// A target connecting with `connection`, with the defaults: timeout 5 minutes, automatic
+    /// A target connecting with `connection`, with the defaults: the rollout timeout a minute
+    /// longer than the Deployments' progress deadline (11 minutes with paved's 600 s), automatic
     /// rollback on, no forced conflicts, 10 revisions of history, missing CRDs are warnings,
     /// 5 attempts per request, namespaces `{app}-{env}`.
     pub fn new(connection: Connection) -> Self {
         KubeTarget {
             conn: connection,
             opts: Options {
-                timeout: Duration::from_secs(300),
+                timeout: None,
                 auto_rollback: true,
                 force_conflicts: false,
                 history_max: 10,
@@ -97,9 +124,13 @@ impl KubeTarget {
         Self::new(Connection::client(client, description))
     }
 
-    /// How long a rollout may take before it counts as failed (default 5 minutes).
+    /// How long a rollout may take before it counts as failed. By default a minute longer
+    /// than the largest `progressDeadlineSeconds` of the release's Deployments (600 s when
+    /// unset, as paved renders it), so that the Deployment controller's own verdict,
+    /// `ProgressDeadlineExceeded`, is what a stuck rollout reports. A shorter timeout fires
+    /// first, and its error says so.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.opts.timeout = timeout;
+        self.opts.timeout = Some(timeout);
         self
     }
 
@@ -234,5 +265,34 @@ impl Deployer for KubeTarget {
 
     async fn destroy(&self, key: &ReleaseKey, cx: &DeployContext) -> Result<DestroyOutcome> {
         self.destroy_app(key, cx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use paved_core::{Manifest, Manifests};
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(deadline: Option<u64>) -> Manifest {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {}});
+        if let Some(s) = deadline {
+            d["spec"]["progressDeadlineSeconds"] = json!(s);
+        }
+        Manifest::new(d).unwrap()
+    }
+
+    #[test]
+    fn the_default_timeout_is_a_minute_past_the_largest_progress_deadline() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let none = Manifests::new(vec![]);
+        assert_eq!(rollout_timeout(None, &none), (minutes(11), minutes(10)));
+        let two = Manifests::new(vec![deployment(Some(120)), deployment(None), deployment(Some(1200))]);
+        assert_eq!(rollout_timeout(None, &two), (minutes(21), minutes(20)));
+        let short = Manifests::new(vec![deployment(Some(120))]);
+        assert_eq!(rollout_timeout(None, &short), (minutes(3), minutes(2)));
+        // A timeout that is set wins, whatever the deadlines.
+        assert_eq!(rollout_timeout(Some(minutes(1)), &two), (minutes(1), minutes(20)));
     }
 }
