@@ -126,9 +126,88 @@ struct Fault {
     times: usize,
 }
 
-struct Foreign {
+/// One field manager's share of an object: the fields (JSON pointers of leaves) it set, as
+/// in `metadata.managedFields`.
+#[derive(Debug, Clone)]
+struct Owner {
     manager: String,
-    fields: Vec<(String, Value)>,
+    /// `Apply` (server-side apply) or `Update` (any other write).
+    apply: bool,
+    /// A write through a subresource (`scale`).
+    subresource: Option<String>,
+    api_version: String,
+    fields: BTreeSet<String>,
+}
+
+impl Owner {
+    /// How the API server names a manager in a conflict (`printManager` of
+    /// k8s.io/apiserver's fieldmanager).
+    fn describe(&self) -> String {
+        let mut s = format!("\"{}\"", self.manager);
+        if let Some(sub) = &self.subresource {
+            s.push_str(&format!(" with subresource \"{sub}\""));
+        }
+        if !self.apply {
+            s.push_str(&format!(" using {}", self.api_version));
+        }
+        s
+    }
+}
+
+/// The leaves of an object as JSON pointers: maps are descended, lists and scalars are
+/// atomic (enough for the fields paved sets). The object's identity is no one's field.
+fn leaves(v: &Value) -> BTreeMap<String, Value> {
+    fn walk(v: &Value, at: String, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, c) in m {
+                    walk(c, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            other => {
+                out.insert(at, other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(v, String::new(), &mut out);
+    for identity in ["/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"] {
+        out.remove(identity);
+    }
+    out
+}
+
+/// Removes the field at a JSON pointer, if it is there.
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    if let Some(Value::Object(m)) = v.pointer_mut(parent) {
+        m.remove(&last);
+    }
+}
+
+/// `metadata.managedFields` of owners (FieldsV1: `{"f:spec":{"f:replicas":{}}}`).
+fn managed_fields(owners: &[Owner]) -> Value {
+    let entries: Vec<Value> = owners
+        .iter()
+        .map(|o| {
+            let mut tree = json!({});
+            for f in &o.fields {
+                let mut at = &mut tree;
+                for seg in f.trim_start_matches('/').split('/') {
+                    let seg = format!("f:{}", seg.replace("~1", "/").replace("~0", "~"));
+                    at = at.as_object_mut().expect("a map").entry(seg).or_insert_with(|| json!({}));
+                }
+            }
+            let mut e = json!({"manager": o.manager, "operation": if o.apply { "Apply" } else { "Update" },
+                "apiVersion": o.api_version, "fieldsType": "FieldsV1", "fieldsV1": tree});
+            if let Some(sub) = &o.subresource {
+                e["subresource"] = json!(sub);
+            }
+            e
+        })
+        .collect();
+    Value::Array(entries)
 }
 
 struct State {
@@ -143,7 +222,10 @@ struct State {
     queued: HashMap<String, VecDeque<Value>>,
     disconnect_after: Option<usize>,
     not_served: BTreeSet<String>,
-    foreign: HashMap<String, Foreign>,
+    /// Field managers per object key.
+    managed: HashMap<String, Vec<Owner>>,
+    /// Every value `spec.replicas` took, per Deployment key.
+    replicas: HashMap<String, Vec<i64>>,
     /// `(verb, plural, code)`: what RBAC refuses (401 or 403), for good.
     denied: Vec<(String, String, u16)>,
 }
@@ -257,7 +339,8 @@ impl MockApiServer {
             queued: HashMap::new(),
             disconnect_after: None,
             not_served: BTreeSet::new(),
-            foreign: HashMap::new(),
+            managed: HashMap::new(),
+            replicas: HashMap::new(),
             denied: Vec::new(),
         }));
         let serving = state.clone();
@@ -357,11 +440,37 @@ impl MockApiServer {
 
     /// Another field manager owns these fields (JSON pointers such as `/spec/replicas`, with
     /// its values) of the object at `path`: a non-forced apply that sets them to other values
-    /// conflicts.
+    /// conflicts. It is a write of its own
+    /// (`kubectl edit`, an `Update`): it sets them on the live object and takes them over from
+    /// their other managers, as an update does.
     pub fn set_foreign_owner(&self, path: &str, manager: &str, fields: Vec<(String, Value)>) {
         let p = ApiPath::parse(path).expect("an API path");
         let key = p.key(p.name.as_deref().expect("a path with a name"));
-        self.with(|s| s.foreign.insert(key, Foreign { manager: manager.into(), fields }));
+        let api_version = p.api_version();
+        self.with(|s| s.update(&key, manager, None, &api_version, fields));
+    }
+
+    /// The autoscaler sets a Deployment's replicas through its `scale` subresource, as
+    /// `kube-controller-manager`: it owns `spec.replicas` from then on, and a rollout starts.
+    pub fn scale(&self, path: &str, replicas: i64) {
+        let p = ApiPath::parse(path).expect("an API path");
+        let key = p.key(p.name.as_deref().expect("a path with a name"));
+        self.with(|s| {
+            s.update(
+                &key,
+                "kube-controller-manager",
+                Some("scale"),
+                "apps/v1",
+                vec![("/spec/replicas".into(), json!(replicas))],
+            )
+        });
+    }
+
+    /// Every value a Deployment's `spec.replicas` took, in order (from its creation).
+    pub fn replica_history(&self, path: &str) -> Vec<i64> {
+        let p = ApiPath::parse(path).expect("an API path");
+        let key = p.key(p.name.as_deref().expect("a path with a name"));
+        self.with(|s| s.replicas.get(&key).cloned().unwrap_or_default())
     }
 
     /// Stores an object as if someone else had created it (server metadata is added).
@@ -685,74 +794,107 @@ impl State {
         }
         let key = p.key(name);
         let force = r.query.get("force").is_some_and(|v| v == "true");
-        if let Some(f) = self.foreign.get(&key) {
-            let conflicts: Vec<&(String, Value)> =
-                f.fields.iter().filter(|(ptr, val)| body.pointer(ptr).is_some_and(|b| b != val)).collect();
-            if !conflicts.is_empty() && !force {
-                let fields: Vec<String> = conflicts.iter().map(|(ptr, _)| ptr.replace('/', ".")).collect();
-                let causes: Vec<Value> = fields
-                    .iter()
-                    .map(|f2| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\" using {}", f.manager, p.api_version()), "field": f2}))
-                    .collect();
-                let message = format!(
-                    "Apply failed with {} conflict{}: conflict with \"{}\" using {}: {}",
-                    fields.len(),
-                    if fields.len() == 1 { "" } else { "s" },
-                    f.manager,
-                    p.api_version(),
-                    fields.join(", ")
-                );
-                return status(
-                    409,
-                    "Conflict",
-                    &message,
-                    json!({"name": name, "group": p.group, "kind": p.plural, "causes": causes}),
-                );
-            }
-            if force {
-                self.foreign.remove(&key);
+        let manager = r.query.get("fieldManager").cloned().unwrap_or_default();
+        let applied = leaves(&body);
+        let old = self.objects.get(&key).cloned();
+        let live = old.clone().unwrap_or(Value::Null);
+        let mut owners = self.managed.get(&key).cloned().unwrap_or_default();
+        let mine = |o: &Owner| o.apply && o.manager == manager && o.subresource.is_none();
+        // A field another manager owns, applied with another value than the live one.
+        let mut conflicts: Vec<(String, String)> = Vec::new();
+        for o in owners.iter().filter(|o| !mine(o)) {
+            for f in o.fields.iter().filter(|f| applied.get(*f).is_some_and(|v| live.pointer(f) != Some(v))) {
+                conflicts.push((o.describe(), f.clone()));
             }
         }
+        if !conflicts.is_empty() && !force {
+            let field = |f: &str| f.replace('/', ".").replace("~1", "/").replace("~0", "~");
+            let causes: Vec<Value> = conflicts
+                .iter()
+                .map(|(who, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {who}"), "field": field(f)}))
+                .collect();
+            let mut by_owner: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for (who, f) in &conflicts {
+                by_owner.entry(who).or_default().push(field(f));
+            }
+            let parts: Vec<String> =
+                by_owner.iter().map(|(who, fields)| format!("conflict with {who}: {}", fields.join(", "))).collect();
+            let message = format!(
+                "Apply failed with {} conflict{}: {}",
+                conflicts.len(),
+                if conflicts.len() == 1 { "" } else { "s" },
+                parts.join("; ")
+            );
+            return status(
+                409,
+                "Conflict",
+                &message,
+                json!({"name": name, "group": p.group, "kind": p.plural, "causes": causes}),
+            );
+        }
+        if force {
+            for o in owners.iter_mut().filter(|o| !mine(o)) {
+                o.fields.retain(|f| !applied.contains_key(f));
+            }
+        }
+        // Fields this manager applied before and no longer does, that no one else owns, are
+        // removed (and defaulted again): a real server does not keep them.
+        let before: BTreeSet<String> = owners.iter().filter(|o| mine(o)).flat_map(|o| o.fields.clone()).collect();
+        let removed: Vec<String> = before
+            .into_iter()
+            .filter(|f| !applied.contains_key(f) && !owners.iter().any(|o| !mine(o) && o.fields.contains(f)))
+            .collect();
+        match owners.iter_mut().find(|o| mine(o)) {
+            Some(o) => o.fields = applied.keys().cloned().collect(),
+            None => owners.push(Owner {
+                manager: manager.clone(),
+                apply: true,
+                subresource: None,
+                api_version: p.api_version(),
+                fields: applied.keys().cloned().collect(),
+            }),
+        }
+        owners.retain(|o| !o.fields.is_empty());
         let rv = self.next_rv();
-        let mut object = body;
-        let old = self.objects.get(&key).cloned();
-        let (changed, generation) = match &old {
+        let mut object = match &old {
             Some(o) => {
-                let meta = &o["metadata"];
-                for k in ["uid", "creationTimestamp"] {
-                    object["metadata"][k] = meta[k].clone();
+                let mut merged = o.clone();
+                merge(&mut merged, &body);
+                for f in &removed {
+                    remove_pointer(&mut merged, f);
                 }
-                let mut spec = object.get("spec").cloned();
-                if p.plural == "deployments"
-                    && let Some(spec) = spec.as_mut().and_then(Value::as_object_mut)
-                    && !spec.contains_key("replicas")
-                    && let Some(r) = o.pointer("/spec/replicas")
-                {
-                    // Not applied: the server keeps the current value (the HPA's).
-                    spec.insert("replicas".into(), r.clone());
-                }
-                let spec_changed = o.get("spec") != spec.as_ref();
-                let generation = meta["generation"].as_i64().unwrap_or(1) + i64::from(spec_changed);
-                if let Some(s) = o.get("status") {
-                    object["status"] = s.clone();
-                }
-                if p.plural == "deployments" && object.pointer("/spec/replicas").is_none() {
-                    object["spec"]["replicas"] = o.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
-                }
-                (spec_changed, generation)
+                merged
             }
             None => {
                 self.uid += 1;
-                object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
-                object["metadata"]["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
+                let mut created = body;
+                created["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
+                created["metadata"]["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
                 if p.plural == "deployments" {
-                    if object.pointer("/spec/replicas").is_none() {
-                        object["spec"]["replicas"] = json!(1);
-                    }
-                    object["status"] = json!({});
+                    created["status"] = json!({});
                 }
-                (true, 1)
+                created
             }
+        };
+        if p.plural == "secrets" {
+            // `stringData` is write-only: merged into `data`, never stored. A key left out
+            // of a later `stringData` stays in `data` (kubernetes#108008).
+            if let Some(Value::Object(plain)) = object.as_object_mut().and_then(|o| o.remove("stringData")) {
+                for (k, v) in plain {
+                    let bytes = k8s_openapi::ByteString(v.as_str().unwrap_or_default().as_bytes().to_vec());
+                    object["data"][k] = serde_json::to_value(bytes).expect("base64");
+                }
+            }
+        }
+        if p.plural == "deployments" && object.pointer("/spec/replicas").is_none() {
+            object["spec"]["replicas"] = json!(1);
+        }
+        let (changed, generation) = match &old {
+            Some(o) => {
+                let changed = o.get("spec") != object.get("spec");
+                (changed, o["metadata"]["generation"].as_i64().unwrap_or(1) + i64::from(changed))
+            }
+            None => (true, 1),
         };
         object["metadata"]["resourceVersion"] = json!(rv);
         object["metadata"]["generation"] = json!(generation);
@@ -762,8 +904,81 @@ impl State {
         if p.plural == "deployments" && changed {
             self.schedule(&key, &object, generation);
         }
-        self.objects.insert(key, object.clone());
+        self.managed.insert(key.clone(), owners);
+        let object = self.store(&key, object);
         (if old.is_some() { 200 } else { 201 }, object)
+    }
+
+    /// Stores an object with its managed fields, noting every new `spec.replicas`.
+    fn store(&mut self, key: &str, mut object: Value) -> Value {
+        let owners = self.managed.get(key).map(Vec::as_slice).unwrap_or_default();
+        if owners.is_empty() {
+            if let Some(m) = object["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        } else {
+            object["metadata"]["managedFields"] = managed_fields(owners);
+        }
+        if let Some(n) = object.pointer("/spec/replicas").and_then(Value::as_i64)
+            && key.starts_with("apps/deployments/")
+        {
+            let history = self.replicas.entry(key.to_string()).or_default();
+            if history.last() != Some(&n) {
+                history.push(n);
+            }
+        }
+        self.objects.insert(key.to_string(), object.clone());
+        object
+    }
+
+    /// A write that is not an apply (`kubectl edit`, the autoscaler through `scale`): sets the
+    /// fields, and takes over the ones whose value it changes from their other managers.
+    fn update(
+        &mut self,
+        key: &str,
+        manager: &str,
+        subresource: Option<&str>,
+        api_version: &str,
+        fields: Vec<(String, Value)>,
+    ) {
+        let mut object = self.objects.get(key).cloned().unwrap_or_else(|| panic!("no object at {key}"));
+        let owners = self.managed.entry(key.to_string()).or_default();
+        for (f, v) in &fields {
+            if object.pointer(f) != Some(v) {
+                for o in owners.iter_mut() {
+                    o.fields.remove(f);
+                }
+            }
+            let (parent, last) = f.rsplit_once('/').expect("a JSON pointer");
+            let mut at = &mut object;
+            for seg in parent.split('/').filter(|s| !s.is_empty()) {
+                at = &mut at[seg];
+            }
+            at[last] = v.clone();
+        }
+        let names = fields.iter().map(|(f, _)| f.clone());
+        match owners.iter_mut().find(|o| o.manager == manager && !o.apply && o.subresource.as_deref() == subresource) {
+            Some(o) => o.fields.extend(names),
+            None => owners.push(Owner {
+                manager: manager.into(),
+                apply: false,
+                subresource: subresource.map(str::to_string),
+                api_version: api_version.into(),
+                fields: names.collect(),
+            }),
+        }
+        owners.retain(|o| !o.fields.is_empty());
+        let old_spec = self.objects.get(key).and_then(|o| o.get("spec").cloned());
+        if old_spec.as_ref() != object.get("spec") {
+            let generation = object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            object["metadata"]["generation"] = json!(generation);
+            if key.starts_with("apps/deployments/") {
+                self.schedule(key, &object, generation);
+            }
+        }
+        let rv = self.next_rv();
+        object["metadata"]["resourceVersion"] = json!(rv);
+        self.store(key, object);
     }
 
     /// Queues the statuses of a rollout of generation `generation`.

@@ -827,7 +827,15 @@ async fn sync_mode_applies_the_secret_value_and_keeps_it_out_of_the_history() {
 
     platform.deploy(&req).await.unwrap();
     let applied = server.get(&format!("/api/v1/namespaces/{NS}/secrets/shop-secrets")).expect("the Secret is applied");
-    assert_eq!(applied["stringData"]["DB_PASSWORD"], "hunter2-s3cr3t");
+    // As `data` (base64 of hunter2-s3cr3t), not `stringData`: a key removed later goes.
+    assert_eq!(applied["data"]["DB_PASSWORD"], "aHVudGVyMi1zM2NyM3Q=");
+    assert!(applied.get("stringData").is_none(), "{applied}");
+    let secret_apply = server
+        .requests()
+        .into_iter()
+        .find(|r| r.is_apply() && r.path.ends_with("/secrets/shop-secrets"))
+        .expect("the Secret's apply");
+    assert!(secret_apply.body.as_ref().unwrap().get("stringData").is_none());
     let d = server.get(DEPLOYMENT).unwrap();
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"],
@@ -845,4 +853,24 @@ async fn sync_mode_applies_the_secret_value_and_keeps_it_out_of_the_history() {
     let err = platform.deploy(&bad).await.unwrap_err();
     assert!(err.to_string().contains("key \"passwd\" of secret vault://secret/payments/db#passwd"), "{err}");
     assert_eq!(live_image(&server), image("v1"));
+
+    // A key the app no longer uses leaves the cluster's Secret (with `stringData` it would
+    // stay in `data` for good: the scripted server keeps it, as a real one does).
+    let mut two = request("v2", false);
+    two.secrets = vec![
+        "DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap(),
+        "OLD_PASSWORD=vault://secret/payments/db#password".parse().unwrap(),
+    ];
+    platform.deploy(&two).await.unwrap();
+    let secret = || server.get(&format!("/api/v1/namespaces/{NS}/secrets/shop-secrets")).unwrap();
+    assert_eq!(secret()["data"]["OLD_PASSWORD"], "aHVudGVyMi1zM2NyM3Q=");
+    platform.deploy(&request_with_secret("v3")).await.unwrap();
+    assert!(secret()["data"].get("OLD_PASSWORD").is_none(), "{}", secret());
+    assert_eq!(secret()["data"]["DB_PASSWORD"], "aHVudGVyMi1zM2NyM3Q=");
+}
+
+fn request_with_secret(tag: &str) -> DeployRequest {
+    let mut req = request(tag, false);
+    req.secrets = vec!["DB_PASSWORD=vault://secret/payments/db#password".parse().unwrap()];
+    req
 }

@@ -172,7 +172,8 @@ pub(crate) async fn apply_one(
     if force {
         params = params.force();
     }
-    let patch = Patch::Apply(m.value());
+    let as_data = secret_as_data(m);
+    let patch = Patch::Apply(as_data.as_ref().unwrap_or(m.value()));
     let result = retry::retry(policy, || api.patch(&target.name, &params, &patch)).await;
     match result {
         Ok(_) => Ok(Applied::Done),
@@ -274,6 +275,24 @@ pub(crate) fn match_labels_selector(m: &Manifest) -> Option<String> {
 /// The image of the first container of a workload manifest.
 pub(crate) fn first_image(v: &Value) -> Option<&str> {
     v.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str)
+}
+
+/// A Secret's payload with its `stringData` moved into `data` (base64), or `None` for any other
+/// object. `stringData` is write-only: with server-side apply a key removed from it is never
+/// removed from `data` (kubernetes#108008), so a value the app no longer uses would stay in
+/// the cluster. Applied as `data`, paved owns each key, and a key it stops applying goes.
+pub(crate) fn secret_as_data(m: &Manifest) -> Option<Value> {
+    if m.kind() != "Secret" {
+        return None;
+    }
+    let mut v = m.value().clone();
+    let Some(Value::Object(plain)) = v.as_object_mut()?.remove("stringData") else { return None };
+    for (key, value) in plain {
+        let bytes = k8s_openapi::ByteString(value.as_str().unwrap_or_default().as_bytes().to_vec());
+        // `stringData` wins over `data`, as the API server merges them.
+        v["data"][key] = serde_json::to_value(bytes).expect("bytes serialize as base64");
+    }
+    Some(v)
 }
 
 /// `true` for a Secret whose `stringData` holds redacted placeholders (`sync` secret mode).
