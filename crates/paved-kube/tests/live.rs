@@ -463,6 +463,120 @@ async fn a_watch_disconnected_mid_rollout_is_re_established() {
     assert!(f.rec.messages().iter().any(|m| m == "deployment shop: 3/3 updated, 3/3 available"));
 }
 
+fn live_replicas(server: &MockApiServer) -> i64 {
+    server.get(DEPLOYMENT).unwrap()["spec"]["replicas"].as_i64().unwrap()
+}
+
+/// `spec.replicas` of paved's Deployment, as HPA switches in both directions, replica changes
+/// and the autoscaler's own writes go through a server that resets a field its applier drops
+/// and makes the autoscaler (`scale` subresource) own what it writes.
+#[tokio::test(start_paused = true)]
+async fn the_hpa_switched_on_off_and_on_keeps_the_replicas_and_the_minimum() {
+    let f = fixture();
+    // Off, 5 replicas.
+    f.platform.deploy(&request("v1", false).with_replicas(5)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 5);
+    // On (production: min 3, max 10): not reset to 1 on the way.
+    f.platform.deploy(&request("v2", true)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 5);
+    assert_eq!(f.server.replica_history(DEPLOYMENT), [5]);
+    assert!(
+        f.rec
+            .messages()
+            .iter()
+            .any(|m| m.contains("handed spec.replicas of deployment shop over to its autoscaler at 5"))
+    );
+    // The autoscaler scales; a new image keeps its choice.
+    f.server.scale(DEPLOYMENT, 7);
+    f.platform.deploy(&request("v3", true)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 7);
+    // Off again with 4: the autoscaler owns the field and its value differs, which is a
+    // conflict for a plain apply; its HPA goes first and paved takes the field back.
+    f.platform.deploy(&request("v4", false).with_replicas(4)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 4);
+    assert!(f.server.get(HPA).is_none());
+    // On once more, from 4 replicas owned by paved again.
+    f.platform.deploy(&request("v5", true)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 4);
+    assert_eq!(f.server.replica_history(DEPLOYMENT), [5, 7, 4]);
+    // Below the minimum, the handover starts at the minimum.
+    f.platform.deploy(&request("v6", false).with_replicas(2)).await.unwrap();
+    f.platform.deploy(&request("v7", true)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 3);
+    assert!(f.server.replica_history(DEPLOYMENT).iter().all(|n| *n >= 2), "{:?}", f.server.replica_history(DEPLOYMENT));
+    let history = f.platform.history(&app(), "production").await.unwrap();
+    assert!(history.iter().all(|r| r.state != Some(RevisionState::Failed)), "{history:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_app_with_an_hpa_starts_at_its_minimum() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    // Created at the HPA's minimum (production: 3), not at the default of 1.
+    assert_eq!(f.server.replica_history(DEPLOYMENT), [3]);
+    assert!(
+        f.rec.messages().iter().any(|m| m == "deployment shop: 3/3 updated, 3/3 available"),
+        "{:#?}",
+        f.rec.messages()
+    );
+    // The next deploy hands the field over without changing it.
+    f.platform.deploy(&request("v2", true)).await.unwrap();
+    assert_eq!(f.server.replica_history(DEPLOYMENT), [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_across_an_hpa_switch_restores_the_replicas() {
+    // Off (2 replicas) → on (fails) → back to off: the handover manager holds 3 (the minimum)
+    // and the restore takes spec.replicas back to 2.
+    let f = fixture();
+    f.platform.deploy(&request("v1", false).with_replicas(2)).await.unwrap();
+    f.server.set_rollout(|image| {
+        if image.ends_with(":v2") {
+            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+        } else {
+            RolloutScript::Succeed
+        }
+    });
+    let err = f.platform.deploy(&request("v2", true)).await.unwrap_err();
+    assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err}");
+    assert!(!err.to_string().contains("failed too"), "{err}");
+    assert_eq!(live_replicas(&f.server), 2);
+    assert_eq!(live_image(&f.server), image("v1"));
+    assert!(f.server.get(HPA).is_none(), "the failed revision's HPA is gone");
+
+    // On (scaled by the autoscaler to 6) → off (fails) → back to on: the autoscaler's HPA is
+    // restored and the replicas stay within its bounds.
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    f.server.scale(DEPLOYMENT, 6);
+    f.server.set_rollout(|image| {
+        if image.ends_with(":v2") {
+            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+        } else {
+            RolloutScript::Succeed
+        }
+    });
+    let err = f.platform.deploy(&request("v2", false).with_replicas(2)).await.unwrap_err();
+    assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err}");
+    assert!(!err.to_string().contains("failed too"), "{err}");
+    assert!(f.server.get(HPA).is_some(), "the HPA is back");
+    assert_eq!(live_replicas(&f.server), 3, "the handover brings 2 up to the minimum");
+}
+
+#[tokio::test(start_paused = true)]
+async fn someone_elses_autoscaler_keeps_its_replicas_and_the_conflict_is_reported() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    // The HPA was taken over by someone else (its labels say so) and scaled the Deployment.
+    let mut hpa = f.server.get(HPA).unwrap();
+    hpa["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "keda"});
+    f.server.insert(HPA, hpa);
+    f.server.scale(DEPLOYMENT, 6);
+    let err = f.platform.deploy(&request("v2", false).with_replicas(2)).await.unwrap_err();
+    assert!(err.to_string().contains("\"kube-controller-manager\" also manages .spec.replicas"), "{err}");
+    assert!(f.server.get(HPA).is_some());
+}
+
 #[tokio::test(start_paused = true)]
 async fn switching_the_hpa_off_prunes_it_and_nothing_else() {
     let f = fixture();
@@ -482,9 +596,19 @@ async fn switching_the_hpa_off_prunes_it_and_nothing_else() {
     assert_eq!(deletes[0].path, HPA);
     assert!(deletes[0].body.as_ref().unwrap().pointer("/preconditions/uid").is_some(), "deletes are UID-conditional");
     assert!(f.server.objects_in(NS).contains(&"ConfigMap/someone-elses".to_string()));
+    // Deleted before the Deployment is applied (else the autoscaler would scale it back).
     assert!(
-        f.rec.messages().iter().any(|m| m.contains("pruned 1 objects") && m.contains("HorizontalPodAutoscaler/shop"))
+        f.rec
+            .messages()
+            .iter()
+            .any(|m| m == "deleted HorizontalPodAutoscaler/shop before taking spec.replicas of deployment shop back"),
+        "{:#?}",
+        f.rec.messages()
     );
+    let requests = f.server.requests();
+    let delete_at = requests.iter().position(|r| r.method == "DELETE").unwrap();
+    let apply_at = requests.iter().position(|r| r.is_apply() && r.path == DEPLOYMENT).unwrap();
+    assert!(delete_at < apply_at, "the HPA goes first");
 
     // An object that someone else took over (its labels say it is not paved's) is not pruned.
     f.platform.deploy(&request("v2", true)).await.unwrap();

@@ -156,25 +156,44 @@ pub(crate) enum Applied {
     Skipped(String),
 }
 
+/// Which conflicts an apply takes over.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Force {
+    /// Every field (`force_conflicts`).
+    pub(crate) all: bool,
+    /// `spec.replicas` alone, from the autoscaler or the handover manager (see
+    /// [`super::handover`]).
+    pub(crate) replicas: bool,
+}
+
 /// Server-side applies one object as field manager `paved`. The payload is the rendered
 /// object as is: only the fields paved sets, no defaulted empty fields.
 pub(crate) async fn apply_one(
     client: &Client,
     server: &str,
     m: &Manifest,
-    force: bool,
+    force: Force,
     missing: MissingKinds,
     policy: &RetryPolicy,
 ) -> Result<Applied> {
     let target = Target::of(m);
     let api = target.api(client);
     let mut params = PatchParams::apply(MANAGER);
-    if force {
+    if force.all {
         params = params.force();
     }
     let as_data = secret_as_data(m);
     let patch = Patch::Apply(as_data.as_ref().unwrap_or(m.value()));
-    let result = retry::retry(policy, || api.patch(&target.name, &params, &patch)).await;
+    let mut result = retry::retry(policy, || api.patch(&target.name, &params, &patch)).await;
+    if force.replicas
+        && let Err(kube::Error::Api(s)) = &result
+        && s.code == 409
+        && super::handover::only_replicas_from_the_autoscaler(s)
+    {
+        // The autoscaler is gone: its hold on spec.replicas goes with it.
+        let forced = params.clone().force();
+        result = retry::retry(policy, || api.patch(&target.name, &forced, &patch)).await;
+    }
     match result {
         Ok(_) => Ok(Applied::Done),
         Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(&target, &s)),

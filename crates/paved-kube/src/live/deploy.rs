@@ -17,7 +17,7 @@ use super::apply::{self, Applied, Target};
 use super::connection::Connected;
 use super::history::{self, Stored};
 use super::recovery::Recovery;
-use super::{MANAGER, TARGET_NAME, prune, rollout};
+use super::{MANAGER, TARGET_NAME, handover, prune, rollout};
 
 /// Why a revision failed.
 pub(super) enum Failure {
@@ -56,8 +56,8 @@ impl KubeTarget {
                 format!("revision {} has the same objects: re-applying them", cur.record.revision),
                 None,
             );
-            self.apply_objects(conn, &release.manifests, true, &release.secret_values, cx).await?;
-            self.apply_objects(conn, &release.manifests, false, &release.secret_values, cx).await?;
+            self.apply_objects(conn, &release.manifests, (app, env), true, &release.secret_values, cx).await?;
+            self.apply_objects(conn, &release.manifests, (app, env), false, &release.secret_values, cx).await?;
             if let Err(unfinished) = self.wait(conn, ns, &release.manifests, cx).await {
                 let message = match unfinished {
                     Unfinished::Denied(e) => return Err(e),
@@ -104,11 +104,14 @@ impl KubeTarget {
     /// Applies objects in dependency order; `namespaces`: only Namespaces, else all but them.
     /// Applies the objects (the Namespaces, or everything else). A Secret whose values are
     /// redacted placeholders (`sync` secret mode) is applied with `values` put in; without them
-    /// (a rollback re-applying stored objects) it is left as it is in the cluster.
+    /// (a rollback re-applying stored objects) it is left as it is in the cluster. A Deployment's
+    /// replicas pass to or from its autoscaler first ([`handover`]); `owner` is the release's
+    /// app and environment.
     async fn apply_objects(
         &self,
         conn: &Connected,
         manifests: &Manifests,
+        owner: (&str, &str),
         namespaces: bool,
         values: &SecretValues,
         cx: &DeployContext,
@@ -140,11 +143,18 @@ impl KubeTarget {
             } else {
                 m
             };
+            let prepared =
+                handover::prepare(&conn.client, &conn.description, manifests, m, owner.0, owner.1, &self.opts.retry)
+                    .await?;
+            for note in &prepared.notes {
+                cx.report(Step::Apply, note.clone(), None);
+            }
+            let m = prepared.payload.as_ref().unwrap_or(m);
             match apply::apply_one(
                 &conn.client,
                 &conn.description,
                 m,
-                self.opts.force_conflicts,
+                apply::Force { all: self.opts.force_conflicts, replicas: prepared.take_replicas },
                 self.opts.missing_kinds,
                 &self.opts.retry,
             )
@@ -239,7 +249,7 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
-        let namespaces = self.apply_objects(conn, &new.manifests, true, values, cx).await?;
+        let namespaces = self.apply_objects(conn, &new.manifests, (&app, &env), true, values, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
             Err(history::CreateError::Exists) => {
@@ -259,7 +269,7 @@ impl KubeTarget {
             armed: true,
         };
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
-        let applied = match self.apply_objects(conn, &new.manifests, false, values, cx).await {
+        let applied = match self.apply_objects(conn, &new.manifests, (&app, &env), false, values, cx).await {
             Ok(n) => n,
             Err(e) => {
                 return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Apply(e), guard, cx).await);
@@ -490,8 +500,9 @@ impl KubeTarget {
             Err(history::CreateError::Other(e)) => return Err(e),
         }
         let none = SecretValues::default();
-        let applied = match self.apply_objects(conn, &restore.manifests, true, &none, cx).await {
-            Ok(_) => self.apply_objects(conn, &restore.manifests, false, &none, cx).await,
+        let owner = (restore.record.app.as_str(), restore.record.environment.as_str());
+        let applied = match self.apply_objects(conn, &restore.manifests, owner, true, &none, cx).await {
+            Ok(_) => self.apply_objects(conn, &restore.manifests, owner, false, &none, cx).await,
             Err(e) => Err(e),
         };
         if let Err(e) = applied {

@@ -42,6 +42,7 @@ pub mod apply;
 pub mod connection;
 mod deploy;
 mod destroy;
+mod handover;
 pub mod history;
 pub mod prune;
 mod recovery;
@@ -52,6 +53,7 @@ mod target;
 
 pub use apply::MissingKinds;
 pub use connection::Connection;
+pub use handover::HANDOVER_MANAGER;
 pub use retry::RetryPolicy;
 pub use rollout::{RolloutState, deployment_state};
 pub use target::{KubeTarget, MANAGER, TARGET_NAME};
