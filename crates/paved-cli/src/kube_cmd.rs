@@ -48,7 +48,7 @@ pub(crate) struct RolloutArgs {
     /// kube target: how long a rollout may take before it fails (e.g. 90s, 5m, 1h) [default: the Deployments' progressDeadlineSeconds plus 1m, i.e. 11m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Target")]
     pub(crate) timeout: Option<Duration>,
-    /// kube target: leave a failed rollout in place instead of re-applying the previous revision.
+    /// kube target: leave a failed rollout in place instead of re-applying the previous revision (or, on a first deploy, removing its objects).
     #[arg(long, help_heading = "Target")]
     pub(crate) no_rollback: bool,
     /// kube target: take over fields that another field manager owns (server-side apply with force).

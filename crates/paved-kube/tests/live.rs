@@ -409,6 +409,44 @@ async fn a_field_manager_conflict_names_the_manager_and_fields() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failed_first_deploy_leaves_nothing_running_unless_rollback_is_off() {
+    for rollback in [true, false] {
+        let f = fixture_with(|t| t.auto_rollback(rollback));
+        f.server.set_rollout(|_| RolloutScript::DeadlineExceeded {
+            reason: "CrashLoopBackOff".into(),
+            message: "back-off 5m0s restarting failed container".into(),
+        });
+        let err = f.platform.deploy(&request("v1", false)).await.unwrap_err();
+        assert!(matches!(err, Error::Rollout { restored: None, .. }), "{err:?}");
+        // (The failing pod and its event go with the Deployment through the garbage collector,
+        // which the scripted server does not run.)
+        let left: Vec<String> = f
+            .server
+            .objects_in(NS)
+            .into_iter()
+            .filter(|o| !o.starts_with("Secret/paved.") && !o.starts_with("Pod/") && !o.starts_with("Event/"))
+            .collect();
+        if rollback {
+            // As `helm install --atomic`: the namespace and the failed record stay, nothing else.
+            assert!(err.to_string().contains("no revision ever succeeded, so its objects were removed"), "{err}");
+            assert!(left.is_empty(), "{left:?}");
+            assert!(
+                f.rec
+                    .messages()
+                    .iter()
+                    .any(|m| m.starts_with("removed the objects of revision 1 (") && m.contains("Deployment/shop"))
+            );
+        } else {
+            assert!(err.to_string().contains("`auto_rollback` false"), "{err}");
+            assert!(left.contains(&"Deployment/shop".to_string()), "{left:?}");
+        }
+        assert!(f.server.has_namespace(NS));
+        let history = f.platform.history(&app(), "production").await.unwrap();
+        assert_eq!((history.len(), history[0].state), (1, Some(RevisionState::Failed)), "{history:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_conflict_on_the_first_deploy_records_nothing_as_deployed() {
     let f = fixture();
     f.server.insert(
@@ -423,6 +461,8 @@ async fn a_conflict_on_the_first_deploy_records_nothing_as_deployed() {
     let history = f.platform.history(&app(), "production").await.unwrap();
     assert!(history.iter().all(|r| r.state != Some(RevisionState::Deployed)), "{history:?}");
     assert!(matches!(f.platform.status(&app(), "production").await, Err(Error::NotFound { .. })));
+    // The cleanup of a failed first deploy leaves what is not paved's alone.
+    assert_eq!(f.server.get(DEPLOYMENT).unwrap()["spec"]["replicas"], 5);
 }
 
 #[tokio::test(start_paused = true)]

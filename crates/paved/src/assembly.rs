@@ -44,7 +44,8 @@ pub struct KubeOptions {
     /// How long a rollout may take before it fails (default: a minute longer than the
     /// Deployments' `progressDeadlineSeconds`, 11 minutes for paved's 600 s).
     pub timeout: Option<Duration>,
-    /// Re-apply the previous revision when a rollout fails (default `true`).
+    /// Re-apply the previous revision when a rollout fails, or remove the objects of a release
+    /// that never succeeded (default `true`).
     pub auto_rollback: Option<bool>,
     /// Take over fields another field manager owns (default `false`).
     pub force_conflicts: Option<bool>,

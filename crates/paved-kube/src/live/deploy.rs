@@ -432,10 +432,30 @@ impl KubeTarget {
             if let Err(e) = self.trim(conn, history.iter().chain([new]).collect()).await {
                 tracing::warn!(error = %e, "could not trim the release history");
             }
-            let why = if self.opts.auto_rollback {
-                "there is no earlier revision to roll back to".to_string()
-            } else {
+            let why = if !self.opts.auto_rollback {
                 "automatic rollback is off (`auto_rollback` false): the failed objects stay in place".to_string()
+            } else {
+                // As `helm install --atomic`: a release that never succeeded leaves nothing
+                // running. The namespace (holding the failed record) stays.
+                let candidates: Vec<Target> =
+                    new.manifests.iter().filter(|m| m.kind() != "Namespace").map(Target::of).collect();
+                let keep = BTreeSet::new();
+                match prune::prune(&conn.client, server, candidates, &keep, &r.app, &r.environment, &self.opts.retry)
+                    .await
+                {
+                    Ok(removed) => {
+                        let line = format!(
+                            "removed the objects of revision {} ({}): no revision of {} in {} ever succeeded",
+                            r.revision,
+                            if removed.is_empty() { "none were created".to_string() } else { removed.join(", ") },
+                            r.app,
+                            r.environment
+                        );
+                        cx.report(Step::Apply, line, None);
+                        "no revision ever succeeded, so its objects were removed (the namespace and the failed record stay; `auto_rollback` false keeps them)".to_string()
+                    }
+                    Err(e) => format!("no revision ever succeeded, and removing its objects failed: {e}"),
+                }
             };
             if let Some(e) = apply_error
                 && previous.is_none()

@@ -134,7 +134,9 @@ impl KubeTarget {
         self
     }
 
-    /// Whether a failed rollout re-applies the previous revision (default `true`).
+    /// Whether a failed rollout re-applies the previous revision (default `true`). With it on, a
+    /// release that never succeeded (a failed first deploy) has its objects removed instead, as
+    /// `helm install --atomic` does; off, the failed objects stay in place.
     pub fn auto_rollback(mut self, on: bool) -> Self {
         self.opts.auto_rollback = on;
         self
