@@ -855,6 +855,18 @@ impl State {
             }),
         }
         owners.retain(|o| !o.fields.is_empty());
+        if p.plural == "jobs"
+            && let Some(o) = &old
+            && body.pointer("/spec/template").is_some_and(|t| Some(t) != o.pointer("/spec/template"))
+        {
+            return status(
+                422,
+                "Invalid",
+                &format!("Job.batch \"{name}\" is invalid: spec.template: Invalid value: field is immutable"),
+                json!({"name": name, "group": "batch", "kind": "Job",
+                    "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: field is immutable", "field": "spec.template"}]}),
+            );
+        }
         let rv = self.next_rv();
         let mut object = match &old {
             Some(o) => {
@@ -901,7 +913,7 @@ impl State {
         if let Some(ns) = &p.namespace {
             object["metadata"]["namespace"] = json!(ns);
         }
-        if p.plural == "deployments" && changed {
+        if changed {
             self.schedule(&key, &object, generation);
         }
         self.managed.insert(key.clone(), owners);
@@ -972,9 +984,7 @@ impl State {
         if old_spec.as_ref() != object.get("spec") {
             let generation = object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             object["metadata"]["generation"] = json!(generation);
-            if key.starts_with("apps/deployments/") {
-                self.schedule(key, &object, generation);
-            }
+            self.schedule(key, &object, generation);
         }
         let rv = self.next_rv();
         object["metadata"]["resourceVersion"] = json!(rv);
@@ -982,7 +992,60 @@ impl State {
     }
 
     /// Queues the statuses of a rollout of generation `generation`.
-    fn schedule(&mut self, key: &str, d: &Value, generation: i64) {
+    /// Queues the statuses an object's controller would write after a change, by kind (what
+    /// the watch then delivers), following the rollout script of its first container's image.
+    fn schedule(&mut self, key: &str, o: &Value, generation: i64) {
+        let plural = key.split('/').nth(1).unwrap_or_default();
+        let image = o.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
+        let script = (self.rollout)(image);
+        let n = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let stuck = !matches!(script, RolloutScript::Succeed);
+        let queue: VecDeque<Value> = match plural {
+            "deployments" => return self.schedule_deployment(key, o, generation),
+            "statefulsets" => {
+                // Pods come up one at a time; a crash-looping one never gets ready.
+                let st = |ready: i64, updated: i64, done: bool| {
+                    json!({"observedGeneration": generation, "replicas": n, "readyReplicas": ready,
+                        "currentReplicas": ready, "updatedReplicas": updated,
+                        "currentRevision": if done { format!("{}-2", o["metadata"]["name"].as_str().unwrap_or("")) } else { format!("{}-1", o["metadata"]["name"].as_str().unwrap_or("")) },
+                        "updateRevision": format!("{}-2", o["metadata"]["name"].as_str().unwrap_or(""))})
+                };
+                if stuck { VecDeque::from([st(0, 1, false)]) } else { (1..=n).map(|i| st(i, i, i == n)).collect() }
+            }
+            "daemonsets" => {
+                // Two nodes.
+                let st = |updated: i64, available: i64| {
+                    json!({"observedGeneration": generation, "desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+                        "updatedNumberScheduled": updated, "numberAvailable": available, "numberReady": available,
+                        "numberMisscheduled": 0})
+                };
+                if stuck { VecDeque::from([st(1, 0)]) } else { VecDeque::from([st(1, 1), st(2, 2)]) }
+            }
+            "jobs" => match script {
+                RolloutScript::Succeed => VecDeque::from([
+                    json!({"active": 1}),
+                    json!({"succeeded": 1,
+                    "conditions": [{"type": "Complete", "status": "True"}]}),
+                ]),
+                RolloutScript::DeadlineExceeded { .. } => VecDeque::from([json!({"failed": 6, "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})]),
+                RolloutScript::Stall => VecDeque::new(),
+            },
+            "persistentvolumeclaims" if !stuck => VecDeque::from([json!({"phase": "Bound"})]),
+            "persistentvolumeclaims" => VecDeque::from([json!({"phase": "Pending"})]),
+            "services" if o.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !stuck => {
+                VecDeque::from([json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}})])
+            }
+            _ => return,
+        };
+        self.queued.insert(key.to_string(), queue);
+        if let RolloutScript::DeadlineExceeded { reason, message } = script {
+            self.plant_failing_pod(o, image, &reason, &message);
+        }
+    }
+
+    /// A Deployment's statuses, as its controller writes them.
+    fn schedule_deployment(&mut self, key: &str, d: &Value, generation: i64) {
         let image = d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
         let n = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         let script = (self.rollout)(image);
@@ -1018,6 +1081,13 @@ impl State {
         };
         self.queued.insert(key.to_string(), queue);
         if let RolloutScript::DeadlineExceeded { reason, message } = script {
+            self.plant_failing_pod(d, image, &reason, &message);
+        }
+    }
+
+    /// A pod of a workload, not ready for `reason`, and its Warning event.
+    fn plant_failing_pod(&mut self, d: &Value, image: &str, reason: &str, message: &str) {
+        {
             let ns = d["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
             let name = format!("{}-7d4b9c-x2k8p", d["metadata"]["name"].as_str().unwrap_or(""));
             let labels = d.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));

@@ -837,6 +837,81 @@ async fn status_reports_drift() {
     assert!(status.detail.contains("image drifted"), "{}", status.detail);
 }
 
+/// The release `tag` with extra manifests.
+fn request_with_extra(tag: &str, yaml: &str) -> DeployRequest {
+    let mut o = Overrides::default();
+    o.disabled = vec![Component::Hpa];
+    o.extra_manifests = vec![paved_core::ManifestFile::parse("extra.yaml", yaml).unwrap()];
+    DeployRequest::new("shop", &image(tag), "production").unwrap().with_replicas(3).with_overrides(o)
+}
+
+/// A workload of an extra manifest, running `image`.
+fn workload(kind: &str, name: &str, image: &str) -> String {
+    let api = if kind == "Job" { "batch/v1" } else { "apps/v1" };
+    let extra = match kind {
+        "StatefulSet" => "  serviceName: db\n  replicas: 2\n",
+        "Job" => "  backoffLimit: 6\n",
+        _ => "",
+    };
+    let selector =
+        if kind == "Job" { String::new() } else { format!("  selector:\n    matchLabels:\n      app: {name}\n") };
+    format!(
+        "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{extra}{selector}  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      restartPolicy: {}\n      containers:\n        - name: main\n          image: {image}\n",
+        if kind == "Job" { "Never" } else { "Always" }
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn statefulsets_daemonsets_and_jobs_of_extra_manifests_are_waited_for() {
+    for kind in ["StatefulSet", "DaemonSet", "Job"] {
+        let f = fixture_with(|t| t.timeout(Duration::from_secs(120)));
+        let good = workload(kind, "side", "ghcr.io/company/side:v1");
+        f.platform.deploy(&request_with_extra("v1", &good)).await.unwrap();
+        let ready = format!("{} side: ", kind.to_lowercase());
+        assert!(f.rec.messages().iter().any(|m| m.starts_with(&ready) && m.contains("available")), "{kind}");
+        // A crash-looping (or, for the Job, failing) new version is not recorded as deployed:
+        // it fails the rollout, and the previous revision comes back.
+        f.server.set_rollout(|image| {
+            if image.ends_with("side:v2") {
+                RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+            } else {
+                RolloutScript::Succeed
+            }
+        });
+        // (A Job's template is immutable: a new version is a new Job.)
+        let bad = workload(kind, if kind == "Job" { "side-2" } else { "side" }, "ghcr.io/company/side:v2");
+        let err = f.platform.deploy(&request_with_extra("v2", &bad)).await.unwrap_err();
+        assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{kind}: {err:?}");
+        let text = err.to_string();
+        if kind == "Job" {
+            assert!(text.contains("job \"side-2\" failed: Job has reached the specified backoff limit"), "{text}");
+        } else {
+            assert!(
+                text.contains(&format!("timed out waiting for the rollout of {} side after 2m", kind.to_lowercase())),
+                "{text}"
+            );
+            assert!(text.contains("CrashLoopBackOff"), "the pods' reasons: {text}");
+        }
+        let history = f.platform.history(&app(), "production").await.unwrap();
+        assert_eq!(history.iter().find(|r| r.revision == 2).unwrap().state, Some(RevisionState::Failed), "{kind}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn claims_and_load_balancers_are_waited_for() {
+    let f = fixture_with(|t| t.timeout(Duration::from_secs(60)));
+    let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: public\nspec:\n  type: LoadBalancer\n  selector:\n    app: shop\n  ports:\n    - port: 80\n";
+    f.platform.deploy(&request_with_extra("v1", yaml)).await.unwrap();
+    let messages = f.rec.messages();
+    assert!(messages.iter().any(|m| m.starts_with("persistentvolumeclaim data: 1/1")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.starts_with("service public: 1/1")), "{messages:#?}");
+    // A claim that is never bound fails the deploy (rolled back).
+    f.server.set_rollout(|image| if image.is_empty() { RolloutScript::Stall } else { RolloutScript::Succeed });
+    let stuck = yaml.replace("name: data", "name: data2");
+    let err = f.platform.deploy(&request_with_extra("v2", &stuck)).await.unwrap_err();
+    assert!(err.to_string().contains("persistentvolumeclaim data2"), "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_crd_that_is_not_installed_is_a_warning_or_an_error() {
     let f = fixture();

@@ -170,7 +170,9 @@ impl KubeTarget {
         Ok(applied)
     }
 
-    /// Waits for every Deployment of `manifests`.
+    /// Waits for what `manifests` roll out: Deployments, StatefulSets and DaemonSets by the rules
+    /// of `kubectl rollout status`, Jobs to complete, claims to be bound, `LoadBalancer` Services
+    /// to get an address and CRDs to be established (Helm's `--wait` checks), all at once.
     async fn wait(
         &self,
         conn: &Connected,
@@ -178,9 +180,14 @@ impl KubeTarget {
         manifests: &Manifests,
         cx: &DeployContext,
     ) -> Result<(), Unfinished> {
-        let names: Vec<String> =
-            manifests.iter().filter(|m| m.kind() == "Deployment").map(|m| m.name().to_string()).collect();
-        if names.is_empty() {
+        let waited: Vec<(rollout::Waited, Option<String>, String)> = manifests
+            .iter()
+            .filter_map(|m| {
+                let what = rollout::Waited::of(m)?;
+                Some((what, m.namespace().map(str::to_string), m.name().to_string()))
+            })
+            .collect();
+        if waited.is_empty() {
             return Ok(());
         }
         let (timeout, progress_deadline) = super::target::rollout_timeout(self.opts.timeout, manifests);
@@ -196,16 +203,16 @@ impl KubeTarget {
             );
         }
         let deadline = Instant::now() + timeout;
-        match rollout::wait_all(&conn.client, namespace, &names, deadline, cx).await {
+        match rollout::wait_all(&conn.client, namespace, &waited, deadline, cx).await {
             Ok(()) => Ok(()),
-            Err((name, failure)) => {
+            Err((what, name, failure)) => {
                 if let Some(refusal) = failure.denied {
-                    let doing = format!("watching the rollout of deployment {name} in {namespace}");
+                    let doing = format!("watching the rollout of {} {name} in {namespace}", what.kind());
                     return Err(Unfinished::Denied(super::retry::to_error(&conn.description, &doing, refusal)));
                 }
                 let selector = manifests
                     .iter()
-                    .find(|m| m.kind() == "Deployment" && m.name() == name)
+                    .find(|m| rollout::Waited::of(m) == Some(what) && m.name() == name)
                     .and_then(apply::match_labels_selector);
                 let reasons = match selector {
                     Some(s) => rollout::pod_reasons(&conn.client, namespace, &s, &self.opts.retry).await,
@@ -216,6 +223,8 @@ impl KubeTarget {
                     // Which limit fired: paved's timeout, before or after the controller's.
                     message.push_str(&if self.opts.timeout.is_some() {
                         format!(" after {}, the `timeout`", human(timeout))
+                    } else if what != rollout::Waited::Deployment {
+                        format!(" after {}", human(timeout))
                     } else {
                         format!(
                             " after {}, a minute past its progressDeadlineSeconds ({}s), without the Deployment controller reporting ProgressDeadlineExceeded",

@@ -117,17 +117,21 @@ fn refused(e: watcher::Error) -> Option<kube::Error> {
     }
 }
 
-/// Waits until the Deployment `name` completes its rollout, fails, or `deadline` passes.
-/// Driven by a kube-runtime watcher: a dropped watch is re-established (resuming from the last
-/// resource version) and reported as progress.
-pub(crate) async fn wait_for_deployment(
-    client: &Client,
-    namespace: &str,
+/// Waits until the object `name` of `api` is ready by `rule` (a Deployment's rollout completes,
+/// a Job completes, a claim is bound, …), fails, or `deadline` passes. `kind` names it in
+/// messages (`deployment`). Driven by a kube-runtime watcher: a dropped watch is re-established
+/// (resuming from the last resource version) and reported as progress.
+pub(crate) async fn wait_for<K>(
+    api: Api<K>,
+    kind: &str,
     name: &str,
+    rule: fn(&K) -> RolloutState,
     deadline: Instant,
     cx: &DeployContext,
-) -> Result<(), RolloutFailure> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+) -> Result<(), RolloutFailure>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let stream = watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
@@ -136,11 +140,11 @@ pub(crate) async fn wait_for_deployment(
     let watch = async {
         loop {
             match stream.try_next().await {
-                Ok(Some(watcher::Event::Apply(d) | watcher::Event::InitApply(d))) => match deployment_state(&d) {
+                Ok(Some(watcher::Event::Apply(d) | watcher::Event::InitApply(d))) => match rule(&d) {
                     RolloutState::Complete { desired } => {
                         cx.report(
                             Step::Watch,
-                            format!("deployment {name}: {desired}/{desired} updated, {desired}/{desired} available"),
+                            format!("{kind} {name}: {desired}/{desired} updated, {desired}/{desired} available"),
                             Some((desired, desired)),
                         );
                         return Ok(());
@@ -148,7 +152,7 @@ pub(crate) async fn wait_for_deployment(
                     RolloutState::Failed { message } => return Err(message),
                     RolloutState::Progressing { message, updated, available, desired } => {
                         let line =
-                            format!("deployment {name}: {updated}/{desired} updated, {available}/{desired} available");
+                            format!("{kind} {name}: {updated}/{desired} updated, {available}/{desired} available");
                         tracing::debug!(%message, "rollout progressing");
                         if last.as_deref() != Some(line.as_str()) {
                             cx.report(Step::Watch, line.clone(), Some((available.min(desired), desired)));
@@ -157,23 +161,19 @@ pub(crate) async fn wait_for_deployment(
                     }
                 },
                 Ok(Some(watcher::Event::Delete(_))) => {
-                    return Err(format!("deployment {name} was deleted during the rollout"));
+                    return Err(format!("{kind} {name} was deleted during the rollout"));
                 }
                 Ok(Some(_)) => {}
-                Ok(None) => return Err(format!("the watch of deployment {name} ended")),
+                Ok(None) => return Err(format!("the watch of {kind} {name} ended")),
                 Err(e) => {
                     let shown = e.to_string();
                     if let Some(refusal) = refused(e) {
                         // Forbidden stays forbidden: fail now, not at the deadline.
                         denied = Some(refusal);
-                        return Err(format!("the API server refused to let paved watch deployment {name}"));
+                        return Err(format!("the API server refused to let paved watch {kind} {name}"));
                     }
                     // The watcher backs off and re-establishes the watch by itself.
-                    cx.report(
-                        Step::Watch,
-                        format!("watch of deployment {name} interrupted ({shown}); reconnecting"),
-                        None,
-                    );
+                    cx.report(Step::Watch, format!("watch of {kind} {name} interrupted ({shown}); reconnecting"), None);
                 }
             }
         }
@@ -182,7 +182,7 @@ pub(crate) async fn wait_for_deployment(
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(RolloutFailure { message, last: last.clone(), denied, timed_out: false }),
         Err(_) => Err(RolloutFailure {
-            message: format!("timed out waiting for the rollout of deployment {name}"),
+            message: format!("timed out waiting for the rollout of {kind} {name}"),
             last: last.clone(),
             denied: None,
             timed_out: true,
@@ -263,18 +263,237 @@ pub(crate) async fn pod_reasons(client: &Client, namespace: &str, selector: &str
     reasons
 }
 
-/// Watches several Deployments one after the other against one deadline.
+/// The objects paved waits for after applying them, and how it tells they are ready: the
+/// workloads by the rules of `kubectl rollout status`, the rest by Helm's `--wait` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// [`deployment_state`].
+    Deployment,
+    /// [`statefulset_state`].
+    StatefulSet,
+    /// [`daemonset_state`].
+    DaemonSet,
+    /// [`job_state`].
+    Job,
+    /// [`claim_state`].
+    PersistentVolumeClaim,
+    /// [`load_balancer_state`]: a Service of type `LoadBalancer`.
+    LoadBalancer,
+    /// [`crd_state`].
+    CustomResourceDefinition,
+}
+
+impl Waited {
+    /// What paved waits for in an object, if anything.
+    pub(crate) fn of(m: &paved_core::Manifest) -> Option<Waited> {
+        let (group, _) = super::apply::group_version(m.api_version());
+        let load_balancer = m.value().pointer("/spec/type").and_then(serde_json::Value::as_str) == Some("LoadBalancer");
+        Some(match (group, m.kind()) {
+            ("apps", "Deployment") => Waited::Deployment,
+            ("apps", "StatefulSet") => Waited::StatefulSet,
+            ("apps", "DaemonSet") => Waited::DaemonSet,
+            ("batch", "Job") => Waited::Job,
+            ("", "PersistentVolumeClaim") => Waited::PersistentVolumeClaim,
+            ("", "Service") if load_balancer => Waited::LoadBalancer,
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => Waited::CustomResourceDefinition,
+            _ => return None,
+        })
+    }
+
+    /// The word for it in messages.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Waited::Deployment => "deployment",
+            Waited::StatefulSet => "statefulset",
+            Waited::DaemonSet => "daemonset",
+            Waited::Job => "job",
+            Waited::PersistentVolumeClaim => "persistentvolumeclaim",
+            Waited::LoadBalancer => "service",
+            Waited::CustomResourceDefinition => "customresourcedefinition",
+        }
+    }
+
+    /// Waits for the object `name` (in `namespace`, for the namespaced kinds).
+    pub(crate) async fn wait(
+        self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+        deadline: Instant,
+        cx: &DeployContext,
+    ) -> Result<(), RolloutFailure> {
+        let kind = self.kind();
+        let c = || client.clone();
+        match self {
+            Waited::Deployment => {
+                wait_for(Api::namespaced(c(), namespace), kind, name, deployment_state, deadline, cx).await
+            }
+            Waited::StatefulSet => {
+                wait_for(Api::namespaced(c(), namespace), kind, name, statefulset_state, deadline, cx).await
+            }
+            Waited::DaemonSet => {
+                wait_for(Api::namespaced(c(), namespace), kind, name, daemonset_state, deadline, cx).await
+            }
+            Waited::Job => wait_for(Api::namespaced(c(), namespace), kind, name, job_state, deadline, cx).await,
+            Waited::PersistentVolumeClaim => {
+                wait_for(Api::namespaced(c(), namespace), kind, name, claim_state, deadline, cx).await
+            }
+            Waited::LoadBalancer => {
+                wait_for(Api::namespaced(c(), namespace), kind, name, load_balancer_state, deadline, cx).await
+            }
+            Waited::CustomResourceDefinition => wait_for(Api::all(c()), kind, name, crd_state, deadline, cx).await,
+        }
+    }
+}
+
+/// Waits for every `(what, namespace, name)` at once against one deadline (objects without a
+/// namespace of their own are in `namespace`); the first failure ends the wait and names its
+/// object.
 pub(crate) async fn wait_all(
     client: &Client,
     namespace: &str,
-    names: &[String],
+    objects: &[(Waited, Option<String>, String)],
     deadline: Instant,
     cx: &DeployContext,
-) -> Result<(), (String, RolloutFailure)> {
-    for name in names {
-        wait_for_deployment(client, namespace, name, deadline, cx).await.map_err(|f| (name.clone(), f))?;
+) -> Result<(), (Waited, String, RolloutFailure)> {
+    let waits = objects.iter().map(|(what, ns, name)| async move {
+        let ns = ns.as_deref().unwrap_or(namespace);
+        what.wait(client, ns, name, deadline, cx).await.map_err(|f| (*what, name.clone(), f))
+    });
+    futures::future::try_join_all(waits).await.map(drop)
+}
+
+/// Where a StatefulSet's rolling update stands, exactly as `kubectl rollout status` decides
+/// it: the spec observed, every replica ready, a partition's pods updated, then the current
+/// revision equal to the update revision. `OnDelete` updates are not rolled out by the
+/// controller: nothing to wait for.
+pub fn statefulset_state(s: &k8s_openapi::api::apps::v1::StatefulSet) -> RolloutState {
+    let spec = s.spec.clone().unwrap_or_default();
+    let status = s.status.clone().unwrap_or_default();
+    let desired = spec.replicas.unwrap_or(1).max(0) as u64;
+    let ready = status.ready_replicas.unwrap_or(0).max(0) as u64;
+    let updated = status.updated_replicas.unwrap_or(0).max(0) as u64;
+    let progressing = |message: String| RolloutState::Progressing { message, updated, available: ready, desired };
+    let strategy = spec.update_strategy.unwrap_or_default();
+    if strategy.type_.as_deref() == Some("OnDelete") {
+        return RolloutState::Complete { desired };
     }
-    Ok(())
+    let observed = status.observed_generation.unwrap_or(0);
+    if observed == 0 || s.metadata.generation.unwrap_or(0) > observed {
+        return progressing("Waiting for statefulset spec update to be observed...".into());
+    }
+    if ready < desired {
+        return progressing(format!("Waiting for {} pods to be ready...", desired - ready));
+    }
+    if let Some(partition) = strategy.rolling_update.and_then(|r| r.partition).filter(|p| *p > 0) {
+        let expected = desired.saturating_sub(partition as u64);
+        if updated < expected {
+            return progressing(format!(
+                "Waiting for partitioned roll out to finish: {updated} out of {expected} new pods have been updated..."
+            ));
+        }
+        return RolloutState::Complete { desired };
+    }
+    if status.update_revision != status.current_revision {
+        return progressing(format!(
+            "waiting for statefulset rolling update to complete {updated} pods at revision {}...",
+            status.update_revision.unwrap_or_default()
+        ));
+    }
+    RolloutState::Complete { desired }
+}
+
+/// Where a DaemonSet's rollout stands, exactly as `kubectl rollout status` decides it: the
+/// spec observed, every scheduled pod updated, then available. `OnDelete`: nothing to wait for.
+pub fn daemonset_state(d: &k8s_openapi::api::apps::v1::DaemonSet) -> RolloutState {
+    let status = d.status.clone().unwrap_or_default();
+    let desired = status.desired_number_scheduled.max(0) as u64;
+    let updated = status.updated_number_scheduled.unwrap_or(0).max(0) as u64;
+    let available = status.number_available.unwrap_or(0).max(0) as u64;
+    let progressing = |message: String| RolloutState::Progressing { message, updated, available, desired };
+    let strategy = d.spec.as_ref().and_then(|s| s.update_strategy.as_ref()).and_then(|u| u.type_.as_deref());
+    if strategy == Some("OnDelete") {
+        return RolloutState::Complete { desired };
+    }
+    let name = d.metadata.name.as_deref().unwrap_or_default();
+    if d.metadata.generation.unwrap_or(0) > status.observed_generation.unwrap_or(0) {
+        return progressing("Waiting for daemon set spec update to be observed...".into());
+    }
+    if updated < desired {
+        return progressing(format!(
+            "Waiting for daemon set \"{name}\" rollout to finish: {updated} out of {desired} new pods have been updated..."
+        ));
+    }
+    if available < desired {
+        return progressing(format!(
+            "Waiting for daemon set \"{name}\" rollout to finish: {available} of {desired} updated pods are available..."
+        ));
+    }
+    RolloutState::Complete { desired }
+}
+
+/// A Job is ready when it completed (condition `Complete`) and failed when its `Failed`
+/// condition is true (Helm's `--wait` rule).
+pub fn job_state(j: &k8s_openapi::api::batch::v1::Job) -> RolloutState {
+    let status = j.status.clone().unwrap_or_default();
+    let conditions = status.conditions.unwrap_or_default();
+    let holds = |type_: &str| conditions.iter().find(|c| c.type_ == type_ && c.status == "True");
+    let name = j.metadata.name.as_deref().unwrap_or_default();
+    if let Some(failed) = holds("Failed") {
+        let why = failed.message.clone().or_else(|| failed.reason.clone()).unwrap_or_else(|| "no message".into());
+        return RolloutState::Failed { message: format!("job \"{name}\" failed: {why}") };
+    }
+    if holds("Complete").is_some() {
+        return RolloutState::Complete { desired: 1 };
+    }
+    let done = status.succeeded.unwrap_or(0).max(0) as u64;
+    let message = format!("Waiting for job \"{name}\" to complete...");
+    RolloutState::Progressing { message, updated: done, available: done, desired: 1 }
+}
+
+/// A claim is ready when it is `Bound`.
+pub fn claim_state(c: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> RolloutState {
+    let phase = c.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+    if phase == "Bound" {
+        return RolloutState::Complete { desired: 1 };
+    }
+    let message = format!("Waiting for the claim to be bound ({phase})...");
+    RolloutState::Progressing { message, updated: 0, available: 0, desired: 1 }
+}
+
+/// A `LoadBalancer` Service is ready when it has an address (or external IPs), as Helm's
+/// `--wait` decides.
+pub fn load_balancer_state(s: &k8s_openapi::api::core::v1::Service) -> RolloutState {
+    let external = s.spec.as_ref().and_then(|s| s.external_ips.as_ref()).is_some_and(|ips| !ips.is_empty());
+    let ingress = s
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .is_some_and(|i| !i.is_empty());
+    if external || ingress {
+        return RolloutState::Complete { desired: 1 };
+    }
+    let message = "Waiting for the load balancer's address...".to_string();
+    RolloutState::Progressing { message, updated: 0, available: 0, desired: 1 }
+}
+
+/// A CustomResourceDefinition is ready when it is `Established` (its kind is served); its
+/// names being refused (`NamesAccepted` false) is a failure.
+pub fn crd_state(
+    c: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> RolloutState {
+    let conditions = c.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    if let Some(refused) = conditions.iter().find(|c| c.type_ == "NamesAccepted" && c.status == "False") {
+        return RolloutState::Failed {
+            message: format!("its names were not accepted: {}", refused.message.clone().unwrap_or_default()),
+        };
+    }
+    if conditions.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+        return RolloutState::Complete { desired: 1 };
+    }
+    let message = "Waiting for the definition to be established...".to_string();
+    RolloutState::Progressing { message, updated: 0, available: 0, desired: 1 }
 }
 
 /// Reads one Deployment's current rollout state (for `status`).
@@ -295,6 +514,124 @@ mod tests {
 
     fn d(v: serde_json::Value) -> Deployment {
         serde_json::from_value(v).unwrap()
+    }
+
+    fn of<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn done(s: &RolloutState) -> bool {
+        matches!(s, RolloutState::Complete { .. })
+    }
+
+    #[test]
+    fn statefulset_rules_are_kubectls() {
+        let sts = |generation: i64, spec: serde_json::Value, status: serde_json::Value| {
+            let mut spec = spec;
+            spec["selector"] = json!({});
+            spec["template"] = json!({});
+            spec["serviceName"] = json!("db");
+            statefulset_state(&of(
+                json!({"metadata": {"name": "db", "generation": generation}, "spec": spec, "status": status}),
+            ))
+        };
+        let three = json!({"replicas": 3});
+        let s = sts(2, three.clone(), json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 3}));
+        assert!(matches!(&s, RolloutState::Progressing { message, .. } if message.contains("observed")), "{s:?}");
+        let s = sts(2, three.clone(), json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 1}));
+        assert!(
+            matches!(&s, RolloutState::Progressing { message, .. } if message == "Waiting for 2 pods to be ready..."),
+            "{s:?}"
+        );
+        let s = sts(
+            2,
+            three.clone(),
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 1,
+            "currentRevision": "db-1", "updateRevision": "db-2"}),
+        );
+        assert!(matches!(&s, RolloutState::Progressing { message, .. } if message.contains("revision db-2")), "{s:?}");
+        assert!(done(&sts(
+            2,
+            three.clone(),
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3,
+            "updatedReplicas": 3, "currentRevision": "db-2", "updateRevision": "db-2"})
+        )));
+        // A partition: the pods at or above it are updated, the rest stay.
+        let partitioned =
+            json!({"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}});
+        let s = sts(
+            2,
+            partitioned.clone(),
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 0}),
+        );
+        assert!(
+            matches!(&s, RolloutState::Progressing { message, .. } if message.contains("0 out of 1 new pods")),
+            "{s:?}"
+        );
+        assert!(done(&sts(
+            2,
+            partitioned,
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 1})
+        )));
+        // OnDelete: the controller does not roll it out.
+        assert!(done(&sts(2, json!({"replicas": 3, "updateStrategy": {"type": "OnDelete"}}), json!({}))));
+    }
+
+    #[test]
+    fn daemonset_job_claim_service_and_crd_rules() {
+        let ds = |status: serde_json::Value| {
+            daemonset_state(&of(json!({"metadata": {"name": "agent", "generation": 2},
+                "spec": {"selector": {}, "template": {}}, "status": status})))
+        };
+        let base = json!({"observedGeneration": 2, "desiredNumberScheduled": 2, "currentNumberScheduled": 2, "numberMisscheduled": 0, "numberReady": 0});
+        let with = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let s = ds(with(json!({"updatedNumberScheduled": 1})));
+        assert!(
+            matches!(&s, RolloutState::Progressing { message, .. } if message.contains("1 out of 2 new pods")),
+            "{s:?}"
+        );
+        let s = ds(with(json!({"updatedNumberScheduled": 2, "numberAvailable": 1})));
+        assert!(
+            matches!(&s, RolloutState::Progressing { message, .. } if message.contains("1 of 2 updated pods are available")),
+            "{s:?}"
+        );
+        assert!(done(&ds(with(json!({"updatedNumberScheduled": 2, "numberAvailable": 2})))));
+
+        let job =
+            |status: serde_json::Value| job_state(&of(json!({"metadata": {"name": "migrate"}, "status": status})));
+        assert!(matches!(job(json!({"active": 1})), RolloutState::Progressing { .. }));
+        assert!(done(&job(json!({"conditions": [{"type": "Complete", "status": "True"}]}))));
+        let s = job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}));
+        assert!(
+            matches!(&s, RolloutState::Failed { message } if message == "job \"migrate\" failed: BackoffLimitExceeded"),
+            "{s:?}"
+        );
+
+        assert!(done(&claim_state(&of(json!({"status": {"phase": "Bound"}})))));
+        assert!(matches!(claim_state(&of(json!({}))), RolloutState::Progressing { .. }));
+
+        assert!(!done(&load_balancer_state(&of(
+            json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}})
+        ))));
+        let lb = json!({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}});
+        assert!(done(&load_balancer_state(&of(lb))));
+        assert!(done(&load_balancer_state(&of(json!({"spec": {"externalIPs": ["192.0.2.1"]}})))));
+
+        let crd = |conditions: serde_json::Value| {
+            crd_state(&of(json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com",
+                "names": {"plural": "widgets", "kind": "Widget"}, "scope": "Namespaced", "versions": []},
+                "status": {"conditions": conditions}})))
+        };
+        assert!(matches!(crd(json!([])), RolloutState::Progressing { .. }));
+        assert!(done(&crd(json!([{"type": "Established", "status": "True"}]))));
+        assert!(matches!(
+            crd(json!([{"type": "NamesAccepted", "status": "False", "message": "taken"}])),
+            RolloutState::Failed { .. }
+        ));
     }
 
     #[test]
