@@ -24,9 +24,6 @@ use crate::render::{ESCAPE_HATCHES_ANNOTATION, common_labels, labels};
 use crate::schema::{self, Problem};
 use crate::strategic::{self, PATCH};
 
-/// Kinds that are not namespaced (extra manifests of these kinds get no namespace).
-use paved_core::containment::CLUSTER_SCOPED_KINDS as CLUSTER_SCOPED;
-
 fn manifest_error(file: &ManifestFile, line: usize, message: String, hint: impl Into<String>) -> Error {
     Error::Manifest { path: file.path.clone(), line: Some(line), message, hint: Some(hint.into()) }
 }
@@ -69,7 +66,7 @@ pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Re
                 ));
             }
             let meta = value["metadata"].as_object_mut().expect("identity checked metadata.name");
-            if !CLUSTER_SCOPED.contains(&key.kind.as_str()) && !meta.contains_key("namespace") {
+            if !paved_core::containment::is_cluster_scoped(&key.kind) && !meta.contains_key("namespace") {
                 meta.insert("namespace".into(), app.namespace.clone().into());
             }
             let labels = meta.entry("labels").or_insert_with(|| Value::Object(Map::new()));

@@ -126,6 +126,38 @@ struct Fault {
     times: usize,
 }
 
+/// A resource discovery lists.
+#[derive(Debug, Clone)]
+struct Served {
+    plural: String,
+    kind: String,
+    namespaced: bool,
+}
+
+/// The group version the scripted server serves a built-in group at.
+fn served_version(group: &str) -> &'static str {
+    if group == "autoscaling" { "v2" } else { "v1" }
+}
+
+/// `v1`, or `group/version`.
+fn group_version_of(group: &str, version: &str) -> String {
+    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+}
+
+/// The built-in resources: every kind paved knows, and events.
+fn built_in_resources() -> BTreeMap<String, Vec<Served>> {
+    let mut served: BTreeMap<String, Vec<Served>> = BTreeMap::new();
+    let all = KINDS.iter().map(|k| (k.group, k.kind, k.plural, k.namespaced)).chain([("", "Event", "events", true)]);
+    for (group, kind, plural, namespaced) in all {
+        served.entry(group_version_of(group, served_version(group))).or_default().push(Served {
+            plural: plural.into(),
+            kind: kind.into(),
+            namespaced,
+        });
+    }
+    served
+}
+
 /// One field manager's share of an object: the fields (JSON pointers of leaves) it set, as
 /// in `metadata.managedFields`.
 #[derive(Debug, Clone)]
@@ -222,6 +254,8 @@ struct State {
     queued: HashMap<String, VecDeque<Value>>,
     disconnect_after: Option<usize>,
     not_served: BTreeSet<String>,
+    /// What discovery serves: resources by group version (`v1`, `apps/v1`, `example.com/v1`).
+    discoverable: BTreeMap<String, Vec<Served>>,
     /// Field managers per object key.
     managed: HashMap<String, Vec<Owner>>,
     /// Every value `spec.replicas` took, per Deployment key.
@@ -339,6 +373,7 @@ impl MockApiServer {
             queued: HashMap::new(),
             disconnect_after: None,
             not_served: BTreeSet::new(),
+            discoverable: built_in_resources(),
             managed: HashMap::new(),
             replicas: HashMap::new(),
             denied: Vec::new(),
@@ -433,9 +468,21 @@ impl MockApiServer {
         self.with(|s| s.denied.push((verb.to_string(), plural.to_string(), code)));
     }
 
-    /// The "cluster" does not serve this resource (a CRD that is not installed).
+    /// The "cluster" does not serve this resource (a CRD that is not installed): discovery
+    /// does not list it and its paths answer 404.
     pub fn not_served(&self, plural: &str) {
-        self.with(|s| s.not_served.insert(plural.to_string()));
+        self.with(|s| {
+            s.not_served.insert(plural.to_string());
+            for resources in s.discoverable.values_mut() {
+                resources.retain(|r| r.plural != plural);
+            }
+            s.discoverable.retain(|_, resources| !resources.is_empty());
+        });
+    }
+
+    /// Serves a custom resource (as if its CRD were installed and established).
+    pub fn serve(&self, group_version: &str, plural: &str, kind: &str, namespaced: bool) {
+        self.with(|s| s.serve(group_version, plural, kind, namespaced));
     }
 
     /// Another field manager owns these fields (JSON pointers such as `/spec/replicas`, with
@@ -660,6 +707,11 @@ impl State {
                 }
             };
         }
+        if recorded.method == "GET"
+            && let Some(answer) = self.discovery(&recorded.path)
+        {
+            return answer;
+        }
         let Some(p) = ApiPath::parse(&recorded.path) else { return Reply::Text(404, "404 page not found") };
         let verb = recorded.verb();
         if let Some((_, _, code)) = self.denied.iter().find(|(v, plural, _)| v == verb && *plural == p.plural) {
@@ -688,7 +740,7 @@ impl State {
             };
             return Reply::Json(c, s);
         }
-        if self.not_served.contains(&p.plural) {
+        if self.not_served.contains(&p.plural) || !self.routes(&p) {
             return Reply::Text(404, "404 page not found");
         }
         let r = recorded;
@@ -1031,6 +1083,9 @@ impl State {
                     {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})]),
                 RolloutScript::Stall => VecDeque::new(),
             },
+            "customresourcedefinitions" => VecDeque::from([json!({"conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]})]),
             "persistentvolumeclaims" if !stuck => VecDeque::from([json!({"phase": "Bound"})]),
             "persistentvolumeclaims" => VecDeque::from([json!({"phase": "Pending"})]),
             "services" if o.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !stuck => {
@@ -1133,9 +1188,87 @@ impl State {
                 o["status"] = next;
                 o["metadata"]["resourceVersion"] = json!(rv);
                 events.push(json!({"type": "MODIFIED", "object": o.clone()}));
+                if p.plural == "customresourcedefinitions" {
+                    // Established: its kind is served from now on, not before.
+                    let crd = o.clone();
+                    let spec = &crd["spec"];
+                    let group = spec["group"].as_str().unwrap_or_default();
+                    let namespaced = spec["scope"].as_str() != Some("Cluster");
+                    for v in spec["versions"].as_array().into_iter().flatten().filter(|v| v["served"] != json!(false)) {
+                        let gv = group_version_of(group, v["name"].as_str().unwrap_or("v1"));
+                        let (plural, kind) = (spec["names"]["plural"].as_str(), spec["names"]["kind"].as_str());
+                        self.serve(&gv, plural.unwrap_or_default(), kind.unwrap_or_default(), namespaced);
+                    }
+                }
             }
         }
         Reply::Watch(events, limit.is_some())
+    }
+
+    fn serve(&mut self, group_version: &str, plural: &str, kind: &str, namespaced: bool) {
+        self.not_served.remove(plural);
+        let resources = self.discoverable.entry(group_version.to_string()).or_default();
+        resources.retain(|r| r.plural != plural);
+        resources.push(Served { plural: plural.into(), kind: kind.into(), namespaced });
+    }
+
+    /// Whether a path names a served resource in its scope: a resource discovery does not list
+    /// (a custom resource without its CRD), or a namespaced one addressed without its namespace
+    /// (or the other way round), is a 404 as on a real server. Lists across namespaces are
+    /// fine.
+    fn routes(&self, p: &ApiPath) -> bool {
+        let gv = group_version_of(&p.group, &p.version);
+        let Some(r) = self.discoverable.get(&gv).and_then(|rs| rs.iter().find(|r| r.plural == p.plural)) else {
+            return false;
+        };
+        match (&p.namespace, &p.name) {
+            (Some(_), _) => r.namespaced,
+            (None, Some(_)) => !r.namespaced,
+            (None, None) => true,
+        }
+    }
+
+    /// The discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/{group}/{version}`.
+    fn discovery(&self, path: &str) -> Option<Reply> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let list = |gv: &str| match self.discoverable.get(gv) {
+            Some(resources) => Reply::Json(
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                    "resources": resources.iter().map(|r| json!({"name": r.plural, "singularName": "",
+                        "namespaced": r.namespaced, "kind": r.kind,
+                        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}))
+                        .collect::<Vec<_>>()}),
+            ),
+            None => Reply::Text(404, "404 page not found"),
+        };
+        Some(match segs.as_slice() {
+            ["api"] => Reply::Json(
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
+            ),
+            ["api", v] => list(v),
+            ["apis"] => {
+                let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for gv in self.discoverable.keys().filter_map(|gv| gv.split_once('/')) {
+                    groups.entry(gv.0).or_default().push(gv.1);
+                }
+                let groups: Vec<Value> = groups
+                    .into_iter()
+                    .map(|(g, versions)| {
+                        let vs: Vec<Value> = versions
+                            .iter()
+                            .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                            .collect();
+                        json!({"name": g, "versions": vs, "preferredVersion": vs[0]})
+                    })
+                    .collect();
+                Reply::Json(200, json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+            }
+            ["apis", g, v] => list(&format!("{g}/{v}")),
+            _ => return None,
+        })
     }
 
     fn create(&mut self, p: &ApiPath, r: &RecordedRequest) -> (u16, Value) {

@@ -912,6 +912,110 @@ async fn claims_and_load_balancers_are_waited_for() {
     assert!(err.to_string().contains("persistentvolumeclaim data2"), "{err}");
 }
 
+/// A platform on the scripted server whose organisation grants the app's team `grants`.
+fn fixture_granting(grants: &[&str]) -> Fixture {
+    let f = fixture();
+    let toml = format!(
+        "[apps.shop]\nteam = \"platform\"\n[escape_hatches.grants]\nplatform = [{}]\n",
+        grants.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(", ")
+    );
+    let mut config = OrgConfig::parse("paved.toml", &toml).unwrap();
+    for env in config.environments.values_mut() {
+        env.target = "kube".into();
+    }
+    let rec = Recorder::default();
+    let progress = rec.progress.clone();
+    let platform = Platform::builder()
+        .config(config)
+        .renderer(KubeRenderer)
+        .deployer(f.target.clone())
+        .metrics(rec.clone())
+        .actor("tester")
+        .on_progress(move |p| progress.lock().unwrap().push(p.clone()))
+        .build()
+        .unwrap();
+    Fixture { platform, rec, ..f }
+}
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgetz.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgetz
+    singular: widget
+    kind: Widget
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+";
+
+#[tokio::test(start_paused = true)]
+async fn a_crd_and_its_resource_in_one_release() {
+    let f = fixture_granting(&["CustomResourceDefinition"]);
+    // Its plural is not the guessable one ("widgets"): only discovery knows it.
+    let yaml =
+        format!("{WIDGET_CRD}---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n");
+    f.platform.deploy(&request_with_extra("v1", &yaml)).await.unwrap();
+    let widget = format!("/apis/example.com/v1/namespaces/{NS}/widgetz/w");
+    assert_eq!(f.server.get(&widget).expect("applied at the plural discovery gives")["spec"]["size"], 3);
+    assert!(!f.rec.messages().iter().any(|m| m.contains("skipped")), "{:#?}", f.rec.messages());
+    // The CRD was applied and established (watched) before the Widget was applied.
+    let requests = f.server.requests();
+    let crd_at = requests.iter().position(|r| r.is_apply() && r.path.contains("customresourcedefinitions")).unwrap();
+    let watched = requests.iter().position(|r| r.is_watch() && r.path.contains("customresourcedefinitions")).unwrap();
+    let widget_at = requests.iter().position(|r| r.is_apply() && r.path == widget).unwrap();
+    assert!(crd_at < watched && watched < widget_at, "{crd_at} {watched} {widget_at}");
+    // Destroy deletes it at the same plural.
+    f.platform.destroy(&app(), "production").await.unwrap();
+    assert!(f.server.get(&widget).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide_or_refused() {
+    // A `Cluster…` kind needs a grant (containment knows the convention), and goes
+    // cluster-wide, without the namespace paved gives every namespaced object.
+    let f = fixture_granting(&["ClusterIssuer"]);
+    f.server.serve("cert-manager.io/v1", "clusterissuers", "ClusterIssuer", false);
+    let issuer =
+        "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: letsencrypt\nspec:\n  acme: {}\n";
+    // Rendered without a namespace (a `Cluster…` kind), and applied so.
+    let plan = f.platform.plan(&request_with_extra("v1", issuer)).await.unwrap();
+    assert_eq!(plan.manifests.get("ClusterIssuer", "letsencrypt").unwrap().namespace(), None);
+    f.platform.deploy(&request_with_extra("v1", issuer)).await.unwrap();
+    let applied = f.server.get("/apis/cert-manager.io/v1/clusterissuers/letsencrypt").expect("applied cluster-wide");
+    assert!(applied["metadata"].get("namespace").is_none(), "{applied}");
+
+    // A kind containment took for namespaced, which the cluster serves cluster-scoped: refused,
+    // never silently dropped, never applied outside the namespace without a grant.
+    let f = fixture();
+    f.server.serve("example.com/v1", "gadgets", "Gadget", false);
+    let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec: {}\n";
+    let err = f.platform.deploy(&request_with_extra("v1", gadget)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("serves Gadget (example.com/v1) cluster-scoped, outside the app's namespace"),
+        "{err}"
+    );
+    assert!(f.server.get("/apis/example.com/v1/gadgets/g").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_404_that_is_not_a_missing_kind_is_an_error_not_a_skip() {
+    let f = fixture();
+    f.server.fail_next("PATCH", "/servicemonitors/shop", 404, 1);
+    let err = f.platform.deploy(&request("v1", false)).await.unwrap_err();
+    assert!(!err.to_string().contains("not served"), "{err}");
+    assert!(err.to_string().contains("applying ServiceMonitor/shop"), "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_crd_that_is_not_installed_is_a_warning_or_an_error() {
     let f = fixture();

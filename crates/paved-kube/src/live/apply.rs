@@ -147,15 +147,6 @@ pub(crate) fn in_apply_order(objects: &[Manifest]) -> Vec<&Manifest> {
     v
 }
 
-/// How one object was applied.
-#[derive(Debug)]
-pub(crate) enum Applied {
-    /// Applied.
-    Done,
-    /// The cluster does not serve the kind; skipped with this warning.
-    Skipped(String),
-}
-
 /// Which conflicts an apply takes over.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Force {
@@ -166,24 +157,31 @@ pub(crate) struct Force {
     pub(crate) replicas: bool,
 }
 
-/// Server-side applies one object as field manager `paved`. The payload is the rendered
-/// object as is: only the fields paved sets, no defaulted empty fields.
+/// Server-side applies one object as field manager `paved`, at `target` (resolved by
+/// [`super::discovery::Resolver`]). The payload is the rendered object as is: only the fields
+/// paved sets, no defaulted empty fields (a cluster-scoped object's payload has no namespace).
 pub(crate) async fn apply_one(
     client: &Client,
     server: &str,
     m: &Manifest,
+    target: &Target,
     force: Force,
-    missing: MissingKinds,
     policy: &RetryPolicy,
-) -> Result<Applied> {
-    let target = Target::of(m);
+) -> Result<()> {
     let api = target.api(client);
     let mut params = PatchParams::apply(MANAGER);
     if force.all {
         params = params.force();
     }
-    let as_data = secret_as_data(m);
-    let patch = Patch::Apply(as_data.as_ref().unwrap_or(m.value()));
+    let mut payload = secret_as_data(m);
+    if target.namespace.is_none() && m.namespace().is_some() {
+        let mut v = payload.take().unwrap_or_else(|| m.value().clone());
+        if let Some(meta) = v["metadata"].as_object_mut() {
+            meta.remove("namespace");
+        }
+        payload = Some(v);
+    }
+    let patch = Patch::Apply(payload.as_ref().unwrap_or(m.value()));
     let mut result = retry::retry(policy, || api.patch(&target.name, &params, &patch)).await;
     if force.replicas
         && let Err(kube::Error::Api(s)) = &result
@@ -195,31 +193,51 @@ pub(crate) async fn apply_one(
         result = retry::retry(policy, || api.patch(&target.name, &forced, &patch)).await;
     }
     match result {
-        Ok(_) => Ok(Applied::Done),
-        Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(&target, &s)),
-        Err(kube::Error::Api(s)) if s.code == 404 && !is_missing_namespace(&s) => {
-            let what = format!(
-                "{} ({}) is not served by the cluster ({server}): its CustomResourceDefinition is not installed",
-                target.resource.kind, target.resource.api_version
-            );
-            let hint = match target.resource.group.as_str() {
-                "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (disable the `service-monitor` component, or monitoring = false for the environment)".to_string(),
-                "gateway.networking.k8s.io" => "install the Gateway API CRDs, or use an Ingress".to_string(),
-                _ => format!("install the CRD of {}, or remove the object from the release", target.resource.kind),
-            };
-            match missing {
-                MissingKinds::Warn => Ok(Applied::Skipped(format!("skipped {}: {what}; {hint}", target.key()))),
-                MissingKinds::Error => {
-                    Err(Error::backend(TARGET_NAME, format!("cannot apply {}: {what}", target.key()), Some(hint)))
-                }
-            }
-        }
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(target, &s)),
         Err(e) => Err(retry::to_error(server, &format!("applying {}", target.key()), e)),
     }
 }
 
-fn is_missing_namespace(s: &kube::core::Status) -> bool {
-    s.details.as_ref().is_some_and(|d| d.kind == "namespaces")
+/// What to do about an object whose kind the cluster does not serve (`why`): skip it (with the
+/// warning returned), or fail, as `missing` says.
+pub(crate) fn not_served(m: &Manifest, why: &str, server: &str, missing: MissingKinds) -> Result<String> {
+    let (group, _) = group_version(m.api_version());
+    let key = format!("{}/{}", m.kind(), m.name());
+    let what = format!(
+        "{} ({}) is not served by the cluster ({server}): its CustomResourceDefinition is not installed ({why})",
+        m.kind(),
+        m.api_version()
+    );
+    let hint = match group {
+        "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (disable the `service-monitor` component, or monitoring = false for the environment)".to_string(),
+        "gateway.networking.k8s.io" => "install the Gateway API CRDs, or use an Ingress".to_string(),
+        _ => format!("install the CRD of {}, or remove the object from the release", m.kind()),
+    };
+    match missing {
+        MissingKinds::Warn => Ok(format!("skipped {key}: {what}; {hint}")),
+        MissingKinds::Error => Err(Error::backend(TARGET_NAME, format!("cannot apply {key}: {what}"), Some(hint))),
+    }
+}
+
+/// A namespaced object (as containment saw it) whose kind the cluster serves cluster-scoped:
+/// applying it would reach outside the app's namespace without the grant a cluster-scoped kind
+/// needs, so it is refused.
+pub(crate) fn cluster_scoped_by_discovery(m: &Manifest, server: &str) -> Option<Error> {
+    let kind = m.kind();
+    (m.namespace().is_some() && !paved_core::containment::is_cluster_scoped(kind)).then(|| {
+        Error::backend(
+            TARGET_NAME,
+            format!(
+                "cannot apply {kind}/{}: the cluster ({server}) serves {kind} ({}) cluster-scoped, outside the app's namespace",
+                m.name(),
+                m.api_version()
+            ),
+            Some(format!(
+                "leave {kind} to the platform team, or remove it from the release: paved applies cluster-scoped kinds only with a grant, and it learns this one's scope only from the cluster"
+            )),
+        )
+    })
 }
 
 /// A 409 from server-side apply: another field manager owns fields paved sets to different

@@ -13,8 +13,9 @@ use paved_core::{
 use tokio::time::Instant;
 
 use super::KubeTarget;
-use super::apply::{self, Applied, Target};
+use super::apply;
 use super::connection::Connected;
+use super::discovery::{Resolved, Resolver};
 use super::history::{self, Stored};
 use super::recovery::Recovery;
 use super::{MANAGER, TARGET_NAME, handover, prune, rollout};
@@ -31,6 +32,9 @@ pub(super) enum Failure {
     /// The deploy future was dropped.
     Cancelled,
 }
+
+/// How long a release's CustomResourceDefinitions may take to be established.
+const CRD_ESTABLISHED: Duration = Duration::from_secs(60);
 
 /// Why [`KubeTarget::wait`] did not see a rollout finish.
 pub(super) enum Unfinished {
@@ -116,58 +120,94 @@ impl KubeTarget {
         values: &SecretValues,
         cx: &DeployContext,
     ) -> Result<usize> {
+        let mut resolver = Resolver::new(&conn.client, &conn.description);
+        let ordered = apply::in_apply_order(manifests.objects());
+        let chosen = |crds: bool| {
+            ordered.iter().copied().filter(move |m| {
+                (m.kind() == "Namespace") == namespaces && (m.kind() == "CustomResourceDefinition") == crds
+            })
+        };
+        // CustomResourceDefinitions first, and established, before any object can be of
+        // their kinds; discovery is asked again afterwards.
         let mut applied = 0;
-        for m in apply::in_apply_order(manifests.objects()) {
-            if (m.kind() == "Namespace") != namespaces {
-                continue;
+        let mut crds = Vec::new();
+        for m in chosen(true) {
+            applied += self.apply_object(conn, manifests, m, owner, values, &mut resolver, cx).await?;
+            crds.push((rollout::Waited::CustomResourceDefinition, None, m.name().to_string()));
+        }
+        if !crds.is_empty() {
+            let deadline = Instant::now() + CRD_ESTABLISHED;
+            if let Err((_, name, failure)) = rollout::wait_all(&conn.client, "", &crds, deadline, cx).await {
+                return Err(Error::backend(
+                    TARGET_NAME,
+                    format!("the CustomResourceDefinition {name} was not established: {}", failure.message),
+                    Some(format!("check it: kubectl get customresourcedefinition {name} -o yaml")),
+                ));
             }
-            let filled;
-            let m = if apply::has_redacted_values(m) {
-                match apply::fill_redacted_values(m, values) {
-                    Some(f) => {
-                        filled = f;
-                        &filled
-                    }
-                    None => {
-                        cx.report(
-                            Step::Apply,
-                            format!(
-                                "kept {} as it is (its values are read from the secret store at deploy time)",
-                                m.key()
-                            ),
-                            None,
-                        );
-                        continue;
-                    }
-                }
-            } else {
-                m
-            };
-            let prepared =
-                handover::prepare(&conn.client, &conn.description, manifests, m, owner.0, owner.1, &self.opts.retry)
-                    .await?;
-            for note in &prepared.notes {
-                cx.report(Step::Apply, note.clone(), None);
-            }
-            let m = prepared.payload.as_ref().unwrap_or(m);
-            match apply::apply_one(
-                &conn.client,
-                &conn.description,
-                m,
-                apply::Force { all: self.opts.force_conflicts, replicas: prepared.take_replicas },
-                self.opts.missing_kinds,
-                &self.opts.retry,
-            )
-            .await?
-            {
-                Applied::Done => applied += 1,
-                Applied::Skipped(warning) => {
-                    tracing::warn!("{warning}");
-                    cx.report(Step::Apply, format!("⚠️  {warning}"), None);
-                }
-            }
+            resolver.forget();
+        }
+        for m in chosen(false) {
+            applied += self.apply_object(conn, manifests, m, owner, values, &mut resolver, cx).await?;
         }
         Ok(applied)
+    }
+
+    /// Applies one object of `manifests` (see [`KubeTarget::apply_objects`]): 1 when applied,
+    /// 0 when skipped.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_object(
+        &self,
+        conn: &Connected,
+        manifests: &Manifests,
+        m: &paved_core::Manifest,
+        owner: (&str, &str),
+        values: &SecretValues,
+        resolver: &mut Resolver,
+        cx: &DeployContext,
+    ) -> Result<usize> {
+        let filled;
+        let m = if apply::has_redacted_values(m) {
+            match apply::fill_redacted_values(m, values) {
+                Some(f) => {
+                    filled = f;
+                    &filled
+                }
+                None => {
+                    cx.report(
+                        Step::Apply,
+                        format!("kept {} as it is (its values are read from the secret store at deploy time)", m.key()),
+                        None,
+                    );
+                    return Ok(0);
+                }
+            }
+        } else {
+            m
+        };
+        let target = match resolver.resolve(m, &self.opts.retry).await? {
+            Resolved::Target(t) => t,
+            Resolved::NotServed(why) => {
+                let warning = apply::not_served(m, &why, &conn.description, self.opts.missing_kinds)?;
+                tracing::warn!("{warning}");
+                cx.report(Step::Apply, format!("⚠️  {warning}"), None);
+                return Ok(0);
+            }
+        };
+        if target.namespace.is_none()
+            && let Some(refused) = apply::cluster_scoped_by_discovery(m, &conn.description)
+        {
+            return Err(refused);
+        }
+        let prepared =
+            handover::prepare(&conn.client, &conn.description, manifests, m, owner.0, owner.1, &self.opts.retry)
+                .await?;
+        for note in &prepared.notes {
+            cx.report(Step::Apply, note.clone(), None);
+        }
+        let m = prepared.payload.as_ref().unwrap_or(m);
+        let force = apply::Force { all: self.opts.force_conflicts, replicas: prepared.take_replicas };
+        apply::apply_one(&conn.client, &conn.description, m, &target, force, &self.opts.retry).await?;
+        Ok(1)
     }
 
     /// Waits for what `manifests` roll out: Deployments, StatefulSets and DaemonSets by the rules
@@ -328,7 +368,9 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env) = (new.record.app.as_str(), new.record.environment.as_str());
         let keep: BTreeSet<prune::Identity> = new.manifests.iter().map(prune::identity).collect();
-        let candidates: Vec<Target> = history.iter().flat_map(|s| s.manifests.iter()).map(Target::of).collect();
+        let mut resolver = Resolver::new(&conn.client, server);
+        let all: Vec<&paved_core::Manifest> = history.iter().flat_map(|s| s.manifests.iter()).collect();
+        let candidates = resolver.targets(&all, &self.opts.retry).await?;
         match prune::prune(&conn.client, server, candidates, &keep, app, env, &self.opts.retry).await {
             Ok(deleted) if !deleted.is_empty() => {
                 cx.report(
@@ -446,12 +488,18 @@ impl KubeTarget {
             } else {
                 // As `helm install --atomic`: a release that never succeeded leaves nothing
                 // running. The namespace (holding the failed record) stays.
-                let candidates: Vec<Target> =
-                    new.manifests.iter().filter(|m| m.kind() != "Namespace").map(Target::of).collect();
+                let objects: Vec<&paved_core::Manifest> =
+                    new.manifests.iter().filter(|m| m.kind() != "Namespace").collect();
+                let mut resolver = Resolver::new(&conn.client, server);
                 let keep = BTreeSet::new();
-                match prune::prune(&conn.client, server, candidates, &keep, &r.app, &r.environment, &self.opts.retry)
-                    .await
-                {
+                let removed = match resolver.targets(&objects, &self.opts.retry).await {
+                    Ok(candidates) => {
+                        let (app, env) = (&r.app, &r.environment);
+                        prune::prune(&conn.client, server, candidates, &keep, app, env, &self.opts.retry).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match removed {
                     Ok(removed) => {
                         let line = format!(
                             "removed the objects of revision {} ({}): no revision of {} in {} ever succeeded",

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use paved_core::{DeployContext, DestroyOutcome, Error, Manifest, ReleaseKey, Result, Step};
 
-use super::apply::Target;
 use super::{KubeTarget, history, prune};
 
 impl KubeTarget {
@@ -17,7 +16,9 @@ impl KubeTarget {
         let (app, env) = (key.app.as_str(), key.environment.as_str());
         let _lock = self.lock(app, env).await;
         let (ns, history) = self.find(conn, app, env).await?;
-        let mut candidates: Vec<Target> = history.iter().flat_map(|s| s.manifests.iter()).map(Target::of).collect();
+        let mut resolver = super::discovery::Resolver::new(&conn.client, server);
+        let all: Vec<&Manifest> = history.iter().flat_map(|s| s.manifests.iter()).collect();
+        let mut candidates = resolver.targets(&all, &self.opts.retry).await?;
         if let Some(ns) = &ns {
             candidates.extend(prune::owned_in_namespace(&conn.client, server, ns, app, env, &self.opts.retry).await?);
         }

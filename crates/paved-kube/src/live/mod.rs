@@ -42,6 +42,7 @@ pub mod apply;
 pub mod connection;
 mod deploy;
 mod destroy;
+mod discovery;
 mod handover;
 pub mod history;
 pub mod prune;
