@@ -735,6 +735,41 @@ async fn destroy_keeps_a_namespace_with_a_resource_quota_or_a_bare_pod() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn destroy_sees_custom_resources_and_says_what_it_could_not_list() {
+    // Someone else's custom resource keeps the namespace; one of the app's (by its labels),
+    // though no revision lists it, is swept.
+    let f = fixture();
+    f.server.serve("example.com/v1", "widgetz", "Widget", true);
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.insert(
+        &format!("/apis/example.com/v1/namespaces/{NS}/widgetz/theirs"),
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "theirs", "namespace": NS}}),
+    );
+    let mine = format!("/apis/example.com/v1/namespaces/{NS}/widgetz/mine");
+    let labels = f.server.get(DEPLOYMENT).unwrap()["metadata"]["labels"].clone();
+    f.server.insert(
+        &mine,
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "mine", "namespace": NS, "labels": labels}}),
+    );
+    let outcome = f.platform.destroy(&app(), "production").await.unwrap();
+    assert!(outcome.deleted.contains(&"Widget/mine".to_string()), "{:?}", outcome.deleted);
+    assert!(f.server.get(&mine).is_none());
+    assert!(f.server.has_namespace(NS));
+    let note = f.rec.messages().into_iter().find(|m| m.contains("kept the namespace")).expect("a report");
+    assert!(note.contains("Widget/theirs"), "{note}");
+
+    // A group whose resources cannot be read: the namespace cannot be checked, so it stays.
+    let f = fixture();
+    f.server.serve("example.com/v1", "widgetz", "Widget", true);
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.fail_next("GET", "/apis/example.com/v1", 503, 100);
+    f.platform.destroy(&app(), "production").await.unwrap();
+    assert!(f.server.has_namespace(NS));
+    let note = f.rec.messages().into_iter().find(|m| m.contains("kept the namespace")).expect("a report");
+    assert!(note.contains("cannot list example.com/v1"), "{note}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn destroy_keeps_a_shared_namespace() {
     let (client, server) = MockApiServer::start();
     let mut config = OrgConfig::default();

@@ -91,7 +91,7 @@ pub(crate) const KINDS: &[KindInfo] = &[
 
 /// The rank of kinds paved does not know (custom resources): after every known kind but API
 /// services and webhooks (as in Helm).
-const UNKNOWN_RANK: u8 = 30;
+pub(crate) const UNKNOWN_RANK: u8 = 30;
 
 /// `(group, version)` of an `apiVersion`.
 pub(crate) fn group_version(api_version: &str) -> (&str, &str) {

@@ -13,7 +13,7 @@ use kube::api::{
 };
 use paved_core::{Manifest, Result};
 
-use super::apply::{KINDS, Target, owned_by, owner_selector};
+use super::apply::{KINDS, Target, group_version, owned_by, owner_selector};
 use super::retry::{self, RetryPolicy};
 
 /// Identity of an object across releases: group, kind, namespace, name.
@@ -98,39 +98,95 @@ pub(crate) async fn prune(
     Ok(deleted)
 }
 
-/// Lists the objects of every namespaced kind paved knows in `namespace` (metadata only) that
-/// no other object owns, skipping kinds the cluster does not serve: `(kind, resource,
-/// metadata)` per object.
+/// Every namespaced resource the cluster lists (discovery: the core group and each group's
+/// preferred version), but events and metrics, which are not objects anyone deploys. The
+/// second list names the group versions that could not be read.
+async fn listable_resources(
+    client: &Client,
+    server: &str,
+    policy: &RetryPolicy,
+) -> Result<(Vec<(String, ApiResource)>, Vec<String>)> {
+    let mut lists = Vec::new();
+    let mut unreadable = Vec::new();
+    match retry::retry(policy, || client.list_core_api_resources("v1")).await {
+        Ok(l) => lists.push(l),
+        Err(e) => return Err(retry::to_error(server, "discovering the core resources", e)),
+    }
+    let groups = retry::retry(policy, || client.list_api_groups())
+        .await
+        .map_err(|e| retry::to_error(server, "discovering the API groups", e))?;
+    for g in groups.groups {
+        let Some(gv) = g
+            .preferred_version
+            .map(|v| v.group_version)
+            .or_else(|| g.versions.first().map(|v| v.group_version.clone()))
+        else {
+            continue;
+        };
+        if matches!(g.name.as_str(), "metrics.k8s.io" | "events.k8s.io") {
+            continue;
+        }
+        // One broken aggregated API must not hide the rest: it is named instead.
+        match retry::retry(policy, || client.list_api_group_resources(&gv)).await {
+            Ok(l) => lists.push(l),
+            Err(e) => {
+                tracing::warn!(group_version = %gv, error = %e, "cannot list the resources of a group");
+                unreadable.push(gv);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for list in lists {
+        let (group, version) = group_version(&list.group_version);
+        for r in list.resources {
+            let listable = r.namespaced && !r.name.contains('/') && r.verbs.iter().any(|v| v == "list");
+            if !listable || (group.is_empty() && r.name == "events") {
+                continue;
+            }
+            let gvk = GroupVersionKind::gvk(group, version, &r.kind);
+            out.push((r.kind.clone(), ApiResource::from_gvk_with_plural(&gvk, &r.name)));
+        }
+    }
+    Ok((out, unreadable))
+}
+
+/// One object found in a namespace: its kind, resource, and metadata.
+type Found = (String, ApiResource, kube::api::ObjectMeta);
+
+/// Lists the objects of every namespaced resource the cluster serves in `namespace` (metadata
+/// only) that no other object owns. Also returns the group versions that could not be read.
 async fn list_namespaced(
     client: &Client,
     server: &str,
     namespace: &str,
     lp: &ListParams,
     policy: &RetryPolicy,
-) -> Result<Vec<(&'static super::apply::KindInfo, ApiResource, kube::api::ObjectMeta)>> {
+) -> Result<(Vec<Found>, Vec<String>)> {
+    let (resources, mut unreadable) = listable_resources(client, server, policy).await?;
     let mut out = Vec::new();
-    for k in KINDS.iter().filter(|k| k.namespaced) {
-        let version = default_version(k.group);
-        let gvk = GroupVersionKind::gvk(k.group, version, k.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, k.plural);
+    for (kind, resource) in resources {
         let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
         let list = match retry::retry(policy, || api.list_metadata(lp)).await {
             Ok(l) => l,
-            Err(e) if retry::code(&e) == Some(404) => continue,
-            Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", k.plural), e)),
+            Err(e) if matches!(retry::code(&e), Some(404 | 405)) => continue,
+            Err(e) if matches!(retry::code(&e), Some(401 | 403)) => {
+                // Not allowed to look: cannot tell what is there.
+                unreadable.push(format!("{} ({})", resource.plural, resource.api_version));
+                continue;
+            }
+            Err(e) => return Err(retry::to_error(server, &format!("listing {} in {namespace}", resource.plural), e)),
         };
         // What a controller made (a Deployment's ReplicaSets and their Pods) goes with its
         // owner; a bare Pod, a quota or a limit range is an object of its own.
         let standalone =
             list.items.into_iter().filter(|i| i.metadata.owner_references.as_ref().is_none_or(Vec::is_empty));
-        out.extend(standalone.map(|item| (k, resource.clone(), item.metadata)));
+        out.extend(standalone.map(|item| (kind.clone(), resource.clone(), item.metadata)));
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
-/// Every object in `namespace` of a kind paved knows that carries the app's ownership labels
-/// (what `destroy` sweeps besides the objects its history lists). Kinds the cluster does not
-/// serve are skipped.
+/// Every object in `namespace`, of any kind the cluster serves, that carries the app's
+/// ownership labels (what `destroy` sweeps besides the objects its history lists).
 pub(crate) async fn owned_in_namespace(
     client: &Client,
     server: &str,
@@ -140,18 +196,21 @@ pub(crate) async fn owned_in_namespace(
     policy: &RetryPolicy,
 ) -> Result<Vec<Target>> {
     let lp = ListParams::default().labels(&owner_selector(app, env));
-    let items = list_namespaced(client, server, namespace, &lp, policy).await?;
+    let (items, _) = list_namespaced(client, server, namespace, &lp, policy).await?;
     Ok(items
         .into_iter()
-        .filter_map(|(k, resource, meta)| {
-            Some(Target { resource, namespace: Some(namespace.to_string()), name: meta.name?, rank: k.rank })
+        .filter_map(|(kind, resource, meta)| {
+            let rank = rank_of(&resource.group, &kind);
+            Some(Target { resource, namespace: Some(namespace.to_string()), name: meta.name?, rank })
         })
         .collect())
 }
 
-/// Objects in `namespace` that paved does not own for this app and environment (besides the
-/// ones every namespace has: the `default` ServiceAccount, `kube-root-ca.crt`, token Secrets),
-/// as `Kind/name`. `destroy` keeps a namespace that holds any: deleting it would delete them.
+/// Objects in `namespace`, of any kind the cluster serves, that paved does not own for this
+/// app and environment (besides the ones every namespace has: the `default` ServiceAccount,
+/// `kube-root-ca.crt`, token Secrets), as `Kind/name`, and resources that could not be listed
+/// (`cannot list …`). `destroy` keeps a namespace when there is any: deleting it would delete
+/// them.
 pub(crate) async fn unowned_in_namespace(
     client: &Client,
     server: &str,
@@ -160,30 +219,23 @@ pub(crate) async fn unowned_in_namespace(
     env: &str,
     policy: &RetryPolicy,
 ) -> Result<Vec<String>> {
-    let items = list_namespaced(client, server, namespace, &ListParams::default(), policy).await?;
-    Ok(items
+    let (items, unreadable) = list_namespaced(client, server, namespace, &ListParams::default(), policy).await?;
+    let mut out: Vec<String> = items
         .into_iter()
-        .filter_map(|(k, _, meta)| {
+        .filter_map(|(kind, _, meta)| {
             let name = meta.name?;
-            let built_in =
-                matches!((k.kind, name.as_str()), ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt"))
-                    || (k.kind == "Secret" && name.starts_with("default-token-"));
-            (!built_in && !owned_by(meta.labels.as_ref(), app, env)).then(|| format!("{}/{name}", k.kind))
+            let built_in = matches!(
+                (kind.as_str(), name.as_str()),
+                ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt")
+            ) || (kind == "Secret" && name.starts_with("default-token-"));
+            (!built_in && !owned_by(meta.labels.as_ref(), app, env)).then(|| format!("{kind}/{name}"))
         })
-        .collect())
+        .collect();
+    out.extend(unreadable.into_iter().map(|what| format!("cannot list {what}")));
+    Ok(out)
 }
 
-fn default_version(group: &str) -> &'static str {
-    match group {
-        "autoscaling" => "v2",
-        "policy"
-        | "networking.k8s.io"
-        | "rbac.authorization.k8s.io"
-        | "apps"
-        | "batch"
-        | "gateway.networking.k8s.io"
-        | "monitoring.coreos.com"
-        | "" => "v1",
-        _ => "v1",
-    }
+/// The apply rank of a kind (see [`KINDS`]).
+fn rank_of(group: &str, kind: &str) -> u8 {
+    KINDS.iter().find(|k| k.group == group && k.kind == kind).map_or(super::apply::UNKNOWN_RANK, |k| k.rank)
 }

@@ -4,7 +4,8 @@
 use paved_core::bookkeeping::{self, not_deployed};
 use paved_core::{ReleaseKey, ReleaseStatus, Result, RevisionState};
 
-use super::apply::{self, MissingKinds, Target};
+use super::apply::{self, MissingKinds};
+use super::discovery::{Resolved, Resolver};
 use super::rollout::{self, RolloutState, deployment_state};
 use super::{KubeTarget, retry};
 
@@ -54,13 +55,19 @@ impl KubeTarget {
         }
         let mut missing = Vec::new();
         let mut not_served = Vec::new();
+        let mut resolver = Resolver::new(&conn.client, server);
         for m in current.manifests.iter().filter(|m| m.kind() != "Deployment") {
-            let t = Target::of(m);
+            let t = match resolver.resolve(m, &self.opts.retry).await? {
+                Resolved::Target(t) => t,
+                Resolved::NotServed(_) => {
+                    not_served.push(format!("{}/{}", m.kind(), m.name()));
+                    continue;
+                }
+            };
             let api = t.api(&conn.client);
             match retry::retry(&self.opts.retry, || api.get_opt(&t.name)).await {
                 Ok(Some(_)) => {}
                 Ok(None) => missing.push(t.key()),
-                Err(e) if retry::code(&e) == Some(404) => not_served.push(t.key()),
                 Err(e) => return Err(retry::to_error(server, &format!("reading {}", t.key()), e)),
             }
         }
