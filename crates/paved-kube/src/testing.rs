@@ -256,6 +256,9 @@ struct State {
     not_served: BTreeSet<String>,
     /// What discovery serves: resources by group version (`v1`, `apps/v1`, `example.com/v1`).
     discoverable: BTreeMap<String, Vec<Served>>,
+    /// Objects deleted while the next watch of them was down (see
+    /// [`MockApiServer::vanish_during_next_watch`]).
+    vanishing: BTreeSet<String>,
     /// Field managers per object key.
     managed: HashMap<String, Vec<Owner>>,
     /// Every value `spec.replicas` took, per Deployment key.
@@ -375,6 +378,7 @@ impl MockApiServer {
             not_served: BTreeSet::new(),
             discoverable: built_in_resources(),
             managed: HashMap::new(),
+            vanishing: BTreeSet::new(),
             replicas: HashMap::new(),
             denied: Vec::new(),
         }));
@@ -466,6 +470,15 @@ impl MockApiServer {
     /// `Unauthorized` for `code` 401.
     pub fn deny(&self, verb: &str, plural: &str, code: u16) {
         self.with(|s| s.denied.push((verb.to_string(), plural.to_string(), code)));
+    }
+
+    /// The next watch of the object at `path` expires (an `ERROR` event, 410 `Expired`, as
+    /// when the watch cache moved on), and the object is deleted meanwhile: the client relists
+    /// and does not find it, and never sees a `DELETED` event.
+    pub fn vanish_during_next_watch(&self, path: &str) {
+        let p = ApiPath::parse(path).expect("an API path");
+        let key = p.key(p.name.as_deref().expect("a path with a name"));
+        self.with(|s| s.vanishing.insert(key));
     }
 
     /// The "cluster" does not serve this resource (a CRD that is not installed): discovery
@@ -1178,6 +1191,12 @@ impl State {
         let limit = self.disconnect_after.take();
         if let Some(name) = name {
             let key = p.key(&name);
+            if self.vanishing.remove(&key) {
+                self.objects.remove(&key);
+                self.queued.remove(&key);
+                let (_, expired) = status(410, "Expired", "too old resource version: 1 (2)", Value::Null);
+                return Reply::Watch(vec![json!({"type": "ERROR", "object": expired})], true);
+            }
             loop {
                 if limit.is_some_and(|l| events.len() >= l) {
                     break;

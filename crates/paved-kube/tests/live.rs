@@ -370,6 +370,19 @@ async fn a_forbidden_watch_fails_fast_with_the_rbac_hint() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deployment_gone_after_a_relist_is_reported_deleted() {
+    let f = fixture_with(|t| t.auto_rollback(false));
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.set_rollout(|image| if image.ends_with(":v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
+    // Its watch expires and it is deleted meanwhile: no DELETED event, only a relist without it.
+    f.server.vanish_during_next_watch(DEPLOYMENT);
+    let started = tokio::time::Instant::now();
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    assert!(err.to_string().contains("deployment shop was deleted during the rollout"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "not the timeout: {:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_field_manager_conflict_names_the_manager_and_fields() {
     let f = fixture();
     f.platform.deploy(&request("v1", false)).await.unwrap();

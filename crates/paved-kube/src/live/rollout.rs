@@ -137,30 +137,40 @@ where
     let mut stream = std::pin::pin!(stream);
     let mut last: Option<String> = None;
     let mut denied: Option<kube::Error> = None;
+    let mut listed = false;
     let watch = async {
         loop {
             match stream.try_next().await {
-                Ok(Some(watcher::Event::Apply(d) | watcher::Event::InitApply(d))) => match rule(&d) {
-                    RolloutState::Complete { desired } => {
-                        cx.report(
-                            Step::Watch,
-                            format!("{kind} {name}: {desired}/{desired} updated, {desired}/{desired} available"),
-                            Some((desired, desired)),
-                        );
-                        return Ok(());
-                    }
-                    RolloutState::Failed { message } => return Err(message),
-                    RolloutState::Progressing { message, updated, available, desired } => {
-                        let line =
-                            format!("{kind} {name}: {updated}/{desired} updated, {available}/{desired} available");
-                        tracing::debug!(%message, "rollout progressing");
-                        if last.as_deref() != Some(line.as_str()) {
-                            cx.report(Step::Watch, line.clone(), Some((available.min(desired), desired)));
+                Ok(Some(watcher::Event::Apply(d) | watcher::Event::InitApply(d))) => {
+                    listed = true;
+                    match rule(&d) {
+                        RolloutState::Complete { desired } => {
+                            cx.report(
+                                Step::Watch,
+                                format!("{kind} {name}: {desired}/{desired} updated, {desired}/{desired} available"),
+                                Some((desired, desired)),
+                            );
+                            return Ok(());
                         }
-                        last = Some(line);
+                        RolloutState::Failed { message } => return Err(message),
+                        RolloutState::Progressing { message, updated, available, desired } => {
+                            let line =
+                                format!("{kind} {name}: {updated}/{desired} updated, {available}/{desired} available");
+                            tracing::debug!(%message, "rollout progressing");
+                            if last.as_deref() != Some(line.as_str()) {
+                                cx.report(Step::Watch, line.clone(), Some((available.min(desired), desired)));
+                            }
+                            last = Some(line);
+                        }
                     }
-                },
+                }
                 Ok(Some(watcher::Event::Delete(_))) => {
+                    return Err(format!("{kind} {name} was deleted during the rollout"));
+                }
+                // A (re)list that did not find it: it is gone (as kube-runtime's `watch_object`
+                // reads it), whether or not a delete event was seen.
+                Ok(Some(watcher::Event::Init)) => listed = false,
+                Ok(Some(watcher::Event::InitDone)) if !listed => {
                     return Err(format!("{kind} {name} was deleted during the rollout"));
                 }
                 Ok(Some(_)) => {}
