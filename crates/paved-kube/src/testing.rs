@@ -270,8 +270,16 @@ struct State {
 /// The mock API server. Dropping it stops serving (the client then sees connection errors).
 pub struct MockApiServer {
     state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    serving: Serving,
     client: kube::Client,
+}
+
+/// How the server runs, and so how it is stopped.
+enum Serving {
+    /// A task on the caller's runtime, behind the in-process client.
+    Task(JoinHandle<()>),
+    /// A thread and runtime of its own, also listening on a TCP port ([`MockApiServer::listen`]).
+    Thread(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 impl std::fmt::Debug for MockApiServer {
@@ -282,7 +290,14 @@ impl std::fmt::Debug for MockApiServer {
 
 impl Drop for MockApiServer {
     fn drop(&mut self) {
-        self.task.abort();
+        match &mut self.serving {
+            Serving::Task(task) => task.abort(),
+            Serving::Thread(stop) => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+        }
     }
 }
 
@@ -398,7 +413,43 @@ impl MockApiServer {
             }
         });
         let client = kube::Client::new(service, "default");
-        (client.clone(), MockApiServer { state, task, client })
+        (client.clone(), MockApiServer { state, serving: Serving::Task(task), client })
+    }
+
+    /// Starts a server that also listens on `127.0.0.1` (plain HTTP, a port of its own), on a
+    /// thread and runtime of its own, for clients in other processes: the `paved` binary with a
+    /// kubeconfig whose `server` is the returned URL (`http://127.0.0.1:PORT`). Scripted faults
+    /// that reset a connection answer 502 there. Dropping the server stops it.
+    pub fn listen() -> (String, MockApiServer) {
+        let (ready, started) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let (client, server) = MockApiServer::start();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+                let url = format!("http://{}", listener.local_addr().expect("an address"));
+                let state = server.state.clone();
+                ready.send((url, state.clone(), client)).expect("the caller waits");
+                let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+                    let state = state.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                        let reply = state.lock().expect("not poisoned").handle(&parts, &bytes);
+                        let reply = match reply {
+                            Reply::Reset => Reply::Text(502, "connection reset (scripted)"),
+                            other => other,
+                        };
+                        response(reply).map(axum::body::Body::new)
+                    }
+                });
+                let _ = axum::serve(listener, app).with_graceful_shutdown(async move { drop(stopped.await) }).await;
+                drop(server);
+            });
+        });
+        let (url, state, client) = started.recv().expect("the server starts");
+        (url, MockApiServer { state, serving: Serving::Thread(Some(stop)), client })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
