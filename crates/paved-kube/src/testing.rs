@@ -523,6 +523,11 @@ impl MockApiServer {
         self.with(|s| s.denied.push((verb.to_string(), plural.to_string(), code)));
     }
 
+    /// RBAC lets `verb` on `plural` through again (undoes [`MockApiServer::deny`]).
+    pub fn allow(&self, verb: &str, plural: &str) {
+        self.with(|s| s.denied.retain(|(v, p, _)| !(v == verb && p == plural)));
+    }
+
     /// The next watch of the object at `path` expires (an `ERROR` event, 410 `Expired`, as
     /// when the watch cache moved on), and the object is deleted meanwhile: the client relists
     /// and does not find it, and never sees a `DELETED` event.

@@ -22,6 +22,36 @@ pub enum DeployerCapability {
     Destroy,
     /// Refuses to destroy (the target lacks `DeployerCapabilities::destroy`).
     RefusesDestroy,
+    /// Applies to a cluster the harness can script ([`DeployerHarness::with_cluster`]): the
+    /// scenarios of a real API server's behaviour (autoscaler handover, failing workloads,
+    /// RBAC, objects of others).
+    ScriptedCluster,
+}
+
+/// The cluster behind a target, as a test scripts it (the kube target's scripted API server;
+/// nothing here depends on Kubernetes crates). Namespaces are `{app}-{env}`, the default.
+pub trait ClusterScript: Send + Sync {
+    /// From now on, rollouts of images whose tag is `tag` fail (crash-looping pods; a
+    /// Deployment exceeds its progress deadline, a StatefulSet never gets ready).
+    fn fail_rollouts_of(&self, tag: &str);
+    /// The autoscaler sets the replicas of Deployment `name` in `namespace` (through `scale`).
+    fn autoscale(&self, namespace: &str, name: &str, replicas: i64);
+    /// The live `spec.replicas` of Deployment `name`, if it exists.
+    fn replicas(&self, namespace: &str, name: &str) -> Option<i64>;
+    /// Every value `spec.replicas` of Deployment `name` took, in order.
+    fn replica_history(&self, namespace: &str, name: &str) -> Vec<i64>;
+    /// Whether an autoscaler named `name` exists in `namespace`.
+    fn has_autoscaler(&self, namespace: &str, name: &str) -> bool;
+    /// RBAC refuses `verb` (`watch`, `list`, …) on `plural` (`deployments`) from now on.
+    fn deny(&self, verb: &str, plural: &str);
+    /// RBAC lets `verb` on `plural` through again.
+    fn allow(&self, verb: &str, plural: &str);
+    /// Someone else's ResourceQuota `name` in `namespace`.
+    fn add_resource_quota(&self, namespace: &str, name: &str);
+    /// Whether the namespace exists.
+    fn has_namespace(&self, namespace: &str) -> bool;
+    /// `Kind/name` of every object in `namespace` that is not a release record.
+    fn objects_in(&self, namespace: &str) -> Vec<String>;
 }
 
 /// The target under test, the renderer that makes its releases and the configuration they
@@ -34,12 +64,23 @@ pub struct DeployerHarness {
     pub renderer: Arc<dyn Renderer>,
     /// The configuration the suite's requests are resolved against.
     pub config: OrgConfig,
+    /// The cluster behind the target, when the test can script it.
+    pub cluster: Option<Arc<dyn ClusterScript>>,
 }
 
 impl DeployerHarness {
     /// A harness for `deployer`, rendering with `renderer` under the built-in configuration.
     pub fn new(deployer: Arc<dyn Deployer>, renderer: Arc<dyn Renderer>) -> Self {
-        DeployerHarness { deployer, renderer, config: OrgConfig::default() }
+        DeployerHarness { deployer, renderer, config: OrgConfig::default(), cluster: None }
+    }
+
+    /// The same harness with the cluster behind its target, for the [`ScriptedCluster`]
+    /// scenarios.
+    ///
+    /// [`ScriptedCluster`]: DeployerCapability::ScriptedCluster
+    pub fn with_cluster(mut self, cluster: Arc<dyn ClusterScript>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// The same harness with another configuration (e.g. namespaces of the target's cluster).
@@ -50,7 +91,18 @@ impl DeployerHarness {
 
     /// The release of `app` with image tag `tag` in `env`, as the platform would build it.
     pub fn release(&self, app: &str, tag: &str, env: &str) -> Result<Release, Error> {
-        let request = DeployRequest::new(app, &format!("ghcr.io/company/{app}:{tag}"), env)?;
+        self.release_with(app, tag, env, |r| r)
+    }
+
+    /// [`DeployerHarness::release`] of a request `change` changes (replicas, escape hatches).
+    pub fn release_with(
+        &self,
+        app: &str,
+        tag: &str,
+        env: &str,
+        change: impl FnOnce(DeployRequest) -> DeployRequest,
+    ) -> Result<Release, Error> {
+        let request = change(DeployRequest::new(app, &format!("ghcr.io/company/{app}:{tag}"), env)?);
         let resolved = ResolvedApp::resolve(&self.config, &request)?;
         let manifests = self.renderer.render(&resolved)?;
         Ok(Release::new(resolved, manifests, "suite", PolicyReport::default()))
@@ -58,6 +110,19 @@ impl DeployerHarness {
 
     async fn deploy(&self, app: &str, tag: &str, env: &str) -> Result<DeployOutcome, Error> {
         self.deployer.deploy(&self.release(app, tag, env)?, &DeployContext::new()).await
+    }
+
+    async fn deploy_with(
+        &self,
+        app: &str,
+        tag: &str,
+        change: impl FnOnce(DeployRequest) -> DeployRequest,
+    ) -> Result<DeployOutcome, Error> {
+        self.deployer.deploy(&self.release_with(app, tag, "production", change)?, &DeployContext::new()).await
+    }
+
+    fn cluster(&self) -> &dyn ClusterScript {
+        self.cluster.as_deref().expect("ScriptedCluster scenarios run with a cluster")
     }
 }
 
@@ -72,13 +137,14 @@ impl Harness for DeployerHarness {
         match capability {
             DeployerCapability::Destroy => self.deployer.capabilities().destroy,
             DeployerCapability::RefusesDestroy => !self.deployer.capabilities().destroy,
+            DeployerCapability::ScriptedCluster => self.cluster.is_some(),
         }
     }
 }
 
 /// Every scenario of the suite, in the order [`run`] runs them.
 pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
-    use DeployerCapability::{Destroy, RefusesDestroy};
+    use DeployerCapability::{Destroy, RefusesDestroy, ScriptedCluster};
     vec![
         scenario!(first_deploy_is_revision_one),
         scenario!(an_unchanged_release_creates_no_revision),
@@ -94,6 +160,12 @@ pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
         scenario!(list_gives_the_current_revision_of_every_app),
         scenario!(destroy_removes_the_app_and_nothing_else, [Destroy]),
         scenario!(destroy_is_refused_without_the_capability, [RefusesDestroy]),
+        scenario!(the_autoscaler_switched_on_off_and_on_keeps_the_replicas, [ScriptedCluster]),
+        scenario!(a_rollback_crosses_an_autoscaler_switch, [ScriptedCluster]),
+        scenario!(a_crash_looping_statefulset_fails_the_deploy_and_is_rolled_back, [ScriptedCluster]),
+        scenario!(a_forbidden_watch_fails_with_the_rbac_hint, [ScriptedCluster]),
+        scenario!(a_failed_first_deploy_leaves_nothing_running, [ScriptedCluster]),
+        scenario!(destroy_keeps_a_namespace_with_a_resource_quota, [ScriptedCluster, Destroy]),
     ]
 }
 
@@ -267,5 +339,109 @@ async fn destroy_is_refused_without_the_capability(h: &DeployerHarness) -> Outco
     let e = h.deployer.destroy(&k, &DeployContext::new()).await;
     ensure!(matches!(&e, Err(e) if e.hint().is_some()), "destroy refused with a hint, got {e:?}");
     ensure_eq!(revisions(&h.deployer.history(&k).await?), vec![1], "history after the refused destroy");
+    Ok(())
+}
+
+/// No autoscaler (`--no-hpa`) and `n` replicas.
+fn fixed(n: u32) -> impl FnOnce(DeployRequest) -> DeployRequest {
+    move |r| {
+        let mut o = r.overrides.clone();
+        o.disabled.push(paved_core::Component::Hpa);
+        r.with_replicas(n).with_overrides(o)
+    }
+}
+
+async fn the_autoscaler_switched_on_off_and_on_keeps_the_replicas(h: &DeployerHarness) -> Outcome {
+    let (app, ns) = ("suite-hpa", "suite-hpa-production");
+    let c = h.cluster();
+    h.deploy_with(app, "v1", fixed(5)).await?;
+    h.deploy(app, "v2", "production").await?;
+    ensure_eq!(c.replicas(ns, app), Some(5), "replicas after the autoscaler was switched on");
+    c.autoscale(ns, app, 7);
+    h.deploy(app, "v3", "production").await?;
+    ensure_eq!(c.replicas(ns, app), Some(7), "the autoscaler's replicas through a new image");
+    h.deploy_with(app, "v4", fixed(4)).await?;
+    ensure_eq!(c.replicas(ns, app), Some(4), "replicas taken back when the autoscaler is off");
+    ensure!(!c.has_autoscaler(ns, app), "the autoscaler is gone");
+    h.deploy(app, "v5", "production").await?;
+    ensure_eq!(c.replica_history(ns, app), vec![5, 7, 4], "never reset to 1 on the way");
+    Ok(())
+}
+
+async fn a_rollback_crosses_an_autoscaler_switch(h: &DeployerHarness) -> Outcome {
+    let (app, ns) = ("suite-hpa-back", "suite-hpa-back-production");
+    let c = h.cluster();
+    h.deploy(app, "v1", "production").await?;
+    c.autoscale(ns, app, 6);
+    h.deploy_with(app, "v2", fixed(2)).await?;
+    let k = key(app, "production");
+    let out = h.deployer.rollback(&k, Some(1), "oncall", &DeployContext::new()).await?;
+    ensure_eq!(out.record.revision, 3, "the rollback's revision");
+    ensure!(c.has_autoscaler(ns, app), "the autoscaler is back");
+    ensure!(c.replicas(ns, app).is_some_and(|n| n >= 3), "within the autoscaler's minimum: {:?}", c.replicas(ns, app));
+    h.deployer.rollback(&k, Some(2), "oncall", &DeployContext::new()).await?;
+    ensure_eq!(c.replicas(ns, app), Some(2), "and back across it");
+    Ok(())
+}
+
+async fn a_crash_looping_statefulset_fails_the_deploy_and_is_rolled_back(h: &DeployerHarness) -> Outcome {
+    let app = "suite-sts";
+    let sts = |tag: &str| {
+        let yaml = format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  replicas: 2\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n"
+        );
+        move |r: DeployRequest| {
+            let mut o = r.overrides.clone();
+            o.extra_manifests = vec![paved_core::ManifestFile::parse("db.yaml", &yaml).expect("a manifest")];
+            r.with_overrides(o)
+        }
+    };
+    h.deploy_with(app, "v1", sts("v1")).await?;
+    h.cluster().fail_rollouts_of("db-v2");
+    let failed = h.deploy_with(app, "v2", sts("db-v2")).await;
+    ensure!(
+        matches!(&failed, Err(Error::Rollout { restored: Some(3), .. })),
+        "a failed rollout, rolled back to a new revision 3: {failed:?}"
+    );
+    let history = h.deployer.history(&key(app, "production")).await?;
+    ensure!(
+        history.iter().any(|r| r.revision == 2 && r.state == Some(paved_core::RevisionState::Failed)),
+        "revision 2 is failed: {history:?}"
+    );
+    Ok(())
+}
+
+async fn a_forbidden_watch_fails_with_the_rbac_hint(h: &DeployerHarness) -> Outcome {
+    let app = "suite-rbac";
+    h.deploy(app, "v1", "production").await?;
+    h.cluster().deny("watch", "deployments");
+    let e = h.deploy(app, "v2", "production").await;
+    h.cluster().allow("watch", "deployments");
+    let Err(e) = e else { return Err(super::Failure::new("the deploy succeeded without a watch")) };
+    ensure!(error_text(&e).contains("forbidden"), "forbidden: {}", error_text(&e));
+    ensure!(e.hint().is_some_and(|h| h.contains("cluster admin")), "the RBAC hint: {}", error_text(&e));
+    Ok(())
+}
+
+async fn a_failed_first_deploy_leaves_nothing_running(h: &DeployerHarness) -> Outcome {
+    let (app, ns) = ("suite-atomic", "suite-atomic-production");
+    h.cluster().fail_rollouts_of("atomic-v1");
+    let e = h.deploy(app, "atomic-v1", "production").await;
+    ensure!(matches!(&e, Err(Error::Rollout { restored: None, .. })), "a failed rollout: {e:?}");
+    let left: Vec<String> =
+        h.cluster().objects_in(ns).into_iter().filter(|o| !o.starts_with("Pod/") && !o.starts_with("Event/")).collect();
+    ensure!(left.is_empty(), "nothing of it runs: {left:?}");
+    let history = h.deployer.history(&key(app, "production")).await?;
+    ensure_eq!(revisions(&history), vec![1], "the failed revision stays on record");
+    Ok(())
+}
+
+async fn destroy_keeps_a_namespace_with_a_resource_quota(h: &DeployerHarness) -> Outcome {
+    let (app, ns) = ("suite-quota", "suite-quota-production");
+    h.deploy(app, "v1", "production").await?;
+    h.cluster().add_resource_quota(ns, "compute");
+    let out = h.deployer.destroy(&key(app, "production"), &DeployContext::new()).await?;
+    ensure!(!out.deleted.iter().any(|d| d.starts_with("Namespace/")), "the namespace is kept: {:?}", out.deleted);
+    ensure!(h.cluster().has_namespace(ns), "the namespace exists");
     Ok(())
 }
