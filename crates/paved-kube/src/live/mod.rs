@@ -8,18 +8,25 @@
 //!    objects identical to the current revision's are re-applied (drift is repaired) and no
 //!    revision is created;
 //! 2. apply the Namespace, then record the new revision as `pending` (creating its Secret is
-//!    the lock between concurrent deploys), then server-side apply every other object in
-//!    dependency order as field manager `paved` (force only with
-//!    [`KubeTarget::force_conflicts`]);
-//! 3. watch each Deployment until its rollout completes, fails (`ProgressDeadlineExceeded`)
-//!    or the [timeout](KubeTarget::timeout) passes, reporting `2/3 updated, 1/3 available`;
+//!    the lock between concurrent deploys), then apply the release's CustomResourceDefinitions
+//!    and wait until they are established, then server-side apply every other object in
+//!    Helm's install order as field manager `paved` (force only with
+//!    [`KubeTarget::force_conflicts`]); kinds outside the built-in groups are resolved through
+//!    API discovery, and a Deployment's `spec.replicas` is handed to or taken back from its
+//!    autoscaler first ([`HANDOVER_MANAGER`]);
+//! 3. watch what rolls out, all at once: Deployments, StatefulSets and DaemonSets by the rules
+//!    of `kubectl rollout status`, Jobs, claims, load balancers by Helm's `--wait` checks,
+//!    until they are ready, fail (`ProgressDeadlineExceeded`, a failed Job) or the
+//!    [timeout](KubeTarget::timeout) passes (a 401/403 on the watch fails at once), reporting
+//!    `2/3 updated, 1/3 available`;
 //! 4. on success: delete what the previous revisions had and this one no longer renders
 //!    (only objects labelled as the app's), mark the revision `deployed`, trim the history to
 //!    [`KubeTarget::history_max`];
 //! 5. on failure: collect the pods' last reasons (`ImagePullBackOff`, `CrashLoopBackOff`,
 //!    failed probes, unschedulable), mark the revision `failed` and, unless
 //!    [rollback is off](KubeTarget::auto_rollback), re-apply the previous revision as a new
-//!    revision and wait for it; the error ([`paved_core::Error::Rollout`]) reports both.
+//!    revision and wait for it (a release that never succeeded has its objects removed
+//!    instead); the error ([`paved_core::Error::Rollout`]) reports both.
 //!
 //! A deploy future dropped half-way (Ctrl-C, a cancelled task) restores the previous
 //! revision in a background task (see [`KubeTarget::settle`]); a process killed half-way
