@@ -74,13 +74,18 @@ struct Fixture {
 }
 
 fn fixture_with(configure: impl FnOnce(KubeTarget) -> KubeTarget) -> Fixture {
+    fixture_of(OrgConfig::default(), configure)
+}
+
+/// A platform deploying with `config` (every environment on the kube target) through a target
+/// `configure` sets up, on a new scripted server.
+fn fixture_of(mut config: OrgConfig, configure: impl FnOnce(KubeTarget) -> KubeTarget) -> Fixture {
     let (client, server) = MockApiServer::start();
     let target = configure(KubeTarget::with_client(client, "mock cluster").retry_policy(RetryPolicy::new(
         4,
         Duration::from_millis(100),
         Duration::from_secs(1),
     )));
-    let mut config = OrgConfig::default();
     for env in config.environments.values_mut() {
         env.target = "kube".into();
     }
@@ -962,27 +967,11 @@ async fn claims_and_load_balancers_are_waited_for() {
 
 /// A platform on the scripted server whose organisation grants the app's team `grants`.
 fn fixture_granting(grants: &[&str]) -> Fixture {
-    let f = fixture();
     let toml = format!(
         "[apps.shop]\nteam = \"platform\"\n[escape_hatches.grants]\nplatform = [{}]\n",
         grants.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(", ")
     );
-    let mut config = OrgConfig::parse("paved.toml", &toml).unwrap();
-    for env in config.environments.values_mut() {
-        env.target = "kube".into();
-    }
-    let rec = Recorder::default();
-    let progress = rec.progress.clone();
-    let platform = Platform::builder()
-        .config(config)
-        .renderer(KubeRenderer)
-        .deployer(f.target.clone())
-        .metrics(rec.clone())
-        .actor("tester")
-        .on_progress(move |p| progress.lock().unwrap().push(p.clone()))
-        .build()
-        .unwrap();
-    Fixture { platform, rec, ..f }
+    fixture_of(OrgConfig::parse("paved.toml", &toml).unwrap(), |t| t)
 }
 
 const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
