@@ -569,17 +569,16 @@ impl MockApiServer {
     /// The autoscaler sets a Deployment's replicas through its `scale` subresource, as
     /// `kube-controller-manager`: it owns `spec.replicas` from then on, and a rollout starts.
     pub fn scale(&self, path: &str, replicas: i64) {
+        self.scale_as(path, "kube-controller-manager", replicas);
+    }
+
+    /// [`MockApiServer::scale`] by another writer of the `scale` subresource (`kubectl` for
+    /// `kubectl scale`).
+    pub fn scale_as(&self, path: &str, manager: &str, replicas: i64) {
         let p = ApiPath::parse(path).expect("an API path");
         let key = p.key(p.name.as_deref().expect("a path with a name"));
-        self.with(|s| {
-            s.update(
-                &key,
-                "kube-controller-manager",
-                Some("scale"),
-                "apps/v1",
-                vec![("/spec/replicas".into(), json!(replicas))],
-            )
-        });
+        let field = vec![("/spec/replicas".to_string(), json!(replicas))];
+        self.with(|s| s.update(&key, manager, Some("scale"), "apps/v1", field));
     }
 
     /// Every value a Deployment's `spec.replicas` took, in order (from its creation).

@@ -622,6 +622,35 @@ async fn a_rollback_across_an_hpa_switch_restores_the_replicas() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_scale_by_hand_is_a_conflict_not_silently_reverted() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.scale_as(DEPLOYMENT, "kubectl", 6);
+    let err = f.platform.deploy(&request("v2", false)).await.unwrap_err();
+    assert!(err.to_string().contains("\"kubectl\" also manages .spec.replicas"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn replicas_below_the_autoscalers_minimum_are_brought_up_to_it() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", true)).await.unwrap();
+    // Below the minimum (3 in production), e.g. scaled by hand or a minimum raised since.
+    f.server.scale(DEPLOYMENT, 2);
+    f.platform.deploy(&request("v2", true)).await.unwrap();
+    assert_eq!(live_replicas(&f.server), 3);
+    assert!(f.rec.messages().iter().any(|m| m.contains("over to its autoscaler at 3")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn autoscalers_that_cannot_be_listed_are_a_warning() {
+    let f = fixture();
+    f.platform.deploy(&request("v1", false)).await.unwrap();
+    f.server.deny("list", "horizontalpodautoscalers", 403);
+    f.platform.deploy(&request("v2", false)).await.unwrap();
+    assert!(f.rec.messages().iter().any(|m| m.contains("cannot list the autoscalers in shop-production (forbidden)")));
+}
+
+#[tokio::test(start_paused = true)]
 async fn someone_elses_autoscaler_keeps_its_replicas_and_the_conflict_is_reported() {
     let f = fixture();
     f.platform.deploy(&request("v1", true)).await.unwrap();

@@ -55,10 +55,10 @@ fn autoscaler_of(manifests: &Manifests, deployment: &Manifest) -> Option<(i64, i
     })
 }
 
-/// Whether paved's applier owns `spec.replicas` of a live Deployment.
-fn paved_owns_replicas(live: &Deployment) -> bool {
+/// Whether the applier `manager` owns `spec.replicas` of a live Deployment.
+fn owns_replicas(live: &Deployment, manager: &str) -> bool {
     live.managed_fields().iter().any(|e| {
-        e.manager.as_deref() == Some(MANAGER)
+        e.manager.as_deref() == Some(manager)
             && e.operation.as_deref() == Some("Apply")
             && e.subresource.as_deref().is_none_or(str::is_empty)
             && e.fields_v1.as_ref().is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
@@ -87,34 +87,44 @@ pub(crate) async fn prepare(
         .await
         .map_err(|e| retry::to_error(server, &format!("reading Deployment/{name}"), e))?;
     let mut handover = Handover::default();
-    match (autoscaler_of(manifests, m), live) {
+    let rendered_hpa = autoscaler_of(manifests, m);
+    // A Deployment that sets its replicas itself (an extra manifest beside its own HPA) keeps
+    // them: nothing is handed over, and nothing taken back.
+    let sets_replicas = m.value().pointer("/spec/replicas").is_some();
+    match (rendered_hpa, live) {
+        (Some(_), _) if sets_replicas => handover.notes.push(format!(
+            "⚠️  deployment {name} sets spec.replicas and an autoscaler of the release scales it: they will conflict; leave replicas out of it"
+        )),
         (Some((min, _)), None) => {
             // New: at the autoscaler's minimum, not the default of 1.
             let mut v = m.value().clone();
             v["spec"]["replicas"] = json!(min);
             handover.payload = Some(Manifest::from_rendered(v));
         }
-        (Some((min, max)), Some(live)) if paved_owns_replicas(&live) => {
+        (Some((min, max)), Some(live)) => {
             let current = live.spec.as_ref().and_then(|s| s.replicas).map_or(1, i64::from);
             let replicas = current.clamp(min, max);
-            let patch = json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {"replicas": replicas},
-            });
-            // Forced: the field passes from paved's applier, which is about to drop it.
-            let params = PatchParams::apply(HANDOVER_MANAGER).force();
-            let patch = Patch::Apply(&patch);
-            retry::retry(policy, || deployments.patch(name, &params, &patch))
-                .await
-                .map_err(|e| retry::to_error(server, &format!("handing the replicas of Deployment/{name} over"), e))?;
-            handover.notes.push(format!(
-                "handed spec.replicas of deployment {name} over to its autoscaler at {replicas} (field manager {HANDOVER_MANAGER})"
-            ));
+            // While paved's applier still holds the field (it is about to drop it), or when the
+            // replicas are outside the autoscaler's bounds (its minimum was raised).
+            if owns_replicas(&live, MANAGER) || replicas != current {
+                let patch = json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"replicas": replicas},
+                });
+                // Forced: the field passes from paved's applier, which is about to drop it.
+                let params = PatchParams::apply(HANDOVER_MANAGER).force();
+                let patch = Patch::Apply(&patch);
+                retry::retry(policy, || deployments.patch(name, &params, &patch)).await.map_err(|e| {
+                    retry::to_error(server, &format!("handing the replicas of Deployment/{name} over"), e)
+                })?;
+                handover.notes.push(format!(
+                    "handed spec.replicas of deployment {name} over to its autoscaler at {replicas} (field manager {HANDOVER_MANAGER})"
+                ));
+            }
         }
-        (Some(_), Some(_)) => {}
         (None, None) => {}
-        (None, Some(_)) => {
+        (None, Some(live)) => {
             // Autoscalers of this Deployment: paved's own go first; anyone else's stays, and
             // then paved does not take the replicas from it.
             let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
@@ -122,9 +132,17 @@ pub(crate) async fn prepare(
             let list = match retry::retry(policy, || hpas.list(&lp)).await {
                 Ok(l) => l.items,
                 Err(e) if retry::code(&e) == Some(404) => Vec::new(),
+                Err(e) if matches!(retry::code(&e), Some(401 | 403)) => {
+                    // Not allowed to look: nothing is deleted, and nothing taken back.
+                    handover.notes.push(format!(
+                        "⚠️  cannot list the autoscalers in {namespace} (forbidden): spec.replicas of deployment {name} is applied without taking it back from one"
+                    ));
+                    return Ok(handover);
+                }
                 Err(e) => return Err(retry::to_error(server, &format!("listing the autoscalers in {namespace}"), e)),
             };
             let mut foreign = false;
+            let mut deleted = false;
             for hpa in list.iter().filter(|h| {
                 h.spec
                     .as_ref()
@@ -139,28 +157,34 @@ pub(crate) async fn prepare(
                     "metadata": {"name": hpa.name_any(), "namespace": namespace},
                 }));
                 match prune::delete_owned(client, server, &Target::of(&object), app, env, policy).await? {
-                    Deleted::Yes => handover.notes.push(format!(
-                        "deleted HorizontalPodAutoscaler/{} before taking spec.replicas of deployment {name} back",
-                        hpa.name_any()
-                    )),
+                    Deleted::Yes => {
+                        deleted = true;
+                        handover.notes.push(format!(
+                            "deleted HorizontalPodAutoscaler/{} before taking spec.replicas of deployment {name} back",
+                            hpa.name_any()
+                        ));
+                    }
                     Deleted::NotOwned => foreign = true,
                     Deleted::Gone => {}
                 }
             }
-            handover.take_replicas = !foreign;
+            // Only from paved's own autoscaler (just deleted) or its handover: a scale by hand
+            // (`kubectl scale`) stays a conflict for the user to see.
+            handover.take_replicas = !foreign && (deleted || owns_replicas(&live, HANDOVER_MANAGER));
         }
     }
     Ok(handover)
 }
 
-/// `true` when a server-side apply conflict is on `spec.replicas` alone, with the autoscaler's
-/// writes (`scale` subresource) or the handover manager.
+/// `true` when a server-side apply conflict is on `spec.replicas` alone, with the HPA
+/// controller's writes (`kube-controller-manager` through the `scale` subresource) or the
+/// handover manager.
 pub(crate) fn only_replicas_from_the_autoscaler(s: &kube::core::Status) -> bool {
     let causes: Vec<_> = s.details.iter().flat_map(|d| d.causes.iter()).collect();
     !causes.is_empty()
         && causes.iter().all(|c| {
             c.field == ".spec.replicas"
-                && (c.message.contains("with subresource \"scale\"")
+                && (c.message.contains("\"kube-controller-manager\" with subresource \"scale\"")
                     || c.message.contains(&format!("\"{HANDOVER_MANAGER}\"")))
         })
 }
@@ -181,9 +205,11 @@ mod tests {
         assert!(only_replicas_from_the_autoscaler(&status(&[(".spec.replicas", scale)])));
         let handover = "conflict with \"paved-hpa-handover\"";
         assert!(only_replicas_from_the_autoscaler(&status(&[(".spec.replicas", handover)])));
-        // Someone's `kubectl edit`, or another field: an error, as before.
+        // Someone's `kubectl edit` or `kubectl scale`, or another field: an error, as before.
         let edit = "conflict with \"kubectl-edit\" using apps/v1";
         assert!(!only_replicas_from_the_autoscaler(&status(&[(".spec.replicas", edit)])));
+        let by_hand = "conflict with \"kubectl\" with subresource \"scale\" using apps/v1";
+        assert!(!only_replicas_from_the_autoscaler(&status(&[(".spec.replicas", by_hand)])));
         assert!(!only_replicas_from_the_autoscaler(&status(&[(".spec.replicas", scale), (".spec.paused", scale)])));
         assert!(!only_replicas_from_the_autoscaler(&status(&[])));
     }
