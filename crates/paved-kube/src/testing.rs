@@ -1018,8 +1018,20 @@ impl State {
                 }
             }
         }
+        // The API server's defaults for what paved leaves out.
         if p.plural == "deployments" && object.pointer("/spec/replicas").is_none() {
             object["spec"]["replicas"] = json!(1);
+        }
+        if p.plural == "statefulsets" {
+            if object.pointer("/spec/replicas").is_none() {
+                object["spec"]["replicas"] = json!(1);
+            }
+            if object.pointer("/spec/updateStrategy").is_none() {
+                object["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+            }
+            if object.pointer("/spec/podManagementPolicy").is_none() {
+                object["spec"]["podManagementPolicy"] = json!("OrderedReady");
+            }
         }
         let (changed, generation) = match &old {
             Some(o) => {

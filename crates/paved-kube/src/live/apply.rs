@@ -90,7 +90,8 @@ pub(crate) const KINDS: &[KindInfo] = &[
 ];
 
 /// The rank of kinds paved does not know (custom resources): after every known kind but API
-/// services and webhooks (as in Helm).
+/// services and webhooks. (Helm applies them after webhooks too; paved applies a release's
+/// webhooks last, so that they cannot refuse the release's own objects before they run.)
 pub(crate) const UNKNOWN_RANK: u8 = 30;
 
 /// `(group, version)` of an `apiVersion`.
@@ -173,7 +174,7 @@ pub(crate) async fn apply_one(
     if force.all {
         params = params.force();
     }
-    let mut payload = secret_as_data(m);
+    let mut payload = secret_as_data(m)?;
     if target.namespace.is_none() && m.namespace().is_some() {
         let mut v = payload.take().unwrap_or_else(|| m.value().clone());
         if let Some(meta) = v["metadata"].as_object_mut() {
@@ -318,18 +319,28 @@ pub(crate) fn first_image(v: &Value) -> Option<&str> {
 /// object. `stringData` is write-only: with server-side apply a key removed from it is never
 /// removed from `data` (kubernetes#108008), so a value the app no longer uses would stay in
 /// the cluster. Applied as `data`, paved owns each key, and a key it stops applying goes.
-pub(crate) fn secret_as_data(m: &Manifest) -> Option<Value> {
+///
+/// A value that is not a string is refused, as the API server refuses it.
+pub(crate) fn secret_as_data(m: &Manifest) -> Result<Option<Value>> {
     if m.kind() != "Secret" {
-        return None;
+        return Ok(None);
     }
     let mut v = m.value().clone();
-    let Some(Value::Object(plain)) = v.as_object_mut()?.remove("stringData") else { return None };
+    let Some(Value::Object(plain)) = v.as_object_mut().and_then(|o| o.remove("stringData")) else { return Ok(None) };
     for (key, value) in plain {
-        let bytes = k8s_openapi::ByteString(value.as_str().unwrap_or_default().as_bytes().to_vec());
+        let Some(text) = value.as_str() else {
+            return Err(Error::invalid(
+                "stringData",
+                format!("{key}: {value}"),
+                format!("is not a string in Secret/{}", m.name()),
+                Some("quote the value (stringData holds strings), e.g. PORT: \"5432\"".to_string()),
+            ));
+        };
+        let bytes = k8s_openapi::ByteString(text.as_bytes().to_vec());
         // `stringData` wins over `data`, as the API server merges them.
         v["data"][key] = serde_json::to_value(bytes).expect("bytes serialize as base64");
     }
-    Some(v)
+    Ok(Some(v))
 }
 
 /// `true` for a Secret whose `stringData` holds redacted placeholders (`sync` secret mode).
@@ -362,6 +373,21 @@ mod tests {
 
     fn m(api: &str, kind: &str) -> Manifest {
         Manifest::new(json!({"apiVersion": api, "kind": kind, "metadata": {"name": "a", "namespace": "ns"}})).unwrap()
+    }
+
+    #[test]
+    fn a_secret_is_applied_as_data_and_a_value_that_is_not_a_string_refused() {
+        let secret = |data: serde_json::Value| {
+            Manifest::new(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ns"},
+                "data": {"OLD": "b2xk"}, "stringData": data}))
+            .unwrap()
+        };
+        let v = secret_as_data(&secret(json!({"A": "hunter2", "OLD": "new"}))).unwrap().unwrap();
+        assert!(v.get("stringData").is_none());
+        assert_eq!(v["data"], json!({"A": "aHVudGVyMg==", "OLD": "bmV3"}), "stringData wins over data");
+        let e = secret_as_data(&secret(json!({"PORT": 5432}))).unwrap_err();
+        assert!(e.to_string().contains("PORT: 5432") && e.hint().unwrap().contains("quote"), "{e}");
+        assert!(secret_as_data(&m("v1", "ConfigMap")).unwrap().is_none());
     }
 
     #[test]

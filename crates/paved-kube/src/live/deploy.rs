@@ -370,8 +370,11 @@ impl KubeTarget {
         let keep: BTreeSet<prune::Identity> = new.manifests.iter().map(prune::identity).collect();
         let mut resolver = Resolver::new(&conn.client, server);
         let all: Vec<&paved_core::Manifest> = history.iter().flat_map(|s| s.manifests.iter()).collect();
-        let candidates = resolver.targets(&all, &self.opts.retry).await?;
-        match prune::prune(&conn.client, server, candidates, &keep, app, env, &self.opts.retry).await {
+        let pruned = match resolver.targets(&all, &self.opts.retry).await {
+            Ok(candidates) => prune::prune(&conn.client, server, candidates, &keep, app, env, &self.opts.retry).await,
+            Err(e) => Err(e),
+        };
+        match pruned {
             Ok(deleted) if !deleted.is_empty() => {
                 cx.report(
                     Step::Apply,

@@ -374,7 +374,8 @@ pub(crate) async fn wait_all(
 }
 
 /// Where a StatefulSet's rolling update stands, exactly as `kubectl rollout status` decides
-/// it: the spec observed, every replica ready, a partition's pods updated, then the current
+/// it: the spec observed, every replica ready; then, with a rolling update (which the API
+/// server defaults, partition 0), the pods from the partition up updated, else the current
 /// revision equal to the update revision. `OnDelete` updates are not rolled out by the
 /// controller: nothing to wait for.
 pub fn statefulset_state(s: &k8s_openapi::api::apps::v1::StatefulSet) -> RolloutState {
@@ -395,12 +396,14 @@ pub fn statefulset_state(s: &k8s_openapi::api::apps::v1::StatefulSet) -> Rollout
     if ready < desired {
         return progressing(format!("Waiting for {} pods to be ready...", desired - ready));
     }
-    if let Some(partition) = strategy.rolling_update.and_then(|r| r.partition).filter(|p| *p > 0) {
-        let expected = desired.saturating_sub(partition as u64);
-        if updated < expected {
-            return progressing(format!(
-                "Waiting for partitioned roll out to finish: {updated} out of {expected} new pods have been updated..."
-            ));
+    if let Some(rolling) = strategy.rolling_update {
+        if let Some(partition) = rolling.partition {
+            let expected = desired.saturating_sub(partition.max(0) as u64);
+            if updated < expected {
+                return progressing(format!(
+                    "Waiting for partitioned roll out to finish: {updated} out of {expected} new pods have been updated..."
+                ));
+            }
         }
         return RolloutState::Complete { desired };
     }
@@ -583,6 +586,25 @@ mod tests {
             partitioned,
             json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 1})
         )));
+        // The rolling update the API server defaults (partition 0): the updated pods count,
+        // not the revisions (as in kubectl).
+        let defaulted =
+            json!({"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}});
+        assert!(done(&sts(
+            2,
+            defaulted.clone(),
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3,
+            "updatedReplicas": 3, "currentRevision": "db-1", "updateRevision": "db-2"})
+        )));
+        let s = sts(
+            2,
+            defaulted,
+            json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 2}),
+        );
+        assert!(
+            matches!(&s, RolloutState::Progressing { message, .. } if message.contains("2 out of 3 new pods")),
+            "{s:?}"
+        );
         // OnDelete: the controller does not roll it out.
         assert!(done(&sts(2, json!({"replicas": 3, "updateStrategy": {"type": "OnDelete"}}), json!({}))));
     }
