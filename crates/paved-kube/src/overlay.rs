@@ -66,7 +66,12 @@ pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Re
                 ));
             }
             let meta = value["metadata"].as_object_mut().expect("identity checked metadata.name");
-            if !paved_core::containment::is_cluster_scoped(&key.kind) && !meta.contains_key("namespace") {
+            // Every kind but the built-in cluster-scoped ones gets the namespace (a custom kind
+            // named `Cluster…` may well be namespaced); the live target learns a custom kind's
+            // scope from the cluster and applies a cluster-scoped one without it.
+            if !paved_core::containment::CLUSTER_SCOPED_KINDS.contains(&key.kind.as_str())
+                && !meta.contains_key("namespace")
+            {
                 meta.insert("namespace".into(), app.namespace.clone().into());
             }
             let labels = meta.entry("labels").or_insert_with(|| Value::Object(Map::new()));

@@ -135,7 +135,12 @@ async fn first_deploy_to_an_empty_namespace() {
     assert_eq!(outcome.record.state, Some(RevisionState::Deployed));
     assert!(outcome.location.contains("mock cluster") && outcome.location.contains(NS), "{}", outcome.location);
 
-    let requests = f.server.requests();
+    // The ServiceMonitor's kind (not a built-in one) is discovered before anything is applied.
+    let all = f.server.requests();
+    let discovered = all.iter().position(|r| r.path == "/apis/monitoring.coreos.com/v1").expect("discovery");
+    assert!(discovered < all.iter().position(|r| r.is_apply()).unwrap());
+    let requests: Vec<RecordedRequest> =
+        all.into_iter().filter(|r| r.path != "/apis/monitoring.coreos.com/v1").collect();
     // History first (an empty list in a namespace that does not exist yet), then the namespace.
     assert_eq!(requests[0].method, "GET");
     assert_eq!(requests[0].path, format!("/api/v1/namespaces/{NS}/secrets"));
@@ -1053,9 +1058,6 @@ async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide_or_refused() {
     f.server.serve("cert-manager.io/v1", "clusterissuers", "ClusterIssuer", false);
     let issuer =
         "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: letsencrypt\nspec:\n  acme: {}\n";
-    // Rendered without a namespace (a `Cluster…` kind), and applied so.
-    let plan = f.platform.plan(&request_with_extra("v1", issuer)).await.unwrap();
-    assert_eq!(plan.manifests.get("ClusterIssuer", "letsencrypt").unwrap().namespace(), None);
     f.platform.deploy(&request_with_extra("v1", issuer)).await.unwrap();
     let applied = f.server.get("/apis/cert-manager.io/v1/clusterissuers/letsencrypt").expect("applied cluster-wide");
     assert!(applied["metadata"].get("namespace").is_none(), "{applied}");
@@ -1071,6 +1073,9 @@ async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide_or_refused() {
         "{err}"
     );
     assert!(f.server.get("/apis/example.com/v1/gadgets/g").is_none());
+    // Refused before anything was applied or recorded.
+    assert!(f.server.get(DEPLOYMENT).is_none());
+    assert!(f.platform.history(&app(), "production").await.unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

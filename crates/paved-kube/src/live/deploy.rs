@@ -152,6 +152,34 @@ impl KubeTarget {
         Ok(applied)
     }
 
+    /// Refuses, before anything is applied, an object the cluster serves cluster-scoped that
+    /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). Kinds the
+    /// release's own CRDs define are not served yet, and are checked when applied.
+    async fn preflight(&self, conn: &Connected, manifests: &Manifests) -> Result<()> {
+        let defined: Vec<(&str, &str)> = manifests
+            .iter()
+            .filter(|m| m.kind() == "CustomResourceDefinition")
+            .filter_map(|m| {
+                let spec = m.value().get("spec")?;
+                Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?))
+            })
+            .collect();
+        let mut resolver = Resolver::new(&conn.client, &conn.description);
+        for m in manifests.iter() {
+            let (group, _) = apply::group_version(m.api_version());
+            if defined.contains(&(group, m.kind())) {
+                continue;
+            }
+            if let Resolved::Target(t) = resolver.resolve(m, &self.opts.retry).await?
+                && t.namespace.is_none()
+                && let Some(refused) = apply::cluster_scoped_by_discovery(m, &conn.description)
+            {
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one object of `manifests` (see [`KubeTarget::apply_objects`]): 1 when applied,
     /// 0 when skipped.
     #[allow(clippy::too_many_arguments)]
@@ -298,6 +326,7 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
+        self.preflight(conn, &new.manifests).await?;
         let namespaces = self.apply_objects(conn, &new.manifests, (&app, &env), true, values, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
