@@ -135,20 +135,22 @@ async fn first_deploy_to_an_empty_namespace() {
     assert_eq!(outcome.record.state, Some(RevisionState::Deployed));
     assert!(outcome.location.contains("mock cluster") && outcome.location.contains(NS), "{}", outcome.location);
 
-    // The ServiceMonitor's kind (not a built-in one) is discovered before anything is applied.
+    // History first (an empty list in a namespace that does not exist yet); then, before
+    // anything is applied, the ServiceMonitor's kind (not a built-in one) is discovered and
+    // each object looked up (a failed first deploy removes only what it created); then the
+    // namespace, and the pending revision is recorded before the app's objects.
     let all = f.server.requests();
-    let discovered = all.iter().position(|r| r.path == "/apis/monitoring.coreos.com/v1").expect("discovery");
-    assert!(discovered < all.iter().position(|r| r.is_apply()).unwrap());
-    let requests: Vec<RecordedRequest> =
-        all.into_iter().filter(|r| r.path != "/apis/monitoring.coreos.com/v1").collect();
-    // History first (an empty list in a namespace that does not exist yet), then the namespace.
-    assert_eq!(requests[0].method, "GET");
-    assert_eq!(requests[0].path, format!("/api/v1/namespaces/{NS}/secrets"));
-    assert!(requests[0].query["labelSelector"].contains("paved.dev/record=release"));
-    assert_eq!(requests[1].path, format!("/api/v1/namespaces/{NS}"));
-    assert!(requests[1].is_apply());
-    assert_eq!(requests[2].method, "POST", "the pending revision is recorded before the app's objects");
-    assert_eq!(requests[2].path, format!("/api/v1/namespaces/{NS}/secrets"));
+    assert_eq!(all[0].method, "GET");
+    assert_eq!(all[0].path, format!("/api/v1/namespaces/{NS}/secrets"));
+    assert!(all[0].query["labelSelector"].contains("paved.dev/record=release"));
+    let at = |what: &dyn Fn(&RecordedRequest) -> bool| all.iter().position(what).expect("the request");
+    let namespace = at(&|r| r.is_apply() && r.path == format!("/api/v1/namespaces/{NS}"));
+    let recorded = at(&|r| r.method == "POST" && r.path == format!("/api/v1/namespaces/{NS}/secrets"));
+    let first_object = at(&|r| r.is_apply() && r.path != format!("/api/v1/namespaces/{NS}"));
+    assert!(at(&|r| r.path == "/apis/monitoring.coreos.com/v1") < namespace);
+    assert!(at(&|r| r.method == "GET" && r.path == DEPLOYMENT) < namespace, "looked up first");
+    assert!(namespace < recorded && recorded < first_object);
+    let requests: Vec<RecordedRequest> = all[namespace..].to_vec();
 
     // Every object by server-side apply as field manager paved, not forced, minimal payloads
     // (exactly the rendered objects), in dependency order.
@@ -467,6 +469,31 @@ async fn a_failed_first_deploy_leaves_nothing_running_unless_rollback_is_off() {
         let history = f.platform.history(&app(), "production").await.unwrap();
         assert_eq!((history.len(), history[0].state), (1, Some(RevisionState::Failed)), "{history:?}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_first_deploy_keeps_what_existed_before_and_its_crds() {
+    let f = fixture_granting(&["CustomResourceDefinition"]);
+    // A Service that was there before paved (paved adopts it: its apply adds paved's labels).
+    f.server.insert(
+        &format!("/api/v1/namespaces/{NS}"),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+    );
+    let service = format!("/api/v1/namespaces/{NS}/services/shop");
+    f.server.insert(
+        &service,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": NS}}),
+    );
+    f.server.set_rollout(|_| RolloutScript::DeadlineExceeded {
+        reason: "CrashLoopBackOff".into(),
+        message: "back-off".into(),
+    });
+    let err = f.platform.deploy(&request_with_extra("v1", WIDGET_CRD)).await.unwrap_err();
+    assert!(err.to_string().contains("its objects were removed"), "{err}");
+    assert!(f.server.get(DEPLOYMENT).is_none(), "what it created goes");
+    assert!(f.server.get(&service).is_some(), "what existed before stays");
+    // A CRD stays: deleting it would delete every object of its kind, everywhere.
+    assert!(f.server.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgetz.example.com").is_some());
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,7 +18,7 @@ use super::connection::Connected;
 use super::discovery::{Resolved, Resolver};
 use super::history::{self, Stored};
 use super::recovery::Recovery;
-use super::{MANAGER, TARGET_NAME, handover, prune, rollout};
+use super::{MANAGER, TARGET_NAME, handover, prune, retry, rollout};
 
 /// Why a revision failed.
 pub(super) enum Failure {
@@ -154,8 +154,16 @@ impl KubeTarget {
 
     /// Refuses, before anything is applied, an object the cluster serves cluster-scoped that
     /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). Kinds the
-    /// release's own CRDs define are not served yet, and are checked when applied.
-    async fn preflight(&self, conn: &Connected, manifests: &Manifests) -> Result<()> {
+    /// release's own CRDs define are not served yet, and are checked when applied. With
+    /// `first` (no revision of the app succeeded yet), returns the objects that exist already:
+    /// a failed first deploy removes only what it created.
+    async fn preflight(
+        &self,
+        conn: &Connected,
+        manifests: &Manifests,
+        first: bool,
+    ) -> Result<BTreeSet<prune::Identity>> {
+        let mut existing = BTreeSet::new();
         let defined: Vec<(&str, &str)> = manifests
             .iter()
             .filter(|m| m.kind() == "CustomResourceDefinition")
@@ -170,14 +178,27 @@ impl KubeTarget {
             if defined.contains(&(group, m.kind())) {
                 continue;
             }
-            if let Resolved::Target(t) = resolver.resolve(m, &self.opts.retry).await?
-                && t.namespace.is_none()
+            let Resolved::Target(t) = resolver.resolve(m, &self.opts.retry).await? else { continue };
+            if t.namespace.is_none()
                 && let Some(refused) = apply::cluster_scoped_by_discovery(m, &conn.description)
             {
                 return Err(refused);
             }
+            if first && m.kind() != "Namespace" {
+                let api = t.api(&conn.client);
+                let found = retry::retry(&self.opts.retry, || api.get_metadata_opt(&t.name)).await;
+                match found {
+                    Ok(Some(_)) => {
+                        existing.insert(prune::identity(m));
+                    }
+                    Ok(None) => {}
+                    // A namespace that does not exist yet holds nothing.
+                    Err(e) if retry::code(&e) == Some(404) => {}
+                    Err(e) => return Err(retry::to_error(&conn.description, &format!("reading {}", t.key()), e)),
+                }
+            }
         }
-        Ok(())
+        Ok(existing)
     }
 
     /// Applies one object of `manifests` (see [`KubeTarget::apply_objects`]): 1 when applied,
@@ -276,7 +297,7 @@ impl KubeTarget {
             Err((what, name, failure)) => {
                 if let Some(refusal) = failure.denied {
                     let doing = format!("watching the rollout of {} {name} in {namespace}", what.kind());
-                    return Err(Unfinished::Denied(super::retry::to_error(&conn.description, &doing, refusal)));
+                    return Err(Unfinished::Denied(retry::to_error(&conn.description, &doing, refusal)));
                 }
                 let selector = manifests
                     .iter()
@@ -326,7 +347,7 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
-        self.preflight(conn, &new.manifests).await?;
+        let existing = self.preflight(conn, &new.manifests, previous.is_none()).await?;
         let namespaces = self.apply_objects(conn, &new.manifests, (&app, &env), true, values, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
@@ -350,7 +371,8 @@ impl KubeTarget {
         let applied = match self.apply_objects(conn, &new.manifests, (&app, &env), false, values, cx).await {
             Ok(n) => n,
             Err(e) => {
-                return Err(self.fail(conn, &new, history, previous.as_ref(), Failure::Apply(e), guard, cx).await);
+                let failure = Failure::Apply(e);
+                return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, &existing, cx).await);
             }
         };
         cx.report(
@@ -363,7 +385,7 @@ impl KubeTarget {
                 Unfinished::Rollout(message) => Failure::Rollout(message),
                 Unfinished::Denied(e) => Failure::Unwatchable(e),
             };
-            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, cx).await);
+            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, &existing, cx).await);
         }
         // The rollout succeeded: from here on nothing may restore the previous release, even if
         // the bookkeeping below fails or the future is dropped.
@@ -453,6 +475,7 @@ impl KubeTarget {
         previous: Option<&Stored>,
         failure: Failure,
         mut guard: Recovery,
+        existing: &BTreeSet<prune::Identity>,
         cx: &DeployContext,
     ) -> Error {
         guard.armed = false;
@@ -519,9 +542,15 @@ impl KubeTarget {
                 "automatic rollback is off (`auto_rollback` false): the failed objects stay in place".to_string()
             } else {
                 // As `helm install --atomic`: a release that never succeeded leaves nothing
-                // running. The namespace (holding the failed record) stays.
-                let objects: Vec<&paved_core::Manifest> =
-                    new.manifests.iter().filter(|m| m.kind() != "Namespace").collect();
+                // running. The namespace (holding the failed record) stays, and so do the
+                // objects that existed before (adopted, not created) and CRDs (deleting one
+                // deletes every object of its kind, everywhere).
+                let objects: Vec<&paved_core::Manifest> = new
+                    .manifests
+                    .iter()
+                    .filter(|m| !matches!(m.kind(), "Namespace" | "CustomResourceDefinition"))
+                    .filter(|m| !existing.contains(&prune::identity(m)))
+                    .collect();
                 let mut resolver = Resolver::new(&conn.client, server);
                 let keep = BTreeSet::new();
                 let removed = match resolver.targets(&objects, &self.opts.retry).await {

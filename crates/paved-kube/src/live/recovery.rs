@@ -93,9 +93,14 @@ impl Drop for Recovery {
             let _lock = target.lock(&new.record.app, &new.record.environment).await;
             let disarmed =
                 Recovery { target: target.clone(), conn: conn.clone(), new: new.clone(), previous: None, armed: false };
-            let e =
-                // The full history is not at hand here: the next deploy trims it.
-                target.fail(&conn, &new, previous.as_slice(), previous.as_ref(), Failure::Cancelled, disarmed, &DeployContext::new()).await;
+            // The full history is not at hand here: the next deploy trims it. Nothing is known
+            // to have existed before: a dropped first deploy removes only paved's own objects.
+            let existing = std::collections::BTreeSet::new();
+            let history = previous.as_slice();
+            let cx = DeployContext::new();
+            let e = target
+                .fail(&conn, &new, history, previous.as_ref(), Failure::Cancelled, disarmed, &existing, &cx)
+                .await;
             tracing::warn!("{e}");
             match e {
                 Error::Rollout { message, .. } => message,
