@@ -256,6 +256,10 @@ struct State {
     not_served: BTreeSet<String>,
     /// What discovery serves: resources by group version (`v1`, `apps/v1`, `example.com/v1`).
     discoverable: BTreeMap<String, Vec<Served>>,
+    /// How many discovery requests of its group version an established CRD's kind waits for.
+    discovery_lag: usize,
+    /// Kinds of established CRDs not served yet, with the requests they still wait for.
+    lagging: BTreeMap<String, (Vec<Served>, usize)>,
     /// Objects deleted while the next watch of them was down (see
     /// [`MockApiServer::vanish_during_next_watch`]).
     vanishing: BTreeSet<String>,
@@ -392,6 +396,8 @@ impl MockApiServer {
             disconnect_after: None,
             not_served: BTreeSet::new(),
             discoverable: built_in_resources(),
+            discovery_lag: 0,
+            lagging: BTreeMap::new(),
             managed: HashMap::new(),
             vanishing: BTreeSet::new(),
             replicas: HashMap::new(),
@@ -547,6 +553,12 @@ impl MockApiServer {
             }
             s.discoverable.retain(|_, resources| !resources.is_empty());
         });
+    }
+
+    /// An established CRD's kind is served only after `requests` discovery requests of its
+    /// group version (as an API server's discovery may lag behind `Established`).
+    pub fn crd_discovery_lag(&self, requests: usize) {
+        self.with(|s| s.discovery_lag = requests);
     }
 
     /// Serves a custom resource (as if its CRD were installed and established).
@@ -1283,7 +1295,13 @@ impl State {
                     for v in spec["versions"].as_array().into_iter().flatten().filter(|v| v["served"] != json!(false)) {
                         let gv = group_version_of(group, v["name"].as_str().unwrap_or("v1"));
                         let (plural, kind) = (spec["names"]["plural"].as_str(), spec["names"]["kind"].as_str());
-                        self.serve(&gv, plural.unwrap_or_default(), kind.unwrap_or_default(), namespaced);
+                        let (plural, kind) = (plural.unwrap_or_default(), kind.unwrap_or_default());
+                        if self.discovery_lag > 0 {
+                            let served = Served { plural: plural.into(), kind: kind.into(), namespaced };
+                            self.lagging.entry(gv).or_insert_with(|| (Vec::new(), self.discovery_lag)).0.push(served);
+                        } else {
+                            self.serve(&gv, plural, kind, namespaced);
+                        }
                     }
                 }
             }
@@ -1315,8 +1333,20 @@ impl State {
     }
 
     /// The discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/{group}/{version}`.
-    fn discovery(&self, path: &str) -> Option<Reply> {
+    fn discovery(&mut self, path: &str) -> Option<Reply> {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let ["apis", g, v] = segs.as_slice() {
+            let gv = format!("{g}/{v}");
+            if let Some((_, left)) = self.lagging.get_mut(&gv) {
+                *left -= 1;
+                if *left == 0 {
+                    let (served, _) = self.lagging.remove(&gv).expect("present");
+                    for r in served {
+                        self.serve(&gv, &r.plural, &r.kind, r.namespaced);
+                    }
+                }
+            }
+        }
         let list = |gv: &str| match self.discoverable.get(gv) {
             Some(resources) => Reply::Json(
                 200,

@@ -1078,6 +1078,16 @@ async fn a_crd_and_its_resource_in_one_release() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn discovery_lagging_behind_an_established_crd_is_waited_for_not_skipped() {
+    let f = fixture_granting(&["CustomResourceDefinition"]);
+    f.server.crd_discovery_lag(3);
+    let yaml = format!("{WIDGET_CRD}---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {{}}\n");
+    f.platform.deploy(&request_with_extra("v1", &yaml)).await.unwrap();
+    assert!(f.server.get(&format!("/apis/example.com/v1/namespaces/{NS}/widgetz/w")).is_some());
+    assert!(!f.rec.messages().iter().any(|m| m.contains("skipped")), "{:#?}", f.rec.messages());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide_or_refused() {
     // A `Cluster…` kind needs a grant (containment knows the convention), and goes
     // cluster-wide, without the namespace paved gives every namespaced object.

@@ -121,6 +121,7 @@ impl KubeTarget {
         cx: &DeployContext,
     ) -> Result<usize> {
         let mut resolver = Resolver::new(&conn.client, &conn.description);
+        resolver.expect_defined(manifests);
         let ordered = apply::in_apply_order(manifests.objects());
         let chosen = |crds: bool| {
             ordered.iter().copied().filter(move |m| {

@@ -5,6 +5,7 @@
 //! list it) is told apart from any other 404: only the former is "the CRD is not installed".
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::Client;
@@ -46,12 +47,17 @@ pub(crate) struct Resolver {
     client: Client,
     server: String,
     lists: HashMap<String, Option<APIResourceList>>,
+    /// `(group, kind)` of the kinds the release's CRDs define.
+    defined: Vec<(String, String)>,
 }
+
+/// How long discovery may lag behind a CRD's `Established` condition.
+const DISCOVERY_CATCHES_UP: Duration = Duration::from_secs(30);
 
 impl Resolver {
     /// A resolver asking `client`'s cluster (`server` names it in errors).
     pub(crate) fn new(client: &Client, server: &str) -> Self {
-        Resolver { client: client.clone(), server: server.to_string(), lists: HashMap::new() }
+        Resolver { client: client.clone(), server: server.to_string(), lists: HashMap::new(), defined: Vec::new() }
     }
 
     /// Forgets what discovery said (after CRDs were established).
@@ -59,8 +65,56 @@ impl Resolver {
         self.lists.clear();
     }
 
+    /// The kinds `manifests`' CustomResourceDefinitions define must be served once they are
+    /// established: [`Resolver::resolve`] waits for discovery to catch up with them (an API
+    /// server may still answer "not served" for a moment after `Established`) and fails if it
+    /// never does, instead of skipping their objects.
+    pub(crate) fn expect_defined(&mut self, manifests: &paved_core::Manifests) {
+        self.defined = manifests
+            .iter()
+            .filter(|m| m.kind() == "CustomResourceDefinition")
+            .filter_map(|m| {
+                let spec = m.value().get("spec")?;
+                Some((spec.get("group")?.as_str()?.to_string(), spec.pointer("/names/kind")?.as_str()?.to_string()))
+            })
+            .collect();
+    }
+
     /// Where `m` goes.
     pub(crate) async fn resolve(&mut self, m: &Manifest, policy: &RetryPolicy) -> Result<Resolved> {
+        let resolved = self.resolve_once(m, policy).await?;
+        let (group, _) = group_version(m.api_version());
+        if !matches!(resolved, Resolved::NotServed(_)) || !self.defined.iter().any(|(g, k)| g == group && k == m.kind())
+        {
+            return Ok(resolved);
+        }
+        let deadline = tokio::time::Instant::now() + DISCOVERY_CATCHES_UP;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+            self.lists.remove(m.api_version());
+            match self.resolve_once(m, policy).await? {
+                Resolved::NotServed(why) if tokio::time::Instant::now() >= deadline => {
+                    return Err(paved_core::Error::backend(
+                        super::TARGET_NAME,
+                        format!(
+                            "cannot apply {}/{}: its CustomResourceDefinition is established, but after {}s the cluster ({}) still does not serve it ({why})",
+                            m.kind(),
+                            m.name(),
+                            DISCOVERY_CATCHES_UP.as_secs(),
+                            self.server
+                        ),
+                        Some("check the CRD's served versions and the API server's health, then deploy again".into()),
+                    ));
+                }
+                Resolved::NotServed(_) => {}
+                served => return Ok(served),
+            }
+        }
+    }
+
+    async fn resolve_once(&mut self, m: &Manifest, policy: &RetryPolicy) -> Result<Resolved> {
         let (group, version) = group_version(m.api_version());
         let known = Target::of(m);
         let built_in = BUILT_IN_GROUPS.contains(&group) && KINDS.iter().any(|k| k.group == group && k.kind == m.kind());
