@@ -260,6 +260,11 @@ struct State {
     discovery_lag: usize,
     /// Kinds of established CRDs not served yet, with the requests they still wait for.
     lagging: BTreeMap<String, (Vec<Served>, usize)>,
+    /// A StatefulSet's pod of a failed revision that never got ready: `(pod key, revision)` by
+    /// StatefulSet key.
+    sts_stuck: HashMap<String, (String, String)>,
+    /// StatefulSets whose rollout waits for such a pod to go.
+    sts_waiting: BTreeSet<String>,
     /// Objects deleted while the next watch of them was down (see
     /// [`MockApiServer::vanish_during_next_watch`]).
     vanishing: BTreeSet<String>,
@@ -400,6 +405,8 @@ impl MockApiServer {
             lagging: BTreeMap::new(),
             managed: HashMap::new(),
             vanishing: BTreeSet::new(),
+            sts_stuck: HashMap::new(),
+            sts_waiting: BTreeSet::new(),
             replicas: HashMap::new(),
             denied: Vec::new(),
         }));
@@ -1142,20 +1149,10 @@ impl State {
         let plural = key.split('/').nth(1).unwrap_or_default();
         let image = o.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
         let script = (self.rollout)(image);
-        let n = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         let stuck = !matches!(script, RolloutScript::Succeed);
         let queue: VecDeque<Value> = match plural {
             "deployments" => return self.schedule_deployment(key, o, generation),
-            "statefulsets" => {
-                // Pods come up one at a time; a crash-looping one never gets ready.
-                let st = |ready: i64, updated: i64, done: bool| {
-                    json!({"observedGeneration": generation, "replicas": n, "readyReplicas": ready,
-                        "currentReplicas": ready, "updatedReplicas": updated,
-                        "currentRevision": if done { format!("{}-2", o["metadata"]["name"].as_str().unwrap_or("")) } else { format!("{}-1", o["metadata"]["name"].as_str().unwrap_or("")) },
-                        "updateRevision": format!("{}-2", o["metadata"]["name"].as_str().unwrap_or(""))})
-                };
-                if stuck { VecDeque::from([st(0, 1, false)]) } else { (1..=n).map(|i| st(i, i, i == n)).collect() }
-            }
+            "statefulsets" => return self.schedule_statefulset(key, o, generation, &script),
             "daemonsets" => {
                 // Two nodes.
                 let st = |updated: i64, available: i64| {
@@ -1189,6 +1186,48 @@ impl State {
         if let RolloutScript::DeadlineExceeded { reason, message } = script {
             self.plant_failing_pod(o, image, &reason, &message);
         }
+    }
+
+    /// A StatefulSet's statuses, as its controller writes them. Pods come up one at a time
+    /// (`OrderedReady`); one of a new revision that never gets ready stops the rollout. It
+    /// also holds back a rollout of the template that replaces it: the controller waits for it
+    /// to be ready, so a rollback must delete it (Kubernetes' "forced rollback").
+    fn schedule_statefulset(&mut self, key: &str, o: &Value, generation: i64, script: &RolloutScript) {
+        let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let n = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let update = format!("{name}-{generation}");
+        let current = self
+            .objects
+            .get(key)
+            .and_then(|old| old.pointer("/status/currentRevision"))
+            .and_then(Value::as_str)
+            .map_or_else(|| update.clone(), str::to_string);
+        let st = |ready: i64, updated: i64, current: &str| {
+            json!({"observedGeneration": generation, "replicas": n, "readyReplicas": ready, "currentReplicas": ready,
+                "updatedReplicas": updated, "currentRevision": current, "updateRevision": update})
+        };
+        let blocked = self.sts_stuck.get(key).is_some_and(|(pod, _)| self.objects.contains_key(pod));
+        let queue = if blocked {
+            self.sts_waiting.insert(key.to_string());
+            VecDeque::from([st(0, 0, &current)])
+        } else if !matches!(script, RolloutScript::Succeed) {
+            let pod = format!("{name}-0");
+            let (reason, message) = match script {
+                RolloutScript::DeadlineExceeded { reason, message } => (reason.clone(), message.clone()),
+                _ => ("ContainerCreating".to_string(), String::new()),
+            };
+            let image = o.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
+            let container = o.pointer("/spec/template/spec/containers/0/name").and_then(Value::as_str).unwrap_or("app");
+            let mut labels = o.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
+            labels["controller-revision-hash"] = json!(update);
+            self.plant_pod(&ns, &pod, labels, (container, image), &reason, &message);
+            self.sts_stuck.insert(key.to_string(), (format!("/pods/{ns}/{pod}"), update.clone()));
+            VecDeque::from([st(0, 1, &current)])
+        } else {
+            (1..=n).map(|i| st(i, i, if i == n { &update } else { &current })).collect()
+        };
+        self.queued.insert(key.to_string(), queue);
     }
 
     /// A Deployment's statuses, as its controller writes them.
@@ -1234,11 +1273,24 @@ impl State {
 
     /// A pod of a workload, not ready for `reason`, and its Warning event.
     fn plant_failing_pod(&mut self, d: &Value, image: &str, reason: &str, message: &str) {
+        let ns = d["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let name = format!("{}-7d4b9c-x2k8p", d["metadata"]["name"].as_str().unwrap_or(""));
+        let labels = d.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
+        let container = d.pointer("/spec/template/spec/containers/0/name").and_then(Value::as_str).unwrap_or("app");
+        self.plant_pod(&ns, &name, labels, (container, image), reason, message);
+    }
+
+    /// A pod that is not ready for `reason`, and its Warning event.
+    fn plant_pod(
+        &mut self,
+        ns: &str,
+        name: &str,
+        labels: Value,
+        (container, image): (&str, &str),
+        reason: &str,
+        message: &str,
+    ) {
         {
-            let ns = d["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-            let name = format!("{}-7d4b9c-x2k8p", d["metadata"]["name"].as_str().unwrap_or(""));
-            let labels = d.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
-            let container = d.pointer("/spec/template/spec/containers/0/name").cloned().unwrap_or(json!("app"));
             let mut pod = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": ns, "labels": labels},
@@ -1436,6 +1488,16 @@ impl State {
         }
         let o = self.objects.remove(&key).expect("present");
         self.queued.remove(&key);
+        // The pod that held a StatefulSet's rollout back is gone: the rollout goes on.
+        if let Some(sts) = self.sts_stuck.iter().find(|(_, (pod, _))| *pod == key).map(|(sts, _)| sts.clone()) {
+            self.sts_stuck.remove(&sts);
+            if self.sts_waiting.remove(&sts)
+                && let Some(object) = self.objects.get(&sts).cloned()
+            {
+                let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+                self.schedule(&sts, &object, generation);
+            }
+        }
         if p.plural == "namespaces" {
             self.objects.retain(|k, _| k.split('/').nth(2) != Some(name));
         }

@@ -1012,6 +1012,40 @@ async fn statefulsets_daemonsets_and_jobs_of_extra_manifests_are_waited_for() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_statefulset_stuck_on_a_failed_revision_is_rolled_back_by_force() {
+    // With OrderedReady, the controller waits for the failed pod to become ready before it
+    // applies the old template again: paved deletes it (Kubernetes' forced rollback), both in
+    // the automatic rollback and in a rollback by hand after --no-rollback.
+    for automatic in [true, false] {
+        let f = fixture_with(|t| t.timeout(Duration::from_secs(120)).auto_rollback(automatic));
+        f.platform
+            .deploy(&request_with_extra("v1", &workload("StatefulSet", "db", "ghcr.io/company/db:v1")))
+            .await
+            .unwrap();
+        f.server.set_rollout(|image| {
+            if image.ends_with("db:v2") {
+                RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+            } else {
+                RolloutScript::Succeed
+            }
+        });
+        let bad = request_with_extra("v2", &workload("StatefulSet", "db", "ghcr.io/company/db:v2"));
+        let err = f.platform.deploy(&bad).await.unwrap_err();
+        if !automatic {
+            // Left in place; deploying the good version again replaces it.
+            assert!(matches!(err, Error::Rollout { restored: None, .. }), "{err}");
+            let good = request_with_extra("v1", &workload("StatefulSet", "db", "ghcr.io/company/db:v1"));
+            f.platform.deploy(&good).await.unwrap();
+        } else {
+            assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err}");
+        }
+        let forced = f.rec.messages().into_iter().find(|m| m.contains("forced rollback")).expect("a report");
+        assert!(forced.contains("db/db-0"), "{forced}");
+        assert!(f.server.get(&format!("/api/v1/namespaces/{NS}/pods/db-0")).is_none());
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn claims_and_load_balancers_are_waited_for() {
     let f = fixture_with(|t| t.timeout(Duration::from_secs(60)));
     let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: public\nspec:\n  type: LoadBalancer\n  selector:\n    app: shop\n  ports:\n    - port: 80\n";

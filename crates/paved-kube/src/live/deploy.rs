@@ -147,10 +147,36 @@ impl KubeTarget {
             }
             resolver.forget();
         }
+        // A StatefulSet stuck on a revision that failed (a rollback, or a deploy after
+        // `--no-rollback`): its pods that never got ready go once its template is replaced.
+        let stuck = if namespaces {
+            Vec::new()
+        } else {
+            rollout::stuck_statefulsets(&conn.client, manifests, &self.opts.retry).await
+        };
         for m in chosen(false) {
             applied += self.apply_object(conn, manifests, m, owner, values, &mut resolver, cx).await?;
         }
+        self.force_statefulset_rollback(conn, &stuck, cx).await;
         Ok(applied)
+    }
+
+    /// Deletes the pods that never got ready of StatefulSets `stuck` on a revision their new
+    /// template replaces ([`rollout::delete_unready_pods`]), and says so.
+    async fn force_statefulset_rollback(
+        &self,
+        conn: &Connected,
+        stuck: &[rollout::StuckStatefulSet],
+        cx: &DeployContext,
+    ) {
+        let deleted = rollout::delete_unready_pods(&conn.client, stuck, &self.opts.retry).await;
+        if !deleted.is_empty() {
+            let line = format!(
+                "deleted the pods of a failed revision that never got ready: {} (a StatefulSet's forced rollback)",
+                deleted.join(", ")
+            );
+            cx.report(Step::Apply, line, None);
+        }
     }
 
     /// Refuses, before anything is applied, an object the cluster serves cluster-scoped that

@@ -509,6 +509,77 @@ pub fn crd_state(
     RolloutState::Progressing { message, updated: 0, available: 0, desired: 1 }
 }
 
+/// A StatefulSet whose rollout is stuck on a new revision (`updateRevision` is not the current
+/// one yet).
+#[derive(Debug, Clone)]
+pub(crate) struct StuckStatefulSet {
+    namespace: String,
+    name: String,
+    selector: String,
+    revision: String,
+}
+
+/// The StatefulSets of `manifests` whose rollout is stuck on a new revision (best effort: one
+/// that cannot be read is left out).
+pub(crate) async fn stuck_statefulsets(
+    client: &Client,
+    manifests: &paved_core::Manifests,
+    policy: &RetryPolicy,
+) -> Vec<StuckStatefulSet> {
+    let mut out = Vec::new();
+    for m in manifests.iter().filter(|m| Waited::of(m) == Some(Waited::StatefulSet)) {
+        let Some(ns) = m.namespace().map(str::to_string) else { continue };
+        let api: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), &ns);
+        let Ok(Some(live)) = retry::retry(policy, || api.get_opt(m.name())).await else { continue };
+        let Some(status) = live.status else { continue };
+        let (Some(update), Some(selector)) = (status.update_revision, super::apply::match_labels_selector(m)) else {
+            continue;
+        };
+        if status.current_revision.as_ref() != Some(&update) {
+            out.push(StuckStatefulSet { namespace: ns, name: m.name().to_string(), selector, revision: update });
+        }
+    }
+    out
+}
+
+/// Kubernetes' forced rollback of a StatefulSet: once its previous template is applied again,
+/// the pods of the failed revision that are not ready are deleted; with `OrderedReady` the
+/// controller would otherwise wait for them to become ready, for ever. Returns what it deleted
+/// (`statefulset/pod`).
+pub(crate) async fn delete_unready_pods(
+    client: &Client,
+    stuck: &[StuckStatefulSet],
+    policy: &RetryPolicy,
+) -> Vec<String> {
+    use kube::api::{DeleteParams, Preconditions};
+    let mut deleted = Vec::new();
+    for s in stuck {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &s.namespace);
+        let lp = ListParams::default().labels(&format!("{},controller-revision-hash={}", s.selector, s.revision));
+        let Ok(list) = retry::retry(policy, || pods.list(&lp)).await else { continue };
+        for pod in list.items {
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|st| st.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let (Some(name), false) = (pod.metadata.name.clone(), ready) else { continue };
+            let dp = DeleteParams {
+                preconditions: pod
+                    .metadata
+                    .uid
+                    .clone()
+                    .map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+                ..DeleteParams::default()
+            };
+            if retry::retry(policy, || pods.delete(&name, &dp)).await.is_ok() {
+                deleted.push(format!("{}/{name}", s.name));
+            }
+        }
+    }
+    deleted
+}
+
 /// Reads one Deployment's current rollout state (for `status`).
 pub(crate) async fn current_state(
     client: &Client,
