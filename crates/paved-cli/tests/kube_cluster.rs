@@ -131,24 +131,58 @@ fn a_failed_first_deploy_leaves_nothing_running() {
     assert!(c.server.get(DEPLOYMENT).is_some());
 }
 
+/// A workload of an extra manifest that passes the baseline policies, running `db:{tag}`.
+fn workload(kind: &str, tag: &str) -> String {
+    let service_name = if kind == "StatefulSet" { "  serviceName: db\n  replicas: 2\n" } else { "" };
+    format!(
+        "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: db\nspec:\n{service_name}  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      securityContext:\n        runAsNonRoot: true\n        seccompProfile:\n          type: RuntimeDefault\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n          securityContext:\n            allowPrivilegeEscalation: false\n            readOnlyRootFilesystem: true\n            capabilities:\n              drop: [\"ALL\"]\n          readinessProbe:\n            tcpSocket:\n              port: 5432\n          resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n            limits:\n              cpu: 500m\n              memory: 256Mi\n"
+    )
+}
+
 #[test]
-fn a_crash_looping_statefulset_of_an_extra_manifest_is_rolled_back() {
+fn a_crash_looping_statefulset_or_daemonset_of_an_extra_manifest_is_rolled_back() {
+    for kind in ["StatefulSet", "DaemonSet"] {
+        let c = Cluster::new();
+        fs::write(c.dir.path().join("db.yaml"), workload(kind, "v1")).unwrap();
+        let out = c.deploy("v1", &["--no-hpa", "--extra-manifest", "db.yaml"]);
+        assert!(out.status.success(), "{kind}: {}", text(&out.stderr));
+        c.server.set_rollout(|image| {
+            if image.ends_with("db:v2") {
+                RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+            } else {
+                RolloutScript::Succeed
+            }
+        });
+        fs::write(c.dir.path().join("db.yaml"), workload(kind, "v2")).unwrap();
+        let out = c.deploy("v2", &["--no-hpa", "--extra-manifest", "db.yaml", "--timeout", "3s"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let waited = format!("timed out waiting for the rollout of {} db after 3s", kind.to_lowercase());
+        assert!(stderr.contains(&waited), "{stderr}");
+        assert!(stderr.contains("CrashLoopBackOff"), "{stderr}");
+        assert!(stderr.contains("rolled back to the objects of revision 1"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_crd_with_its_resource_and_a_cluster_scoped_custom_resource() {
     let c = Cluster::new();
-    let sts = |tag: &str| {
-        format!(
-            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  replicas: 2\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      securityContext:\n        runAsNonRoot: true\n        seccompProfile:\n          type: RuntimeDefault\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n          securityContext:\n            allowPrivilegeEscalation: false\n            readOnlyRootFilesystem: true\n            capabilities:\n              drop: [\"ALL\"]\n          readinessProbe:\n            tcpSocket:\n              port: 5432\n          resources:\n            requests:\n              cpu: 100m\n              memory: 128Mi\n            limits:\n              cpu: 500m\n              memory: 256Mi\n"
-        )
-    };
-    fs::write(c.dir.path().join("db.yaml"), sts("v1")).unwrap();
-    let out = c.deploy("v1", &["--no-hpa", "--extra-manifest", "db.yaml"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    c.server.set_rollout(|image| if image.ends_with("db:v2") { RolloutScript::Stall } else { RolloutScript::Succeed });
-    fs::write(c.dir.path().join("db.yaml"), sts("v2")).unwrap();
-    let out = c.deploy("v2", &["--no-hpa", "--extra-manifest", "db.yaml", "--timeout", "3s"]);
+    fs::write(
+        c.dir.path().join("paved.toml"),
+        "[apps.shop]\nteam = \"platform\"\n[escape_hatches.grants]\nplatform = [\"CustomResourceDefinition\", \"ClusterIssuer\"]\n",
+    )
+    .unwrap();
+    c.server.serve("cert-manager.io/v1", "clusterissuers", "ClusterIssuer", false);
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgetz.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names:\n    plural: widgetz\n    singular: widget\n    kind: Widget\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n---\napiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: letsencrypt\nspec:\n  acme: {}\n";
+    fs::write(c.dir.path().join("extra.yaml"), crd).unwrap();
+    let out = c.deploy("v1", &["--no-hpa", "--extra-manifest", "extra.yaml"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("timed out waiting for the rollout of statefulset db after 3s"), "{stderr}");
-    assert!(stderr.contains("rolled back to the objects of revision 1"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    // At the plural discovery gives, after the CRD was established; the issuer cluster-wide.
+    assert!(c.server.get(&format!("/apis/example.com/v1/namespaces/{NS}/widgetz/w")).is_some());
+    let issuer = c.server.get("/apis/cert-manager.io/v1/clusterissuers/letsencrypt").expect("cluster-wide");
+    assert!(issuer["metadata"].get("namespace").is_none());
 }
 
 #[test]

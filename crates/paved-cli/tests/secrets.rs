@@ -230,3 +230,49 @@ fn a_malformed_argument_comes_before_a_missing_vault_address() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not KEY=VALUE") && !err.contains("VAULT_ADDR"), "{err}");
 }
+
+/// `paved deploy --target kube` with secrets synced from OpenBao into the cluster (the scripted
+/// API server over HTTP): a key the app no longer references leaves the cluster's Secret.
+#[test]
+fn a_secret_key_the_app_stops_using_leaves_the_cluster() {
+    let Some(bao) = OpenBao::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, server) = paved_kube::testing::MockApiServer::listen();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        "[secrets]\nmode = \"sync\"\nteam_paths = [\"vault://secret/payments/\"]\n",
+    )
+    .unwrap();
+    let cli = |args: &[&str]| run(paved(dir.path(), &bao.addr(), bao.token()).args(args), "");
+    let (code, _, err) = cli(&["secrets", "put", "secret/payments/db", &format!("password={VALUE}")]);
+    assert_eq!(code, 0, "{err}");
+    let deploy = |tag: &str, secrets: &[&str]| {
+        let image = format!("ghcr.io/company/shop:{tag}");
+        let mut args = vec!["deploy", "--app", "shop", "--image", &image, "--env", "production", "--no-hpa"];
+        for s in secrets {
+            args.extend(["--secret", s]);
+        }
+        args.extend(["--target", "kube", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+        cli(&args)
+    };
+    let password = "DB_PASSWORD=vault://secret/payments/db#password";
+    let old = "OLD_PASSWORD=vault://secret/payments/db#password";
+    let (code, out, err) = deploy("v1", &[password, old]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(VALUE) && !err.contains(VALUE), "the value is never printed");
+    let secret = || server.get("/api/v1/namespaces/shop-production/secrets/shop-secrets").expect("the Secret");
+    assert!(secret()["data"].get("OLD_PASSWORD").is_some(), "{}", secret());
+    let (code, _, err) = deploy("v2", &[password]);
+    assert_eq!(code, 0, "{err}");
+    assert!(secret()["data"].get("OLD_PASSWORD").is_none(), "{}", secret());
+    assert!(secret()["data"].get("DB_PASSWORD").is_some());
+    assert!(secret().get("stringData").is_none());
+}

@@ -80,6 +80,9 @@ impl ClusterScript for Scripted {
     fn has_namespace(&self, namespace: &str) -> bool {
         self.server.has_namespace(namespace)
     }
+    fn has_object(&self, path: &str) -> bool {
+        self.server.get(path).is_some()
+    }
     fn objects_in(&self, namespace: &str) -> Vec<String> {
         self.server.objects_in(namespace).into_iter().filter(|o| !o.starts_with("Secret/paved.")).collect()
     }
@@ -91,8 +94,10 @@ async fn kube_target_passes_the_deployer_suite() {
     let target = KubeTarget::with_client(client, "mock cluster")
         .timeout(Duration::from_secs(60))
         .retry_policy(RetryPolicy::new(4, Duration::from_millis(100), Duration::from_secs(1)));
-    let harness =
-        DeployerHarness::new(Arc::new(target), Arc::new(KubeRenderer)).with_cluster(Arc::new(Scripted::new(server)));
+    let config = OrgConfig::parse("paved.toml", deployer::SCRIPTED_CLUSTER_CONFIG).unwrap();
+    let harness = DeployerHarness::new(Arc::new(target), Arc::new(KubeRenderer))
+        .with_config(config)
+        .with_cluster(Arc::new(Scripted::new(server)));
     let report = deployer::run(&harness).await;
     // It destroys, and its cluster is scripted: only the refusal scenario is skipped.
     assert_eq!(
@@ -116,8 +121,9 @@ fn skipped_without_a_cluster() -> Vec<&'static str> {
         "destroy_is_refused_without_the_capability",
         "the_autoscaler_switched_on_off_and_on_keeps_the_replicas",
         "a_rollback_crosses_an_autoscaler_switch",
-        "a_crash_looping_statefulset_fails_the_deploy_and_is_rolled_back",
+        "a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled_back",
         "a_forbidden_watch_fails_with_the_rbac_hint",
+        "a_crd_and_its_resource_in_one_release",
         "a_failed_first_deploy_leaves_nothing_running",
         "destroy_keeps_a_namespace_with_a_resource_quota",
     ]

@@ -52,7 +52,17 @@ pub trait ClusterScript: Send + Sync {
     fn has_namespace(&self, namespace: &str) -> bool;
     /// `Kind/name` of every object in `namespace` that is not a release record.
     fn objects_in(&self, namespace: &str) -> Vec<String>;
+    /// Whether the object at an API path exists
+    /// (`/apis/example.com/v1/namespaces/ns/widgets/w`).
+    fn has_object(&self, path: &str) -> bool;
 }
+
+/// The organisation configuration the [`ScriptedCluster`] scenarios need: the app
+/// `suite-crd` (team `platform`) may bring its CustomResourceDefinition.
+///
+/// [`ScriptedCluster`]: DeployerCapability::ScriptedCluster
+pub const SCRIPTED_CLUSTER_CONFIG: &str =
+    "[apps.suite-crd]\nteam = \"platform\"\n[escape_hatches.grants]\nplatform = [\"CustomResourceDefinition\"]\n";
 
 /// The target under test, the renderer that makes its releases and the configuration they
 /// are resolved against.
@@ -162,8 +172,9 @@ pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
         scenario!(destroy_is_refused_without_the_capability, [RefusesDestroy]),
         scenario!(the_autoscaler_switched_on_off_and_on_keeps_the_replicas, [ScriptedCluster]),
         scenario!(a_rollback_crosses_an_autoscaler_switch, [ScriptedCluster]),
-        scenario!(a_crash_looping_statefulset_fails_the_deploy_and_is_rolled_back, [ScriptedCluster]),
+        scenario!(a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled_back, [ScriptedCluster]),
         scenario!(a_forbidden_watch_fails_with_the_rbac_hint, [ScriptedCluster]),
+        scenario!(a_crd_and_its_resource_in_one_release, [ScriptedCluster]),
         scenario!(a_failed_first_deploy_leaves_nothing_running, [ScriptedCluster]),
         scenario!(destroy_keeps_a_namespace_with_a_resource_quota, [ScriptedCluster, Destroy]),
     ]
@@ -384,29 +395,48 @@ async fn a_rollback_crosses_an_autoscaler_switch(h: &DeployerHarness) -> Outcome
     Ok(())
 }
 
-async fn a_crash_looping_statefulset_fails_the_deploy_and_is_rolled_back(h: &DeployerHarness) -> Outcome {
-    let app = "suite-sts";
-    let sts = |tag: &str| {
-        let yaml = format!(
-            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  replicas: 2\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n"
+async fn a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled_back(h: &DeployerHarness) -> Outcome {
+    for (app, kind) in [("suite-sts", "StatefulSet"), ("suite-ds", "DaemonSet")] {
+        let workload = |tag: &str| {
+            let replicas = if kind == "StatefulSet" { "  serviceName: db\n  replicas: 2\n" } else { "" };
+            let yaml = format!(
+                "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: db\nspec:\n{replicas}  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n"
+            );
+            move |r: DeployRequest| {
+                let mut o = r.overrides.clone();
+                o.extra_manifests = vec![paved_core::ManifestFile::parse("db.yaml", &yaml).expect("a manifest")];
+                r.with_overrides(o)
+            }
+        };
+        h.deploy_with(app, "v1", workload("v1")).await?;
+        let failing = format!("{app}-v2");
+        h.cluster().fail_rollouts_of(&failing);
+        let failed = h.deploy_with(app, "v2", workload(&failing)).await;
+        ensure!(
+            matches!(&failed, Err(Error::Rollout { restored: Some(3), .. })),
+            "{kind}: a failed rollout, rolled back to a new revision 3: {failed:?}"
         );
-        move |r: DeployRequest| {
-            let mut o = r.overrides.clone();
-            o.extra_manifests = vec![paved_core::ManifestFile::parse("db.yaml", &yaml).expect("a manifest")];
-            r.with_overrides(o)
-        }
-    };
-    h.deploy_with(app, "v1", sts("v1")).await?;
-    h.cluster().fail_rollouts_of("db-v2");
-    let failed = h.deploy_with(app, "v2", sts("db-v2")).await;
+        let history = h.deployer.history(&key(app, "production")).await?;
+        ensure!(
+            history.iter().any(|r| r.revision == 2 && r.state == Some(paved_core::RevisionState::Failed)),
+            "{kind}: revision 2 is failed: {history:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn a_crd_and_its_resource_in_one_release(h: &DeployerHarness) -> Outcome {
+    // Its plural ("widgetz") is not the guessable one: only discovery knows it.
+    let yaml = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgetz.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names:\n    plural: widgetz\n    singular: widget\n    kind: Widget\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n";
+    h.deploy_with("suite-crd", "v1", |r: DeployRequest| {
+        let mut o = r.overrides.clone();
+        o.extra_manifests = vec![paved_core::ManifestFile::parse("crd.yaml", yaml).expect("a manifest")];
+        r.with_overrides(o)
+    })
+    .await?;
     ensure!(
-        matches!(&failed, Err(Error::Rollout { restored: Some(3), .. })),
-        "a failed rollout, rolled back to a new revision 3: {failed:?}"
-    );
-    let history = h.deployer.history(&key(app, "production")).await?;
-    ensure!(
-        history.iter().any(|r| r.revision == 2 && r.state == Some(paved_core::RevisionState::Failed)),
-        "revision 2 is failed: {history:?}"
+        h.cluster().has_object("/apis/example.com/v1/namespaces/suite-crd-production/widgetz/w"),
+        "the resource is applied, at the plural discovery gives, after its CRD"
     );
     Ok(())
 }
