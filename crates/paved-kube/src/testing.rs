@@ -607,13 +607,23 @@ impl MockApiServer {
         self.with(|s| s.replicas.get(&key).cloned().unwrap_or_default())
     }
 
-    /// Stores an object as if someone else had created it (server metadata is added).
+    /// Stores an object as if someone else had created it (`kubectl create`, an `Update` that
+    /// owns its fields; server metadata is added).
     pub fn insert(&self, path: &str, mut object: Value) {
         let p = ApiPath::parse(path).expect("an API path");
-        let name = p.name.clone().expect("a path with a name");
+        let key = p.key(&p.name.clone().expect("a path with a name"));
         self.with(|s| {
+            let fields = leaves(&object).into_keys().collect();
+            let creator = Owner {
+                manager: "kubectl-create".into(),
+                apply: false,
+                subresource: None,
+                api_version: p.api_version(),
+                fields,
+            };
+            s.managed.insert(key.clone(), vec![creator]);
             s.stamp_new(&mut object);
-            s.objects.insert(p.key(&name), object);
+            s.store(&key, object);
         });
     }
 

@@ -161,6 +161,8 @@ pub(crate) struct Force {
 /// Server-side applies one object as field manager `paved`, at `target` (resolved by
 /// [`super::discovery::Resolver`]). The payload is the rendered object as is: only the fields
 /// paved sets, no defaulted empty fields (a cluster-scoped object's payload has no namespace).
+/// Returns whether paved's managers are the object's only ones (paved created it, now or
+/// before), as opposed to an object someone else made that paved now shares.
 pub(crate) async fn apply_one(
     client: &Client,
     server: &str,
@@ -168,7 +170,7 @@ pub(crate) async fn apply_one(
     target: &Target,
     force: Force,
     policy: &RetryPolicy,
-) -> Result<()> {
+) -> Result<bool> {
     let api = target.api(client);
     let mut params = PatchParams::apply(MANAGER);
     if force.all {
@@ -194,7 +196,12 @@ pub(crate) async fn apply_one(
         result = retry::retry(policy, || api.patch(&target.name, &forced, &patch)).await;
     }
     match result {
-        Ok(_) => Ok(()),
+        Ok(applied) => Ok(applied
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .all(|e| matches!(e.manager.as_deref(), Some(MANAGER) | Some(super::handover::HANDOVER_MANAGER)))),
         Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(target, &s)),
         Err(e) => Err(retry::to_error(server, &format!("applying {}", target.key()), e)),
     }

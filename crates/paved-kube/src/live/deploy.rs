@@ -33,6 +33,22 @@ pub(super) enum Failure {
     Cancelled,
 }
 
+/// What one deploy (or rollback) learns while it applies: where objects go (discovery), and
+/// which objects it created (a failed first deploy removes only those).
+pub(super) struct Applying {
+    resolver: Resolver,
+    created: BTreeSet<prune::Identity>,
+}
+
+impl Applying {
+    /// Before applying `manifests` on `conn`'s cluster.
+    pub(super) fn new(conn: &Connected, manifests: &Manifests) -> Self {
+        let mut resolver = Resolver::new(&conn.client, &conn.description);
+        resolver.expect_defined(manifests);
+        Applying { resolver, created: BTreeSet::new() }
+    }
+}
+
 /// How long a release's CustomResourceDefinitions may take to be established.
 const CRD_ESTABLISHED: Duration = Duration::from_secs(60);
 
@@ -60,8 +76,10 @@ impl KubeTarget {
                 format!("revision {} has the same objects: re-applying them", cur.record.revision),
                 None,
             );
-            self.apply_objects(conn, &release.manifests, (app, env), true, &release.secret_values, cx).await?;
-            self.apply_objects(conn, &release.manifests, (app, env), false, &release.secret_values, cx).await?;
+            let mut applying = Applying::new(conn, &release.manifests);
+            let (manifests, values) = (&release.manifests, &release.secret_values);
+            self.apply_objects(conn, manifests, (app, env), true, values, &mut applying, cx).await?;
+            self.apply_objects(conn, manifests, (app, env), false, values, &mut applying, cx).await?;
             if let Err(unfinished) = self.wait(conn, ns, &release.manifests, cx).await {
                 let message = match unfinished {
                     Unfinished::Denied(e) => return Err(e),
@@ -118,10 +136,9 @@ impl KubeTarget {
         owner: (&str, &str),
         namespaces: bool,
         values: &SecretValues,
+        applying: &mut Applying,
         cx: &DeployContext,
     ) -> Result<usize> {
-        let mut resolver = Resolver::new(&conn.client, &conn.description);
-        resolver.expect_defined(manifests);
         let ordered = apply::in_apply_order(manifests.objects());
         let chosen = |crds: bool| {
             ordered.iter().copied().filter(move |m| {
@@ -133,7 +150,7 @@ impl KubeTarget {
         let mut applied = 0;
         let mut crds = Vec::new();
         for m in chosen(true) {
-            applied += self.apply_object(conn, manifests, m, owner, values, &mut resolver, cx).await?;
+            applied += self.apply_object(conn, manifests, m, owner, values, applying, cx).await?;
             crds.push((rollout::Waited::CustomResourceDefinition, None, m.name().to_string()));
         }
         if !crds.is_empty() {
@@ -145,7 +162,7 @@ impl KubeTarget {
                     Some(format!("check it: kubectl get customresourcedefinition {name} -o yaml")),
                 ));
             }
-            resolver.forget();
+            applying.resolver.forget();
         }
         // A StatefulSet stuck on a revision that failed (a rollback, or a deploy after
         // `--no-rollback`): its pods that never got ready go once its template is replaced.
@@ -155,7 +172,7 @@ impl KubeTarget {
             rollout::stuck_statefulsets(&conn.client, manifests, &self.opts.retry).await
         };
         for m in chosen(false) {
-            applied += self.apply_object(conn, manifests, m, owner, values, &mut resolver, cx).await?;
+            applied += self.apply_object(conn, manifests, m, owner, values, applying, cx).await?;
         }
         self.force_statefulset_rollback(conn, &stuck, cx).await;
         Ok(applied)
@@ -181,16 +198,8 @@ impl KubeTarget {
 
     /// Refuses, before anything is applied, an object the cluster serves cluster-scoped that
     /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). Kinds the
-    /// release's own CRDs define are not served yet, and are checked when applied. With
-    /// `first` (no revision of the app succeeded yet), returns the objects that exist already:
-    /// a failed first deploy removes only what it created.
-    async fn preflight(
-        &self,
-        conn: &Connected,
-        manifests: &Manifests,
-        first: bool,
-    ) -> Result<BTreeSet<prune::Identity>> {
-        let mut existing = BTreeSet::new();
+    /// release's own CRDs define are not served yet, and are checked when applied.
+    async fn preflight(&self, conn: &Connected, manifests: &Manifests, applying: &mut Applying) -> Result<()> {
         let defined: Vec<(&str, &str)> = manifests
             .iter()
             .filter(|m| m.kind() == "CustomResourceDefinition")
@@ -199,33 +208,19 @@ impl KubeTarget {
                 Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?))
             })
             .collect();
-        let mut resolver = Resolver::new(&conn.client, &conn.description);
         for m in manifests.iter() {
             let (group, _) = apply::group_version(m.api_version());
             if defined.contains(&(group, m.kind())) {
                 continue;
             }
-            let Resolved::Target(t) = resolver.resolve(m, &self.opts.retry).await? else { continue };
-            if t.namespace.is_none()
+            if let Resolved::Target(t) = applying.resolver.resolve(m, &self.opts.retry).await?
+                && t.namespace.is_none()
                 && let Some(refused) = apply::cluster_scoped_by_discovery(m, &conn.description)
             {
                 return Err(refused);
             }
-            if first && m.kind() != "Namespace" {
-                let api = t.api(&conn.client);
-                let found = retry::retry(&self.opts.retry, || api.get_metadata_opt(&t.name)).await;
-                match found {
-                    Ok(Some(_)) => {
-                        existing.insert(prune::identity(m));
-                    }
-                    Ok(None) => {}
-                    // A namespace that does not exist yet holds nothing.
-                    Err(e) if retry::code(&e) == Some(404) => {}
-                    Err(e) => return Err(retry::to_error(&conn.description, &format!("reading {}", t.key()), e)),
-                }
-            }
         }
-        Ok(existing)
+        Ok(())
     }
 
     /// Applies one object of `manifests` (see [`KubeTarget::apply_objects`]): 1 when applied,
@@ -238,7 +233,7 @@ impl KubeTarget {
         m: &paved_core::Manifest,
         owner: (&str, &str),
         values: &SecretValues,
-        resolver: &mut Resolver,
+        applying: &mut Applying,
         cx: &DeployContext,
     ) -> Result<usize> {
         let filled;
@@ -260,7 +255,7 @@ impl KubeTarget {
         } else {
             m
         };
-        let target = match resolver.resolve(m, &self.opts.retry).await? {
+        let target = match applying.resolver.resolve(m, &self.opts.retry).await? {
             Resolved::Target(t) => t,
             Resolved::NotServed(why) => {
                 let warning = apply::not_served(m, &why, &conn.description, self.opts.missing_kinds)?;
@@ -282,7 +277,9 @@ impl KubeTarget {
         }
         let m = prepared.payload.as_ref().unwrap_or(m);
         let force = apply::Force { all: self.opts.force_conflicts, replicas: prepared.take_replicas };
-        apply::apply_one(&conn.client, &conn.description, m, &target, force, &self.opts.retry).await?;
+        if apply::apply_one(&conn.client, &conn.description, m, &target, force, &self.opts.retry).await? {
+            applying.created.insert(prune::identity(m));
+        }
         Ok(1)
     }
 
@@ -374,8 +371,10 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
-        let existing = self.preflight(conn, &new.manifests, previous.is_none()).await?;
-        let namespaces = self.apply_objects(conn, &new.manifests, (&app, &env), true, values, cx).await?;
+        let mut applying = Applying::new(conn, &new.manifests);
+        self.preflight(conn, &new.manifests, &mut applying).await?;
+        let owner = (app.as_str(), env.as_str());
+        let namespaces = self.apply_objects(conn, &new.manifests, owner, true, values, &mut applying, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
             Err(history::CreateError::Exists) => {
@@ -395,11 +394,12 @@ impl KubeTarget {
             armed: true,
         };
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
-        let applied = match self.apply_objects(conn, &new.manifests, (&app, &env), false, values, cx).await {
+        let applied = match self.apply_objects(conn, &new.manifests, owner, false, values, &mut applying, cx).await {
             Ok(n) => n,
             Err(e) => {
                 let failure = Failure::Apply(e);
-                return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, &existing, cx).await);
+                let created = Some(&applying.created);
+                return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, created, cx).await);
             }
         };
         cx.report(
@@ -412,7 +412,8 @@ impl KubeTarget {
                 Unfinished::Rollout(message) => Failure::Rollout(message),
                 Unfinished::Denied(e) => Failure::Unwatchable(e),
             };
-            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, &existing, cx).await);
+            let created = Some(&applying.created);
+            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, created, cx).await);
         }
         // The rollout succeeded: from here on nothing may restore the previous release, even if
         // the bookkeeping below fails or the future is dropped.
@@ -502,7 +503,7 @@ impl KubeTarget {
         previous: Option<&Stored>,
         failure: Failure,
         mut guard: Recovery,
-        existing: &BTreeSet<prune::Identity>,
+        created: Option<&BTreeSet<prune::Identity>>,
         cx: &DeployContext,
     ) -> Error {
         guard.armed = false;
@@ -576,7 +577,7 @@ impl KubeTarget {
                     .manifests
                     .iter()
                     .filter(|m| !matches!(m.kind(), "Namespace" | "CustomResourceDefinition"))
-                    .filter(|m| !existing.contains(&prune::identity(m)))
+                    .filter(|m| created.is_none_or(|c| c.contains(&prune::identity(m))))
                     .collect();
                 let mut resolver = Resolver::new(&conn.client, server);
                 let keep = BTreeSet::new();
@@ -666,8 +667,9 @@ impl KubeTarget {
         }
         let none = SecretValues::default();
         let owner = (restore.record.app.as_str(), restore.record.environment.as_str());
-        let applied = match self.apply_objects(conn, &restore.manifests, owner, true, &none, cx).await {
-            Ok(_) => self.apply_objects(conn, &restore.manifests, owner, false, &none, cx).await,
+        let mut applying = Applying::new(conn, &restore.manifests);
+        let applied = match self.apply_objects(conn, &restore.manifests, owner, true, &none, &mut applying, cx).await {
+            Ok(_) => self.apply_objects(conn, &restore.manifests, owner, false, &none, &mut applying, cx).await,
             Err(e) => Err(e),
         };
         if let Err(e) = applied {

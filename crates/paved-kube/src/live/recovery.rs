@@ -93,14 +93,12 @@ impl Drop for Recovery {
             let _lock = target.lock(&new.record.app, &new.record.environment).await;
             let disarmed =
                 Recovery { target: target.clone(), conn: conn.clone(), new: new.clone(), previous: None, armed: false };
-            // The full history is not at hand here: the next deploy trims it. Nothing is known
-            // to have existed before: a dropped first deploy removes only paved's own objects.
-            let existing = std::collections::BTreeSet::new();
+            // The full history is not at hand here: the next deploy trims it. What the dropped
+            // deploy created is not known here: a dropped first deploy removes every object
+            // carrying the app's labels (but CRDs).
             let history = previous.as_slice();
             let cx = DeployContext::new();
-            let e = target
-                .fail(&conn, &new, history, previous.as_ref(), Failure::Cancelled, disarmed, &existing, &cx)
-                .await;
+            let e = target.fail(&conn, &new, history, previous.as_ref(), Failure::Cancelled, disarmed, None, &cx).await;
             tracing::warn!("{e}");
             match e {
                 Error::Rollout { message, .. } => message,
