@@ -36,16 +36,18 @@ pub(super) enum Failure {
 /// What one deploy (or rollback) learns while it applies: where objects go (discovery), and
 /// which objects it created (a failed first deploy removes only those).
 pub(super) struct Applying {
+    /// The release's app and environment.
+    owner: (String, String),
     resolver: Resolver,
     created: BTreeSet<prune::Identity>,
 }
 
 impl Applying {
-    /// Before applying `manifests` on `conn`'s cluster.
-    pub(super) fn new(conn: &Connected, manifests: &Manifests) -> Self {
+    /// Before applying `manifests` of `app` in `env` on `conn`'s cluster.
+    pub(super) fn new(conn: &Connected, manifests: &Manifests, app: &str, env: &str) -> Self {
         let mut resolver = Resolver::new(&conn.client, &conn.description);
         resolver.expect_defined(manifests);
-        Applying { resolver, created: BTreeSet::new() }
+        Applying { owner: (app.to_string(), env.to_string()), resolver, created: BTreeSet::new() }
     }
 }
 
@@ -76,10 +78,10 @@ impl KubeTarget {
                 format!("revision {} has the same objects: re-applying them", cur.record.revision),
                 None,
             );
-            let mut applying = Applying::new(conn, &release.manifests);
+            let mut applying = Applying::new(conn, &release.manifests, app, env);
             let (manifests, values) = (&release.manifests, &release.secret_values);
-            self.apply_objects(conn, manifests, (app, env), true, values, &mut applying, cx).await?;
-            self.apply_objects(conn, manifests, (app, env), false, values, &mut applying, cx).await?;
+            self.apply_objects(conn, manifests, true, values, &mut applying, cx).await?;
+            self.apply_objects(conn, manifests, false, values, &mut applying, cx).await?;
             if let Err(unfinished) = self.wait(conn, ns, &release.manifests, cx).await {
                 let message = match unfinished {
                     Unfinished::Denied(e) => return Err(e),
@@ -127,13 +129,11 @@ impl KubeTarget {
     /// Applies the objects (the Namespaces, or everything else). A Secret whose values are
     /// redacted placeholders (`sync` secret mode) is applied with `values` put in; without them
     /// (a rollback re-applying stored objects) it is left as it is in the cluster. A Deployment's
-    /// replicas pass to or from its autoscaler first ([`handover`]); `owner` is the release's
-    /// app and environment.
+    /// replicas pass to or from its autoscaler first ([`handover`]).
     async fn apply_objects(
         &self,
         conn: &Connected,
         manifests: &Manifests,
-        owner: (&str, &str),
         namespaces: bool,
         values: &SecretValues,
         applying: &mut Applying,
@@ -150,7 +150,7 @@ impl KubeTarget {
         let mut applied = 0;
         let mut crds = Vec::new();
         for m in chosen(true) {
-            applied += self.apply_object(conn, manifests, m, owner, values, applying, cx).await?;
+            applied += self.apply_object(conn, manifests, m, values, applying, cx).await?;
             crds.push((rollout::Waited::CustomResourceDefinition, None, m.name().to_string()));
         }
         if !crds.is_empty() {
@@ -172,7 +172,7 @@ impl KubeTarget {
             rollout::stuck_statefulsets(&conn.client, manifests, &self.opts.retry).await
         };
         for m in chosen(false) {
-            applied += self.apply_object(conn, manifests, m, owner, values, applying, cx).await?;
+            applied += self.apply_object(conn, manifests, m, values, applying, cx).await?;
         }
         self.force_statefulset_rollback(conn, &stuck, cx).await;
         Ok(applied)
@@ -231,7 +231,6 @@ impl KubeTarget {
         conn: &Connected,
         manifests: &Manifests,
         m: &paved_core::Manifest,
-        owner: (&str, &str),
         values: &SecretValues,
         applying: &mut Applying,
         cx: &DeployContext,
@@ -269,9 +268,9 @@ impl KubeTarget {
         {
             return Err(refused);
         }
+        let (app, env) = (applying.owner.0.as_str(), applying.owner.1.as_str());
         let prepared =
-            handover::prepare(&conn.client, &conn.description, manifests, m, owner.0, owner.1, &self.opts.retry)
-                .await?;
+            handover::prepare(&conn.client, &conn.description, manifests, m, app, env, &self.opts.retry).await?;
         for note in &prepared.notes {
             cx.report(Step::Apply, note.clone(), None);
         }
@@ -371,10 +370,9 @@ impl KubeTarget {
         let server = conn.description.as_str();
         let (app, env, ns) = (new.record.app.clone(), new.record.environment.clone(), new.namespace.clone());
         let rev = new.record.revision;
-        let mut applying = Applying::new(conn, &new.manifests);
+        let mut applying = Applying::new(conn, &new.manifests, &app, &env);
         self.preflight(conn, &new.manifests, &mut applying).await?;
-        let owner = (app.as_str(), env.as_str());
-        let namespaces = self.apply_objects(conn, &new.manifests, owner, true, values, &mut applying, cx).await?;
+        let namespaces = self.apply_objects(conn, &new.manifests, true, values, &mut applying, cx).await?;
         match history::create(&conn.client, server, &new, &self.opts.retry).await {
             Ok(()) => {}
             Err(history::CreateError::Exists) => {
@@ -394,7 +392,7 @@ impl KubeTarget {
             armed: true,
         };
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
-        let applied = match self.apply_objects(conn, &new.manifests, owner, false, values, &mut applying, cx).await {
+        let applied = match self.apply_objects(conn, &new.manifests, false, values, &mut applying, cx).await {
             Ok(n) => n,
             Err(e) => {
                 let failure = Failure::Apply(e);
@@ -666,10 +664,10 @@ impl KubeTarget {
             Err(history::CreateError::Other(e)) => return Err(e),
         }
         let none = SecretValues::default();
-        let owner = (restore.record.app.as_str(), restore.record.environment.as_str());
-        let mut applying = Applying::new(conn, &restore.manifests);
-        let applied = match self.apply_objects(conn, &restore.manifests, owner, true, &none, &mut applying, cx).await {
-            Ok(_) => self.apply_objects(conn, &restore.manifests, owner, false, &none, &mut applying, cx).await,
+        let (app, env) = (restore.record.app.as_str(), restore.record.environment.as_str());
+        let mut applying = Applying::new(conn, &restore.manifests, app, env);
+        let applied = match self.apply_objects(conn, &restore.manifests, true, &none, &mut applying, cx).await {
+            Ok(_) => self.apply_objects(conn, &restore.manifests, false, &none, &mut applying, cx).await,
             Err(e) => Err(e),
         };
         if let Err(e) = applied {
