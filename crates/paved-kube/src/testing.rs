@@ -945,8 +945,7 @@ impl State {
         let force = r.query.get("force").is_some_and(|v| v == "true");
         let manager = r.query.get("fieldManager").cloned().unwrap_or_default();
         let applied = leaves(&body);
-        let old = self.objects.get(&key).cloned();
-        let live = old.clone().unwrap_or(Value::Null);
+        let live = self.objects.get(&key).unwrap_or(&Value::Null);
         let mut owners = self.managed.get(&key).cloned().unwrap_or_default();
         let mine = |o: &Owner| o.apply && o.manager == manager && o.subresource.is_none();
         // A field another manager owns, applied with another value than the live one.
@@ -1005,7 +1004,7 @@ impl State {
         }
         owners.retain(|o| !o.fields.is_empty());
         if p.plural == "jobs"
-            && let Some(o) = &old
+            && let Some(o) = self.objects.get(&key)
             && body.pointer("/spec/template").is_some_and(|t| Some(t) != o.pointer("/spec/template"))
         {
             return status(
@@ -1017,9 +1016,12 @@ impl State {
             );
         }
         let rv = self.next_rv();
-        let mut object = match &old {
-            Some(o) => {
-                let mut merged = o.clone();
+        // Taken out (not cloned): the stored object is merged in place, and stored again.
+        let old = self.objects.remove(&key);
+        let existed = old.is_some();
+        let before = old.as_ref().map(|o| (o.get("spec").cloned(), o["metadata"]["generation"].as_i64().unwrap_or(1)));
+        let mut object = match old {
+            Some(mut merged) => {
                 merge(&mut merged, &body);
                 for f in &removed {
                     remove_pointer(&mut merged, f);
@@ -1062,10 +1064,10 @@ impl State {
                 object["spec"]["podManagementPolicy"] = json!("OrderedReady");
             }
         }
-        let (changed, generation) = match &old {
-            Some(o) => {
-                let changed = o.get("spec") != object.get("spec");
-                (changed, o["metadata"]["generation"].as_i64().unwrap_or(1) + i64::from(changed))
+        let (changed, generation) = match before {
+            Some((spec, generation)) => {
+                let changed = spec.as_ref() != object.get("spec");
+                (changed, generation + i64::from(changed))
             }
             None => (true, 1),
         };
@@ -1079,7 +1081,7 @@ impl State {
         }
         self.managed.insert(key.clone(), owners);
         let object = self.store(&key, object);
-        (if old.is_some() { 200 } else { 201 }, object)
+        (if existed { 200 } else { 201 }, object)
     }
 
     /// Stores an object with its managed fields, noting every new `spec.replicas`.
@@ -1207,12 +1209,9 @@ impl State {
         let ns = o["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
         let n = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         let update = format!("{name}-{generation}");
-        let current = self
-            .objects
-            .get(key)
-            .and_then(|old| old.pointer("/status/currentRevision"))
-            .and_then(Value::as_str)
-            .map_or_else(|| update.clone(), str::to_string);
+        // The status it had (kept on the object through the change).
+        let current =
+            o.pointer("/status/currentRevision").and_then(Value::as_str).map_or_else(|| update.clone(), str::to_string);
         let st = |ready: i64, updated: i64, current: &str| {
             json!({"observedGeneration": generation, "replicas": n, "readyReplicas": ready, "currentReplicas": ready,
                 "updatedReplicas": updated, "currentRevision": current, "updateRevision": update})
