@@ -1058,7 +1058,12 @@ impl State {
                 object["spec"]["replicas"] = json!(1);
             }
             if object.pointer("/spec/updateStrategy").is_none() {
-                object["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+                object["spec"]["updateStrategy"] = json!({"type": "RollingUpdate"});
+            }
+            if object.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate"))
+                && object.pointer("/spec/updateStrategy/rollingUpdate/partition").is_none()
+            {
+                object["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = json!(0);
             }
             if object.pointer("/spec/podManagementPolicy").is_none() {
                 object["spec"]["podManagementPolicy"] = json!("OrderedReady");
@@ -1078,6 +1083,12 @@ impl State {
         }
         if changed {
             self.schedule(&key, &object, generation);
+            // A StatefulSet's controller takes a new template at once (its first status).
+            if p.plural == "statefulsets"
+                && let Some(first) = self.queued.get_mut(&key).and_then(VecDeque::pop_front)
+            {
+                object["status"] = first;
+            }
         }
         self.managed.insert(key.clone(), owners);
         let object = self.store(&key, object);

@@ -1045,6 +1045,32 @@ async fn a_statefulset_stuck_on_a_failed_revision_is_rolled_back_by_force() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_statefulset_whose_template_stays_keeps_its_pods() {
+    // Stuck on a failed revision and left in place; a deploy that changes only the app keeps
+    // the StatefulSet's template, so its pods are not touched (only a replaced template makes
+    // the old revision's pods go).
+    let f = fixture_with(|t| t.timeout(Duration::from_secs(60)).auto_rollback(false));
+    f.platform
+        .deploy(&request_with_extra("v1", &workload("StatefulSet", "db", "ghcr.io/company/db:v1")))
+        .await
+        .unwrap();
+    f.server.set_rollout(|image| {
+        if image.ends_with("db:v2") {
+            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+        } else {
+            RolloutScript::Succeed
+        }
+    });
+    let failing = workload("StatefulSet", "db", "ghcr.io/company/db:v2");
+    f.platform.deploy(&request_with_extra("v2", &failing)).await.unwrap_err();
+    let pod = format!("/api/v1/namespaces/{NS}/pods/db-0");
+    assert!(f.server.get(&pod).is_some());
+    f.platform.deploy(&request_with_extra("v3", &failing)).await.unwrap_err();
+    assert!(f.server.get(&pod).is_some(), "the pod of the unchanged StatefulSet stays");
+    assert!(!f.rec.messages().iter().any(|m| m.contains("forced rollback")));
+}
+
+#[tokio::test(start_paused = true)]
 async fn claims_and_load_balancers_are_waited_for() {
     let f = fixture_with(|t| t.timeout(Duration::from_secs(60)));
     let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: public\nspec:\n  type: LoadBalancer\n  selector:\n    app: shop\n  ports:\n    - port: 80\n";

@@ -186,7 +186,11 @@ impl KubeTarget {
         stuck: &[rollout::StuckStatefulSet],
         cx: &DeployContext,
     ) {
-        let deleted = rollout::delete_unready_pods(&conn.client, stuck, &self.opts.retry).await;
+        let (deleted, warnings) = rollout::delete_unready_pods(&conn.client, stuck, &self.opts.retry).await;
+        for warning in warnings {
+            tracing::warn!("{warning}");
+            cx.report(Step::Apply, format!("⚠️  {warning}"), None);
+        }
         if !deleted.is_empty() {
             let line = format!(
                 "deleted the pods of a failed revision that never got ready: {} (a StatefulSet's forced rollback)",

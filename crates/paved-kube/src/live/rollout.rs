@@ -509,18 +509,21 @@ pub fn crd_state(
     RolloutState::Progressing { message, updated: 0, available: 0, desired: 1 }
 }
 
-/// A StatefulSet whose rollout is stuck on a new revision (`updateRevision` is not the current
-/// one yet).
+/// A StatefulSet whose rolling update is stuck on a new revision: `OrderedReady`, rolling
+/// update without a partition, `updateRevision` not the current one yet.
 #[derive(Debug, Clone)]
 pub(crate) struct StuckStatefulSet {
     namespace: String,
     name: String,
     selector: String,
     revision: String,
+    generation: i64,
 }
 
-/// The StatefulSets of `manifests` whose rollout is stuck on a new revision (best effort: one
-/// that cannot be read is left out).
+/// The StatefulSets of `manifests` whose rolling update is stuck on a new revision (best
+/// effort: one that cannot be read is left out). `OnDelete` updates, partitions and `Parallel`
+/// pod management never count: their revisions differ by design, and their controllers do not
+/// wait for a pod.
 pub(crate) async fn stuck_statefulsets(
     client: &Client,
     manifests: &paved_core::Manifests,
@@ -531,32 +534,81 @@ pub(crate) async fn stuck_statefulsets(
         let Some(ns) = m.namespace().map(str::to_string) else { continue };
         let api: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), &ns);
         let Ok(Some(live)) = retry::retry(policy, || api.get_opt(m.name())).await else { continue };
-        let Some(status) = live.status else { continue };
+        let (Some(spec), Some(status)) = (live.spec, live.status) else { continue };
+        let strategy = spec.update_strategy.unwrap_or_default();
+        let rolling = strategy.type_.as_deref().is_none_or(|t| t == "RollingUpdate");
+        let partitioned = strategy.rolling_update.and_then(|r| r.partition).is_some_and(|p| p > 0);
+        let ordered = spec.pod_management_policy.as_deref().is_none_or(|p| p == "OrderedReady");
         let (Some(update), Some(selector)) = (status.update_revision, super::apply::match_labels_selector(m)) else {
             continue;
         };
-        if status.current_revision.as_ref() != Some(&update) {
-            out.push(StuckStatefulSet { namespace: ns, name: m.name().to_string(), selector, revision: update });
+        if rolling && !partitioned && ordered && status.current_revision.as_ref() != Some(&update) {
+            let generation = live.metadata.generation.unwrap_or(0);
+            out.push(StuckStatefulSet {
+                namespace: ns,
+                name: m.name().to_string(),
+                selector,
+                revision: update,
+                generation,
+            });
         }
     }
     out
 }
 
-/// Kubernetes' forced rollback of a StatefulSet: once its previous template is applied again,
-/// the pods of the failed revision that are not ready are deleted; with `OrderedReady` the
-/// controller would otherwise wait for them to become ready, for ever. Returns what it deleted
-/// (`statefulset/pod`).
+/// How long the forced rollback waits for a StatefulSet's controller to see its new template.
+const OBSERVED: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Kubernetes' forced rollback of a StatefulSet: once a new template replaced the one it is
+/// stuck on (its generation grew) and the controller has seen it (`observedGeneration`, and an
+/// `updateRevision` that is no longer the stuck one), the pods of the stuck revision that are
+/// not ready are deleted; with `OrderedReady` the controller would otherwise wait for them to
+/// become ready, for ever. A StatefulSet whose template did not change is left alone. Returns
+/// what it deleted (`statefulset/pod`) and what it could not do (warnings).
 pub(crate) async fn delete_unready_pods(
     client: &Client,
     stuck: &[StuckStatefulSet],
     policy: &RetryPolicy,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     use kube::api::{DeleteParams, Preconditions};
-    let mut deleted = Vec::new();
+    let (mut deleted, mut warnings) = (Vec::new(), Vec::new());
     for s in stuck {
+        let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), &s.namespace);
+        let deadline = Instant::now() + OBSERVED;
+        let replaced = loop {
+            let Ok(Some(live)) = retry::retry(policy, || sets.get_opt(&s.name)).await else { break false };
+            let generation = live.metadata.generation.unwrap_or(0);
+            if generation <= s.generation {
+                break false;
+            }
+            let status = live.status.unwrap_or_default();
+            let seen = status.observed_generation.unwrap_or(0) >= generation;
+            if seen && status.update_revision.as_deref() != Some(s.revision.as_str()) {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                warnings.push(format!(
+                    "statefulset {}: its controller did not take the new template within {}s; its pods of revision {} were left",
+                    s.name,
+                    OBSERVED.as_secs(),
+                    s.revision
+                ));
+                break false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        if !replaced {
+            continue;
+        }
         let pods: Api<Pod> = Api::namespaced(client.clone(), &s.namespace);
         let lp = ListParams::default().labels(&format!("{},controller-revision-hash={}", s.selector, s.revision));
-        let Ok(list) = retry::retry(policy, || pods.list(&lp)).await else { continue };
+        let list = match retry::retry(policy, || pods.list(&lp)).await {
+            Ok(list) => list,
+            Err(e) => {
+                warnings.push(format!("statefulset {}: cannot list its pods of revision {}: {e}", s.name, s.revision));
+                continue;
+            }
+        };
         for pod in list.items {
             let ready = pod
                 .status
@@ -572,12 +624,13 @@ pub(crate) async fn delete_unready_pods(
                     .map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
                 ..DeleteParams::default()
             };
-            if retry::retry(policy, || pods.delete(&name, &dp)).await.is_ok() {
-                deleted.push(format!("{}/{name}", s.name));
+            match retry::retry(policy, || pods.delete(&name, &dp)).await {
+                Ok(_) => deleted.push(format!("{}/{name}", s.name)),
+                Err(e) => warnings.push(format!("statefulset {}: cannot delete pod {name}: {e}", s.name)),
             }
         }
     }
-    deleted
+    (deleted, warnings)
 }
 
 /// Reads one Deployment's current rollout state (for `status`).
