@@ -1172,6 +1172,14 @@ async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide_or_refused() {
     // Refused before anything was applied or recorded.
     assert!(f.server.get(DEPLOYMENT).is_none());
     assert!(f.platform.history(&app(), "production").await.unwrap().is_empty());
+
+    // The same for a kind the release's own CRD defines cluster-scoped (not served yet).
+    let f = fixture_granting(&["CustomResourceDefinition"]);
+    let crd = WIDGET_CRD.replace("scope: Namespaced", "scope: Cluster");
+    let yaml = format!("{crd}---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {{}}\n");
+    let err = f.platform.deploy(&request_with_extra("v1", &yaml)).await.unwrap_err();
+    assert!(err.to_string().contains("serves Widget (example.com/v1) cluster-scoped"), "{err}");
+    assert!(f.server.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgetz.example.com").is_none());
 }
 
 #[tokio::test(start_paused = true)]

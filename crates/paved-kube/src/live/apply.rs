@@ -161,8 +161,9 @@ pub(crate) struct Force {
 /// Server-side applies one object as field manager `paved`, at `target` (resolved by
 /// [`super::discovery::Resolver`]). The payload is the rendered object as is: only the fields
 /// paved sets, no defaulted empty fields (a cluster-scoped object's payload has no namespace).
-/// Returns whether paved's managers are the object's only ones (paved created it, now or
-/// before), as opposed to an object someone else made that paved now shares.
+/// Returns whether paved created it (now, or in an earlier attempt): its managed fields name
+/// paved's managers and controllers only, as opposed to an object someone else made that paved
+/// now shares.
 pub(crate) async fn apply_one(
     client: &Client,
     server: &str,
@@ -196,12 +197,14 @@ pub(crate) async fn apply_one(
         result = retry::retry(policy, || api.patch(&target.name, &forced, &patch)).await;
     }
     match result {
-        Ok(applied) => Ok(applied
-            .metadata
-            .managed_fields
-            .iter()
-            .flatten()
-            .all(|e| matches!(e.manager.as_deref(), Some(MANAGER) | Some(super::handover::HANDOVER_MANAGER)))),
+        Ok(applied) => Ok(applied.metadata.managed_fields.iter().flatten().all(|e| {
+            // Controllers write status (a subresource), the autoscaler `scale`, and the
+            // Deployment controller its revision annotation: none of them made the object.
+            matches!(
+                e.manager.as_deref(),
+                Some(MANAGER | super::handover::HANDOVER_MANAGER | "kube-controller-manager")
+            ) || e.subresource.as_deref().is_some_and(|s| !s.is_empty())
+        })),
         Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" => Err(conflict_error(target, &s)),
         Err(e) => Err(retry::to_error(server, &format!("applying {}", target.key()), e)),
     }

@@ -39,7 +39,7 @@ pub(super) struct Applying {
     /// The release's app and environment.
     owner: (String, String),
     resolver: Resolver,
-    created: BTreeSet<prune::Identity>,
+    created: super::recovery::Created,
 }
 
 impl Applying {
@@ -47,7 +47,7 @@ impl Applying {
     pub(super) fn new(conn: &Connected, manifests: &Manifests, app: &str, env: &str) -> Self {
         let mut resolver = Resolver::new(&conn.client, &conn.description);
         resolver.expect_defined(manifests);
-        Applying { owner: (app.to_string(), env.to_string()), resolver, created: BTreeSet::new() }
+        Applying { owner: (app.to_string(), env.to_string()), resolver, created: Default::default() }
     }
 }
 
@@ -201,20 +201,24 @@ impl KubeTarget {
     }
 
     /// Refuses, before anything is applied, an object the cluster serves cluster-scoped that
-    /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). Kinds the
-    /// release's own CRDs define are not served yet, and are checked when applied.
+    /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). The scope of
+    /// a kind the release's own CRDs define comes from its CRD (it is not served yet).
     async fn preflight(&self, conn: &Connected, manifests: &Manifests, applying: &mut Applying) -> Result<()> {
-        let defined: Vec<(&str, &str)> = manifests
+        let defined: Vec<(&str, &str, bool)> = manifests
             .iter()
             .filter(|m| m.kind() == "CustomResourceDefinition")
             .filter_map(|m| {
                 let spec = m.value().get("spec")?;
-                Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?))
+                let cluster = spec.get("scope").and_then(serde_json::Value::as_str) == Some("Cluster");
+                Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?, cluster))
             })
             .collect();
         for m in manifests.iter() {
             let (group, _) = apply::group_version(m.api_version());
-            if defined.contains(&(group, m.kind())) {
+            if let Some((_, _, cluster)) = defined.iter().find(|(g, k, _)| *g == group && *k == m.kind()) {
+                if *cluster && let Some(refused) = apply::cluster_scoped_by_discovery(m, &conn.description) {
+                    return Err(refused);
+                }
                 continue;
             }
             if let Resolved::Target(t) = applying.resolver.resolve(m, &self.opts.retry).await?
@@ -281,7 +285,7 @@ impl KubeTarget {
         let m = prepared.payload.as_ref().unwrap_or(m);
         let force = apply::Force { all: self.opts.force_conflicts, replicas: prepared.take_replicas };
         if apply::apply_one(&conn.client, &conn.description, m, &target, force, &self.opts.retry).await? {
-            applying.created.insert(prune::identity(m));
+            applying.created.lock().expect("not poisoned").insert(prune::identity(m));
         }
         Ok(1)
     }
@@ -393,6 +397,7 @@ impl KubeTarget {
             conn: conn.clone(),
             new: new.clone(),
             previous: previous.clone(),
+            created: applying.created.clone(),
             armed: true,
         };
         cx.report(Step::Apply, format!("recorded revision {rev} as pending in namespace {ns}"), None);
@@ -400,8 +405,10 @@ impl KubeTarget {
             Ok(n) => n,
             Err(e) => {
                 let failure = Failure::Apply(e);
-                let created = Some(&applying.created);
-                return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, created, cx).await);
+                let created = applying.created.lock().expect("not poisoned").clone();
+                return Err(self
+                    .fail(conn, &new, history, previous.as_ref(), failure, guard, Some(&created), cx)
+                    .await);
             }
         };
         cx.report(
@@ -414,8 +421,8 @@ impl KubeTarget {
                 Unfinished::Rollout(message) => Failure::Rollout(message),
                 Unfinished::Denied(e) => Failure::Unwatchable(e),
             };
-            let created = Some(&applying.created);
-            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, created, cx).await);
+            let created = applying.created.lock().expect("not poisoned").clone();
+            return Err(self.fail(conn, &new, history, previous.as_ref(), failure, guard, Some(&created), cx).await);
         }
         // The rollout succeeded: from here on nothing may restore the previous release, even if
         // the bookkeeping below fails or the future is dropped.

@@ -124,7 +124,7 @@ pub(crate) async fn prepare(
             }
         }
         (None, None) => {}
-        (None, Some(live)) => {
+        (None, Some(_)) => {
             // Autoscalers of this Deployment: paved's own go first; anyone else's stays, and
             // then paved does not take the replicas from it.
             let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
@@ -142,7 +142,6 @@ pub(crate) async fn prepare(
                 Err(e) => return Err(retry::to_error(server, &format!("listing the autoscalers in {namespace}"), e)),
             };
             let mut foreign = false;
-            let mut deleted = false;
             for hpa in list.iter().filter(|h| {
                 h.spec
                     .as_ref()
@@ -158,7 +157,6 @@ pub(crate) async fn prepare(
                 }));
                 match prune::delete_owned(client, server, &Target::of(&object), app, env, policy).await? {
                     Deleted::Yes => {
-                        deleted = true;
                         handover.notes.push(format!(
                             "deleted HorizontalPodAutoscaler/{} before taking spec.replicas of deployment {name} back",
                             hpa.name_any()
@@ -168,24 +166,24 @@ pub(crate) async fn prepare(
                     Deleted::Gone => {}
                 }
             }
-            // Only from paved's own autoscaler (just deleted) or its handover: a scale by hand
-            // (`kubectl scale`) stays a conflict for the user to see.
-            handover.take_replicas = !foreign && (deleted || owns_replicas(&live, HANDOVER_MANAGER));
+            // Not from someone else's autoscaler; and a scale by hand (`kubectl scale`) stays a
+            // conflict for the user to see ([`only_replicas_from_the_autoscaler`]).
+            handover.take_replicas = !foreign;
         }
     }
     Ok(handover)
 }
 
-/// `true` when a server-side apply conflict is on `spec.replicas` alone, with the HPA
-/// controller's writes (`kube-controller-manager` through the `scale` subresource) or the
-/// handover manager.
+/// `true` when a server-side apply conflict is on `spec.replicas` alone, with an autoscaler's
+/// writes through the `scale` subresource (the HPA controller is `kube-controller-manager`,
+/// or another name in some distributions) or the handover manager; never with `kubectl`
+/// (`kubectl scale` by hand).
 pub(crate) fn only_replicas_from_the_autoscaler(s: &kube::core::Status) -> bool {
     let causes: Vec<_> = s.details.iter().flat_map(|d| d.causes.iter()).collect();
     !causes.is_empty()
         && causes.iter().all(|c| {
-            c.field == ".spec.replicas"
-                && (c.message.contains("\"kube-controller-manager\" with subresource \"scale\"")
-                    || c.message.contains(&format!("\"{HANDOVER_MANAGER}\"")))
+            let scale = c.message.contains("with subresource \"scale\"") && !c.message.contains("with \"kubectl");
+            c.field == ".spec.replicas" && (scale || c.message.contains(&format!("\"{HANDOVER_MANAGER}\"")))
         })
 }
 

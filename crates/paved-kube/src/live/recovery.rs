@@ -70,9 +70,14 @@ pub(super) struct Recovery {
     pub(super) conn: Connected,
     pub(super) new: Stored,
     pub(super) previous: Option<Stored>,
+    /// What the deploy created so far (a dropped first deploy removes only those).
+    pub(super) created: Created,
     /// Disarmed once the deploy has finished (or failed and handled it).
     pub(super) armed: bool,
 }
+
+/// The objects a deploy created, shared with its [`Recovery`].
+pub(super) type Created = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<super::prune::Identity>>>;
 
 impl Drop for Recovery {
     fn drop(&mut self) {
@@ -88,17 +93,23 @@ impl Drop for Recovery {
         };
         let (target, conn, new, previous) =
             (self.target.clone(), self.conn.clone(), self.new.clone(), self.previous.clone());
+        let created = self.created.lock().expect("not poisoned").clone();
         let shared = self.target.shared.clone();
         let task = handle.spawn(async move {
             let _lock = target.lock(&new.record.app, &new.record.environment).await;
-            let disarmed =
-                Recovery { target: target.clone(), conn: conn.clone(), new: new.clone(), previous: None, armed: false };
-            // The full history is not at hand here: the next deploy trims it. What the dropped
-            // deploy created is not known here: a dropped first deploy removes every object
-            // carrying the app's labels (but CRDs).
+            let disarmed = Recovery {
+                target: target.clone(),
+                conn: conn.clone(),
+                new: new.clone(),
+                previous: None,
+                created: Created::default(),
+                armed: false,
+            };
+            // The full history is not at hand here: the next deploy trims it.
             let history = previous.as_slice();
             let cx = DeployContext::new();
-            let e = target.fail(&conn, &new, history, previous.as_ref(), Failure::Cancelled, disarmed, None, &cx).await;
+            let failure = Failure::Cancelled;
+            let e = target.fail(&conn, &new, history, previous.as_ref(), failure, disarmed, Some(&created), &cx).await;
             tracing::warn!("{e}");
             match e {
                 Error::Rollout { message, .. } => message,
