@@ -552,6 +552,17 @@ async fn a_watch_disconnected_mid_rollout_is_re_established() {
     assert!(f.rec.messages().iter().any(|m| m == "deployment shop: 3/3 updated, 3/3 available"));
 }
 
+/// Rollouts of images ending with `suffix` crash-loop; the others succeed.
+fn crash_loop_of(suffix: &'static str) -> impl Fn(&str) -> RolloutScript + Send + 'static {
+    move |image| {
+        if image.ends_with(suffix) {
+            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
+        } else {
+            RolloutScript::Succeed
+        }
+    }
+}
+
 fn live_replicas(server: &MockApiServer) -> i64 {
     server.get(DEPLOYMENT).unwrap()["spec"]["replicas"].as_i64().unwrap()
 }
@@ -619,13 +630,7 @@ async fn a_rollback_across_an_hpa_switch_restores_the_replicas() {
     // and the restore takes spec.replicas back to 2.
     let f = fixture();
     f.platform.deploy(&request("v1", false).with_replicas(2)).await.unwrap();
-    f.server.set_rollout(|image| {
-        if image.ends_with(":v2") {
-            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
-        } else {
-            RolloutScript::Succeed
-        }
-    });
+    f.server.set_rollout(crash_loop_of(":v2"));
     let err = f.platform.deploy(&request("v2", true)).await.unwrap_err();
     assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err}");
     assert!(!err.to_string().contains("failed too"), "{err}");
@@ -638,13 +643,7 @@ async fn a_rollback_across_an_hpa_switch_restores_the_replicas() {
     let f = fixture();
     f.platform.deploy(&request("v1", true)).await.unwrap();
     f.server.scale(DEPLOYMENT, 6);
-    f.server.set_rollout(|image| {
-        if image.ends_with(":v2") {
-            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
-        } else {
-            RolloutScript::Succeed
-        }
-    });
+    f.server.set_rollout(crash_loop_of(":v2"));
     let err = f.platform.deploy(&request("v2", false).with_replicas(2)).await.unwrap_err();
     assert!(matches!(err, Error::Rollout { restored: Some(3), .. }), "{err}");
     assert!(!err.to_string().contains("failed too"), "{err}");
@@ -984,13 +983,7 @@ async fn statefulsets_daemonsets_and_jobs_of_extra_manifests_are_waited_for() {
         assert!(f.rec.messages().iter().any(|m| m.starts_with(&ready) && m.contains("available")), "{kind}");
         // A crash-looping (or, for the Job, failing) new version is not recorded as deployed:
         // it fails the rollout, and the previous revision comes back.
-        f.server.set_rollout(|image| {
-            if image.ends_with("side:v2") {
-                RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
-            } else {
-                RolloutScript::Succeed
-            }
-        });
+        f.server.set_rollout(crash_loop_of("side:v2"));
         // (A Job's template is immutable: a new version is a new Job.)
         let bad = workload(kind, if kind == "Job" { "side-2" } else { "side" }, "ghcr.io/company/side:v2");
         let err = f.platform.deploy(&request_with_extra("v2", &bad)).await.unwrap_err();
@@ -1021,13 +1014,7 @@ async fn a_statefulset_stuck_on_a_failed_revision_is_rolled_back_by_force() {
             .deploy(&request_with_extra("v1", &workload("StatefulSet", "db", "ghcr.io/company/db:v1")))
             .await
             .unwrap();
-        f.server.set_rollout(|image| {
-            if image.ends_with("db:v2") {
-                RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
-            } else {
-                RolloutScript::Succeed
-            }
-        });
+        f.server.set_rollout(crash_loop_of("db:v2"));
         let bad = request_with_extra("v2", &workload("StatefulSet", "db", "ghcr.io/company/db:v2"));
         let err = f.platform.deploy(&bad).await.unwrap_err();
         if !automatic {
@@ -1054,13 +1041,7 @@ async fn a_statefulset_whose_template_stays_keeps_its_pods() {
         .deploy(&request_with_extra("v1", &workload("StatefulSet", "db", "ghcr.io/company/db:v1")))
         .await
         .unwrap();
-    f.server.set_rollout(|image| {
-        if image.ends_with("db:v2") {
-            RolloutScript::DeadlineExceeded { reason: "CrashLoopBackOff".into(), message: "back-off".into() }
-        } else {
-            RolloutScript::Succeed
-        }
-    });
+    f.server.set_rollout(crash_loop_of("db:v2"));
     let failing = workload("StatefulSet", "db", "ghcr.io/company/db:v2");
     f.platform.deploy(&request_with_extra("v2", &failing)).await.unwrap_err();
     let pod = format!("/api/v1/namespaces/{NS}/pods/db-0");
