@@ -83,6 +83,14 @@ impl ClusterScript for Scripted {
     fn has_object(&self, path: &str) -> bool {
         self.server.get(path).is_some()
     }
+    fn secret_keys(&self, namespace: &str, name: &str) -> Vec<String> {
+        let secret = self.server.get(&format!("/api/v1/namespaces/{namespace}/secrets/{name}"));
+        let data = secret.as_ref().and_then(|s| s["data"].as_object().cloned()).unwrap_or_default();
+        data.keys().cloned().collect()
+    }
+    fn serve(&self, group_version: &str, plural: &str, kind: &str, namespaced: bool) {
+        self.server.serve(group_version, plural, kind, namespaced);
+    }
     fn objects_in(&self, namespace: &str) -> Vec<String> {
         self.server.objects_in(namespace).into_iter().filter(|o| !o.starts_with("Secret/paved.")).collect()
     }
@@ -124,6 +132,8 @@ fn skipped_without_a_cluster() -> Vec<&'static str> {
         "a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled_back",
         "a_forbidden_watch_fails_with_the_rbac_hint",
         "a_crd_and_its_resource_in_one_release",
+        "a_cluster_scoped_custom_resource_is_applied_cluster_wide",
+        "a_secret_key_the_app_stops_using_leaves_the_cluster",
         "a_failed_first_deploy_leaves_nothing_running",
         "destroy_keeps_a_namespace_with_a_resource_quota",
     ]

@@ -55,14 +55,21 @@ pub trait ClusterScript: Send + Sync {
     /// Whether the object at an API path exists
     /// (`/apis/example.com/v1/namespaces/ns/widgets/w`).
     fn has_object(&self, path: &str) -> bool;
+    /// The keys of the `data` of Secret `name` in `namespace` (empty when it does not exist).
+    fn secret_keys(&self, namespace: &str, name: &str) -> Vec<String>;
+    /// The cluster serves a custom kind (its CRD installed): `group_version` `cert-manager.io/v1`,
+    /// plural `clusterissuers`, kind `ClusterIssuer`, cluster-scoped unless `namespaced`.
+    fn serve(&self, group_version: &str, plural: &str, kind: &str, namespaced: bool);
 }
 
-/// The organisation configuration the [`ScriptedCluster`] scenarios need: the app
-/// `suite-crd` (team `platform`) may bring its CustomResourceDefinition.
+/// The organisation configuration the [`ScriptedCluster`] scenarios need: the apps
+/// `suite-crd` and `suite-issuer` (team `platform`) may bring a CustomResourceDefinition and a
+/// ClusterIssuer, and secrets are synced into the cluster (`sync` mode).
 ///
 /// [`ScriptedCluster`]: DeployerCapability::ScriptedCluster
-pub const SCRIPTED_CLUSTER_CONFIG: &str =
-    "[apps.suite-crd]\nteam = \"platform\"\n[escape_hatches.grants]\nplatform = [\"CustomResourceDefinition\"]\n";
+pub const SCRIPTED_CLUSTER_CONFIG: &str = "[apps.suite-crd]\nteam = \"platform\"\n[apps.suite-issuer]\nteam = \"platform\"\n\
+[escape_hatches.grants]\nplatform = [\"CustomResourceDefinition\", \"ClusterIssuer\"]\n\
+[secrets]\nmode = \"sync\"\nteam_paths = [\"vault://secret/\"]\n";
 
 /// The target under test, the renderer that makes its releases and the configuration they
 /// are resolved against.
@@ -175,6 +182,8 @@ pub fn scenarios() -> Vec<Scenario<DeployerHarness>> {
         scenario!(a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled_back, [ScriptedCluster]),
         scenario!(a_forbidden_watch_fails_with_the_rbac_hint, [ScriptedCluster]),
         scenario!(a_crd_and_its_resource_in_one_release, [ScriptedCluster]),
+        scenario!(a_cluster_scoped_custom_resource_is_applied_cluster_wide, [ScriptedCluster]),
+        scenario!(a_secret_key_the_app_stops_using_leaves_the_cluster, [ScriptedCluster]),
         scenario!(a_failed_first_deploy_leaves_nothing_running, [ScriptedCluster]),
         scenario!(destroy_keeps_a_namespace_with_a_resource_quota, [ScriptedCluster, Destroy]),
     ]
@@ -438,6 +447,44 @@ async fn a_crd_and_its_resource_in_one_release(h: &DeployerHarness) -> Outcome {
         h.cluster().has_object("/apis/example.com/v1/namespaces/suite-crd-production/widgetz/w"),
         "the resource is applied, at the plural discovery gives, after its CRD"
     );
+    Ok(())
+}
+
+async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide(h: &DeployerHarness) -> Outcome {
+    h.cluster().serve("cert-manager.io/v1", "clusterissuers", "ClusterIssuer", false);
+    let yaml = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: suite-letsencrypt\nspec:\n  acme: {}\n";
+    h.deploy_with("suite-issuer", "v1", |r: DeployRequest| {
+        let mut o = r.overrides.clone();
+        o.extra_manifests = vec![paved_core::ManifestFile::parse("issuer.yaml", yaml).expect("a manifest")];
+        r.with_overrides(o)
+    })
+    .await?;
+    ensure!(
+        h.cluster().has_object("/apis/cert-manager.io/v1/clusterissuers/suite-letsencrypt"),
+        "applied cluster-wide (the scope discovery gives), not in the app's namespace"
+    );
+    Ok(())
+}
+
+async fn a_secret_key_the_app_stops_using_leaves_the_cluster(h: &DeployerHarness) -> Outcome {
+    let (app, ns) = ("suite-secret", "suite-secret-production");
+    let release = |tag: &str, keys: &[&str]| -> Result<Release, Error> {
+        let refs: Vec<String> = keys.iter().map(|k| format!("{k}=vault://secret/suite/db#password")).collect();
+        let mut release = h.release_with(app, tag, "production", |mut r| {
+            r.secrets = refs.iter().map(|s| s.parse().expect("a secret reference")).collect();
+            r
+        })?;
+        // What the platform read from the secret store.
+        release.secret_values = paved_core::SecretValues(
+            keys.iter().map(|k| (k.to_string(), secrecy::SecretString::from("hunter2"))).collect(),
+        );
+        Ok(release)
+    };
+    h.deployer.deploy(&release("v1", &["DB_PASSWORD", "OLD_PASSWORD"])?, &DeployContext::new()).await?;
+    let secret = format!("{app}-secrets");
+    ensure_eq!(h.cluster().secret_keys(ns, &secret), vec!["DB_PASSWORD", "OLD_PASSWORD"], "both keys");
+    h.deployer.deploy(&release("v2", &["DB_PASSWORD"])?, &DeployContext::new()).await?;
+    ensure_eq!(h.cluster().secret_keys(ns, &secret), vec!["DB_PASSWORD"], "the key no longer used is gone");
     Ok(())
 }
 
