@@ -204,15 +204,7 @@ impl KubeTarget {
     /// containment took for namespaced ([`apply::cluster_scoped_by_discovery`]). The scope of
     /// a kind the release's own CRDs define comes from its CRD (it is not served yet).
     async fn preflight(&self, conn: &Connected, manifests: &Manifests, applying: &mut Applying) -> Result<()> {
-        let defined: Vec<(&str, &str, bool)> = manifests
-            .iter()
-            .filter(|m| m.kind() == "CustomResourceDefinition")
-            .filter_map(|m| {
-                let spec = m.value().get("spec")?;
-                let cluster = spec.get("scope").and_then(serde_json::Value::as_str) == Some("Cluster");
-                Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?, cluster))
-            })
-            .collect();
+        let defined: Vec<(&str, &str, bool)> = super::discovery::defined_kinds(manifests).collect();
         for m in manifests.iter() {
             let (group, _) = apply::group_version(m.api_version());
             if let Some((_, _, cluster)) = defined.iter().find(|(g, k, _)| *g == group && *k == m.kind()) {

@@ -51,6 +51,15 @@ pub(crate) struct Resolver {
     defined: Vec<(String, String)>,
 }
 
+/// The kinds `manifests`' CustomResourceDefinitions define: `(group, kind, cluster-scoped)`.
+pub(crate) fn defined_kinds(manifests: &paved_core::Manifests) -> impl Iterator<Item = (&str, &str, bool)> {
+    manifests.iter().filter(|m| m.kind() == "CustomResourceDefinition").filter_map(|m| {
+        let spec = m.value().get("spec")?;
+        let cluster = spec.get("scope").and_then(serde_json::Value::as_str) == Some("Cluster");
+        Some((spec.get("group")?.as_str()?, spec.pointer("/names/kind")?.as_str()?, cluster))
+    })
+}
+
 /// How long discovery may lag behind a CRD's `Established` condition.
 const DISCOVERY_CATCHES_UP: Duration = Duration::from_secs(30);
 
@@ -70,14 +79,7 @@ impl Resolver {
     /// server may still answer "not served" for a moment after `Established`) and fails if it
     /// never does, instead of skipping their objects.
     pub(crate) fn expect_defined(&mut self, manifests: &paved_core::Manifests) {
-        self.defined = manifests
-            .iter()
-            .filter(|m| m.kind() == "CustomResourceDefinition")
-            .filter_map(|m| {
-                let spec = m.value().get("spec")?;
-                Some((spec.get("group")?.as_str()?.to_string(), spec.pointer("/names/kind")?.as_str()?.to_string()))
-            })
-            .collect();
+        self.defined = defined_kinds(manifests).map(|(group, kind, _)| (group.to_string(), kind.to_string())).collect();
     }
 
     /// Where `m` goes.

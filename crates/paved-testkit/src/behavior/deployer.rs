@@ -362,6 +362,15 @@ async fn destroy_is_refused_without_the_capability(h: &DeployerHarness) -> Outco
     Ok(())
 }
 
+/// The request with `yaml` as its extra manifest (read from `file`).
+fn with_extra(file: &'static str, yaml: String) -> impl FnOnce(DeployRequest) -> DeployRequest {
+    move |r| {
+        let mut o = r.overrides.clone();
+        o.extra_manifests = vec![paved_core::ManifestFile::parse(file, &yaml).expect("a manifest")];
+        r.with_overrides(o)
+    }
+}
+
 /// No autoscaler (`--no-hpa`) and `n` replicas.
 fn fixed(n: u32) -> impl FnOnce(DeployRequest) -> DeployRequest {
     move |r| {
@@ -411,11 +420,7 @@ async fn a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled
             let yaml = format!(
                 "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: db\nspec:\n{replicas}  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n        - name: db\n          image: ghcr.io/company/db:{tag}\n"
             );
-            move |r: DeployRequest| {
-                let mut o = r.overrides.clone();
-                o.extra_manifests = vec![paved_core::ManifestFile::parse("db.yaml", &yaml).expect("a manifest")];
-                r.with_overrides(o)
-            }
+            with_extra("db.yaml", yaml)
         };
         h.deploy_with(app, "v1", workload("v1")).await?;
         let failing = format!("{app}-v2");
@@ -437,12 +442,7 @@ async fn a_crash_looping_statefulset_or_daemonset_fails_the_deploy_and_is_rolled
 async fn a_crd_and_its_resource_in_one_release(h: &DeployerHarness) -> Outcome {
     // Its plural ("widgetz") is not the guessable one: only discovery knows it.
     let yaml = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgetz.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names:\n    plural: widgetz\n    singular: widget\n    kind: Widget\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n";
-    h.deploy_with("suite-crd", "v1", |r: DeployRequest| {
-        let mut o = r.overrides.clone();
-        o.extra_manifests = vec![paved_core::ManifestFile::parse("crd.yaml", yaml).expect("a manifest")];
-        r.with_overrides(o)
-    })
-    .await?;
+    h.deploy_with("suite-crd", "v1", with_extra("crd.yaml", yaml.to_string())).await?;
     ensure!(
         h.cluster().has_object("/apis/example.com/v1/namespaces/suite-crd-production/widgetz/w"),
         "the resource is applied, at the plural discovery gives, after its CRD"
@@ -453,12 +453,7 @@ async fn a_crd_and_its_resource_in_one_release(h: &DeployerHarness) -> Outcome {
 async fn a_cluster_scoped_custom_resource_is_applied_cluster_wide(h: &DeployerHarness) -> Outcome {
     h.cluster().serve("cert-manager.io/v1", "clusterissuers", "ClusterIssuer", false);
     let yaml = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: suite-letsencrypt\nspec:\n  acme: {}\n";
-    h.deploy_with("suite-issuer", "v1", |r: DeployRequest| {
-        let mut o = r.overrides.clone();
-        o.extra_manifests = vec![paved_core::ManifestFile::parse("issuer.yaml", yaml).expect("a manifest")];
-        r.with_overrides(o)
-    })
-    .await?;
+    h.deploy_with("suite-issuer", "v1", with_extra("issuer.yaml", yaml.to_string())).await?;
     ensure!(
         h.cluster().has_object("/apis/cert-manager.io/v1/clusterissuers/suite-letsencrypt"),
         "applied cluster-wide (the scope discovery gives), not in the app's namespace"
