@@ -244,6 +244,7 @@ fn request(objects: Vec<String>) -> wit::Request {
         database: None,
         settings: "{}".into(),
         objects,
+        admission: None,
     }
 }
 

@@ -9,7 +9,7 @@
 // of `evaluate` (a plugin failure); any other thrown value traps, so `evaluate` turns every
 // exception into a string.
 
-import { log } from "paved:policy/log@0.1.0";
+import { log } from "paved:policy/log@0.2.0";
 
 const NAME = "add-default-labels";
 const VERSION = "0.1.0";

@@ -226,6 +226,17 @@ pub(crate) enum Command {
   paved policy new require-team-label --lang rust"
     )]
     Policy(crate::policy_cmd::PolicyCommand),
+    /// The policies at Kubernetes admission: serve them as a validating and mutating webhook,
+    /// render the manifests that run it, audit what already runs.
+    #[cfg(feature = "admission")]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  paved admission serve --cert tls.crt --key tls.key
+  paved admission install --render | kubectl apply -f -
+  paved admission audit --target kube"
+    )]
+    Admission(crate::admission_cmd::AdmissionCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   paved completion bash > /etc/bash_completion.d/paved

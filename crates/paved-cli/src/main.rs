@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod output;
+#[cfg(feature = "admission")]
+mod admission_cmd;
 mod args;
 mod cli_meta;
 mod db_cmd;
@@ -183,6 +185,8 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
         #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
+        #[cfg(feature = "admission")]
+        Command::Admission(cmd) => return admission_cmd::admission(cmd, config, cli.output).await,
         Command::Completion { .. } | Command::Man { .. } | Command::Reference => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

@@ -87,6 +87,10 @@ pub struct OrgConfig {
     /// (`paved-notify`) parses and checks it.
     #[serde(default)]
     pub notify: Option<toml::Table>,
+    /// The admission webhook (`[admission]`), kept as written: `paved-admission` parses and
+    /// checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<toml::Table>,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -510,6 +514,7 @@ impl Default for OrgConfig {
             escape_hatches: EscapeHatchesConfig::default(),
             baseline: None,
             notify: None,
+            admission: None,
             environments: defaults::environments(),
             org_policy: None,
             source: None,

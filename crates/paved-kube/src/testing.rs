@@ -847,7 +847,7 @@ impl State {
                 Some(o) => (200, o.clone()),
                 None => not_found(&p, &name),
             },
-            ("GET", None) => (200, self.list(&p, r)),
+            ("GET", None) => self.list(&p, r),
             ("PATCH", Some(name)) if r.content_type.as_deref() == Some(APPLY_CONTENT_TYPE) => self.apply(&p, &name, r),
             ("PATCH", Some(name)) if r.content_type.as_deref() == Some("application/merge-patch+json") => {
                 let key = p.key(&name);
@@ -876,27 +876,46 @@ impl State {
         Reply::Json(code, v)
     }
 
-    fn list(&self, p: &ApiPath, r: &RecordedRequest) -> Value {
+    fn list(&self, p: &ApiPath, r: &RecordedRequest) -> (u16, Value) {
         let labels = r.query.get("labelSelector").cloned().unwrap_or_default();
         let fields = r.query.get("fieldSelector").cloned().unwrap_or_default();
         let prefix = match &p.namespace {
             Some(_) => p.prefix(),
             None => format!("{}/{}/", p.group, p.plural),
         };
-        let items: Vec<Value> = self
+        // Pages as the API server cuts them: at most `limit` items, and an opaque `continue`
+        // token (here the last key, hex-encoded) when more remain.
+        let limit = r.query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+        let after = r.query.get("continue").filter(|c| !c.is_empty()).map(|c| unhex(c));
+        let start = match &after {
+            Some(Some(key)) if key.starts_with(&prefix) => key.clone(),
+            Some(_) => return status(400, "BadRequest", "continue key is not valid", Value::Null),
+            None => prefix.clone(),
+        };
+        let mut matching = self
             .objects
-            .range(prefix.clone()..)
+            .range(start..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, o)| o)
-            .filter(|o| selector_matches(o.pointer("/metadata/labels"), &labels) && field_matches(o, &fields))
-            .cloned()
-            .collect();
-        json!({
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| a.as_deref() != Some(k.as_str())))
+            .filter(|(_, o)| selector_matches(o.pointer("/metadata/labels"), &labels) && field_matches(o, &fields));
+        let mut items = Vec::new();
+        let mut last = None;
+        for (key, object) in matching.by_ref().take(limit.unwrap_or(usize::MAX)) {
+            items.push(object.clone());
+            last = Some(key.clone());
+        }
+        let mut metadata = json!({ "resourceVersion": self.resource_version.to_string() });
+        if matching.next().is_some() {
+            let token: String = last.unwrap_or_default().bytes().map(|b| format!("{b:02x}")).collect();
+            metadata["continue"] = json!(token);
+        }
+        let list = json!({
             "kind": format!("{}List", p.kind()),
             "apiVersion": p.api_version(),
-            "metadata": { "resourceVersion": self.resource_version.to_string() },
+            "metadata": metadata,
             "items": items,
-        })
+        });
+        (200, list)
     }
 
     fn namespace_missing(&self, p: &ApiPath) -> Option<(u16, Value)> {
@@ -1545,6 +1564,16 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The key of a `continue` token (`None`: not one this server made).
+fn unhex(token: &str) -> Option<String> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
 }
 
 #[cfg(test)]

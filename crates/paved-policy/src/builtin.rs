@@ -14,7 +14,7 @@ use std::path::Path;
 use paved_policy_sdk::bindings::paved::policy::types as guest;
 
 use crate::error::Result;
-use crate::host::{Database, Decision, Failure, Request, WitAction, WitSeverity, WitViolation};
+use crate::host::{Database, Decision, Failure, Operation, Request, WitAction, WitSeverity, WitViolation};
 use crate::manifest::PolicyManifest;
 
 /// The members of the baseline, in evaluation order: the Pod Security Standards restricted
@@ -124,6 +124,7 @@ fn to_guest(r: &Request) -> guest::Request {
             WitAction::Deploy => guest::Action::Deploy,
             WitAction::Rollback => guest::Action::Rollback,
             WitAction::ProvisionDatabase => guest::Action::ProvisionDatabase,
+            WitAction::DeprovisionDatabase => guest::Action::DeprovisionDatabase,
         },
         app: r.app.clone(),
         team: r.team.clone(),
@@ -137,6 +138,26 @@ fn to_guest(r: &Request) -> guest::Request {
             .map(|Database { engine, size }| guest::Database { engine: engine.clone(), size: size.clone() }),
         settings: r.settings.clone(),
         objects: r.objects.clone(),
+        admission: r.admission.as_ref().map(|a| guest::Admission {
+            uid: a.uid.clone(),
+            operation: match a.operation {
+                Operation::Create => guest::Operation::Create,
+                Operation::Update => guest::Operation::Update,
+                Operation::Delete => guest::Operation::Delete,
+                Operation::Connect => guest::Operation::Connect,
+            },
+            kind: a.kind.clone(),
+            sub_resource: a.sub_resource.clone(),
+            namespace: a.namespace.clone(),
+            name: a.name.clone(),
+            user_info: guest::UserInfo {
+                username: a.user_info.username.clone(),
+                uid: a.user_info.uid.clone(),
+                groups: a.user_info.groups.clone(),
+            },
+            old_object: a.old_object.clone(),
+            dry_run: a.dry_run,
+        }),
     }
 }
 

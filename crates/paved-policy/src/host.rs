@@ -22,11 +22,19 @@ use crate::cache::{CacheStatus, ComponentCache};
 use crate::error::{Error, Result};
 use crate::manifest::{MAX_MEMORY_MIB, PolicyManifest};
 
-/// The WIT contract `paved:policy@0.1.0` (world `plugin`) this host implements, as in
+/// The WIT contract `paved:policy@0.2.0` (world `plugin`) this host implements, as in
 /// `crates/paved-policy/wit/policy.wit`: for plugins built outside this repository.
 pub const WIT: &str = include_str!("../wit/policy.wit");
 
-/// The generated host bindings of [`WIT`] (`paved:policy@0.1.0`, world `plugin`).
+/// The earlier contract `paved:policy@0.1.0` (`crates/paved-policy/wit-0.1.0/policy.wit`),
+/// which the host still runs: such a plugin sees `deprovision-database` as
+/// `provision-database` and never sees the admission context.
+pub const WIT_0_1: &str = include_str!("../wit-0.1.0/policy.wit");
+
+/// The contract versions a plugin can be built against, newest first.
+pub const CONTRACTS: [&str; 2] = ["0.2.0", "0.1.0"];
+
+/// The generated host bindings of [`WIT`] (`paved:policy@0.2.0`, world `plugin`).
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -35,8 +43,18 @@ pub mod bindings {
     });
 }
 
+/// The generated host bindings of [`WIT_0_1`] (`paved:policy@0.1.0`, world `plugin`).
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod bindings_0_1 {
+    wasmtime::component::bindgen!({
+        path: "wit-0.1.0",
+        world: "plugin",
+    });
+}
+
 pub(crate) use bindings::paved::policy::types::{
-    Action as WitAction, Database, Decision, Info, Request, Severity as WitSeverity, Violation as WitViolation,
+    Action as WitAction, Admission, Database, Decision, Info, Operation, Request, Severity as WitSeverity,
+    Violation as WitViolation,
 };
 use bindings::{Plugin as PluginBindings, PluginPre};
 
@@ -144,6 +162,8 @@ impl PolicyHost {
         cap_clock_subscriptions(&mut linker).map_err(|e| host_error(&e))?;
         PluginBindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| host_error(&e))?;
+        bindings_0_1::Plugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| host_error(&e))?;
         // A cache directory that cannot be used safely is skipped (compiling is only slower).
         let key = options.cache_key.unwrap_or_else(ComponentCache::default_key_path);
         let cache = options.cache_dir.and_then(|dir| match ComponentCache::open_with_key(&dir, &key) {
@@ -213,14 +233,18 @@ impl PolicyHost {
             other => other,
         })?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| import_error(&manifest.name, &e))?;
-        let pre = PluginPre::new(pre).map_err(|e| Error::Load {
-            policy: manifest.name.clone(),
-            message: format!("does not export paved:policy/policy@0.1.0: {e:#}"),
-            hint: Some(
-                "implement the `plugin` world of paved:policy@0.1.0 (`paved_policy::WIT`; the plugin template has it)"
-                    .into(),
-            ),
-        })?;
+        // The newest contract the component exports.
+        let pre = match PluginPre::new(pre.clone()) {
+            Ok(current) => Pre::Current(current),
+            Err(current) => Pre::Legacy(bindings_0_1::PluginPre::new(pre).map_err(|_| Error::Load {
+                policy: manifest.name.clone(),
+                message: format!("does not export paved:policy/policy@0.2.0 (or 0.1.0): {current:#}"),
+                hint: Some(
+                    "implement the `plugin` world of paved:policy@0.2.0 (`paved_policy::WIT`; the plugin template has it)"
+                        .into(),
+                ),
+            })?),
+        };
         let named_only_by_file = manifest.named_by_file;
         let mut plugin = Plugin { manifest: manifest.clone(), pre, info: None, sha256, fuel: self.fuel, data_dirs };
         let info = plugin.metadata().map_err(|failure| Error::Load {
@@ -378,7 +402,7 @@ fn import_error(policy: &str, e: &wasmtime::Error) -> Error {
         policy: policy.to_string(),
         message,
         hint: Some(
-            "a policy may import only paved:policy/log@0.1.0 and WASI 0.2 (cli, clocks, filesystem, io, random; \
+            "a policy may import only paved:policy/log (0.2.0 or 0.1.0) and WASI 0.2 (cli, clocks, filesystem, io, random; \
              sockets exist but every address is denied)"
                 .into(),
         ),
@@ -469,10 +493,22 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A component pre-instantiated against the contract it was built for.
+enum Pre {
+    Current(PluginPre<State>),
+    Legacy(bindings_0_1::PluginPre<State>),
+}
+
+/// An instance of either contract.
+enum Instance {
+    Current(PluginBindings),
+    Legacy(bindings_0_1::Plugin),
+}
+
 /// A loaded plugin: its manifest, metadata and pre-instantiated component.
 pub struct Plugin {
     manifest: PolicyManifest,
-    pre: PluginPre<State>,
+    pre: Pre,
     info: Option<Info>,
     sha256: String,
     fuel: bool,
@@ -512,17 +548,40 @@ impl Plugin {
 
     /// Whether the plugin handles an action (its metadata and its manifest agree).
     pub fn handles(&self, action: WitAction) -> bool {
+        // A 0.1.0 plugin is shown deprovisioning as `provision-database`.
+        let action = match (&self.pre, action) {
+            (Pre::Legacy(_), WitAction::DeprovisionDatabase) => WitAction::ProvisionDatabase,
+            _ => action,
+        };
         self.info.as_ref().is_none_or(|i| i.actions.contains(&action))
+    }
+
+    /// The contract version the component was built against: `0.2.0` or `0.1.0`
+    /// ([`CONTRACTS`]).
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Pre::Current(_) => CONTRACTS[0],
+            Pre::Legacy(_) => CONTRACTS[1],
+        }
     }
 
     /// Calls `metadata()` in a fresh instance.
     pub fn metadata(&self) -> Result<Info, Failure> {
-        self.run(|plugin, store| plugin.paved_policy_policy().call_metadata(store).map(Ok))
+        self.run(|plugin, store| match plugin {
+            Instance::Current(p) => p.paved_policy_policy().call_metadata(store).map(Ok),
+            Instance::Legacy(p) => p.paved_policy_policy().call_metadata(store).map(|i| Ok(legacy::info(i))),
+        })
     }
 
     /// Calls `evaluate()` in a fresh instance with every limit of the manifest.
     pub fn evaluate(&self, request: &Request) -> Result<Decision, Failure> {
-        let decision = self.run(|plugin, store| plugin.paved_policy_policy().call_evaluate(store, request))?;
+        let decision = self.run(|plugin, store| match plugin {
+            Instance::Current(p) => p.paved_policy_policy().call_evaluate(store, request),
+            Instance::Legacy(p) => p
+                .paved_policy_policy()
+                .call_evaluate(store, &legacy::request(request))
+                .map(|answer| answer.map(legacy::decision)),
+        })?;
         if decision.mutated.is_some() && !self.manifest.mutating {
             return Err(Failure::UndeclaredMutation);
         }
@@ -537,7 +596,7 @@ impl Plugin {
     /// and the caller waits.
     fn run<T: Send>(
         &self,
-        call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>> + Send,
+        call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>> + Send,
     ) -> Result<T, Failure> {
         if tokio::runtime::Handle::try_current().is_err() {
             return self.run_here(call);
@@ -558,7 +617,7 @@ impl Plugin {
 
     fn run_here<T>(
         &self,
-        call: impl FnOnce(&PluginBindings, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+        call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, Failure> {
         let limits = &self.manifest.limits;
         let output = (limits.output_kib as usize) << 10;
@@ -587,7 +646,11 @@ impl Plugin {
             log_lines: 0,
             deadline: Instant::now() + Duration::from_millis(limits.timeout_ms),
         };
-        let mut store = Store::new(self.pre.engine(), state);
+        let engine = match &self.pre {
+            Pre::Current(pre) => pre.engine(),
+            Pre::Legacy(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         let ticks = Duration::from_millis(limits.timeout_ms).as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
@@ -596,7 +659,11 @@ impl Plugin {
             store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled");
         }
         let started = Instant::now();
-        let result = self.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
+        let instance = match &self.pre {
+            Pre::Current(pre) => pre.instantiate(&mut store).map(Instance::Current),
+            Pre::Legacy(pre) => pre.instantiate(&mut store).map(Instance::Legacy),
+        };
+        let result = instance.and_then(|plugin| call(&plugin, &mut store));
         let late = store.data().time_left_nanos() == 0;
         match result {
             // An answer that comes back after the deadline is not taken, whatever it says: a
@@ -680,6 +747,22 @@ impl WasiView for State {
 }
 
 impl bindings::paved::policy::types::Host for State {}
+impl bindings_0_1::paved::policy::types::Host for State {}
+
+impl bindings_0_1::paved::policy::log::Host for State {
+    fn log(&mut self, level: bindings_0_1::paved::policy::log::Level, message: String) {
+        use bindings::paved::policy::log::Level as Current;
+        use bindings_0_1::paved::policy::log::Level;
+        let level = match level {
+            Level::Trace => Current::Trace,
+            Level::Debug => Current::Debug,
+            Level::Info => Current::Info,
+            Level::Warn => Current::Warn,
+            Level::Error => Current::Error,
+        };
+        bindings::paved::policy::log::Host::log(self, level, message);
+    }
+}
 
 impl bindings::paved::policy::log::Host for State {
     fn log(&mut self, level: bindings::paved::policy::log::Level, message: String) {
@@ -733,5 +816,75 @@ impl wasmtime::ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         4
+    }
+}
+
+/// Between the current contract and 0.1.0: what a plugin built against 0.1.0 is shown, and
+/// its answers in the current types.
+mod legacy {
+    use super::bindings::paved::policy::types as current;
+    use super::bindings_0_1::paved::policy::types as old;
+
+    fn action(a: current::Action) -> old::Action {
+        match a {
+            current::Action::Deploy => old::Action::Deploy,
+            current::Action::Rollback => old::Action::Rollback,
+            // 0.1.0 has no case of its own for it: the same database input.
+            current::Action::ProvisionDatabase | current::Action::DeprovisionDatabase => old::Action::ProvisionDatabase,
+        }
+    }
+
+    /// The request without what 0.1.0 cannot express (the admission context).
+    pub(super) fn request(r: &current::Request) -> old::Request {
+        old::Request {
+            action: action(r.action),
+            app: r.app.clone(),
+            team: r.team.clone(),
+            environment: r.environment.clone(),
+            image: r.image.clone(),
+            replicas: r.replicas,
+            escape_hatches: r.escape_hatches.clone(),
+            database: r.database.as_ref().map(|d| old::Database { engine: d.engine.clone(), size: d.size.clone() }),
+            settings: r.settings.clone(),
+            objects: r.objects.clone(),
+        }
+    }
+
+    pub(super) fn info(i: old::Info) -> current::Info {
+        current::Info {
+            name: i.name,
+            version: i.version,
+            description: i.description,
+            actions: i
+                .actions
+                .into_iter()
+                .map(|a| match a {
+                    old::Action::Deploy => current::Action::Deploy,
+                    old::Action::Rollback => current::Action::Rollback,
+                    old::Action::ProvisionDatabase => current::Action::ProvisionDatabase,
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn decision(d: old::Decision) -> current::Decision {
+        current::Decision {
+            violations: d
+                .violations
+                .into_iter()
+                .map(|v| current::Violation {
+                    code: v.code,
+                    message: v.message,
+                    hint: v.hint,
+                    object: v.object,
+                    path: v.path,
+                    severity: match v.severity {
+                        old::Severity::Deny => current::Severity::Deny,
+                        old::Severity::Warn => current::Severity::Warn,
+                    },
+                })
+                .collect(),
+            mutated: d.mutated,
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! paved's organisation policy host: policies are WebAssembly components implementing the
-//! `paved:policy@0.1.0` WIT contract ([`WIT`], `crates/paved-policy/wit`), written in Rust,
+//! `paved:policy@0.2.0` WIT contract ([`WIT`], `crates/paved-policy/wit`; components built
+//! against 0.1.0, [`WIT_0_1`], still run), written in Rust,
 //! Python or JavaScript, run sandboxed by wasmtime.
 //!
 //! - [`PolicyManifest`]: a plugin's `policy.toml` (component, sha256 pin, mode, failure
@@ -28,11 +29,11 @@ pub mod toolchain;
 pub use builtin::{BASELINE, Builtin};
 pub use cache::{CacheStatus, ComponentCache};
 pub use error::{Error, Result};
-pub use host::{EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, WIT, bindings};
-pub use manifest::{Language, Limits, MANIFEST_FILE, MAX_MEMORY_MIB, PolicyManifest, write_pin};
+pub use host::{CONTRACTS, EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, WIT, WIT_0_1, bindings, bindings_0_1};
+pub use manifest::{AdmissionOperation, Language, Limits, MANIFEST_FILE, MAX_MEMORY_MIB, PolicyManifest, write_pin};
 pub use set::{ActionInput, ConfiguredPolicy, Evaluation, Outcome, PolicyOutcome, PolicySet};
 
-/// The types of the WIT contract (`paved:policy/types@0.1.0`), as the host sees them.
+/// The types of the WIT contract (`paved:policy/types@0.2.0`), as the host sees them.
 pub mod wit {
     pub use crate::host::bindings::paved::policy::types::*;
 }

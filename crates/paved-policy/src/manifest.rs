@@ -13,6 +13,36 @@ use crate::error::{Error, Result};
 /// The manifest's file name, next to each plugin.
 pub const MANIFEST_FILE: &str = "policy.toml";
 
+/// An operation of a Kubernetes admission request (`admission_operations` of a manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AdmissionOperation {
+    /// An object is created.
+    Create,
+    /// An object is updated.
+    Update,
+    /// An object is deleted.
+    Delete,
+    /// A connection to a subresource (`pods/exec`, `pods/attach`…).
+    Connect,
+}
+
+impl AdmissionOperation {
+    /// The name the API server uses (`CREATE`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmissionOperation::Create => "CREATE",
+            AdmissionOperation::Update => "UPDATE",
+            AdmissionOperation::Delete => "DELETE",
+            AdmissionOperation::Connect => "CONNECT",
+        }
+    }
+}
+
+fn create_and_update() -> Vec<AdmissionOperation> {
+    vec![AdmissionOperation::Create, AdmissionOperation::Update]
+}
+
 /// The language a plugin is written in (how `paved policy build` builds it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +137,12 @@ pub struct PolicyManifest {
     /// them skips the plugin.
     #[serde(default)]
     pub kinds: Vec<String>,
+    /// The admission operations it checks at `paved admission serve` (default `CREATE` and
+    /// `UPDATE`, as at plan time: deleting an object that breaks a rule stays possible unless
+    /// a policy asks for `DELETE`). Only plugins built against `paved:policy@0.2.0` see
+    /// which operation it is.
+    #[serde(default = "create_and_update")]
+    pub admission_operations: Vec<AdmissionOperation>,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
@@ -353,6 +389,7 @@ impl PolicyManifest {
             actions: all_actions(),
             environments: Vec::new(),
             kinds: Vec::new(),
+            admission_operations: create_and_update(),
             limits: Limits::default(),
             settings: Default::default(),
             read_only_dirs: BTreeMap::new(),

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::builtin::{BASELINE, Builtin};
 use crate::error::{Error, Result};
-use crate::host::{Database, Request};
+use crate::host::{Admission, Database, Operation, Request};
 use crate::host::{Failure, HostOptions, Plugin, PolicyHost, WitAction, WitSeverity, WitViolation};
+use crate::manifest::AdmissionOperation;
 use crate::manifest::PolicyManifest;
 
 /// What runs a policy: a sandboxed wasm plugin, or a built-in of the baseline.
@@ -152,16 +153,23 @@ impl ConfiguredPolicy {
         &self.settings
     }
 
-    fn applies(&self, action: Action, environment: &str) -> bool {
+    fn applies(&self, input: &ActionInput) -> bool {
         let m = self.manifest();
-        m.actions.contains(&action)
-            && self.runner.handles(wit_action(action))
-            && crate::manifest::in_scope(&self.environments, environment)
+        let operation = input.admission.as_ref().map(|a| match a.operation {
+            Operation::Create => AdmissionOperation::Create,
+            Operation::Update => AdmissionOperation::Update,
+            Operation::Delete => AdmissionOperation::Delete,
+            Operation::Connect => AdmissionOperation::Connect,
+        });
+        m.actions.contains(&input.action)
+            && operation.is_none_or(|op| m.admission_operations.contains(&op))
+            && self.runner.handles(wit_action(input.action))
+            && crate::manifest::in_scope(&self.environments, &input.environment)
     }
 }
 
 /// An action as the policies see it (owned, so it can cross to the evaluation threads).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ActionInput {
     /// The action.
     pub action: Action,
@@ -181,6 +189,9 @@ pub struct ActionInput {
     pub database: Option<(String, String)>,
     /// The objects.
     pub objects: Vec<Value>,
+    /// The Kubernetes admission request the action came from (`paved admission serve`);
+    /// `None` at plan time. Its operation selects the policies (`admission_operations`).
+    pub admission: Option<Admission>,
 }
 
 impl ActionInput {
@@ -196,6 +207,7 @@ impl ActionInput {
             escape_hatches: Vec::new(),
             database: None,
             objects,
+            admission: None,
         }
     }
 }
@@ -212,6 +224,7 @@ impl From<&PolicyInput<'_>> for ActionInput {
             escape_hatches: i.escape_hatches.iter().map(|h| h.name.clone()).collect(),
             database: i.database.map(|d| (d.engine.to_string(), d.size.to_string())),
             objects: i.objects.iter().map(|m| m.value().clone()).collect(),
+            admission: None,
         }
     }
 }
@@ -431,6 +444,14 @@ impl PolicySet {
         Arc::make_mut(&mut self.policies).push(Arc::new(policy));
     }
 
+    /// The set of the policies `keep` selects (same host, same order).
+    pub fn only(&self, keep: impl Fn(&ConfiguredPolicy) -> bool) -> PolicySet {
+        PolicySet {
+            host: self.host.clone(),
+            policies: Arc::new(self.policies.iter().filter(|p| keep(p)).cloned().collect()),
+        }
+    }
+
     /// The host.
     pub fn host(&self) -> &Arc<PolicyHost> {
         &self.host
@@ -492,7 +513,7 @@ fn run(
         duration: Duration::ZERO,
         builtin: policy.is_builtin(),
     };
-    if !policy.applies(input.action, &input.environment) || (!manifest.kinds.is_empty() && shown.is_empty()) {
+    if !policy.applies(input) || (!manifest.kinds.is_empty() && shown.is_empty()) {
         return (outcome, None);
     }
     let request = Request {
@@ -506,6 +527,7 @@ fn run(
         database: input.database.as_ref().map(|(engine, size)| Database { engine: engine.clone(), size: size.clone() }),
         settings: policy.settings.clone(),
         objects: shown.iter().map(|&i| texts[i].clone()).collect(),
+        admission: input.admission.clone(),
     };
     let started = Instant::now();
     let result = policy.runner.evaluate(&request);
@@ -555,9 +577,8 @@ pub(crate) fn wit_action(action: Action) -> WitAction {
     match action {
         Action::Deploy => WitAction::Deploy,
         Action::Rollback => WitAction::Rollback,
-        // WIT 0.1 has no case of its own for it: the same database input, seen by the plugins
-        // that list `deprovision-database` only.
-        Action::ProvisionDatabase | Action::DeprovisionDatabase => WitAction::ProvisionDatabase,
+        Action::ProvisionDatabase => WitAction::ProvisionDatabase,
+        Action::DeprovisionDatabase => WitAction::DeprovisionDatabase,
         _ => WitAction::Deploy,
     }
 }

@@ -154,6 +154,22 @@ impl Assembly {
         }
     }
 
+    /// The configuration's policies as the admission webhook decides with them: the same
+    /// policy set [`build`](Self::build) gives the platform, with the `[admission]` settings.
+    #[cfg(feature = "admission")]
+    pub fn admission_policies(&self) -> Result<crate::admission::Policies> {
+        crate::admission::Policies::load(self.config.clone())
+    }
+
+    /// A client of the cluster the kube target would use (the [`KubeOptions`]' kubeconfig
+    /// and context), connected now: for tools beside the platform (`paved admission audit`).
+    #[cfg(feature = "admission")]
+    pub async fn kube_client(&self) -> Result<crate::admission::KubeClient> {
+        paved_kube::live::Connection::kubeconfig(self.kube.kubeconfig.clone(), self.kube.context.clone())
+            .client_now()
+            .await
+    }
+
     /// Assembles the platform. Fails on configuration that cannot work (an unknown database
     /// backend, a policy whose pin does not match, a bad `[notify]` section), never because a
     /// server is unreachable: servers are contacted on first use.

@@ -16,6 +16,7 @@
 //! | `policy` | [`policy`] (`paved-policy`) | organisation policy as sandboxed WebAssembly components |
 //! | `policy-toolchain` | [`policy`]`::toolchain` | `policy` plus the plugin toolchain driver: builds Rust, Python and JavaScript plugins from source and pins them |
 //! | `notify` | [`notify`] (`paved-notify`) | notifications: Slack-compatible incoming webhooks, a generic JSON webhook |
+//! | `admission` | [`admission`] (`paved-admission`) | `policy` at Kubernetes admission: the validating and mutating webhook, its install manifests, the audit of what runs |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,6 +38,8 @@ pub use paved_core::*;
 pub mod assembly;
 pub use assembly::{Assembled, Assembly, KubeOptions};
 
+#[cfg(feature = "admission")]
+pub use paved_admission as admission;
 #[cfg(feature = "kube")]
 pub use paved_kube;
 #[cfg(feature = "metrics")]

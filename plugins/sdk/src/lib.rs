@@ -1,7 +1,7 @@
 //! Write paved policy plugins in Rust.
 //!
 //! A policy is a type implementing [`Policy`], exported with [`export_policy!`]. The SDK
-//! holds the WIT bindings of `paved:policy@0.1.0` ([`bindings`]), parses the request
+//! holds the WIT bindings of `paved:policy@0.2.0` ([`bindings`]), parses the request
 //! ([`Input`]) and walks the pod-bearing Kubernetes objects ([`pods`]): Pod, Deployment,
 //! StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job (via `spec.template`) and CronJob (via
 //! `spec.jobTemplate.spec.template`), with every container list (containers, initContainers,
@@ -53,7 +53,7 @@ pub mod bindings {
 }
 
 use bindings::paved::policy::types as wit;
-pub use bindings::paved::policy::types::{Action, Database, Severity};
+pub use bindings::paved::policy::types::{Action, Admission, Database, Operation, Severity, UserInfo};
 
 /// The WIT `request`, with the settings and objects parsed on demand.
 pub struct Input {
@@ -76,6 +76,20 @@ impl Input {
     /// The action.
     pub fn action(&self) -> Action {
         self.request.action
+    }
+
+    /// The admission request the check came from (`paved admission serve`); `None` at plan
+    /// time.
+    pub fn admission(&self) -> Option<&Admission> {
+        self.request.admission.as_ref()
+    }
+
+    /// The object before an admission `UPDATE` or `DELETE`, parsed.
+    pub fn old_object(&self) -> Result<Option<Value>, String> {
+        self.admission()
+            .and_then(|a| a.old_object.as_deref())
+            .map(|text| serde_json::from_str(text).map_err(|e| format!("old object is not JSON: {e}")))
+            .transpose()
     }
 
     /// The environment name.

@@ -50,6 +50,7 @@ pub const MANIFEST_KEYS: &[&str] = &[
     "actions",
     "environments",
     "kinds",
+    "admission_operations",
     "limits",
     "settings",
     "read_only_dirs",
@@ -61,6 +62,7 @@ pub fn action_name(action: Action) -> &'static str {
         Action::Deploy => "deploy",
         Action::Rollback => "rollback",
         Action::ProvisionDatabase => "provision-database",
+        Action::DeprovisionDatabase => "deprovision-database",
     }
 }
 
@@ -69,6 +71,7 @@ fn parse_action(name: &str) -> Action {
         "deploy" => Action::Deploy,
         "rollback" => Action::Rollback,
         "provision-database" => Action::ProvisionDatabase,
+        "deprovision-database" => Action::DeprovisionDatabase,
         other => panic!("unknown action {other:?}"),
     }
 }
@@ -277,6 +280,7 @@ impl TestRequest {
             database: self.database.clone().map(|(engine, size)| Database { engine, size }),
             settings: self.settings.to_string(),
             objects: objects.iter().map(Value::to_string).collect(),
+            admission: None,
         }
     }
 

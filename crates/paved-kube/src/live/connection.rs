@@ -69,6 +69,12 @@ impl Connection {
         Connection { source, cell: std::sync::Arc::new(OnceCell::new()) }
     }
 
+    /// Connects (once) and returns the client, for other tools on the same cluster
+    /// (`paved admission audit`).
+    pub async fn client_now(&self) -> Result<Client> {
+        Ok(self.get().await?.client.clone())
+    }
+
     /// Connects (once) and returns the client.
     pub(crate) async fn get(&self) -> Result<&Connected> {
         self.cell.get_or_try_init(|| connect(&self.source)).await

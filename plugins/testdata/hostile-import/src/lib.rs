@@ -2,7 +2,7 @@
 //! interface the host does not provide.
 //!
 //! The component targets the world `evil:host/evil-plugin` (`wit/evil.wit`), which is the
-//! real `paved:policy/plugin@0.1.0` world (referenced from `crates/paved-policy/wit`, not copied) plus
+//! real `paved:policy/plugin@0.2.0` world (referenced from `crates/paved-policy/wit`, not copied) plus
 //! one extra import: `evil:host/shell@0.1.0` (`run: func(cmd: string) -> string`).
 //! `evaluate` really calls `shell.run`, so the import is used and survives linking.
 //!
@@ -15,7 +15,7 @@
 #[allow(missing_docs, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
-        // The host's WIT first: the `evil:host` package includes `paved:policy/plugin@0.1.0`.
+        // The host's WIT first: the `evil:host` package includes `paved:policy/plugin@0.2.0`.
         path: ["../../../crates/paved-policy/wit", "wit"],
         world: "evil:host/evil-plugin",
         // The `paved:policy` interfaces live in another package: generate them here too.
