@@ -81,6 +81,12 @@ export const policy = {
     try {
       const labels = labelsSetting(request.settings);
       const mutated = request.objects.map((raw, i) => mutate(raw, i, labels));
+      // At admission (`paved admission serve`, paved:policy@0.2.0) the request says who asks
+      // what; at plan time `request.admission` is undefined.
+      const a = request.admission;
+      if (a !== undefined) {
+        log("debug", `${NAME}: admission ${a.operation} of ${a.kind} ${a.name} by ${a.userInfo.username}`);
+      }
       return { violations: [], mutated };
     } catch (e) {
       throw e instanceof PolicyError ? e.payload : `${NAME}: ${e?.message ?? String(e)}`;

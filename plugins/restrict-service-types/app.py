@@ -72,5 +72,11 @@ class Policy(exports.Policy):
             decision = check(request)
         except Exception as e:  # noqa: BLE001 -- an uncaught exception would trap instead
             raise Err(f"{NAME}: {e}")
-        log.log(log.Level.DEBUG, f"{NAME}: {len(request.objects)} objects, {len(decision.violations)} violations")
+        # At admission (`paved admission serve`, paved:policy@0.2.0) the request says who asks
+        # what; at plan time `request.admission` is None.
+        context = ""
+        if request.admission is not None:
+            a = request.admission
+            context = f" at admission: {a.operation.name} {a.kind} {a.name} by {a.user_info.username}"
+        log.log(log.Level.DEBUG, f"{NAME}: {len(request.objects)} objects, {len(decision.violations)} violations{context}")
         return decision

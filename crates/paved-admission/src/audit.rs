@@ -101,6 +101,9 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
         let ar = api_resource(kind, group, version, plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let mut token: Option<String> = None;
+        let mut restarted = false;
+        // The objects of this kind already evaluated (a restarted list skips them).
+        let mut done = std::collections::HashSet::new();
         loop {
             let mut params = ListParams::default().limit(options.page_size.max(1));
             if let Some(t) = &token {
@@ -113,6 +116,13 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                     summary.unlisted_kinds.push(kind.to_string());
                     break;
                 }
+                // The continue token expired (410 Gone, after etcd compaction): the API
+                // server's advice is to list again from the start; what was evaluated stays.
+                Err(kube::Error::Api(s)) if s.code == 410 && token.is_some() && !restarted => {
+                    restarted = true;
+                    token = None;
+                    continue;
+                }
                 Err(e) => return Err(kube_error(&format!("list {plural}"), &e)),
             };
             summary.pages += 1;
@@ -124,6 +134,9 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                 // An object a controller made (a Deployment's ReplicaSets and Pods, a
                 // CronJob's Jobs) is checked through that controller, once.
                 let controlled = object.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true));
+                if object.metadata.uid.as_ref().is_some_and(|uid| !done.insert(uid.clone())) {
+                    continue;
+                }
                 if namespace.as_deref().is_some_and(|n| policies.settings.excluded(n)) || controlled {
                     continue;
                 }
@@ -131,12 +144,18 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                 let environment = policies.settings.environment_of(&policies.config, namespace.as_deref());
                 let input =
                     crate::review::plan_input(&value, environment, object.metadata.name.clone().unwrap_or_default());
-                let set = policies.set.clone();
+                // What is stored, as `/validate` judges it: the validating policies.
+                let set = policies.validating.clone();
                 let evaluation = tokio::task::spawn_blocking(move || set.evaluate(&input))
                     .await
                     .map_err(|e| Error::backend("admission", format!("the evaluation thread stopped: {e}"), None))?;
-                let resource = json!({"apiVersion": ar.api_version, "kind": kind,
-                    "name": object.metadata.name, "namespace": namespace, "uid": object.metadata.uid});
+                let mut resource = json!({"apiVersion": ar.api_version, "kind": kind, "name": object.metadata.name});
+                if let Some(ns) = &namespace {
+                    resource["namespace"] = json!(ns);
+                }
+                if let Some(uid) = &object.metadata.uid {
+                    resource["uid"] = json!(uid);
+                }
                 for outcome in &evaluation.outcomes {
                     if !outcome.objects.contains(&0) {
                         continue;
@@ -154,7 +173,9 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                         }
                         results.entry(namespace.clone()).or_default().push(json!({
                             "source": "paved", "policy": outcome.policy, "rule": rule, "result": result,
-                            "message": message, "scored": true, "timestamp": {"seconds": now, "nanos": 0},
+                            // Only pass and fail count towards a score (the PolicyReport schema).
+                            "message": message, "scored": matches!(result, "pass" | "fail"),
+                            "timestamp": {"seconds": now, "nanos": 0},
                             "resources": [resource], "properties": properties,
                         }));
                     };
@@ -269,7 +290,7 @@ fn kube_error(what: &str, e: &kube::Error) -> Error {
 /// The kinds to list, and the kinds the policies name that cannot be.
 fn kinds_to_list(policies: &Policies) -> (Vec<Kind>, Vec<String>) {
     let deploying =
-        policies.set.policies().iter().filter(|p| p.manifest().actions.contains(&paved_core::Action::Deploy));
+        policies.validating.policies().iter().filter(|p| p.manifest().actions.contains(&paved_core::Action::Deploy));
     let mut named: Vec<String> = Vec::new();
     for p in deploying {
         if p.manifest().kinds.is_empty() {

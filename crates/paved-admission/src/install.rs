@@ -43,6 +43,9 @@ pub struct InstallOptions {
     pub certificates: Certificates,
     /// The image already holds `/etc/paved/paved.toml` and the plugins: no ConfigMap.
     pub policies_in_image: bool,
+    /// The address ranges (CIDRs) the webhook port is open to, e.g. the control plane's; empty:
+    /// any source (the API server's address is often unknown in advance).
+    pub allow_from: Vec<String>,
 }
 
 /// The objects, in apply order.
@@ -117,11 +120,15 @@ pub fn render(policies: &Policies, options: &InstallOptions) -> Result<Vec<Value
         "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}}}));
     objects.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
         "spec": {"selector": selector, "ports": [{"name": "https", "port": 443, "targetPort": PORT, "protocol": "TCP"}]}}));
-    // The API server's address is not known here: the webhook port is open to any source, and
-    // nothing goes out (the webhook calls nothing).
+    // The webhook port is open to `allow_from` (any source when the API server's address is
+    // not known), and nothing goes out (the webhook calls nothing).
+    let mut ingress = json!({"ports": [{"port": PORT, "protocol": "TCP"}]});
+    if !options.allow_from.is_empty() {
+        ingress["from"] = options.allow_from.iter().map(|cidr| json!({"ipBlock": {"cidr": cidr}})).collect();
+    }
     objects.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(name),
         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"ports": [{"port": PORT, "protocol": "TCP"}]}], "egress": []}}));
+            "ingress": [ingress], "egress": []}}));
 
     let dns = vec![format!("{name}.{ns}.svc"), format!("{name}.{ns}.svc.cluster.local")];
     let (ca_bundle, annotations) = match options.certificates {
@@ -215,9 +222,11 @@ fn cert_manager(name: &str, ns: &str, labels: &Value, dns: &[String]) -> Vec<Val
     vec![
         json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": meta(format!("{name}-selfsigned")),
             "spec": {"selfSigned": {}}}),
+        // The CA lives ten years: renewing it changes the caBundle cert-manager injects.
         json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": meta(format!("{name}-ca")),
             "spec": {"isCA": true, "commonName": format!("{name} CA"), "secretName": format!("{name}-ca"),
-                "privateKey": {"algorithm": "ECDSA", "size": 256},
+                "duration": "87600h", "renewBefore": "720h",
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
                 "issuerRef": {"name": format!("{name}-selfsigned"), "kind": "Issuer"}}}),
         json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": meta(format!("{name}-ca")),
             "spec": {"ca": {"secretName": format!("{name}-ca")}}}),
@@ -265,7 +274,8 @@ fn webhook_configurations(
         FailurePolicy::Fail => "Fail",
         FailurePolicy::Ignore => "Ignore",
     };
-    let webhook = |path: &str, set: &paved_policy::PolicySet| {
+    // A webhook of the operations and kinds `set`'s policies check; none when they check none.
+    let webhook = |path: &str, set: &paved_policy::PolicySet| -> Option<Value> {
         let mut operations: Vec<&str> = set
             .policies()
             .iter()
@@ -274,11 +284,26 @@ fn webhook_configurations(
             .collect();
         operations.sort();
         operations.dedup();
+        let connect = operations.contains(&"CONNECT");
+        operations.retain(|o| *o != "CONNECT");
+        let mut rules = Vec::new();
+        if !operations.is_empty() {
+            rules.push(json!({"apiGroups": ["*"], "apiVersions": ["*"], "operations": operations,
+                "resources": resources(set), "scope": "*"}));
+        }
+        // CONNECT comes for subresources, which `*` does not match.
+        if connect {
+            rules.push(json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"],
+                "resources": ["pods/exec", "pods/attach", "pods/portforward"], "scope": "Namespaced"}));
+        }
+        if rules.is_empty() {
+            return None;
+        }
         let mut client = json!({"service": {"name": s.name, "namespace": s.namespace, "path": path, "port": 443}});
         if let Some(ca) = ca_bundle {
             client["caBundle"] = json!(ca);
         }
-        json!({
+        Some(json!({
             "name": format!("{}.{}.paved.dev", &path[1..], s.name),
             "admissionReviewVersions": ["v1"],
             "clientConfig": client,
@@ -288,34 +313,36 @@ fn webhook_configurations(
             "timeoutSeconds": s.timeout_seconds,
             "namespaceSelector": {"matchExpressions": [
                 {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}]},
-            "rules": [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": operations,
-                "resources": resources(set), "scope": "*"}],
-        })
+            "rules": rules,
+        }))
     };
     let meta =
         |suffix: &str| json!({"name": format!("{}{suffix}", s.name), "labels": labels, "annotations": annotations});
     let mut out = Vec::new();
-    if !policies.mutating.policies().is_empty() {
-        let mut hook = webhook("/mutate", &policies.mutating);
+    if let Some(mut hook) = webhook("/mutate", &policies.mutating) {
         hook["reinvocationPolicy"] = json!("IfNeeded");
         out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "metadata": meta(""), "webhooks": [hook]}));
     }
-    out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-        "metadata": meta(""), "webhooks": [webhook("/validate", &policies.set)]}));
+    if let Some(hook) = webhook("/validate", &policies.validating) {
+        out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": meta(""), "webhooks": [hook]}));
+    }
     out
 }
 
-/// The resources the policies' kinds name (`deployments`…); every resource (`*`) when a
-/// policy is shown every kind.
+/// The resources the policies' kinds name (`deployments`…). A policy shown every kind gets
+/// every kind the audit knows ([`KINDS`](crate::audit::KINDS)): never `*`, which would send
+/// Secrets (their values) to the webhook.
 fn resources(set: &paved_policy::PolicySet) -> Vec<String> {
     let mut out = Vec::new();
     for p in set.policies() {
         let kinds = &p.manifest().kinds;
         if kinds.is_empty() {
-            return vec!["*".into()];
+            out.extend(crate::audit::KINDS.iter().map(|k| k.3.to_string()));
+        } else {
+            out.extend(kinds.iter().map(|k| plural(k)));
         }
-        out.extend(kinds.iter().map(|k| plural(k)));
     }
     out.sort();
     out.dedup();
@@ -325,7 +352,13 @@ fn resources(set: &paved_policy::PolicySet) -> Vec<String> {
 /// The resource name of a kind, as the API server forms it (`Ingress` → `ingresses`,
 /// `NetworkPolicy` → `networkpolicies`).
 pub fn plural(kind: &str) -> String {
+    if let Some(known) = crate::audit::KINDS.iter().find(|k| k.0 == kind) {
+        return known.3.to_string();
+    }
     let lower = kind.to_ascii_lowercase();
+    if lower == "endpoints" {
+        return lower;
+    }
     if lower.ends_with('s') || lower.ends_with("ch") || lower.ends_with("sh") || lower.ends_with('x') {
         format!("{lower}es")
     } else if let Some(stem) = lower.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u'])) {
@@ -348,6 +381,8 @@ mod tests {
             ("CronJob", "cronjobs"),
             ("Gateway", "gateways"),
             ("Pod", "pods"),
+            ("Endpoints", "endpoints"),
+            ("HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ] {
             assert_eq!(plural(kind), resource);
         }

@@ -115,8 +115,9 @@ impl Review {
                 return Err(Malformed(format!("request.operation {other:?} is not CREATE, UPDATE, DELETE or CONNECT")));
             }
         };
-        let object = r.object.filter(|o| !o.is_null());
-        let old_object = r.old_object.filter(|o| !o.is_null());
+        let secret = r.kind.group.is_empty() && r.kind.kind == "Secret";
+        let object = r.object.filter(|o| !o.is_null()).map(|o| if secret { redact(o) } else { o });
+        let old_object = r.old_object.filter(|o| !o.is_null()).map(|o| if secret { redact(o) } else { o });
         for (what, value) in [("object", &object), ("oldObject", &old_object)] {
             if value.as_ref().is_some_and(|v| !v.is_object()) {
                 return Err(Malformed(format!("request.{what} is not a JSON object")));
@@ -155,6 +156,14 @@ impl Review {
         })
     }
 
+    /// An UPDATE of an object being deleted (`metadata.deletionTimestamp` set): a controller
+    /// removing its finalizer. It is let through like the DELETE it finishes, so that an object
+    /// that breaks a rule can always be deleted.
+    pub fn is_finishing_deletion(&self) -> bool {
+        self.operation == Operation::Update
+            && self.object.as_ref().and_then(|o| o.pointer("/metadata/deletionTimestamp")).is_some_and(|t| !t.is_null())
+    }
+
     /// The operation as the API server names it.
     pub fn operation_name(&self) -> &'static str {
         operation_name(self.operation)
@@ -173,7 +182,31 @@ impl Review {
             Some(subject) => plan_input(subject, environment, self.name.clone()),
             None => ActionInput::objects(&environment, Vec::new()),
         };
-        input.admission = Some(Admission {
+        input.admission = Some(self.admission(self.old_object.as_ref().map(Value::to_string)));
+        input
+    }
+
+    /// [`action_input`](Self::action_input), moving the objects out of the review instead of
+    /// copying them (`object` and `old_object` are `None` afterwards).
+    pub fn take_action_input(&mut self, environment: String) -> ActionInput {
+        let old_text = self.old_object.as_ref().map(Value::to_string);
+        let subject = self.object.take().or_else(|| self.old_object.take());
+        self.old_object = None;
+        let mut input = match subject {
+            Some(subject) => {
+                let mut input = plan_input(&Value::Null, environment, self.name.clone());
+                labelled(&mut input, &subject);
+                input.objects = vec![subject];
+                input
+            }
+            None => ActionInput::objects(&environment, Vec::new()),
+        };
+        input.admission = Some(self.admission(old_text));
+        input
+    }
+
+    fn admission(&self, old_object: Option<String>) -> Admission {
+        Admission {
             uid: self.uid.clone(),
             operation: self.operation,
             kind: self.kind.clone(),
@@ -181,10 +214,9 @@ impl Review {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             user_info: self.user_info.clone(),
-            old_object: self.old_object.as_ref().map(Value::to_string),
+            old_object,
             dry_run: self.dry_run,
-        });
-        input
+        }
     }
 }
 
@@ -192,16 +224,40 @@ impl Review {
 /// `paved policy check` shows a rendered object, with the app (`app.kubernetes.io/name`, else
 /// `name`) and team (`paved.dev/team`) read from its labels.
 pub fn plan_input(object: &Value, environment: String, name: String) -> ActionInput {
-    let label = |key: &str| {
-        object.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str).map(str::to_string)
-    };
-    let mut input = ActionInput::objects(&environment, vec![object.clone()]);
+    let mut input = ActionInput::objects(&environment, Vec::new());
     input.action = Action::Deploy;
-    input.app = label(paved_core::containment::labels::NAME).unwrap_or(name);
-    input.team = label(paved_core::containment::labels::TEAM).unwrap_or_default();
+    input.app = name;
+    if !object.is_null() {
+        labelled(&mut input, object);
+        input.objects = vec![object.clone()];
+    }
     // The replicas stay with the object (`spec.replicas`), as for `paved policy check`: a
     // policy checks them there, once.
     input
+}
+
+/// A Secret as the policies see it: its keys, never its values (`data` and `stringData` values
+/// replaced), so no plugin can log or return them.
+fn redact(mut secret: Value) -> Value {
+    for field in ["data", "stringData"] {
+        if let Some(Value::Object(map)) = secret.get_mut(field) {
+            for value in map.values_mut() {
+                *value = Value::String("(redacted)".into());
+            }
+        }
+    }
+    secret
+}
+
+/// The app (`app.kubernetes.io/name`) and team (`paved.dev/team`) of an object's labels.
+fn labelled(input: &mut ActionInput, object: &Value) {
+    let label = |key: &str| {
+        object.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str).map(str::to_string)
+    };
+    if let Some(app) = label(paved_core::containment::labels::NAME) {
+        input.app = app;
+    }
+    input.team = label(paved_core::containment::labels::TEAM).unwrap_or_default();
 }
 
 /// An operation's name as the API server spells it.

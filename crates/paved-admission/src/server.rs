@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use paved_core::{OrgConfig, Result};
-use paved_policy::{Failure, HostOptions, Outcome, PolicySet};
+use paved_policy::{AdmissionOperation, Evaluation, Failure, HostOptions, Outcome, PolicySet};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -23,13 +23,15 @@ use crate::review::{Malformed, Review, Verdict};
 use crate::settings::AdmissionSettings;
 use crate::tls::{CertificateFiles, TlsListener};
 
-/// The largest request body read (the API server sends objects of at most ~3 MiB).
-const MAX_BODY: usize = 8 << 20;
+/// The largest request body read: the API server's largest object (3 MiB in etcd's default
+/// request limit) and its old version, with the review around them.
+const MAX_BODY: usize = 7 << 20;
 
 /// Which webhook a review came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `/validate`: every policy (mutating ones first, as at plan time); the verdict.
+    /// `/validate`: the validating policies, on the object as it will be stored (the API
+    /// server calls validating webhooks after every mutation); the verdict.
     Validate,
     /// `/mutate`: the mutating policies; the verdict and the JSONPatch of their changes.
     Mutate,
@@ -55,7 +57,9 @@ pub struct Policies {
     pub settings: AdmissionSettings,
     /// Every policy, as plan time evaluates them.
     pub set: PolicySet,
-    /// The mutating ones alone.
+    /// The validating ones (`/validate`, the audit).
+    pub validating: PolicySet,
+    /// The mutating ones (`/mutate`).
     pub mutating: PolicySet,
     /// The files it was loaded from: a change reloads it.
     pub files: Vec<PathBuf>,
@@ -84,8 +88,24 @@ impl Policies {
                 files.push(m.component_path());
             }
         }
+        // A plugin built against 0.1.0 cannot tell a DELETE or CONNECT from a deploy.
+        for policy in set.policies() {
+            let ops = &policy.manifest().admission_operations;
+            if policy.plugin().is_some_and(|p| p.contract() == "0.1.0")
+                && let Some(op) =
+                    ops.iter().find(|o| matches!(o, AdmissionOperation::Delete | AdmissionOperation::Connect))
+            {
+                return Err(paved_core::Error::invalid(
+                    "admission_operations",
+                    op.as_str(),
+                    format!("is listed by policy {}, built against paved:policy@0.1.0, which cannot see the operation", policy.name()),
+                    Some("rebuild the plugin against paved:policy@0.2.0 (`paved policy build`), or list only CREATE and UPDATE".into()),
+                ));
+            }
+        }
+        let validating = set.only(|p| !p.manifest().mutating);
         let mutating = set.only(|p| p.manifest().mutating);
-        Ok(Policies { config: Arc::new(config), settings, set, mutating, files })
+        Ok(Policies { config: Arc::new(config), settings, set, validating, mutating, files })
     }
 }
 
@@ -98,6 +118,7 @@ pub struct Admission {
     loader: Option<Loader>,
     seen: Mutex<Fingerprint>,
     slots: Arc<Semaphore>,
+    max_concurrent: usize,
     metrics: AdmissionMetrics,
 }
 
@@ -116,6 +137,7 @@ impl Admission {
         metrics.policies.set(policies.set.policies().len() as i64);
         Arc::new(Admission {
             slots: Arc::new(Semaphore::new(policies.settings.max_concurrent)),
+            max_concurrent: policies.settings.max_concurrent,
             seen: Mutex::new(Fingerprint::of(&policies.files)),
             current: RwLock::new(Arc::new(policies)),
             loader,
@@ -161,8 +183,12 @@ impl Admission {
         let label = |result: &str| ReloadLabels { what: "policies".into(), result: result.into() };
         match loaded {
             Ok(policies) => {
-                // The files of the new policies (a policy added or removed changes the list).
-                *self.seen.lock().expect("fingerprint") = Fingerprint::of(&policies.files);
+                // A policy added or removed changes the files watched; with the same files, the
+                // fingerprint taken before loading stays, so a change made while loading
+                // reloads again.
+                if policies.files != files {
+                    *self.seen.lock().expect("fingerprint") = Fingerprint::of(&policies.files);
+                }
                 self.metrics.policies.set(policies.set.policies().len() as i64);
                 *self.current.write().expect("policies") = Arc::new(policies);
                 self.metrics.reloads.get_or_create(&label("ok")).inc();
@@ -180,7 +206,7 @@ impl Admission {
     /// Answers one `AdmissionReview` body: the review to send back, or why the body is not one.
     pub async fn review(&self, endpoint: Endpoint, body: &[u8]) -> std::result::Result<Value, Malformed> {
         let started = Instant::now();
-        let review = Review::parse(body).inspect_err(|_| {
+        let mut review = Review::parse(body).inspect_err(|_| {
             self.metrics.malformed.inc();
         })?;
         self.metrics
@@ -191,7 +217,7 @@ impl Admission {
                 dry_run: review.dry_run.to_string(),
             })
             .inc();
-        let (verdict, decision) = self.decide(endpoint, &review, started).await;
+        let (verdict, decision) = self.decide(endpoint, &mut review, started).await;
         self.metrics
             .decisions
             .get_or_create(&DecisionLabels { endpoint: endpoint.as_str().into(), decision: decision.into() })
@@ -204,10 +230,13 @@ impl Admission {
     }
 
     /// The verdict on a review, and the decision's metric label.
-    async fn decide(&self, endpoint: Endpoint, review: &Review, started: Instant) -> (Verdict, &'static str) {
+    async fn decide(&self, endpoint: Endpoint, review: &mut Review, started: Instant) -> (Verdict, &'static str) {
         let policies = self.policies();
         let settings = &policies.settings;
-        if review.namespace.as_deref().is_some_and(|n| settings.excluded(n)) || review.subject().is_none() {
+        if review.namespace.as_deref().is_some_and(|n| settings.excluded(n))
+            || review.subject().is_none()
+            || review.is_finishing_deletion()
+        {
             return (Verdict::allow(), "allowed");
         }
         let deadline = tokio::time::Instant::from_std(started + settings.deadline());
@@ -221,34 +250,77 @@ impl Admission {
         let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await else {
             return undecided(
                 "over-limit",
-                format!(
-                    "{} evaluations were running and none finished within {deadline_ms} ms",
-                    settings.max_concurrent
-                ),
+                format!("{} evaluations were running and none finished within {deadline_ms} ms", self.max_concurrent),
             );
         };
         let environment = settings.environment_of(&policies.config, review.namespace.as_deref());
-        let input = review.action_input(environment);
+        // `/validate` needs the object no more: it moves into the input. `/mutate` keeps it for
+        // the patch.
+        let input = match endpoint {
+            Endpoint::Validate => review.take_action_input(environment),
+            Endpoint::Mutate => review.action_input(environment),
+        };
         let set = match endpoint {
-            Endpoint::Validate => policies.set.clone(),
+            Endpoint::Validate => policies.validating.clone(),
             Endpoint::Mutate => policies.mutating.clone(),
         };
+        let set_is_builtin_only = set.is_builtin_only();
+        let evaluate = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set.evaluate(&input)));
+        let evaluation = if set_is_builtin_only {
+            // Built-ins take microseconds and never block: here, without a thread hop.
+            let evaluation = evaluate();
+            drop(permit);
+            match evaluation {
+                Ok(evaluation) => evaluation,
+                Err(_) => return undecided("internal", "the evaluation stopped".into()),
+            }
+        } else {
+            match self.evaluate_on_pool(evaluate, permit, deadline).await {
+                Ok(evaluation) => evaluation,
+                Err(reason) => {
+                    let why = match reason {
+                        "deadline" => format!("no decision within the deadline of {deadline_ms} ms"),
+                        _ => "the evaluation stopped".into(),
+                    };
+                    return undecided(reason, why);
+                }
+            }
+        };
+        self.verdict(endpoint, review, evaluation)
+    }
+
+    /// Runs `evaluate` on rayon's pool (sandboxed plugins are CPU-bound and may block), holding
+    /// the concurrency slot until it ends, also when the answer was given without it; the
+    /// evaluation, or why there is none by the deadline (`deadline`, `internal`).
+    async fn evaluate_on_pool(
+        &self,
+        evaluate: impl FnOnce() -> std::thread::Result<Evaluation> + Send + 'static,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        deadline: tokio::time::Instant,
+    ) -> std::result::Result<Evaluation, &'static str> {
         let (tx, rx) = futures::channel::oneshot::channel();
         let in_flight = self.metrics.in_flight.clone();
         in_flight.inc();
         // CPU-bound: on rayon's pool. The slot is held until the evaluation ends, also when
         // the answer was given without it (past the deadline).
         rayon::spawn(move || {
-            let evaluation = set.evaluate(&input);
+            // A panic on rayon's pool would abort the process: it becomes an undecided request.
+            let evaluation = evaluate();
             in_flight.dec();
             drop(permit);
-            let _ = tx.send(evaluation);
+            if let Ok(evaluation) = evaluation {
+                let _ = tx.send(evaluation);
+            }
         });
-        let evaluation = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(evaluation)) => evaluation,
-            Ok(Err(_)) => return undecided("internal", "the evaluation stopped".into()),
-            Err(_) => return undecided("deadline", format!("no decision within the deadline of {deadline_ms} ms")),
-        };
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(evaluation)) => Ok(evaluation),
+            Ok(Err(_)) => Err("internal"),
+            Err(_) => Err("deadline"),
+        }
+    }
+
+    /// The verdict of an evaluation (and its metric label); `/mutate` adds the JSONPatch.
+    fn verdict(&self, endpoint: Endpoint, review: &Review, evaluation: Evaluation) -> (Verdict, &'static str) {
         for outcome in &evaluation.outcomes {
             if let Outcome::Failed(failure) = &outcome.outcome {
                 self.metrics

@@ -36,7 +36,7 @@ pub struct AdmissionSettings {
     /// (`{app}-{env}` by default), then gets `default_environment`.
     pub namespaces: BTreeMap<String, String>,
     /// The environment of a namespace nothing else maps, and of cluster-scoped objects
-    /// (default: `production` when the organisation has it: the strictest).
+    /// (default: `production`, the strictest; required when the organisation has none).
     pub default_environment: Option<String>,
     /// Namespaces the webhook is never called for (the rendered `namespaceSelector`) and
     /// allows if it is; its own namespace is always excluded.
@@ -89,6 +89,17 @@ impl AdmissionSettings {
                 ));
             }
         }
+        if settings.default_environment.is_none() && !config.environments.contains_key("production") {
+            return Err(Error::invalid(
+                "admission.default_environment",
+                "(unset)",
+                "is needed: this organisation has no `production` environment for namespaces nothing maps",
+                Some(format!(
+                    "set [admission] default_environment to the strictest of {}",
+                    config.environments.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )),
+            ));
+        }
         if !(1..=30).contains(&settings.timeout_seconds) {
             return Err(Error::invalid(
                 "admission.timeout_seconds",
@@ -133,8 +144,7 @@ impl AdmissionSettings {
 
     /// The environment of an object in `namespace` (`None`: cluster-scoped), as plan time
     /// would see it: the longest matching `namespaces` pattern, else the `app.namespace`
-    /// template with each environment in turn, else `default_environment`. The empty string
-    /// when none applies (then only policies that apply to every environment run).
+    /// template with each environment in turn, else `default_environment` (or `production`).
     pub fn environment_of(&self, config: &OrgConfig, namespace: Option<&str>) -> String {
         let fallback = || {
             self.default_environment.clone().unwrap_or_else(|| {

@@ -12,7 +12,12 @@ use paved_kube::testing::MockApiServer;
 use serde_json::{Value, json};
 
 fn options(certificates: Certificates) -> InstallOptions {
-    InstallOptions { image: "ghcr.io/paved-dev/paved:0.1.0".into(), certificates, policies_in_image: false }
+    InstallOptions {
+        image: "ghcr.io/paved-dev/paved:0.1.0".into(),
+        certificates,
+        policies_in_image: false,
+        allow_from: vec!["10.0.0.0/24".into()],
+    }
 }
 
 /// A configuration file with one bundled plugin (its ConfigMap carries the component).
@@ -113,6 +118,41 @@ fn install_renders_strictly_valid_manifests() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// DELETE and CONNECT reach the webhook only when a policy asks for them; CONNECT as the pod
+/// subresources it comes for.
+#[test]
+fn operations_and_connect_subresources_follow_the_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+    let plugin = dir.path().join("plugins/admission-context");
+    std::fs::create_dir_all(&plugin).unwrap();
+    for file in ["policy.toml", "policy.wasm"] {
+        std::fs::copy(plugins.join("testdata/admission-context").join(file), plugin.join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(plugin.join("policy.toml")).unwrap();
+    std::fs::write(plugin.join("policy.toml"), manifest.replace("\"DELETE\"]", "\"DELETE\", \"CONNECT\"]")).unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        "baseline = false\n[[policies]]\npath = \"plugins/admission-context\"\n",
+    )
+    .unwrap();
+    let policies = Policies::load(OrgConfig::load(dir.path().join("paved.toml")).unwrap()).unwrap();
+    let objects = render(&policies, &options(Certificates::CertManager)).unwrap();
+    let hook = &objects.iter().find(|o| o["kind"] == "ValidatingWebhookConfiguration").unwrap()["webhooks"][0];
+    assert_eq!(hook["rules"][0]["operations"], json!(["CREATE", "DELETE", "UPDATE"]));
+    // A policy shown every kind: the kinds paved knows, never `*` (which would send Secrets).
+    let resources = hook["rules"][0]["resources"].as_array().unwrap();
+    assert!(resources.contains(&json!("deployments")) && !resources.iter().any(|r| r == "*" || r == "secrets"));
+    assert_eq!(
+        hook["rules"][1],
+        json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"],
+        "resources": ["pods/exec", "pods/attach", "pods/portforward"], "scope": "Namespaced"})
+    );
+    assert!(objects.iter().all(|o| o["kind"] != "MutatingWebhookConfiguration"), "no mutating policy");
+    let np = objects.iter().find(|o| o["kind"] == "NetworkPolicy").unwrap();
+    assert_eq!(np["spec"]["ingress"][0]["from"], json!([{"ipBlock": {"cidr": "10.0.0.0/24"}}]));
 }
 
 #[tokio::test]

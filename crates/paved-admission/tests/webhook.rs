@@ -257,6 +257,59 @@ async fn the_admission_context_reaches_plugins_and_0_1_plugins_keep_working() {
     assert!(report.violations.iter().any(|v| v.message == "database action seen as provision-database"), "{report:?}");
 }
 
+/// An object that breaks a rule can always be deleted: its DELETE, and the UPDATEs that remove
+/// its finalizers once it is being deleted, pass.
+#[tokio::test]
+async fn deleting_a_non_compliant_object_is_never_blocked() {
+    let a = baseline();
+    let pod = serde_json::from_slice::<Value>(&fixture("pod-create.json")).unwrap()["request"]["object"].clone();
+    let mut finishing = pod.clone();
+    finishing["metadata"]["deletionTimestamp"] = json!("2026-12-07T10:00:00Z");
+    finishing["metadata"]["finalizers"] = json!([]);
+    let mut old = finishing.clone();
+    old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    let r =
+        review(&a, Endpoint::Validate, &wrap("UPDATE", Some(&finishing), Some(&old), "web-production", false)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // The same UPDATE of a live object is checked.
+    let r = review(&a, Endpoint::Validate, &wrap("UPDATE", Some(&pod), Some(&pod), "web-production", false)).await;
+    assert_eq!(r["allowed"], false);
+}
+
+/// A Secret reaches the policies with its keys but never its values.
+#[test]
+fn secret_values_never_reach_the_policies() {
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+        "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "s3cr3t"}});
+    let review = paved_admission::Review::parse(&wrap("CREATE", Some(&secret), None, "team-a", false)).unwrap();
+    let input = review.action_input("production".into());
+    let text = serde_json::to_string(&input.objects).unwrap();
+    assert!(!text.contains("aHVudGVyMg==") && !text.contains("s3cr3t"), "{text}");
+    assert_eq!(input.objects[0]["data"]["password"], "(redacted)");
+}
+
+/// A plugin built against 0.1.0 cannot see the operation: asking it to check DELETE is refused.
+#[test]
+fn a_0_1_plugin_asking_for_delete_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["policy.toml", "policy.wasm"] {
+        std::fs::copy(plugins().join("testdata/contract-0-1").join(file), dir.path().join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("policy.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        manifest.replace("kinds = []", "kinds = []\nadmission_operations = [\"CREATE\", \"DELETE\"]"),
+    )
+    .unwrap();
+    let host = host();
+    let mut set = PolicySet::new(host.clone());
+    set.push(ConfiguredPolicy::new(host.load(PolicyManifest::load(dir.path()).unwrap()).unwrap()));
+    let e = Policies::with_set(OrgConfig::default(), set).unwrap_err();
+    assert_eq!(e.kind(), paved_core::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("built against paved:policy@0.1.0"), "{e}");
+    assert!(e.hint().unwrap().contains("rebuild the plugin against paved:policy@0.2.0"));
+}
+
 /// "Done when": a plugin written once denies the same Deployment at `paved deploy` and at
 /// admission, with the same message and hint.
 #[tokio::test]

@@ -45,8 +45,8 @@ pub(crate) enum AdmissionCommand {
     },
     /// Print the manifests that run the webhook in a cluster (apply them with kubectl).
     #[command(after_help = "Examples:
-  paved admission install --render | kubectl apply -f -
-  paved admission install --render --certificates generate -o json")]
+  paved admission install --render | kubectl apply --server-side -f -
+  paved admission install --render --certificates generate --allow-from 10.0.0.0/24")]
     Install {
         /// Print the manifests (the only mode: paved never applies its own webhook).
         #[arg(long, required = true)]
@@ -60,6 +60,10 @@ pub(crate) enum AdmissionCommand {
         /// The image holds /etc/paved/paved.toml and the plugins: render no ConfigMap of them.
         #[arg(long)]
         policies_in_image: bool,
+        /// Open the webhook port only to this address range (CIDR; repeatable), e.g. the
+        /// control plane's [default: any source].
+        #[arg(long, value_name = "CIDR")]
+        allow_from: Vec<String>,
     },
     /// Evaluate the policies on the objects already in the cluster and write PolicyReports
     /// (wgpolicyk8s.io/v1alpha2) per namespace; exit 1 when an object fails a policy.
@@ -110,7 +114,7 @@ pub(crate) async fn admission(cmd: AdmissionCommand, config: OrgConfig, format: 
                 .map_err(|e| Error::backend("admission", format!("the server thread stopped: {e}"), None))??;
             Ok(ExitCode::SUCCESS)
         }
-        AdmissionCommand::Install { render: _, certificates, image, policies_in_image } => {
+        AdmissionCommand::Install { render: _, certificates, image, policies_in_image, allow_from } => {
             let policies = Assembly::new(config).admission_policies()?;
             let options = InstallOptions {
                 image,
@@ -119,6 +123,7 @@ pub(crate) async fn admission(cmd: AdmissionCommand, config: OrgConfig, format: 
                     CertSource::Generate => Certificates::Generate,
                 },
                 policies_in_image,
+                allow_from,
             };
             let objects = paved::admission::install::render(&policies, &options)?;
             match format {

@@ -166,11 +166,18 @@ impl Guest for Policy {
             .iter()
             .map(|o| serde_json::from_str(o).map_err(|e| e.to_string()))
             .collect::<Result<Vec<Value>, String>>()?;
+        // At admission (`paved admission serve`) the request says who asks what; at plan time
+        // `request.admission` is `None`.
+        let context = request
+            .admission
+            .as_ref()
+            .map(|a| format!(" ({:?} by {})", a.operation, a.user_info.username))
+            .unwrap_or_default();
         let violations = unlabelled(&objects, &label)
             .into_iter()
             .map(|i| Violation {
                 code: "missing-label".into(),
-                message: format!("the object has no `{label}` label"),
+                message: format!("the object has no `{label}` label{context}"),
                 hint: Some(format!("add metadata.labels.{label}")),
                 object: Some(i as u32),
                 path: Some("metadata.labels".into()),
@@ -228,10 +235,15 @@ class Policy(exports.Policy):
             objects = [json.loads(o) for o in request.objects]
         except ValueError as e:
             raise Err(f"bad request: {e}")
+        # At admission (`paved admission serve`) the request says who asks what; at plan time
+        # `request.admission` is None.
+        context = ""
+        if request.admission is not None:
+            context = f" ({request.admission.operation.name} by {request.admission.user_info.username})"
         violations = [
             Violation(
                 code="missing-label",
-                message=f"the object has no `{label}` label",
+                message=f"the object has no `{label}` label{context}",
                 hint=f"add metadata.labels.{label}",
                 object=i,
                 path="metadata.labels",
@@ -291,9 +303,13 @@ export const policy = {
       throw `bad request: ${e}`;
     }
     const label = settings.label ?? "owner";
+    // At admission (`paved admission serve`) the request says who asks what; at plan time
+    // `request.admission` is undefined.
+    const a = request.admission;
+    const context = a === undefined ? "" : ` (${a.operation} by ${a.userInfo.username})`;
     const violations = unlabelled(objects, label).map((i) => ({
       code: "missing-label",
-      message: `the object has no \`${label}\` label`,
+      message: `the object has no \`${label}\` label${context}`,
       hint: `add metadata.labels.${label}`,
       object: i,
       path: "metadata.labels",

@@ -344,6 +344,61 @@ fn scaffold_round_trip(lang: &str, own_test: &[&str]) {
         .stdout(predicate::str::contains("missing-label"));
     let status = std::process::Command::new(own_test[0]).args(&own_test[1..]).current_dir(&plugin).status().unwrap();
     assert!(status.success(), "the scaffold's own test ({own_test:?})");
+    scaffold_at_admission(dir.path());
+}
+
+/// The scaffolded policy served by `paved admission serve`: the admission context reaches it
+/// (its message names the operation and the user), and SIGTERM stops the server cleanly.
+fn scaffold_at_admission(dir: &Path) {
+    use std::io::{BufRead, Read, Write};
+    std::fs::write(dir.join("paved.toml"), "[[policies]]\npath = \"require-owner\"\n").unwrap();
+    let program = paved(dir).get_program().to_owned();
+    let mut child = std::process::Command::new(program)
+        .args(["admission", "serve", "--insecure-http", "--listen", "127.0.0.1:0", "--no-emoji"])
+        .current_dir(dir)
+        .env("PAVED_ORG_CONFIG", org_file())
+        .env("PAVED_POLICY_CACHE", std::env::temp_dir().join("paved-policy-test-cache"))
+        .env_remove("PAVED_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line.split("http://").nth(1).and_then(|rest| rest.split(':').nth(1).map(|p| p.to_string()));
+    let port: u16 =
+        address.and_then(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("no address in {line:?}")
+        });
+    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+        "name": "settings", "namespace": "shop", "operation": "CREATE",
+        "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
+        "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}, "data": {}},
+        "dryRun": false}})
+    .to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{review}",
+        review.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
+    let message = body["response"]["status"]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(body["response"]["allowed"], false, "{answer}");
+    assert!(message.contains("require-owner: the object has no `owner` label ("), "{message}");
+    assert!(message.to_lowercase().contains("create by alice)"), "the admission context reached the plugin: {message}");
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("stopping: finishing the requests in flight"), "{rest}");
 }
 
 #[test]

@@ -10,12 +10,14 @@
 //! and `paved policy check --policy plugins/<name>` run.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use paved_policy_sdk::bindings::paved::policy::types as guest;
 
 use crate::error::Result;
 use crate::host::{Database, Decision, Failure, Operation, Request, WitAction, WitSeverity, WitViolation};
 use crate::manifest::PolicyManifest;
+use serde_json::Value;
 
 /// The members of the baseline, in evaluation order: the Pod Security Standards restricted
 /// profile (seven Kyverno-style rules and `pod-security-restricted` for the other controls),
@@ -34,7 +36,7 @@ pub const BASELINE: &[&str] = &[
     "require-probes",
 ];
 
-type Evaluate = fn(guest::Request) -> std::result::Result<guest::Decision, String>;
+type Evaluate = fn(guest::Request, Arc<[Value]>) -> std::result::Result<guest::Decision, String>;
 
 /// One built-in policy: its manifest (the plugin's `policy.toml`) and its native code.
 pub struct Builtin {
@@ -55,7 +57,7 @@ macro_rules! builtins {
             match name {
                 $($name => Some((
                     include_str!(concat!("../../../plugins/", $name, "/policy.toml")),
-                    paved_policy_sdk::__evaluate::<$krate::$policy> as Evaluate,
+                    paved_policy_sdk::__evaluate_parsed::<$krate::$policy> as Evaluate,
                 )),)*
                 _ => None,
             }
@@ -102,9 +104,21 @@ impl Builtin {
 
     /// Evaluates a request; a panic is a [`Failure::Trap`], as it would be in the sandbox.
     pub fn evaluate(&self, request: &Request) -> std::result::Result<Decision, Failure> {
+        let parsed = request
+            .objects
+            .iter()
+            .map(|o| serde_json::from_str(o))
+            .collect::<std::result::Result<Vec<Value>, _>>()
+            .map_err(|e| Failure::Error { message: format!("an object is not JSON: {e}") })?;
+        self.evaluate_parsed(request, parsed.into())
+    }
+
+    /// [`evaluate`](Self::evaluate) with the request's objects already parsed (`parsed[i]` is
+    /// `request.objects[i]`): the built-ins of one evaluation share one parse.
+    pub fn evaluate_parsed(&self, request: &Request, parsed: Arc<[Value]>) -> std::result::Result<Decision, Failure> {
         let request = to_guest(request);
         let evaluate = self.evaluate;
-        match std::panic::catch_unwind(move || evaluate(request)) {
+        match std::panic::catch_unwind(move || evaluate(request, parsed)) {
             Ok(Ok(decision)) => Ok(from_guest(decision)),
             Ok(Err(message)) => Err(Failure::Error { message }),
             Err(panic) => Err(Failure::Trap {

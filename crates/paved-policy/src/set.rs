@@ -40,11 +40,17 @@ impl Runner {
         }
     }
 
-    fn evaluate(&self, request: &Request) -> std::result::Result<crate::host::Decision, Failure> {
+    /// Evaluates `request`; a built-in reads `parsed` (the request's objects, parsed) instead
+    /// of parsing them again.
+    fn evaluate(
+        &self,
+        request: &Request,
+        parsed: impl FnOnce() -> Arc<[Value]>,
+    ) -> std::result::Result<crate::host::Decision, Failure> {
         match self {
             Runner::Wasm(p) => p.evaluate(request),
             Runner::Builtin(b) => {
-                let decision = b.evaluate(request)?;
+                let decision = b.evaluate_parsed(request, parsed())?;
                 if decision.mutated.is_some() && !b.manifest().mutating {
                     return Err(Failure::UndeclaredMutation);
                 }
@@ -268,7 +274,7 @@ pub struct Evaluation {
     /// Per policy, mutating ones first, in configuration order.
     pub outcomes: Vec<PolicyOutcome>,
     /// The objects after mutation (the input objects when nothing mutated them).
-    pub objects: Vec<Value>,
+    pub objects: Arc<[Value]>,
     /// The RFC 6902 patch from the input to the mutated objects (a JSON array; `None`
     /// when nothing changed). Paths index the list of objects: `/0/metadata/labels/x`.
     pub patch: Option<Value>,
@@ -353,8 +359,8 @@ impl Evaluation {
 /// The organisation's policies: a [`PolicyEngine`] for [`paved_core::Platform`].
 ///
 /// Mutating policies run first, one after another in configuration order, each on the
-/// previous one's result; then every validating policy runs, concurrently, on the final
-/// objects. Cheap to clone.
+/// previous one's result; then every validating policy runs on the final objects (the
+/// sandboxed ones concurrently, on rayon's pool). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     host: Arc<PolicyHost>,
@@ -452,6 +458,12 @@ impl PolicySet {
         }
     }
 
+    /// Whether every policy is a built-in (no sandboxed plugin): an evaluation takes
+    /// microseconds and never blocks, so a caller may run it on an async executor's thread.
+    pub fn is_builtin_only(&self) -> bool {
+        self.policies.iter().all(|p| p.is_builtin())
+    }
+
     /// The host.
     pub fn host(&self) -> &Arc<PolicyHost> {
         &self.host
@@ -462,29 +474,44 @@ impl PolicySet {
         &self.policies
     }
 
-    /// Evaluates every applicable policy on an action, on the calling thread and rayon's
-    /// pool (validating policies run in parallel).
+    /// Evaluates every applicable policy on an action, on the calling thread (and rayon's pool
+    /// for two or more sandboxed validating plugins, which run in parallel).
     pub fn evaluate(&self, input: &ActionInput) -> Evaluation {
-        let mut objects = input.objects.clone();
-        let mut texts: Vec<String> = objects.iter().map(Value::to_string).collect();
+        // The objects, parsed once: the built-ins read them as they are; sandboxed plugins get
+        // their JSON text, written only when one runs.
+        let mut objects: Arc<[Value]> = Arc::from(input.objects.as_slice());
+        let sandboxed = self.policies.iter().any(|p| !p.is_builtin());
+        let mut texts: Vec<String> =
+            if sandboxed { objects.iter().map(Value::to_string).collect() } else { vec![String::new(); objects.len()] };
         let mut outcomes = Vec::with_capacity(self.policies.len());
         let mut changed = false;
         for policy in self.policies.iter().filter(|p| p.manifest().mutating) {
             let (outcome, mutated) = run(policy, input, &texts, &objects);
             if let Some(replacement) = mutated {
+                let mut next = objects.to_vec();
                 for (i, value) in replacement {
-                    texts[i] = value.to_string();
-                    objects[i] = value;
+                    if sandboxed {
+                        texts[i] = value.to_string();
+                    }
+                    next[i] = value;
                 }
+                objects = next.into();
                 changed = true;
             }
             outcomes.push(outcome);
         }
         let validating: Vec<&Arc<ConfiguredPolicy>> = self.policies.iter().filter(|p| !p.manifest().mutating).collect();
-        let results: Vec<PolicyOutcome> = validating.par_iter().map(|p| run(p, input, &texts, &objects).0).collect();
+        let one = |p: &&Arc<ConfiguredPolicy>| run(p, input, &texts, &objects).0;
+        // Sandboxed plugins run in parallel; built-ins take microseconds each, less than
+        // handing them to other threads costs, so they run here, one after another.
+        let results: Vec<PolicyOutcome> = if validating.iter().filter(|p| !p.is_builtin()).count() > 1 {
+            validating.par_iter().map(one).collect()
+        } else {
+            validating.iter().map(one).collect()
+        };
         outcomes.extend(results);
         let patch = changed
-            .then(|| json_patch::diff(&Value::Array(input.objects.clone()), &Value::Array(objects.clone())))
+            .then(|| json_patch::diff(&Value::Array(input.objects.clone()), &Value::Array(objects.to_vec())))
             .filter(|p| !p.0.is_empty())
             .map(|p| serde_json::to_value(p).expect("a patch serialises"));
         Evaluation { outcomes, objects, patch }
@@ -492,12 +519,12 @@ impl PolicySet {
 }
 
 /// Evaluates one policy; returns its outcome and, for an accepted mutation, the replaced
-/// objects by index.
+/// objects by index. A built-in reads `objects` (shared); a sandboxed plugin their `texts`.
 fn run(
     policy: &ConfiguredPolicy,
     input: &ActionInput,
     texts: &[String],
-    objects: &[Value],
+    objects: &Arc<[Value]>,
 ) -> (PolicyOutcome, Option<Vec<(usize, Value)>>) {
     let manifest = policy.manifest();
     let shown: Vec<usize> = (0..objects.len())
@@ -530,7 +557,9 @@ fn run(
         admission: input.admission.clone(),
     };
     let started = Instant::now();
-    let result = policy.runner.evaluate(&request);
+    let result = policy.runner.evaluate(&request, || {
+        if shown.len() == objects.len() { objects.clone() } else { shown.iter().map(|&i| objects[i].clone()).collect() }
+    });
     outcome.duration = started.elapsed();
     let mut replaced = None;
     outcome.outcome = match result {
@@ -590,27 +619,15 @@ impl PolicyEngine for PolicySet {
             return Ok(PolicyReport::default());
         }
         let input = ActionInput::from(input);
+        // Built-ins take microseconds and never block: evaluated here, without a thread hop.
+        if self.is_builtin_only() {
+            return report_of(self.evaluate(&input));
+        }
         let set = self.clone();
         let (tx, rx) = futures::channel::oneshot::channel();
-        // Evaluations are CPU-bound: run them on rayon's pool, never on the caller's executor.
+        // Sandboxed plugins are CPU-bound: on rayon's pool, never on the caller's executor.
         rayon::spawn(move || {
-            let evaluation = set.evaluate(&input);
-            let mut report = evaluation.report();
-            if report.patch.is_some() {
-                let objects = evaluation
-                    .objects
-                    .into_iter()
-                    .map(paved_core::Manifest::new)
-                    .collect::<paved_core::Result<Vec<_>>>();
-                match objects {
-                    Ok(objects) => report.mutated = Some(paved_core::Manifests::new(objects)),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-            let _ = tx.send(Ok(report));
+            let _ = tx.send(report_of(set.evaluate(&input)));
         });
         rx.await.map_err(|_| Error::Load {
             policy: "<host>".into(),
@@ -618,4 +635,19 @@ impl PolicyEngine for PolicySet {
             hint: None,
         })?
     }
+}
+
+/// The report of an evaluation, with the mutated objects when a policy changed them.
+fn report_of(evaluation: Evaluation) -> paved_core::Result<PolicyReport> {
+    let mut report = evaluation.report();
+    if report.patch.is_some() {
+        let objects = evaluation
+            .objects
+            .iter()
+            .cloned()
+            .map(paved_core::Manifest::new)
+            .collect::<paved_core::Result<Vec<_>>>()?;
+        report.mutated = Some(paved_core::Manifests::new(objects));
+    }
+    Ok(report)
 }

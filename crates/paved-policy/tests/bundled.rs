@@ -205,6 +205,6 @@ fn a_mutating_policy_in_audit_mode_changes_nothing() {
     let objects = vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})];
     let e = set.evaluate(&ActionInput::objects("production", objects.clone()));
     assert!(e.outcomes[0].mutated, "the plugin proposed a mutation");
-    assert_eq!(e.objects, objects, "not applied");
+    assert_eq!(*e.objects, *objects, "not applied");
     assert!(e.patch.is_none());
 }

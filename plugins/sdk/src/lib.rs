@@ -60,6 +60,9 @@ pub struct Input {
     /// The raw request.
     pub request: wit::Request,
     settings: Value,
+    /// The objects already parsed by the caller (a native host evaluating several policies on
+    /// the same objects parses them once).
+    parsed: Option<std::sync::Arc<[Value]>>,
 }
 
 impl Input {
@@ -70,7 +73,20 @@ impl Input {
         } else {
             serde_json::from_str(&request.settings).map_err(|e| format!("settings are not JSON: {e}"))?
         };
-        Ok(Input { request, settings })
+        Ok(Input { request, settings, parsed: None })
+    }
+
+    /// Wraps a request whose objects the caller has parsed already (`parsed[i]` is
+    /// `request.objects[i]`): [`objects`](Self::objects) and [`objects_as`](Self::objects_as)
+    /// read them instead of parsing the text again, and a native host may leave the texts
+    /// empty (a policy reads objects through those two).
+    pub fn with_parsed(request: wit::Request, parsed: std::sync::Arc<[Value]>) -> Result<Self, String> {
+        if parsed.len() != request.objects.len() {
+            return Err(format!("{} parsed objects for {} in the request", parsed.len(), request.objects.len()));
+        }
+        let mut input = Input::new(request)?;
+        input.parsed = Some(parsed);
+        Ok(input)
     }
 
     /// The action.
@@ -141,14 +157,18 @@ impl Input {
         Ok(self.setting_as(key)?.unwrap_or_else(default))
     }
 
-    /// Every object, parsed.
-    pub fn objects(&self) -> Result<Vec<Value>, String> {
+    /// Every object, parsed (borrowed when the host parsed them already).
+    pub fn objects(&self) -> Result<std::borrow::Cow<'_, [Value]>, String> {
+        if let Some(parsed) = &self.parsed {
+            return Ok(std::borrow::Cow::Borrowed(parsed));
+        }
         self.request
             .objects
             .iter()
             .enumerate()
             .map(|(i, o)| serde_json::from_str(o).map_err(|e| format!("object {i} is not JSON: {e}")))
-            .collect()
+            .collect::<Result<Vec<Value>, String>>()
+            .map(std::borrow::Cow::Owned)
     }
 
     /// Every object deserialised into `T`, which may borrow strings from the request: a
@@ -157,6 +177,13 @@ impl Input {
     /// never allocated. An object that does not fit `T` is an error (a policy can fall back to
     /// [`objects`](Self::objects) to judge it).
     pub fn objects_as<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<Vec<T>, String> {
+        if let Some(parsed) = &self.parsed {
+            return parsed
+                .iter()
+                .enumerate()
+                .map(|(i, o)| T::deserialize(o).map_err(|e| format!("object {i} does not fit: {e}")))
+                .collect();
+        }
         self.request
             .objects
             .iter()
@@ -264,8 +291,19 @@ pub fn __metadata<P: Policy>() -> wit::Info {
 
 #[doc(hidden)]
 pub fn __evaluate<P: Policy>(request: wit::Request) -> Result<wit::Decision, String> {
-    let input = Input::new(request)?;
-    let decision = P::evaluate(&input)?;
+    answer(P::evaluate(&Input::new(request)?)?)
+}
+
+/// [`__evaluate`] with the objects parsed by a native host (the baseline's built-ins).
+#[doc(hidden)]
+pub fn __evaluate_parsed<P: Policy>(
+    request: wit::Request,
+    parsed: std::sync::Arc<[Value]>,
+) -> Result<wit::Decision, String> {
+    answer(P::evaluate(&Input::with_parsed(request, parsed)?)?)
+}
+
+fn answer(decision: Decision) -> Result<wit::Decision, String> {
     let mutated = match decision.mutated {
         None => None,
         Some(objects) => Some(

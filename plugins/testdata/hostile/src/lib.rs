@@ -293,7 +293,7 @@ paved_policy_sdk::bindings::__export_plugin!(Hostile with_types_in paved_policy_
 
 /// `mutate`: an undeclared mutation (a label on every object).
 fn mutate(input: &Input) -> Result<Decision, String> {
-    let mut objects = input.objects()?;
+    let mut objects = input.objects()?.into_owned();
     for o in &mut objects {
         if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
             meta.insert("labels".into(), paved_policy_sdk::json!({"hostile": "was-here"}));
