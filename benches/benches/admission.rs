@@ -50,34 +50,36 @@ fn review_body(image: &str) -> Bytes {
     )
 }
 
-/// The Rego webhook's handler: the object as regorus' input, `deny` evaluated, the review
-/// answered as paved answers it (allowed, or a 403 status listing the violations).
+/// The Rego webhook's handler: the review parsed straight into regorus' values, the object
+/// as the input, `deny` evaluated, the review answered as paved answers it (allowed, or a 403
+/// status listing the violations).
 async fn rego_validate(State(policy): State<Arc<regorus::CompiledPolicy>>, body: Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let Ok(review) = serde_json::from_slice::<Value>(&body) else {
-        return (axum::http::StatusCode::BAD_REQUEST, "not a review").into_response();
-    };
-    let response = rego_answer(&policy, &review);
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json!({"apiVersion": review["apiVersion"], "kind": "AdmissionReview", "response": response}).to_string(),
-    )
-        .into_response()
+    match rego_answer(&policy, &body) {
+        Some(answer) => ([(axum::http::header::CONTENT_TYPE, "application/json")], answer).into_response(),
+        None => (axum::http::StatusCode::BAD_REQUEST, "not a review").into_response(),
+    }
 }
 
-/// The Rego webhook's decision on a parsed review.
-fn rego_answer(policy: &regorus::CompiledPolicy, review: &Value) -> Value {
-    let request = &review["request"];
-    let input = regorus::Value::from_json_str(&request["object"].to_string()).expect("input JSON");
-    let deny = policy.eval_with_input(input).expect("deny evaluates");
+/// The Rego webhook's answer to a review body (`None`: not a review).
+fn rego_answer(policy: &regorus::CompiledPolicy, body: &[u8]) -> Option<String> {
+    let key = |k: &str| regorus::Value::from(k);
+    let review: regorus::Value = serde_json::from_slice(body).ok()?;
+    let request = &review[&key("request")];
+    let deny = policy.eval_with_input(request[&key("object")].clone()).expect("deny evaluates");
     let violations = deny.as_set().expect("deny is a set");
-    let mut response = json!({"uid": request["uid"], "allowed": violations.is_empty()});
+    let uid = request[&key("uid")].as_string().ok()?.to_string();
+    let mut response = json!({"uid": uid, "allowed": violations.is_empty()});
     if !violations.is_empty() {
-        let lines: Vec<String> =
-            violations.iter().map(|v| format!("{}: {} (at {})", v["policy"], v["message"], v["path"])).collect();
+        let field = |v: &regorus::Value, k: &str| v[&key(k)].as_string().map(|s| s.to_string()).unwrap_or_default();
+        let lines: Vec<String> = violations
+            .iter()
+            .map(|v| format!("{}: {} (at {})", field(v, "policy"), field(v, "message"), field(v, "path")))
+            .collect();
         response["status"] = json!({"code": 403, "reason": "Forbidden", "message": lines.join("\n")});
     }
-    response
+    let api_version = review[&key("apiVersion")].as_string().ok()?.to_string();
+    Some(json!({"apiVersion": api_version, "kind": "AdmissionReview", "response": response}).to_string())
 }
 
 fn compiled_rego() -> regorus::CompiledPolicy {
@@ -259,20 +261,15 @@ fn bench(c: &mut Criterion) {
         let mut latencies = Vec::with_capacity(5000);
         for i in 0..5500 {
             let t = Instant::now();
-            let allowed = match name {
+            // Both answers end as the body's text, as the servers send them.
+            let answer = match name {
                 "paved" => client_rt
                     .block_on(admission.review(paved::admission::Endpoint::Validate, &good))
-                    .expect("a review")["response"]["allowed"]
-                    .clone(),
-                _ => {
-                    let review: Value = serde_json::from_slice(&good).expect("a review");
-                    let answer = rego_answer(&compiled, &review);
-                    json!({"apiVersion": review["apiVersion"], "kind": "AdmissionReview", "response": answer})
-                        .to_string();
-                    answer["allowed"].clone()
-                }
+                    .expect("a review")
+                    .to_string(),
+                _ => rego_answer(&compiled, &good).expect("a review"),
             };
-            assert_eq!(allowed, true);
+            assert!(answer.contains(r#""allowed":true"#), "{answer}");
             if i >= 500 {
                 latencies.push(t.elapsed());
             }

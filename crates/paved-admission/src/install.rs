@@ -97,9 +97,13 @@ pub fn render(policies: &Policies, options: &InstallOptions) -> Result<Vec<Value
                         "name": "webhook",
                         "image": options.image,
                         "args": ["admission", "serve", "--listen", format!("0.0.0.0:{PORT}"),
-                            "--cert", format!("{TLS_DIR}/tls.crt"), "--key", format!("{TLS_DIR}/tls.key"),
-                            "--config", format!("{CONFIG_DIR}/paved.toml")],
-                        "env": [{"name": "XDG_CACHE_HOME", "value": "/var/cache/paved"}],
+                            "--cert", format!("{TLS_DIR}/tls.crt"), "--key", format!("{TLS_DIR}/tls.key")],
+                        // The root file system is read-only: the compiled-component cache and
+                        // its key (kept apart) live on the `cache` volume.
+                        "env": [{"name": "PAVED_CONFIG", "value": format!("{CONFIG_DIR}/paved.toml")},
+                            {"name": "HOME", "value": "/var/cache/paved"},
+                            {"name": "PAVED_POLICY_CACHE", "value": "/var/cache/paved/policy"},
+                            {"name": "PAVED_POLICY_CACHE_KEY", "value": "/var/cache/paved/key/policy-cache.key"}],
                         "ports": [{"name": "https", "containerPort": PORT, "protocol": "TCP"}],
                         "readinessProbe": probe("/readyz"),
                         "livenessProbe": probe("/healthz"),
@@ -154,7 +158,7 @@ fn bundle(policies: &Policies, meta: &Value) -> Result<(Value, Vec<Value>)> {
             "config",
             "(built-in defaults)",
             "is not a file the webhook can be given",
-            Some("run it where paved.toml is, or pass --config".into()),
+            Some("run it where paved.toml is, or give the path of the configuration file".into()),
         )
     })?;
     let root = config.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -308,7 +308,7 @@ impl Verdict {
             allowed: denials.is_empty(),
             message: (!denials.is_empty()).then(|| {
                 format!(
-                    "denied by paved policy ({} violation{}):\n{}",
+                    "denied by the organisation's policies ({} violation{}):\n{}",
                     denials.len(),
                     plural(denials.len()),
                     denials.join("\n")
@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(
             verdict.message.as_deref(),
             Some(
-                "denied by paved policy (1 violation):\ndisallow-latest-tag: image uses latest \
+                "denied by the organisation's policies (1 violation):\ndisallow-latest-tag: image uses latest \
                  (at spec.template.spec.containers[0].image; hint: pin a version)"
             )
         );

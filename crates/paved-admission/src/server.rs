@@ -99,7 +99,10 @@ impl Policies {
                     "admission_operations",
                     op.as_str(),
                     format!("is listed by policy {}, built against paved:policy@0.1.0, which cannot see the operation", policy.name()),
-                    Some("rebuild the plugin against paved:policy@0.2.0 (`paved policy build`), or list only CREATE and UPDATE".into()),
+                    Some(
+                        "rebuild the plugin against paved:policy@0.2.0 with `paved_policy::toolchain::build`, or list only CREATE and UPDATE"
+                            .into(),
+                    ),
                 ));
             }
         }
@@ -267,8 +270,11 @@ impl Admission {
         let set_is_builtin_only = set.is_builtin_only();
         let evaluate = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set.evaluate(&input)));
         let evaluation = if set_is_builtin_only {
-            // Built-ins take microseconds and never block: here, without a thread hop.
+            // Built-ins take microseconds and never block: here, without a thread hop (and so
+            // without the deadline's watch, which they do not need).
+            self.metrics.in_flight.inc();
             let evaluation = evaluate();
+            self.metrics.in_flight.dec();
             drop(permit);
             match evaluation {
                 Ok(evaluation) => evaluation,

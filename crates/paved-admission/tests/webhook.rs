@@ -81,7 +81,7 @@ async fn documented_review_shapes_get_the_baseline_verdicts() {
     assert_eq!(r["allowed"], false);
     assert_eq!(r["status"]["code"], 403);
     let message = r["status"]["message"].as_str().unwrap();
-    assert!(message.starts_with("denied by paved policy ("), "{message}");
+    assert!(message.starts_with("denied by the organisation's policies ("), "{message}");
     assert!(
         message.contains(
             "disallow-privileged-containers: container shell runs privileged (privileged: true) \

@@ -22,8 +22,8 @@ pub enum Action {
     /// Provisioning a database.
     ProvisionDatabase,
     /// Removing a database's access (and with `drop_data` its data). Plugins see it only when
-    /// their manifest lists `deprovision-database` (the WIT 0.1 world shows it to them as
-    /// `provision-database` with the same database input).
+    /// their manifest lists `deprovision-database` (as `deprovision-database` since WIT 0.2.0;
+    /// a plugin built against 0.1.0 is shown `provision-database` with the same database input).
     DeprovisionDatabase,
 }
 

@@ -359,8 +359,9 @@ impl Evaluation {
 /// The organisation's policies: a [`PolicyEngine`] for [`paved_core::Platform`].
 ///
 /// Mutating policies run first, one after another in configuration order, each on the
-/// previous one's result; then every validating policy runs on the final objects (the
-/// sandboxed ones concurrently, on rayon's pool). Cheap to clone.
+/// previous one's result; then every validating policy runs on the final objects: on the
+/// calling thread, or, when two or more are sandboxed plugins, concurrently on rayon's pool.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     host: Arc<PolicyHost>,
@@ -478,7 +479,7 @@ impl PolicySet {
     /// for two or more sandboxed validating plugins, which run in parallel).
     pub fn evaluate(&self, input: &ActionInput) -> Evaluation {
         // The objects, parsed once: the built-ins read them as they are; sandboxed plugins get
-        // their JSON text, written only when one runs.
+        // their JSON text, written only when the set has one.
         let mut objects: Arc<[Value]> = Arc::from(input.objects.as_slice());
         let sandboxed = self.policies.iter().any(|p| !p.is_builtin());
         let mut texts: Vec<String> =
@@ -486,7 +487,7 @@ impl PolicySet {
         let mut outcomes = Vec::with_capacity(self.policies.len());
         let mut changed = false;
         for policy in self.policies.iter().filter(|p| p.manifest().mutating) {
-            let (outcome, mutated) = run(policy, input, &texts, &objects);
+            let (outcome, mutated) = run(policy, input, &texts, &objects, &Subsets::default());
             if let Some(replacement) = mutated {
                 let mut next = objects.to_vec();
                 for (i, value) in replacement {
@@ -501,7 +502,8 @@ impl PolicySet {
             outcomes.push(outcome);
         }
         let validating: Vec<&Arc<ConfiguredPolicy>> = self.policies.iter().filter(|p| !p.manifest().mutating).collect();
-        let one = |p: &&Arc<ConfiguredPolicy>| run(p, input, &texts, &objects).0;
+        let subsets = Subsets::default();
+        let one = |p: &&Arc<ConfiguredPolicy>| run(p, input, &texts, &objects, &subsets).0;
         // Sandboxed plugins run in parallel; built-ins take microseconds each, less than
         // handing them to other threads costs, so they run here, one after another.
         let results: Vec<PolicyOutcome> = if validating.iter().filter(|p| !p.is_builtin()).count() > 1 {
@@ -518,13 +520,35 @@ impl PolicySet {
     }
 }
 
+/// The objects built-ins are shown when that is not every object, by the indexes shown: the
+/// built-ins of one evaluation with the same kinds share one copy.
+#[derive(Default)]
+struct Subsets(std::sync::Mutex<Vec<Subset>>);
+
+/// The indexes of the objects shown, and those objects.
+type Subset = (Vec<usize>, Arc<[Value]>);
+
+impl Subsets {
+    fn get(&self, shown: &[usize], objects: &[Value]) -> Arc<[Value]> {
+        let mut subsets = self.0.lock().expect("subsets");
+        if let Some((_, subset)) = subsets.iter().find(|(s, _)| s == shown) {
+            return subset.clone();
+        }
+        let subset: Arc<[Value]> = shown.iter().map(|&i| objects[i].clone()).collect();
+        subsets.push((shown.to_vec(), subset.clone()));
+        subset
+    }
+}
+
 /// Evaluates one policy; returns its outcome and, for an accepted mutation, the replaced
-/// objects by index. A built-in reads `objects` (shared); a sandboxed plugin their `texts`.
+/// objects by index. A built-in reads `objects` (shared; or the subset it is shown, from
+/// `subsets`); a sandboxed plugin their `texts`.
 fn run(
     policy: &ConfiguredPolicy,
     input: &ActionInput,
     texts: &[String],
     objects: &Arc<[Value]>,
+    subsets: &Subsets,
 ) -> (PolicyOutcome, Option<Vec<(usize, Value)>>) {
     let manifest = policy.manifest();
     let shown: Vec<usize> = (0..objects.len())
@@ -558,7 +582,7 @@ fn run(
     };
     let started = Instant::now();
     let result = policy.runner.evaluate(&request, || {
-        if shown.len() == objects.len() { objects.clone() } else { shown.iter().map(|&i| objects[i].clone()).collect() }
+        if shown.len() == objects.len() { objects.clone() } else { subsets.get(&shown, objects) }
     });
     outcome.duration = started.elapsed();
     let mut replaced = None;

@@ -4,7 +4,7 @@
 //! The objects are read through a minimal view (kind, the pod spec's container lists, each
 //! container's name and image) that reads JSON as `serde_json::Value`'s accessors do: the rest
 //! of each object is skipped, never allocated (2.7 KB Deployment: 30 µs → 12 µs per evaluation
-//! in the host).
+//! in the sandbox). As a built-in it reads the objects the host parsed once for all.
 
 use std::borrow::Cow;
 

@@ -171,10 +171,11 @@ impl Input {
             .map(std::borrow::Cow::Owned)
     }
 
-    /// Every object deserialised into `T`, which may borrow strings from the request: a
-    /// minimal `#[derive(Deserialize)]` view of the fields a policy reads is several times
-    /// cheaper than [`objects`](Self::objects), as the rest of each object is only skipped over,
-    /// never allocated. An object that does not fit `T` is an error (a policy can fall back to
+    /// Every object deserialised into `T`, which may borrow strings from the request: in the
+    /// sandbox (objects as JSON text) a minimal `#[derive(Deserialize)]` view of the fields a
+    /// policy reads is several times cheaper than [`objects`](Self::objects), as the rest of
+    /// each object is only skipped over, never allocated; from objects a native host parsed
+    /// ([`with_parsed`](Self::with_parsed)) it reads them in place. An object that does not fit `T` is an error (a policy can fall back to
     /// [`objects`](Self::objects) to judge it).
     pub fn objects_as<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<Vec<T>, String> {
         if let Some(parsed) = &self.parsed {
