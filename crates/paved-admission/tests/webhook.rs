@@ -111,6 +111,19 @@ async fn documented_review_shapes_get_the_baseline_verdicts() {
     // Deleting the privileged Pod: allowed (no policy asks for DELETE; a bad object can go).
     let r = review(&a, Endpoint::Validate, &fixture("pod-delete.json")).await;
     assert_eq!((r["uid"].as_str(), r["allowed"].as_bool()), (Some("d0a1-0004"), Some(true)));
+    // A CONNECT (`kubectl exec`): its object is the options; no policy of the baseline asks
+    // for CONNECT, so it is allowed, uid echoed.
+    let exec = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "c0nn-0006", "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"}, "subResource": "exec",
+        "requestKind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+        "name": "debug", "namespace": "web-production", "operation": "CONNECT",
+        "userInfo": {"username": "alice"},
+        "object": {"kind": "PodExecOptions", "apiVersion": "v1", "stdin": true, "tty": true, "container": "shell",
+            "command": ["sh"]},
+        "oldObject": null, "dryRun": false}});
+    let r = review(&a, Endpoint::Validate, &serde_json::to_vec(&exec).unwrap()).await;
+    assert_eq!((r["uid"].as_str(), r["allowed"].as_bool()), (Some("c0nn-0006"), Some(true)), "{r}");
     // A dry run gets the verdict the real request would.
     let r = review(&a, Endpoint::Validate, &fixture("deployment-create-dry-run.json")).await;
     assert_eq!((r["uid"].as_str(), r["allowed"].as_bool()), (Some("e0a1-0005"), Some(false)));
@@ -274,6 +287,32 @@ async fn deleting_a_non_compliant_object_is_never_blocked() {
     // The same UPDATE of a live object is checked.
     let r = review(&a, Endpoint::Validate, &wrap("UPDATE", Some(&pod), Some(&pod), "web-production", false)).await;
     assert_eq!(r["allowed"], false);
+}
+
+/// CONNECT reaches a policy that asks for it (`admission_operations`), with its subresource.
+#[tokio::test]
+async fn connect_reaches_the_policies_that_ask_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["policy.toml", "policy.wasm"] {
+        std::fs::copy(plugins().join("testdata/admission-context").join(file), dir.path().join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("policy.toml")).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), manifest.replace("\"DELETE\"]", "\"DELETE\", \"CONNECT\"]"))
+        .unwrap();
+    let host = host();
+    let mut set = PolicySet::new(host.clone());
+    set.push(ConfiguredPolicy::new(host.load(PolicyManifest::load(dir.path()).unwrap()).unwrap()));
+    let a = admission_with("", set);
+    let options = json!({"apiVersion": "v1", "kind": "PodExecOptions", "command": ["sh"], "stdin": true});
+    let mut body: Value = serde_json::from_slice(&wrap("CONNECT", Some(&options), None, "team-a", false)).unwrap();
+    body["request"]["name"] = json!("debug");
+    body["request"]["subResource"] = json!("exec");
+    let r = review(&a, Endpoint::Validate, &serde_json::to_vec(&body).unwrap()).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(
+        r["warnings"],
+        json!(["admission-context: context: CONNECT v1/PodExecOptions debug by alice in team-a"])
+    );
 }
 
 /// A Secret reaches the policies with its keys but never its values.

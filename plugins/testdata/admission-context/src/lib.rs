@@ -46,14 +46,15 @@ impl Policy for AdmissionContext {
         ));
         let objects = input.objects()?;
         let Some(object) = objects.first() else { return Ok(decision) };
-        if let Some(old) = &old {
-            if operation == "UPDATE" && label(old, "immutable-owner") != label(object, "immutable-owner") {
-                decision.push(
-                    Violation::deny("immutable-owner", "the label immutable-owner cannot be changed")
-                        .hint("create a new object instead")
-                        .at(0, "metadata.labels.immutable-owner"),
-                );
-            }
+        if let Some(old) = &old
+            && operation == "UPDATE"
+            && label(old, "immutable-owner") != label(object, "immutable-owner")
+        {
+            decision.push(
+                Violation::deny("immutable-owner", "the label immutable-owner cannot be changed")
+                    .hint("create a new object instead")
+                    .at(0, "metadata.labels.immutable-owner"),
+            );
         }
         if operation == "DELETE" && label(object, "protected") == Some("true") {
             decision.push(
