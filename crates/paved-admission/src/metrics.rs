@@ -43,6 +43,13 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+/// Labels of a request the webhook could not decide.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UndecidedLabels {
+    /// `over-limit`, `deadline` or `internal`.
+    pub reason: String,
+}
+
 /// Labels of a reload.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
@@ -66,7 +73,7 @@ pub struct AdmissionMetrics {
     /// `paved_admission_plugin_failures_total`.
     pub plugin_failures: Family<FailureLabels, Counter>,
     /// `paved_admission_undecided_total{reason}` (over the limit, past the deadline).
-    pub undecided: Family<FailureLabels, Counter>,
+    pub undecided: Family<UndecidedLabels, Counter>,
     /// `paved_admission_reloads_total`.
     pub reloads: Family<ReloadLabels, Counter>,
     /// `paved_admission_malformed_total`.
@@ -90,7 +97,7 @@ impl Default for AdmissionMetrics {
         registry.register("request_duration_seconds", "Time from request to answer", duration.clone());
         let plugin_failures = Family::<FailureLabels, Counter>::default();
         registry.register("plugin_failures", "Plugin failures (timeouts, traps, errors)", plugin_failures.clone());
-        let undecided = Family::<FailureLabels, Counter>::default();
+        let undecided = Family::<UndecidedLabels, Counter>::default();
         registry.register(
             "undecided",
             "Requests answered by the failure policy (over the concurrency limit, past the deadline)",

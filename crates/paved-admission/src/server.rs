@@ -17,7 +17,9 @@ use paved_policy::{AdmissionOperation, Evaluation, Failure, HostOptions, Outcome
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::metrics::{AdmissionMetrics, DecisionLabels, EndpointLabels, FailureLabels, ReloadLabels, RequestLabels};
+use crate::metrics::{
+    AdmissionMetrics, DecisionLabels, EndpointLabels, FailureLabels, ReloadLabels, RequestLabels, UndecidedLabels,
+};
 use crate::reload::Fingerprint;
 use crate::review::{Malformed, Review, Verdict};
 use crate::settings::AdmissionSettings;
@@ -244,7 +246,7 @@ impl Admission {
         }
         let deadline = tokio::time::Instant::from_std(started + settings.deadline());
         let undecided = |reason: &str, why: String| {
-            self.metrics.undecided.get_or_create(&FailureLabels { policy: String::new(), reason: reason.into() }).inc();
+            self.metrics.undecided.get_or_create(&UndecidedLabels { reason: reason.into() }).inc();
             let verdict = Verdict::undecided(settings.failure_policy, &why);
             let label = if verdict.allowed { "undecided-allowed" } else { "undecided-denied" };
             (verdict, label)

@@ -485,8 +485,8 @@ async fn undecided_requests_follow_the_failure_policy() {
             assert!(said.unwrap().contains(&format!("could not decide: {why}")), "{r}");
         }
         let metrics = a.metrics().encode();
-        assert!(metrics.contains("paved_admission_undecided_total{policy=\"\",reason=\"over-limit\"} 1"), "{metrics}");
-        assert!(metrics.contains("paved_admission_undecided_total{policy=\"\",reason=\"deadline\"} 1"), "{metrics}");
+        assert!(metrics.contains("paved_admission_undecided_total{reason=\"over-limit\"} 1"), "{metrics}");
+        assert!(metrics.contains("paved_admission_undecided_total{reason=\"deadline\"} 1"), "{metrics}");
         // The slot frees when the plugin ends: the webhook decides again.
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
@@ -560,6 +560,54 @@ async fn a_hot_reload_during_1000_requests_loses_none() {
     assert!(a.reload_if_changed().await.is_err());
     let r = review(&a, Endpoint::Validate, &body).await;
     assert_eq!((r["allowed"].as_bool(), r["warnings"].as_array().map(Vec::len)), (Some(true), Some(1)));
+}
+
+/// Policies mounted from a ConfigMap, as the kubelet writes one (files behind `..data`, a
+/// symlink to a timestamped directory, swapped atomically on an update): they load, and an
+/// update of the ConfigMap reloads them.
+#[tokio::test]
+async fn policies_mounted_from_a_configmap_load_and_reload_on_update() {
+    use std::os::unix::fs::symlink;
+    let mount = tempfile::tempdir().unwrap();
+    let write_version = |stamp: &str, mode: &str| {
+        let dir = mount.path().join(stamp);
+        std::fs::create_dir_all(dir.join("plugins/disallow-latest-tag")).unwrap();
+        for file in ["policy.toml", "policy.wasm"] {
+            std::fs::copy(
+                plugins().join("disallow-latest-tag").join(file),
+                dir.join("plugins/disallow-latest-tag").join(file),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.join("paved.toml"),
+            format!("[[policies]]\npath = \"plugins/disallow-latest-tag\"\nmode = \"{mode}\"\n"),
+        )
+        .unwrap();
+        // The kubelet's atomic writer: a new `..data` link, renamed over the old one.
+        let tmp = mount.path().join("..data_tmp");
+        symlink(stamp, &tmp).unwrap();
+        std::fs::rename(&tmp, mount.path().join("..data")).unwrap();
+    };
+    write_version("..2026_12_07_10_00_00.000000001", "enforce");
+    symlink("..data/paved.toml", mount.path().join("paved.toml")).unwrap();
+    symlink("..data/plugins", mount.path().join("plugins")).unwrap();
+    let config = mount.path().join("paved.toml");
+    let loader: Loader = Arc::new(move || {
+        let config = OrgConfig::load(&config)?;
+        let set = PolicySet::from_config(&config, HostOptions { cache_dir: None, ..HostOptions::default() })?;
+        Policies::with_set(config, set)
+    });
+    let a = Admission::from_loader(loader).unwrap();
+    let body = fixture("deployment-update.json"); // the image is :latest
+    assert_eq!(review(&a, Endpoint::Validate, &body).await["allowed"], false);
+    assert!(!a.reload_if_changed().await.unwrap(), "nothing changed yet");
+    // `kubectl apply` of the ConfigMap with the policy in warn mode.
+    write_version("..2026_12_07_10_05_00.000000002", "warn");
+    std::fs::remove_dir_all(mount.path().join("..2026_12_07_10_00_00.000000001")).unwrap();
+    assert!(a.reload_if_changed().await.unwrap(), "the update is seen through the links");
+    let r = review(&a, Endpoint::Validate, &body).await;
+    assert_eq!((r["allowed"].as_bool(), r["warnings"].as_array().map(Vec::len)), (Some(true), Some(1)), "{r}");
 }
 
 #[tokio::test]

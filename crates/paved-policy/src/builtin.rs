@@ -107,9 +107,10 @@ impl Builtin {
         let parsed = request
             .objects
             .iter()
-            .map(|o| serde_json::from_str(o))
-            .collect::<std::result::Result<Vec<Value>, _>>()
-            .map_err(|e| Failure::Error { message: format!("an object is not JSON: {e}") })?;
+            .enumerate()
+            .map(|(i, o)| serde_json::from_str(o).map_err(|e| format!("object {i} is not JSON: {e}")))
+            .collect::<std::result::Result<Vec<Value>, String>>()
+            .map_err(|message| Failure::Error { message })?;
         self.evaluate_parsed(request, parsed.into())
     }
 
