@@ -76,6 +76,8 @@ actions = ["deploy", "rollback"]
 # Empty: every environment / every kind.
 environments = []
 kinds = []
+# At `paved admission serve`: the operations checked (add "DELETE" or "CONNECT" to see those).
+admission_operations = ["CREATE", "UPDATE"]
 
 [limits]
 timeout_ms = 100
