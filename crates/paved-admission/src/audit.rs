@@ -93,10 +93,11 @@ pub struct AuditSummary {
 /// a `ClusterPolicyReport` for cluster-scoped objects.
 pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOptions) -> Result<AuditSummary> {
     let (kinds, unlisted) = kinds_to_list(policies);
-    let mut summary = AuditSummary { unlisted_kinds: unlisted, ..AuditSummary::default() };
-    let mut results: BTreeMap<Option<String>, Vec<Value>> = BTreeMap::new();
-    let mut counts: BTreeMap<Option<String>, Counts> = BTreeMap::new();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut audited = Audited {
+        summary: AuditSummary { unlisted_kinds: unlisted, ..AuditSummary::default() },
+        now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        ..Audited::default()
+    };
     for (kind, group, version, plural, _) in kinds {
         let ar = api_resource(kind, group, version, plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
@@ -113,7 +114,7 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                 Ok(page) => page,
                 // A kind this cluster does not serve: nothing of it to audit.
                 Err(kube::Error::Api(s)) if s.code == 404 && token.is_none() => {
-                    summary.unlisted_kinds.push(kind.to_string());
+                    audited.summary.unlisted_kinds.push(kind.to_string());
                     break;
                 }
                 // The continue token expired (410 Gone, after etcd compaction): the API
@@ -125,30 +126,21 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                 }
                 Err(e) => return Err(kube_error(&format!("list {plural}"), &e)),
             };
-            summary.pages += 1;
+            audited.summary.pages += 1;
+            token = page.metadata.continue_.clone().filter(|t| !t.is_empty());
+            // The page's objects, evaluated together off the executor.
+            let mut objects = Vec::new();
             for object in page.items {
-                let mut value = serde_json::to_value(&object).expect("an object serialises");
-                value["apiVersion"] = json!(ar.api_version);
-                value["kind"] = json!(kind);
-                let namespace = object.metadata.namespace.clone();
                 // An object a controller made (a Deployment's ReplicaSets and Pods, a
                 // CronJob's Jobs) is checked through that controller, once.
                 let controlled = object.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true));
-                if object.metadata.uid.as_ref().is_some_and(|uid| !done.insert(uid.clone())) {
+                let namespace = object.metadata.namespace.clone();
+                if object.metadata.uid.as_ref().is_some_and(|uid| !done.insert(uid.clone()))
+                    || controlled
+                    || namespace.as_deref().is_some_and(|n| policies.settings.excluded(n))
+                {
                     continue;
                 }
-                if namespace.as_deref().is_some_and(|n| policies.settings.excluded(n)) || controlled {
-                    continue;
-                }
-                summary.objects += 1;
-                let environment = policies.settings.environment_of(&policies.config, namespace.as_deref());
-                let input =
-                    crate::review::plan_input(&value, environment, object.metadata.name.clone().unwrap_or_default());
-                // What is stored, as `/validate` judges it: the validating policies.
-                let set = policies.validating.clone();
-                let evaluation = tokio::task::spawn_blocking(move || set.evaluate(&input))
-                    .await
-                    .map_err(|e| Error::backend("admission", format!("the evaluation thread stopped: {e}"), None))?;
                 let mut resource = json!({"apiVersion": ar.api_version, "kind": kind, "name": object.metadata.name});
                 if let Some(ns) = &namespace {
                     resource["namespace"] = json!(ns);
@@ -156,68 +148,34 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
                 if let Some(uid) = &object.metadata.uid {
                     resource["uid"] = json!(uid);
                 }
-                for outcome in &evaluation.outcomes {
-                    if !outcome.objects.contains(&0) {
-                        continue;
-                    }
-                    let mut push = |result: &str, rule: &str, message: String, properties: Value| {
-                        let c = summary.policies.entry(outcome.policy.clone()).or_default();
-                        let ns = counts.entry(namespace.clone()).or_default();
-                        for c in [c, ns, &mut summary.total] {
-                            match result {
-                                "pass" => c.pass += 1,
-                                "fail" => c.fail += 1,
-                                "warn" => c.warn += 1,
-                                _ => c.error += 1,
-                            }
-                        }
-                        results.entry(namespace.clone()).or_default().push(json!({
-                            "source": "paved", "policy": outcome.policy, "rule": rule, "result": result,
-                            // Only pass and fail count towards a score (the PolicyReport schema).
-                            "message": message, "scored": matches!(result, "pass" | "fail"),
-                            "timestamp": {"seconds": now, "nanos": 0},
-                            "resources": [resource], "properties": properties,
-                        }));
-                    };
-                    match &outcome.outcome {
-                        Outcome::Skipped => {}
-                        Outcome::Failed(f) => {
-                            push("error", "policy-failure", format!("policy {} {f}", outcome.policy), json!({}))
-                        }
-                        Outcome::Decided(violations) if violations.is_empty() => {
-                            push("pass", &outcome.policy, "allowed".into(), json!({}))
-                        }
-                        Outcome::Decided(violations) => {
-                            for v in violations {
-                                let denies = v.severity == paved_policy::wit::Severity::Deny
-                                    && outcome.mode == PolicyMode::Enforce;
-                                let mut properties = serde_json::Map::new();
-                                if let Some(path) = &v.path {
-                                    properties.insert("path".into(), json!(path));
-                                }
-                                if let Some(hint) = &v.hint {
-                                    properties.insert("hint".into(), json!(hint));
-                                }
-                                properties.insert("mode".into(), json!(mode_name(outcome.mode)));
-                                push(
-                                    if denies { "fail" } else { "warn" },
-                                    &v.code,
-                                    v.message.clone(),
-                                    Value::Object(properties),
-                                );
-                            }
-                        }
-                    }
-                }
+                let mut value = serde_json::to_value(&object).expect("an object serialises");
+                value["apiVersion"] = json!(ar.api_version);
+                value["kind"] = json!(kind);
+                let environment = policies.settings.environment_of(namespace.as_deref());
+                let name = object.metadata.name.unwrap_or_default();
+                objects.push((namespace, resource, crate::review::plan_input(value, environment, name)));
             }
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            // What is stored, as `/validate` judges it: the validating policies.
+            let set = policies.validating.clone();
+            let evaluated = tokio::task::spawn_blocking(move || {
+                objects
+                    .into_iter()
+                    .map(|(ns, resource, input)| (ns, resource, set.evaluate(&input)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| Error::backend("admission", format!("the evaluation thread stopped: {e}"), None))?;
+            for (namespace, resource, evaluation) in evaluated {
+                audited.record(namespace, &resource, &evaluation);
+            }
             if token.is_none() {
                 break;
             }
         }
     }
-    for (namespace, results) in results {
-        let c = counts.remove(&namespace).unwrap_or_default();
+    let mut summary = audited.summary;
+    for (namespace, results) in audited.results {
+        let c = audited.counts.remove(&namespace).unwrap_or_default();
         let mut report = json!({
             "apiVersion": "wgpolicyk8s.io/v1alpha2",
             "kind": if namespace.is_some() { "PolicyReport" } else { "ClusterPolicyReport" },
@@ -238,11 +196,67 @@ pub async fn audit(client: kube::Client, policies: &Policies, options: &AuditOpt
     Ok(summary)
 }
 
-fn mode_name(mode: PolicyMode) -> &'static str {
-    match mode {
-        PolicyMode::Enforce => "enforce",
-        PolicyMode::Warn => "warn",
-        PolicyMode::Audit => "audit",
+/// What an audit found so far: the summary, and the results and counts by namespace (`None`:
+/// cluster-scoped); `now`, the results' timestamp.
+#[derive(Default)]
+struct Audited {
+    summary: AuditSummary,
+    results: BTreeMap<Option<String>, Vec<Value>>,
+    counts: BTreeMap<Option<String>, Counts>,
+    now: i64,
+}
+
+impl Audited {
+    /// Records the results of one object's evaluation: a pass per policy that allowed it, a
+    /// fail or warn per violation, an error per plugin failure.
+    fn record(&mut self, namespace: Option<String>, resource: &Value, evaluation: &paved_policy::Evaluation) {
+        self.summary.objects += 1;
+        for outcome in evaluation.outcomes.iter().filter(|o| o.objects.contains(&0)) {
+            let mode = serde_json::to_value(outcome.mode).expect("a mode serialises");
+            let results: Vec<(&str, &str, String, Value)> = match &outcome.outcome {
+                Outcome::Skipped => Vec::new(),
+                Outcome::Failed(f) => {
+                    vec![("error", "policy-failure", format!("policy {} {f}", outcome.policy), json!({}))]
+                }
+                Outcome::Decided(violations) if violations.is_empty() => {
+                    vec![("pass", outcome.policy.as_str(), "allowed".into(), json!({}))]
+                }
+                Outcome::Decided(violations) => violations
+                    .iter()
+                    .map(|v| {
+                        let denies =
+                            v.severity == paved_policy::wit::Severity::Deny && outcome.mode == PolicyMode::Enforce;
+                        let mut properties = json!({"mode": mode});
+                        if let Some(path) = &v.path {
+                            properties["path"] = json!(path);
+                        }
+                        if let Some(hint) = &v.hint {
+                            properties["hint"] = json!(hint);
+                        }
+                        (if denies { "fail" } else { "warn" }, v.code.as_str(), v.message.clone(), properties)
+                    })
+                    .collect(),
+            };
+            for (result, rule, message, properties) in results {
+                let ns = self.counts.entry(namespace.clone()).or_default();
+                let by_policy = self.summary.policies.entry(outcome.policy.clone()).or_default();
+                for c in [by_policy, ns, &mut self.summary.total] {
+                    match result {
+                        "pass" => c.pass += 1,
+                        "fail" => c.fail += 1,
+                        "warn" => c.warn += 1,
+                        _ => c.error += 1,
+                    }
+                }
+                self.results.entry(namespace.clone()).or_default().push(json!({
+                    "source": "paved", "policy": outcome.policy, "rule": rule, "result": result,
+                    // Only pass and fail count towards a score (the PolicyReport schema).
+                    "message": message, "scored": matches!(result, "pass" | "fail"),
+                    "timestamp": {"seconds": self.now, "nanos": 0},
+                    "resources": [resource], "properties": properties,
+                }));
+            }
+        }
     }
 }
 

@@ -21,9 +21,4 @@ impl Fingerprint {
                 .collect(),
         )
     }
-
-    /// The files it covers.
-    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
-        self.0.iter().map(|(p, _)| p)
-    }
 }

@@ -178,30 +178,24 @@ impl Review {
     /// apply as written) in `environment`, with the app and team from the object's labels, and
     /// the admission context.
     pub fn action_input(&self, environment: String) -> ActionInput {
-        let mut input = match self.subject() {
-            Some(subject) => plan_input(subject, environment, self.name.clone()),
-            None => ActionInput::objects(&environment, Vec::new()),
-        };
-        input.admission = Some(self.admission(self.old_object.as_ref().map(Value::to_string)));
-        input
+        self.input_of(self.subject().cloned(), environment)
     }
 
     /// [`action_input`](Self::action_input), moving the objects out of the review instead of
     /// copying them (`object` and `old_object` are `None` afterwards).
     pub fn take_action_input(&mut self, environment: String) -> ActionInput {
-        let old_text = self.old_object.as_ref().map(Value::to_string);
-        let subject = self.object.take().or_else(|| self.old_object.take());
+        let subject = self.object.take().or_else(|| self.old_object.clone());
+        let input = self.input_of(subject, environment);
         self.old_object = None;
+        input
+    }
+
+    fn input_of(&self, subject: Option<Value>, environment: String) -> ActionInput {
         let mut input = match subject {
-            Some(subject) => {
-                let mut input = plan_input(&Value::Null, environment, self.name.clone());
-                labelled(&mut input, &subject);
-                input.objects = vec![subject];
-                input
-            }
+            Some(subject) => plan_input(subject, environment, self.name.clone()),
             None => ActionInput::objects(&environment, Vec::new()),
         };
-        input.admission = Some(self.admission(old_text));
+        input.admission = Some(self.admission(self.old_object.as_ref().map(Value::to_string)));
         input
     }
 
@@ -222,17 +216,18 @@ impl Review {
 
 /// What plan time would show the policies for `object` in `environment`: a `deploy` of it, as
 /// `paved policy check` shows a rendered object, with the app (`app.kubernetes.io/name`, else
-/// `name`) and team (`paved.dev/team`) read from its labels.
-pub fn plan_input(object: &Value, environment: String, name: String) -> ActionInput {
-    let mut input = ActionInput::objects(&environment, Vec::new());
+/// `name`) and team (`paved.dev/team`) read from its labels. The replicas stay with the object
+/// (`spec.replicas`), as for `paved policy check`: a policy checks them there, once.
+pub fn plan_input(object: Value, environment: String, name: String) -> ActionInput {
+    let label = |key: &str| {
+        object.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str).map(str::to_string)
+    };
+    let app = label(paved_core::containment::labels::NAME).unwrap_or(name);
+    let team = label(paved_core::containment::labels::TEAM).unwrap_or_default();
+    let mut input = ActionInput::objects(&environment, vec![object]);
     input.action = Action::Deploy;
-    input.app = name;
-    if !object.is_null() {
-        labelled(&mut input, object);
-        input.objects = vec![object.clone()];
-    }
-    // The replicas stay with the object (`spec.replicas`), as for `paved policy check`: a
-    // policy checks them there, once.
+    input.app = app;
+    input.team = team;
     input
 }
 
@@ -247,17 +242,6 @@ fn redact(mut secret: Value) -> Value {
         }
     }
     secret
-}
-
-/// The app (`app.kubernetes.io/name`) and team (`paved.dev/team`) of an object's labels.
-fn labelled(input: &mut ActionInput, object: &Value) {
-    let label = |key: &str| {
-        object.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str).map(str::to_string)
-    };
-    if let Some(app) = label(paved_core::containment::labels::NAME) {
-        input.app = app;
-    }
-    input.team = label(paved_core::containment::labels::TEAM).unwrap_or_default();
 }
 
 /// An operation's name as the API server spells it.

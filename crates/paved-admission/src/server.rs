@@ -258,7 +258,7 @@ impl Admission {
                 format!("{} evaluations were running and none finished within {deadline_ms} ms", self.max_concurrent),
             );
         };
-        let environment = settings.environment_of(&policies.config, review.namespace.as_deref());
+        let environment = settings.environment_of(review.namespace.as_deref());
         // `/validate` needs the object no more: it moves into the input. `/mutate` keeps it for
         // the patch.
         let input = match endpoint {

@@ -45,6 +45,13 @@ pub struct AdmissionSettings {
     pub namespace: String,
     /// The name of its Deployment, Service and webhook configurations.
     pub name: String,
+    /// Namespace patterns → environment, in the order they are tried (derived at load from
+    /// `namespaces`, then `app.namespace` with each environment).
+    #[serde(skip)]
+    routes: Vec<(String, String)>,
+    /// The environment when no route matches (`default_environment`, else `production`).
+    #[serde(skip)]
+    fallback: String,
 }
 
 impl Default for AdmissionSettings {
@@ -58,6 +65,8 @@ impl Default for AdmissionSettings {
             exclude_namespaces: vec!["kube-system".into(), "kube-public".into(), "kube-node-lease".into()],
             namespace: "paved-system".into(),
             name: "paved-admission".into(),
+            routes: Vec::new(),
+            fallback: "production".into(),
         }
     }
 }
@@ -67,7 +76,7 @@ impl AdmissionSettings {
     /// environments it names exist (with a did-you-mean), the timeout is one the API server
     /// accepts.
     pub fn from_config(config: &OrgConfig) -> Result<Self> {
-        let settings: AdmissionSettings = config.section(&["admission"])?.unwrap_or_default();
+        let mut settings: AdmissionSettings = config.section(&["admission"])?.unwrap_or_default();
         let envs = || config.environments.keys().map(String::as_str);
         for (pattern, env) in settings
             .namespaces
@@ -126,7 +135,24 @@ impl AdmissionSettings {
                 ));
             }
         }
+        settings.routes = settings.routes_of(config);
+        settings.fallback = settings.default_environment.clone().unwrap_or_else(|| "production".into());
         Ok(settings)
+    }
+
+    /// The namespace patterns to try, in order: `namespaces`, the most specific first (the
+    /// longest without its `*`), then the `app.namespace` template with each environment, the
+    /// longest environment name first (`staging` before `stage`).
+    fn routes_of(&self, config: &OrgConfig) -> Vec<(String, String)> {
+        let mut routes: Vec<(String, String)> = self.namespaces.iter().map(|(p, e)| (p.clone(), e.clone())).collect();
+        routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.replace('*', "").len()));
+        let template = config.app.namespace.replace("{app}", "*").replace("{team}", "*");
+        if template.contains("{env}") {
+            let mut envs: Vec<&String> = config.environments.keys().collect();
+            envs.sort_by_key(|e| std::cmp::Reverse(e.len()));
+            routes.extend(envs.into_iter().map(|env| (template.replace("{env}", env), env.clone())));
+        }
+        routes
     }
 
     /// How long one decision may take: the webhook timeout less a margin for the network and
@@ -145,31 +171,10 @@ impl AdmissionSettings {
     /// The environment of an object in `namespace` (`None`: cluster-scoped), as plan time
     /// would see it: the longest matching `namespaces` pattern, else the `app.namespace`
     /// template with each environment in turn, else `default_environment` (or `production`).
-    pub fn environment_of(&self, config: &OrgConfig, namespace: Option<&str>) -> String {
-        let fallback = || {
-            self.default_environment.clone().unwrap_or_else(|| {
-                if config.environments.contains_key("production") { "production".into() } else { String::new() }
-            })
-        };
-        let Some(namespace) = namespace else { return fallback() };
-        if let Some((_, env)) = self
-            .namespaces
-            .iter()
-            .filter(|(pattern, _)| glob(pattern, namespace))
-            .max_by_key(|(pattern, _)| pattern.replace('*', "").len())
-        {
-            return env.clone();
-        }
-        let template = config.app.namespace.replace("{app}", "*").replace("{team}", "*");
-        if template.contains("{env}") {
-            // The longest environment name that fits (`staging` before `stage`).
-            let mut envs: Vec<&String> = config.environments.keys().collect();
-            envs.sort_by_key(|e| std::cmp::Reverse(e.len()));
-            if let Some(env) = envs.into_iter().find(|env| glob(&template.replace("{env}", env), namespace)) {
-                return env.clone();
-            }
-        }
-        fallback()
+    pub fn environment_of(&self, namespace: Option<&str>) -> String {
+        namespace
+            .and_then(|ns| self.routes.iter().find(|(pattern, _)| glob(pattern, ns)))
+            .map_or_else(|| self.fallback.clone(), |(_, env)| env.clone())
     }
 }
 
@@ -215,14 +220,14 @@ mod tests {
     fn namespaces_map_to_environments() {
         let c = config("[admission.namespaces]\n\"payments-*\" = \"production\"\n\"payments-test-*\" = \"dev\"\n");
         let s = AdmissionSettings::from_config(&c).unwrap();
-        assert_eq!(s.environment_of(&c, Some("payments-test-1")), "dev", "the longest pattern wins");
-        assert_eq!(s.environment_of(&c, Some("payments-api")), "production");
+        assert_eq!(s.environment_of(Some("payments-test-1")), "dev", "the longest pattern wins");
+        assert_eq!(s.environment_of(Some("payments-api")), "production");
         // The app.namespace template ({app}-{env}).
-        assert_eq!(s.environment_of(&c, Some("my-service-staging")), "staging");
-        assert_eq!(s.environment_of(&c, Some("checkout-dev")), "dev");
+        assert_eq!(s.environment_of(Some("my-service-staging")), "staging");
+        assert_eq!(s.environment_of(Some("checkout-dev")), "dev");
         // Nothing maps it, and cluster-scoped objects: the strictest environment.
-        assert_eq!(s.environment_of(&c, Some("random")), "production");
-        assert_eq!(s.environment_of(&c, None), "production");
+        assert_eq!(s.environment_of(Some("random")), "production");
+        assert_eq!(s.environment_of(None), "production");
     }
 
     #[test]

@@ -188,7 +188,7 @@ async fn bundled_policies_give_the_same_verdicts_at_admission_as_at_plan_time() 
                     // Plan time as `paved deploy` sees a rendered object: its team is the
                     // request's (the `paved.dev/team` label the renderer writes).
                     let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let input = paved_admission::review::plan_input(&object, "production".into(), name);
+                    let input = paved_admission::review::plan_input(object.clone(), "production".into(), name);
                     let plan = set.evaluate(&input).report();
                     let expected = paved_admission::Verdict::of_report(&plan);
                     let got =

@@ -58,14 +58,7 @@ fn audit_reports_to_the_cluster_and_exits_1_on_a_failure() {
     let (url, server) = MockApiServer::listen();
     server.serve("wgpolicyk8s.io/v1alpha2", "policyreports", "PolicyReport", true);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: {url}\ncontexts:\n- name: s\n  context:\n    cluster: s\n    user: ci\ncurrent-context: s\nusers:\n- name: ci\n  user:\n    token: t0ken\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = MockApiServer::write_kubeconfig(dir.path(), &url);
     server.insert(
         "/api/v1/namespaces/shop-production",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop-production"}}),

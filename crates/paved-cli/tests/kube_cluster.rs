@@ -4,7 +4,7 @@
 //! end-to-end tests in `paved-kube/tests/e2e.rs` run the same transitions against one.)
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -14,15 +14,6 @@ use serde_json::json;
 const NS: &str = "shop-production";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop-production/deployments/shop";
 const HPA: &str = "/apis/autoscaling/v2/namespaces/shop-production/horizontalpodautoscalers/shop";
-
-fn kubeconfig(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    let config = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: scripted\n  cluster:\n    server: {url}\ncontexts:\n- name: scripted\n  context:\n    cluster: scripted\n    user: ci\ncurrent-context: scripted\nusers:\n- name: ci\n  user:\n    token: t0ken\n"
-    );
-    fs::write(&path, config).unwrap();
-    path
-}
 
 /// A cluster (the scripted server) and a working directory whose kubeconfig points at it.
 struct Cluster {
@@ -35,7 +26,7 @@ impl Cluster {
     fn new() -> Cluster {
         let (url, server) = MockApiServer::listen();
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = kubeconfig(dir.path(), &url);
+        let kubeconfig = MockApiServer::write_kubeconfig(dir.path(), &url);
         Cluster { server, dir, kubeconfig }
     }
 

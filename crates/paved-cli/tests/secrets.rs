@@ -238,14 +238,7 @@ fn a_secret_key_the_app_stops_using_leaves_the_cluster() {
     let Some(bao) = OpenBao::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (url, server) = paved_kube::testing::MockApiServer::listen();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = paved_kube::testing::MockApiServer::write_kubeconfig(dir.path(), &url);
     std::fs::write(
         dir.path().join("paved.toml"),
         "[secrets]\nmode = \"sync\"\nteam_paths = [\"vault://secret/payments/\"]\n",

@@ -465,6 +465,17 @@ impl MockApiServer {
         (url, MockApiServer { state, serving: Serving::Thread(Some(stop)), client })
     }
 
+    /// Writes `dir/kubeconfig`, whose one context points at `url` (from
+    /// [`listen`](Self::listen)) with a bearer token, for the `paved` binary; returns its path.
+    pub fn write_kubeconfig(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: scripted\n  cluster:\n    server: {url}\ncontexts:\n- name: scripted\n  context:\n    cluster: scripted\n    user: ci\ncurrent-context: scripted\nusers:\n- name: ci\n  user:\n    token: t0ken\n"
+        );
+        std::fs::write(&path, config).expect("the kubeconfig is written");
+        path
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().expect("not poisoned"))
     }
