@@ -255,7 +255,11 @@ impl Admission {
         let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await else {
             return undecided(
                 "over-limit",
-                format!("{} evaluations were running and none finished within {deadline_ms} ms", self.max_concurrent),
+                format!(
+                    "{} evaluations were running and none finished within {deadline_ms} ms; more replicas, or a higher \
+                     `max_concurrent` in [admission], give it room",
+                    self.max_concurrent
+                ),
             );
         };
         let environment = settings.environment_of(review.namespace.as_deref());
@@ -287,7 +291,10 @@ impl Admission {
                 Ok(evaluation) => evaluation,
                 Err(reason) => {
                     let why = match reason {
-                        "deadline" => format!("no decision within the deadline of {deadline_ms} ms"),
+                        "deadline" => format!(
+                            "no decision within the deadline of {deadline_ms} ms; lower the plugins' `timeout_ms`, or \
+                             raise `timeout_seconds` in [admission]"
+                        ),
                         _ => "the evaluation stopped".into(),
                     };
                     return undecided(reason, why);
