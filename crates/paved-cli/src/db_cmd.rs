@@ -1,11 +1,14 @@
 //! `paved db provision|status|deprovision`: self-service databases on the database servers
-//! registered in paved.toml (`[databases.NAME]`), through Vault's database secrets engine.
+//! registered in paved.toml (`[databases.NAME]`): Vault's database secrets engine, RDS,
+//! DocumentDB.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use paved::{Assembly, DatabaseInfo, DatabaseRequest, DatabaseSelector, DatabaseState, OrgConfig, Result};
+use paved::{
+    Assembly, DatabaseInfo, DatabaseRequest, DatabaseSelector, DatabaseState, DeprovisionOptions, OrgConfig, Result,
+};
 
 use crate::args::Format;
 use crate::output::{document, raw};
@@ -13,16 +16,20 @@ use crate::output::{document, raw};
 /// `paved db`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DbCommand {
-    /// Create the database `{team}__{service}__{env}` and the Vault role
-    /// `{team}_{service}_{env}` that hands out credentials for it (idempotent).
+    /// Create the service's database (idempotent): on a vault server the database
+    /// `{team}__{service}__{env}` and the Vault role that hands out credentials for it; on
+    /// aws-rds or aws-docdb an instance (or cluster) of its own. Its connection info goes to
+    /// the secret store at database/{team}/{service}/{env}.
     #[command(after_help = "Examples:
   paved db provision --team payments --service checkout --engine postgres --env staging \\
-    --size small")]
+    --size small
+  paved db provision --team payments --service payment-service --engine postgres --env staging \\
+    --backend aws-rds -o json")]
     Provision {
         #[command(flatten)]
         db: DbArgs,
         /// Size: small, medium or large.
-        #[arg(long)]
+        #[arg(long, default_value = "small")]
         size: String,
     },
     /// Whether the database of a service exists.
@@ -32,7 +39,8 @@ pub(crate) enum DbCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Revoke the credentials and remove the role (and with --drop-data the database).
+    /// Remove the service's database access (and with --drop-data the data; cloud databases
+    /// keep a final snapshot unless it is dropped).
     #[command(after_help = "Examples:
   paved db deprovision --team payments --service checkout --engine postgres --env dev \\
     --drop-data")]
@@ -42,6 +50,9 @@ pub(crate) enum DbCommand {
         /// Also drop the database and its data.
         #[arg(long)]
         drop_data: bool,
+        /// Remove a database whose deletion protection is on (it is turned off first).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -125,16 +136,25 @@ pub(crate) async fn db(cmd: DbCommand, config: &OrgConfig, state: &Path, format:
             for w in &outcome.warnings {
                 err!("⚠️  {w}");
             }
-            print(&outcome.info, &request, format);
+            match format {
+                Format::Text => {
+                    print(&outcome.info, &request, format);
+                    if let Some(url) = &outcome.monitoring {
+                        out!("  dashboard:       {url}");
+                    }
+                }
+                _ => document(format, &outcome.response(&request)),
+            }
         }
         DbCommand::Status { db } => {
             let (request, select) = db.request("small")?;
             let info = platform.database_status(&request, &select).await?;
             print(&info, &request, format);
         }
-        DbCommand::Deprovision { db, drop_data } => {
+        DbCommand::Deprovision { db, drop_data, force } => {
             let (request, select) = db.request("small")?;
-            for w in platform.deprovision_database(&request, &select, drop_data).await? {
+            let options = DeprovisionOptions::new().drop_data(drop_data).force(force);
+            for w in platform.deprovision_database_with(&request, &select, &options).await? {
                 err!("⚠️  {w}");
             }
             if format == Format::Text {

@@ -257,6 +257,9 @@ pub struct DatabaseInfo {
     pub endpoint: Option<(String, u16)>,
     /// The database name.
     pub database: String,
+    /// The user the app connects as, when the provisioner names one (cloud databases; Vault
+    /// issues a new user with every lease).
+    pub username: Option<String>,
     /// Where the app gets credentials (a Vault creds path or a secret name); never a password.
     pub credentials_path: Option<String>,
     /// Where the connection info was written for the app.
@@ -270,6 +273,7 @@ impl DatabaseInfo {
             state,
             endpoint: None,
             database: database.into(),
+            username: None,
             credentials_path: None,
             connection_info_path: None,
         }
@@ -291,6 +295,42 @@ pub trait DbProvisioner: Send + Sync {
 
     /// Removes access (and with `drop_data` the data) of the database of this request.
     async fn deprovision(&self, request: &DatabaseRequest, drop_data: bool) -> Result<()>;
+
+    /// Removes the database of this request as `options` say. The default honours
+    /// `drop_data` and ignores `force` (for backends without deletion protection).
+    async fn deprovision_with(&self, request: &DatabaseRequest, options: &DeprovisionOptions) -> Result<()> {
+        self.deprovision(request, options.drop_data).await
+    }
+}
+
+/// How a database is removed ([`DbProvisioner::deprovision_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeprovisionOptions {
+    /// Drop the data too (cloud backends: no final snapshot, no retained backups).
+    pub drop_data: bool,
+    /// Remove it even when deletion protection is on (the backend turns the protection off
+    /// first); without it such a database is refused.
+    pub force: bool,
+}
+
+impl DeprovisionOptions {
+    /// Keep the data, respect deletion protection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drop the data too.
+    pub fn drop_data(mut self, on: bool) -> Self {
+        self.drop_data = on;
+        self
+    }
+
+    /// Override deletion protection.
+    pub fn force(mut self, on: bool) -> Self {
+        self.force = on;
+        self
+    }
 }
 
 /// Where platform events go (a ledger, Prometheus, a log).

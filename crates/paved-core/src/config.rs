@@ -12,7 +12,7 @@
 //! [secrets]                   # how vault:// references reach the app
 //! mode = "agent"              # Vault Agent Injector annotations (default), or "sync"
 //! vault_role = "{app}"
-//! team_paths = ["vault://secret/{team}/", "vault://secret/database/{team}/", "aws-sm://{team}/"]
+//! team_paths = ["vault://secret/{team}/", "vault://secret/database/{team}/", "aws-sm://{team}/", "aws-sm://database/{team}/"]
 //!
 //! [apps.payment-service]      # per app: secrets on every deploy (--secret adds or overrides)
 //! secrets = { DB_PASSWORD = "vault://secret/platform/db#password" }
@@ -70,6 +70,10 @@ pub struct OrgConfig {
     /// (`paved-vault`, `VaultSettings`) parses and checks it with [`OrgConfig::section`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<toml::Table>,
+    /// AWS (`[aws]`: region, limits, Secrets Manager, dashboards, SNS, EKS), kept as written:
+    /// the AWS backend (`paved-aws`, `AwsSettings`) parses and checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<toml::Table>,
     /// Database servers for self-service databases, by name (`[databases.main]`).
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseServerConfig>,
@@ -269,6 +273,10 @@ pub struct DatabaseServerConfig {
     /// The environments it serves; all when empty.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// The secret store its databases' connection info goes to, by scheme: `vault` or
+    /// `aws-sm` (default: Vault when configured, else the only store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<String>,
     /// The backend's own settings, kept as written (checked by the backend).
     #[serde(flatten)]
     pub settings: toml::Table,
@@ -316,7 +324,7 @@ pub struct SecretsConfig {
     /// and `{env}` replaced; `"*"` allows any path. Checked before any secret is read, so one
     /// team can never have paved read (or sync into its namespace) another team's secret.
     /// Default: `vault://secret/{team}/`, `vault://secret/database/{team}/` (its databases'
-    /// connection info) and `aws-sm://{team}/`. `k8s://` references stay in the app's own
+    /// connection info), `aws-sm://{team}/` and `aws-sm://database/{team}/`. `k8s://` references stay in the app's own
     /// namespace and are not checked.
     pub team_paths: Vec<String>,
 }
@@ -326,9 +334,14 @@ impl Default for SecretsConfig {
         SecretsConfig {
             mode: SecretMode::Agent,
             vault_role: "{app}".into(),
-            team_paths: ["vault://secret/{team}/", "vault://secret/database/{team}/", "aws-sm://{team}/"]
-                .map(String::from)
-                .to_vec(),
+            team_paths: [
+                "vault://secret/{team}/",
+                "vault://secret/database/{team}/",
+                "aws-sm://{team}/",
+                "aws-sm://database/{team}/",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -347,7 +360,7 @@ impl SecretsConfig {
             return Err(Error::invalid(
                 "team",
                 team.as_str(),
-                "is reserved: secret/database/ holds the connection info of every team's databases",
+                "is reserved: database/ holds the connection info of every team's databases",
                 Some("give the team another name".into()),
             ));
         }
@@ -509,6 +522,7 @@ impl Default for OrgConfig {
             secrets: SecretsConfig::default(),
             apps: BTreeMap::new(),
             vault: None,
+            aws: None,
             databases: BTreeMap::new(),
             policies: Vec::new(),
             escape_hatches: EscapeHatchesConfig::default(),

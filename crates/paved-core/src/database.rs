@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::backend::{DatabaseInfo, DbProvisioner};
+use crate::backend::{DatabaseInfo, DatabaseState, DbProvisioner, DeprovisionOptions};
 use crate::error::{Error, Result};
 use crate::events::{PlatformEvent, Step};
 use crate::notify::{Notification, NotificationKind};
@@ -59,6 +59,9 @@ pub struct DatabaseServer {
     pub engine: DbEngine,
     /// The environments it serves; all when empty.
     pub environments: Vec<String>,
+    /// The secret store its connection info goes to (default: Vault when registered, else
+    /// the first store).
+    pub connection_info: Option<SecretScheme>,
     /// The provisioner.
     pub provisioner: Arc<dyn DbProvisioner>,
 }
@@ -70,6 +73,7 @@ impl fmt::Debug for DatabaseServer {
             .field("backend", &self.backend)
             .field("engine", &self.engine)
             .field("environments", &self.environments)
+            .field("connection_info", &self.connection_info)
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +86,20 @@ impl DatabaseServer {
         engine: DbEngine,
         provisioner: Arc<dyn DbProvisioner>,
     ) -> Self {
-        DatabaseServer { name: name.into(), backend: backend.into(), engine, environments: Vec::new(), provisioner }
+        DatabaseServer {
+            name: name.into(),
+            backend: backend.into(),
+            engine,
+            environments: Vec::new(),
+            connection_info: None,
+            provisioner,
+        }
+    }
+
+    /// Keeps the connection info of its databases in the store of `scheme`.
+    pub fn connection_info(mut self, scheme: SecretScheme) -> Self {
+        self.connection_info = Some(scheme);
+        self
     }
 
     /// Serves only these environments.
@@ -148,10 +165,121 @@ pub struct DatabaseOutcome {
     pub warnings: Vec<String>,
 }
 
+/// The answer to a provisioning in the original design's shape (`status`, `endpoint`,
+/// `vault_path`), with everything else paved knows: what `POST /api/databases/provision`
+/// returns and front ends print as JSON ([`DatabaseOutcome::response`]). Never a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProvisionResponse {
+    /// `provisioned` once the database is available, else its state (`creating`, …).
+    pub status: String,
+    /// `host:port`, once known.
+    pub endpoint: Option<String>,
+    /// Where the connection info is in the secret store (`database/{team}/{service}/{env}`;
+    /// the original design's name, whichever store keeps it).
+    pub vault_path: Option<String>,
+    /// The lifecycle state.
+    pub state: DatabaseState,
+    /// The host.
+    pub host: Option<String>,
+    /// The port.
+    pub port: Option<u16>,
+    /// The database name.
+    pub database: String,
+    /// The user the app connects as, when the backend names one.
+    pub username: Option<String>,
+    /// Where the credentials are (a Vault creds path, a secret's ARN).
+    pub credentials_path: Option<String>,
+    /// The owning team.
+    pub team: String,
+    /// The service.
+    pub service: String,
+    /// The engine.
+    pub engine: String,
+    /// The environment.
+    pub environment: String,
+    /// The size.
+    pub size: String,
+    /// The database server.
+    pub server: String,
+    /// Its backend.
+    pub backend: String,
+    /// Where the monitoring can be seen (a dashboard URL).
+    pub monitoring: Option<String>,
+    /// Warnings of steps that did not stop the provisioning.
+    pub warnings: Vec<String>,
+}
+
+impl DatabaseOutcome {
+    /// The answer to `request` in the original design's shape.
+    pub fn response(&self, request: &DatabaseRequest) -> ProvisionResponse {
+        let info = &self.info;
+        let status = match info.state {
+            DatabaseState::Available => "provisioned".to_string(),
+            other => serde_plain(other),
+        };
+        ProvisionResponse {
+            status,
+            endpoint: info.endpoint.as_ref().map(|(h, p)| format!("{h}:{p}")),
+            vault_path: info.connection_info_path.clone(),
+            state: info.state,
+            host: info.endpoint.as_ref().map(|(h, _)| h.clone()),
+            port: info.endpoint.as_ref().map(|(_, p)| *p),
+            database: info.database.clone(),
+            username: info.username.clone(),
+            credentials_path: info.credentials_path.clone(),
+            team: request.team.to_string(),
+            service: request.service.to_string(),
+            engine: request.engine.as_str().to_string(),
+            environment: request.environment.clone(),
+            size: request.size.as_str().to_string(),
+            server: self.server.clone(),
+            backend: self.backend.clone(),
+            monitoring: self.monitoring.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+/// A state's snake_case name, as serde writes it.
+fn serde_plain(state: DatabaseState) -> String {
+    use DatabaseState as S;
+    match state {
+        S::Creating => "creating",
+        S::Available => "available",
+        S::Modifying => "modifying",
+        S::Deleting => "deleting",
+        S::Absent => "absent",
+        _ => "failed",
+    }
+    .to_string()
+}
+
 /// Where the connection info of a database is kept in the secret store:
 /// `database/{team}/{service}/{env}`.
 pub fn connection_info_path(request: &DatabaseRequest) -> String {
     format!("database/{}/{}/{}", request.team, request.service, request.environment)
+}
+
+/// The connection info of a provisioned database as it is kept in the secret store: engine,
+/// database, host, port, username and where the credentials are (`credentials_path`: a Vault
+/// creds path or a secret's ARN). Never a password.
+pub fn connection_info(request: &DatabaseRequest, info: &DatabaseInfo) -> SecretMap {
+    let mut data = SecretMap::new();
+    let mut put = |k: &str, v: String| data.insert(k.to_string(), SecretString::from(v));
+    put("engine", request.engine.as_str().to_string());
+    put("database", info.database.clone());
+    if let Some((host, port)) = &info.endpoint {
+        put("host", host.clone());
+        put("port", port.to_string());
+    }
+    if let Some(user) = &info.username {
+        put("username", user.clone());
+    }
+    if let Some(p) = &info.credentials_path {
+        put("credentials_path", p.clone());
+    }
+    data
 }
 
 impl Platform {
@@ -299,26 +427,33 @@ impl Platform {
         server: &DatabaseServer,
         info: &DatabaseInfo,
     ) -> Result<Option<String>> {
-        let Some((_, store)) = self.secrets.iter().find(|(s, _)| *s == SecretScheme::Vault).or(self.secrets.first())
-        else {
+        let chosen = match server.connection_info {
+            Some(scheme) => Some(self.secrets.iter().find(|(s, _)| *s == scheme).ok_or_else(|| {
+                Error::invalid(
+                    "connection_info",
+                    scheme.as_str(),
+                    format!(
+                        "database server {} keeps connection info in {}, and no such secret store is configured",
+                        server.name,
+                        scheme.as_str()
+                    ),
+                    Some(format!(
+                        "configure the {} store, or name another in [databases.{}] connection_info",
+                        scheme.as_str(),
+                        server.name
+                    )),
+                )
+            })?),
+            None => self.secrets.iter().find(|(s, _)| *s == SecretScheme::Vault).or(self.secrets.first()),
+        };
+        let Some((_, store)) = chosen else {
             self.progress(Step::Secrets, || {
                 "no secret store configured: the connection info is only in this answer".to_string()
             });
             return Ok(None);
         };
         let path = connection_info_path(request);
-        let mut data = SecretMap::new();
-        let mut put = |k: &str, v: String| data.insert(k.to_string(), SecretString::from(v));
-        put("engine", request.engine.as_str().to_string());
-        put("database", info.database.clone());
-        if let Some((host, port)) = &info.endpoint {
-            put("host", host.clone());
-            put("port", port.to_string());
-        }
-        if let Some(p) = &info.credentials_path {
-            put("credentials_path", p.clone());
-        }
-        store.put(&path, data).await.map_err(|e| Error::Backend {
+        store.put(&path, connection_info(request, info)).await.map_err(|e| Error::Backend {
             backend: store.name().to_string(),
             message: format!(
                 "the {} database {} of {} in {} was created on {} ({}), but its connection info could not be stored at {path}: {e}",
@@ -346,9 +481,21 @@ impl Platform {
         select: &DatabaseSelector,
         drop_data: bool,
     ) -> Result<Vec<String>> {
+        self.deprovision_database_with(request, select, &DeprovisionOptions::new().drop_data(drop_data)).await
+    }
+
+    /// [`Platform::deprovision_database`] with every option: `force` removes a database whose
+    /// deletion protection is on (cloud backends), which is refused otherwise.
+    pub async fn deprovision_database_with(
+        &self,
+        request: &DatabaseRequest,
+        select: &DatabaseSelector,
+        options: &DeprovisionOptions,
+    ) -> Result<Vec<String>> {
+        let drop_data = options.drop_data;
         let server = self.validate_database(request, select)?.clone();
         self.check_database_action(crate::policy::Action::DeprovisionDatabase, request).await?;
-        server.provisioner.deprovision(request, drop_data).await?;
+        server.provisioner.deprovision_with(request, options).await?;
         let mut warnings = Vec::new();
         if let Some(monitor) = &self.database_monitor
             && let Err(w) = best_effort(monitor.as_ref(), self.notify_timeout, "remove the monitoring of", async {

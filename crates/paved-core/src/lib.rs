@@ -47,11 +47,14 @@ pub mod trust;
 pub mod yaml;
 
 pub use backend::{
-    DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DeployerCapabilities, DestroyOutcome, Metrics,
-    NoMetrics, Renderer, SecretStore,
+    DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DeployerCapabilities, DeprovisionOptions,
+    DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore,
 };
 pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
-pub use database::{DatabaseMonitor, DatabaseOutcome, DatabaseSelector, DatabaseServer, connection_info_path};
+pub use database::{
+    DatabaseMonitor, DatabaseOutcome, DatabaseSelector, DatabaseServer, ProvisionResponse, connection_info,
+    connection_info_path,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use events::{DeploymentResult, PlatformEvent, Progress, Step};
 pub use image::ImageRef;

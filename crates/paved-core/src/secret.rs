@@ -35,6 +35,18 @@ impl SecretScheme {
     }
 }
 
+impl FromStr for SecretScheme {
+    type Err = Error;
+
+    /// A scheme by its URI name (`vault`, `aws-sm`, `k8s`), with a did-you-mean hint.
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
+            let hint = crate::suggest::hint_for(s, Self::ALL.iter().map(|(n, _)| *n));
+            Error::invalid("scheme", s, "is not a secret store scheme", Some(hint))
+        })
+    }
+}
+
 /// A reference to one value in a secret store, e.g. `vault://secret/payments/db#password`.
 ///
 /// The reference is not secret; the value it points to is, and is only ever held as a

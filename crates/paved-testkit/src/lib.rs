@@ -764,3 +764,93 @@ mod tests {
         assert!(!out.status.success());
     }
 }
+
+/// A moto server (AWS APIs: RDS, Secrets Manager, CloudWatch, SNS, STS, …) on a free port,
+/// killed on drop. moto comes from `pip install 'moto[server]'` into the workspace `.venv`
+/// (`scripts/test.sh` does). Every server starts empty.
+#[derive(Debug)]
+pub struct Moto {
+    port: u16,
+    log: PathBuf,
+    child: std::process::Child,
+}
+
+impl Moto {
+    /// How to install moto, for skip and failure messages.
+    pub const INSTALL_HINT: &'static str = ".venv/bin/pip install 'moto[server]==5.2.*' boto3 (scripts/test.sh does)";
+
+    /// The region tests use.
+    pub const REGION: &'static str = "us-east-1";
+
+    /// Starts a server, or returns `None` (skip) when moto is not installed outside CI.
+    ///
+    /// # Panics
+    /// When the server does not start or answer within a minute, or in CI when moto is missing.
+    pub fn start() -> Option<Self> {
+        let bin = tool("moto_server", Self::INSTALL_HINT)?;
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("paved-moto-{}-{port}.log", std::process::id()));
+        let out = std::fs::File::create(&log).expect("create the moto log file");
+        let err = out.try_clone().expect("clone the log file handle");
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} did not start: {e}", bin.display()));
+        let mut moto = Moto { port, log, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!(
+                    "moto exited ({status}) before answering: {}",
+                    std::fs::read_to_string(&moto.log).unwrap_or_default()
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "moto did not listen within 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(moto)
+    }
+
+    /// The endpoint, e.g. `http://127.0.0.1:5000`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The environment an AWS client needs to talk to this server: the endpoint, the region
+    /// and moto's test credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_REGION", Self::REGION.to_string()),
+            ("AWS_DEFAULT_REGION", Self::REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ]
+    }
+
+    /// A Python in the workspace's `.venv` with boto3, its environment pointed at this server:
+    /// what the interop tests read back with.
+    pub fn python(&self) -> std::process::Command {
+        let python = tool("python", Self::INSTALL_HINT).expect("moto runs, so the .venv's python exists");
+        let mut cmd = std::process::Command::new(python);
+        cmd.envs(self.env());
+        cmd
+    }
+
+    /// The server's log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -298,7 +298,7 @@ mod backends {
     //! Secret stores and database provisioners of the configuration, per backend feature.
 
     use super::*;
-    #[cfg(any(feature = "notify", feature = "vault"))]
+    #[cfg(any(feature = "notify", feature = "vault", feature = "aws"))]
     use crate::SecretStore;
     use crate::{DatabaseServer, Error, PlatformBuilder, suggest};
 
@@ -306,43 +306,112 @@ mod backends {
     const DATABASE_BACKENDS: &[&str] = &[
         #[cfg(feature = "vault")]
         "vault",
+        #[cfg(feature = "aws")]
+        "aws-rds",
+        #[cfg(feature = "aws")]
+        "aws-docdb",
     ];
 
     /// The backends of one configuration.
     pub(super) struct Backends {
         #[cfg(feature = "vault")]
         vault: Option<lazy::LazyVault>,
+        /// AWS when `[aws]` is present or a database server is on AWS (connected on first use).
+        #[cfg(feature = "aws")]
+        aws: Option<crate::aws::Aws>,
     }
 
     impl Backends {
-        #[cfg_attr(not(feature = "vault"), allow(unused_variables))]
+        #[cfg_attr(not(any(feature = "vault", feature = "aws")), allow(unused_variables))]
         pub(super) fn from_config(config: &OrgConfig, lookup: &Lookup) -> Result<Self> {
             Ok(Backends {
                 #[cfg(feature = "vault")]
                 vault: lazy::LazyVault::from_config(config, lookup)?,
+                #[cfg(feature = "aws")]
+                aws: {
+                    // A bad [aws] section is an error here, whether or not AWS is used.
+                    let settings = crate::aws::AwsSettings::from_org_config(config)?;
+                    let used = config.aws.is_some() || config.databases.values().any(|s| s.backend.starts_with("aws-"));
+                    used.then(|| crate::aws::Aws::with_lookup(settings, lookup.clone()))
+                },
             })
         }
 
-        /// The store notifier secrets are read from: Vault when configured.
+        /// The store notifier secrets are read from: Vault when configured, else AWS Secrets
+        /// Manager.
         #[cfg(feature = "notify")]
         pub(super) fn default_store(&self) -> Option<Arc<dyn SecretStore>> {
             #[cfg(feature = "vault")]
             if let Some(v) = &self.vault {
                 return Some(Arc::new(v.clone()));
             }
+            #[cfg(feature = "aws")]
+            if let Some(aws) = &self.aws {
+                return Some(Arc::new(crate::aws::SecretsManagerStore::new(aws.clone())));
+            }
             None
+        }
+
+        /// Registers the AWS parts that are not database servers: the Secrets Manager store,
+        /// the CloudWatch dashboards of the AWS servers' databases, the SNS notifier.
+        #[cfg(feature = "aws")]
+        fn register_aws(&self, mut builder: PlatformBuilder, config: &OrgConfig) -> PlatformBuilder {
+            use crate::aws::{CloudWatchDashboards, DatabaseKind, SecretsManagerStore, SnsNotifier};
+            let Some(aws) = &self.aws else { return builder };
+            builder =
+                builder.secret_store(crate::SecretScheme::AwsSecretsManager, SecretsManagerStore::new(aws.clone()));
+            let settings = aws.settings();
+            let servers: Vec<(&String, DatabaseKind)> = config
+                .databases
+                .iter()
+                .filter_map(|(name, s)| match s.backend.as_str() {
+                    "aws-rds" => Some((name, DatabaseKind::Rds)),
+                    "aws-docdb" => Some((name, DatabaseKind::DocumentDb)),
+                    _ => None,
+                })
+                .collect();
+            if settings.dashboards.enabled && !servers.is_empty() {
+                let monitor = servers
+                    .into_iter()
+                    .fold(CloudWatchDashboards::new(aws.clone()), |m, (n, k)| m.server(n.clone(), k));
+                builder = builder.database_monitor(Arc::new(monitor));
+            }
+            if let Some(sns) = &settings.sns {
+                builder = builder.notifier(Arc::new(SnsNotifier::new(aws.clone(), sns.topic_arn.clone())));
+            }
+            builder
         }
 
         /// Registers the secret stores and the configuration's database servers (without a
         /// database backend compiled in, a configured server is an error).
-        #[cfg_attr(not(feature = "vault"), allow(unreachable_code, unused_variables, unused_mut, clippy::never_loop))]
+        #[cfg_attr(
+            not(any(feature = "vault", feature = "aws")),
+            allow(unreachable_code, unused_variables, unused_mut, clippy::never_loop)
+        )]
         pub(super) fn register(&self, mut builder: PlatformBuilder, config: &OrgConfig) -> Result<PlatformBuilder> {
             #[cfg(feature = "vault")]
             if let Some(v) = &self.vault {
                 builder = builder.secret_store(crate::SecretScheme::Vault, v.clone());
             }
+            #[cfg(feature = "aws")]
+            {
+                builder = self.register_aws(builder, config);
+            }
             for (name, server) in &config.databases {
                 let path = config.source.clone().unwrap_or_else(|| PathBuf::from("paved.toml"));
+                let connection_info = match server.connection_info.as_deref().map(str::parse::<crate::SecretScheme>) {
+                    None => None,
+                    Some(Ok(scheme)) if scheme != crate::SecretScheme::Kubernetes => Some(scheme),
+                    Some(_) => {
+                        let value = server.connection_info.clone().unwrap_or_default();
+                        return Err(Error::Config {
+                            path,
+                            line: None,
+                            message: format!("[databases.{name}] connection_info = {value:?} is not a secret store"),
+                            hint: Some(suggest::hint_for(&value, ["vault", "aws-sm"])),
+                        });
+                    }
+                };
                 let provisioner: Arc<dyn crate::DbProvisioner> = match server.backend.as_str() {
                     #[cfg(feature = "vault")]
                     "vault" => {
@@ -356,6 +425,15 @@ mod backends {
                         };
                         Arc::new(lazy::LazyVaultDb::new(vault.clone(), config, name, server)?)
                     }
+                    #[cfg(feature = "aws")]
+                    "aws-rds" | "aws-docdb" => {
+                        let aws = self.aws.clone().expect("AWS is set up when a server is on AWS");
+                        let settings = crate::aws::AwsDbServerSettings::from_org_config(config, name)?;
+                        match server.backend.as_str() {
+                            "aws-rds" => Arc::new(crate::aws::RdsProvisioner::new(aws, name, server.engine, settings)?),
+                            _ => Arc::new(crate::aws::DocDbProvisioner::new(aws, name, settings)),
+                        }
+                    }
                     other => {
                         return Err(Error::Config {
                             path,
@@ -364,16 +442,18 @@ mod backends {
                                 "database server {name}: backend \"{other}\" is not available in this build"
                             ),
                             hint: Some(match DATABASE_BACKENDS {
-                                [] => "build paved with the `vault` feature".to_string(),
+                                [] => "build paved with the `vault` or `aws` feature".to_string(),
                                 some => suggest::hint_for(other, some.iter().copied()),
                             }),
                         });
                     }
                 };
-                builder = builder.database_server(
-                    DatabaseServer::new(name.clone(), server.backend.clone(), server.engine, provisioner)
-                        .environments(server.environments.clone()),
-                );
+                let mut entry = DatabaseServer::new(name.clone(), server.backend.clone(), server.engine, provisioner)
+                    .environments(server.environments.clone());
+                if let Some(scheme) = connection_info {
+                    entry = entry.connection_info(scheme);
+                }
+                builder = builder.database_server(entry);
             }
             Ok(builder)
         }

@@ -40,6 +40,8 @@ pub use assembly::{Assembled, Assembly, KubeOptions};
 
 #[cfg(feature = "admission")]
 pub use paved_admission as admission;
+#[cfg(feature = "aws")]
+pub use paved_aws as aws;
 #[cfg(feature = "kube")]
 pub use paved_kube;
 #[cfg(feature = "metrics")]
