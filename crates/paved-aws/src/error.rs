@@ -126,9 +126,7 @@ impl ErrorContext {
     }
 }
 
-fn credentials_error<'a, E, R>(
-    err: &'a SdkError<E, R>,
-) -> Option<&'a aws_credential_types::provider::error::CredentialsError>
+fn credentials_error<E, R>(err: &SdkError<E, R>) -> Option<&aws_credential_types::provider::error::CredentialsError>
 where
     E: StdError + 'static,
     R: std::fmt::Debug,

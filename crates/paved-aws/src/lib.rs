@@ -48,6 +48,7 @@ pub use config::{
     SnsSettings, default_sizes,
 };
 pub use docdb::DocDbProvisioner;
+pub use eks::EksTokens;
 pub use error::credential_source;
 pub use rds::RdsProvisioner;
 pub use secrets::SecretsManagerStore;

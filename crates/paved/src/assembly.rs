@@ -165,9 +165,38 @@ impl Assembly {
     /// and context), connected now: for tools beside the platform (`paved admission audit`).
     #[cfg(feature = "admission")]
     pub async fn kube_client(&self) -> Result<crate::admission::KubeClient> {
-        paved_kube::live::Connection::kubeconfig(self.kube.kubeconfig.clone(), self.kube.context.clone())
-            .client_now()
-            .await
+        self.kube_connection()?.client_now().await
+    }
+
+    /// How the kube target reaches the cluster: the kubeconfig and context of the
+    /// [`KubeOptions`]; with the `aws` feature, an EKS token paved signs itself for
+    /// `[aws.eks] cluster`, or in place of a kubeconfig exec entry that runs
+    /// `aws eks get-token`.
+    #[cfg(feature = "kube")]
+    fn kube_connection(&self) -> Result<paved_kube::live::Connection> {
+        let connection =
+            paved_kube::live::Connection::kubeconfig(self.kube.kubeconfig.clone(), self.kube.context.clone());
+        #[cfg(feature = "aws")]
+        {
+            use crate::aws::{Aws, AwsSettings, EksTokens};
+            let settings = AwsSettings::from_org_config(&self.config)?;
+            let aws = Aws::with_lookup(settings.clone(), self.lookup.clone());
+            if let Some(eks) = &settings.eks {
+                return Ok(connection.token_source(Arc::new(eks::Tokens(EksTokens::new(
+                    aws,
+                    &eks.cluster,
+                    eks.region.clone(),
+                )))));
+            }
+            let replace: paved_kube::live::ExecReplacement = Arc::new(move |command: &str, args: &[String]| {
+                let (cluster, region) = crate::aws::eks::cluster_of_exec(command, args)?;
+                Some(Arc::new(eks::Tokens(EksTokens::new(aws.clone(), cluster, region)))
+                    as Arc<dyn paved_kube::live::TokenSource>)
+            });
+            return Ok(connection.replace_exec(replace));
+        }
+        #[cfg(not(feature = "aws"))]
+        Ok(connection)
     }
 
     /// Assembles the platform. Fails on configuration that cannot work (an unknown database
@@ -179,8 +208,7 @@ impl Assembly {
         let kube_target = {
             use paved_kube::live::KubeTarget;
             let k = &self.kube;
-            let mut target = KubeTarget::from_kubeconfig(k.kubeconfig.clone(), k.context.clone())
-                .namespace_template(&self.config.app.namespace);
+            let mut target = KubeTarget::new(self.kube_connection()?).namespace_template(&self.config.app.namespace);
             if let Some(t) = k.timeout {
                 target = target.timeout(t);
             }
@@ -291,6 +319,23 @@ impl Assembled {
             return kube.settle().await;
         }
         Vec::new()
+    }
+}
+
+#[cfg(all(feature = "kube", feature = "aws"))]
+mod eks {
+    //! EKS tokens signed by the AWS backend, as the kube target's token source.
+
+    use async_trait::async_trait;
+
+    /// [`crate::aws::EksTokens`] as a [`paved_kube::live::TokenSource`].
+    pub(super) struct Tokens(pub(super) crate::aws::EksTokens);
+
+    #[async_trait]
+    impl paved_kube::live::TokenSource for Tokens {
+        async fn token(&self) -> crate::Result<crate::secrecy::SecretString> {
+            self.0.token().await
+        }
     }
 }
 

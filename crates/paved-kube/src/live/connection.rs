@@ -11,6 +11,7 @@ use paved_core::{Error, Result};
 use tokio::sync::OnceCell;
 
 use super::TARGET_NAME;
+use super::bearer::{BearerLayer, ExecReplacement, TokenSource};
 
 /// Where the cluster is. Connecting is lazy: nothing is read or dialled until the first
 /// operation, so a platform that has a kube target but deploys elsewhere never needs a
@@ -19,6 +20,16 @@ use super::TARGET_NAME;
 pub struct Connection {
     source: Source,
     cell: std::sync::Arc<OnceCell<Connected>>,
+    tokens: Tokens,
+}
+
+/// Bearer tokens paved issues itself instead of the kubeconfig's credentials.
+#[derive(Clone, Default)]
+struct Tokens {
+    /// Always this source.
+    always: Option<std::sync::Arc<dyn TokenSource>>,
+    /// A source for exec entries it recognises.
+    exec: Option<ExecReplacement>,
 }
 
 #[derive(Clone)]
@@ -66,7 +77,24 @@ impl Connection {
     }
 
     fn from_source(source: Source) -> Self {
-        Connection { source, cell: std::sync::Arc::new(OnceCell::new()) }
+        Connection { source, cell: std::sync::Arc::new(OnceCell::new()), tokens: Tokens::default() }
+    }
+
+    /// Authenticates every request with a token from `source` instead of the kubeconfig's
+    /// user credentials (its exec entry, token or client certificate); the cluster's address
+    /// and CA still come from the kubeconfig. For a cluster that takes tokens paved signs
+    /// itself (EKS).
+    pub fn token_source(mut self, source: std::sync::Arc<dyn TokenSource>) -> Self {
+        self.tokens.always = Some(source);
+        self
+    }
+
+    /// When the kubeconfig's user has an exec entry that `replace` recognises (e.g.
+    /// `aws eks get-token`), the token comes from the source it returns instead of running the
+    /// command.
+    pub fn replace_exec(mut self, replace: ExecReplacement) -> Self {
+        self.tokens.exec = Some(replace);
+        self
     }
 
     /// Connects (once) and returns the client, for other tools on the same cluster
@@ -77,11 +105,11 @@ impl Connection {
 
     /// Connects (once) and returns the client.
     pub(crate) async fn get(&self) -> Result<&Connected> {
-        self.cell.get_or_try_init(|| connect(&self.source)).await
+        self.cell.get_or_try_init(|| connect(&self.source, &self.tokens)).await
     }
 }
 
-async fn connect(source: &Source) -> Result<Connected> {
+async fn connect(source: &Source, tokens: &Tokens) -> Result<Connected> {
     match source {
         Source::Client { client, description } => {
             Ok(Connected { client: client.clone(), description: description.clone() })
@@ -94,7 +122,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                 )
             })?;
             let description = format!("in-cluster at {}", config.cluster_url);
-            client_for(config, description)
+            client_for(config, description, tokens.always.clone())
         }
         Source::Kubeconfig { path, context } => {
             // `$KUBECONFIG` may list several files (`a:b`), merged like kubectl does. As in
@@ -123,7 +151,7 @@ async fn connect(source: &Source) -> Result<Connected> {
                     && let Ok(config) = Config::incluster()
                 {
                     let description = format!("in-cluster at {}", config.cluster_url);
-                    return client_for(config, description);
+                    return client_for(config, description, tokens.always.clone());
                 }
                 let found = match &from_env {
                     Some(list) => format!("the files KUBECONFIG={} lists do not exist", list.to_string_lossy()),
@@ -162,7 +190,14 @@ async fn connect(source: &Source) -> Result<Connected> {
                 )
             })?;
             let description = format!("context \"{}\" at {}", chosen.unwrap_or_default(), config.cluster_url);
-            client_for(config, description)
+            let replaced = match (&tokens.exec, &config.auth_info.exec) {
+                (Some(replace), Some(exec)) => {
+                    let command = exec.command.clone().unwrap_or_default();
+                    replace(&command, exec.args.as_deref().unwrap_or_default())
+                }
+                _ => None,
+            };
+            client_for(config, description, tokens.always.clone().or(replaced))
         }
     }
 }
@@ -191,10 +226,23 @@ fn kubeconfig_list(list: &std::ffi::OsStr) -> Result<Option<Kubeconfig>> {
     Ok(merged)
 }
 
-fn client_for(mut config: Config, description: String) -> Result<Connected> {
+fn client_for(
+    mut config: Config,
+    description: String,
+    tokens: Option<std::sync::Arc<dyn TokenSource>>,
+) -> Result<Connected> {
     // Fail fast on a cluster that does not answer; watches get their own, longer timeouts.
     config.connect_timeout = Some(Duration::from_secs(10));
-    let client = Client::try_from(config).map_err(|e| Error::Backend {
+    let built = match tokens {
+        None => Client::try_from(config),
+        Some(source) => {
+            // paved's token replaces every credential of the kubeconfig's user.
+            let auth = &mut config.auth_info;
+            (auth.exec, auth.token, auth.token_file, auth.username, auth.password) = (None, None, None, None, None);
+            kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&BearerLayer::new(source)).build())
+        }
+    };
+    let client = built.map_err(|e| Error::Backend {
         backend: TARGET_NAME.into(),
         message: format!("cannot build a Kubernetes client for {description}"),
         hint: Some("check the kubeconfig's certificates and credentials".into()),

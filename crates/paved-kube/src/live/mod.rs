@@ -46,6 +46,7 @@
 //! ```
 
 pub mod apply;
+pub mod bearer;
 pub mod connection;
 mod deploy;
 mod destroy;
@@ -60,6 +61,7 @@ mod status;
 mod target;
 
 pub use apply::MissingKinds;
+pub use bearer::{ExecReplacement, TokenSource};
 pub use connection::Connection;
 pub use handover::HANDOVER_MANAGER;
 pub use retry::RetryPolicy;

@@ -1,0 +1,112 @@
+//! Tokens paved issues itself: a kubeconfig user whose `exec` entry runs `aws eks get-token`
+//! gets its token from the token source instead (the command is never run), and a token
+//! source replaces every credential of the kubeconfig's user.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use paved_kube::live::{Connection, ExecReplacement, TokenSource};
+use secrecy::SecretString;
+
+/// A source that counts how often it is asked.
+struct Counting(AtomicUsize);
+
+#[async_trait]
+impl TokenSource for Counting {
+    async fn token(&self) -> paved_core::Result<SecretString> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(SecretString::from(format!("k8s-aws-v1.token-{n}")))
+    }
+}
+
+/// An API server that answers `/version` and remembers each request's Authorization header.
+fn api_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut auth = String::from("(none)");
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+                    auth = line[line.len() - v.len()..].trim().to_string();
+                }
+            }
+            record.lock().unwrap().push(auth);
+            let body = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"x","gitTreeState":"clean","buildDate":"2025-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+fn kubeconfig(dir: &std::path::Path, port: u16, user: &str) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: eks\nclusters:\n- name: eks\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: eks\n  context:\n    cluster: eks\n    user: u\nusers:\n- name: u\n  user:\n{user}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_aws_eks_get_token_exec_entry_is_replaced_by_the_token_source() {
+    let (port, seen) = api_server();
+    let dir = tempfile::tempdir().unwrap();
+    // The command does not exist here: running it would fail the request.
+    let exec = "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n      args: [--region, eu-west-1, eks, get-token, --cluster-name, prod]\n";
+    let path = kubeconfig(dir.path(), port, exec);
+    let source = Arc::new(Counting(AtomicUsize::new(0)));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (give, record) = (source.clone(), asked.clone());
+    let replace: ExecReplacement = Arc::new(move |command: &str, args: &[String]| {
+        record.lock().unwrap().push(format!("{command} {}", args.join(" ")));
+        Some(give.clone() as Arc<dyn TokenSource>)
+    });
+    let client = Connection::kubeconfig(Some(path), None).replace_exec(replace).client_now().await.unwrap();
+    for _ in 0..3 {
+        client.apiserver_version().await.unwrap();
+    }
+    assert_eq!(asked.lock().unwrap().as_slice(), ["aws --region eu-west-1 eks get-token --cluster-name prod"]);
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["Bearer k8s-aws-v1.token-0"; 3],
+        "one token, reused within its minute"
+    );
+    assert_eq!(source.0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_token_source_replaces_the_users_own_token() {
+    let (port, seen) = api_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = kubeconfig(dir.path(), port, "    token: static-token-of-the-kubeconfig\n");
+    let source = Arc::new(Counting(AtomicUsize::new(7)));
+    let client = Connection::kubeconfig(Some(path.clone()), None).token_source(source).client_now().await.unwrap();
+    client.apiserver_version().await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer k8s-aws-v1.token-7"]);
+    // Without a source, and an exec entry nobody replaces, the kubeconfig's own token is used.
+    let (port, seen) = api_server();
+    let path = kubeconfig(dir.path(), port, "    token: static-token-of-the-kubeconfig\n");
+    let never: ExecReplacement = Arc::new(|_: &str, _: &[String]| None);
+    let client = Connection::kubeconfig(Some(path), None).replace_exec(never).client_now().await.unwrap();
+    client.apiserver_version().await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer static-token-of-the-kubeconfig"]);
+}
