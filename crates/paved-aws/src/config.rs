@@ -66,8 +66,6 @@ pub struct SecretsManagerSettings {
     pub recovery_window_days: Option<i64>,
     /// Tags put on every secret paved creates, beside `managed-by = paved`.
     pub tags: BTreeMap<String, String>,
-    /// The ASCP `SecretProviderClass` authenticates with EKS Pod Identity instead of IRSA.
-    pub use_pod_identity: bool,
 }
 
 /// `[aws.dashboards]`.

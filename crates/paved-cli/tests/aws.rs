@@ -223,3 +223,110 @@ fn an_endpoint_that_is_down_fails_in_bounded_time_and_records_nothing() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("AWS credentials") && err.contains("AWS_PROFILE"), "{err}");
 }
+
+/// An endpoint that answers the first `failures` requests with `failure` (status, body) and
+/// then every request with RDS's "no such instance" error; it counts the requests.
+fn flaky_endpoint(failures: usize, failure: (u16, &'static str)) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (status, text) = if n < failures {
+                failure
+            } else {
+                (404, "<ErrorResponse><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance not found.</Message></Error><RequestId>1</RequestId></ErrorResponse>")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_by_the_sdks_standard_mode() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        "[aws]\nregion = \"us-east-1\"\nmax_attempts = 3\n\n[databases.rds]\nbackend = \"aws-rds\"\nengine = \"postgres\"\n",
+    )
+    .unwrap();
+    let throttled = (400, "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>");
+    for failure in [(503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>"), throttled] {
+        let (url, count) = flaky_endpoint(2, failure);
+        let (code, out, err) = run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
+        assert_eq!(code, 0, "{failure:?}: {out}{err}");
+        assert!(out.contains("absent"), "{out}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "two failures and a retry that got through");
+        // More failures than attempts: the service's own error, exit 1.
+        let (url, count) = flaky_endpoint(10, failure);
+        let (code, _, err) = run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "max_attempts = 3");
+        assert!(err.contains("try again later"), "{err}");
+    }
+}
+
+#[test]
+fn aws_sm_references_sync_into_the_cluster_or_mount_through_the_aws_provider() {
+    use base64::Engine;
+    const VALUE: &str = "sm-value-never-printed";
+    let Some(moto) = Moto::start() else { return };
+    boto3(
+        &moto,
+        &format!(r#"boto3.client("secretsmanager").create_secret(Name="payments/api", SecretString=json.dumps({{"token": "{VALUE}"}}))
+print("{{}}")"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (url, server) = paved_kube::testing::MockApiServer::listen();
+    let kubeconfig = paved_kube::testing::MockApiServer::write_kubeconfig(dir.path(), &url);
+    let secret = "--secret=API_TOKEN=aws-sm://payments/api#token";
+    let app = ["--app", "shop", "--team", "payments", "--image", "ghcr.io/company/shop:v1", "--env", "production"];
+    // Agent mode (the default): the AWS provider's SecretProviderClass, no value anywhere.
+    std::fs::write(dir.path().join("paved.toml"), "[aws]\nregion = \"us-east-1\"\n").unwrap();
+    let (code, yaml, err) = run(paved(dir.path(), &moto, None).arg("render").args(app).arg(secret));
+    assert_eq!(code, 0, "{err}");
+    assert!(yaml.contains("kind: SecretProviderClass") && yaml.contains("objectName: payments/api"), "{yaml}");
+    assert!(yaml.contains("/mnt/secrets-store/API_TOKEN") && !yaml.contains(VALUE), "{yaml}");
+    // Sync mode on the kube target: the value read from Secrets Manager goes into the cluster's
+    // Secret, and is never printed.
+    std::fs::write(dir.path().join("paved.toml"), "[aws]\nregion = \"us-east-1\"\n[secrets]\nmode = \"sync\"\n").unwrap();
+    let (code, out, err) = run(paved(dir.path(), &moto, None)
+        .arg("deploy")
+        .args(app)
+        .args(["--no-hpa", secret, "--target", "kube", "--kubeconfig", kubeconfig.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(VALUE) && !err.contains(VALUE));
+    let applied = server.get("/api/v1/namespaces/shop-production/secrets/shop-secrets").expect("the Secret");
+    assert_eq!(applied["data"]["API_TOKEN"], base64::engine::general_purpose::STANDARD.encode(VALUE));
+    // Another team's secret is refused before anything is read.
+    let (code, _, err) = run(paved(dir.path(), &moto, None)
+        .arg("deploy")
+        .args(app)
+        .args(["--no-hpa", "--secret=API_TOKEN=aws-sm://billing/api#token", "--target", "kube"])
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("outside the secret paths of team payments"), "{err}");
+}

@@ -301,8 +301,10 @@ pub struct AppConfig {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SecretMode {
-    /// Vault Agent Injector annotations: the agent in the pod reads the secret, no value leaves
-    /// Vault; the app reads `/vault/secrets/NAME` (its path is in `NAME_FILE`).
+    /// The store's agent reads the secret in the pod, no value leaves the store: Vault Agent
+    /// Injector annotations for `vault://` (the app reads `/vault/secrets/NAME`), the AWS
+    /// Secrets and Configuration Provider's CSI volume for `aws-sm://` (the app reads
+    /// `/mnt/secrets-store/NAME`); the file's path is in `NAME_FILE`.
     #[default]
     Agent,
     /// paved reads the values at deploy time and applies a Kubernetes Secret with `secretKeyRef`
@@ -320,6 +322,14 @@ pub struct SecretsConfig {
     pub mode: SecretMode,
     /// The Vault role the Agent Injector logs in with; `{app}`, `{team}` and `{env}` are replaced.
     pub vault_role: String,
+    /// The IAM role the app's service account assumes (IRSA) to read its `aws-sm://` secrets
+    /// through the AWS Secrets and Configuration Provider in agent mode, e.g.
+    /// `arn:aws:iam::123456789012:role/{team}-{app}`; `{app}`, `{team}` and `{env}` are
+    /// replaced. Unset: the service account is not annotated (EKS Pod Identity, or a role bound
+    /// elsewhere).
+    pub aws_role_arn: Option<String>,
+    /// The AWS provider authenticates with EKS Pod Identity (`usePodIdentity`) instead of IRSA.
+    pub aws_pod_identity: bool,
     /// Where a team's secret references may point, as `SCHEME://PREFIX/` with `{team}`, `{app}`
     /// and `{env}` replaced; `"*"` allows any path. Checked before any secret is read, so one
     /// team can never have paved read (or sync into its namespace) another team's secret.
@@ -334,6 +344,8 @@ impl Default for SecretsConfig {
         SecretsConfig {
             mode: SecretMode::Agent,
             vault_role: "{app}".into(),
+            aws_role_arn: None,
+            aws_pod_identity: false,
             team_paths: [
                 "vault://secret/{team}/",
                 "vault://secret/database/{team}/",

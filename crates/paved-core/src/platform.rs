@@ -343,13 +343,17 @@ impl Platform {
         let stored = app.secrets.iter().filter(|b| b.reference.scheme() != SecretScheme::Kubernetes);
         for binding in stored.clone() {
             let r = &binding.reference;
-            if app.secret_mode == SecretMode::Agent && r.scheme() != SecretScheme::Vault {
+            // Agent mode: the Vault Agent Injector reads vault://, the AWS Secrets and
+            // Configuration Provider aws-sm://; nothing reads other schemes in the pod.
+            if app.secret_mode == SecretMode::Agent
+                && !matches!(r.scheme(), SecretScheme::Vault | SecretScheme::AwsSecretsManager)
+            {
                 return Err(Error::invalid(
                     "secret",
                     r.to_string(),
-                    "the Vault Agent Injector (secret mode \"agent\") only reads vault:// references",
+                    "no agent in the pod reads this kind of reference (secret mode \"agent\" reads vault:// and aws-sm://)",
                     Some(
-                        "use a vault:// reference, or set [secrets] mode = \"sync\" in paved.toml and deploy to the `target` kube"
+                        "use a vault:// or aws-sm:// reference, or set [secrets] mode = \"sync\" in paved.toml and deploy to the `target` kube"
                             .into(),
                     ),
                 ));

@@ -71,6 +71,11 @@ pub struct ResolvedApp {
     pub secret_mode: crate::config::SecretMode,
     /// The Vault role of the Agent Injector (agent mode).
     pub vault_role: String,
+    /// The IAM role of the app's service account for `aws-sm://` secrets in agent mode
+    /// (`[secrets] aws_role_arn`, its placeholders replaced).
+    pub aws_role_arn: Option<String>,
+    /// Whether the AWS provider uses EKS Pod Identity.
+    pub aws_pod_identity: bool,
     /// Every escape hatch used, as recorded in the release.
     pub escape_hatches: Vec<EscapeHatch>,
     /// What the app's escape hatches are granted beyond its namespace (its team's
@@ -185,12 +190,14 @@ impl ResolvedApp {
             ));
         }
         let host = format!("{}.{}.{}", request.app, environment.name, config.domain);
-        let vault_role = config
-            .secrets
-            .vault_role
-            .replace("{app}", request.app.as_str())
-            .replace("{team}", team.as_str())
-            .replace("{env}", &environment.name);
+        let fill = |template: &str| {
+            template
+                .replace("{app}", request.app.as_str())
+                .replace("{team}", team.as_str())
+                .replace("{env}", &environment.name)
+        };
+        let vault_role = fill(&config.secrets.vault_role);
+        let aws_role_arn = config.secrets.aws_role_arn.as_deref().map(fill);
 
         let secrets = app_secrets(config, request);
         for binding in &secrets {
@@ -223,6 +230,8 @@ impl ResolvedApp {
             secrets,
             secret_mode: config.secrets.mode,
             vault_role,
+            aws_role_arn,
+            aws_pod_identity: config.secrets.aws_pod_identity,
             escape_hatches,
             grants,
             commits: request.commits.clone(),

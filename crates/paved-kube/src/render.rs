@@ -116,9 +116,16 @@ fn render_defaults(app: &ResolvedApp) -> Vec<Manifest> {
     let name = app.app.as_str();
     let mut out = Vec::with_capacity(10);
     out.push(namespace(app));
-    out.push(cx.object("v1", "ServiceAccount", name, json!({ "automountServiceAccountToken": false })));
+    let mut account = cx.object("v1", "ServiceAccount", name, json!({ "automountServiceAccountToken": false }));
+    if let (Some(role), false) = (&app.aws_role_arn, aws_agent_secrets(app).is_empty()) {
+        account["metadata"]["annotations"] = json!({ "eks.amazonaws.com/role-arn": role });
+    }
+    out.push(account);
     if let Some(secret) = synced_secret(cx) {
         out.push(secret);
+    }
+    if let Some(class) = secret_provider_class(cx) {
+        out.push(class);
     }
     out.push(deployment(cx));
     let mut service = json!({
@@ -180,6 +187,74 @@ fn vault_kv_path(r: &paved_core::SecretRef) -> String {
     let (mount, path) = r.path().split_once('/').unwrap_or((r.path(), ""));
     let version = r.version().map_or(String::new(), |v| format!("?version={v}"));
     format!("{mount}/data/{path}{version}")
+}
+
+/// Where the AWS Secrets and Configuration Provider mounts an app's `aws-sm://` secrets.
+pub const AWS_SECRETS_DIR: &str = "/mnt/secrets-store";
+
+/// The name of an app's `SecretProviderClass` (agent mode, `aws-sm://` references).
+pub fn secret_provider_class_name(app: &ResolvedApp) -> String {
+    format!("{}-aws-secrets", app.app)
+}
+
+/// The `aws-sm://` bindings the AWS provider mounts (agent mode).
+fn aws_agent_secrets(app: &ResolvedApp) -> Vec<&paved_core::secret::SecretBinding> {
+    match app.secret_mode {
+        SecretMode::Sync => Vec::new(),
+        _ => app.secrets.iter().filter(|b| b.reference.scheme() == SecretScheme::AwsSecretsManager).collect(),
+    }
+}
+
+/// In agent mode with `aws-sm://` references, the `SecretProviderClass` of the AWS Secrets and
+/// Configuration Provider (secrets-store CSI driver): one object per secret (and pinned
+/// version), each referenced key mounted as a file named after its env var.
+fn secret_provider_class(cx: &Cx<'_>) -> Option<Value> {
+    let app = cx.app;
+    let bindings = aws_agent_secrets(app);
+    if bindings.is_empty() {
+        return None;
+    }
+    // Grouped by secret and version, in the order first referenced.
+    let mut objects: Vec<(String, Option<u64>, Vec<Value>)> = Vec::new();
+    for b in bindings {
+        let r = &b.reference;
+        // A JMESPath identifier, quoted (keys may hold `-` and other characters).
+        let path = serde_json::to_string(r.key().unwrap_or(b.env.as_str())).expect("a string serializes");
+        let alias = json!({ "path": path, "objectAlias": b.env });
+        match objects.iter_mut().find(|(n, v, _)| n == r.path() && *v == r.version()) {
+            Some((_, _, paths)) => paths.push(alias),
+            None => objects.push((r.path().to_string(), r.version(), vec![alias])),
+        }
+    }
+    let objects: Vec<Value> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, version, paths))| {
+            let mut o = json!({
+                "objectName": name,
+                "objectType": "secretsmanager",
+                // The whole secret's own file; the keys are the aliases below.
+                "objectAlias": format!(".paved-secret-{i}"),
+                "jmesPath": paths,
+            });
+            if let Some(v) = version {
+                // The version ids paved's Secrets Manager store gives (`paved-v` and the number).
+                o["objectVersion"] = format!("paved-v{v:026}").into();
+            }
+            o
+        })
+        .collect();
+    let objects = serde_yaml_ng::to_string(&objects).expect("objects serialize");
+    let mut parameters = json!({ "objects": objects });
+    if app.aws_pod_identity {
+        parameters["usePodIdentity"] = "true".into();
+    }
+    Some(cx.object(
+        "secrets-store.csi.x-k8s.io/v1",
+        "SecretProviderClass",
+        &secret_provider_class_name(app),
+        json!({ "spec": { "provider": "aws", "parameters": parameters } }),
+    ))
 }
 
 /// In `sync` mode, the app's Secret with a redacted placeholder naming the reference for each
@@ -262,6 +337,10 @@ fn deployment(cx: &Cx<'_>) -> Value {
                 return json!({ "name": b.env, "valueFrom": { "secretKeyRef": { "name": r.path(), "key": r.key() } } });
             }
             match app.secret_mode {
+                // agent, aws-sm://: the AWS provider mounts the key at /mnt/secrets-store/NAME.
+                SecretMode::Agent if r.scheme() == SecretScheme::AwsSecretsManager => {
+                    json!({ "name": format!("{}_FILE", b.env), "value": format!("{AWS_SECRETS_DIR}/{}", b.env) })
+                }
                 // sync: paved puts the value into the app's Secret when it applies it.
                 SecretMode::Sync => json!({
                     "name": b.env,
@@ -335,6 +414,20 @@ fn deployment(cx: &Cx<'_>) -> Value {
     });
     template["spec"]["topologySpreadConstraints"] =
         Value::Array(vec![spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")]);
+    if !aws_agent_secrets(app).is_empty() {
+        container["volumeMounts"]
+            .as_array_mut()
+            .expect("the container has mounts")
+            .push(json!({ "name": "aws-secrets", "mountPath": AWS_SECRETS_DIR, "readOnly": true }));
+        template["spec"]["volumes"].as_array_mut().expect("the pod has volumes").push(json!({
+            "name": "aws-secrets",
+            "csi": {
+                "driver": "secrets-store.csi.k8s.io",
+                "readOnly": true,
+                "volumeAttributes": { "secretProviderClass": secret_provider_class_name(app) },
+            },
+        }));
+    }
     template["spec"]["containers"] = Value::Array(vec![container]);
     template["metadata"] = json!({});
     template["metadata"]["labels"] = cx.labels.clone();

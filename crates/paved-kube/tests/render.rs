@@ -366,3 +366,69 @@ fn sync_mode_is_refused_on_the_gitops_target() {
     assert!(e.is_user_error());
     assert!(e.hint().unwrap().contains("a git repository is no place for secret values"), "{e}: {:?}", e.hint());
 }
+
+#[test]
+fn aws_secrets_manager_references_become_an_ascp_secret_provider_class_never_values() {
+    let mut config = OrgConfig::default();
+    config.secrets.aws_role_arn = Some("arn:aws:iam::123456789012:role/{team}-{app}".into());
+    let mut request = DeployRequest::new("billing", "ghcr.io/company/billing:v3.1.0", "production").unwrap();
+    request.team = Some(Team::new("payments").unwrap());
+    request.secrets = vec![
+        "DB_PASSWORD=aws-sm://payments/db#password".parse().unwrap(),
+        "DB_USER=aws-sm://payments/db#user-name".parse().unwrap(),
+        "API_TOKEN=aws-sm://payments/api#token?version=3".parse().unwrap(),
+        "VAULT_KEY=vault://secret/payments/key#value".parse().unwrap(),
+    ];
+    let m = render(&config, &request).unwrap();
+    let class = m.get("SecretProviderClass", "billing-aws-secrets").expect("a SecretProviderClass").value();
+    assert_eq!(class["apiVersion"], "secrets-store.csi.x-k8s.io/v1");
+    assert_eq!(class["metadata"]["namespace"], "billing-production");
+    assert_eq!(class["spec"]["provider"], "aws");
+    assert!(class["spec"]["parameters"].get("usePodIdentity").is_none());
+    let objects: serde_json::Value =
+        serde_yaml_ng::from_str(class["spec"]["parameters"]["objects"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        objects,
+        serde_json::json!([
+            { "objectName": "payments/db", "objectType": "secretsmanager", "objectAlias": ".paved-secret-0",
+              "jmesPath": [{ "path": "\"password\"", "objectAlias": "DB_PASSWORD" }, { "path": "\"user-name\"", "objectAlias": "DB_USER" }] },
+            { "objectName": "payments/api", "objectType": "secretsmanager", "objectAlias": ".paved-secret-1",
+              "objectVersion": "paved-v00000000000000000000000003",
+              "jmesPath": [{ "path": "\"token\"", "objectAlias": "API_TOKEN" }] },
+        ])
+    );
+    let d = m.get("Deployment", "billing").unwrap().value();
+    let pod = &d["spec"]["template"]["spec"];
+    let env = &pod["containers"][0]["env"];
+    assert_eq!(env[0], serde_json::json!({"name": "DB_PASSWORD_FILE", "value": "/mnt/secrets-store/DB_PASSWORD"}));
+    assert_eq!(env[2], serde_json::json!({"name": "API_TOKEN_FILE", "value": "/mnt/secrets-store/API_TOKEN"}));
+    // The Vault reference beside them still goes through the agent injector.
+    assert_eq!(env[3]["value"], "/vault/secrets/VAULT_KEY");
+    let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "aws-secrets").unwrap();
+    assert_eq!(volume["csi"]["driver"], "secrets-store.csi.k8s.io");
+    assert_eq!(volume["csi"]["volumeAttributes"]["secretProviderClass"], "billing-aws-secrets");
+    let mount = pod["containers"][0]["volumeMounts"].as_array().unwrap().iter().find(|v| v["name"] == "aws-secrets").unwrap();
+    assert_eq!((mount["mountPath"].as_str(), mount["readOnly"].as_bool()), (Some("/mnt/secrets-store"), Some(true)));
+    let account = m.get("ServiceAccount", "billing").unwrap().value();
+    assert_eq!(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/payments-billing");
+    assert!(!m.to_yaml().contains("Secret\n") || m.get("Secret", "billing-secrets").is_none(), "agent mode renders no Secret");
+    // Pod Identity instead of IRSA.
+    config.secrets.aws_pod_identity = true;
+    let m = render(&config, &request).unwrap();
+    assert_eq!(m.get("SecretProviderClass", "billing-aws-secrets").unwrap().value()["spec"]["parameters"]["usePodIdentity"], "true");
+    // The core kinds stay strictly valid; the SecretProviderClass is a CRD without a schema.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ascp.yaml");
+    std::fs::write(&path, m.to_yaml()).unwrap();
+    let Some((code, lines)) = kubernetes_validate(&[path]) else { return };
+    let unexpected: Vec<&String> = lines
+        .iter()
+        .filter(|l| !(l.starts_with("WARN ") && (l.contains("kind SecretProviderClass") || l.contains("kind ServiceMonitor"))))
+        .collect();
+    assert!(unexpected.is_empty() && code == 0, "exit {code}: {unexpected:#?}");
+    // Sync mode: no provider class, the values go into the app's Secret.
+    config.secrets.mode = paved_core::SecretMode::Sync;
+    let m = render(&config, &request).unwrap();
+    assert!(m.get("SecretProviderClass", "billing-aws-secrets").is_none());
+    assert!(m.get("Secret", "billing-secrets").is_some());
+}
