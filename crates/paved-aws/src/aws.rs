@@ -28,6 +28,8 @@ struct Inner {
     settings: AwsSettings,
     lookup: Lookup,
     config: OnceCell<SdkConfig>,
+    /// An endpoint and fixed credentials given in code ([`Aws::at_endpoint`]).
+    fixed: Option<(String, aws_credential_types::Credentials)>,
 }
 
 impl fmt::Debug for Aws {
@@ -45,7 +47,20 @@ impl Aws {
     /// AWS as `settings` describe it; `lookup` reads the environment for hints (the SDK itself
     /// reads the process environment).
     pub fn with_lookup(settings: AwsSettings, lookup: Lookup) -> Self {
-        Aws { inner: Arc::new(Inner { settings, lookup, config: OnceCell::new() }) }
+        Aws { inner: Arc::new(Inner { settings, lookup, config: OnceCell::new(), fixed: None }) }
+    }
+
+    /// AWS at `endpoint` (LocalStack, moto, a VPC endpoint) with fixed `credentials`, and the
+    /// `[aws]` settings' region, retries and timeouts; what an embedding service or a test uses
+    /// instead of the environment.
+    pub fn at_endpoint(
+        settings: AwsSettings,
+        endpoint: impl Into<String>,
+        credentials: aws_credential_types::Credentials,
+    ) -> Self {
+        let lookup: Lookup = Arc::new(|k| std::env::var(k).ok());
+        let fixed = Some((endpoint.into(), credentials));
+        Aws { inner: Arc::new(Inner { settings, lookup, config: OnceCell::new(), fixed }) }
     }
 
     /// AWS with an SDK configuration made elsewhere (tests, or an application that already has one).
@@ -77,6 +92,9 @@ impl Aws {
                 if let Some(region) = &settings.region {
                     loader = loader.region(Region::new(region.clone()));
                 }
+                if let Some((endpoint, credentials)) = &self.inner.fixed {
+                    loader = loader.endpoint_url(endpoint).credentials_provider(credentials.clone());
+                }
                 loader.load().await
             })
             .await;
@@ -98,9 +116,10 @@ impl Aws {
 
     /// How errors of `backend` are reported.
     pub(crate) fn errors(&self, backend: &'static str) -> ErrorContext {
-        let endpoint = match self.inner.config.get() {
-            Some(c) => c.endpoint_url().map(str::to_string),
-            None => (self.inner.lookup)("AWS_ENDPOINT_URL"),
+        let endpoint = match (self.inner.config.get(), &self.inner.fixed) {
+            (Some(c), _) => c.endpoint_url().map(str::to_string),
+            (None, Some((endpoint, _))) => Some(endpoint.clone()),
+            (None, None) => (self.inner.lookup)("AWS_ENDPOINT_URL"),
         };
         ErrorContext {
             backend,

@@ -42,6 +42,8 @@ mod sns;
 mod wait;
 
 pub use aws::Aws;
+/// Fixed AWS credentials ([`Aws::at_endpoint`]).
+pub use aws_credential_types::Credentials;
 pub use cloudwatch::{CloudWatchDashboards, DatabaseKind};
 pub use config::{
     AwsDbServerSettings, AwsSettings, DashboardSettings, EksSettings, SecretsManagerSettings, SizeSettings,

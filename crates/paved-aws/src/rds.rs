@@ -158,7 +158,9 @@ impl RdsProvisioner {
         }
     }
 
-    async fn create(&self, request: &DatabaseRequest, id: &str) -> Result<()> {
+    /// Creates the instance; answers it as created, or `None` when an instance of that
+    /// identifier appeared meanwhile (whose owner the caller checks).
+    async fn create(&self, request: &DatabaseRequest, id: &str) -> Result<Option<DbInstance>> {
         let s = &self.settings;
         let production = s.is_production(&request.environment);
         let size = s.size(self.engine, request.size);
@@ -197,9 +199,9 @@ impl RdsProvisioner {
         }
         tracing::info!(instance = id, class = %size.instance_class, "creating the RDS instance");
         match create.send().await {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(out.db_instance),
             // Created meanwhile (another paved, a retry): the owner check decides.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()) => Ok(None),
             Err(e) => Err(self.client.fail(&format!("create the RDS instance {id}"), e)),
         }
     }
@@ -247,17 +249,31 @@ impl DbProvisioner for RdsProvisioner {
     async fn provision(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
         self.check(request)?;
         let id = naming::identifier(request);
-        match self.describe(&id).await? {
-            Some(existing) => self.check_owner(&existing, request).await?,
+        let known = match self.describe(&id).await? {
+            Some(existing) => {
+                self.check_owner(&existing, request).await?;
+                Some(existing)
+            }
             None => {
                 self.check_subnet_group().await?;
-                self.create(request, &id).await?;
-                if let Some(now) = self.describe(&id).await? {
-                    self.check_owner(&now, request).await?;
+                match self.create(request, &id).await? {
+                    Some(created) => Some(created),
+                    None => {
+                        // Someone else's meanwhile, perhaps: the owner check decides.
+                        let now = self.describe(&id).await?;
+                        if let Some(now) = &now {
+                            self.check_owner(now, request).await?;
+                        }
+                        now
+                    }
                 }
             }
-        }
-        let instance = self.wait(&id, Goal::Available).await?.expect("an available instance exists");
+        };
+        // Already available (answered so), or wait for it.
+        let instance = match known {
+            Some(i) if i.db_instance_status().map(state_of) == Some(DatabaseState::Available) => i,
+            _ => self.wait(&id, Goal::Available).await?.expect("an available instance exists"),
+        };
         let mut info = self.info(request, &instance);
         self.info_store.keep(request, &mut info).await?;
         Ok(info)

@@ -58,8 +58,10 @@ async fn secret_values_keys_and_tokens_never_leak() {
     let pinned = store.get_ref(&"aws-sm://leak/db#password?version=1".parse().unwrap()).await.unwrap();
     boto3(
         &moto,
-        &format!(r#"boto3.client("secretsmanager").create_secret(Name="leak/plain", SecretString="{VALUE}")
-print("{{}}")"#),
+        &format!(
+            r#"boto3.client("secretsmanager").create_secret(Name="leak/plain", SecretString="{VALUE}")
+print("{{}}")"#
+        ),
     );
     let mut debug_views = format!("{store:?}\n{got:?}\n{pinned:?}\n{aws:?}");
     // Error paths: not JSON, deleted, a bad name.
@@ -74,7 +76,10 @@ print("{{}}")"#),
     let info = rds.provision(&request).await.unwrap();
     let master = boto3(
         &moto,
-        &format!(r#"print(boto3.client("secretsmanager").get_secret_value(SecretId="{}")["SecretString"])"#, info.credentials_path.clone().unwrap()),
+        &format!(
+            r#"print(boto3.client("secretsmanager").get_secret_value(SecretId="{}")["SecretString"])"#,
+            info.credentials_path.clone().unwrap()
+        ),
     );
     let master_password = master["password"].as_str().unwrap().to_string();
     debug_views.push_str(&format!("\n{info:?}\n{rds:?}"));

@@ -226,7 +226,10 @@ fn an_endpoint_that_is_down_fails_in_bounded_time_and_records_nothing() {
 
 /// An endpoint that answers the first `failures` requests with `failure` (status, body) and
 /// then every request with RDS's "no such instance" error; it counts the requests.
-fn flaky_endpoint(failures: usize, failure: (u16, &'static str)) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+fn flaky_endpoint(
+    failures: usize,
+    failure: (u16, &'static str),
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -252,7 +255,10 @@ fn flaky_endpoint(failures: usize, failure: (u16, &'static str)) -> (String, std
             let (status, text) = if n < failures {
                 failure
             } else {
-                (404, "<ErrorResponse><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance not found.</Message></Error><RequestId>1</RequestId></ErrorResponse>")
+                (
+                    404,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance not found.</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+                )
             };
             let _ = write!(
                 stream,
@@ -273,16 +279,21 @@ fn throttling_and_server_errors_are_retried_by_the_sdks_standard_mode() {
         "[aws]\nregion = \"us-east-1\"\nmax_attempts = 3\n\n[databases.rds]\nbackend = \"aws-rds\"\nengine = \"postgres\"\n",
     )
     .unwrap();
-    let throttled = (400, "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>");
+    let throttled = (
+        400,
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+    );
     for failure in [(503, "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>"), throttled] {
         let (url, count) = flaky_endpoint(2, failure);
-        let (code, out, err) = run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
+        let (code, out, err) =
+            run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
         assert_eq!(code, 0, "{failure:?}: {out}{err}");
         assert!(out.contains("absent"), "{out}");
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "two failures and a retry that got through");
         // More failures than attempts: the service's own error, exit 1.
         let (url, count) = flaky_endpoint(10, failure);
-        let (code, _, err) = run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
+        let (code, _, err) =
+            run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
         assert_eq!(code, 1, "{err}");
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "max_attempts = 3");
         assert!(err.contains("try again later"), "{err}");
@@ -296,8 +307,10 @@ fn aws_sm_references_sync_into_the_cluster_or_mount_through_the_aws_provider() {
     let Some(moto) = Moto::start() else { return };
     boto3(
         &moto,
-        &format!(r#"boto3.client("secretsmanager").create_secret(Name="payments/api", SecretString=json.dumps({{"token": "{VALUE}"}}))
-print("{{}}")"#),
+        &format!(
+            r#"boto3.client("secretsmanager").create_secret(Name="payments/api", SecretString=json.dumps({{"token": "{VALUE}"}}))
+print("{{}}")"#
+        ),
     );
     let dir = tempfile::tempdir().unwrap();
     let (url, server) = paved_kube::testing::MockApiServer::listen();
@@ -312,11 +325,16 @@ print("{{}}")"#),
     assert!(yaml.contains("/mnt/secrets-store/API_TOKEN") && !yaml.contains(VALUE), "{yaml}");
     // Sync mode on the kube target: the value read from Secrets Manager goes into the cluster's
     // Secret, and is never printed.
-    std::fs::write(dir.path().join("paved.toml"), "[aws]\nregion = \"us-east-1\"\n[secrets]\nmode = \"sync\"\n").unwrap();
-    let (code, out, err) = run(paved(dir.path(), &moto, None)
-        .arg("deploy")
-        .args(app)
-        .args(["--no-hpa", secret, "--target", "kube", "--kubeconfig", kubeconfig.to_str().unwrap()]));
+    std::fs::write(dir.path().join("paved.toml"), "[aws]\nregion = \"us-east-1\"\n[secrets]\nmode = \"sync\"\n")
+        .unwrap();
+    let (code, out, err) = run(paved(dir.path(), &moto, None).arg("deploy").args(app).args([
+        "--no-hpa",
+        secret,
+        "--target",
+        "kube",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains(VALUE) && !err.contains(VALUE));
     let applied = server.get("/api/v1/namespaces/shop-production/secrets/shop-secrets").expect("the Secret");

@@ -407,15 +407,25 @@ fn aws_secrets_manager_references_become_an_ascp_secret_provider_class_never_val
     let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "aws-secrets").unwrap();
     assert_eq!(volume["csi"]["driver"], "secrets-store.csi.k8s.io");
     assert_eq!(volume["csi"]["volumeAttributes"]["secretProviderClass"], "billing-aws-secrets");
-    let mount = pod["containers"][0]["volumeMounts"].as_array().unwrap().iter().find(|v| v["name"] == "aws-secrets").unwrap();
+    let mount =
+        pod["containers"][0]["volumeMounts"].as_array().unwrap().iter().find(|v| v["name"] == "aws-secrets").unwrap();
     assert_eq!((mount["mountPath"].as_str(), mount["readOnly"].as_bool()), (Some("/mnt/secrets-store"), Some(true)));
     let account = m.get("ServiceAccount", "billing").unwrap().value();
-    assert_eq!(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/payments-billing");
-    assert!(!m.to_yaml().contains("Secret\n") || m.get("Secret", "billing-secrets").is_none(), "agent mode renders no Secret");
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/payments-billing"
+    );
+    assert!(
+        !m.to_yaml().contains("Secret\n") || m.get("Secret", "billing-secrets").is_none(),
+        "agent mode renders no Secret"
+    );
     // Pod Identity instead of IRSA.
     config.secrets.aws_pod_identity = true;
     let m = render(&config, &request).unwrap();
-    assert_eq!(m.get("SecretProviderClass", "billing-aws-secrets").unwrap().value()["spec"]["parameters"]["usePodIdentity"], "true");
+    assert_eq!(
+        m.get("SecretProviderClass", "billing-aws-secrets").unwrap().value()["spec"]["parameters"]["usePodIdentity"],
+        "true"
+    );
     // The core kinds stay strictly valid; the SecretProviderClass is a CRD without a schema.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ascp.yaml");
@@ -423,7 +433,9 @@ fn aws_secrets_manager_references_become_an_ascp_secret_provider_class_never_val
     let Some((code, lines)) = kubernetes_validate(&[path]) else { return };
     let unexpected: Vec<&String> = lines
         .iter()
-        .filter(|l| !(l.starts_with("WARN ") && (l.contains("kind SecretProviderClass") || l.contains("kind ServiceMonitor"))))
+        .filter(|l| {
+            !(l.starts_with("WARN ") && (l.contains("kind SecretProviderClass") || l.contains("kind ServiceMonitor")))
+        })
         .collect();
     assert!(unexpected.is_empty() && code == 0, "exit {code}: {unexpected:#?}");
     // Sync mode: no provider class, the values go into the app's Secret.

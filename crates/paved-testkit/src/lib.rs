@@ -787,6 +787,15 @@ impl Moto {
     /// # Panics
     /// When the server does not start or answer within a minute, or in CI when moto is missing.
     pub fn start() -> Option<Self> {
+        Self::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with moto's own settings in its environment (e.g.
+    /// `MOTO_RDS_SNAPSHOT_LIMIT`, default 1,000 snapshots a server).
+    ///
+    /// # Panics
+    /// As [`Moto::start`].
+    pub fn start_with_env(vars: &[(&str, &str)]) -> Option<Self> {
         let bin = tool("moto_server", Self::INSTALL_HINT)?;
         let port = free_port();
         let log = std::env::temp_dir().join(format!("paved-moto-{}-{port}.log", std::process::id()));
@@ -794,6 +803,7 @@ impl Moto {
         let err = out.try_clone().expect("clone the log file handle");
         let child = std::process::Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(vars.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
