@@ -30,8 +30,8 @@ use serde::Deserialize;
 /// [aws.sns]                     # team notifications on an SNS topic
 /// topic_arn = "arn:aws:sns:eu-west-1:123456789012:platform"
 ///
-/// [aws.eks]                     # the kube target signs its own EKS token
-/// cluster = "platform-prod"
+/// [aws.eks]                     # the kube target signs its own EKS token (for a
+/// cluster = "platform-prod"     # kubeconfig user without credentials of its own)
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -92,7 +92,8 @@ pub struct SnsSettings {
     pub topic_arn: String,
 }
 
-/// `[aws.eks]`: the cluster the kube target signs tokens for.
+/// `[aws.eks]`: the cluster the kube target signs tokens for, when the kubeconfig's user has no
+/// credentials of its own (a repository's setting never replaces a user's credentials).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -318,7 +319,7 @@ impl AwsDbServerSettings {
 
     /// How often to poll while waiting.
     pub fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.poll_seconds.unwrap_or(15))
+        Duration::from_secs(self.poll_seconds.unwrap_or(15).max(1))
     }
 
     /// The same settings, polling every `interval` (tests against moto, where every state

@@ -14,7 +14,7 @@ use crate::aws::{Aws, Client};
 use crate::config::AwsDbServerSettings;
 use crate::connection::{InfoStore, check_names};
 use crate::naming;
-use crate::rds::{final_snapshot, protected, state_of};
+use crate::rds::{final_snapshot, no_snapshot, protected, state_of};
 use crate::wait::{self, Goal, Observed};
 
 /// The backend's name (`backend = "aws-docdb"` of `[databases.NAME]`).
@@ -89,10 +89,25 @@ impl DocDbProvisioner {
         }
     }
 
-    async fn instance_status(&self, id: &str) -> Result<Option<String>> {
+    /// The status of instance `id` of cluster `cluster`; an instance of that name in another
+    /// cluster is never adopted or deleted.
+    async fn instance_status(&self, id: &str, cluster: &str) -> Result<Option<String>> {
         let docdb = self.docdb().await?;
         match docdb.describe_db_instances().db_instance_identifier(id).send().await {
-            Ok(out) => Ok(out.db_instances().first().map(|i| i.db_instance_status().unwrap_or("unknown").to_string())),
+            Ok(out) => match out.db_instances().first() {
+                None => Ok(None),
+                Some(i) if i.db_cluster_identifier() == Some(cluster) => {
+                    Ok(Some(i.db_instance_status().unwrap_or("unknown").to_string()))
+                }
+                Some(i) => Err(Error::Conflict {
+                    what: format!("DocumentDB instance {id}"),
+                    message: format!(
+                        "exists in cluster {}, not in {cluster}: it is never adopted or deleted",
+                        i.db_cluster_identifier().unwrap_or("(none)")
+                    ),
+                    hint: Some("rename or remove that instance".into()),
+                }),
+            },
             Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => Ok(None),
             Err(e) => Err(self.client.fail(&format!("look up the DocumentDB instance {id}"), e)),
         }
@@ -188,7 +203,7 @@ impl DocDbProvisioner {
                 return Err(self.client.fail(&format!("create the DocumentDB cluster {id}"), e));
             }
         }
-        if self.instance_status(instance).await?.is_none() {
+        if self.instance_status(instance, id).await?.is_none() {
             let size = s.size(DbEngine::Mongodb, request.size);
             tracing::info!(instance, class = %size.instance_class, "creating the DocumentDB instance");
             let created = docdb
@@ -225,7 +240,7 @@ impl DocDbProvisioner {
     async fn observe(&self, id: &str, instance: &str) -> Result<Observed<DbCluster>> {
         let Some(cluster) = self.cluster(id).await? else { return Ok(Observed::Absent) };
         let status = cluster.status().unwrap_or("unknown").to_string();
-        let instance_status = self.instance_status(instance).await?;
+        let instance_status = self.instance_status(instance, id).await?;
         let (state, status) = match (state_of(&status), instance_status) {
             (DatabaseState::Available, Some(i)) => (state_of(&i), format!("available, instance {i}")),
             (DatabaseState::Available, None) => (DatabaseState::Creating, "available, no instance yet".to_string()),
@@ -269,12 +284,16 @@ impl DbProvisioner for DocDbProvisioner {
 
     async fn status(&self, request: &DatabaseRequest) -> Result<DatabaseInfo> {
         self.check(request)?;
-        let id = naming::identifier(request);
+        let (id, instance) = (naming::identifier(request), naming::instance_identifier(request));
         match self.cluster(&id).await? {
             None => Ok(DatabaseInfo::new(DatabaseState::Absent, naming::database_name(request))),
             Some(cluster) => {
                 self.check_owner(&cluster, request).await?;
                 let mut info = self.info(request, &cluster);
+                // The state of cluster and instance together, as provisioning waits for it.
+                if let Observed::Present { state, .. } = self.observe(&id, &instance).await? {
+                    info.state = state;
+                }
                 self.info_store.locate(request, &mut info);
                 Ok(info)
             }
@@ -292,6 +311,9 @@ impl DbProvisioner for DocDbProvisioner {
         self.check_owner(&cluster, request).await?;
         let docdb = self.docdb().await?;
         if cluster.status() != Some("deleting") {
+            if !options.drop_data && state_of(cluster.status().unwrap_or_default()) == DatabaseState::Failed {
+                return Err(no_snapshot(&id, cluster.status().unwrap_or_default()));
+            }
             if cluster.deletion_protection() == Some(true) {
                 if !options.force {
                     return Err(protected(&id));
@@ -305,7 +327,7 @@ impl DbProvisioner for DocDbProvisioner {
                     .await
                     .map_err(|e| self.client.fail(&format!("turn off the deletion protection of {id}"), e))?;
             }
-            if self.instance_status(&instance).await?.is_some_and(|s| s != "deleting") {
+            if self.instance_status(&instance, &id).await?.is_some_and(|s| s != "deleting") {
                 docdb
                     .delete_db_instance()
                     .db_instance_identifier(&instance)

@@ -38,7 +38,9 @@ pub fn token(credentials: &Credentials, region: &str, cluster: &str, time: Syste
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         Error::backend("eks", format!("could not sign the EKS token for cluster {cluster}: {what}: {e}"), None)
     };
-    let host = format!("sts.{region}.amazonaws.com");
+    // The China partition has its own domain.
+    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let host = format!("sts.{region}.{domain}");
     let url = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
     let identity = credentials.clone().into();
     let mut settings = SigningSettings::default();
@@ -68,9 +70,10 @@ pub fn token(credentials: &Credentials, region: &str, cluster: &str, time: Syste
 
 /// The cluster (and region, when given) of a kubeconfig exec entry that runs
 /// `aws eks get-token --cluster-name NAME [--region REGION]` (or `--cluster-id`), which paved
-/// replaces by signing the token itself. Entries that assume a role (`--role-arn`) or run any
-/// other command are left to run as configured.
-pub fn cluster_of_exec(command: &str, args: &[String]) -> Option<(String, Option<String>)> {
+/// replaces by signing the token itself with the default chain's credentials. Entries that ask
+/// for another identity (`--profile`, `--role-arn`, or `AWS_*` variables other than the region
+/// in their environment) or run any other command are left to run as configured.
+pub fn cluster_of_exec(command: &str, args: &[String], env: &[(String, String)]) -> Option<(String, Option<String>)> {
     let program = std::path::Path::new(command).file_name()?.to_str()?;
     if program != "aws" || !args.windows(2).any(|w| w[0] == "eks" && w[1] == "get-token") {
         return None;
@@ -82,11 +85,16 @@ pub fn cluster_of_exec(command: &str, args: &[String]) -> Option<(String, Option
             None => None,
         })
     };
-    if value("--role-arn").is_some() {
+    let region_var = |name: &str| matches!(name, "AWS_REGION" | "AWS_DEFAULT_REGION");
+    if value("--role-arn").is_some()
+        || value("--profile").is_some()
+        || env.iter().any(|(name, _)| name.starts_with("AWS_") && !region_var(name))
+    {
         return None;
     }
     let cluster = value("--cluster-name").or_else(|| value("--cluster-id"))?;
-    Some((cluster, value("--region")))
+    let region = value("--region").or_else(|| env.iter().find(|(n, _)| region_var(n)).map(|(_, v)| v.clone()));
+    Some((cluster, region))
 }
 
 /// Tokens for one EKS cluster, from the credentials of an [`Aws`] connection, made anew every
@@ -205,19 +213,24 @@ mod tests {
     #[test]
     fn the_aws_cli_exec_entry_is_recognised_and_others_are_left_alone() {
         let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let none: &[(String, String)] = &[];
+        let of = |command: &str, a: &str, env: &[(String, String)]| cluster_of_exec(command, &args(a), env);
+        let region = [("AWS_REGION".to_string(), "us-west-2".to_string())];
+        let profile = [("AWS_PROFILE".to_string(), "ops".to_string())];
         assert_eq!(
-            cluster_of_exec("aws", &args("--region eu-west-1 eks get-token --cluster-name prod --output json")),
+            of("aws", "--region eu-west-1 eks get-token --cluster-name prod --output json", none),
             Some(("prod".into(), Some("eu-west-1".into())))
         );
+        assert_eq!(of("/usr/local/bin/aws", "eks get-token --cluster-name=prod", none), Some(("prod".into(), None)));
         assert_eq!(
-            cluster_of_exec("/usr/local/bin/aws", &args("eks get-token --cluster-name=prod")),
-            Some(("prod".into(), None))
+            of("aws", "eks get-token --cluster-name prod", &region),
+            Some(("prod".into(), Some("us-west-2".into())))
         );
-        assert_eq!(
-            cluster_of_exec("aws", &args("eks get-token --cluster-name prod --role-arn arn:aws:iam::1:role/x")),
-            None
-        );
-        assert_eq!(cluster_of_exec("aws-iam-authenticator", &args("token -i prod")), None);
-        assert_eq!(cluster_of_exec("aws", &args("sts get-caller-identity")), None);
+        // Another identity than the default chain's: the command runs as configured.
+        assert_eq!(of("aws", "eks get-token --cluster-name prod --role-arn arn:aws:iam::1:role/x", none), None);
+        assert_eq!(of("aws", "--profile ops eks get-token --cluster-name prod", none), None);
+        assert_eq!(of("aws", "eks get-token --cluster-name prod", &profile), None);
+        assert_eq!(of("aws-iam-authenticator", "token -i prod", none), None);
+        assert_eq!(of("aws", "sts get-caller-identity", none), None);
     }
 }

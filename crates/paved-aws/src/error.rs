@@ -72,56 +72,102 @@ impl ErrorContext {
                 )),
             };
         }
+        // No SDK error is kept as a source: a response it holds may carry a secret's body.
+        let unknown = "the call may or may not have taken effect: look again (provisioning is idempotent) before retrying by hand";
         match &err {
             SdkError::TimeoutError(_) => Error::Timeout {
                 backend,
                 operation: doing.to_string(),
                 after: self.timeout,
-                hint: Some(format!("{} did not answer in time; check the network, or raise [aws] timeout_seconds", endpoint())),
+                hint: Some(format!(
+                    "{} did not answer in time (check the network, or raise [aws] timeout_seconds); {unknown}",
+                    endpoint()
+                )),
+            },
+            SdkError::DispatchFailure(d) if !d.is_timeout() && !d.is_other() => Error::Unavailable {
+                backend,
+                message: format!("could not {doing}: {} cannot be reached ({})", endpoint(), chain(&err)),
+                hint: Some(
+                    "check the endpoint (AWS_ENDPOINT_URL), the region and the network; the request was not delivered"
+                        .into(),
+                ),
+                source: None,
             },
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Error::Unavailable {
                 backend,
-                message: format!("could not {doing}: {} cannot be reached ({})", endpoint(), chain(&err)),
-                hint: Some("check the endpoint (AWS_ENDPOINT_URL), the region and the network; nothing was changed by this call".into()),
-                source: Some(Box::new(err)),
+                message: format!("could not {doing}: no usable answer from {} ({})", endpoint(), chain(&err)),
+                hint: Some(unknown.into()),
+                source: None,
             },
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().unwrap_or("error").to_string();
                 let message = format!("could not {doing}: {code}: {}", e.message().unwrap_or("no message"));
+                let denied = |hint: String| Error::Denied {
+                    backend: backend.clone(),
+                    message: message.clone(),
+                    hint: Some(hint),
+                };
+                let unavailable = |hint: &str| Error::Unavailable {
+                    backend: backend.clone(),
+                    message: message.clone(),
+                    hint: Some(hint.into()),
+                    source: None,
+                };
+                let failed = |hint: &str| Error::Backend {
+                    backend: backend.clone(),
+                    message: message.clone(),
+                    hint: Some(hint.into()),
+                    source: None,
+                };
                 match code.as_str() {
                     "ExpiredToken" | "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException"
-                    | "InvalidSignatureException" | "SignatureDoesNotMatch" | "AuthFailure" => Error::Denied {
-                        backend,
-                        message,
-                        hint: Some(format!(
-                            "the credentials (from {}) are expired or not valid; refresh them (e.g. `aws sso login`)",
-                            self.credentials
-                        )),
+                    | "InvalidSignatureException" | "SignatureDoesNotMatch" | "AuthFailure" => denied(format!(
+                        "the credentials (from {}) are expired or not valid; refresh them (e.g. `aws sso login`)",
+                        self.credentials
+                    )),
+                    "RequestExpired" | "RequestTimeTooSkewed" => {
+                        denied("this machine's clock is off: signed requests are valid for minutes; sync the clock (NTP)".into())
+                    }
+                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" => {
+                        denied("grant the permission to the role paved runs as (README: \"IAM permissions\")".into())
+                    }
+                    "Throttling" | "ThrottlingException" | "Throttled" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+                        unavailable("AWS throttled the calls after every retry; try again later or raise [aws] max_attempts")
+                    }
+                    "InvalidParameterValue" | "InvalidParameterCombination" | "InvalidParameterException" | "InvalidParameter"
+                    | "ValidationException" | "ValidationError" => Error::InvalidInput {
+                        field: "paved.toml".into(),
+                        value: String::new(),
+                        reason: message.clone(),
+                        hint: Some(
+                            "check the settings of the database server or [aws] (engine_version, sizes' instance_class, kms_key_id, …) against what the region offers".into(),
+                        ),
                     },
-                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => Error::Denied {
-                        backend,
-                        message,
-                        hint: Some("grant the permission to the role paved runs as (README: \"IAM permissions\")".into()),
-                    },
-                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => {
-                        Error::Unavailable {
-                            backend,
-                            message,
-                            hint: Some("AWS throttled the calls after every retry; try again later or raise [aws] max_attempts".into()),
-                            source: None,
+                    "InvalidDBInstanceState" | "InvalidDBInstanceStateFault" | "InvalidDBClusterStateFault" | "InvalidDBClusterState" => {
+                        Error::Conflict {
+                            what: backend.clone(),
+                            message: message.clone(),
+                            hint: Some("the database is busy (being created, modified or deleted); ask again when it is available".into()),
                         }
                     }
-                    _ if service.raw().status().as_u16() >= 500 => Error::Unavailable {
-                        backend,
-                        message,
-                        hint: Some("the service failed after every retry; try again later".into()),
-                        source: None,
-                    },
-                    _ => Error::Backend { backend, message, hint: None, source: None },
+                    "InstanceQuotaExceeded" | "StorageQuotaExceeded" | "DBClusterQuotaExceededFault" | "SnapshotQuotaExceeded"
+                    | "LimitExceededException" | "LimitExceeded" => {
+                        failed("an account quota is reached; remove what is unused or ask AWS for a higher quota (Service Quotas)")
+                    }
+                    "KMSKeyNotAccessibleFault" | "EncryptionFailure" | "DecryptionFailure" | "KMSKeyNotAccessible" => failed(
+                        "the KMS key cannot be used: check kms_key_id, that the key is enabled, and that its policy lets the role paved runs as use it",
+                    ),
+                    _ if service.raw().status().as_u16() >= 500 => unavailable("the service failed after every retry; try again later"),
+                    _ => failed("see the service's message above"),
                 }
             }
-            _ => Error::Backend { backend, message: format!("could not {doing}: {}", chain(&err)), hint: None, source: None },
+            _ => Error::Backend {
+                backend,
+                message: format!("could not {doing}: {}", chain(&err)),
+                hint: None,
+                source: None,
+            },
         }
     }
 }

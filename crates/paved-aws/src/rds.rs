@@ -304,6 +304,11 @@ impl DbProvisioner for RdsProvisioner {
         self.check_owner(&instance, request).await?;
         let rds = self.rds().await?;
         if instance.db_instance_status() != Some("deleting") {
+            if !options.drop_data
+                && state_of(instance.db_instance_status().unwrap_or_default()) == DatabaseState::Failed
+            {
+                return Err(no_snapshot(&id, instance.db_instance_status().unwrap_or_default()));
+            }
             if instance.deletion_protection() == Some(true) {
                 if !options.force {
                     return Err(protected(&id));
@@ -346,6 +351,15 @@ pub(crate) fn protected(id: &str) -> Error {
         hint: Some(
             "remove it with `force` (paved turns the protection off first), or turn the protection off yourself".into(),
         ),
+    }
+}
+
+/// The error for a database in a state where AWS takes no final snapshot.
+pub(crate) fn no_snapshot(id: &str, status: &str) -> Error {
+    Error::Conflict {
+        what: format!("database {id}"),
+        message: format!("it is {status}, and AWS takes no final snapshot of a database in that state"),
+        hint: Some("remove it with `drop_data` (its data is lost; take a snapshot first if AWS allows one), or repair it first".into()),
     }
 }
 

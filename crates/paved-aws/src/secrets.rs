@@ -102,24 +102,39 @@ impl SecretsManagerStore {
         parse_map(name, SecretString::from(text.to_string()))
     }
 
-    /// The number of the current version of `name`, whether it is scheduled for deletion, or
-    /// `None` when there is no such secret.
-    async fn current(&self, name: &str) -> Result<Option<(u64, bool)>> {
+    /// The highest version number `name` has had (paved's numbers, or the count of versions
+    /// for a secret others wrote), whether it is scheduled for deletion, or `None` when there
+    /// is no such secret. Every version counts, deprecated ones included, so a number is never
+    /// given twice: not after a rotation, a rollback of `AWSCURRENT`, or versions written by
+    /// others.
+    async fn last_version(&self, name: &str) -> Result<Option<(u64, bool)>> {
         let sm = self.sm().await?;
-        match sm.describe_secret().secret_id(name).send().await {
-            Ok(out) => {
-                let versions = out.version_ids_to_stages();
-                let current =
-                    versions.into_iter().flatten().find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"));
-                let number = current
-                    .and_then(|(id, _)| version_number(id))
-                    // Not numbered by paved: count the versions the secret keeps.
-                    .unwrap_or_else(|| versions.map_or(0, |v| v.len() as u64));
-                Ok(Some((number, out.deleted_date().is_some())))
+        let deleted = match sm.describe_secret().secret_id(name).send().await {
+            Ok(out) => out.deleted_date().is_some(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(self.client.fail(&format!("look up AWS Secrets Manager secret {name}"), e)),
+        };
+        let (mut highest, mut count) = (0u64, 0u64);
+        let mut token: Option<String> = None;
+        loop {
+            let mut call = sm.list_secret_version_ids().secret_id(name).include_deprecated(true).max_results(100);
+            if let Some(t) = &token {
+                call = call.next_token(t);
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-            Err(e) => Err(self.client.fail(&format!("look up AWS Secrets Manager secret {name}"), e)),
+            let out = call
+                .send()
+                .await
+                .map_err(|e| self.client.fail(&format!("list the versions of AWS Secrets Manager secret {name}"), e))?;
+            for v in out.versions() {
+                count += 1;
+                highest = highest.max(v.version_id().and_then(version_number).unwrap_or(0));
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
         }
+        Ok(Some((highest.max(count), deleted)))
     }
 }
 
@@ -138,7 +153,7 @@ impl SecretStore for SecretsManagerStore {
         let body = to_json(&data);
         let sm = self.sm().await?;
         let settings = &self.client.aws().settings().secrets;
-        let (number, deleted) = match self.current(path).await? {
+        let (number, deleted) = match self.last_version(path).await? {
             Some(found) => found,
             None => {
                 let mut create = sm

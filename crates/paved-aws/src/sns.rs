@@ -38,10 +38,21 @@ impl Notifier for SnsNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<()> {
-        let sns = self.client.get(aws_sdk_sns::Client::new).await?;
+        // The topic's own region (`arn:aws:sns:REGION:ACCOUNT:NAME`), whatever [aws] region says.
+        let region = self.topic_arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_string);
+        let sns = self
+            .client
+            .get(|config| {
+                let mut builder = aws_sdk_sns::config::Builder::from(config);
+                if let Some(r) = region {
+                    builder = builder.region(aws_sdk_sns::config::Region::new(r));
+                }
+                aws_sdk_sns::Client::from_conf(builder.build())
+            })
+            .await?;
         let text = notification.text();
         let subject: String =
-            text.lines().next().unwrap_or("paved").chars().filter(|c| !c.is_control()).take(100).collect();
+            text.lines().next().unwrap_or("paved").chars().filter(|c| !c.is_control()).take(99).collect();
         let attribute = |value: &str| MessageAttributeValue::builder().data_type("String").string_value(value).build();
         let mut publish = sns.publish().topic_arn(&self.topic_arn).message(&text).subject(subject);
         for (name, value) in [

@@ -58,7 +58,7 @@ where
                     backend: backend.into(),
                     message: format!("{what} is {status}"),
                     hint: Some(
-                        "see its events in the AWS console; deprovision it and provision again once fixed".into(),
+                        "see its events in the AWS console; remove it (deprovisioning with `drop_data`: AWS takes no snapshot of a failed database) and provision again".into(),
                     ),
                     source: None,
                 });

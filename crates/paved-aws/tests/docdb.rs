@@ -66,14 +66,18 @@ async fn a_mongodb_request_makes_a_tagged_encrypted_cluster_and_an_instance_and_
         .output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&cid2, "available", false)).build())
         .repeatedly()
         .build();
-    let inst = instance.clone();
+    let (inst, of) = (instance.clone(), id.clone());
     let describe_instances = mock!(Client::describe_db_instances)
         .sequence()
         .error(|| DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build()))
         .output(move || {
             DescribeDbInstancesOutput::builder()
                 .db_instances(
-                    DbInstance::builder().db_instance_identifier(&inst).db_instance_status("available").build(),
+                    DbInstance::builder()
+                        .db_instance_identifier(&inst)
+                        .db_cluster_identifier(&of)
+                        .db_instance_status("available")
+                        .build(),
                 )
                 .build()
         })
@@ -145,8 +149,23 @@ async fn a_protected_cluster_is_refused_unless_forced_and_then_keeps_a_final_sna
         .error(|| DescribeDBClustersError::DbClusterNotFoundFault(DbClusterNotFoundFault::builder().build()))
         .repeatedly()
         .build();
+    let (inst, of) = (naming::instance_identifier(&r), id.clone());
     let describe_instances = mock!(Client::describe_db_instances)
-        .then_error(|| DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build()));
+        .sequence()
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier(&inst)
+                        .db_cluster_identifier(&of)
+                        .db_instance_status("available")
+                        .build(),
+                )
+                .build()
+        })
+        .error(|| DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build()))
+        .repeatedly()
+        .build();
     let rt = r.clone();
     let list_tags = mock!(Client::list_tags_for_resource)
         .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(tags(&rt))).build());
@@ -180,7 +199,34 @@ async fn a_protected_cluster_is_refused_unless_forced_and_then_keeps_a_final_sna
     assert_eq!(modify.num_calls(), 1);
     let deleted = deleted.lock().unwrap().clone();
     assert!(deleted.starts_with(&format!("{id} skip=Some(false) snapshot={id}-final-")), "{deleted}");
+    assert_eq!(delete_instance.num_calls(), 1, "the instance goes before its cluster");
     // Postgres is not DocumentDB's.
     let pg = DatabaseRequest::new("payments", "ledger", "postgres", "dev", "small").unwrap();
     assert!(p.provision(&pg).await.unwrap_err().hint().unwrap().contains("aws-rds"));
+}
+
+#[tokio::test]
+async fn a_cluster_paved_did_not_tag_for_this_request_is_never_adopted_or_deleted() {
+    let r = request("dev");
+    let id = naming::identifier(&r);
+    let other = DatabaseRequest::new("billing", "ledger", "mongodb", "dev", "small").unwrap();
+    let a = id.clone();
+    let describe_clusters = mock!(Client::describe_db_clusters)
+        .then_output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&a, "available", false)).build());
+    // Another team's tags on a cluster with this request's identifier.
+    let list_tags = mock!(Client::list_tags_for_resource)
+        .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(tags(&other))).build());
+    let create = mock!(Client::create_db_cluster).then_output(|| CreateDbClusterOutput::builder().build());
+    let delete = mock!(Client::delete_db_cluster).then_output(|| DeleteDbClusterOutput::builder().build());
+    let client = mock_client!(aws_sdk_docdb, RuleMode::MatchAny, [&describe_clusters, &list_tags, &create, &delete]);
+    let p = provisioner(client);
+    for e in [
+        p.provision(&r).await.unwrap_err(),
+        p.status(&r).await.unwrap_err(),
+        p.deprovision_with(&r, &DeprovisionOptions::new().drop_data(true).force(true)).await.unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        assert!(e.to_string().contains("never adopted") && e.to_string().contains("team billing"), "{e}");
+    }
+    assert_eq!(create.num_calls() + delete.num_calls(), 0);
 }

@@ -133,8 +133,7 @@ async fn an_instance_paved_did_not_tag_is_never_adopted_or_deleted() {
     let p = rds(&moto, AwsDbServerSettings::default()).await;
     let ours = request("ledger", "dev");
     let id = paved_aws::naming::identifier(&ours);
-    // Someone made an instance with exactly that identifier, untagged; another with the tags
-    // of another team.
+    // Someone made an instance with exactly that identifier, untagged.
     boto3(
         &moto,
         &format!(
@@ -159,6 +158,25 @@ print(json.dumps([i["DBInstanceStatus"], i["MasterUsername"]]))"#
         ),
     );
     assert_eq!(seen, serde_json::json!(["available", "someone"]));
+    // Another team's instance under this request's identifier (tags of team billing): refused
+    // too, naming whose it is.
+    let theirs = request("reports", "dev");
+    let id = paved_aws::naming::identifier(&theirs);
+    boto3(
+        &moto,
+        &format!(
+            r#"boto3.client("rds").create_db_instance(DBInstanceIdentifier="{id}", DBInstanceClass="db.t4g.micro", Engine="postgres",
+  MasterUsername="someone", ManageMasterUserPassword=True, AllocatedStorage=20,
+  Tags=[{{"Key": "managed-by", "Value": "paved"}}, {{"Key": "paved.dev/team", "Value": "billing"}},
+        {{"Key": "paved.dev/service", "Value": "reports"}}, {{"Key": "paved.dev/environment", "Value": "dev"}}])
+print("{{}}")"#
+        ),
+    );
+    let e = p.deprovision_with(&theirs, &DeprovisionOptions::new().drop_data(true)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("team billing, service reports"), "{e}");
+    let count = boto3(&moto, r#"print(len(boto3.client("rds").describe_db_instances()["DBInstances"]))"#);
+    assert_eq!(count, 2, "nothing was deleted");
 }
 
 #[tokio::test]

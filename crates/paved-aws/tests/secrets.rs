@@ -62,9 +62,26 @@ print("{}")"#,
     let read = store.get("payments/from-boto3").await.unwrap();
     assert_eq!(read["password"].expose_secret(), "b-2");
     assert_eq!(read["port"].expose_secret(), "5432");
-    // A boto3 secret has uuid versions: paved still numbers the next one above them.
+    // A boto3 secret has uuid versions: paved numbers the next one above their count.
     let next = store.put("payments/from-boto3", map(&[("password", "p-3")])).await.unwrap();
-    assert!(next >= 3, "{next}");
+    assert_eq!(next, 3);
+    // A rotation after paved's version 3 (a uuid version), then AWSCURRENT rolled back to it:
+    // paved's next number is still above every version the secret ever had.
+    boto3(
+        &moto,
+        r#"sm = boto3.client("secretsmanager")
+sm.put_secret_value(SecretId="payments/from-boto3", SecretString=json.dumps({"password": "rotated"}))
+vs = sm.list_secret_version_ids(SecretId="payments/from-boto3", IncludeDeprecated=True)["Versions"]
+cur = [v["VersionId"] for v in vs if "AWSCURRENT" in v.get("VersionStages", [])][0]
+sm.update_secret_version_stage(SecretId="payments/from-boto3", VersionStage="AWSCURRENT",
+  MoveToVersionId="paved-v00000000000000000000000003", RemoveFromVersionId=cur)
+print("{}")"#,
+    );
+    let next = store.put("payments/from-boto3", map(&[("password", "p-5")])).await.unwrap();
+    assert_eq!(next, 5, "four versions so far");
+    assert_eq!(store.get("payments/from-boto3").await.unwrap()["password"].expose_secret(), "p-5");
+    let pinned: SecretRef = "aws-sm://payments/from-boto3#password?version=3".parse().unwrap();
+    assert_eq!(store.get_ref(&pinned).await.unwrap()["password"].expose_secret(), "p-3");
     for (name, what) in [("payments/binary", "binary"), ("payments/plain", "not JSON")] {
         let e = store.get(name).await.unwrap_err();
         let text = format!("{e} {e:?}");

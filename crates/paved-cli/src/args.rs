@@ -206,7 +206,7 @@ pub(crate) enum Command {
   paved secrets get secret/payments/db"
     )]
     Secrets(crate::secrets_cmd::SecretsCommand),
-    /// Self-service databases: provision, status, deprovision (Vault database secrets engine).
+    /// Self-service databases: provision, status, deprovision (Vault database secrets engine, AWS RDS, DocumentDB).
     #[command(
         subcommand,
         after_help = "Examples:

@@ -155,6 +155,15 @@ print(json.dumps({{"instances": [(x["DBInstanceIdentifier"], x["DBInstanceStatus
     assert_eq!(left[0], 0, "{left}");
     assert_eq!(left[1], 0, "{left}");
     assert_eq!(left[2].as_array().unwrap().len(), 1, "{left}");
+    // The connection info is gone too.
+    let info = bao
+        .command()
+        .args(["kv", "get", "-format=json", "secret/database/payments/payment-service/staging"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(!info.status.success() || text.contains("\"deletion_time\": \"2"), "{text}");
+    assert!(!text.contains("paved_admin"), "{text}");
 }
 
 #[test]

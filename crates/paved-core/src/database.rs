@@ -427,26 +427,7 @@ impl Platform {
         server: &DatabaseServer,
         info: &DatabaseInfo,
     ) -> Result<Option<String>> {
-        let chosen = match server.connection_info {
-            Some(scheme) => Some(self.secrets.iter().find(|(s, _)| *s == scheme).ok_or_else(|| {
-                Error::invalid(
-                    "connection_info",
-                    scheme.as_str(),
-                    format!(
-                        "database server {} keeps connection info in {}, and no such secret store is configured",
-                        server.name,
-                        scheme.as_str()
-                    ),
-                    Some(format!(
-                        "configure the {} store, or name another in [databases.{}] connection_info",
-                        scheme.as_str(),
-                        server.name
-                    )),
-                )
-            })?),
-            None => self.secrets.iter().find(|(s, _)| *s == SecretScheme::Vault).or(self.secrets.first()),
-        };
-        let Some((_, store)) = chosen else {
+        let Some(store) = self.connection_info_store(server)? else {
             self.progress(Step::Secrets, || {
                 "no secret store configured: the connection info is only in this answer".to_string()
             });
@@ -465,6 +446,36 @@ impl Platform {
             source: Some(Box::new(e)),
         })?;
         Ok(Some(path))
+    }
+
+    /// The secret store of a server's connection info: the one its `connection_info` names
+    /// (an error when it is not configured), else Vault, else the first store, else none.
+    fn connection_info_store(&self, server: &DatabaseServer) -> Result<Option<&Arc<dyn crate::backend::SecretStore>>> {
+        match server.connection_info {
+            Some(scheme) => match self.secrets.iter().find(|(s, _)| *s == scheme) {
+                Some((_, store)) => Ok(Some(store)),
+                None => Err(Error::invalid(
+                    "connection_info",
+                    scheme.as_str(),
+                    format!(
+                        "database server {} keeps connection info in {}, and no such secret store is configured",
+                        server.name,
+                        scheme.as_str()
+                    ),
+                    Some(format!(
+                        "configure the {} store, or name another in [databases.{}] connection_info",
+                        scheme.as_str(),
+                        server.name
+                    )),
+                )),
+            },
+            None => Ok(self
+                .secrets
+                .iter()
+                .find(|(s, _)| *s == SecretScheme::Vault)
+                .or(self.secrets.first())
+                .map(|(_, s)| s)),
+        }
     }
 
     /// The state of the database of a request.
@@ -497,6 +508,17 @@ impl Platform {
         self.check_database_action(crate::policy::Action::DeprovisionDatabase, request).await?;
         server.provisioner.deprovision_with(request, options).await?;
         let mut warnings = Vec::new();
+        // The connection info the platform wrote (a provisioner that keeps it removes it
+        // itself; then there is nothing left here).
+        if let Ok(Some(store)) = self.connection_info_store(&server) {
+            let path = connection_info_path(request);
+            match store.delete(&path).await {
+                Err(e) if e.kind() != crate::error::ErrorKind::NotFound => {
+                    warnings.push(format!("the connection info at {path} could not be removed: {e}"));
+                }
+                _ => {}
+            }
+        }
         if let Some(monitor) = &self.database_monitor
             && let Err(w) = best_effort(monitor.as_ref(), self.notify_timeout, "remove the monitoring of", async {
                 monitor.unwatch(request, &server.name).await

@@ -76,7 +76,7 @@ async fn an_aws_eks_get_token_exec_entry_is_replaced_by_the_token_source() {
     let source = Arc::new(Counting(AtomicUsize::new(0)));
     let asked = Arc::new(Mutex::new(Vec::new()));
     let (give, record) = (source.clone(), asked.clone());
-    let replace: ExecReplacement = Arc::new(move |command: &str, args: &[String]| {
+    let replace: ExecReplacement = Arc::new(move |command: &str, args: &[String], _env: &[(String, String)]| {
         record.lock().unwrap().push(format!("{command} {}", args.join(" ")));
         Some(give.clone() as Arc<dyn TokenSource>)
     });
@@ -105,8 +105,57 @@ async fn a_token_source_replaces_the_users_own_token() {
     // Without a source, and an exec entry nobody replaces, the kubeconfig's own token is used.
     let (port, seen) = api_server();
     let path = kubeconfig(dir.path(), port, "    token: static-token-of-the-kubeconfig\n");
-    let never: ExecReplacement = Arc::new(|_: &str, _: &[String]| None);
+    let never: ExecReplacement = Arc::new(|_: &str, _: &[String], _: &[(String, String)]| None);
     let client = Connection::kubeconfig(Some(path), None).replace_exec(never).client_now().await.unwrap();
     client.apiserver_version().await.unwrap();
     assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer static-token-of-the-kubeconfig"]);
+}
+
+/// A source that fails once, then works.
+struct FlakyOnce(AtomicUsize);
+
+#[async_trait]
+impl TokenSource for FlakyOnce {
+    async fn token(&self) -> paved_core::Result<SecretString> {
+        match self.0.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(paved_core::Error::unavailable("eks", "no credentials (test)", None)),
+            n => Ok(SecretString::from(format!("k8s-aws-v1.token-{n}"))),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_token_fails_one_request_and_the_next_asks_again() {
+    let (port, seen) = api_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = kubeconfig(dir.path(), port, "    token: static\n");
+    let client = Connection::kubeconfig(Some(path), None)
+        .token_source(Arc::new(FlakyOnce(AtomicUsize::new(0))))
+        .client_now()
+        .await
+        .unwrap();
+    let e = client.apiserver_version().await.unwrap_err();
+    assert!(format!("{e:?}").contains("no credentials (test)"), "{e:?}");
+    client.apiserver_version().await.expect("the client is not broken for good");
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer k8s-aws-v1.token-1"]);
+}
+
+#[tokio::test]
+async fn a_bare_user_takes_the_configured_source_and_a_user_with_credentials_keeps_them() {
+    let source = || Arc::new(Counting(AtomicUsize::new(3))) as Arc<dyn TokenSource>;
+    let dir = tempfile::tempdir().unwrap();
+    // Only the server and its CA: the configured source authenticates.
+    let (port, seen) = api_server();
+    let path = kubeconfig(dir.path(), port, "    {}\n");
+    let client =
+        Connection::kubeconfig(Some(path), None).token_source_for_bare_user(source()).client_now().await.unwrap();
+    client.apiserver_version().await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer k8s-aws-v1.token-3"]);
+    // A user with a token of its own keeps it: a setting from a repository cannot swap it.
+    let (port, seen) = api_server();
+    let path = kubeconfig(dir.path(), port, "    token: restricted-user\n");
+    let client =
+        Connection::kubeconfig(Some(path), None).token_source_for_bare_user(source()).client_now().await.unwrap();
+    client.apiserver_version().await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer restricted-user"]);
 }

@@ -181,18 +181,19 @@ impl Assembly {
             use crate::aws::{Aws, AwsSettings, EksTokens};
             let settings = AwsSettings::from_org_config(&self.config)?;
             let aws = Aws::with_lookup(settings.clone(), self.lookup.clone());
+            let mut connection = connection;
+            // From paved.toml: only for a kubeconfig user without credentials of its own, so a
+            // repository cannot trade a restricted user for the pipeline's AWS identity.
             if let Some(eks) = &settings.eks {
-                return Ok(connection.token_source(Arc::new(eks::Tokens(EksTokens::new(
-                    aws,
-                    &eks.cluster,
-                    eks.region.clone(),
-                )))));
+                let tokens = EksTokens::new(aws.clone(), &eks.cluster, eks.region.clone());
+                connection = connection.token_source_for_bare_user(Arc::new(eks::Tokens(tokens)));
             }
-            let replace: paved_kube::live::ExecReplacement = Arc::new(move |command: &str, args: &[String]| {
-                let (cluster, region) = crate::aws::eks::cluster_of_exec(command, args)?;
-                Some(Arc::new(eks::Tokens(EksTokens::new(aws.clone(), cluster, region)))
-                    as Arc<dyn paved_kube::live::TokenSource>)
-            });
+            let replace: paved_kube::live::ExecReplacement =
+                Arc::new(move |command: &str, args: &[String], env: &[(String, String)]| {
+                    let (cluster, region) = crate::aws::eks::cluster_of_exec(command, args, env)?;
+                    let tokens = EksTokens::new(aws.clone(), cluster, region);
+                    Some(Arc::new(eks::Tokens(tokens)) as Arc<dyn paved_kube::live::TokenSource>)
+                });
             return Ok(connection.replace_exec(replace));
         }
         #[cfg(not(feature = "aws"))]
@@ -382,19 +383,27 @@ mod backends {
             })
         }
 
-        /// The store notifier secrets are read from: Vault when configured, else AWS Secrets
-        /// Manager.
+        /// The store notifier secrets are read from: each reference from the store of its
+        /// scheme (Vault, AWS Secrets Manager).
         #[cfg(feature = "notify")]
         pub(super) fn default_store(&self) -> Option<Arc<dyn SecretStore>> {
+            let mut stores: Vec<(crate::SecretScheme, Arc<dyn SecretStore>)> = Vec::new();
             #[cfg(feature = "vault")]
             if let Some(v) = &self.vault {
-                return Some(Arc::new(v.clone()));
+                stores.push((crate::SecretScheme::Vault, Arc::new(v.clone())));
             }
             #[cfg(feature = "aws")]
             if let Some(aws) = &self.aws {
-                return Some(Arc::new(crate::aws::SecretsManagerStore::new(aws.clone())));
+                stores.push((
+                    crate::SecretScheme::AwsSecretsManager,
+                    Arc::new(crate::aws::SecretsManagerStore::new(aws.clone())),
+                ));
             }
-            None
+            match stores.len() {
+                0 => None,
+                1 => stores.pop().map(|(_, s)| s),
+                _ => Some(Arc::new(ByScheme(stores))),
+            }
         }
 
         /// Registers the AWS parts that are not database servers: the Secrets Manager store,
@@ -501,6 +510,37 @@ mod backends {
                 builder = builder.database_server(entry);
             }
             Ok(builder)
+        }
+    }
+
+    /// Several stores as one: a reference is read from the store of its scheme; paths (no
+    /// scheme) go to the first store.
+    #[cfg(feature = "notify")]
+    struct ByScheme(Vec<(crate::SecretScheme, Arc<dyn SecretStore>)>);
+
+    #[cfg(feature = "notify")]
+    #[async_trait::async_trait]
+    impl SecretStore for ByScheme {
+        fn name(&self) -> &str {
+            self.0[0].1.name()
+        }
+        async fn get(&self, path: &str) -> Result<crate::SecretMap> {
+            self.0[0].1.get(path).await
+        }
+        async fn put(&self, path: &str, data: crate::SecretMap) -> Result<u64> {
+            self.0[0].1.put(path, data).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+            self.0[0].1.list(prefix).await
+        }
+        async fn delete(&self, path: &str) -> Result<()> {
+            self.0[0].1.delete(path).await
+        }
+        async fn get_ref(&self, reference: &crate::SecretRef) -> Result<crate::SecretMap> {
+            match self.0.iter().find(|(scheme, _)| *scheme == reference.scheme()) {
+                Some((_, store)) => store.get_ref(reference).await,
+                None => self.0[0].1.get_ref(reference).await,
+            }
         }
     }
 

@@ -21,10 +21,11 @@ pub trait TokenSource: Send + Sync + 'static {
     async fn token(&self) -> Result<SecretString>;
 }
 
-/// Decides from a kubeconfig user's `exec` entry (command and arguments) whether paved issues
-/// the token itself, and with which source (`aws eks get-token --cluster-name NAME` → an EKS
-/// token source).
-pub type ExecReplacement = Arc<dyn Fn(&str, &[String]) -> Option<Arc<dyn TokenSource>> + Send + Sync>;
+/// Decides from a kubeconfig user's `exec` entry (command, arguments, environment) whether
+/// paved issues the token itself, and with which source (`aws eks get-token --cluster-name NAME`
+/// → an EKS token source). Answer `None` to run the command as configured.
+pub type ExecReplacement =
+    Arc<dyn Fn(&str, &[String], &[(String, String)]) -> Option<Arc<dyn TokenSource>> + Send + Sync>;
 
 /// How long a token is reused before the source is asked again.
 const REUSE: Duration = Duration::from_secs(60);
@@ -49,67 +50,91 @@ impl<S> tower_layer::Layer<S> for BearerLayer {
     type Service = Bearer<S>;
 
     fn layer(&self, inner: S) -> Bearer<S> {
-        Bearer { inner, source: self.source.clone(), cached: self.cached.clone(), pending: None }
+        Bearer { inner, source: self.source.clone(), cached: self.cached.clone(), pending: None, failed: None }
     }
 }
 
 /// The service of [`BearerLayer`]: readiness waits for a fresh token, then the request gets it.
+/// A failed fetch fails the next request (never readiness: kube's `Buffer` would keep that
+/// error for good), and the next readiness asks the source again; a 401 answer drops the
+/// cached token.
 pub(crate) struct Bearer<S> {
     inner: S,
     source: Arc<dyn TokenSource>,
     cached: Cached,
     pending: Option<Pending>,
+    failed: Option<paved_core::Error>,
 }
 
 impl<S> Bearer<S> {
-    fn fresh(&self) -> Option<HeaderValue> {
+    fn fresh(&self) -> bool {
         let cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cached.as_ref().filter(|(_, at)| at.elapsed() < REUSE).map(|(v, _)| v.clone())
+        cached.as_ref().is_some_and(|(_, at)| at.elapsed() < REUSE)
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl<S> tower_service::Service<Request<Body>> for Bearer<S>
+impl<S, B> tower_service::Service<Request<Body>> for Bearer<S>
 where
-    S: tower_service::Service<Request<Body>>,
+    S: tower_service::Service<Request<Body>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<B>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<S::Response, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<http::Response<B>, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
-        loop {
-            if let Some(pending) = self.pending.as_mut() {
-                let token = match pending.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(token) => token,
-                };
-                self.pending = None;
-                let token = token.map_err(|e| Box::new(e) as BoxError)?;
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-                    Box::<dyn std::error::Error + Send + Sync>::from("the token is not a valid header value")
-                })?;
-                value.set_sensitive(true);
-                *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((value, Instant::now()));
+        if self.failed.is_none() && !self.fresh() {
+            let pending = self.pending.get_or_insert_with(|| {
+                let source = self.source.clone();
+                Box::pin(async move { source.token().await })
+            });
+            let token = match pending.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(token) => token,
+            };
+            self.pending = None;
+            let header = token.and_then(|t| {
+                HeaderValue::from_str(&format!("Bearer {}", t.expose_secret())).map_err(|_| {
+                    paved_core::Error::backend(
+                        super::TARGET_NAME,
+                        "the token source gave a token that is not a valid header value",
+                        None,
+                    )
+                })
+            });
+            match header {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((value, Instant::now()));
+                }
+                Err(e) => self.failed = Some(e),
             }
-            if self.fresh().is_some() {
-                return self.inner.poll_ready(cx).map_err(Into::into);
-            }
-            let source = self.source.clone();
-            self.pending = Some(Box::pin(async move { source.token().await }));
         }
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        if let Some(e) = self.failed.take() {
+            return Box::pin(async move { Err(Box::new(e) as BoxError) });
+        }
         let cached =
             self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(v, _)| v.clone());
         if let Some(value) = cached {
             request.headers_mut().insert(AUTHORIZATION, value);
         }
         let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        let cache = self.cached.clone();
+        Box::pin(async move {
+            let response = future.await.map_err(Into::into)?;
+            if response.status() == http::StatusCode::UNAUTHORIZED {
+                *cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+            Ok(response)
+        })
     }
 }

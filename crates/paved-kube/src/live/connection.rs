@@ -28,6 +28,8 @@ pub struct Connection {
 struct Tokens {
     /// Always this source.
     always: Option<std::sync::Arc<dyn TokenSource>>,
+    /// This source for a kubeconfig user without credentials of its own.
+    bare: Option<std::sync::Arc<dyn TokenSource>>,
     /// A source for exec entries it recognises.
     exec: Option<ExecReplacement>,
 }
@@ -86,6 +88,15 @@ impl Connection {
     /// itself (EKS).
     pub fn token_source(mut self, source: std::sync::Arc<dyn TokenSource>) -> Self {
         self.tokens.always = Some(source);
+        self
+    }
+
+    /// Authenticates with a token from `source` when the kubeconfig's user has no credentials
+    /// of its own (no token, certificate, password, exec entry or auth provider): what a
+    /// setting from a repository's configuration may do, since it then cannot trade a
+    /// restricted user for another identity.
+    pub fn token_source_for_bare_user(mut self, source: std::sync::Arc<dyn TokenSource>) -> Self {
+        self.tokens.bare = Some(source);
         self
     }
 
@@ -193,11 +204,18 @@ async fn connect(source: &Source, tokens: &Tokens) -> Result<Connected> {
             let replaced = match (&tokens.exec, &config.auth_info.exec) {
                 (Some(replace), Some(exec)) => {
                     let command = exec.command.clone().unwrap_or_default();
-                    replace(&command, exec.args.as_deref().unwrap_or_default())
+                    let env: Vec<(String, String)> = exec
+                        .env
+                        .iter()
+                        .flatten()
+                        .filter_map(|e| Some((e.get("name")?.clone(), e.get("value")?.clone())))
+                        .collect();
+                    replace(&command, exec.args.as_deref().unwrap_or_default(), &env)
                 }
                 _ => None,
             };
-            client_for(config, description, tokens.always.clone().or(replaced))
+            let bare = tokens.bare.clone().filter(|_| !has_credentials(&config.auth_info));
+            client_for(config, description, tokens.always.clone().or(replaced).or(bare))
         }
     }
 }
@@ -226,6 +244,17 @@ fn kubeconfig_list(list: &std::ffi::OsStr) -> Result<Option<Kubeconfig>> {
     Ok(merged)
 }
 
+/// Whether a kubeconfig user brings credentials of its own.
+fn has_credentials(auth: &kube::config::AuthInfo) -> bool {
+    auth.exec.is_some()
+        || auth.auth_provider.is_some()
+        || auth.token.is_some()
+        || auth.token_file.is_some()
+        || auth.username.is_some()
+        || auth.client_certificate.is_some()
+        || auth.client_certificate_data.is_some()
+}
+
 fn client_for(
     mut config: Config,
     description: String,
@@ -236,9 +265,13 @@ fn client_for(
     let built = match tokens {
         None => Client::try_from(config),
         Some(source) => {
-            // paved's token replaces every credential of the kubeconfig's user.
+            // paved's token replaces every credential of the kubeconfig's user (an auth provider
+            // would overwrite the header, a client certificate would win over it).
             let auth = &mut config.auth_info;
-            (auth.exec, auth.token, auth.token_file, auth.username, auth.password) = (None, None, None, None, None);
+            (auth.exec, auth.auth_provider, auth.token, auth.token_file) = (None, None, None, None);
+            (auth.username, auth.password) = (None, None);
+            (auth.client_certificate, auth.client_certificate_data) = (None, None);
+            (auth.client_key, auth.client_key_data) = (None, None);
             kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&BearerLayer::new(source)).build())
         }
     };
