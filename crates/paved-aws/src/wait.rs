@@ -24,7 +24,7 @@ pub(crate) enum Observed<T> {
 
 /// Polls `observe` every `poll` until the resource reaches `goal`, fails, or `timeout` passes.
 /// Answers the resource (for [`Goal::Available`]) or `None` (for [`Goal::Absent`]). Each change
-/// of status is logged at INFO (the progress a front end shows).
+/// of status is logged at INFO with the target `paved::progress` (the CLI shows it on stderr).
 pub(crate) async fn until<T, F, Fut>(
     backend: &str,
     what: &str,

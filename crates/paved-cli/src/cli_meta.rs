@@ -97,8 +97,22 @@ pub(crate) fn nearest<'a>(typed: &str, candidates: impl Iterator<Item = &'a str>
 }
 
 /// paved's own crates, whose logs `-v` and `PAVED_LOG` turn up (libraries' stay at warnings).
-const PAVED_CRATES: [&str; 8] =
-    ["paved", "paved_core", "paved_kube", "paved_vault", "paved_policy", "paved_metrics", "paved_notify", "paved_cli"];
+const PAVED_CRATES: [&str; 10] = [
+    "paved",
+    "paved_core",
+    "paved_kube",
+    "paved_vault",
+    "paved_aws",
+    "paved_policy",
+    "paved_metrics",
+    "paved_notify",
+    "paved_admission",
+    "paved_cli",
+];
+
+/// Progress of long waits inside a backend (a database becoming available), shown at INFO
+/// unless `-q`.
+const PROGRESS_TARGET: &str = "paved::progress";
 
 /// Logging on stderr, of paved's crates: warnings by default, `-v` debug, `-vv` trace (of
 /// every crate), else the level in `PAVED_LOG` or `RUST_LOG`; `-q` errors only. Other crates
@@ -116,7 +130,10 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => (LevelFilter::DEBUG, LevelFilter::WARN),
         (false, _) => (LevelFilter::TRACE, LevelFilter::TRACE),
     };
-    let filter = PAVED_CRATES.iter().fold(Targets::new().with_default(others), |t, c| t.with_target(*c, own));
+    let mut filter = PAVED_CRATES.iter().fold(Targets::new().with_default(others), |t, c| t.with_target(*c, own));
+    if !quiet {
+        filter = filter.with_target(PROGRESS_TARGET, own.max(LevelFilter::INFO));
+    }
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).without_time();
     let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
 }

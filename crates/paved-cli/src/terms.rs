@@ -36,6 +36,8 @@ pub(crate) const TERMS: &[(&str, &str)] = &[
     ("disable the `service-monitor` component", "`--no-service-monitor`"),
     ("`auto_rollback` false", "`--no-rollback`"),
     ("`force_conflicts`", "`--force-conflicts`"),
+    ("with `force`", "with `--force`"),
+    ("with `drop_data`", "with `--drop-data`"),
     ("the `timeout`", "`--timeout`"),
     ("another `kubeconfig`", "another `--kubeconfig FILE`"),
     ("a `kubeconfig`", "`--kubeconfig FILE`"),

@@ -307,6 +307,18 @@ fn throttling_and_server_errors_are_retried_by_the_sdks_standard_mode() {
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "max_attempts = 3");
         assert!(err.contains("try again later"), "{err}");
     }
+    // Expired credentials: not retried, a denial naming where the credentials came from.
+    let expired = (
+        403,
+        "<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error></ErrorResponse>",
+    );
+    let (url, count) = flaky_endpoint(10, expired);
+    let (code, _, err) =
+        run(paved(dir.path(), &moto, None).env("AWS_ENDPOINT_URL", &url).args(["db", "status"]).args(DB));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "not retried");
+    assert!(err.contains("ExpiredToken") && err.contains("expired or not valid"), "{err}");
+    assert!(err.contains("the environment (AWS_ACCESS_KEY_ID"), "{err}");
 }
 
 #[test]

@@ -177,7 +177,7 @@ impl Assembly {
         let connection =
             paved_kube::live::Connection::kubeconfig(self.kube.kubeconfig.clone(), self.kube.context.clone());
         #[cfg(feature = "aws")]
-        {
+        let connection = {
             use crate::aws::{Aws, AwsSettings, EksTokens};
             let settings = AwsSettings::from_org_config(&self.config)?;
             let aws = Aws::with_lookup(settings.clone(), self.lookup.clone());
@@ -194,9 +194,8 @@ impl Assembly {
                     let tokens = EksTokens::new(aws.clone(), cluster, region);
                     Some(Arc::new(eks::Tokens(tokens)) as Arc<dyn paved_kube::live::TokenSource>)
                 });
-            return Ok(connection.replace_exec(replace));
-        }
-        #[cfg(not(feature = "aws"))]
+            connection.replace_exec(replace)
+        };
         Ok(connection)
     }
 

@@ -13,6 +13,7 @@
 //! | `metrics` (default) | [`metrics`] (`paved-metrics`) | event ledger, DORA, adoption, Prometheus collector |
 //! | `metrics-serve` | | `metrics` plus an HTTP server for `/metrics` |
 //! | `vault` | [`vault`] (`paved-vault`) | Vault / OpenBao KV v2 secret store |
+//! | `aws` | [`aws`] (`paved-aws`) | RDS and DocumentDB databases, the Secrets Manager store, CloudWatch dashboards, SNS notifications, EKS tokens |
 //! | `policy` | [`policy`] (`paved-policy`) | organisation policy as sandboxed WebAssembly components |
 //! | `policy-toolchain` | [`policy`]`::toolchain` | `policy` plus the plugin toolchain driver: builds Rust, Python and JavaScript plugins from source and pins them |
 //! | `notify` | [`notify`] (`paved-notify`) | notifications: Slack-compatible incoming webhooks, a generic JSON webhook |
