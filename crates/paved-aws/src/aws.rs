@@ -142,7 +142,7 @@ impl<C: Clone> Client<C> {
         Client { aws, client: OnceCell::new(), backend }
     }
 
-    /// A client made with `make` from an existing one (tests with `aws-smithy-mocks`).
+    /// A client given ready-made (an application's own).
     pub(crate) fn ready(aws: Aws, backend: &'static str, client: C) -> Self {
         let cell = OnceCell::new();
         cell.set(client).ok();

@@ -1,8 +1,8 @@
 //! [`DocDbProvisioner`]: MongoDB-compatible databases as Amazon DocumentDB clusters (a cluster
 //! and its first instance per team, service and environment).
 //!
-//! moto has no DocumentDB backend: the tests use the SDK's request/response test tooling
-//! (`aws-smithy-mocks`) against the documented API shapes.
+//! moto has no DocumentDB backend: the tests run against a stand-in endpoint that serves the
+//! documented Query API shapes over HTTP (`tests/docdb.rs`).
 
 use async_trait::async_trait;
 use aws_sdk_docdb::types::{DbCluster, Tag};

@@ -1,205 +1,399 @@
-//! `DocDbProvisioner` with the SDK's request/response test tooling (`aws-smithy-mocks`): moto
-//! has no DocumentDB backend, so the responses are the documented API shapes of
-//! `DescribeDBClusters`, `CreateDBCluster`, `CreateDBInstance`, `ListTagsForResource`,
-//! `DeleteDBCluster`. Every request paved sends is checked against what the API documents.
+//! `DocDbProvisioner` against a stand-in DocumentDB endpoint over HTTP: moto has no DocumentDB
+//! backend, so this test serves the documented Query API (`Action=…&Version=2014-10-31`, XML
+//! answers of the documented shapes, the documented error codes) with a small stateful server:
+//! clusters and instances go from `creating` to `available` one look-up later, an instance must
+//! be deleted before its cluster, deletion protection refuses a delete. The real SDK client,
+//! signing and XML parsing run against it. The `DbProvisioner` behaviour suite runs on it too.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_docdb::Client;
-use aws_sdk_docdb::operation::create_db_cluster::CreateDbClusterOutput;
-use aws_sdk_docdb::operation::create_db_instance::CreateDbInstanceOutput;
-use aws_sdk_docdb::operation::delete_db_cluster::DeleteDbClusterOutput;
-use aws_sdk_docdb::operation::delete_db_instance::DeleteDbInstanceOutput;
-use aws_sdk_docdb::operation::describe_db_clusters::{DescribeDBClustersError, DescribeDbClustersOutput};
-use aws_sdk_docdb::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
-use aws_sdk_docdb::operation::list_tags_for_resource::ListTagsForResourceOutput;
-use aws_sdk_docdb::types::error::{DbClusterNotFoundFault, DbInstanceNotFoundFault};
-use aws_sdk_docdb::types::{ClusterMasterUserSecret, DbCluster, DbInstance, Tag};
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use paved_aws::{Aws, AwsDbServerSettings, AwsSettings, DocDbProvisioner, naming};
-use paved_core::{DatabaseRequest, DatabaseState, DbProvisioner, DeprovisionOptions, ErrorKind};
+use paved_aws::{Aws, AwsDbServerSettings, AwsSettings, Credentials, DocDbProvisioner, naming};
+use paved_core::{DatabaseRequest, DatabaseState, DbEngine, DbProvisioner, DeprovisionOptions, ErrorKind};
+use paved_testkit::behavior::db_provisioner::{DbProvisionerHarness, run};
 
-const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:docdb!cluster-1-AbCdEf";
+const ACCOUNT: &str = "123456789012";
 
-fn request(env: &str) -> DatabaseRequest {
-    DatabaseRequest::new("payments", "ledger", "mongodb", env, "small").unwrap()
+#[derive(Debug, Clone)]
+struct Cluster {
+    status: String,
+    protected: bool,
+    tags: Vec<(String, String)>,
+    secret: String,
 }
 
-fn cluster(id: &str, status: &str, protected: bool) -> DbCluster {
-    DbCluster::builder()
-        .db_cluster_identifier(id)
-        .db_cluster_arn(format!("arn:aws:rds:us-east-1:123456789012:cluster:{id}"))
-        .status(status)
-        .endpoint(format!("{id}.cluster-c1.us-east-1.docdb.amazonaws.com"))
-        .port(27017)
-        .master_username("paved_admin")
-        .deletion_protection(protected)
-        .master_user_secret(ClusterMasterUserSecret::builder().secret_arn(SECRET).secret_status("active").build())
-        .build()
+#[derive(Debug, Clone)]
+struct Instance {
+    cluster: String,
+    status: String,
 }
 
-fn tags(request: &DatabaseRequest) -> Vec<Tag> {
-    naming::tags(request).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+/// The stand-in's state, and every request it was sent (`Action` and parameters).
+#[derive(Default)]
+struct State {
+    clusters: BTreeMap<String, Cluster>,
+    instances: BTreeMap<String, Instance>,
+    requests: Vec<BTreeMap<String, String>>,
 }
 
-fn provisioner(client: Client) -> DocDbProvisioner {
+type Shared = Arc<Mutex<State>>;
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn arn(id: &str) -> String {
+    format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster:{id}")
+}
+
+fn cluster_xml(id: &str, c: &Cluster, members: &[String]) -> String {
+    let members: String = members
+        .iter()
+        .map(|m| format!("<DBClusterMember><DBInstanceIdentifier>{m}</DBInstanceIdentifier><IsClusterWriter>true</IsClusterWriter></DBClusterMember>"))
+        .collect();
+    format!(
+        "<DBClusterIdentifier>{id}</DBClusterIdentifier><DBClusterArn>{}</DBClusterArn><Engine>docdb</Engine><Status>{}</Status>\
+<Endpoint>{id}.cluster-c1.us-east-1.docdb.amazonaws.com</Endpoint><Port>27017</Port><MasterUsername>paved_admin</MasterUsername>\
+<DeletionProtection>{}</DeletionProtection><StorageEncrypted>true</StorageEncrypted><DBClusterMembers>{members}</DBClusterMembers>\
+<MasterUserSecret><SecretArn>{}</SecretArn><SecretStatus>active</SecretStatus></MasterUserSecret>",
+        arn(id),
+        c.status,
+        c.protected,
+        c.secret
+    )
+}
+
+fn instance_xml(id: &str, i: &Instance) -> String {
+    format!(
+        "<DBInstanceIdentifier>{id}</DBInstanceIdentifier><DBClusterIdentifier>{}</DBClusterIdentifier><Engine>docdb</Engine>\
+<DBInstanceClass>db.t4g.medium</DBInstanceClass><DBInstanceStatus>{}</DBInstanceStatus>",
+        i.cluster, i.status
+    )
+}
+
+fn ok(action: &str, result: &str) -> (u16, String) {
+    (
+        200,
+        format!(
+            "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><{action}Result>{result}</{action}Result>\
+<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+fn error(status: u16, code: &str, message: &str) -> (u16, String) {
+    (
+        status,
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+/// Answers one request of the Query API.
+fn answer(state: &mut State, p: &BTreeMap<String, String>) -> (u16, String) {
+    let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let action = get("Action");
+    if get("Version") != "2014-10-31" {
+        return error(400, "InvalidParameterValue", "unsupported Version");
+    }
+    match action.as_str() {
+        "DescribeDBClusters" => {
+            let id = get("DBClusterIdentifier");
+            let Some(c) = state.clusters.get_mut(&id) else {
+                return error(404, "DBClusterNotFoundFault", &format!("DBCluster {id} not found."));
+            };
+            // One look-up later: creating → available, deleting → gone.
+            let shown = c.clone();
+            match c.status.as_str() {
+                "creating" => c.status = "available".into(),
+                "deleting" => {
+                    state.clusters.remove(&id);
+                }
+                _ => {}
+            }
+            let members: Vec<String> =
+                state.instances.iter().filter(|(_, i)| i.cluster == id).map(|(n, _)| n.clone()).collect();
+            ok(
+                "DescribeDBClusters",
+                &format!("<DBClusters><DBCluster>{}</DBCluster></DBClusters>", cluster_xml(&id, &shown, &members)),
+            )
+        }
+        "CreateDBCluster" => {
+            let id = get("DBClusterIdentifier");
+            if state.clusters.contains_key(&id) {
+                return error(400, "DBClusterAlreadyExistsFault", "DB Cluster already exists");
+            }
+            if get("Engine") != "docdb" || get("MasterUsername").is_empty() {
+                return error(400, "InvalidParameterValue", "Engine docdb and MasterUsername are required");
+            }
+            if p.contains_key("MasterUserPassword") == (get("ManageMasterUserPassword") == "true") {
+                return error(
+                    400,
+                    "InvalidParameterCombination",
+                    "exactly one of MasterUserPassword and ManageMasterUserPassword",
+                );
+            }
+            let mut tags = Vec::new();
+            for n in 1.. {
+                let Some(k) = p.get(&format!("Tags.Tag.{n}.Key")) else { break };
+                tags.push((k.clone(), p.get(&format!("Tags.Tag.{n}.Value")).cloned().unwrap_or_default()));
+            }
+            let c = Cluster {
+                status: "creating".into(),
+                protected: get("DeletionProtection") == "true",
+                tags,
+                secret: format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:docdb!{id}-AbCdEf"),
+            };
+            let xml = cluster_xml(&id, &c, &[]);
+            state.clusters.insert(id, c);
+            ok("CreateDBCluster", &format!("<DBCluster>{xml}</DBCluster>"))
+        }
+        "DescribeDBInstances" => {
+            let id = get("DBInstanceIdentifier");
+            let Some(i) = state.instances.get_mut(&id) else {
+                return error(404, "DBInstanceNotFound", &format!("DBInstance {id} not found."));
+            };
+            let shown = i.clone();
+            match i.status.as_str() {
+                "creating" => i.status = "available".into(),
+                "deleting" => {
+                    state.instances.remove(&id);
+                }
+                _ => {}
+            }
+            ok(
+                "DescribeDBInstances",
+                &format!("<DBInstances><DBInstance>{}</DBInstance></DBInstances>", instance_xml(&id, &shown)),
+            )
+        }
+        "CreateDBInstance" => {
+            let (id, cluster) = (get("DBInstanceIdentifier"), get("DBClusterIdentifier"));
+            if state.instances.contains_key(&id) {
+                return error(400, "DBInstanceAlreadyExists", "DB instance already exists");
+            }
+            if !state.clusters.contains_key(&cluster) {
+                return error(404, "DBClusterNotFoundFault", "DBCluster not found");
+            }
+            let i = Instance { cluster, status: "creating".into() };
+            let xml = instance_xml(&id, &i);
+            state.instances.insert(id, i);
+            ok("CreateDBInstance", &format!("<DBInstance>{xml}</DBInstance>"))
+        }
+        "DeleteDBInstance" => {
+            let id = get("DBInstanceIdentifier");
+            let Some(i) = state.instances.get_mut(&id) else { return error(404, "DBInstanceNotFound", "not found") };
+            i.status = "deleting".into();
+            let xml = instance_xml(&id, i);
+            ok("DeleteDBInstance", &format!("<DBInstance>{xml}</DBInstance>"))
+        }
+        "ModifyDBCluster" => {
+            let id = get("DBClusterIdentifier");
+            let Some(c) = state.clusters.get_mut(&id) else { return error(404, "DBClusterNotFoundFault", "not found") };
+            if let Some(v) = p.get("DeletionProtection") {
+                c.protected = v == "true";
+            }
+            let xml = cluster_xml(&id, c, &[]);
+            ok("ModifyDBCluster", &format!("<DBCluster>{xml}</DBCluster>"))
+        }
+        "DeleteDBCluster" => {
+            let id = get("DBClusterIdentifier");
+            let members = state.instances.values().filter(|i| i.cluster == id && i.status != "deleting").count();
+            let Some(c) = state.clusters.get_mut(&id) else { return error(404, "DBClusterNotFoundFault", "not found") };
+            if c.protected {
+                return error(
+                    400,
+                    "InvalidParameterCombination",
+                    "Cluster cannot be deleted, it has DeletionProtection enabled.",
+                );
+            }
+            if members > 0 {
+                return error(
+                    400,
+                    "InvalidDBClusterStateFault",
+                    "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
+                );
+            }
+            if (get("SkipFinalSnapshot") == "true") == p.contains_key("FinalDBSnapshotIdentifier") {
+                return error(
+                    400,
+                    "InvalidParameterCombination",
+                    "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot",
+                );
+            }
+            c.status = "deleting".into();
+            let xml = cluster_xml(&id, c, &[]);
+            ok("DeleteDBCluster", &format!("<DBCluster>{xml}</DBCluster>"))
+        }
+        "DescribeDBSubnetGroups" => error(404, "DBSubnetGroupNotFoundFault", "DBSubnetGroup not found."),
+        "ListTagsForResource" => {
+            let name = get("ResourceName");
+            let Some((_, c)) = state.clusters.iter().find(|(id, _)| arn(id) == name) else {
+                return error(404, "DBClusterNotFoundFault", "not found");
+            };
+            let tags: String =
+                c.tags.iter().map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>")).collect();
+            ok("ListTagsForResource", &format!("<TagList>{tags}</TagList>"))
+        }
+        other => error(400, "InvalidAction", &format!("{other} is not an action of this stand-in")),
+    }
+}
+
+/// Starts the stand-in; answers its endpoint and state.
+fn docdb() -> (String, Shared) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state: Shared = Arc::default();
+    let shared = state.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let params: BTreeMap<String, String> = String::from_utf8_lossy(&body)
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (decode(k), decode(v)))
+                .collect();
+            let (status, xml) = {
+                let mut state = shared.lock().unwrap();
+                state.requests.push(params.clone());
+                answer(&mut state, &params)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
+        }
+    });
+    (url, state)
+}
+
+fn provisioner(url: &str) -> DocDbProvisioner {
     let settings = {
         let text = "[databases.docdb]\nbackend = \"aws-docdb\"\nengine = \"mongodb\"\npoll_seconds = 1\n";
         let config = paved_core::OrgConfig::parse("paved.toml", text).unwrap();
         AwsDbServerSettings::from_org_config(&config, "docdb").unwrap()
     };
-    DocDbProvisioner::new(Aws::new(AwsSettings::default()), "docdb", settings).with_client(client)
+    let mut aws = AwsSettings::default();
+    aws.region = Some("us-east-1".into());
+    let aws = Aws::at_endpoint(aws, url, Credentials::new("testing", "testing", None, None, "test"));
+    DocDbProvisioner::new(aws, "docdb", settings)
+}
+
+fn request(env: &str) -> DatabaseRequest {
+    DatabaseRequest::new("payments", "ledger", "mongodb", env, "small").unwrap()
+}
+
+/// The requests of `action`, in order.
+fn sent(state: &Shared, action: &str) -> Vec<BTreeMap<String, String>> {
+    state.lock().unwrap().requests.iter().filter(|p| p.get("Action").is_some_and(|a| a == action)).cloned().collect()
+}
+
+#[tokio::test]
+async fn documentdb_passes_the_db_provisioner_suite() {
+    let (url, _) = docdb();
+    // Connection info kept by the provisioner, in the in-memory reference store.
+    let store = Arc::new(paved_testkit::memory::MemorySecretStore::new());
+    let provisioner = Arc::new(provisioner(&url).connection_info(store));
+    let harness = DbProvisionerHarness::new(provisioner, DbEngine::Mongodb).refusing(DbEngine::Postgres);
+    let report = run(&harness).await;
+    assert!(report.failed.is_empty(), "{report}");
+    for (name, why) in &report.skipped {
+        assert!(why.contains("Probe"), "{name} skipped: {why}");
+    }
 }
 
 #[tokio::test]
 async fn a_mongodb_request_makes_a_tagged_encrypted_cluster_and_an_instance_and_waits_for_both() {
+    let (url, state) = docdb();
+    let p = provisioner(&url);
     let r = request("staging");
     let (id, instance) = (naming::identifier(&r), naming::instance_identifier(&r));
-    let created = Arc::new(Mutex::new(Vec::new()));
-    let (c1, c2) = (created.clone(), created.clone());
-    let (cid, cid2, cid3) = (id.clone(), id.clone(), id.clone());
-    let describe_clusters = mock!(Client::describe_db_clusters)
-        .sequence()
-        .error(|| DescribeDBClustersError::DbClusterNotFoundFault(DbClusterNotFoundFault::builder().build()))
-        .output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&cid, "creating", false)).build())
-        .times(2)
-        .output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&cid2, "available", false)).build())
-        .repeatedly()
-        .build();
-    let (inst, of) = (instance.clone(), id.clone());
-    let describe_instances = mock!(Client::describe_db_instances)
-        .sequence()
-        .error(|| DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build()))
-        .output(move || {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(
-                    DbInstance::builder()
-                        .db_instance_identifier(&inst)
-                        .db_cluster_identifier(&of)
-                        .db_instance_status("available")
-                        .build(),
-                )
-                .build()
-        })
-        .repeatedly()
-        .build();
-    let create_cluster = mock!(Client::create_db_cluster)
-        .match_requests(move |req| {
-            c1.lock().unwrap().push(format!(
-                "cluster {} engine={} managed={:?} encrypted={:?} protected={:?} backups={:?} user={}",
-                req.db_cluster_identifier().unwrap_or_default(),
-                req.engine().unwrap_or_default(),
-                req.manage_master_user_password(),
-                req.storage_encrypted(),
-                req.deletion_protection(),
-                req.backup_retention_period(),
-                req.master_username().unwrap_or_default(),
-            ));
-            // Never a password: the service manages it.
-            req.master_user_password().is_none() && req.tags().iter().any(|t| t.key() == Some("managed-by"))
-        })
-        .then_output(move || CreateDbClusterOutput::builder().db_cluster(cluster(&cid3, "creating", false)).build());
-    let create_instance = mock!(Client::create_db_instance)
-        .match_requests(move |req| {
-            c2.lock().unwrap().push(format!(
-                "instance {} of {} class={}",
-                req.db_instance_identifier().unwrap_or_default(),
-                req.db_cluster_identifier().unwrap_or_default(),
-                req.db_instance_class().unwrap_or_default()
-            ));
-            true
-        })
-        .then_output(|| CreateDbInstanceOutput::builder().build());
-    let rt = r.clone();
-    let list_tags = mock!(Client::list_tags_for_resource)
-        .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(tags(&rt))).build());
-    let client = mock_client!(
-        aws_sdk_docdb,
-        RuleMode::MatchAny,
-        [&describe_clusters, &describe_instances, &create_cluster, &create_instance, &list_tags]
-    );
-    let p = provisioner(client);
     let info = p.provision(&r).await.unwrap();
     assert_eq!(info.state, DatabaseState::Available);
     assert_eq!(info.endpoint, Some((format!("{id}.cluster-c1.us-east-1.docdb.amazonaws.com"), 27017)));
-    assert_eq!(info.credentials_path.as_deref(), Some(SECRET));
-    assert_eq!(info.username.as_deref(), Some("paved_admin"));
     assert_eq!(
-        created.lock().unwrap().as_slice(),
-        [
-            format!(
-                "cluster {id} engine=docdb managed=Some(true) encrypted=Some(true) protected=Some(false) backups=Some(1) user=paved_admin"
-            ),
-            format!("instance {instance} of {id} class=db.t4g.medium"),
-        ]
+        info.credentials_path,
+        Some(format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:docdb!{id}-AbCdEf"))
     );
-    assert_eq!(create_cluster.num_calls(), 1);
-    assert_eq!(create_instance.num_calls(), 1);
+    assert_eq!(info.username.as_deref(), Some("paved_admin"));
+    let create = sent(&state, "CreateDBCluster");
+    assert_eq!(create.len(), 1);
+    let c = &create[0];
+    for (k, v) in [
+        ("DBClusterIdentifier", id.as_str()),
+        ("Engine", "docdb"),
+        ("ManageMasterUserPassword", "true"),
+        ("StorageEncrypted", "true"),
+        ("DeletionProtection", "false"),
+        ("BackupRetentionPeriod", "1"),
+        ("MasterUsername", "paved_admin"),
+    ] {
+        assert_eq!(c.get(k).map(String::as_str), Some(v), "{k} in {c:?}");
+    }
+    assert!(!c.contains_key("MasterUserPassword"), "never a password: {c:?}");
+    let instance_call = &sent(&state, "CreateDBInstance")[0];
+    assert_eq!(instance_call.get("DBInstanceIdentifier"), Some(&instance));
+    assert_eq!(instance_call.get("DBClusterIdentifier"), Some(&id));
+    assert_eq!(instance_call.get("DBInstanceClass").map(String::as_str), Some("db.t4g.medium"));
+    // Again: the same answer, nothing created.
+    assert_eq!(p.provision(&r).await.unwrap(), info);
+    assert_eq!(sent(&state, "CreateDBCluster").len() + sent(&state, "CreateDBInstance").len(), 2);
 }
 
 #[tokio::test]
 async fn a_protected_cluster_is_refused_unless_forced_and_then_keeps_a_final_snapshot() {
+    let (url, state) = docdb();
+    let p = provisioner(&url);
     let r = request("production");
     let id = naming::identifier(&r);
-    let (a, b) = (id.clone(), id.clone());
-    let describe_clusters = mock!(Client::describe_db_clusters)
-        .sequence()
-        .output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&a, "available", true)).build())
-        .times(2)
-        .error(|| DescribeDBClustersError::DbClusterNotFoundFault(DbClusterNotFoundFault::builder().build()))
-        .repeatedly()
-        .build();
-    let (inst, of) = (naming::instance_identifier(&r), id.clone());
-    let describe_instances = mock!(Client::describe_db_instances)
-        .sequence()
-        .output(move || {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(
-                    DbInstance::builder()
-                        .db_instance_identifier(&inst)
-                        .db_cluster_identifier(&of)
-                        .db_instance_status("available")
-                        .build(),
-                )
-                .build()
-        })
-        .error(|| DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build()))
-        .repeatedly()
-        .build();
-    let rt = r.clone();
-    let list_tags = mock!(Client::list_tags_for_resource)
-        .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(tags(&rt))).build());
-    let modify = mock!(Client::modify_db_cluster)
-        .match_requests(|req| req.deletion_protection() == Some(false))
-        .then_output(|| aws_sdk_docdb::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build());
-    let deleted = Arc::new(Mutex::new(String::new()));
-    let d = deleted.clone();
-    let delete = mock!(Client::delete_db_cluster)
-        .match_requests(move |req| {
-            *d.lock().unwrap() = format!(
-                "{} skip={:?} snapshot={}",
-                req.db_cluster_identifier().unwrap_or_default(),
-                req.skip_final_snapshot(),
-                req.final_db_snapshot_identifier().unwrap_or_default()
-            );
-            true
-        })
-        .then_output(move || DeleteDbClusterOutput::builder().db_cluster(cluster(&b, "deleting", false)).build());
-    let delete_instance = mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
-    let client = mock_client!(
-        aws_sdk_docdb,
-        RuleMode::MatchAny,
-        [&describe_clusters, &describe_instances, &list_tags, &modify, &delete, &delete_instance]
-    );
-    let p = provisioner(client);
+    p.provision(&r).await.unwrap();
+    assert_eq!(sent(&state, "CreateDBCluster")[0].get("DeletionProtection").map(String::as_str), Some("true"));
+    assert_eq!(sent(&state, "CreateDBCluster")[0].get("BackupRetentionPeriod").map(String::as_str), Some("7"));
     let e = p.deprovision(&r, false).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
-    assert_eq!(modify.num_calls() + delete.num_calls(), 0, "nothing changed");
+    assert!(
+        sent(&state, "ModifyDBCluster").is_empty() && sent(&state, "DeleteDBCluster").is_empty(),
+        "nothing changed"
+    );
     p.deprovision_with(&r, &DeprovisionOptions::new().force(true)).await.unwrap();
-    assert_eq!(modify.num_calls(), 1);
-    let deleted = deleted.lock().unwrap().clone();
-    assert!(deleted.starts_with(&format!("{id} skip=Some(false) snapshot={id}-final-")), "{deleted}");
-    assert_eq!(delete_instance.num_calls(), 1, "the instance goes before its cluster");
+    assert_eq!(sent(&state, "ModifyDBCluster")[0].get("DeletionProtection").map(String::as_str), Some("false"));
+    assert_eq!(sent(&state, "DeleteDBInstance").len(), 1, "the instance goes before its cluster");
+    let delete = &sent(&state, "DeleteDBCluster")[0];
+    assert!(
+        delete.get("FinalDBSnapshotIdentifier").is_some_and(|s| s.starts_with(&format!("{id}-final-"))),
+        "{delete:?}"
+    );
+    assert_eq!(p.status(&r).await.unwrap().state, DatabaseState::Absent);
     // Postgres is not DocumentDB's.
     let pg = DatabaseRequest::new("payments", "ledger", "postgres", "dev", "small").unwrap();
     assert!(p.provision(&pg).await.unwrap_err().hint().unwrap().contains("aws-rds"));
@@ -207,19 +401,15 @@ async fn a_protected_cluster_is_refused_unless_forced_and_then_keeps_a_final_sna
 
 #[tokio::test]
 async fn a_cluster_paved_did_not_tag_for_this_request_is_never_adopted_or_deleted() {
+    let (url, state) = docdb();
+    let p = provisioner(&url);
     let r = request("dev");
-    let id = naming::identifier(&r);
+    // Team billing's cluster under this request's identifier.
     let other = DatabaseRequest::new("billing", "ledger", "mongodb", "dev", "small").unwrap();
-    let a = id.clone();
-    let describe_clusters = mock!(Client::describe_db_clusters)
-        .then_output(move || DescribeDbClustersOutput::builder().db_clusters(cluster(&a, "available", false)).build());
-    // Another team's tags on a cluster with this request's identifier.
-    let list_tags = mock!(Client::list_tags_for_resource)
-        .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(tags(&other))).build());
-    let create = mock!(Client::create_db_cluster).then_output(|| CreateDbClusterOutput::builder().build());
-    let delete = mock!(Client::delete_db_cluster).then_output(|| DeleteDbClusterOutput::builder().build());
-    let client = mock_client!(aws_sdk_docdb, RuleMode::MatchAny, [&describe_clusters, &list_tags, &create, &delete]);
-    let p = provisioner(client);
+    state.lock().unwrap().clusters.insert(
+        naming::identifier(&r),
+        Cluster { status: "available".into(), protected: false, tags: naming::tags(&other), secret: "arn:x".into() },
+    );
     for e in [
         p.provision(&r).await.unwrap_err(),
         p.status(&r).await.unwrap_err(),
@@ -228,5 +418,13 @@ async fn a_cluster_paved_did_not_tag_for_this_request_is_never_adopted_or_delete
         assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
         assert!(e.to_string().contains("never adopted") && e.to_string().contains("team billing"), "{e}");
     }
-    assert_eq!(create.num_calls() + delete.num_calls(), 0);
+    assert!(sent(&state, "CreateDBCluster").is_empty() && sent(&state, "DeleteDBCluster").is_empty());
+    // An instance of that name in another cluster is not taken over either.
+    state.lock().unwrap().clusters.clear();
+    state.lock().unwrap().instances.insert(
+        naming::instance_identifier(&r),
+        Instance { cluster: "someone-elses".into(), status: "available".into() },
+    );
+    let e = p.provision(&r).await.unwrap_err();
+    assert!(e.to_string().contains("exists in cluster someone-elses"), "{e}");
 }

@@ -120,6 +120,16 @@ print(json.dumps({{"instances": [(x["DBInstanceIdentifier"], x["DBInstanceStatus
     assert!(messages[0].as_str().unwrap().contains("payment-service"), "{seen}");
     assert_eq!(seen["attributes"][0]["team"]["StringValue"], "payments", "{seen}");
 
+    // The managed master password never reaches paved's output.
+    let master = boto3(
+        &moto,
+        &format!(
+            r#"print(boto3.client("secretsmanager").get_secret_value(SecretId="{}")["SecretString"])"#,
+            seen["secret"].as_str().unwrap()
+        ),
+    );
+    let password = master["password"].as_str().unwrap();
+    assert!(!out.contains(password) && !err.contains(password));
     // 2. The connection info in OpenBao: endpoint, database, user, the secret's ARN; no password.
     let info = bao
         .command()
