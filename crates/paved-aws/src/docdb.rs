@@ -130,21 +130,7 @@ impl DocDbProvisioner {
                 .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
                 .collect();
         }
-        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if naming::owned_by(tags.iter().copied(), request) {
-            return Ok(());
-        }
-        Err(Error::Conflict {
-            what: format!("DocumentDB cluster {id}"),
-            message: format!(
-                "exists and is not paved's for team {}, service {}, environment {} ({}): it is never adopted or deleted",
-                request.team,
-                request.service,
-                request.environment,
-                naming::owner(tags.iter().copied())
-            ),
-            hint: Some("rename or remove that cluster, or ask for the database under another service name".into()),
-        })
+        naming::check_owned(&format!("DocumentDB cluster {id}"), &tags, request)
     }
 
     async fn check_subnet_group(&self) -> Result<()> {
@@ -153,15 +139,7 @@ impl DocDbProvisioner {
         match docdb.describe_db_subnet_groups().db_subnet_group_name(group).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_db_subnet_group_not_found_fault()) => {
-                Err(Error::Config {
-                    path: "paved.toml".into(),
-                    line: None,
-                    message: format!(
-                        "[databases.{}] subnet_group = {group:?}: there is no such DB subnet group in the region",
-                        self.server
-                    ),
-                    hint: Some("create it or name an existing one; nothing was created".into()),
-                })
+                Err(naming::missing_subnet_group(&self.server, group))
             }
             Err(e) => Err(self.client.fail(&format!("look up the DB subnet group {group}"), e)),
         }

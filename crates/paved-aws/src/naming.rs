@@ -94,6 +94,38 @@ pub fn owner<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
 
 const MANAGED_BY_VALUE: &str = MANAGED_BY.1;
 
+/// Refuses a resource (`what`, e.g. `RDS instance x`) whose `tags` do not mark it as paved's
+/// for exactly `request`: it is never adopted, reported or deleted.
+pub fn check_owned(what: &str, tags: &[(String, String)], request: &DatabaseRequest) -> paved_core::Result<()> {
+    let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if owned_by(tags.iter().copied(), request) {
+        return Ok(());
+    }
+    Err(paved_core::Error::Conflict {
+        what: what.to_string(),
+        message: format!(
+            "exists and is not paved's for team {}, service {}, environment {} ({}): it is never adopted or deleted",
+            request.team,
+            request.service,
+            request.environment,
+            owner(tags.iter().copied())
+        ),
+        hint: Some("rename or remove it, or ask for the database under another service name".into()),
+    })
+}
+
+/// The error for a `[databases.NAME] subnet_group` that does not exist in the region.
+pub(crate) fn missing_subnet_group(server: &str, group: &str) -> paved_core::Error {
+    paved_core::Error::Config {
+        path: "paved.toml".into(),
+        line: None,
+        message: format!(
+            "[databases.{server}] subnet_group = {group:?}: there is no such DB subnet group in the region"
+        ),
+        hint: Some("create it (aws rds create-db-subnet-group) or name an existing one; nothing was created".into()),
+    }
+}
+
 fn short_hash(request: &DatabaseRequest) -> String {
     let mut h = Sha256::new();
     // NUL separators: no two different triples hash the same text.

@@ -117,22 +117,8 @@ impl RdsProvisioner {
                 .map_err(|e| self.client.fail(&format!("read the tags of {arn}"), e))?;
             tags = pairs(out.tag_list());
         }
-        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if naming::owned_by(tags.iter().copied(), request) {
-            return Ok(());
-        }
         let id = instance.db_instance_identifier().unwrap_or_default();
-        Err(Error::Conflict {
-            what: format!("RDS instance {id}"),
-            message: format!(
-                "exists and is not paved's for team {}, service {}, environment {} ({}): it is never adopted or deleted",
-                request.team,
-                request.service,
-                request.environment,
-                naming::owner(tags.iter().copied())
-            ),
-            hint: Some("rename or remove that instance, or ask for the database under another service name".into()),
-        })
+        naming::check_owned(&format!("RDS instance {id}"), &tags, request)
     }
 
     async fn check_subnet_group(&self) -> Result<()> {
@@ -141,18 +127,7 @@ impl RdsProvisioner {
         match rds.describe_db_subnet_groups().db_subnet_group_name(group).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_db_subnet_group_not_found_fault()) => {
-                Err(Error::Config {
-                    path: "paved.toml".into(),
-                    line: None,
-                    message: format!(
-                        "[databases.{}] subnet_group = {group:?}: there is no such DB subnet group in the region",
-                        self.server
-                    ),
-                    hint: Some(
-                        "create it (aws rds create-db-subnet-group) or name an existing one; nothing was created"
-                            .into(),
-                    ),
-                })
+                Err(naming::missing_subnet_group(&self.server, group))
             }
             Err(e) => Err(self.client.fail(&format!("look up the DB subnet group {group}"), e)),
         }
