@@ -230,18 +230,7 @@ impl SecretStore for SecretsManagerStore {
                 _ => break,
             }
         }
-        let mut keys: Vec<String> = names
-            .iter()
-            .filter_map(|n| n.strip_prefix(folder.as_str()))
-            .filter(|rest| !rest.is_empty())
-            .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => format!("{dir}/"),
-                None => rest.to_string(),
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
+        Ok(paved_core::secret::list_folder(names.iter().map(String::as_str), &folder))
     }
 
     async fn delete(&self, path: &str) -> Result<()> {

@@ -6,8 +6,6 @@
 //! signing and XML parsing run against it. The `DbProvisioner` behaviour suite runs on it too.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use paved_aws::{Aws, AwsDbServerSettings, AwsSettings, Credentials, DocDbProvisioner, naming};
@@ -257,42 +255,18 @@ fn answer(state: &mut State, p: &BTreeMap<String, String>) -> (u16, String) {
 
 /// Starts the stand-in; answers its endpoint and state.
 fn docdb() -> (String, Shared) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let state: Shared = Arc::default();
     let shared = state.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let params: BTreeMap<String, String> = String::from_utf8_lossy(&body)
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (decode(k), decode(v)))
-                .collect();
-            let (status, xml) = {
-                let mut state = shared.lock().unwrap();
-                state.requests.push(params.clone());
-                answer(&mut state, &params)
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                xml.len()
-            );
-        }
+    let url = paved_testkit::stand_in(move |request| {
+        let params: BTreeMap<String, String> = String::from_utf8_lossy(&request.body)
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect();
+        let mut state = shared.lock().unwrap();
+        state.requests.push(params.clone());
+        let (status, xml) = answer(&mut state, &params);
+        (status, "text/xml", xml)
     });
     (url, state)
 }

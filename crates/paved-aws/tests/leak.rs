@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use common::{boto3, moto};
@@ -16,27 +13,10 @@ use paved_core::{DatabaseRequest, DbEngine, DbProvisioner, SecretMap, SecretStor
 const VALUE: &str = "canary-value-3f9a7d1e";
 const SECRET_KEY: &str = "canary-secret-key-8b2c4e6a";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn secret_values_keys_and_tokens_never_leak() {
     let Some(moto) = moto() else { return };
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = paved_testkit::CapturedLogs::start();
 
     let config = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(moto.endpoint())
@@ -89,8 +69,7 @@ print("{{}}")"#
     let token = tokens.token().await.unwrap();
     debug_views.push_str(&format!("\n{tokens:?}\n{token:?}"));
 
-    drop(_guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.stop();
     // The capture saw the SDK's work at TRACE.
     assert!(logs.contains("TRACE") && logs.contains("PutSecretValue"), "{}", &logs[..logs.len().min(2000)]);
     assert_eq!(shown.len(), 3);

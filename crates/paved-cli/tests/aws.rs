@@ -249,42 +249,18 @@ fn flaky_endpoint(
     failures: usize,
     failure: (u16, &'static str),
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let (status, text) = if n < failures {
-                failure
-            } else {
-                (
-                    404,
-                    "<ErrorResponse><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance not found.</Message></Error><RequestId>1</RequestId></ErrorResponse>",
-                )
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-        }
+    let url = paved_testkit::stand_in(move |_| {
+        let (status, text) = if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+            failure
+        } else {
+            (
+                404,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance not found.</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+            )
+        };
+        (status, "text/xml", text.to_string())
     });
     (url, count)
 }

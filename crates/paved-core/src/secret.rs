@@ -245,6 +245,35 @@ impl FromStr for SecretBinding {
 /// `Debug` shows the keys only.
 pub type SecretMap = BTreeMap<String, SecretString>;
 
+/// The keys directly in the folder `prefix` among the secret `paths` of a store: secrets by
+/// name and sub-folders ending in `/`, sorted, each once; what [`SecretStore::list`] answers
+/// for stores whose paths are flat names (`a/b/c`).
+///
+/// [`SecretStore::list`]: crate::SecretStore::list
+///
+/// ```
+/// let paths = ["team/api", "team/db", "team/nested/deep", "teams/x", "team-b/y"];
+/// assert_eq!(paved_core::secret::list_folder(paths, "team"), ["api", "db", "nested/"]);
+/// ```
+pub fn list_folder<'a>(paths: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
+    let folder = match prefix.trim_matches('/') {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    let mut keys: Vec<String> = paths
+        .into_iter()
+        .filter_map(|path| path.strip_prefix(folder.as_str()))
+        .filter(|rest| !rest.is_empty())
+        .map(|rest| match rest.split_once('/') {
+            Some((sub, _)) => format!("{sub}/"),
+            None => rest.to_string(),
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

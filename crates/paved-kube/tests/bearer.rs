@@ -2,8 +2,6 @@
 //! gets its token from the token source instead (the command is never run), and a token
 //! source replaces every credential of the kubeconfig's user.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,33 +22,14 @@ impl TokenSource for Counting {
 
 /// An API server that answers `/version` and remembers each request's Authorization header.
 fn api_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut auth = String::from("(none)");
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
-                    auth = line[line.len() - v.len()..].trim().to_string();
-                }
-            }
-            record.lock().unwrap().push(auth);
-            let body = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"x","gitTreeState":"clean","buildDate":"2025-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let url = paved_testkit::stand_in(move |request| {
+        record.lock().unwrap().push(request.header("authorization").unwrap_or("(none)").to_string());
+        let body = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"x","gitTreeState":"clean","buildDate":"2025-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#;
+        (200, "application/json", body.to_string())
     });
+    let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
     (port, seen)
 }
 

@@ -864,3 +864,100 @@ impl Drop for Moto {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// One request received by a [`stand_in`] server.
+#[derive(Debug, Clone)]
+pub struct StandInRequest {
+    /// The request line and headers, as received.
+    pub head: String,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
+}
+
+impl StandInRequest {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// An HTTP/1.1 server on `127.0.0.1` that answers every request with `answer`'s status,
+/// content type and body (one connection a request, `Connection: close`): a stand-in for a
+/// service that cannot run here, or one that fails on purpose. Answers its base URL; the
+/// server lives as long as the test process.
+pub fn stand_in(answer: impl Fn(&StandInRequest) -> (u16, &'static str, String) + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let url = format!("http://{}", listener.local_addr().expect("a local address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(read) = stream.try_clone() else { continue };
+            let mut reader = BufReader::new(read);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let (status, content_type, text) = answer(&StandInRequest { head, body });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    url
+}
+
+/// Every tracing event of this thread at TRACE, from [`CapturedLogs::start`] until
+/// [`CapturedLogs::stop`]: what leak tests search for secrets.
+pub struct CapturedLogs {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct CaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Captures this thread's events (a `current_thread` test runtime's, too) from now on.
+    pub fn start() -> Self {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = CaptureWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        CapturedLogs { buffer, guard: tracing::subscriber::set_default(subscriber) }
+    }
+
+    /// Stops capturing and answers what was written.
+    pub fn stop(self) -> String {
+        drop(self.guard);
+        let bytes = self.buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}

@@ -14,27 +14,10 @@ use secrecy::SecretString;
 
 const ADMIN_PASSWORD: &str = "admin-canary-3f9a0d";
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn admin_password_and_generated_credentials_never_leak() {
     let Some(bao) = bao() else { return };
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = paved_testkit::CapturedLogs::start();
 
     // Every path on each engine: provision, credentials, status, deprovision, a wrong admin
     // password, a server that is gone.
@@ -71,8 +54,7 @@ async fn admin_password_and_generated_credentials_never_leak() {
         assert!(text.contains("MySQL runs"), "{text}");
     }
 
-    drop(_guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.stop();
     if passwords.is_empty() {
         return; // Neither server is installed here (outside CI).
     }

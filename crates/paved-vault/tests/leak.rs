@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{bao, map, run_bao};
@@ -16,29 +14,12 @@ const VALUE: &str = "canary-value-5e1d9b7c";
 const TOKEN: &str = "canary-token-0a4f2e6d";
 const SECRET_ID: &str = "canary-secret-id-7c3b1a9e";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn secret_values_and_tokens_never_leak() {
     let Some(mut bao) = bao() else { return };
     run_bao(&bao, &["token", "create", &format!("-id={TOKEN}"), "-policy=root"]);
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = paved_testkit::CapturedLogs::start();
 
     // Everything shown to a human or a log along the way.
     let mut shown = Vec::<String>::new();
@@ -103,8 +84,7 @@ async fn secret_values_and_tokens_never_leak() {
     // The restarted dev server does not know the canary token: a permission error, not a leak.
     show_err(store.get("leak/db").await.unwrap_err());
 
-    drop(_guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.stop();
     // The capture saw the work, including the retries, at TRACE level.
     assert!(logs.contains("vault.write") && logs.contains("vault.read"), "{logs}");
     assert!(logs.contains("retrying vault request"), "{logs}");

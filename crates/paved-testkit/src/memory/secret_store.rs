@@ -92,20 +92,7 @@ impl SecretStore for MemorySecretStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let prefix = prefix.trim_matches('/');
-        let folder = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        let secrets = lock(&self.secrets);
-        let mut keys: Vec<String> = secrets
-            .keys()
-            .filter_map(|path| path.strip_prefix(&folder))
-            .map(|rest| match rest.split_once('/') {
-                Some((sub, _)) => format!("{sub}/"),
-                None => rest.to_string(),
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
+        Ok(paved_core::secret::list_folder(lock(&self.secrets).keys().map(String::as_str), prefix))
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
