@@ -53,7 +53,7 @@ pub use docdb::DocDbProvisioner;
 pub use eks::EksTokens;
 pub use error::credential_source;
 pub use rds::RdsProvisioner;
-pub use secrets::SecretsManagerStore;
+pub use secrets::{SecretVersion, SecretsManagerStore};
 pub use sns::SnsNotifier;
 
 /// The backend names of `[databases.NAME] backend`.

@@ -24,6 +24,18 @@ fn version_number(id: &str) -> Option<u64> {
     id.strip_prefix("paved-v")?.parse().ok()
 }
 
+/// One version of a Secrets Manager secret, as [`SecretsManagerStore::versions`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SecretVersion {
+    /// paved's version number (`None` for a version another tool wrote).
+    pub version: Option<u64>,
+    /// When it was created (RFC 3339).
+    pub created: Option<String>,
+    /// Its staging labels (`AWSCURRENT`, `AWSPREVIOUS`, …).
+    pub stages: Vec<String>,
+}
+
 /// A [`SecretStore`] on AWS Secrets Manager.
 ///
 /// - A secret is a JSON object of string values (`{"username": "app", "password": "…"}`);
@@ -60,8 +72,13 @@ impl SecretsManagerStore {
         self.client.get(aws_sdk_secretsmanager::Client::new).await
     }
 
-    /// Reads the version of the secret `name` that has `stage` (`AWSCURRENT`, `AWSPREVIOUS`, a
-    /// custom stage).
+    /// Reads paved's version `version` of the secret `name` (as `aws-sm://NAME?version=N`).
+    pub async fn get_version(&self, name: &str, version: u64) -> Result<SecretMap> {
+        self.read(name, Some(version), None).await
+    }
+
+    /// Reads the version of `name` that has the staging label `stage` (`AWSCURRENT`,
+    /// `AWSPREVIOUS`, `AWSPENDING`, or one of your own).
     pub async fn get_stage(&self, name: &str, stage: &str) -> Result<SecretMap> {
         self.read(name, None, Some(stage)).await
     }
@@ -100,6 +117,45 @@ impl SecretsManagerStore {
         }
         let Some(text) = out.secret_string() else { return Err(not_a_map(name, "has no value")) };
         parse_map(name, SecretString::from(text.to_string()))
+    }
+
+    /// The versions of secret `name`, oldest first: paved's number (`None` for a version
+    /// another tool wrote), when it was created (RFC 3339), and its staging labels
+    /// (`AWSCURRENT`, `AWSPREVIOUS`, …; none for a deprecated version). Values are not read.
+    pub async fn versions(&self, name: &str) -> Result<Vec<SecretVersion>> {
+        check_name(name)?;
+        let sm = self.sm().await?;
+        let mut versions = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut call = sm.list_secret_version_ids().secret_id(name).include_deprecated(true).max_results(100);
+            if let Some(t) = &token {
+                call = call.next_token(t);
+            }
+            let out = call.send().await.map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {
+                    return Error::NotFound {
+                        what: format!("AWS Secrets Manager secret {name}"),
+                        hint: Some("check the name and the region".into()),
+                    };
+                }
+                self.client.fail(&format!("list the versions of AWS Secrets Manager secret {name}"), e)
+            })?;
+            for v in out.versions() {
+                let created = v.created_date().and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok());
+                versions.push(SecretVersion {
+                    version: v.version_id().and_then(version_number),
+                    created,
+                    stages: v.version_stages().to_vec(),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        versions.sort_by(|a, b| a.created.cmp(&b.created).then(a.version.cmp(&b.version)));
+        Ok(versions)
     }
 
     /// The highest version number `name` has had (paved's numbers, or the count of versions

@@ -138,19 +138,6 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
 }
 
-/// Who acts: `PAVED_ACTOR`, else the git user (`user.email`, else `user.name`); None leaves
-/// it to the library (`$USER`).
-pub(crate) fn actor() -> Option<String> {
-    if let Some(actor) = std::env::var("PAVED_ACTOR").ok().filter(|a| !a.trim().is_empty()) {
-        return Some(actor);
-    }
-    ["user.email", "user.name"].iter().find_map(|key| {
-        let out = std::process::Command::new("git").args(["config", "--get", key]).output().ok()?;
-        let value = String::from_utf8(out.stdout).ok()?.trim().to_string();
-        (out.status.success() && !value.is_empty()).then_some(value)
-    })
-}
-
 /// A configuration error's hint names where the path came from: `PAVED_CONFIG` when the
 /// environment set it (and `--config` did not), else `--config`.
 pub(crate) fn name_config_source(e: Error) -> Error {

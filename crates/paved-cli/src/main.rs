@@ -77,7 +77,7 @@ async fn assemble(
     let mut assembly =
         Assembly::new(config).state_dir(state).record_events(record).kube(kube).on_progress(move |p| sink(p));
     // Who acts matters only to what is recorded (and asking git costs a process or two).
-    if record && let Some(actor) = cli_meta::actor() {
+    if record && let Some(actor) = paved::assembly::actor_from_environment() {
         assembly = assembly.actor(actor);
     }
     assembly.build().await

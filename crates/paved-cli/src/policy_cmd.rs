@@ -3,14 +3,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
-use paved::policy::{
-    ActionInput, ConfiguredPolicy, HostOptions, Language, Outcome, PolicyHost, PolicyManifest, PolicySet, wit,
-};
-use paved::{Action, Error, FailurePolicy, Manifests, OrgConfig, PolicyMode, Result};
-use serde::Serialize;
+use paved::policy::{ActionInput, Language, PolicyCheck, PolicyManifest};
+use paved::{Action, Error, Manifests, OrgConfig, Result};
 use serde_json::Value;
 
 use crate::args::Format;
@@ -178,51 +174,6 @@ pub(crate) fn policy(cmd: PolicyCommand, config: &OrgConfig, format: Format) -> 
     }
 }
 
-/// Loads the policies of `paved policy check` and evaluates them on `input`.
-fn load_and_evaluate(
-    paths: &[PathBuf],
-    settings: Option<&serde_json::Map<String, Value>>,
-    input: &ActionInput,
-) -> Result<paved::policy::Evaluation> {
-    // Only a `.wasm` file named directly loads without a pin; a plugin directory needs one.
-    let host = Arc::new(PolicyHost::new(HostOptions::default()).map_err(Error::from)?);
-    let mut set = PolicySet::new(host.clone());
-    for path in paths {
-        let manifest = if path.extension().is_some_and(|e| e == "wasm") {
-            PolicyManifest::for_component(path)
-        } else {
-            PolicyManifest::load(path).map_err(Error::from)?
-        };
-        let mut plugin_config = paved::config::PolicyConfig::new(path);
-        if let Some(s) = settings {
-            plugin_config.settings = settings_for(s, &manifest.name);
-        }
-        let plugin = host.load(manifest).map_err(Error::from)?;
-        set.push(ConfiguredPolicy::with(plugin, &plugin_config));
-    }
-    Ok(set.evaluate(input))
-}
-
-/// One row of `paved policy check`.
-#[derive(Debug, Serialize)]
-struct CheckRow {
-    policy: String,
-    kind: String,
-    name: String,
-    namespace: Option<String>,
-    result: &'static str,
-    violations: Vec<CheckViolation>,
-}
-
-#[derive(Debug, Serialize)]
-struct CheckViolation {
-    code: String,
-    message: String,
-    hint: Option<String>,
-    path: Option<String>,
-    severity: &'static str,
-}
-
 fn check(
     paths: &[PathBuf],
     file: &Path,
@@ -249,84 +200,16 @@ fn check(
     // Off the async runtime's thread, as the platform evaluates a deploy's policies (on rayon's
     // pool): a plugin's blocking WASI calls (stdout/stderr, files, sockets, sleeps) must not run
     // on a thread that drives a tokio runtime.
-    let evaluation = std::thread::scope(|s| {
+    let report = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("paved-policy-check".into())
-            .spawn_scoped(s, || load_and_evaluate(paths, settings.as_ref(), &input))
+            .spawn_scoped(s, || Ok::<_, Error>(PolicyCheck::load(paths, settings.as_ref())?.check(&input)))
             .map_err(|e| Error::backend("policy", format!("cannot start the evaluation thread: {e}"), None))?
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    let mut rows = Vec::new();
-    for outcome in &evaluation.outcomes {
-        for (i, object) in evaluation.objects.iter().enumerate() {
-            let shown = outcome.objects.contains(&i);
-            let (result, violations) = match &outcome.outcome {
-                _ if !shown => ("skip", Vec::new()),
-                Outcome::Skipped => ("skip", Vec::new()),
-                // A failure denies only when the policy enforces and fails closed; otherwise it
-                // is reported as the platform would (a warning).
-                Outcome::Failed(f) => (
-                    if outcome.failure_policy == FailurePolicy::Fail && outcome.mode == PolicyMode::Enforce {
-                        "error"
-                    } else {
-                        "warn"
-                    },
-                    vec![CheckViolation {
-                        code: "policy-failure".into(),
-                        message: format!("policy {} {f}", outcome.policy),
-                        hint: None,
-                        path: None,
-                        severity: match outcome.failure_policy {
-                            FailurePolicy::Fail => "deny",
-                            FailurePolicy::Ignore => "warn",
-                        },
-                    }],
-                ),
-                Outcome::Decided(vs) => {
-                    let mine: Vec<CheckViolation> = vs
-                        .iter()
-                        .filter(|v| v.object.is_none_or(|o| o as usize == i))
-                        .map(|v| CheckViolation {
-                            code: v.code.clone(),
-                            message: v.message.clone(),
-                            hint: v.hint.clone(),
-                            path: v.path.clone(),
-                            severity: match (v.severity, outcome.mode) {
-                                (wit::Severity::Deny, PolicyMode::Enforce) => "deny",
-                                _ => "warn",
-                            },
-                        })
-                        .collect();
-                    let result = if mine.iter().any(|v| v.severity == "deny") {
-                        "fail"
-                    } else if mine.is_empty() {
-                        "pass"
-                    } else {
-                        "warn"
-                    };
-                    (result, mine)
-                }
-            };
-            rows.push(CheckRow {
-                policy: outcome.policy.clone(),
-                kind: object.get("kind").and_then(Value::as_str).unwrap_or("").to_string(),
-                name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
-                namespace: object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
-                result,
-                violations,
-            });
-        }
-    }
-    // Denials the platform would act on, also those not tied to an object (a request-level
-    // rule, a failing plugin on an action without objects).
-    let failed = rows.iter().any(|r| r.result == "fail" || r.result == "error")
-        || evaluation.report().denials().next().is_some();
-    let count = |what: &str| rows.iter().filter(|r| r.result == what).count();
-    let totals = serde_json::json!({
-        "pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": count("error"),
-        "skip": count("skip"), "objects": evaluation.objects.len(), "policies": evaluation.outcomes.len(),
-    });
+    let rows = &report.results;
+    let totals = report.totals;
     match format {
         Format::Text => {
             // Skipped rows (a policy that does not apply to a kind) are only counted.
@@ -349,26 +232,26 @@ fn check(
                     }
                 }
             }
-            if let Some(patch) = &evaluation.patch {
+            if let Some(patch) = &report.patch {
                 out!("mutations (RFC 6902 patch over the list of objects):\n{patch:#}");
             }
-            let policies = match evaluation.outcomes.len() {
+            let policies = match totals.policies {
                 1 => "1 policy".to_string(),
                 n => format!("{n} policies"),
             };
             out!(
                 "{} pass, {} fail, {} warn, {} error, {} skipped ({policies} × {})",
-                count("pass"),
-                count("fail"),
-                count("warn"),
-                count("error"),
-                count("skip"),
-                plural(evaluation.objects.len(), "object")
+                totals.pass,
+                totals.fail,
+                totals.warn,
+                totals.error,
+                totals.skip,
+                plural(totals.objects, "object")
             );
         }
-        _ => document(format, &serde_json::json!({ "results": rows, "totals": totals, "patch": evaluation.patch })),
+        _ => document(format, &report),
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn read_settings(path: &Path) -> Result<serde_json::Map<String, Value>> {
@@ -388,15 +271,6 @@ fn read_settings(path: &Path) -> Result<serde_json::Map<String, Value>> {
             message: "settings must be an object".into(),
             hint: Some("write `key: value` pairs, or `policy-name: {key: value}`".into()),
         }),
-    }
-}
-
-/// A policy's settings from a `--settings` file: the object under its name when the file
-/// has one, else the whole file.
-fn settings_for(settings: &serde_json::Map<String, Value>, policy: &str) -> serde_json::Map<String, Value> {
-    match settings.get(policy) {
-        Some(Value::Object(own)) => own.clone(),
-        _ => settings.clone(),
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod builtin;
 mod cache;
+pub mod check;
 mod error;
 mod fsutil;
 mod host;
@@ -28,6 +29,7 @@ pub mod toolchain;
 
 pub use builtin::{BASELINE, Builtin};
 pub use cache::{CacheStatus, ComponentCache};
+pub use check::{CheckReport, PolicyCheck};
 pub use error::{Error, Result};
 pub use host::{CONTRACTS, EPOCH_TICK, Failure, HostOptions, Plugin, PolicyHost, WIT, WIT_0_1, bindings, bindings_0_1};
 pub use manifest::{AdmissionOperation, Language, Limits, MANIFEST_FILE, MAX_MEMORY_MIB, PolicyManifest, write_pin};

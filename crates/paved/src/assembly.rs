@@ -154,6 +154,14 @@ impl Assembly {
         }
     }
 
+    /// The AWS Secrets Manager store of the configuration (`[aws]` over the standard credential
+    /// chain), without assembling the rest of the platform. Nothing is dialled until first use.
+    #[cfg(feature = "aws")]
+    pub fn secrets_manager_store(&self) -> Result<crate::aws::SecretsManagerStore> {
+        let settings = crate::aws::AwsSettings::from_org_config(&self.config)?;
+        Ok(crate::aws::SecretsManagerStore::new(crate::aws::Aws::with_lookup(settings, self.lookup.clone())))
+    }
+
     /// The configuration's policies as the admission webhook decides with them: the same
     /// policy set [`build`](Self::build) gives the platform, with the `[admission]` settings.
     #[cfg(feature = "admission")]
@@ -275,6 +283,20 @@ impl Assembly {
         let platform = builder.build()?;
         Ok(Assembled { platform, kube: kube_target })
     }
+}
+
+/// Who acts, as every front end records it: `PAVED_ACTOR`, else the git user (`user.email`,
+/// else `user.name`); `None` leaves it to the library (`$USER`). Asks git (a process or two),
+/// so call it only when something is recorded.
+pub fn actor_from_environment() -> Option<String> {
+    if let Some(actor) = std::env::var("PAVED_ACTOR").ok().filter(|a| !a.trim().is_empty()) {
+        return Some(actor);
+    }
+    ["user.email", "user.name"].iter().find_map(|key| {
+        let out = std::process::Command::new("git").args(["config", "--get", key]).output().ok()?;
+        let value = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        (out.status.success() && !value.is_empty()).then_some(value)
+    })
 }
 
 /// The error for a configuration section whose backend this build does not have.
