@@ -91,10 +91,11 @@ impl BufRead for IterReader {
                     self.buf.push(b'\n');
                 }
             });
-            if self.error.is_some() {
-                self.buf.clear();
-                return Err(std::io::Error::other("the events' iterable failed"));
-            }
+        }
+        // The events converted before a failure are read first, then the failure (which
+        // leaves nothing of a strict import).
+        if self.pos >= self.buf.len() && self.error.is_some() {
+            return Err(std::io::Error::other("the events' iterable failed"));
         }
         Ok(&self.buf[self.pos..])
     }
@@ -161,7 +162,8 @@ impl Ledger {
 /// ending in `.sqlite`, `.sqlite3` or `.db`); anything else is a state directory, created if
 /// need be, as the CLI's `--state-dir`.
 fn open_at(path: &std::path::Path) -> paved::Result<Inner> {
-    let file = path.is_file() || path.extension().is_some_and(|e| e == "sqlite" || e == "sqlite3" || e == "db");
+    let file = !path.is_dir()
+        && (path.is_file() || path.extension().is_some_and(|e| e == "sqlite" || e == "sqlite3" || e == "db"));
     Ok(if file { Inner::open(path)? } else { Inner::open_in(path)? })
 }
 
@@ -264,6 +266,7 @@ impl Ledger {
         let config = &self.config;
         let report = py.detach(|| -> paved::Result<Value> {
             // The known teams: given, from catalog files, else `teams` of paved.toml (as the CLI).
+            let catalog = catalog.filter(|c| !c.is_empty());
             let known: BTreeSet<String> = match (teams, catalog) {
                 (Some(teams), _) => teams.into_iter().collect(),
                 (None, Some(paths)) => {

@@ -93,8 +93,14 @@ impl Inner {
     /// Waits for the deploy targets of every assembled platform to finish restoring after an
     /// interrupted call.
     async fn settle(self: Arc<Self>) -> Vec<String> {
-        let all: Vec<Arc<Assembled>> =
-            self.cache.lock().unwrap_or_else(PoisonError::into_inner).1.values().cloned().collect();
+        let all: Vec<Arc<Assembled>> = {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            // A child after `fork` has nothing of the parent's to wait for.
+            if cache.0 != std::process::id() {
+                return Vec::new();
+            }
+            cache.1.values().cloned().collect()
+        };
         let mut reports = Vec::new();
         for a in all {
             reports.extend(a.settle().await);
@@ -363,6 +369,18 @@ impl Core {
         F: FnOnce(Arc<Assembled>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = paved::Result<Value>> + Send + 'static,
     {
+        if !asynchronous && variant.record && crate::progress::in_callback() {
+            return Err(crate::errors::to_pyerr(
+                py,
+                &paved::Error::Conflict {
+                    what: "progress callback".into(),
+                    message: "cannot deploy, roll back or destroy from inside a progress callback".into(),
+                    hint: Some(
+                        "the call reporting progress is paused while its callback runs, holding its app's lock: make the change after it returns".into(),
+                    ),
+                },
+            ));
+        }
         let (sink, reports) = match progress {
             None => (None, None),
             Some(callable) if asynchronous => {

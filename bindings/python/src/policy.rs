@@ -26,10 +26,17 @@ pub(crate) struct PolicySet {
 impl PolicySet {
     fn loaded(&self, py: Python<'_>) -> PyResult<Arc<PolicyCheck>> {
         let pid = std::process::id();
+        {
+            let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+            if loaded.0 == pid {
+                return Ok(loaded.1.clone());
+            }
+        }
+        // Loaded without the lock held (another thread may wait for it holding the interpreter).
+        let fresh = Arc::new(py_result(py.detach(|| PolicyCheck::load(&self.paths, self.settings.as_ref())))?);
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if loaded.0 != pid {
-            let fresh = py.detach(|| PolicyCheck::load(&self.paths, self.settings.as_ref()));
-            std::mem::forget(std::mem::replace(&mut loaded.1, Arc::new(py_result(fresh)?)));
+            std::mem::forget(std::mem::replace(&mut loaded.1, fresh));
             loaded.0 = pid;
         }
         Ok(loaded.1.clone())
@@ -98,6 +105,10 @@ impl PolicySet {
         input.action = action;
         let check = self.loaded(py)?;
         let report = py.detach(|| check.check(&input));
-        to_py(py, &serde_json::to_value(&report).unwrap_or_default())
+        // The CLI's document, and `failed`: what its exit code says (a denial, also one not tied
+        // to an object).
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        doc["failed"] = report.failed.into();
+        to_py(py, &doc)
     }
 }

@@ -99,20 +99,44 @@ impl Reports {
     /// Calls the callback with `report`. An exception it raises is reported through
     /// `sys.unraisablehook` (as Python reports exceptions it cannot propagate) and the callback
     /// is not called again for this call; the work goes on, so nothing is left half done.
-    pub(crate) fn deliver(&mut self, py: Python<'_>, report: Progress) {
+    /// `KeyboardInterrupt` and `SystemExit` (not `Exception`s: Ctrl-C landing in the callback)
+    /// are returned, for the call to stop as on Ctrl-C.
+    pub(crate) fn deliver(&mut self, py: Python<'_>, report: Progress) -> Option<PyErr> {
         if self.failed {
-            return;
+            return None;
         }
-        if let Err(e) = self.callable.call1(py, (report,)) {
-            self.failed = true;
-            e.write_unraisable(py, Some(self.callable.bind(py)));
+        IN_CALLBACK.with(|c| c.set(true));
+        let called = self.callable.call1(py, (report,));
+        IN_CALLBACK.with(|c| c.set(false));
+        match called {
+            Ok(_) => None,
+            Err(e) if !e.is_instance_of::<pyo3::exceptions::PyException>(py) => Some(e),
+            Err(e) => {
+                self.failed = true;
+                e.write_unraisable(py, Some(self.callable.bind(py)));
+                None
+            }
         }
     }
 
     /// Delivers the reports still queued.
-    pub(crate) fn drain(&mut self, py: Python<'_>) {
+    pub(crate) fn drain(&mut self, py: Python<'_>) -> Option<PyErr> {
         while let Ok(report) = self.rx.try_recv() {
-            self.deliver(py, report);
+            if let Some(stop) = self.deliver(py, report) {
+                return Some(stop);
+            }
         }
+        None
     }
+}
+
+thread_local! {
+    /// Whether this thread is inside a blocking call's progress callback.
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a blocking call's progress callback: the call it reports on
+/// is paused meanwhile, holding its app's lock.
+pub(crate) fn in_callback() -> bool {
+    IN_CALLBACK.with(std::cell::Cell::get)
 }

@@ -92,40 +92,56 @@ pub(crate) fn block_on<T: Send + 'static>(
             })
         });
         match event {
-            Event::Done(done) => {
-                if let Some(r) = reports.as_mut() {
-                    r.drain(py);
+            Event::Done(Ok(result)) => {
+                if let Some(stop) = reports.as_mut().and_then(|r| r.drain(py)) {
+                    return Err(stop);
                 }
-                return done.unwrap_or_else(|panic| Err(crate::errors::internal(py, &panic_message(&*panic))));
+                return result;
+            }
+            Event::Done(Err(panic)) => {
+                // What the work left (a deploy's restore, queued while it unwound) is waited
+                // for, as after Ctrl-C.
+                if let Some(recover) = on_interrupt {
+                    recover_after_interrupt(py, &rt, recover());
+                }
+                return Err(crate::errors::internal(py, &panic_message(&*panic)));
             }
             Event::Report(report) => {
-                if let Some(r) = reports.as_mut() {
-                    r.deliver(py, report);
+                let stop = reports.as_mut().and_then(|r| r.deliver(py, report));
+                if let Some(interrupt) = stop.or_else(|| py.check_signals().err()) {
+                    return Err(interrupted(py, &rt, work, on_interrupt, interrupt));
                 }
             }
             Event::Tick => {
                 if let Err(interrupt) = py.check_signals() {
-                    // Dropping the work is what makes a target queue its recovery.
-                    py.detach(|| {
-                        let _guard = rt.enter();
-                        drop(work);
-                    });
-                    let report = match on_interrupt {
-                        Some(recover) => recover_after_interrupt(py, &rt, recover()),
-                        None => Vec::new(),
-                    };
-                    let message = if report.is_empty() {
-                        "cancelled before anything was applied".to_string()
-                    } else {
-                        report.join("; ")
-                    };
-                    // `add_note` is Python 3.11+; on 3.10 the report is not attached.
-                    let _ = interrupt.value(py).call_method1("add_note", (format!("paved: {message}"),));
-                    return Err(interrupt);
+                    return Err(interrupted(py, &rt, work, on_interrupt, interrupt));
                 }
             }
         }
     }
+}
+
+/// Ctrl-C (or `SystemExit`) during a blocking call: drops `work` (which makes a deploy target
+/// queue its recovery), waits for the recovery and returns `interrupt` with its report as a note.
+fn interrupted<W: Send>(
+    py: Python<'_>,
+    rt: &Runtime,
+    work: W,
+    on_interrupt: Option<OnInterrupt>,
+    interrupt: PyErr,
+) -> PyErr {
+    py.detach(|| {
+        let _guard = rt.enter();
+        drop(work);
+    });
+    if let Some(recover) = on_interrupt {
+        let report = recover_after_interrupt(py, rt, recover());
+        let message =
+            if report.is_empty() { "cancelled before anything was applied".to_string() } else { report.join("; ") };
+        // `add_note` is Python 3.11+; on 3.10 the report is not attached.
+        let _ = interrupt.value(py).call_method1("add_note", (format!("paved: {message}"),));
+    }
+    interrupt
 }
 
 /// What a panic said, for `InternalError`.
@@ -147,7 +163,8 @@ fn recover_after_interrupt(
     let mut task = rt.spawn(recovery);
     loop {
         match py.detach(|| rt.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await })) {
-            Ok(report) => return report.unwrap_or_default(),
+            Ok(Ok(report)) => return report,
+            Ok(Err(failed)) => return vec![format!("the recovery failed: {failed}; check status()")],
             Err(_) => {
                 if py.check_signals().is_err() {
                     return vec!["stopped waiting: the recovery did not finish; check status()".to_string()];

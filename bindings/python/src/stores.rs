@@ -170,6 +170,22 @@ fn secret_map(py: Python<'_>, data: &Bound<'_, PyDict>) -> PyResult<SecretMap> {
     Ok(map)
 }
 
+impl StoreCore {
+    /// Runs `work` on the connected store, blocking or as an awaitable.
+    fn call<'py, F, Fut>(&self, py: Python<'py>, asynchronous: bool, work: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Backend) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = paved::Result<Value>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let work = async move {
+            let result = async { work(inner.backend().await?).await }.await;
+            py_result(result).map(Json)
+        };
+        run(py, asynchronous, work, None, None)
+    }
+}
+
 #[pymethods]
 impl StoreCore {
     #[new]
@@ -229,85 +245,45 @@ impl StoreCore {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let data = secret_map(py, data)?;
-        let inner = self.inner.clone();
-        run(
-            py,
-            asynchronous,
-            async move {
-                let backend = py_result(inner.backend().await)?;
-                py_result(backend.store().put(&path, data).await).map(|v| Json(json!(v)))
-            },
-            None,
-            None,
-        )
+        self.call(py, asynchronous, move |b| async move { Ok(json!(b.store().put(&path, data).await?)) })
     }
 
     #[pyo3(signature = (prefix, asynchronous))]
     fn list<'py>(&self, py: Python<'py>, prefix: String, asynchronous: bool) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
-        run(
-            py,
-            asynchronous,
-            async move {
-                let backend = py_result(inner.backend().await)?;
-                py_result(backend.store().list(&prefix).await).map(|v| Json(json!(v)))
-            },
-            None,
-            None,
-        )
+        self.call(py, asynchronous, move |b| async move { Ok(json!(b.store().list(&prefix).await?)) })
     }
 
     #[pyo3(signature = (path, asynchronous))]
     fn delete<'py>(&self, py: Python<'py>, path: String, asynchronous: bool) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
-        run(
-            py,
-            asynchronous,
-            async move {
-                let backend = py_result(inner.backend().await)?;
-                py_result(backend.store().delete(&path).await).map(|()| Json(Value::Null))
-            },
-            None,
-            None,
-        )
+        self.call(py, asynchronous, move |b| async move {
+            b.store().delete(&path).await?;
+            Ok(Value::Null)
+        })
     }
 
     /// The versions of the secret at `path`, oldest first, as dicts: `version`, `created`,
     /// `deleted` and `destroyed` (Vault), or `stages` (Secrets Manager).
     #[pyo3(signature = (path, asynchronous))]
     fn versions<'py>(&self, py: Python<'py>, path: String, asynchronous: bool) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
-        run(
-            py,
-            asynchronous,
-            async move {
-                let backend = py_result(inner.backend().await)?;
-                let value = match backend {
-                    Backend::Vault(v) => py_result(v.metadata(&path).await.map_err(paved::Error::from)).map(|m| {
-                        Value::Array(
-                            m.versions
-                                .iter()
-                                .map(|(n, meta)| {
-                                    json!({"version": n, "created": meta.created_time,
-                                        "deleted": meta.deletion_time.as_deref().is_some_and(|t| !t.is_empty()),
-                                        "destroyed": meta.destroyed})
-                                })
-                                .collect(),
-                        )
-                    })?,
-                    Backend::SecretsManager(s) => py_result(s.versions(&path).await).map(|vs| {
-                        Value::Array(
-                            vs.iter()
-                                .map(|v| json!({"version": v.version, "created": v.created, "stages": v.stages}))
-                                .collect(),
-                        )
-                    })?,
-                };
-                Ok(Json(value))
-            },
-            None,
-            None,
-        )
+        self.call(py, asynchronous, move |b| async move {
+            Ok(match b {
+                Backend::Vault(v) => {
+                    let m = v.metadata(&path).await?;
+                    let rows = m.versions.iter().map(|(n, meta)| {
+                        json!({"version": n, "created": meta.created_time,
+                            "deleted": meta.deletion_time.as_deref().is_some_and(|t| !t.is_empty()),
+                            "destroyed": meta.destroyed})
+                    });
+                    Value::Array(rows.collect())
+                }
+                Backend::SecretsManager(s) => {
+                    let rows = s.versions(&path).await?.into_iter();
+                    Value::Array(
+                        rows.map(|v| json!({"version": v.version, "created": v.created, "stages": v.stages})).collect(),
+                    )
+                }
+            })
+        })
     }
 
     /// Where the store is: the Vault address and mount, or `aws-sm`.

@@ -155,3 +155,34 @@ def test_empty_or_bad_secret_writes_are_refused(bao: dict[str, Any]) -> None:
         store.put("platform/x", {"bad key": "v"})
     with pytest.raises(paved.InvalidInput):
         paved.VaultStore(mount="/")
+
+
+def test_an_unknown_keyword_is_a_type_error(workdir: Path) -> None:
+    platform = paved.Platform(state_dir=workdir / ".paved")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cpu_limt'"):
+        platform.deploy(app="a", image=IMAGE, env="staging", cpu_limt="1")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'timeout'"):
+        platform.plan(app="a", image=IMAGE, env="staging", timeout=5)  # type: ignore[call-arg]
+
+
+def test_a_callback_cannot_change_what_its_call_holds(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[Any] = []
+    monkeypatch.setattr("sys.unraisablehook", reported.append)
+    platform = paved.Platform(state_dir=workdir / ".paved")
+
+    def redeploy(p: paved.Progress) -> None:
+        platform.deploy(app="a", image=IMAGE, env="staging")
+
+    out = platform.deploy(app="a", image=IMAGE, env="staging", progress=redeploy)
+    assert out.revision == 1
+    assert len(reported) == 1 and isinstance(reported[0].exc_value, paved.Conflict)
+
+
+def test_ctrl_c_inside_a_progress_callback_stops_the_call(workdir: Path) -> None:
+    platform = paved.Platform(state_dir=workdir / ".paved")
+
+    def interrupt(p: paved.Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        platform.deploy(app="a", image=IMAGE, env="staging", progress=interrupt)

@@ -100,7 +100,9 @@ class Ledger:
 
 @final
 class PolicySet:
-    """Policy plugins (plugin directories with pinned manifests, or ``.wasm`` components)."""
+    """Policy plugins (plugin directories with pinned manifests, or ``.wasm`` components).
+    ``check`` returns the document of ``paved policy check --output json`` plus ``failed``
+    (what the CLI's exit code says)."""
 
     def __new__(cls, paths: Sequence[str | os.PathLike[str]], settings: Mapping[str, Any] | None = None) -> PolicySet: ...
     def check(

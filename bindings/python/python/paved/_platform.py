@@ -6,7 +6,13 @@ from __future__ import annotations
 import builtins
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+import sys
+from typing import Any, Callable, Mapping, Sequence, TypedDict, Union
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Unpack
 
 from . import _paved
 from ._paved import Progress
@@ -21,7 +27,18 @@ from ._results import (
     Status,
 )
 
-__all__ = ["Platform", "AsyncPlatform", "Progress", "ProgressCallback", "Config"]
+__all__ = [
+    "Platform",
+    "AsyncPlatform",
+    "Progress",
+    "ProgressCallback",
+    "Config",
+    "DeployOptions",
+    "TargetOptions",
+    "RolloutOptions",
+    "PlanOptions",
+    "DeployAndRolloutOptions",
+]
 
 #: A callback that receives each :class:`Progress` report of a call.
 ProgressCallback = Callable[[Progress], object]
@@ -31,65 +48,82 @@ Config = Union[None, str, "os.PathLike[str]", Mapping[str, Any]]
 _Path = Union[str, "os.PathLike[str]"]
 
 
-def _request(
-    app: str,
-    image: str,
-    env: str,
-    replicas: int | None,
-    team: str | None,
-    cpu_request: str | None,
-    cpu_limit: str | None,
-    memory_request: str | None,
-    memory_limit: str | None,
-    custom_manifests: Sequence[_Path],
-    extra_manifests: Sequence[_Path],
-    no_hpa: bool,
-    no_pdb: bool,
-    no_network_policy: bool,
-    no_ingress: bool,
-    no_service_monitor: bool,
-    secrets: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    switches = {
-        "hpa": no_hpa,
-        "pdb": no_pdb,
-        "network-policy": no_network_policy,
-        "ingress": no_ingress,
-        "service-monitor": no_service_monitor,
-    }
-    return {
-        "app": app,
-        "image": image,
-        "env": env,
-        "replicas": replicas,
-        "team": team,
-        "cpu_request": cpu_request,
-        "cpu_limit": cpu_limit,
-        "memory_request": memory_request,
-        "memory_limit": memory_limit,
-        "custom_manifests": [os.fspath(p) for p in custom_manifests],
-        "extra_manifests": [os.fspath(p) for p in extra_manifests],
-        "disable": [name for name, off in switches.items() if off],
-        "secrets": dict(secrets or {}),
-    }
+class DeployOptions(TypedDict, total=False):
+    """The request's keyword arguments of ``deploy``, ``plan`` and ``render``: the CLI's flags
+    (``--cpu-limit 2000m`` is ``cpu_limit="2000m"``, ``--no-hpa`` is ``no_hpa=True``)."""
+
+    replicas: int | None
+    team: str | None
+    cpu_request: str | None
+    cpu_limit: str | None
+    memory_request: str | None
+    memory_limit: str | None
+    custom_manifests: Sequence[_Path]
+    extra_manifests: Sequence[_Path]
+    no_hpa: bool
+    no_pdb: bool
+    no_network_policy: bool
+    no_ingress: bool
+    no_service_monitor: bool
+    secrets: Mapping[str, str] | None
 
 
-def _options(
-    target: str | None,
-    dry_run: bool = False,
-    timeout: float | None = None,
-    rollback: bool | None = None,
-    force_conflicts: bool | None = None,
-    history_max: int | None = None,
-) -> dict[str, Any]:
-    return {
-        "target": target,
-        "dry_run": dry_run,
-        "timeout": timeout,
-        "rollback": rollback,
-        "force_conflicts": force_conflicts,
-        "history_max": history_max,
-    }
+class TargetOptions(TypedDict, total=False):
+    """``target="kube"`` or ``"gitops"``: the deploy target instead of the environment's."""
+
+    target: str | None
+
+
+class RolloutOptions(TargetOptions, total=False):
+    """How a change rolls out on the kube target (refused on an environment of another target):
+    ``timeout`` in seconds, ``rollback=False`` leaves a failed rollout in place,
+    ``force_conflicts``, ``history_max``."""
+
+    timeout: float | None
+    rollback: bool | None
+    force_conflicts: bool | None
+    history_max: int | None
+
+
+class PlanOptions(DeployOptions, TargetOptions, total=False):
+    """The keyword arguments of ``plan``."""
+
+
+class DeployAndRolloutOptions(DeployOptions, RolloutOptions, total=False):
+    """The keyword arguments of ``deploy``."""
+
+
+_SWITCHES = {
+    "no_hpa": "hpa",
+    "no_pdb": "pdb",
+    "no_network_policy": "network-policy",
+    "no_ingress": "ingress",
+    "no_service_monitor": "service-monitor",
+}
+_REQUEST_KEYS = frozenset(DeployOptions.__annotations__)
+_ROLLOUT_KEYS = frozenset(RolloutOptions.__annotations__) | {"target"}
+
+
+def _split(
+    call: str, app: str, image: str, env: str, options: Mapping[str, Any], allowed: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request and the call's options of keyword arguments; an unknown one is a TypeError,
+    as for any Python function."""
+    unknown = sorted(set(options) - _REQUEST_KEYS - allowed)
+    if unknown:
+        raise TypeError(f"{call}() got an unexpected keyword argument {unknown[0]!r}")
+    request: dict[str, Any] = {"app": app, "image": image, "env": env}
+    for key in ("replicas", "team", "cpu_request", "cpu_limit", "memory_request", "memory_limit"):
+        request[key] = options.get(key)
+    for key in ("custom_manifests", "extra_manifests"):
+        request[key] = [os.fspath(p) for p in options.get(key) or ()]
+    request["disable"] = [name for flag, name in _SWITCHES.items() if options.get(flag)]
+    request["secrets"] = dict(options.get("secrets") or {})
+    return request, {key: options.get(key) for key in allowed}
+
+
+def _options(target: str | None, **rollout: Any) -> dict[str, Any]:
+    return {"target": target, **rollout}
 
 
 def _database(
@@ -166,34 +200,15 @@ class Platform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
-        target: str | None = None,
         dry_run: bool = False,
-        timeout: float | None = None,
-        rollback: bool | None = None,
-        force_conflicts: bool | None = None,
-        history_max: int | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[DeployAndRolloutOptions],
     ) -> DeployResult:
-        """Deploys ``image`` as ``app`` to ``env``: validate, render, policy, secrets, apply."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
-        options = _options(target, dry_run, timeout, rollback, force_conflicts, history_max)
-        return DeployResult.from_dict(self._core.deploy(request, options, self._cb(progress), False))
+        """Deploys ``image`` as ``app`` to ``env``: validate, render, policy, secrets, apply.
+        Keyword arguments: :class:`DeployOptions` (the CLI's flags) and :class:`RolloutOptions`."""
+        request, opts = _split("deploy", app, image, env, options, _ROLLOUT_KEYS)
+        opts["dry_run"] = dry_run
+        return DeployResult.from_dict(self._core.deploy(request, opts, self._cb(progress), False))
 
     def plan(
         self,
@@ -201,28 +216,12 @@ class Platform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
-        target: str | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[PlanOptions],
     ) -> Plan:
         """What :meth:`deploy` would do, with the final objects; writes nothing."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
-        return Plan.from_dict(self._core.plan(request, _options(target), self._cb(progress), False))
+        request, opts = _split("plan", app, image, env, options, frozenset({"target"}))
+        return Plan.from_dict(self._core.plan(request, opts, self._cb(progress), False))
 
     def render(
         self,
@@ -230,26 +229,11 @@ class Platform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[DeployOptions],
     ) -> builtins.list[dict[str, Any]]:
         """The objects a deploy would apply, as plain dicts (policies applied)."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
+        request, _ = _split("render", app, image, env, options, frozenset())
         result: builtins.list[dict[str, Any]] = self._core.render(request, self._cb(progress), False)
         return result
 
@@ -275,7 +259,7 @@ class Platform(_Base):
         progress: ProgressCallback | None = None,
     ) -> DeployResult:
         """Restores the objects of revision ``to`` (default: the previous one) as a new revision."""
-        options = _options(target, False, timeout, rollback, force_conflicts, history_max)
+        options = _options(target, timeout=timeout, rollback=rollback, force_conflicts=force_conflicts, history_max=history_max)
         return DeployResult.from_dict(self._core.rollback(app, env, to, options, self._cb(progress), False))
 
     def destroy(
@@ -359,34 +343,14 @@ class AsyncPlatform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
-        target: str | None = None,
         dry_run: bool = False,
-        timeout: float | None = None,
-        rollback: bool | None = None,
-        force_conflicts: bool | None = None,
-        history_max: int | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[DeployAndRolloutOptions],
     ) -> DeployResult:
-        """Deploys ``image`` as ``app`` to ``env`` (see :meth:`Platform.deploy`)."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
-        options = _options(target, dry_run, timeout, rollback, force_conflicts, history_max)
-        return DeployResult.from_dict(await self._core.deploy(request, options, self._cb(progress), True))
+        """See :meth:`Platform.deploy`."""
+        request, opts = _split("deploy", app, image, env, options, _ROLLOUT_KEYS)
+        opts["dry_run"] = dry_run
+        return DeployResult.from_dict(await self._core.deploy(request, opts, self._cb(progress), True))
 
     async def plan(
         self,
@@ -394,28 +358,12 @@ class AsyncPlatform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
-        target: str | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[PlanOptions],
     ) -> Plan:
-        """What :meth:`deploy` would do (see :meth:`Platform.plan`)."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
-        return Plan.from_dict(await self._core.plan(request, _options(target), self._cb(progress), True))
+        """See :meth:`Platform.plan`."""
+        request, opts = _split("plan", app, image, env, options, frozenset({"target"}))
+        return Plan.from_dict(await self._core.plan(request, opts, self._cb(progress), True))
 
     async def render(
         self,
@@ -423,26 +371,11 @@ class AsyncPlatform(_Base):
         image: str,
         env: str,
         *,
-        replicas: int | None = None,
-        team: str | None = None,
-        cpu_request: str | None = None,
-        cpu_limit: str | None = None,
-        memory_request: str | None = None,
-        memory_limit: str | None = None,
-        custom_manifests: Sequence[_Path] = (),
-        extra_manifests: Sequence[_Path] = (),
-        no_hpa: bool = False,
-        no_pdb: bool = False,
-        no_network_policy: bool = False,
-        no_ingress: bool = False,
-        no_service_monitor: bool = False,
-        secrets: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
+        **options: Unpack[DeployOptions],
     ) -> builtins.list[dict[str, Any]]:
-        """The objects a deploy would apply (see :meth:`Platform.render`)."""
-        request = _request(app, image, env, replicas, team, cpu_request, cpu_limit, memory_request, memory_limit,
-                           custom_manifests, extra_manifests, no_hpa, no_pdb, no_network_policy, no_ingress,
-                           no_service_monitor, secrets)
+        """See :meth:`Platform.render`."""
+        request, _ = _split("render", app, image, env, options, frozenset())
         result: builtins.list[dict[str, Any]] = await self._core.render(request, self._cb(progress), True)
         return result
 
@@ -470,7 +403,7 @@ class AsyncPlatform(_Base):
         progress: ProgressCallback | None = None,
     ) -> DeployResult:
         """See :meth:`Platform.rollback`."""
-        options = _options(target, False, timeout, rollback, force_conflicts, history_max)
+        options = _options(target, timeout=timeout, rollback=rollback, force_conflicts=force_conflicts, history_max=history_max)
         return DeployResult.from_dict(await self._core.rollback(app, env, to, options, self._cb(progress), True))
 
     async def destroy(
