@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import errors
 from ._paved import Ledger, PolicySet, Progress, Secret, __version__
-from ._platform import AsyncPlatform, Platform
+from ._platform import AsyncPlatform, DeployOptions, Platform, RolloutOptions, TargetOptions
 from ._results import (
     DatabaseResult,
     DatabaseStatus,
@@ -41,6 +41,9 @@ __all__ = [
     "errors",
     "Platform",
     "AsyncPlatform",
+    "DeployOptions",
+    "RolloutOptions",
+    "TargetOptions",
     "Progress",
     "DeployResult",
     "Plan",
