@@ -12,7 +12,7 @@ use paved::metrics::{
 };
 use paved::{Error, OrgConfig};
 use pyo3::prelude::*;
-use pyo3::types::{PyIterator, PyString};
+use pyo3::types::{PyDict, PyIterator, PyString};
 use serde_json::{Value, json};
 
 use crate::convert::{from_py, to_py};
@@ -215,6 +215,34 @@ impl Ledger {
         };
         let report = py_result(report.map_err(Error::from))?;
         to_py(py, &serde_json::to_value(&report).unwrap_or_default())
+    }
+
+    /// Records one event, given as a dict and/or keyword arguments in the JSON Lines schema
+    /// (`type`, `id`, `team`, …), as `paved events record` does: deployments and incidents
+    /// happen in `production` unless told; a bad field is an `InvalidInput` naming it. Returns
+    /// the event as recorded.
+    #[pyo3(signature = (event=None, **fields))]
+    fn record<'py>(
+        &self,
+        py: Python<'py>,
+        event: Option<&Bound<'py, PyDict>>,
+        fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut v = serde_json::Map::new();
+        for part in [event, fields].into_iter().flatten() {
+            if let Value::Object(map) = from_py(part.as_any(), "event")? {
+                v.extend(map);
+            }
+        }
+        let deploys_or_incidents = matches!(v.get("type").and_then(Value::as_str), Some("deployment" | "incident"));
+        if deploys_or_incidents && !v.contains_key("environment") {
+            v.insert("environment".into(), json!("production"));
+        }
+        let v = Value::Object(v);
+        let event = py_result(paved::metrics::model::parse_line(&v.to_string()).map_err(Error::from))?;
+        let ledger = self.ledger()?;
+        py_result(py.detach(|| ledger.write(&[event])).map_err(Error::from))?;
+        to_py(py, &v)
     }
 
     #[pyo3(signature = (window_days=30.0, env="production", team=None, service=None, now=None, by=None))]

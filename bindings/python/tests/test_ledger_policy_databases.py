@@ -198,3 +198,21 @@ def test_a_mysql_database_on_openbao_and_mariadb(
     assert out.status == "provisioned" and out.endpoint == f"127.0.0.1:{db['port']}"
     assert status.state == "available" and status.port == db["port"]
     assert db["password"] not in repr(out) + repr(status)
+
+
+def test_record_as_the_cli_records(workdir: Path) -> None:
+    ledger = paved.Ledger(workdir / "py")
+    mine = ledger.record({"type": "deployment", "id": "d-42"}, service="checkout", team="shop", status="success",
+                         started_at="2026-11-01T10:00:00Z", finished_at="2026-11-01T10:05:00Z",
+                         commits=[{"sha": "a1b2c3", "committed_at": "2026-11-01T09:00:00Z"}])
+    run = cli("--state-dir", "cli", "--output", "json", "events", "record", "--type", "deployment", "--id", "d-42",
+              "--service", "checkout", "--team", "shop", "--status", "success", "--started-at", "2026-11-01T10:00:00Z",
+              "--finished-at", "2026-11-01T10:05:00Z", "--commit", "a1b2c3@2026-11-01T09:00:00Z", cwd=workdir)
+    assert run.returncode == 0, run.stderr
+    assert mine == json.loads(run.stdout)
+    assert mine["environment"] == "production"
+    assert ledger.dora(now=NOW)["deployment_frequency"]["deployments"] == 1
+    with pytest.raises(paved.InvalidInput) as bad:
+        ledger.record(type="deployment", id="d-43", service="checkout", team="shop", status="sucess",
+                      started_at="2026-11-01T10:00:00Z", finished_at="2026-11-01T10:05:00Z")
+    assert bad.value.hint

@@ -81,6 +81,7 @@ class Ledger:
     def import_events(
         self, source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | str], strict: bool = False
     ) -> dict[str, Any]: ...
+    def record(self, event: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]: ...
     def dora(
         self,
         window_days: float = 30.0,
