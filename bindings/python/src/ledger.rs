@@ -263,7 +263,7 @@ impl Ledger {
         let ledger = self.ledger()?;
         let config = &self.config;
         let value = py.detach(|| -> paved::Result<Value> {
-            check_environment(env, config, &ledger)?;
+            ledger.check_environment(env, config.environments.keys().map(String::as_str))?;
             Ok(match by {
                 None => serde_json::to_value(ledger.dora(&q)?).unwrap_or_default(),
                 Some(by) => {
@@ -309,20 +309,4 @@ impl Ledger {
         });
         to_py(py, &py_result(report)?)
     }
-}
-
-/// `env` of the metrics: an environment of the configuration or of the ledger's events, as
-/// the CLI checks `--env`.
-fn check_environment(env: &str, config: &OrgConfig, ledger: &Inner) -> paved::Result<()> {
-    let mut known: BTreeSet<String> = config.environments.keys().cloned().collect();
-    known.extend(ledger.environments()?);
-    if known.contains(env) {
-        return Ok(());
-    }
-    Err(invalid(
-        "env",
-        env,
-        "is neither an environment of the configuration nor of any recorded event",
-        Some(paved::suggest::hint_for(env, known.iter().map(String::as_str))),
-    ))
 }

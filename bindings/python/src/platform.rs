@@ -293,38 +293,17 @@ fn variant(config: &OrgConfig, options: &Bound<'_, PyDict>, record: bool, env: O
         history_max: count(options, "history_max")?,
     };
     let kube_options: Vec<&str> = [
-        ("timeout", variant.timeout_ms.is_some()),
-        ("rollback", variant.auto_rollback.is_some()),
-        ("force_conflicts", variant.force_conflicts.is_some()),
-        ("history_max", variant.history_max.is_some()),
+        ("timeout=", variant.timeout_ms.is_some()),
+        ("rollback=", variant.auto_rollback.is_some()),
+        ("force_conflicts=", variant.force_conflicts.is_some()),
+        ("history_max=", variant.history_max.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, given)| given.then_some(name))
     .collect();
-    if let Some(option) = kube_options.first() {
-        let kube = "kube";
-        let targets: Vec<String> = match env {
-            Some(env) => vec![match &variant.target {
-                Some((_, t)) => t.clone(),
-                None => config.environment(env).map_err(fail)?.config.target,
-            }],
-            None => config.environments.values().map(|e| e.target.clone()).collect(),
-        };
-        if !targets.iter().any(|t| t == kube) {
-            let why = match env {
-                Some(env) => format!("environment {env} deploys to the {} target", targets[0]),
-                None => "no environment deploys to the kube target".to_string(),
-            };
-            return Err(fail(invalid(
-                option,
-                "",
-                format!("applies to the kube target only, and {why}"),
-                Some(format!(
-                    "leave {option}= out, or deploy to a cluster with target=\"kube\" (or target = \"kube\" in paved.toml)"
-                )),
-            )));
-        }
-    }
+    let target = variant.target.as_ref().map(|(_, t)| t.as_str());
+    paved::assembly::refuse_kube_only(config, env, target, ("option", &kube_options), "target=\"kube\"")
+        .map_err(fail)?;
     Ok(variant)
 }
 

@@ -103,6 +103,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def vault_put(bao: dict[str, Any], path: str, **data: str) -> None:
+    """Writes a KV v2 secret with OpenBao's own CLI (as an operator would)."""
+    pairs = [f"{k}={v}" for k, v in data.items()]
+    subprocess.run([bao["bin"], "kv", "put", path, *pairs], env={"BAO_ADDR": bao["addr"], "BAO_TOKEN": bao["token"]},
+                   check=True, capture_output=True)
+
+
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Runs the ``paved`` CLI."""
     return subprocess.run(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from conftest import ROOT, vault_put
 from test_ledger_policy_databases import events
 
 EXAMPLES = ROOT / "examples" / "python"
@@ -40,8 +40,7 @@ def test_dora_report_script(workdir: Path) -> None:
 
 
 def test_provision_database_script(bao: dict[str, Any], postgres: dict[str, Any], workdir: Path) -> None:
-    subprocess.run([bao["bin"], "kv", "put", "secret/platform/db-admin", f"password={postgres['password']}"],
-                   env={"BAO_ADDR": bao["addr"], "BAO_TOKEN": bao["token"]}, check=True, capture_output=True)
+    vault_put(bao, "secret/platform/db-admin", password=postgres["password"])
     (workdir / "paved.toml").write_text(
         f'[vault]\naddress = "{bao["addr"]}"\n\n[databases.main]\nengine = "postgres"\nhost = "127.0.0.1"\n'
         f'port = {postgres["port"]}\nadmin_username = "postgres"\n'

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import paved
-from conftest import ROOT, cli
+from conftest import ROOT, cli, vault_put
 
 NOW = "2026-11-30T00:00:00Z"
 
@@ -125,8 +125,7 @@ def test_policy_check_rows_equal_the_cli(workdir: Path) -> None:
 
 
 def test_databases_on_openbao_and_postgres(bao: dict[str, Any], postgres: dict[str, Any], workdir: Path) -> None:
-    subprocess.run([bao["bin"], "kv", "put", "secret/platform/db-admin", f"password={postgres['password']}"],
-                   env={"BAO_ADDR": bao["addr"], "BAO_TOKEN": bao["token"]}, check=True, capture_output=True)
+    vault_put(bao, "secret/platform/db-admin", password=postgres["password"])
     config = {
         "vault": {"address": bao["addr"]},
         "databases": {"main": {"engine": "postgres", "host": "127.0.0.1", "port": postgres["port"],
@@ -176,8 +175,7 @@ def test_a_mysql_database_on_openbao_and_mariadb(
 
         missing("MariaDB")
     db = services["mariadb"]
-    subprocess.run([bao["bin"], "kv", "put", "secret/platform/mysql-admin", f"password={db['password']}"],
-                   env={"BAO_ADDR": bao["addr"], "BAO_TOKEN": bao["token"]}, check=True, capture_output=True)
+    vault_put(bao, "secret/platform/mysql-admin", password=db["password"])
     config = {
         "vault": {"address": bao["addr"]},
         "databases": {"mysql": {"engine": "mysql", "host": "127.0.0.1", "port": db["port"],

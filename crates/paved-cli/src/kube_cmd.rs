@@ -88,29 +88,8 @@ impl TargetSelect {
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
-        if let Some(flag) = kube_flags.first() {
-            let kube = paved::paved_kube::live::TARGET_NAME;
-            let refused = match env {
-                Some(env) => {
-                    let target = config.environment(env)?.config.target;
-                    (target != kube).then(|| format!("environment {env} deploys to the {target} target"))
-                }
-                // `list` covers every environment: a kube flag needs one kube environment.
-                None => (!config.environments.values().any(|e| e.target == kube))
-                    .then(|| "no environment deploys to the kube target".to_string()),
-            };
-            if let Some(why) = refused {
-                let name = env.unwrap_or("ENV");
-                return Err(Error::invalid(
-                    "flag",
-                    flag.to_string(),
-                    format!("applies to the kube target only, and {why}"),
-                    Some(format!(
-                        "leave {flag} out, or deploy to a cluster with --target kube (or target = \"kube\" for {name} in paved.toml)"
-                    )),
-                ));
-            }
-        }
+        // The `--target` override is in `config` by now.
+        paved::assembly::refuse_kube_only(config, env, None, ("flag", &kube_flags), "--target kube")?;
         let mut options = KubeOptions::default();
         options.kubeconfig = self.kubeconfig.clone();
         options.context = self.context.clone();

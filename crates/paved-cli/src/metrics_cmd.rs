@@ -232,21 +232,6 @@ fn in_flags(e: Error, kind: &str) -> Error {
     }
 }
 
-/// `--env` of the metrics: an environment of paved.toml or of the ledger's events.
-fn check_environment(env: &str, config: &OrgConfig, ledger: &Ledger) -> Result<()> {
-    let mut known: BTreeSet<String> = config.environments.keys().cloned().collect();
-    known.extend(ledger.environments()?);
-    if known.contains(env) {
-        return Ok(());
-    }
-    Err(Error::invalid(
-        "env",
-        env,
-        "is neither an environment of the configuration nor of any recorded event",
-        Some(paved::suggest::hint_for(env, known.iter().map(String::as_str))),
-    ))
-}
-
 /// A DORA window: at least an hour (`1m` is a minute, not a month).
 fn dora_window(window: &str) -> Result<i64> {
     let seconds = parse_window(window)?;
@@ -394,7 +379,7 @@ pub(crate) async fn metrics(cmd: MetricsCommand, config: &OrgConfig, state: &Pat
                 .team(a.team.as_deref())
                 .service(a.service.as_deref());
             let ledger = Ledger::open_in(state)?;
-            check_environment(&a.env, config, &ledger)?;
+            ledger.check_environment(&a.env, config.environments.keys().map(String::as_str))?;
             match by {
                 None => {
                     let r = ledger.dora(&q)?;

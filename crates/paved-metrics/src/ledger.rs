@@ -523,6 +523,26 @@ impl Ledger {
         Ok(names)
     }
 
+    /// Checks the environment of a metrics query: one of `configured` (the configuration's
+    /// environments) or of the recorded events, else invalid input with the nearest name.
+    pub fn check_environment<'a>(
+        &self,
+        env: &str,
+        configured: impl IntoIterator<Item = &'a str>,
+    ) -> paved_core::Result<()> {
+        let mut known: std::collections::BTreeSet<String> = configured.into_iter().map(str::to_string).collect();
+        known.extend(self.environments()?);
+        if known.contains(env) {
+            return Ok(());
+        }
+        Err(paved_core::Error::invalid(
+            "env",
+            env,
+            "is neither an environment of the configuration nor of any recorded event",
+            Some(paved_core::suggest::hint_for(env, known.iter().map(String::as_str))),
+        ))
+    }
+
     /// The id of an interned name, if the ledger knows it.
     pub(crate) fn name_id(conn: &Connection, kind: NameKind, name: &str) -> rusqlite::Result<Option<i64>> {
         conn.query_row("SELECT id FROM names WHERE kind = ?1 AND name = ?2", params![kind as i64, name], |r| r.get(0))

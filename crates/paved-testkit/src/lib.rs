@@ -875,6 +875,25 @@ pub struct StandInRequest {
 }
 
 impl StandInRequest {
+    /// Reads one HTTP/1.1 request (head, and a body of its `Content-Length`) from `reader`.
+    pub fn read(reader: &mut impl std::io::BufRead) -> StandInRequest {
+        let mut head = String::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        StandInRequest { head, body }
+    }
+
     /// The value of header `name` (case-insensitive), if sent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().skip(1).find_map(|line| {
@@ -889,29 +908,15 @@ impl StandInRequest {
 /// service that cannot run here, or one that fails on purpose. Answers its base URL; the
 /// server lives as long as the test process.
 pub fn stand_in(answer: impl Fn(&StandInRequest) -> (u16, &'static str, String) + Send + 'static) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local port");
     let url = format!("http://{}", listener.local_addr().expect("a local address"));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let Ok(read) = stream.try_clone() else { continue };
-            let mut reader = BufReader::new(read);
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let (status, content_type, text) = answer(&StandInRequest { head, body });
+            let request = StandInRequest::read(&mut BufReader::new(read));
+            let (status, content_type, text) = answer(&request);
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",

@@ -1,7 +1,7 @@
 //! Retries against a scripted HTTP server: 429 and 5xx are retried, other 4xx are not; the
 //! namespace header is sent on every request.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,22 +30,8 @@ impl Scripted {
             let mut held = Vec::new();
             for (i, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    head.push_str(&line);
-                }
-                let mut body = vec![0u8; length];
-                let _ = reader.read_exact(&mut body);
-                seen.lock().unwrap().push(head);
+                let request = paved_testkit::StandInRequest::read(&mut BufReader::new(stream.try_clone().unwrap()));
+                seen.lock().unwrap().push(request.head);
                 let (status, body) = script[i.min(script.len() - 1)];
                 if status == 0 {
                     // Never answer: the client times out.

@@ -285,6 +285,43 @@ impl Assembly {
     }
 }
 
+/// Refuses settings of the kube target (`given`, named as the front end spells them: a
+/// `field` such as a flag or an option) for `env` (`None`: every environment) when it does not
+/// deploy to the kube target: they would do nothing. `target` is the front end's override of
+/// the environment's target; `use_kube` says how the front end asks for the kube target.
+#[cfg(feature = "kube")]
+pub fn refuse_kube_only(
+    config: &OrgConfig,
+    env: Option<&str>,
+    target: Option<&str>,
+    (field, given): (&'static str, &[&str]),
+    use_kube: &str,
+) -> Result<()> {
+    let Some(option) = given.first() else { return Ok(()) };
+    let kube = crate::paved_kube::live::TARGET_NAME;
+    let refused = match (env, target) {
+        (_, Some(t)) => (t != kube).then(|| format!("the target is {t}")),
+        (Some(env), None) => {
+            let t = config.environment(env)?.config.target;
+            (t != kube).then(|| format!("environment {env} deploys to the {t} target"))
+        }
+        (None, None) => (!config.environments.values().any(|e| e.target == kube))
+            .then(|| "no environment deploys to the kube target".to_string()),
+    };
+    match refused {
+        None => Ok(()),
+        Some(why) => Err(crate::Error::invalid(
+            field,
+            option.to_string(),
+            format!("applies to the kube target only, and {why}"),
+            Some(format!(
+                "leave {option} out, or deploy to a cluster with {use_kube} (or target = \"kube\" for {} in paved.toml)",
+                env.unwrap_or("the environment")
+            )),
+        )),
+    }
+}
+
 /// Who acts, as every front end records it: `PAVED_ACTOR`, else the git user (`user.email`,
 /// else `user.name`); `None` leaves it to the library (`$USER`). Asks git (a process or two),
 /// so call it only when something is recorded.
