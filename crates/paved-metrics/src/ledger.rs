@@ -238,9 +238,28 @@ impl Ledger {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         }
-        let conn = Self::connect(&path, false)?;
-        let ledger =
-            Ledger { path, conn: Mutex::new(conn), reads: Mutex::new(None), names: Mutex::new(Default::default()) };
+        // Processes opening a new ledger at once race to set it up (WAL mode, the schema): a
+        // step SQLite refuses with "busy" without waiting (a lock upgrade) is tried again.
+        let mut attempt = 0u64;
+        loop {
+            match Self::open_once(&path) {
+                Err(Error::Ledger { source, .. }) if busy(&source) && attempt < 50 => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20 * attempt.min(10)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self> {
+        let conn = Self::connect(path, false)?;
+        let ledger = Ledger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            reads: Mutex::new(None),
+            names: Mutex::new(Default::default()),
+        };
         ledger.migrate()?;
         Ok(ledger)
     }
