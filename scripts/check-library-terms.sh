@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commands='paved (deploy|plan|render|status|history|rollback|destroy|secrets|db|policy|metrics|events)\b'
-flags='--(app|env|image|replicas|team|target|secret|config|state-dir|kubeconfig|context|timeout|no-rollback|force-conflicts|(cpu|memory)-(request|limit)|custom-manifest|extra-manifest|no-(rollback|hpa|pdb|network-policy|ingress|service-monitor|record)|engine|size|by|window|catalog|strict|now)\b'
+flags='--(app|env|image|replicas|team|target|secret|config|state-dir|kubeconfig|context|timeout|no-rollback|force-conflicts|(cpu|memory)-(request|limit)|custom-manifest|extra-manifest|no-(rollback|hpa|pdb|network-policy|ingress|service-monitor|dashboard|alerts|tracing|mesh|record)|engine|size|by|window|catalog|strict|now)\b'
 library=$(ls -d crates/*/ | grep -v '^crates/paved-cli/$')
 # Doc comments may show the CLI next to the library call, and arguments of other programs
 # (`.arg(…)`, cargo, the test servers) are theirs; hints and messages may not.

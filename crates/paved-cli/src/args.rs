@@ -327,4 +327,17 @@ pub(crate) struct DeployArgs {
     /// Escape hatch: no ServiceMonitor.
     #[arg(long, help_heading = "Escape hatches")]
     pub(crate) no_service_monitor: bool,
+    /// Escape hatch: no Grafana dashboard (where the environment renders one).
+    #[arg(long, help_heading = "Escape hatches")]
+    pub(crate) no_dashboard: bool,
+    /// Escape hatch: no PrometheusRule alerts (where the environment renders them).
+    #[arg(long, help_heading = "Escape hatches")]
+    pub(crate) no_alerts: bool,
+    /// Escape hatch: no OpenTelemetry variables (where the environment sets them).
+    #[arg(long, help_heading = "Escape hatches")]
+    pub(crate) no_tracing: bool,
+    /// Escape hatch: the app's pods stay out of the environment's service mesh (no sidecar, no
+    /// mutual TLS policy, no mesh ports).
+    #[arg(long, help_heading = "Escape hatches")]
+    pub(crate) no_mesh: bool,
 }

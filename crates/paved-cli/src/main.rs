@@ -234,6 +234,10 @@ impl DeployArgs {
             (self.no_network_policy, Component::NetworkPolicy),
             (self.no_ingress, Component::Ingress),
             (self.no_service_monitor, Component::ServiceMonitor),
+            (self.no_dashboard, Component::Dashboard),
+            (self.no_alerts, Component::Alerts),
+            (self.no_tracing, Component::Tracing),
+            (self.no_mesh, Component::Mesh),
         ];
         o.disabled = switches.into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
         request.secrets = self.secret.iter().map(|s| s.parse()).collect::<Result<_>>()?;

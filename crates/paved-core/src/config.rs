@@ -27,7 +27,11 @@
 //! autoscaling = { min = 3, max = 10, target_cpu_utilization = 70 }
 //! resources = { cpu_request = "250m", cpu_limit = "1", memory_request = "256Mi", memory_limit = "512Mi" }
 //! monitoring = true
+//! mesh = "istio"              # see `observability`: dashboard, alerts, tracing, logging, mesh
 //! target = "gitops"
+//!
+//! [environments.production.dashboard]
+//! enabled = true
 //! ```
 
 use std::collections::BTreeMap;
@@ -37,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::Team;
+use crate::observability::{AlertsConfig, DashboardConfig, LoggingConfig, MeshConfig, TracingConfig};
 use crate::quantity::{CpuQuantity, MemoryQuantity};
 use crate::suggest;
 
@@ -216,6 +221,13 @@ pub struct AppDefaults {
     pub health_path: String,
     /// The HTTP path Prometheus scrapes.
     pub metrics_path: String,
+    /// The app's HTTP server request duration histogram, in seconds, as Prometheus names it
+    /// (dashboards and alerts read its `_count` and `_bucket` series). Default
+    /// `http_server_request_duration_seconds`, OpenTelemetry's `http.server.request.duration`.
+    pub http_metric: String,
+    /// The label of [`AppDefaults::http_metric`] that holds the response's status code
+    /// (default `http_response_status_code`, OpenTelemetry's `http.response.status_code`).
+    pub http_status_label: String,
     /// The namespace template; `{app}`, `{team}` and `{env}` are replaced.
     pub namespace: String,
     /// The IngressClass of the app's Ingress.
@@ -236,6 +248,8 @@ impl Default for AppDefaults {
             port: 8080,
             health_path: "/healthz".into(),
             metrics_path: "/metrics".into(),
+            http_metric: "http_server_request_duration_seconds".into(),
+            http_status_label: "http_response_status_code".into(),
             namespace: "{app}-{env}".into(),
             ingress_class: "nginx".into(),
             ingress_namespace: "ingress-nginx".into(),
@@ -419,6 +433,17 @@ pub struct EnvironmentConfig {
     pub resources: ResourceDefaults,
     /// Whether a ServiceMonitor is rendered.
     pub monitoring: bool,
+    /// The Grafana dashboard of the app (`[environments.NAME.dashboard]`; off by default).
+    pub dashboard: DashboardConfig,
+    /// The app's Prometheus alerts (`[environments.NAME.alerts]`; off by default).
+    pub alerts: AlertsConfig,
+    /// OpenTelemetry environment variables (`[environments.NAME.tracing]`; off by default).
+    pub tracing: TracingConfig,
+    /// Pod labels and annotations for the log collector (`[environments.NAME.logging]`).
+    pub logging: LoggingConfig,
+    /// The service mesh (`mesh = "istio"` or `"linkerd"`, or a table); none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshConfig>,
     /// The name of the deploy target (`gitops` is built in).
     pub target: String,
 }
@@ -431,6 +456,11 @@ impl Default for EnvironmentConfig {
             autoscaling: AutoscalingConfig::default(),
             resources: ResourceDefaults::default(),
             monitoring: false,
+            dashboard: DashboardConfig::default(),
+            alerts: AlertsConfig::default(),
+            tracing: TracingConfig::default(),
+            logging: LoggingConfig::default(),
+            mesh: None,
             target: "gitops".into(),
         }
     }
@@ -515,6 +545,7 @@ mod defaults {
             resources,
             monitoring,
             target: "gitops".into(),
+            ..EnvironmentConfig::default()
         };
         BTreeMap::from([
             ("dev".into(), env(1, 1, 3, res("100m", "500m", "128Mi", "256Mi"), false)),
@@ -789,6 +820,25 @@ impl OrgConfig {
                     "use e.g. 70",
                 ));
             }
+            if let Err((key, message, hint)) = crate::observability::check(
+                &env.dashboard,
+                &env.alerts,
+                &env.tracing,
+                &env.logging,
+                env.mesh.as_ref(),
+            ) {
+                let table = format!("[environments.{name}.{key}]");
+                let line = self.text().and_then(|t| {
+                    crate::org_policy::line_of(t, &table)
+                        .or_else(|| crate::org_policy::line_of(t, &format!("[environments.{name}]")))
+                });
+                return Err(Error::Config {
+                    path: self.source_path(),
+                    line,
+                    message: format!("environments.{name}.{key}: {message}"),
+                    hint: Some(hint),
+                });
+            }
             let r = &env.resources;
             if r.cpu_limit.as_ref().is_some_and(|l| l.millis() < r.cpu_request.millis())
                 || r.memory_limit.bytes() < r.memory_request.bytes()
@@ -807,6 +857,19 @@ impl OrgConfig {
             return Err(err(
                 format!("domain \"{}\" is not a lowercase DNS name", self.domain),
                 "use e.g. \"apps.example.com\"",
+            ));
+        }
+        let prometheus_name = |n: &str| {
+            n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        };
+        if !prometheus_name(&self.app.http_metric) || !prometheus_name(&self.app.http_status_label) {
+            return Err(err(
+                format!(
+                    "app.http_metric {:?} and app.http_status_label {:?} must be Prometheus names",
+                    self.app.http_metric, self.app.http_status_label
+                ),
+                "use letters, digits and '_', e.g. \"http_server_request_duration_seconds\"",
             ));
         }
         if !self.app.health_path.starts_with('/') || !self.app.metrics_path.starts_with('/') {
@@ -883,6 +946,8 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
         } else {
             Some(format!("{} (or remove the key)", suggest::hint_for(ticked[0], expected.iter().copied())))
         }
+    } else if message.starts_with("unknown variant") && ticked.len() > 1 {
+        Some(suggest::hint_for(ticked[0], ticked[1..].iter().copied()))
     } else {
         Some("see the configuration reference in the paved-core documentation (module `config`)".into())
     };

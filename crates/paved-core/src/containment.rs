@@ -228,7 +228,7 @@ impl<'a> Bounds<'a> {
         }
         if overlay
             && v.get("$patch").and_then(Value::as_str) == Some("delete")
-            && let Some(hint) = recorded_way_off(kind)
+            && let Some(hint) = recorded_way_off(kind, name, &self.service_account)
         {
             return Err(refuse(
                 "$patch",
@@ -404,9 +404,14 @@ fn escalating_rule(role: &Value) -> Option<String> {
     })
 }
 
-/// How to turn off a default object the recorded way, for the kinds that have one.
-fn recorded_way_off(kind: &str) -> Option<&'static str> {
+/// How to turn off a default object of app `app` the recorded way, for the objects that have one.
+fn recorded_way_off(kind: &str, name: &str, app: &str) -> Option<&'static str> {
     Some(match kind {
+        "ConfigMap" if name == crate::observability::dashboard_name(app) => {
+            "turn it off as a recorded escape hatch: `Component::Dashboard` in `disabled`"
+        }
+        "PrometheusRule" => "turn it off as a recorded escape hatch: `Component::Alerts` in `disabled`",
+        "PeerAuthentication" => "turn it off as a recorded escape hatch: `Component::Mesh` in `disabled`",
         "NetworkPolicy" => "turn it off as a recorded escape hatch: `Component::NetworkPolicy` in `disabled`",
         "PodDisruptionBudget" => "turn it off as a recorded escape hatch: `Component::Pdb` in `disabled`",
         "HorizontalPodAutoscaler" => "turn it off as a recorded escape hatch: `Component::Hpa` in `disabled`",

@@ -33,6 +33,7 @@ pub mod image;
 pub mod manifest;
 pub mod names;
 pub mod notify;
+pub mod observability;
 pub mod org_policy;
 pub mod platform;
 pub mod policy;

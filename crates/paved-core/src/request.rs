@@ -99,12 +99,32 @@ pub enum Component {
     Ingress,
     /// The ServiceMonitor (also off when the environment turns monitoring off).
     ServiceMonitor,
+    /// The Grafana dashboard's ConfigMap (rendered when the environment's `dashboard` is on).
+    Dashboard,
+    /// The PrometheusRule with the app's alerts (rendered when the environment's `alerts` is on).
+    Alerts,
+    /// The OpenTelemetry environment variables of the app's container and the NetworkPolicy's
+    /// egress to the collector (set when the environment's `tracing` is on).
+    Tracing,
+    /// The app's part of the service mesh (when the environment has a `mesh`): sidecar
+    /// injection, mutual TLS (Istio's PeerAuthentication), the mesh's ports in the
+    /// NetworkPolicy. Off, the app's pods opt out of injection.
+    Mesh,
 }
 
 impl Component {
     /// Every component, in rendering order.
-    pub const ALL: [Component; 5] =
-        [Component::Hpa, Component::Pdb, Component::NetworkPolicy, Component::Ingress, Component::ServiceMonitor];
+    pub const ALL: [Component; 9] = [
+        Component::Hpa,
+        Component::Pdb,
+        Component::NetworkPolicy,
+        Component::Ingress,
+        Component::ServiceMonitor,
+        Component::Dashboard,
+        Component::Alerts,
+        Component::Tracing,
+        Component::Mesh,
+    ];
 
     /// The kebab-case name used by flags (`--no-hpa`) and configuration.
     pub fn as_str(self) -> &'static str {
@@ -114,6 +134,10 @@ impl Component {
             Component::NetworkPolicy => "network-policy",
             Component::Ingress => "ingress",
             Component::ServiceMonitor => "service-monitor",
+            Component::Dashboard => "dashboard",
+            Component::Alerts => "alerts",
+            Component::Tracing => "tracing",
+            Component::Mesh => "mesh",
         }
     }
 }

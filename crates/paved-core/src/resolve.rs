@@ -166,6 +166,7 @@ impl ResolvedApp {
         if !env.monitoring {
             components.retain(|c| *c != Component::ServiceMonitor);
         }
+        crate::observability::retain_configured(env, &mut components);
         let autoscaling = components.contains(&Component::Hpa).then(|| Autoscaling {
             min: replicas,
             max: env.autoscaling.max.max(replicas),

@@ -20,6 +20,7 @@
 pub mod gitops;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod observability;
 pub mod overlay;
 pub mod render;
 pub mod schema;

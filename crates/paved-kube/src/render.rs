@@ -5,7 +5,7 @@ use paved_core::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::overlay;
+use crate::{observability, overlay};
 
 /// The field manager and `app.kubernetes.io/managed-by` value of everything paved renders.
 pub use paved_core::containment::MANAGED_BY;
@@ -17,7 +17,9 @@ pub use paved_core::containment::ESCAPE_HATCHES_ANNOTATION;
 
 /// Renders Namespace, ServiceAccount, Deployment, Service, HorizontalPodAutoscaler,
 /// PodDisruptionBudget, NetworkPolicy, Ingress and ServiceMonitor with secure defaults
-/// (Pod Security Standards *restricted*, probes, requests/limits, topology spread), then
+/// (Pod Security Standards *restricted*, probes, requests/limits, topology spread), and what
+/// the environment switches on of monitoring, logging, tracing and mesh (a Grafana dashboard's
+/// ConfigMap, a PrometheusRule, Istio's PeerAuthentication: [`crate::observability`]), then
 /// adds extra manifests and merges overlays.
 ///
 /// ```
@@ -74,15 +76,15 @@ pub fn common_labels(app: &ResolvedApp) -> Map<String, Value> {
 }
 
 /// What every object of one render shares, built once (labels are most of the allocations).
-struct Cx<'a> {
-    app: &'a ResolvedApp,
+pub(crate) struct Cx<'a> {
+    pub(crate) app: &'a ResolvedApp,
     selector: Value,
-    labels: Value,
+    pub(crate) labels: Value,
 }
 
 impl Cx<'_> {
     /// `{"matchLabels": selector}`.
-    fn match_labels(&self) -> Value {
+    pub(crate) fn match_labels(&self) -> Value {
         let mut m = Map::new();
         m.insert("matchLabels".into(), self.selector.clone());
         Value::Object(m)
@@ -98,7 +100,7 @@ impl Cx<'_> {
     }
 
     /// An object of the app: `apiVersion`, `kind`, `metadata`, plus `rest`.
-    fn object(&self, api_version: &str, kind: &str, name: &str, rest: Value) -> Value {
+    pub(crate) fn object(&self, api_version: &str, kind: &str, name: &str, rest: Value) -> Value {
         let mut m = match rest {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -135,6 +137,7 @@ fn render_defaults(app: &ResolvedApp) -> Vec<Manifest> {
         },
     });
     service["spec"]["selector"] = cx.selector.clone();
+    service["spec"]["ports"].as_array_mut().expect("the Service has ports").extend(observability::service_ports(app));
     out.push(cx.object("v1", "Service", name, service));
     if let Some(a) = app.autoscaling {
         out.push(cx.object("autoscaling/v2", "HorizontalPodAutoscaler", name, json!({
@@ -162,12 +165,11 @@ fn render_defaults(app: &ResolvedApp) -> Vec<Manifest> {
         out.push(ingress(cx));
     }
     if app.renders(Component::ServiceMonitor) {
-        let mut sm = json!({
-            "spec": { "endpoints": [{ "port": "http", "path": app.defaults.metrics_path, "interval": "30s" }] },
-        });
+        let mut sm = json!({ "spec": { "endpoints": [observability::scrape_endpoint(app)] } });
         sm["spec"]["selector"] = cx.match_labels();
         out.push(cx.object("monitoring.coreos.com/v1", "ServiceMonitor", name, sm));
     }
+    out.extend(observability::objects(cx));
     out.into_iter().map(Manifest::from_rendered).collect()
 }
 
@@ -284,7 +286,13 @@ fn namespace(app: &ResolvedApp) -> Value {
     for mode in ["enforce", "audit", "warn"] {
         labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".into());
     }
-    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": app.namespace, "labels": labels } })
+    let mut annotations = Map::new();
+    observability::namespace_metadata(app, &mut labels, &mut annotations);
+    let mut ns = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": app.namespace, "labels": labels } });
+    if !annotations.is_empty() {
+        ns["metadata"]["annotations"] = Value::Object(annotations);
+    }
+    ns
 }
 
 fn deployment(cx: &Cx<'_>) -> Value {
@@ -328,7 +336,7 @@ fn deployment(cx: &Cx<'_>) -> Value {
         "volumeMounts": [{ "name": "tmp", "mountPath": "/tmp" }],
     });
     let mut agent_annotations = Map::new();
-    let env: Vec<Value> = app
+    let mut env: Vec<Value> = app
         .secrets
         .iter()
         .map(|b| {
@@ -368,6 +376,7 @@ fn deployment(cx: &Cx<'_>) -> Value {
             }
         })
         .collect();
+    env.extend(observability::container_env(app));
     if !env.is_empty() {
         container["env"] = Value::Array(env);
     }
@@ -436,6 +445,7 @@ fn deployment(cx: &Cx<'_>) -> Value {
         // The agent logs in to Vault with the pod's service-account token.
         template["spec"]["automountServiceAccountToken"] = true.into();
     }
+    observability::pod_metadata(app, &mut template["metadata"]);
     spec.insert("template".into(), template);
     let mut d = Map::new();
     d.insert("apiVersion".into(), "apps/v1".into());
@@ -467,8 +477,10 @@ fn network_policy(cx: &Cx<'_>) -> Value {
         "ports": [{ "port": 53, "protocol": "UDP" }, { "port": 53, "protocol": "TCP" }],
     });
     let https = json!({ "ports": [{ "port": 443, "protocol": "TCP" }] });
+    let mut egress = vec![dns, https];
+    observability::network_policy_rules(app, &mut ingress, &mut egress);
     let mut np =
-        json!({ "spec": { "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": [dns, https] } });
+        json!({ "spec": { "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress } });
     np["spec"]["podSelector"] = cx.match_labels();
     cx.object("networking.k8s.io/v1", "NetworkPolicy", app.app.as_str(), np)
 }

@@ -65,6 +65,10 @@ class DeployOptions(TypedDict, total=False):
     no_network_policy: bool
     no_ingress: bool
     no_service_monitor: bool
+    no_dashboard: bool
+    no_alerts: bool
+    no_tracing: bool
+    no_mesh: bool
     secrets: Mapping[str, str] | None
 
 
@@ -99,6 +103,10 @@ _SWITCHES = {
     "no_network_policy": "network-policy",
     "no_ingress": "ingress",
     "no_service_monitor": "service-monitor",
+    "no_dashboard": "dashboard",
+    "no_alerts": "alerts",
+    "no_tracing": "tracing",
+    "no_mesh": "mesh",
 }
 _REQUEST_KEYS = frozenset(DeployOptions.__annotations__)
 _ROLLOUT_KEYS = frozenset(RolloutOptions.__annotations__) | {"target"}

@@ -72,6 +72,8 @@ pub(crate) const KINDS: &[KindInfo] = &[
     k("gateway.networking.k8s.io", "HTTPRoute", "httproutes", true, 28),
     k("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", true, 29),
     k("monitoring.coreos.com", "PodMonitor", "podmonitors", true, 29),
+    k("monitoring.coreos.com", "PrometheusRule", "prometheusrules", true, 29),
+    k("security.istio.io", "PeerAuthentication", "peerauthentications", true, 29),
     k("apiregistration.k8s.io", "APIService", "apiservices", false, UNKNOWN_RANK + 1),
     k(
         "admissionregistration.k8s.io",
@@ -221,7 +223,9 @@ pub(crate) fn not_served(m: &Manifest, why: &str, server: &str, missing: Missing
         m.api_version()
     );
     let hint = match group {
+        "monitoring.coreos.com" if m.kind() == "PrometheusRule" => "install the Prometheus operator, or turn the alerts off (disable the `alerts` component, or [environments.NAME.alerts] enabled = false)".to_string(),
         "monitoring.coreos.com" => "install the Prometheus operator, or turn monitoring off (disable the `service-monitor` component, or monitoring = false for the environment)".to_string(),
+        "security.istio.io" => "install Istio, or take the app out of the mesh (disable the `mesh` component, or remove the environment's `mesh`)".to_string(),
         "gateway.networking.k8s.io" => "install the Gateway API CRDs, or use an Ingress".to_string(),
         _ => format!("install the CRD of {}, or remove the object from the release", m.kind()),
     };
