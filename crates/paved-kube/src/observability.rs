@@ -6,11 +6,11 @@
 //!
 //! | part | component | adds |
 //! |---|---|---|
-//! | dashboard | `dashboard` | a ConfigMap with a Grafana dashboard, labelled for Grafana's sidecar ([`dashboard`]) |
-//! | alerts | `alerts` | a PrometheusRule: error ratio, latency, restarts, autoscaler at its maximum ([`alert_rules`]) |
+//! | dashboard | `dashboard` | a ConfigMap with a Grafana dashboard, labelled for Grafana's sidecar ([`dashboard_json`]) |
+//! | alerts | `alerts` | a PrometheusRule: error ratio, latency, restarts, autoscaler at its maximum ([`alert`]) |
 //! | tracing | `tracing` | `OTEL_*` variables on the app's container ([`container_env`]), egress to the collector |
 //! | logging | (none) | labels and annotations on the app's pods ([`pod_metadata`]) |
-//! | mesh | `mesh` | injection on the namespace ([`namespace_metadata`]), mutual TLS ([`peer_authentication`], Linkerd's default inbound policy), the mesh's ports in the NetworkPolicy ([`network_policy_rules`]) |
+//! | mesh | `mesh` | injection on the namespace ([`namespace_metadata`]), mutual TLS (Istio's PeerAuthentication, Linkerd's default inbound policy), the mesh's ports in the NetworkPolicy ([`network_policy_rules`]); in Istio, Prometheus scrapes the merged metrics ([`scrape_endpoint`]) |
 //!
 //! PromQL selects the app's series by `namespace` and `service` (the labels the Prometheus
 //! operator gives what a ServiceMonitor scrapes), by `namespace`, `pod` and `container` for
@@ -189,17 +189,19 @@ fn tcp(port: u16) -> Value {
 }
 
 /// Adds the NetworkPolicy's rules for tracing and the mesh to the app's `ingress` and `egress`
-/// rules (which already allow the ingress controller and Prometheus to the `http` port):
+/// rules (which already allow the ingress controller and, with a ServiceMonitor, Prometheus to
+/// the `http` port):
 ///
 /// - tracing: egress to the collector's port (in its namespace, when configured);
-/// - Istio: HBONE (15008) wherever the app's port is allowed, Prometheus to the merged metrics
-///   (15020) and Envoy's (15090), egress to istiod's xDS and CA (15012);
-/// - Linkerd: the proxy's inbound port (4143) wherever the app's port is allowed, Prometheus to
-///   the proxy's admin port (4191), egress to identity (8080), destination (8086) and policy
-///   (8090).
+/// - Istio: HBONE (15008) wherever the app's port is allowed; Prometheus to the merged metrics
+///   (15020) and Envoy's (15090) instead of the app's port, which strict mutual TLS closes to
+///   it; egress to istiod's xDS and certificate authority (15012);
+/// - Linkerd: the proxy's inbound port (4143) wherever the app's port is allowed; Prometheus
+///   also to the proxy's admin port (4191); egress to identity (8080), destination (8086) and
+///   policy (8090).
 ///
-/// Webhook ports (istiod 15017, Linkerd's injector 8443) are called by the API server, not by
-/// the app's pods, so they are not opened here.
+/// Webhook ports (istiod's 15017, Linkerd's injector's 8443) are called by the API server, not
+/// by the app's pods, and no pod of the app serves them, so they are not opened here.
 pub fn network_policy_rules(app: &ResolvedApp, ingress: &mut Vec<Value>, egress: &mut Vec<Value>) {
     let env = &app.environment.config;
     if app.renders(Component::Tracing)
@@ -215,21 +217,22 @@ pub fn network_policy_rules(app: &ResolvedApp, ingress: &mut Vec<Value>, egress:
         }
     }
     let Some(mesh) = mesh_of(app) else { return };
-    let (tunnel, metrics, control_plane): (u16, &[u16], &[u16]) = match mesh.provider {
-        Mesh::Istio => (15008, &[ISTIO_MERGED_METRICS_PORT, 15090], &[15012]),
-        Mesh::Linkerd => (4143, &[4191], &[8080, 8086, 8090]),
-    };
+    let prometheus = json!([in_namespace(&app.defaults.monitoring_namespace)]);
+    let scraped = app.renders(Component::ServiceMonitor);
     for rule in ingress.iter_mut() {
-        if let Some(ports) = rule.get_mut("ports").and_then(Value::as_array_mut) {
-            ports.push(tcp(tunnel));
+        let from_prometheus = scraped && rule.get("from") == Some(&prometheus);
+        let Some(ports) = rule.get_mut("ports").and_then(Value::as_array_mut) else { continue };
+        match (mesh.provider, from_prometheus) {
+            (Mesh::Istio, true) => *ports = vec![tcp(ISTIO_MERGED_METRICS_PORT), tcp(15090)],
+            (Mesh::Istio, false) => ports.push(tcp(15008)),
+            (Mesh::Linkerd, true) => ports.extend([tcp(4143), tcp(4191)]),
+            (Mesh::Linkerd, false) => ports.push(tcp(4143)),
         }
     }
-    if app.renders(Component::ServiceMonitor) {
-        ingress.push(json!({
-            "from": [in_namespace(&app.defaults.monitoring_namespace)],
-            "ports": metrics.iter().map(|p| tcp(*p)).collect::<Vec<_>>(),
-        }));
-    }
+    let control_plane: &[u16] = match mesh.provider {
+        Mesh::Istio => &[15012],
+        Mesh::Linkerd => &[8080, 8086, 8090],
+    };
     egress.push(json!({
         "to": [in_namespace(mesh.control_plane_namespace())],
         "ports": control_plane.iter().map(|p| tcp(*p)).collect::<Vec<_>>(),
@@ -389,7 +392,11 @@ pub fn dashboard_json(app: &ResolvedApp) -> Value {
         ),
         (
             "Replicas",
-            "Available replicas, and the autoscaler's current and maximum.",
+            if app.autoscaling.is_some() {
+                "Available replicas, and the autoscaler's current and maximum."
+            } else {
+                "Available replicas."
+            },
             "short",
             None,
             replicas,

@@ -84,14 +84,95 @@ monitoring = true
     let mut agent_cfg = default.clone();
     agent_cfg.secrets.team_paths = vec!["vault://secret/payments/".into(), "vault://kv/{app}/".into()];
 
+    let (observed_cfg, observed) = observed_scenario(OBSERVED_ISTIO);
+    let (linkerd_cfg, linkerd) = observed_scenario(OBSERVED_LINKERD);
     vec![
         ("production", default.clone(), production),
         ("secrets-agent", agent_cfg, agent),
         ("dev", default, dev),
         ("escape-hatches", OrgConfig::default(), hatches),
         ("shared-namespace", shared_cfg, shared_request),
+        ("observability-istio", observed_cfg, observed),
+        ("observability-linkerd", linkerd_cfg, linkerd),
     ]
 }
+
+/// An environment with everything of monitoring, logging, tracing and an Istio mesh on.
+const OBSERVED_ISTIO: &str = r#"
+domain = "apps.acme.io"
+[environments.production]
+replicas = 3
+monitoring = true
+mesh = "istio"
+autoscaling = { min = 3, max = 10 }
+resources = { cpu_request = "250m", cpu_limit = "1", memory_request = "256Mi", memory_limit = "512Mi" }
+[environments.production.dashboard]
+enabled = true
+folder = "Payments"
+[environments.production.alerts]
+enabled = true
+error_ratio = 0.02
+latency_quantile = 0.95
+latency_seconds = 0.5
+runbook_url = "https://runbooks.acme.io/{team}/{app}/{alert}"
+labels = { release = "kube-prometheus-stack" }
+[environments.production.tracing]
+enabled = true
+endpoint = "http://otel-collector.observability:4317"
+protocol = "grpc"
+namespace = "observability"
+sample_ratio = 0.25
+[environments.production.logging]
+labels = { "logging.acme.io/collect" = "true" }
+annotations = { "fluentbit.io/parser" = "json" }
+"#;
+
+/// Linkerd (the table form) in a namespace shared by the team's apps, no CPU limit, no
+/// autoscaler, an image by digest, the dashboard's own label and tracing over HTTP.
+const OBSERVED_LINKERD: &str = r#"
+domain = "apps.acme.io"
+[app]
+namespace = "{team}-{env}"
+http_metric = "http_request_duration_seconds"
+http_status_label = "code"
+[environments.production]
+replicas = 2
+monitoring = true
+autoscaling = { enabled = false }
+resources = { cpu_request = "250m", memory_request = "256Mi", memory_limit = "512Mi" }
+[environments.production.mesh]
+provider = "linkerd"
+namespace = "linkerd"
+[environments.production.dashboard]
+enabled = true
+label = "dashboards.acme.io/grafana"
+label_value = "payments"
+[environments.production.alerts]
+enabled = true
+severity = "critical"
+[environments.production.tracing]
+enabled = true
+endpoint = "https://otel.acme.io:4318/"
+"#;
+
+/// The configuration `text` and a production request of team payments under it.
+fn observed_scenario(text: &str) -> (OrgConfig, DeployRequest) {
+    let mut config = OrgConfig::parse("paved.toml", text).unwrap();
+    config.environments.get_mut("production").unwrap().resources.cpu_limit =
+        if text.contains("cpu_limit") { Some(CpuQuantity::new("1").unwrap()) } else { None };
+    let image = if text.contains("linkerd") {
+        "ghcr.io/acme/payment-service@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    } else {
+        "ghcr.io/acme/payment-service:v2.4.0"
+    };
+    let request = DeployRequest::new("payment-service", image, "production")
+        .unwrap()
+        .with_team(Team::new("payments").unwrap());
+    (config, request)
+}
+
+/// Custom resources kubernetes-validate has no schema for: each is reported once per version.
+const CUSTOM_KINDS: [&str; 4] = ["ServiceMonitor", "PrometheusRule", "PeerAuthentication", "SecretProviderClass"];
 
 #[test]
 fn golden_files() {
@@ -283,15 +364,26 @@ fn every_rendered_set_passes_kubernetes_validate_strict() {
         files.push(path);
     }
     let Some((code, lines)) = kubernetes_validate(&files) else { return };
-    // ServiceMonitor is a CRD (Prometheus operator) without a schema in kubernetes-validate:
-    // it is the only object allowed to be reported, and only as "no schema".
+    // ServiceMonitor, PrometheusRule and PeerAuthentication are CRDs (Prometheus operator,
+    // Istio) without a schema in kubernetes-validate: they are the only objects allowed to be
+    // reported, and only as "no schema". Their golden files are reviewed instead.
     let unexpected: Vec<&String> = lines
         .iter()
-        .filter(|l| !(l.starts_with("WARN ") && l.contains("Couldn't find schema for kind ServiceMonitor")))
+        .filter(|l| {
+            !(l.starts_with("WARN ")
+                && CUSTOM_KINDS.iter().any(|k| l.contains(&format!("Couldn't find schema for kind {k}"))))
+        })
         .collect();
     assert!(unexpected.is_empty() && code == 0, "exit {code}: {unexpected:#?}");
-    // Four of the five scenarios render a ServiceMonitor; each is reported once per version.
-    assert_eq!(lines.len(), 4 * 2, "{lines:#?}");
+    // Every custom resource is reported once per version; every core object passed.
+    let custom: usize = scenarios()
+        .iter()
+        .map(|(_, config, request)| {
+            render(config, request).unwrap().iter().filter(|o| CUSTOM_KINDS.contains(&o.kind())).count()
+        })
+        .sum();
+    assert_eq!(custom, 4 + 3 + 2, "four ServiceMonitors, Istio's three custom resources, Linkerd's two");
+    assert_eq!(lines.len(), custom * 2, "{lines:#?}");
 }
 
 #[test]
@@ -443,4 +535,327 @@ fn aws_secrets_manager_references_become_an_ascp_secret_provider_class_never_val
     let m = render(&config, &request).unwrap();
     assert!(m.get("SecretProviderClass", "billing-aws-secrets").is_none());
     assert!(m.get("Secret", "billing-secrets").is_some());
+}
+
+fn observed_render(text: &str, disabled: &[Component]) -> Manifests {
+    let (config, request) = observed_scenario(text);
+    let mut o = Overrides::default();
+    o.disabled = disabled.to_vec();
+    render(&config, &request.with_overrides(o)).unwrap()
+}
+
+fn env_names(d: &serde_json::Value) -> Vec<String> {
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    env.as_array().map(|e| e.iter().map(|v| v["name"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+/// The TCP ports of every ingress (or egress) rule of the app's NetworkPolicy.
+fn policy_ports(m: &Manifests, direction: &str) -> Vec<Vec<String>> {
+    let np = m.get("NetworkPolicy", "payment-service").unwrap().value();
+    np["spec"][direction]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["ports"].as_array().unwrap().iter().map(|p| p["port"].to_string().replace('"', "")).collect())
+        .collect()
+}
+
+#[test]
+fn monitoring_tracing_logging_and_istio_render_as_configured() {
+    let m = observed_render(OBSERVED_ISTIO, &[]);
+    let kinds: Vec<&str> = m.iter().map(|o| o.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "Ingress",
+            "ServiceMonitor",
+            "ConfigMap",
+            "PrometheusRule",
+            "PeerAuthentication"
+        ]
+    );
+    // The dashboard: the sidecar's label, the folder, and JSON whose every query is the app's.
+    let cm = m.get("ConfigMap", "payment-service-dashboard").unwrap().value();
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Payments");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(cm["data"]["payment-service.json"].as_str().unwrap()).unwrap();
+    let titles: Vec<&str> = dashboard["panels"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Request rate", "Error ratio", "Latency", "CPU and memory", "Replicas"]);
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap()))
+        .collect();
+    assert_eq!(exprs.len(), 1 + 1 + 3 + 2 + 3);
+    for e in &exprs {
+        assert!(e.contains("namespace=\"payment-service-production\""), "{e}");
+    }
+    for q in ["0.5", "0.95", "0.99"] {
+        assert!(exprs.iter().any(|e| e.starts_with(&format!("histogram_quantile({q}, "))), "p{q}");
+    }
+    assert!(exprs.iter().any(|e| e.contains("kube_pod_container_resource_limits") && e.contains("resource=\"cpu\"")));
+    assert!(exprs.iter().any(|e| e.contains("kube_horizontalpodautoscaler_spec_max_replicas")));
+    // The alerts.
+    let rule = m.get("PrometheusRule", "payment-service").unwrap().value();
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(names, ["HTTPErrorRatioHigh", "HTTPLatencyHigh", "ContainerRestarting", "AutoscalerAtMaxReplicas"]);
+    assert!(rules[0]["expr"].as_str().unwrap().ends_with(" > 0.02"));
+    assert!(rules[1]["expr"].as_str().unwrap().starts_with("histogram_quantile(0.95, "));
+    assert!(rules[1]["annotations"]["summary"].as_str().unwrap().starts_with("p95 latency"));
+    for r in rules {
+        assert_eq!(r["labels"], serde_json::json!({ "severity": "warning", "team": "payments" }));
+        assert_eq!(
+            r["annotations"]["runbook_url"],
+            format!("https://runbooks.acme.io/payments/payment-service/{}", r["alert"].as_str().unwrap())
+        );
+    }
+    // OpenTelemetry.
+    let d = m.get("Deployment", "payment-service").unwrap().value();
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    let value = |name: &str| env.as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["value"].clone();
+    assert_eq!(value("OTEL_SERVICE_NAME"), "payment-service");
+    assert_eq!(
+        value("OTEL_RESOURCE_ATTRIBUTES"),
+        "service.namespace=payments,deployment.environment.name=production,service.version=v2.4.0"
+    );
+    assert_eq!(value("OTEL_EXPORTER_OTLP_ENDPOINT"), "http://otel-collector.observability:4317");
+    assert_eq!(value("OTEL_EXPORTER_OTLP_PROTOCOL"), "grpc");
+    assert_eq!(value("OTEL_TRACES_SAMPLER_ARG"), "0.25");
+    // Logging: on the pods, not in the selector.
+    let pod = &d["spec"]["template"]["metadata"];
+    assert_eq!(pod["labels"]["logging.acme.io/collect"], "true");
+    assert_eq!(pod["annotations"]["fluentbit.io/parser"], "json");
+    assert!(d["spec"]["selector"]["matchLabels"].get("logging.acme.io/collect").is_none());
+    // Istio: injection, STRICT mutual TLS for the app's pods, merged metrics for Prometheus.
+    let ns = m.get("Namespace", "payment-service-production").unwrap().value();
+    assert_eq!(ns["metadata"]["labels"]["istio-injection"], "enabled");
+    let pa = m.get("PeerAuthentication", "payment-service").unwrap().value();
+    assert_eq!(pa["apiVersion"], "security.istio.io/v1");
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    assert_eq!(pa["spec"]["selector"], d["spec"]["selector"]);
+    assert_eq!(pod["annotations"]["prometheus.io/port"], "8080");
+    let sm = m.get("ServiceMonitor", "payment-service").unwrap().value();
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "istio-metrics");
+    let svc = m.get("Service", "payment-service").unwrap().value();
+    assert_eq!(svc["spec"]["ports"][1]["port"], 15020);
+    // The NetworkPolicy: HBONE beside the app's port, Prometheus to the metrics ports only,
+    // the collector in its namespace, istiod's xDS.
+    assert_eq!(policy_ports(&m, "ingress"), [vec!["http", "15008"], vec!["15020", "15090"]]);
+    assert_eq!(policy_ports(&m, "egress"), [vec!["53", "53"], vec!["443"], vec!["4317"], vec!["15012"]]);
+    let np = m.get("NetworkPolicy", "payment-service").unwrap().value();
+    assert_eq!(np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "observability");
+    assert_eq!(np["spec"]["egress"][3]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "istio-system");
+}
+
+#[test]
+fn observability_escape_hatches_switch_each_part_off_and_are_recorded() {
+    let all = [Component::Dashboard, Component::Alerts, Component::Tracing, Component::Mesh];
+    let m = observed_render(OBSERVED_ISTIO, &all);
+    for kind in ["ConfigMap", "PrometheusRule", "PeerAuthentication"] {
+        assert!(m.iter().all(|o| o.kind() != kind), "{kind} is switched off");
+    }
+    let d = m.get("Deployment", "payment-service").unwrap().value();
+    assert!(env_names(d).is_empty(), "{:?}", env_names(d));
+    assert_eq!(
+        d["metadata"]["annotations"]["paved.dev/escape-hatches"],
+        "no-dashboard,no-alerts,no-tracing,no-mesh"
+    );
+    // Out of the mesh: the pods opt out, the app's own namespace is not injected, Prometheus
+    // scrapes the app's port again, and no mesh port is open.
+    let pod = &d["spec"]["template"]["metadata"];
+    assert_eq!(pod["labels"]["sidecar.istio.io/inject"], "false");
+    assert!(pod["annotations"].get("prometheus.io/scrape").is_none());
+    let ns = m.get("Namespace", "payment-service-production").unwrap().value();
+    assert!(ns["metadata"]["labels"].get("istio-injection").is_none());
+    assert_eq!(m.get("ServiceMonitor", "payment-service").unwrap().value()["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(m.get("Service", "payment-service").unwrap().value()["spec"]["ports"].as_array().unwrap().len(), 1);
+    assert_eq!(policy_ports(&m, "ingress"), [vec!["http"], vec!["http"]]);
+    assert_eq!(policy_ports(&m, "egress"), [vec!["53", "53"], vec!["443"]]);
+    // Logging is not an object: it stays.
+    assert_eq!(pod["labels"]["logging.acme.io/collect"], "true");
+
+    // Each part alone.
+    let m = observed_render(OBSERVED_ISTIO, &[Component::Alerts]);
+    assert!(m.get("PrometheusRule", "payment-service").is_none());
+    assert!(m.get("ConfigMap", "payment-service-dashboard").is_some());
+    let m = observed_render(OBSERVED_ISTIO, &[Component::Tracing]);
+    let d = m.get("Deployment", "payment-service").unwrap().value();
+    assert!(env_names(d).is_empty());
+    assert_eq!(policy_ports(&m, "egress"), [vec!["53", "53"], vec!["443"], vec!["15012"]]);
+
+    // A namespace shared by the team's apps keeps the environment's injection switch, so that
+    // every app renders the same Namespace; the app's pods opt out themselves.
+    let m = observed_render(OBSERVED_LINKERD, &[Component::Mesh]);
+    let ns = m.get("Namespace", "payments-production").unwrap().value();
+    assert_eq!(ns["metadata"]["annotations"]["linkerd.io/inject"], "enabled");
+    let pod = &m.get("Deployment", "payment-service").unwrap().value()["spec"]["template"]["metadata"];
+    assert_eq!(pod["annotations"]["linkerd.io/inject"], "disabled");
+    assert!(pod["annotations"].get("config.linkerd.io/default-inbound-policy").is_none());
+}
+
+#[test]
+fn linkerd_and_permissive_mutual_tls() {
+    let m = observed_render(OBSERVED_LINKERD, &[]);
+    assert!(m.get("PeerAuthentication", "payment-service").is_none(), "Istio's kind only");
+    let d = m.get("Deployment", "payment-service").unwrap().value();
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"],
+        "all-authenticated"
+    );
+    assert_eq!(policy_ports(&m, "ingress"), [vec!["http", "4143"], vec!["http", "4143", "4191"]]);
+    assert_eq!(policy_ports(&m, "egress"), [vec!["53", "53"], vec!["443"], vec!["4318"], vec!["8080", "8086", "8090"]]);
+    let cm = m.get("ConfigMap", "payment-service-dashboard").unwrap().value();
+    assert_eq!(cm["metadata"]["labels"]["dashboards.acme.io/grafana"], "payments");
+    assert!(cm["metadata"].get("annotations").is_none(), "no folder");
+    // No autoscaler: no alert on it, and CPU is measured against requests (no CPU limit).
+    let rule = m.get("PrometheusRule", "payment-service").unwrap().value();
+    assert_eq!(rule["spec"]["groups"][0]["rules"].as_array().unwrap().len(), 3);
+    let json = cm["data"]["payment-service.json"].as_str().unwrap();
+    assert!(json.contains("kube_pod_container_resource_requests") && !json.contains("horizontalpodautoscaler"));
+
+    let permissive = |text: &str| {
+        let (mut config, request) = observed_scenario(text);
+        config.environments.get_mut("production").unwrap().mesh.as_mut().unwrap().mtls =
+            paved_core::observability::MtlsMode::Permissive;
+        render(&config, &request).unwrap()
+    };
+    let m = permissive(OBSERVED_ISTIO);
+    assert_eq!(m.get("PeerAuthentication", "payment-service").unwrap().value()["spec"]["mtls"]["mode"], "PERMISSIVE");
+    let m = permissive(OBSERVED_LINKERD);
+    let d = m.get("Deployment", "payment-service").unwrap().value();
+    assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
+}
+
+#[test]
+fn overlays_cannot_delete_observability_objects_behind_their_escape_hatch() {
+    let (config, request) = observed_scenario(OBSERVED_ISTIO);
+    for (kind, name, hint) in [
+        ("PrometheusRule", "payment-service", "`Component::Alerts` in `disabled`"),
+        ("PeerAuthentication", "payment-service", "`Component::Mesh` in `disabled`"),
+        ("ConfigMap", "payment-service-dashboard", "`Component::Dashboard` in `disabled`"),
+    ] {
+        let mut o = Overrides::default();
+        let text = format!("kind: {kind}\nmetadata: {{name: {name}}}\n$patch: delete\n");
+        o.custom_manifests = vec![ManifestFile::parse("o.yaml", &text).unwrap()];
+        let e = render(&config, &request.clone().with_overrides(o)).unwrap_err();
+        assert!(e.hint().unwrap().ends_with(hint), "{kind}: {:?}", e.hint());
+    }
+}
+
+/// The PrometheusRule's groups as a Prometheus rule file.
+fn rule_file(m: &Manifests) -> String {
+    let rule = m.get("PrometheusRule", "payment-service").unwrap().value();
+    serde_yaml_ng::to_string(&serde_json::json!({ "groups": rule["spec"]["groups"] })).unwrap()
+}
+
+fn promtool(dir: &Path, args: &[&str]) -> Option<(bool, String)> {
+    let tool = paved_testkit::tool("promtool", "apt-get install -y --no-install-recommends prometheus")?;
+    let out = Command::new(tool).current_dir(dir).args(args).output().unwrap();
+    Some((out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+#[test]
+fn alert_rules_are_valid_promql_and_fire_when_they_should() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("istio.yaml", OBSERVED_ISTIO), ("linkerd.yaml", OBSERVED_LINKERD)] {
+        std::fs::write(dir.path().join(name), rule_file(&observed_render(text, &[]))).unwrap();
+        let Some((ok, out)) = promtool(dir.path(), &["check", "rules", name]) else { return };
+        assert!(ok, "{name}: {out}");
+        assert!(out.contains(&format!("SUCCESS: {} rules found", if name == "istio.yaml" { 4 } else { 3 })), "{out}");
+    }
+    // The negative control: promtool refuses a broken expression.
+    let broken = rule_file(&observed_render(OBSERVED_ISTIO, &[])).replacen("sum by (le) (", "sum by (le) ((", 1);
+    std::fs::write(dir.path().join("broken.yaml"), broken).unwrap();
+    let (ok, out) = promtool(dir.path(), &["check", "rules", "broken.yaml"]).unwrap();
+    assert!(!ok, "{out}");
+
+    // Behaviour: with 10% errors, every request between 0.1s and 2.5s (p95 = 0.1 + 0.95 × 2.4
+    // = 2.38s by linear interpolation in the bucket), a restarting container and the
+    // autoscaler at 10 of 10, every alert fires with the app's labels; with healthy series,
+    // none does.
+    let ns = "payment-service-production";
+    let (http, sel) = ("http_server_request_duration_seconds", format!("namespace=\"{ns}\",service=\"payment-service\""));
+    let series = |errors: u32, slow: bool, restarts: u32, replicas: u32| {
+        let bucket = |le: &str, per_minute: u32| {
+            format!("  - series: '{http}_bucket{{{sel},le=\"{le}\"}}'\n    values: '0+{per_minute}x40'\n")
+        };
+        let fast = if slow { 0 } else { 100 };
+        [
+            format!("  - series: '{http}_count{{{sel},http_response_status_code=\"500\"}}'\n    values: '0+{errors}x40'\n"),
+            format!("  - series: '{http}_count{{{sel},http_response_status_code=\"200\"}}'\n    values: '0+{}x40'\n", 100 - errors),
+            bucket("0.1", fast),
+            bucket("2.5", 100),
+            bucket("+Inf", 100),
+            format!("  - series: 'kube_pod_container_status_restarts_total{{namespace=\"{ns}\",pod=\"payment-service-5d8f7c9b4-x2x7q\",container=\"payment-service\"}}'\n    values: '0+{restarts}x40'\n"),
+            format!("  - series: 'kube_horizontalpodautoscaler_status_current_replicas{{namespace=\"{ns}\",horizontalpodautoscaler=\"payment-service\"}}'\n    values: '{replicas}x40'\n"),
+            format!("  - series: 'kube_horizontalpodautoscaler_spec_max_replicas{{namespace=\"{ns}\",horizontalpodautoscaler=\"payment-service\"}}'\n    values: '10x40'\n"),
+        ]
+        .concat()
+    };
+    let labels = "severity: warning\n        team: payments\n";
+    let tests = format!(
+        r#"rule_files: [istio.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+{failing}  alert_rule_test:
+  - eval_time: 30m
+    alertname: HTTPErrorRatioHigh
+    exp_alerts:
+    - exp_labels:
+        {labels}      exp_annotations:
+        summary: 10% of the requests to payment-service in production fail with 5xx (threshold 2%)
+        runbook_url: https://runbooks.acme.io/payments/payment-service/HTTPErrorRatioHigh
+  - eval_time: 30m
+    alertname: HTTPLatencyHigh
+    exp_alerts:
+    - exp_labels:
+        {labels}      exp_annotations:
+        summary: p95 latency of payment-service in production is 2.38s (threshold 0.5s)
+        runbook_url: https://runbooks.acme.io/payments/payment-service/HTTPLatencyHigh
+  - eval_time: 30m
+    alertname: ContainerRestarting
+    exp_alerts:
+    - exp_labels:
+        {labels}        namespace: {ns}
+        pod: payment-service-5d8f7c9b4-x2x7q
+        container: payment-service
+      exp_annotations:
+        summary: container payment-service of pod payment-service-5d8f7c9b4-x2x7q in production restarted 15 times in 15 minutes
+        runbook_url: https://runbooks.acme.io/payments/payment-service/ContainerRestarting
+  - eval_time: 30m
+    alertname: AutoscalerAtMaxReplicas
+    exp_alerts:
+    - exp_labels:
+        {labels}        namespace: {ns}
+        horizontalpodautoscaler: payment-service
+      exp_annotations:
+        summary: payment-service in production runs at its autoscaler's maximum of 10 replicas
+        runbook_url: https://runbooks.acme.io/payments/payment-service/AutoscalerAtMaxReplicas
+- interval: 1m
+  input_series:
+{healthy}  alert_rule_test:
+  - {{eval_time: 30m, alertname: HTTPErrorRatioHigh}}
+  - {{eval_time: 30m, alertname: HTTPLatencyHigh}}
+  - {{eval_time: 30m, alertname: ContainerRestarting}}
+  - {{eval_time: 30m, alertname: AutoscalerAtMaxReplicas}}
+"#,
+        failing = series(10, true, 1, 10),
+        healthy = series(1, false, 0, 4),
+    );
+    std::fs::write(dir.path().join("tests.yaml"), &tests).unwrap();
+    let (ok, out) = promtool(dir.path(), &["test", "rules", "tests.yaml"]).unwrap();
+    assert!(ok, "{out}\n{tests}");
 }
