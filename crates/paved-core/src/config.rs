@@ -820,13 +820,9 @@ impl OrgConfig {
                     "use e.g. 70",
                 ));
             }
-            if let Err((key, message, hint)) = crate::observability::check(
-                &env.dashboard,
-                &env.alerts,
-                &env.tracing,
-                &env.logging,
-                env.mesh.as_ref(),
-            ) {
+            if let Err((key, message, hint)) =
+                crate::observability::check(&env.dashboard, &env.alerts, &env.tracing, &env.logging, env.mesh.as_ref())
+            {
                 let table = format!("[environments.{name}.{key}]");
                 let line = self.text().and_then(|t| {
                     crate::org_policy::line_of(t, &table)

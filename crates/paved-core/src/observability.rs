@@ -215,7 +215,13 @@ pub struct TracingConfig {
 
 impl Default for TracingConfig {
     fn default() -> Self {
-        TracingConfig { enabled: false, endpoint: None, protocol: OtlpProtocol::default(), namespace: None, sample_ratio: None }
+        TracingConfig {
+            enabled: false,
+            endpoint: None,
+            protocol: OtlpProtocol::default(),
+            namespace: None,
+            sample_ratio: None,
+        }
     }
 }
 
@@ -517,10 +523,18 @@ pub(crate) fn check(
 ) -> std::result::Result<(), (String, String, String)> {
     let fail = |key: &str, message: String, hint: &str| Err((key.to_string(), message, hint.to_string()));
     if let Some(why) = key_problem(&dashboard.label) {
-        return fail("dashboard", format!("label {:?} is not a label key: {why}", dashboard.label), "use e.g. \"grafana_dashboard\"");
+        return fail(
+            "dashboard",
+            format!("label {:?} is not a label key: {why}", dashboard.label),
+            "use e.g. \"grafana_dashboard\"",
+        );
     }
     if let Some(why) = label_value_problem(&dashboard.label_value) {
-        return fail("dashboard", format!("label_value {:?} is not a label value: {why}", dashboard.label_value), "use e.g. \"1\"");
+        return fail(
+            "dashboard",
+            format!("label_value {:?} is not a label value: {why}", dashboard.label_value),
+            "use e.g. \"1\"",
+        );
     }
     if let Some(why) = key_problem(&dashboard.folder_annotation) {
         return fail(
@@ -531,7 +545,11 @@ pub(crate) fn check(
     }
     let ratio = |v: Number| v.get() > 0.0 && v.get() < 1.0;
     if !ratio(alerts.error_ratio) {
-        return fail("alerts", format!("error_ratio {} is not between 0 and 1", alerts.error_ratio), "use e.g. 0.05 (5% of requests)");
+        return fail(
+            "alerts",
+            format!("error_ratio {} is not between 0 and 1", alerts.error_ratio),
+            "use e.g. 0.05 (5% of requests)",
+        );
     }
     if !ratio(alerts.latency_quantile) {
         return fail(
@@ -547,24 +565,40 @@ pub(crate) fn check(
         return fail("alerts", "restarts must be at least 1".into(), "use e.g. 3 (restarts in 15 minutes)");
     }
     if !is_prometheus_duration(&alerts.for_) {
-        return fail("alerts", format!("for {:?} is not a Prometheus duration", alerts.for_), "use e.g. \"5m\" or \"1h30m\"");
+        return fail(
+            "alerts",
+            format!("for {:?} is not a Prometheus duration", alerts.for_),
+            "use e.g. \"5m\" or \"1h30m\"",
+        );
     }
     if alerts.severity.is_empty() || alerts.severity.contains(['{', '}']) {
-        return fail("alerts", format!("severity {:?} is not a plain label value", alerts.severity), "use e.g. \"warning\" or \"critical\"");
+        return fail(
+            "alerts",
+            format!("severity {:?} is not a plain label value", alerts.severity),
+            "use e.g. \"warning\" or \"critical\"",
+        );
     }
     if let Some(url) = &alerts.runbook_url {
         let without = ["{app}", "{team}", "{env}", "{alert}"].iter().fold(url.clone(), |u, p| u.replace(p, ""));
         if !(url.starts_with("https://") || url.starts_with("http://")) || without.contains(['{', '}', ' ']) {
             return fail(
                 "alerts",
-                format!("runbook_url {url:?} is not an http(s) URL with only {{app}}, {{team}}, {{env}} and {{alert}} placeholders"),
+                format!(
+                    "runbook_url {url:?} is not an http(s) URL with only {{app}}, {{team}}, {{env}} and {{alert}} placeholders"
+                ),
                 "use e.g. \"https://runbooks.example.com/{app}/{alert}\"",
             );
         }
     }
     for (key, value) in &alerts.labels {
-        if let Some(why) = key_problem(key).or_else(|| label_value_problem(value).map(|w| format!("its value {value:?} {w}"))) {
-            return fail("alerts", format!("labels: {key:?} is not a valid label: {why}"), "use Kubernetes label keys and values");
+        if let Some(why) =
+            key_problem(key).or_else(|| label_value_problem(value).map(|w| format!("its value {value:?} {w}")))
+        {
+            return fail(
+                "alerts",
+                format!("labels: {key:?} is not a valid label: {why}"),
+                "use Kubernetes label keys and values",
+            );
         }
         if reserved_key(key) {
             return fail("alerts", format!("labels: {key:?} is a label paved sets"), "remove it");
@@ -593,36 +627,68 @@ pub(crate) fn check(
     if let Some(ns) = &tracing.namespace
         && crate::names::Team::new(ns.clone()).is_err()
     {
-        return fail("tracing", format!("namespace {ns:?} is not a namespace name"), "use the collector's namespace, e.g. \"observability\"");
+        return fail(
+            "tracing",
+            format!("namespace {ns:?} is not a namespace name"),
+            "use the collector's namespace, e.g. \"observability\"",
+        );
     }
     if let Some(r) = tracing.sample_ratio
         && !(0.0..=1.0).contains(&r.get())
     {
-        return fail("tracing", format!("sample_ratio {r} is not between 0 and 1"), "use e.g. 0.25 (a quarter of traces)");
+        return fail(
+            "tracing",
+            format!("sample_ratio {r} is not between 0 and 1"),
+            "use e.g. 0.25 (a quarter of traces)",
+        );
     }
     for (key, value) in &logging.labels {
         if let Some(why) = key_problem(key) {
-            return fail("logging", format!("labels: {key:?} is not a label key: {why}"), "use e.g. \"logging.example.com/collect\"");
+            return fail(
+                "logging",
+                format!("labels: {key:?} is not a label key: {why}"),
+                "use e.g. \"logging.example.com/collect\"",
+            );
         }
         if let Some(why) = label_value_problem(value) {
-            return fail("logging", format!("labels: the value {value:?} of {key:?} is not a label value: it {why}"), "use at most 63 letters, digits, '-', '_' and '.'");
+            return fail(
+                "logging",
+                format!("labels: the value {value:?} of {key:?} is not a label value: it {why}"),
+                "use at most 63 letters, digits, '-', '_' and '.'",
+            );
         }
         if reserved_key(key) {
-            return fail("logging", format!("labels: {key:?} is a label paved sets"), "use a key of the collector's own prefix");
+            return fail(
+                "logging",
+                format!("labels: {key:?} is a label paved sets"),
+                "use a key of the collector's own prefix",
+            );
         }
     }
     for key in logging.annotations.keys() {
         if let Some(why) = key_problem(key) {
-            return fail("logging", format!("annotations: {key:?} is not an annotation key: {why}"), "use e.g. \"fluentbit.io/parser\"");
+            return fail(
+                "logging",
+                format!("annotations: {key:?} is not an annotation key: {why}"),
+                "use e.g. \"fluentbit.io/parser\"",
+            );
         }
         if reserved_key(key) {
-            return fail("logging", format!("annotations: {key:?} is an annotation paved sets"), "use a key of the collector's own prefix");
+            return fail(
+                "logging",
+                format!("annotations: {key:?} is an annotation paved sets"),
+                "use a key of the collector's own prefix",
+            );
         }
     }
     if let Some(ns) = mesh.and_then(|m| m.namespace.as_ref())
         && crate::names::Team::new(ns.clone()).is_err()
     {
-        return fail("mesh", format!("namespace {ns:?} is not a namespace name"), "use the control plane's namespace, e.g. \"istio-system\"");
+        return fail(
+            "mesh",
+            format!("namespace {ns:?} is not a namespace name"),
+            "use the control plane's namespace, e.g. \"istio-system\"",
+        );
     }
     Ok(())
 }
@@ -662,6 +728,168 @@ mod tests {
         assert_eq!(t("http://otel"), Some(80));
         assert_eq!(t("http://[::1]:4317"), Some(4317));
         assert_eq!(TracingConfig::default().port(), None);
+    }
+
+    /// The module documentation's example, as a file.
+    const EXAMPLE: &str = r#"
+[environments.production]
+monitoring = true
+mesh = "istio"
+
+[environments.production.dashboard]
+enabled = true
+folder = "Payments"
+
+[environments.production.alerts]
+enabled = true
+error_ratio = 0.05
+latency_seconds = 0.5
+for = "10m"
+runbook_url = "https://runbooks.example.com/{app}/{alert}"
+labels = { release = "kube-prometheus-stack" }
+
+[environments.production.tracing]
+enabled = true
+endpoint = "http://otel-collector.observability:4318"
+namespace = "observability"
+sample_ratio = 0.25
+
+[environments.production.logging]
+labels = { "logging.acme.io/collect" = "true" }
+annotations = { "fluentbit.io/parser" = "json" }
+
+[environments.staging.mesh]
+provider = "linkerd"
+mtls = "permissive"
+"#;
+
+    fn config_error(text: &str) -> Error {
+        crate::OrgConfig::parse("paved.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let c = crate::OrgConfig::parse("paved.toml", EXAMPLE).unwrap();
+        let p = &c.environment("production").unwrap().config;
+        assert!(p.dashboard.enabled && p.alerts.enabled && p.tracing.enabled);
+        assert_eq!(p.dashboard.label, "grafana_dashboard");
+        assert_eq!(p.alerts.for_, "10m");
+        assert_eq!(p.alerts.latency_quantile, Number(0.99));
+        assert_eq!(p.tracing.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(p.tracing.port(), Some(4318));
+        assert_eq!(p.mesh, Some(MeshConfig::new(Mesh::Istio)));
+        let s = &c.environment("staging").unwrap().config;
+        assert_eq!(s.mesh.as_ref().map(|m| (m.provider, m.mtls)), Some((Mesh::Linkerd, MtlsMode::Permissive)));
+        assert!(!s.dashboard.enabled && !s.alerts.enabled && !s.tracing.enabled, "off by default");
+        // Every part is off in the built-in environments.
+        for env in crate::OrgConfig::default().environments.values() {
+            assert_eq!(
+                (env.dashboard.enabled, env.alerts.enabled, env.tracing.enabled, env.mesh.is_some()),
+                (false, false, false, false)
+            );
+        }
+        // And the configuration survives a round trip (the backends' sections read it so).
+        let again: crate::OrgConfig = toml::Value::try_from(&c).unwrap().try_into().unwrap();
+        assert_eq!(again.environments, c.environments);
+    }
+
+    #[test]
+    fn unknown_names_get_did_you_mean_hints_at_their_line() {
+        let e = config_error("[environments.production]\nreplicas = 2\nmesh = \"istoi\"\n");
+        assert!(e.to_string().starts_with("paved.toml:3:"), "{e}");
+        assert!(e.to_string().contains("istoi"), "{e}");
+        assert_eq!(e.hint(), Some("did you mean \"istio\"?"));
+        assert!(e.is_user_error());
+        let e = config_error("[environments.production.mesh]\nprovider = \"linkerd\"\nmtls = \"strickt\"\n");
+        assert_eq!(e.hint(), Some("did you mean \"strict\"?"));
+        let e = config_error("[environments.production.mesh]\nprovider = \"linkerd\"\nnamspace = \"l5d\"\n");
+        assert_eq!(e.hint(), Some("did you mean \"namespace\"? (or remove the key)"));
+        let e = config_error(
+            "[environments.production.tracing]\nenabled = true\nendpoint = \"http://c:4317\"\nprotocol = \"grpcc\"\n",
+        );
+        assert_eq!(e.hint(), Some("did you mean \"grpc\"?"));
+        let e = config_error("[environments.production.alerts]\nenabled = true\nerror_ration = 0.1\n");
+        assert_eq!(e.hint(), Some("did you mean \"error_ratio\"? (or remove the key)"));
+        let e = config_error("[environments.production]\nmesh = 3\n");
+        assert!(e.to_string().contains("a mesh name"), "{e}");
+        let e = config_error("[environments.production.tracing]\nsample_ratio = nan\n");
+        assert!(e.to_string().contains("finite"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_fix() {
+        let cases = [
+            (
+                "[environments.production.tracing]\nenabled = true\n",
+                "tracing: tracing is enabled without an endpoint",
+                "set endpoint",
+            ),
+            (
+                "[environments.production.tracing]\nenabled = true\nendpoint = \"otel:4317\"\n",
+                "is not an http:// or https:// URL",
+                "use e.g.",
+            ),
+            (
+                "[environments.production.tracing]\nsample_ratio = 2.0\n",
+                "sample_ratio 2 is not between 0 and 1",
+                "0.25",
+            ),
+            ("[environments.production.alerts]\nerror_ratio = 5\n", "error_ratio 5 is not between 0 and 1", "0.05"),
+            ("[environments.production.alerts]\nfor = \"5 minutes\"\n", "is not a Prometheus duration", "\"5m\""),
+            ("[environments.production.alerts]\nrestarts = 0\n", "restarts must be at least 1", "3"),
+            ("[environments.production.alerts]\nrunbook_url = \"https://r.io/{service}\"\n", "runbook_url", "{alert}"),
+            (
+                "[environments.production.alerts]\nlabels = { \"app.kubernetes.io/name\" = \"x\" }\n",
+                "is a label paved sets",
+                "remove",
+            ),
+            (
+                "[environments.production.logging]\nlabels = { \"Collect Logs\" = \"true\" }\n",
+                "is not a label key",
+                "logging.example.com/collect",
+            ),
+            (
+                "[environments.production.logging]\nlabels = { collect = \"yes please\" }\n",
+                "is not a label value",
+                "63",
+            ),
+            (
+                "[environments.production.logging]\nlabels = { \"paved.dev/team\" = \"x\" }\n",
+                "is a label paved sets",
+                "prefix",
+            ),
+            (
+                "[environments.production.logging]\nannotations = { \"-parser\" = \"json\" }\n",
+                "is not an annotation key",
+                "fluentbit.io/parser",
+            ),
+            (
+                "[environments.production.dashboard]\nlabel = \"grafana dashboard\"\n",
+                "is not a label key",
+                "grafana_dashboard",
+            ),
+            (
+                "[environments.production.mesh]\nprovider = \"istio\"\nnamespace = \"Istio_System\"\n",
+                "is not a namespace name",
+                "istio-system",
+            ),
+            (
+                "[app]\nhttp_metric = \"http.server.duration\"\n[environments.production]\n",
+                "must be Prometheus names",
+                "http_server_request_duration_seconds",
+            ),
+        ];
+        for (text, message, hint) in cases {
+            let e = config_error(text);
+            assert!(e.to_string().contains(message), "{text}: {e}");
+            assert!(e.hint().is_some_and(|h| h.contains(hint)), "{text}: {:?}", e.hint());
+            assert!(e.is_user_error());
+        }
+        // The error points at the table's line.
+        let e = config_error(
+            "domain = \"a.io\"\n[environments.production]\n[environments.production.logging]\nlabels = { \"a b\" = \"c\" }\n",
+        );
+        assert!(e.to_string().starts_with("paved.toml:3: environments.production.logging: labels"), "{e}");
     }
 
     #[test]

@@ -303,6 +303,30 @@ mod tests {
         assert!(!dev.renders(Component::ServiceMonitor));
     }
 
+    /// The observability components are rendered where the environment switches them on, and
+    /// a request switches them off as recorded escape hatches.
+    #[test]
+    fn observability_components_follow_the_environment_and_the_request() {
+        let c = OrgConfig::parse(
+            "paved.toml",
+            "[environments.production]\nmesh = \"linkerd\"\n[environments.production.dashboard]\nenabled = true\n\
+             [environments.production.alerts]\nenabled = true\n[environments.production.tracing]\nenabled = true\n\
+             endpoint = \"http://otel:4318\"\n",
+        )
+        .unwrap();
+        let app = ResolvedApp::resolve(&c, &request()).unwrap();
+        for component in [Component::Dashboard, Component::Alerts, Component::Tracing, Component::Mesh] {
+            assert!(app.renders(component), "{component}");
+            assert!(!ResolvedApp::resolve(&OrgConfig::default(), &request()).unwrap().renders(component));
+        }
+        let o = Overrides { disabled: vec![Component::Mesh, Component::Alerts], ..Overrides::default() };
+        let app = ResolvedApp::resolve(&c, &request().with_overrides(o)).unwrap();
+        assert!(!app.renders(Component::Mesh) && !app.renders(Component::Alerts) && app.renders(Component::Dashboard));
+        let hatches: Vec<String> = app.escape_hatches.iter().map(ToString::to_string).collect();
+        assert_eq!(hatches, ["no-alerts", "no-mesh"]);
+        assert_eq!("dashbaord".parse::<Component>().unwrap_err().hint(), Some("did you mean \"dashboard\"?"));
+    }
+
     /// Review of issue 18: an app bound to a team in paved.toml cannot be deployed as another
     /// team (which would read that team's secrets); the team `database` is reserved.
     #[test]

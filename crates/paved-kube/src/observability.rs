@@ -67,8 +67,7 @@ pub fn namespace_metadata(app: &ResolvedApp, labels: &mut Map<String, Value>, an
 /// when the app switched the mesh off in a meshed environment, the pods' opt-out.
 pub fn pod_metadata(app: &ResolvedApp, metadata: &mut Value) {
     let env = &app.environment.config;
-    let mut labels: Vec<(String, String)> =
-        env.logging.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut labels: Vec<(String, String)> = env.logging.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut annotations: Vec<(String, String)> =
         env.logging.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match (env.mesh.as_ref(), mesh_of(app)) {
@@ -331,32 +330,29 @@ pub fn dashboard_json(app: &ResolvedApp) -> Value {
     let w = "$__rate_interval";
     let ds = json!({ "type": "prometheus", "uid": "${datasource}" });
     let status = &app.defaults.http_status_label;
-    let target = |ref_id: &str, expr: String, legend: &str| {
-        json!({ "refId": ref_id, "datasource": ds, "expr": expr, "legendFormat": legend, "range": true })
-    };
+    let target = |ref_id: &str, expr: String, legend: &str| json!({ "refId": ref_id, "datasource": ds, "expr": expr, "legendFormat": legend, "range": true });
     let cpu_of = if app.resources.cpu_limit.is_some() { "limits" } else { "requests" };
     let cpu_usage = format!("sum(rate(container_cpu_usage_seconds_total{}[{w}]))", s.container);
     let memory_usage = format!("sum(container_memory_working_set_bytes{})", s.container);
-    let mut replicas = vec![target(
-        "A",
-        format!("sum(kube_deployment_status_replicas_available{})", s.deployment),
-        "available",
-    )];
+    let mut replicas =
+        vec![target("A", format!("sum(kube_deployment_status_replicas_available{})", s.deployment), "available")];
     if app.autoscaling.is_some() {
         replicas.push(target("B", format!("kube_horizontalpodautoscaler_status_current_replicas{}", s.hpa), "current"));
         replicas.push(target("C", format!("kube_horizontalpodautoscaler_spec_max_replicas{}", s.hpa), "maximum"));
     }
     let alerts = &app.environment.config.alerts;
-    let threshold = |value: f64| {
-        json!({ "mode": "absolute", "steps": [{ "color": "green", "value": null }, { "color": "red", "value": value }] })
-    };
+    let threshold = |value: f64| json!({ "mode": "absolute", "steps": [{ "color": "green", "value": null }, { "color": "red", "value": value }] });
     let panels = [
         (
             "Request rate",
             "Requests per second, by status code.",
             "reqps",
             None,
-            vec![target("A", format!("sum by ({status}) (rate({}_count{}[{w}]))", s.metric, s.http), &format!("{{{{{status}}}}}"))],
+            vec![target(
+                "A",
+                format!("sum by ({status}) (rate({}_count{}[{w}]))", s.metric, s.http),
+                &format!("{{{{{status}}}}}"),
+            )],
         ),
         (
             "Error ratio",
@@ -386,7 +382,11 @@ pub fn dashboard_json(app: &ResolvedApp) -> Value {
             "percentunit",
             Some(threshold(0.9)),
             vec![
-                target("A", s.saturation(&cpu_usage, "cpu", cpu_of), &format!("CPU / {}", cpu_of.trim_end_matches('s'))),
+                target(
+                    "A",
+                    s.saturation(&cpu_usage, "cpu", cpu_of),
+                    &format!("CPU / {}", cpu_of.trim_end_matches('s')),
+                ),
                 target("B", s.saturation(&memory_usage, "memory", "limits"), "memory / limit"),
             ],
         ),

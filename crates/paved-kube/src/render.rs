@@ -288,7 +288,8 @@ fn namespace(app: &ResolvedApp) -> Value {
     }
     let mut annotations = Map::new();
     observability::namespace_metadata(app, &mut labels, &mut annotations);
-    let mut ns = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": app.namespace, "labels": labels } });
+    let mut ns =
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": app.namespace, "labels": labels } });
     if !annotations.is_empty() {
         ns["metadata"]["annotations"] = Value::Object(annotations);
     }
@@ -479,8 +480,7 @@ fn network_policy(cx: &Cx<'_>) -> Value {
     let https = json!({ "ports": [{ "port": 443, "protocol": "TCP" }] });
     let mut egress = vec![dns, https];
     observability::network_policy_rules(app, &mut ingress, &mut egress);
-    let mut np =
-        json!({ "spec": { "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress } });
+    let mut np = json!({ "spec": { "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress } });
     np["spec"]["podSelector"] = cx.match_labels();
     cx.object("networking.k8s.io/v1", "NetworkPolicy", app.app.as_str(), np)
 }

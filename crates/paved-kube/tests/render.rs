@@ -165,9 +165,8 @@ fn observed_scenario(text: &str) -> (OrgConfig, DeployRequest) {
     } else {
         "ghcr.io/acme/payment-service:v2.4.0"
     };
-    let request = DeployRequest::new("payment-service", image, "production")
-        .unwrap()
-        .with_team(Team::new("payments").unwrap());
+    let request =
+        DeployRequest::new("payment-service", image, "production").unwrap().with_team(Team::new("payments").unwrap());
     (config, request)
 }
 
@@ -587,7 +586,8 @@ fn monitoring_tracing_logging_and_istio_render_as_configured() {
     assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Payments");
     let dashboard: serde_json::Value =
         serde_json::from_str(cm["data"]["payment-service.json"].as_str().unwrap()).unwrap();
-    let titles: Vec<&str> = dashboard["panels"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> =
+        dashboard["panels"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Request rate", "Error ratio", "Latency", "CPU and memory", "Replicas"]);
     let exprs: Vec<&str> = dashboard["panels"]
         .as_array()
@@ -654,8 +654,14 @@ fn monitoring_tracing_logging_and_istio_render_as_configured() {
     assert_eq!(policy_ports(&m, "ingress"), [vec!["http", "15008"], vec!["15020", "15090"]]);
     assert_eq!(policy_ports(&m, "egress"), [vec!["53", "53"], vec!["443"], vec!["4317"], vec!["15012"]]);
     let np = m.get("NetworkPolicy", "payment-service").unwrap().value();
-    assert_eq!(np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "observability");
-    assert_eq!(np["spec"]["egress"][3]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "istio-system");
+    assert_eq!(
+        np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "observability"
+    );
+    assert_eq!(
+        np["spec"]["egress"][3]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "istio-system"
+    );
 }
 
 #[test]
@@ -667,10 +673,7 @@ fn observability_escape_hatches_switch_each_part_off_and_are_recorded() {
     }
     let d = m.get("Deployment", "payment-service").unwrap().value();
     assert!(env_names(d).is_empty(), "{:?}", env_names(d));
-    assert_eq!(
-        d["metadata"]["annotations"]["paved.dev/escape-hatches"],
-        "no-dashboard,no-alerts,no-tracing,no-mesh"
-    );
+    assert_eq!(d["metadata"]["annotations"]["paved.dev/escape-hatches"], "no-dashboard,no-alerts,no-tracing,no-mesh");
     // Out of the mesh: the pods opt out, the app's own namespace is not injected, Prometheus
     // scrapes the app's port again, and no mesh port is open.
     let pod = &d["spec"]["template"]["metadata"];
@@ -762,7 +765,10 @@ fn rule_file(m: &Manifests) -> String {
 fn promtool(dir: &Path, args: &[&str]) -> Option<(bool, String)> {
     let tool = paved_testkit::tool("promtool", "apt-get install -y --no-install-recommends prometheus")?;
     let out = Command::new(tool).current_dir(dir).args(args).output().unwrap();
-    Some((out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+    Some((
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    ))
 }
 
 #[test]
@@ -785,7 +791,8 @@ fn alert_rules_are_valid_promql_and_fire_when_they_should() {
     // autoscaler at 10 of 10, every alert fires with the app's labels; with healthy series,
     // none does.
     let ns = "payment-service-production";
-    let (http, sel) = ("http_server_request_duration_seconds", format!("namespace=\"{ns}\",service=\"payment-service\""));
+    let (http, sel) =
+        ("http_server_request_duration_seconds", format!("namespace=\"{ns}\",service=\"payment-service\""));
     let series = |errors: u32, slow: bool, restarts: u32, replicas: u32| {
         let bucket = |le: &str, per_minute: u32| {
             format!("  - series: '{http}_bucket{{{sel},le=\"{le}\"}}'\n    values: '0+{per_minute}x40'\n")
