@@ -195,7 +195,7 @@ pub enum OtlpProtocol {
 /// `[environments.NAME.tracing]`: OpenTelemetry SDK environment variables on the app's
 /// container (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, the OTLP exporter's endpoint
 /// and protocol), and the NetworkPolicy's egress to the collector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct TracingConfig {
@@ -211,18 +211,6 @@ pub struct TracingConfig {
     /// Parent-based trace-id ratio sampling with this ratio (0–1); unset leaves the SDK's
     /// default (`parentbased_always_on`).
     pub sample_ratio: Option<Number>,
-}
-
-impl Default for TracingConfig {
-    fn default() -> Self {
-        TracingConfig {
-            enabled: false,
-            endpoint: None,
-            protocol: OtlpProtocol::default(),
-            namespace: None,
-            sample_ratio: None,
-        }
-    }
 }
 
 impl TracingConfig {

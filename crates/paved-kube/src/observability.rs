@@ -201,7 +201,7 @@ fn tcp(port: u16) -> Value {
 ///
 /// Webhook ports (istiod's 15017, Linkerd's injector's 8443) are called by the API server, not
 /// by the app's pods, and no pod of the app serves them, so they are not opened here.
-pub fn network_policy_rules(app: &ResolvedApp, ingress: &mut Vec<Value>, egress: &mut Vec<Value>) {
+pub fn network_policy_rules(app: &ResolvedApp, ingress: &mut [Value], egress: &mut Vec<Value>) {
     let env = &app.environment.config;
     if app.renders(Component::Tracing)
         && let Some(port) = env.tracing.port()
