@@ -16,7 +16,7 @@
 //! operator gives what a ServiceMonitor scrapes), by `namespace`, `pod` and `container` for
 //! cAdvisor and kube-state-metrics series, and by `horizontalpodautoscaler` for the autoscaler.
 
-use paved_core::observability::{Mesh, MtlsMode, OtlpProtocol, dashboard_name};
+use paved_core::observability::{Mesh, MtlsMode, dashboard_name};
 use paved_core::{Component, ResolvedApp};
 use serde_json::{Map, Value, json};
 
@@ -124,11 +124,7 @@ pub fn container_env(app: &ResolvedApp) -> Vec<Value> {
     .map(|(k, v)| format!("{k}={}", baggage_value(v)))
     .collect::<Vec<_>>()
     .join(",");
-    let protocol = match t.protocol {
-        OtlpProtocol::Grpc => "grpc",
-        OtlpProtocol::HttpJson => "http/json",
-        _ => "http/protobuf",
-    };
+    let protocol = t.protocol.as_str();
     let mut env = vec![
         json!({ "name": "OTEL_SERVICE_NAME", "value": app.app.as_str() }),
         json!({ "name": "OTEL_RESOURCE_ATTRIBUTES", "value": attributes }),
@@ -140,6 +136,16 @@ pub fn container_env(app: &ResolvedApp) -> Vec<Value> {
         env.push(json!({ "name": "OTEL_TRACES_SAMPLER_ARG", "value": ratio.to_string() }));
     }
     env
+}
+
+/// Appends [`container_env`] to the container's `env`, leaving out the variables it already
+/// sets (an app's own secret of that name wins).
+pub fn add_container_env(app: &ResolvedApp, env: &mut Vec<Value>) {
+    for var in container_env(app) {
+        if !env.iter().any(|e| e.get("name") == var.get("name")) {
+            env.push(var);
+        }
+    }
 }
 
 /// A value of `OTEL_RESOURCE_ATTRIBUTES` (W3C Baggage octets): everything else, and `%`,

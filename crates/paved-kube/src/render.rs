@@ -377,7 +377,7 @@ fn deployment(cx: &Cx<'_>) -> Value {
             }
         })
         .collect();
-    env.extend(observability::container_env(app));
+    observability::add_container_env(app, &mut env);
     if !env.is_empty() {
         container["env"] = Value::Array(env);
     }

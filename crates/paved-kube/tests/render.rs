@@ -632,6 +632,13 @@ fn monitoring_tracing_logging_and_istio_render_as_configured() {
     assert_eq!(value("OTEL_EXPORTER_OTLP_ENDPOINT"), "http://otel-collector.observability:4317");
     assert_eq!(value("OTEL_EXPORTER_OTLP_PROTOCOL"), "grpc");
     assert_eq!(value("OTEL_TRACES_SAMPLER_ARG"), "0.25");
+    // A variable the app sets itself (here from a Kubernetes secret) is not set twice.
+    let (config, mut request) = observed_scenario(OBSERVED_ISTIO);
+    request.secrets = vec!["OTEL_EXPORTER_OTLP_ENDPOINT=k8s://otel#endpoint".parse().unwrap()];
+    let own = render(&config, &request).unwrap();
+    let names = env_names(own.get("Deployment", "payment-service").unwrap().value());
+    assert_eq!(names.iter().filter(|n| *n == "OTEL_EXPORTER_OTLP_ENDPOINT").count(), 1, "{names:?}");
+    assert_eq!(names[0], "OTEL_EXPORTER_OTLP_ENDPOINT");
     // Logging: on the pods, not in the selector.
     let pod = &d["spec"]["template"]["metadata"];
     assert_eq!(pod["labels"]["logging.acme.io/collect"], "true");
