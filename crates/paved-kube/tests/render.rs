@@ -787,6 +787,29 @@ fn alert_rules_are_valid_promql_and_fire_when_they_should() {
         assert!(ok, "{name}: {out}");
         assert!(out.contains(&format!("SUCCESS: {} rules found", if name == "istio.yaml" { 4 } else { 3 })), "{out}");
     }
+    // The dashboard's queries are valid PromQL too (Grafana's `$__rate_interval` as 5m), checked
+    // as recording rules.
+    for (name, text) in [("dashboard-istio.yaml", OBSERVED_ISTIO), ("dashboard-linkerd.yaml", OBSERVED_LINKERD)] {
+        let m = observed_render(text, &[]);
+        let cm = m.get("ConfigMap", "payment-service-dashboard").unwrap().value();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(cm["data"]["payment-service.json"].as_str().unwrap()).unwrap();
+        let rules: Vec<serde_json::Value> = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap().clone())
+            .enumerate()
+            .map(|(i, t)| {
+                let expr = t["expr"].as_str().unwrap().replace("$__rate_interval", "5m");
+                serde_json::json!({ "record": format!("dashboard:query{i}"), "expr": expr })
+            })
+            .collect();
+        let file = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
+        std::fs::write(dir.path().join(name), serde_yaml_ng::to_string(&file).unwrap()).unwrap();
+        let (ok, out) = promtool(dir.path(), &["check", "rules", name]).unwrap();
+        assert!(ok && out.contains(&format!("SUCCESS: {} rules found", rules.len())), "{name}: {out}");
+    }
     // The negative control: promtool refuses a broken expression.
     let broken = rule_file(&observed_render(OBSERVED_ISTIO, &[])).replacen("sum by (le) (", "sum by (le) ((", 1);
     std::fs::write(dir.path().join("broken.yaml"), broken).unwrap();
