@@ -275,12 +275,15 @@ pub(crate) struct AppEnv {
 /// What to deploy, and the escape hatches.
 #[derive(Debug, Args)]
 pub(crate) struct DeployArgs {
-    /// The app name (a DNS label: lowercase letters, digits, '-').
-    #[arg(long)]
-    pub(crate) app: String,
-    /// The container image, e.g. ghcr.io/company/my-service:v1.2.3.
-    #[arg(long)]
-    pub(crate) image: String,
+    /// A Score workload file (score.dev, score.dev/v1b1); flags override what it says.
+    #[arg(short = 'f', long = "file", value_name = "SCORE_FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// The app name (a DNS label: lowercase letters, digits, '-') [default with -f: metadata.name].
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) app: Option<String>,
+    /// The container image, e.g. ghcr.io/company/my-service:v1.2.3 [default with -f: the file's].
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) image: Option<String>,
     /// The environment, e.g. production.
     #[arg(long)]
     pub(crate) env: String,

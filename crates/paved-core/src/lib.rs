@@ -36,6 +36,7 @@ pub mod notify;
 pub mod org_policy;
 pub mod platform;
 pub mod policy;
+pub mod provisioner;
 pub mod quantity;
 pub mod release;
 pub mod request;
@@ -44,6 +45,7 @@ pub mod secret;
 pub mod state;
 pub mod suggest;
 pub mod trust;
+pub mod workload;
 pub mod yaml;
 
 pub use backend::{
