@@ -114,17 +114,8 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             let kube = target.prepare(&mut config, Some(&args.env), Some(&rollout))?;
             let assembled = assemble(config, state, printer, kube, !dry_run).await?;
             let platform = assembled.platform();
-            let plan = platform.plan(&request).await?;
-            // A Score file's databases: each has a server before anything is created, and is
-            // provisioned (idempotently) only once the plan has passed, before the apply.
-            for db in &databases {
-                platform.validate_database(db, &paved::DatabaseSelector::any())?;
-            }
-            if !dry_run {
-                for db in &databases {
-                    platform.provision_database(db, &paved::DatabaseSelector::any()).await?;
-                }
-            }
+            // A Score file's databases are provisioned once everything else has passed.
+            let plan = platform.plan_with_databases(&request, &databases, !dry_run).await?;
             let changes = if diff { Some(diff_cmd::changes(platform, &plan).await?) } else { None };
             if let Some(changes) = &changes {
                 diff_cmd::print(changes, printer.format, dry_run);

@@ -78,7 +78,6 @@ fn settings(
     }
     let mut env: Vec<Value> = c.get("env").and_then(Value::as_array).cloned().unwrap_or_default();
     for var in &s.env {
-        env.retain(|e| e["name"] != var.name.as_str());
         let entry = match &var.value {
             EnvValue::Text(t) => json!({ "name": var.name, "value": t.replace("$(", "$$(") }),
             EnvValue::Composed(t) => json!({ "name": var.name, "value": t }),
@@ -105,6 +104,7 @@ fn settings(
             }
             _ => return Err(invalid(source, format!("variable {} has a value paved cannot render", var.name), "")),
         };
+        env.retain(|e| e["name"] != var.name.as_str());
         env.push(entry);
     }
     // Every `$(NAME)` a value uses must be a variable defined before it with the secret's

@@ -223,6 +223,15 @@ fn resources_give_the_golden_path_its_dependencies() {
     assert_eq!(dyn_secret["spec"]["destination"]["name"], "backend-db-credentials");
     let main = &find(&o, "Deployment")["spec"]["template"]["spec"]["containers"][0];
     let env = env_of(main);
+    // Whole-secret variables reach the app as `--secret NAME=REF` would.
+    assert!(
+        env.contains(&(
+            "DB_PASSWORD".into(),
+            serde_json::json!({"secretKeyRef": {"name": "backend-db-credentials", "key": "password"}})
+        )),
+        "{env:?}"
+    );
+    assert!(env.iter().any(|(n, _)| n == "DB_HOST_FILE"), "agent mode: {env:?}");
     assert!(env.contains(&("REDIS_HOST".into(), "backend-cache.backend-staging.svc.cluster.local".into())), "{env:?}");
     assert!(env.contains(&("FRONTEND_URL".into(), "https://backend.staging.example.com".into())), "{env:?}");
     assert!(env.contains(&("ORDERS_URL".into(), "http://orders.orders-staging.svc.cluster.local".into())), "{env:?}");
