@@ -84,7 +84,8 @@ pub(crate) enum Command {
   paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.4 \\
     --env production --dry-run -o json
   paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev \\
-    --cpu-limit 2000m --custom-manifest overrides.yaml")]
+    --cpu-limit 2000m --custom-manifest overrides.yaml
+  paved deploy -f score.yaml --env staging")]
     Deploy {
         #[command(flatten)]
         args: DeployArgs,
@@ -115,7 +116,8 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:
   paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
     --env production > release.yaml
-  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev -o json")]
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev -o json
+  paved render -f score.yaml --env staging --image ghcr.io/company/my-service:v1.2.4")]
     Render(DeployArgs),
     /// Restore an earlier revision (default: the previous one) as a new revision.
     #[command(after_help = "Examples:

@@ -447,7 +447,7 @@ impl ScoreWorkload {
         let name_node = cx.required(metadata, metadata_node, "metadata", "name")?;
         let name = cx.string(name_node, "metadata.name")?;
         cx.label(&name, name_node.line, "metadata.name", "the workload name")?;
-        let annotations = string_map(&cx, metadata, "metadata", "annotations", |k| annotation_key_ok(k))?;
+        let annotations = string_map(&cx, metadata, "metadata", "annotations", annotation_key_ok)?;
         let labels = string_map(&cx, metadata, "metadata", "labels", |k| annotation_key_ok(k) && k.len() <= 316)?;
         let ports = match get(top, "service") {
             None => Vec::new(),
@@ -665,12 +665,11 @@ fn probe(cx: &Cx<'_>, node: &Node, field: &str) -> Result<Probe> {
     Ok(Probe { http, exec })
 }
 
+/// One entry of `files` or `volumes`: its target, its fields, its node and its field path.
+type Targeted<'n> = (String, &'n [(Key, Node)], &'n Node, String);
+
 /// `files` or `volumes`: the map keyed by target, or the deprecated array with `target`.
-fn targeted<'n>(
-    cx: &Cx<'_>,
-    node: &'n Node,
-    field: &str,
-) -> Result<Vec<(String, &'n [(Key, Node)], &'n Node, String)>> {
+fn targeted<'n>(cx: &Cx<'_>, node: &'n Node, field: &str) -> Result<Vec<Targeted<'n>>> {
     let mut out = Vec::new();
     match &node.value {
         Value::Map(entries) => {
