@@ -84,7 +84,8 @@ pub(crate) enum Command {
   paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.4 \\
     --env production --dry-run -o json
   paved deploy --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev \\
-    --cpu-limit 2000m --custom-manifest overrides.yaml")]
+    --cpu-limit 2000m --custom-manifest overrides.yaml
+  paved deploy -f score.yaml --env staging")]
     Deploy {
         #[command(flatten)]
         args: DeployArgs,
@@ -115,7 +116,8 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:
   paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 \\
     --env production > release.yaml
-  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev -o json")]
+  paved render --app my-service --image ghcr.io/company/my-service:v1.2.3 --env dev -o json
+  paved render -f score.yaml --env staging --image ghcr.io/company/my-service:v1.2.4")]
     Render(DeployArgs),
     /// Restore an earlier revision (default: the previous one) as a new revision.
     #[command(after_help = "Examples:
@@ -275,12 +277,15 @@ pub(crate) struct AppEnv {
 /// What to deploy, and the escape hatches.
 #[derive(Debug, Args)]
 pub(crate) struct DeployArgs {
-    /// The app name (a DNS label: lowercase letters, digits, '-').
-    #[arg(long)]
-    pub(crate) app: String,
-    /// The container image, e.g. ghcr.io/company/my-service:v1.2.3.
-    #[arg(long)]
-    pub(crate) image: String,
+    /// A Score workload file (score.dev, score.dev/v1b1); flags override what it says.
+    #[arg(short = 'f', long = "file", value_name = "SCORE_FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// The app name (a DNS label: lowercase letters, digits, '-') [default with -f: metadata.name].
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) app: Option<String>,
+    /// The container image, e.g. ghcr.io/company/my-service:v1.2.3 [default with -f: the file's].
+    #[arg(long, required_unless_present = "file")]
+    pub(crate) image: Option<String>,
     /// The environment, e.g. production.
     #[arg(long)]
     pub(crate) env: String,

@@ -99,7 +99,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     let state = state_dir(cli.state_dir);
     match command {
         Command::Render(args) => {
-            let request = args.request()?;
+            let (request, _) = args.request(&config)?;
             let assembled = assemble(config, state, printer, KubeOptions::default(), false).await?;
             let platform = assembled.platform();
             let app = platform.validate(&request)?;
@@ -109,12 +109,13 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             printer.manifests(&manifests);
         }
         Command::Deploy { args, dry_run, diff, target, rollout } => {
-            let request = args.request()?;
+            let (request, databases) = args.request(&config)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), Some(&rollout))?;
             let assembled = assemble(config, state, printer, kube, !dry_run).await?;
             let platform = assembled.platform();
-            let plan = platform.plan(&request).await?;
+            // A Score file's databases are provisioned once everything else has passed.
+            let plan = platform.plan_with_databases(&request, &databases, !dry_run).await?;
             let changes = if diff { Some(diff_cmd::changes(platform, &plan).await?) } else { None };
             if let Some(changes) = &changes {
                 diff_cmd::print(changes, printer.format, dry_run);
@@ -128,7 +129,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             }
         }
         Command::Diff { args, target } => {
-            let request = args.request()?;
+            let (request, _) = args.request(&config)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), None)?;
             let assembled = assemble(config, state, printer, kube, false).await?;
@@ -214,18 +215,61 @@ async fn open(
 
 impl DeployArgs {
     /// Builds the request; every value is validated here so bad input fails before anything runs.
-    fn request(&self) -> Result<DeployRequest> {
-        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, Overrides, Team};
-        let mut request = DeployRequest::new(&self.app, &self.image, &self.env)?;
-        request.replicas = self.replicas;
-        request.team = self.team.as_deref().map(Team::new).transpose()?;
-        let mut o = Overrides::default();
-        o.cpu_request = self.cpu_request.clone().map(|v| CpuQuantity::parse_field("cpu-request", v)).transpose()?;
-        o.cpu_limit = self.cpu_limit.clone().map(|v| CpuQuantity::parse_field("cpu-limit", v)).transpose()?;
-        o.memory_request =
-            self.memory_request.clone().map(|v| MemoryQuantity::parse_field("memory-request", v)).transpose()?;
-        o.memory_limit =
-            self.memory_limit.clone().map(|v| MemoryQuantity::parse_field("memory-limit", v)).transpose()?;
+    /// With `-f`, the databases the Score file's resources need come with it.
+    fn request(&self, config: &OrgConfig) -> Result<(DeployRequest, Vec<paved::DatabaseRequest>)> {
+        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, Team};
+        let team = self.team.as_deref().map(Team::new).transpose()?;
+        let (mut request, databases) = match &self.file {
+            Some(file) => {
+                let score = paved::score::ScoreWorkload::load(file)?;
+                if let Some(app) = self.app.as_deref().filter(|a| *a != score.name) {
+                    return Err(paved::Error::invalid(
+                        "app",
+                        app,
+                        format!("the Score file {} describes {}", file.display(), score.name),
+                        Some(format!("leave --app out, or pass --app {}", score.name)),
+                    ));
+                }
+                let mut flags = paved::score::ScoreFlags::new();
+                flags.image = self.image.clone();
+                flags.team = team;
+                flags.replicas = self.replicas;
+                let deploy = paved::score::translate(&score, config, &self.env, &flags)?;
+                (deploy.request, deploy.databases)
+            }
+            None => {
+                let missing = |flag: &'static str| {
+                    paved::Error::invalid(flag, "", "is required", Some(format!("pass --{flag}, or -f score.yaml")))
+                };
+                let app = self.app.as_deref().ok_or_else(|| missing("app"))?;
+                let image = self.image.as_deref().ok_or_else(|| missing("image"))?;
+                let mut request = DeployRequest::new(app, image, &self.env)?;
+                request.replicas = self.replicas;
+                request.team = team;
+                (request, Vec::new())
+            }
+        };
+        // Flags override the file.
+        let mut o = std::mem::take(&mut request.overrides);
+        let flag = |v: Option<CpuQuantity>, file: Option<CpuQuantity>| v.or(file);
+        o.cpu_request = flag(
+            self.cpu_request.clone().map(|v| CpuQuantity::parse_field("cpu-request", v)).transpose()?,
+            o.cpu_request,
+        );
+        o.cpu_limit =
+            flag(self.cpu_limit.clone().map(|v| CpuQuantity::parse_field("cpu-limit", v)).transpose()?, o.cpu_limit);
+        o.memory_request = self
+            .memory_request
+            .clone()
+            .map(|v| MemoryQuantity::parse_field("memory-request", v))
+            .transpose()?
+            .or(o.memory_request);
+        o.memory_limit = self
+            .memory_limit
+            .clone()
+            .map(|v| MemoryQuantity::parse_field("memory-limit", v))
+            .transpose()?
+            .or(o.memory_limit);
         o.custom_manifests = self.custom_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         o.extra_manifests = self.extra_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         let switches = [
@@ -240,7 +284,11 @@ impl DeployArgs {
             (self.no_mesh, Component::Mesh),
         ];
         o.disabled = switches.into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
-        request.secrets = self.secret.iter().map(|s| s.parse()).collect::<Result<_>>()?;
-        Ok(request.with_overrides(o))
+        for s in &self.secret {
+            let binding: paved::SecretBinding = s.parse()?;
+            request.secrets.retain(|b| b.env != binding.env);
+            request.secrets.push(binding);
+        }
+        Ok((request.with_overrides(o), databases))
     }
 }

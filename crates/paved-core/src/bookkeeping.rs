@@ -203,6 +203,7 @@ mod tests {
             namespace: "shop-production".into(),
             objects: 3,
             state,
+            source: None,
         }
     }
 

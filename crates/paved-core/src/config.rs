@@ -82,6 +82,9 @@ pub struct OrgConfig {
     /// Database servers for self-service databases, by name (`[databases.main]`).
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseServerConfig>,
+    /// Provisioners of Score resource types paved does not provision itself (`[[provisioners]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisioners: Vec<crate::provisioner::ProvisionerConfig>,
     /// The organisation's policy plugins (`[[policies]]`), evaluated in this order.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
@@ -567,6 +570,7 @@ impl Default for OrgConfig {
             vault: None,
             aws: None,
             databases: BTreeMap::new(),
+            provisioners: Vec::new(),
             policies: Vec::new(),
             escape_hatches: EscapeHatchesConfig::default(),
             baseline: None,

@@ -37,6 +37,7 @@ pub mod observability;
 pub mod org_policy;
 pub mod platform;
 pub mod policy;
+pub mod provisioner;
 pub mod quantity;
 pub mod release;
 pub mod request;
@@ -45,6 +46,7 @@ pub mod secret;
 pub mod state;
 pub mod suggest;
 pub mod trust;
+pub mod workload;
 pub mod yaml;
 
 pub use backend::{

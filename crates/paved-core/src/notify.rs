@@ -430,6 +430,7 @@ mod tests {
             namespace: "my-service-production".into(),
             objects: 4,
             state: None,
+            source: None,
         };
         let n = Notification::for_release(NotificationKind::Deployed, &record);
         assert_eq!(

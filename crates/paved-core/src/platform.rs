@@ -560,6 +560,43 @@ impl Platform {
         Ok(Plan { app, manifests, policy, target })
     }
 
+    /// Steps 1 to 4 for a request whose workload needs databases (a Score file's `postgres`,
+    /// `mysql`, `mongodb` resources): the request, every database's server and the policies
+    /// are checked before anything exists; then, with `provision`, each database is provisioned
+    /// through the database path (idempotently: an existing one is reused) and every secret
+    /// reference is checked. Without `provision` (a dry run) nothing is created, and the
+    /// references into connection info that does not exist yet are not looked up.
+    pub async fn plan_with_databases(
+        &self,
+        request: &DeployRequest,
+        databases: &[crate::request::DatabaseRequest],
+        provision: bool,
+    ) -> Result<Plan> {
+        let app = self.validate(request)?;
+        let any = crate::database::DatabaseSelector::any();
+        for db in databases {
+            self.validate_database(db, &any)?;
+        }
+        let rendered = self.render(&app)?;
+        let (manifests, policy) = self.check_policy(Action::Deploy, &app, rendered).await?;
+        if provision {
+            for db in databases {
+                self.provision_database(db, &any).await?;
+            }
+            self.check_secrets(&app).await?;
+        } else {
+            let pending: Vec<String> = databases.iter().map(crate::database::connection_info_path).collect();
+            let mut known = app.clone();
+            known.secrets.retain(|b| {
+                let path = b.reference.path();
+                !pending.iter().any(|p| path == p || path.ends_with(&format!("/{p}")))
+            });
+            self.check_secrets(&known).await?;
+        }
+        let target = app.environment.config.target.clone();
+        Ok(Plan { app, manifests, policy, target })
+    }
+
     /// Step 5, *apply* (and record): hands a plan to its deploy target.
     pub async fn apply(&self, plan: Plan) -> Result<DeployOutcome> {
         let deployer = self.target_for(&plan.app.environment.name)?.clone();

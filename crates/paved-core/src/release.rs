@@ -175,6 +175,9 @@ pub struct ReleaseRecord {
     /// Where the revision stands (set by targets that watch rollouts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<RevisionState>,
+    /// The file the request came from (e.g. `score:score.yaml`), when not from flags alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl ReleaseRecord {
@@ -197,6 +200,7 @@ impl ReleaseRecord {
             namespace: a.namespace.clone(),
             objects: release.manifests.len(),
             state: None,
+            source: a.workload.as_ref().map(|w| w.source.clone()),
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct DeployRequest {
     pub secrets: Vec<SecretBinding>,
     /// The commits this deployment ships (for lead-time metrics).
     pub commits: Vec<Commit>,
+    /// What a workload file (Score) adds: containers, files, volumes, ports, routes,
+    /// dependencies; `None` for a request from flags alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::workload::Workload>,
 }
 
 impl DeployRequest {
@@ -62,6 +66,7 @@ impl DeployRequest {
             overrides: Overrides::default(),
             secrets: Vec::new(),
             commits: Vec::new(),
+            workload: None,
         })
     }
 

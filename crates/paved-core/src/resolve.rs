@@ -83,6 +83,9 @@ pub struct ResolvedApp {
     pub grants: Vec<String>,
     /// Commits shipped.
     pub commits: Vec<Commit>,
+    /// What a workload file (Score) adds to the golden path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::workload::Workload>,
 }
 
 impl ResolvedApp {
@@ -236,6 +239,7 @@ impl ResolvedApp {
             escape_hatches,
             grants,
             commits: request.commits.clone(),
+            workload: request.workload.clone(),
             environment,
         })
     }

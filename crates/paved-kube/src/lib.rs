@@ -27,6 +27,7 @@ pub mod schema;
 pub mod strategic;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod workload;
 
 pub use gitops::GitOpsTarget;
 #[cfg(feature = "live")]

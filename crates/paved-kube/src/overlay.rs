@@ -45,7 +45,14 @@ fn identity(file: &ManifestFile, line: usize, doc: &Value) -> Result<ObjectKey> 
 /// Adds the objects of `--extra-manifest` files: each gets the app's labels and, when
 /// namespaced and without one, the app's namespace.
 pub fn add_extra_manifests(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Result<()> {
-    for file in &app.extra_manifests {
+    add_manifest_files(app, &app.extra_manifests, objects)
+}
+
+/// Adds the objects of `files` (extra manifests, a workload's provisioned objects) with the
+/// checks of extra manifests: identity, no clash with a rendered object, the app's namespace
+/// and labels, the schema.
+pub fn add_manifest_files(app: &ResolvedApp, files: &[ManifestFile], objects: &mut Vec<Manifest>) -> Result<()> {
+    for file in files {
         for doc in &file.documents {
             let key = identity(file, doc.line, &doc.value)?;
             let mut value = doc.value.clone();

@@ -37,6 +37,7 @@ pub struct KubeRenderer;
 impl Renderer for KubeRenderer {
     fn render(&self, app: &ResolvedApp) -> Result<Manifests> {
         let mut objects = render_defaults(app);
+        crate::workload::apply(app, &mut objects)?;
         overlay::add_extra_manifests(app, &mut objects)?;
         overlay::apply_overlays(&app.custom_manifests, &mut objects)?;
         Ok(Manifests::new(objects))

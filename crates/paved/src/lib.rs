@@ -38,6 +38,8 @@ pub use paved_core::*;
 
 pub mod assembly;
 pub use assembly::{Assembled, Assembly, KubeOptions};
+/// Score (score.dev) workloads: `paved deploy -f score.yaml`.
+pub use paved_score as score;
 
 #[cfg(feature = "admission")]
 pub use paved_admission as admission;
