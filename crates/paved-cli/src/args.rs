@@ -88,6 +88,10 @@ pub(crate) enum Command {
     Deploy {
         #[command(flatten)]
         args: DeployArgs,
+        /// A commit this deploy ships, as SHA@RFC3339 (repeatable; `git log --format=%H@%cI`):
+        /// recorded with the deployment for lead time for changes.
+        #[arg(long = "commit", value_name = "SHA@TIME")]
+        commits: Vec<String>,
         /// Do everything but apply: print what the deploy would give (the same shape as a deploy's result).
         #[arg(long)]
         dry_run: bool,
@@ -237,6 +241,15 @@ pub(crate) enum Command {
   paved admission audit --target kube"
     )]
     Admission(crate::admission_cmd::AdmissionCommand),
+    /// CI pipelines from .platform.yaml: generate them from templates, check them for drift.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  paved pipeline generate
+  paved pipeline generate --ci gitlab
+  paved pipeline check"
+    )]
+    Pipeline(crate::pipeline_cmd::PipelineCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   paved completion bash > /etc/bash_completion.d/paved
@@ -275,9 +288,10 @@ pub(crate) struct AppEnv {
 /// What to deploy, and the escape hatches.
 #[derive(Debug, Args)]
 pub(crate) struct DeployArgs {
-    /// The app name (a DNS label: lowercase letters, digits, '-').
+    /// The app name (a DNS label: lowercase letters, digits, '-') [default: from .platform.yaml,
+    /// whose values the flags override].
     #[arg(long)]
-    pub(crate) app: String,
+    pub(crate) app: Option<String>,
     /// The container image, e.g. ghcr.io/company/my-service:v1.2.3.
     #[arg(long)]
     pub(crate) image: String,

@@ -14,6 +14,7 @@ mod diff_cmd;
 mod input;
 mod kube_cmd;
 mod metrics_cmd;
+mod pipeline_cmd;
 #[cfg(feature = "policy")]
 mod policy_cmd;
 #[cfg(feature = "policy")]
@@ -99,7 +100,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     let state = state_dir(cli.state_dir);
     match command {
         Command::Render(args) => {
-            let request = args.request()?;
+            let request = args.request(&config)?;
             let assembled = assemble(config, state, printer, KubeOptions::default(), false).await?;
             let platform = assembled.platform();
             let app = platform.validate(&request)?;
@@ -108,8 +109,9 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             let (manifests, _) = platform.check_policy(paved::Action::Deploy, &app, rendered).await?;
             printer.manifests(&manifests);
         }
-        Command::Deploy { args, dry_run, diff, target, rollout } => {
-            let request = args.request()?;
+        Command::Deploy { args, commits, dry_run, diff, target, rollout } => {
+            let mut request = args.request(&config)?;
+            request.commits = pipeline_cmd::commits(&commits)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), Some(&rollout))?;
             let assembled = assemble(config, state, printer, kube, !dry_run).await?;
@@ -128,7 +130,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             }
         }
         Command::Diff { args, target } => {
-            let request = args.request()?;
+            let request = args.request(&config)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), None)?;
             let assembled = assemble(config, state, printer, kube, false).await?;
@@ -183,6 +185,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         #[cfg(feature = "vault")]
         Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, config, cli.output).await,
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
+        Command::Pipeline(cmd) => return pipeline_cmd::pipeline(cmd, &config, cli.output),
         #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
         #[cfg(feature = "admission")]
@@ -214,18 +217,31 @@ async fn open(
 
 impl DeployArgs {
     /// Builds the request; every value is validated here so bad input fails before anything runs.
-    fn request(&self) -> Result<DeployRequest> {
-        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, Overrides, Team};
-        let mut request = DeployRequest::new(&self.app, &self.image, &self.env)?;
-        request.replicas = self.replicas;
-        request.team = self.team.as_deref().map(Team::new).transpose()?;
-        let mut o = Overrides::default();
-        o.cpu_request = self.cpu_request.clone().map(|v| CpuQuantity::parse_field("cpu-request", v)).transpose()?;
-        o.cpu_limit = self.cpu_limit.clone().map(|v| CpuQuantity::parse_field("cpu-limit", v)).transpose()?;
-        o.memory_request =
-            self.memory_request.clone().map(|v| MemoryQuantity::parse_field("memory-request", v)).transpose()?;
-        o.memory_limit =
-            self.memory_limit.clone().map(|v| MemoryQuantity::parse_field("memory-limit", v)).transpose()?;
+    /// Without `--app`, `.platform.yaml` gives the request and the flags override its values.
+    fn request(&self, config: &OrgConfig) -> Result<DeployRequest> {
+        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, SecretBinding, Team};
+        let mut request = match &self.app {
+            Some(app) => DeployRequest::new(app, &self.image, &self.env)?,
+            None => pipeline_cmd::platform_request(config, &self.image, &self.env)?,
+        };
+        request.replicas = self.replicas.or(request.replicas);
+        if let Some(team) = &self.team {
+            request.team = Some(Team::new(team.as_str())?);
+        }
+        let mut o = std::mem::take(&mut request.overrides);
+        // A flag wins over the file's value.
+        if let Some(v) = self.cpu_request.clone() {
+            o.cpu_request = Some(CpuQuantity::parse_field("cpu-request", v)?);
+        }
+        if let Some(v) = self.cpu_limit.clone() {
+            o.cpu_limit = Some(CpuQuantity::parse_field("cpu-limit", v)?);
+        }
+        if let Some(v) = self.memory_request.clone() {
+            o.memory_request = Some(MemoryQuantity::parse_field("memory-request", v)?);
+        }
+        if let Some(v) = self.memory_limit.clone() {
+            o.memory_limit = Some(MemoryQuantity::parse_field("memory-limit", v)?);
+        }
         o.custom_manifests = self.custom_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         o.extra_manifests = self.extra_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         let switches = [
@@ -236,7 +252,12 @@ impl DeployArgs {
             (self.no_service_monitor, Component::ServiceMonitor),
         ];
         o.disabled = switches.into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
-        request.secrets = self.secret.iter().map(|s| s.parse()).collect::<Result<_>>()?;
+        // A --secret replaces the file's binding of the same variable.
+        for binding in self.secret.iter().map(|s| s.parse::<SecretBinding>()) {
+            let binding = binding?;
+            request.secrets.retain(|b| b.env != binding.env);
+            request.secrets.push(binding);
+        }
         Ok(request.with_overrides(o))
     }
 }

@@ -317,6 +317,29 @@ impl PlatformFile {
         })
     }
 
+    /// The deploy request the file describes for `image` in `env`: its app, team, replicas,
+    /// resources (as escape hatches, as their flags would be) and secrets. A caller applies its
+    /// own values (flags) over it.
+    ///
+    /// ```
+    /// # use paved_core::PlatformFile;
+    /// let f = PlatformFile::parse("svc/.platform.yaml", "pipeline: go-service\napp: svc\nreplicas: 2\n").unwrap();
+    /// let r = f.request("ghcr.io/acme/svc:v1", "staging").unwrap();
+    /// assert_eq!((r.app.as_str(), r.replicas), ("svc", Some(2)));
+    /// ```
+    pub fn request(&self, image: &str, env: &str) -> Result<crate::DeployRequest> {
+        let mut request = crate::DeployRequest::new(self.app_name()?.as_str(), image, env)?;
+        request.replicas = self.replicas_for(env);
+        request.team = self.team.clone();
+        let r = self.resources_for(env);
+        request.overrides.cpu_request = r.cpu_request;
+        request.overrides.cpu_limit = r.cpu_limit;
+        request.overrides.memory_request = r.memory_request;
+        request.overrides.memory_limit = r.memory_limit;
+        request.secrets = self.secrets.clone();
+        Ok(request)
+    }
+
     /// The replicas for `env`: `environments.ENV.replicas`, else `replicas`.
     pub fn replicas_for(&self, env: &str) -> Option<u32> {
         self.environments.get(env).and_then(|e| e.replicas).or(self.replicas)
@@ -377,6 +400,12 @@ impl PlatformFile {
             }
         }
         self.team(config).map(|_| ())
+    }
+
+    /// The 1-based line of a key of the file (`&["environments", "production"]`), when it is
+    /// written in block style.
+    pub fn line_of(&self, key: &[&str]) -> Option<usize> {
+        line_of_key(&self.text, key)
     }
 
     /// `e` (from checking `key`) as an error at that key's line of this file.
@@ -469,7 +498,7 @@ impl Checker<'_> {
 
     fn replicas(&mut self, key: &[&str], replicas: Option<u32>) -> Option<u32> {
         if replicas == Some(0) {
-            self.fail(key, None, "must be at least 1".into(), Some("set `replicas` to 1 or more".into()));
+            self.fail(key, None, "must be at least 1".into(), Some("set replicas to 1 or more".into()));
         }
         replicas
     }

@@ -307,7 +307,7 @@ pub fn generate_with(file: &PlatformFile, config: &OrgConfig, ci: Ci, templates:
         Err(Error::NotFound { what, hint }) => {
             return Err(Error::Manifest {
                 path: file.source.clone(),
-                line: None,
+                line: file.line_of(&["pipeline"]),
                 message: format!("pipeline: {what} does not exist"),
                 hint,
             });
@@ -425,4 +425,132 @@ pub fn check(root: &Path, pipeline: &Pipeline) -> Result<Drift> {
         String::new()
     };
     Ok(Drift { path: pipeline.path.clone(), ci: pipeline.ci, template: pipeline.template.clone(), drifted, diff })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREE_LINES: &str = "pipeline: nodejs-service\ntests: npm test\ndeploy_to: [staging, production]\n";
+
+    fn file(dir: &Path, text: &str) -> PlatformFile {
+        let repo = dir.join("checkout");
+        std::fs::create_dir_all(&repo).unwrap();
+        PlatformFile::parse(repo.join(".platform.yaml"), text).unwrap()
+    }
+
+    #[test]
+    fn every_built_in_exists_for_both_ci_systems() {
+        for name in BUILT_IN {
+            for ci in Ci::ALL {
+                let t = Templates::default().get(name, ci).unwrap();
+                assert_eq!((t.origin, t.ci), (Origin::BuiltIn, ci));
+                assert!(t.text.contains("<% for deploy %>"), "{name} {ci}");
+            }
+        }
+        assert_eq!(Templates::default().names().unwrap(), BUILT_IN.map(String::from));
+    }
+
+    #[test]
+    fn the_organisations_templates_add_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("ci");
+        std::fs::create_dir_all(templates.join("nodejs-service")).unwrap();
+        std::fs::create_dir_all(templates.join("php-service")).unwrap();
+        std::fs::write(templates.join("nodejs-service/github.yml"), "# ours\napp: <% app %>\n").unwrap();
+        std::fs::write(templates.join("php-service/gitlab.yml"), "team: <% team %>\n").unwrap();
+        let config = OrgConfig::parse(dir.path().join("paved.toml"), "[pipelines]\ntemplates_dir = \"ci\"\n").unwrap();
+        let t = Templates::of(&config);
+        assert!(t.names().unwrap().contains(&"php-service".to_string()));
+        let f = file(dir.path(), THREE_LINES);
+        let p = generate(&f, &config, Ci::GitHub).unwrap();
+        assert!(p.text.ends_with("# ours\napp: checkout\n"), "{}", p.text);
+        assert_eq!(p.origin, Origin::File(templates.join("nodejs-service/github.yml")));
+        // Not replaced for GitLab: the built-in.
+        assert_eq!(generate(&f, &config, Ci::GitLab).unwrap().origin, Origin::BuiltIn);
+        let php = file(dir.path(), "pipeline: php-service\n");
+        assert!(generate(&php, &config, Ci::GitLab).unwrap().text.ends_with("team: platform\n"));
+        let e = generate(&php, &config, Ci::GitHub).unwrap_err();
+        assert_eq!(e.kind(), paved_core::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("github.yml is missing"), "{e}");
+        // A template error names the template's file and line.
+        std::fs::write(templates.join("php-service/gitlab.yml"), "a: 1\nteam: <% teams %>\n").unwrap();
+        let e = generate(&php, &config, Ci::GitLab).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:2: `teams` is not a value of pipeline templates",
+                templates.join("php-service/gitlab.yml").display()
+            )
+        );
+        assert_eq!(e.hint(), Some("did you mean \"team\"?"));
+        #[cfg(unix)]
+        {
+            std::fs::create_dir_all(templates.join("linked")).unwrap();
+            std::os::unix::fs::symlink("/etc/hostname", templates.join("linked/github.yml")).unwrap();
+            let e = Templates::of(&config).get("linked", Ci::GitHub).unwrap_err();
+            assert!(e.to_string().contains("is not a regular file"), "{e}");
+        }
+        let missing =
+            OrgConfig::parse(dir.path().join("paved.toml"), "[pipelines]\ntemplates_dir = \"nope\"\n").unwrap();
+        let e = generate(&f, &missing, Ci::GitHub).unwrap_err();
+        assert!(e.to_string().contains("cannot read the pipeline templates directory"), "{e}");
+        assert!(e.hint().unwrap().contains("templates_dir"));
+    }
+
+    #[test]
+    fn unknown_templates_suggest_and_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file(dir.path(), "deploy_to: [staging]\npipeline: node-service\n");
+        let e = generate(&f, &OrgConfig::default(), Ci::GitHub).unwrap_err();
+        assert!(
+            e.to_string().ends_with(".platform.yaml:2: pipeline: pipeline template \"node-service\" does not exist"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().starts_with("did you mean \"nodejs-service\"?"), "{e:?}");
+        assert!(e.is_user_error());
+    }
+
+    #[test]
+    fn write_keeps_hand_written_files_and_check_diffs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file(dir.path(), THREE_LINES);
+        let root = dir.path().join("checkout");
+        let p = generate(&f, &OrgConfig::default(), Ci::GitHub).unwrap();
+        let e = check(&root, &p).unwrap_err();
+        assert_eq!(e.kind(), paved_core::ErrorKind::NotFound);
+        assert_eq!(write(&root, &p, false).unwrap(), Written::Created);
+        assert_eq!(write(&root, &p, false).unwrap(), Written::Unchanged);
+        let drift = check(&root, &p).unwrap();
+        assert!(!drift.drifted && drift.diff.is_empty());
+        let path = root.join(".github/workflows/paved.yml");
+        let edited = p.text.replace("cache: npm", "cache: yarn");
+        std::fs::write(&path, &edited).unwrap();
+        let drift = check(&root, &p).unwrap();
+        assert!(drift.drifted);
+        assert!(drift.diff.contains("-          cache: yarn\n+          cache: npm\n"), "{}", drift.diff);
+        assert!(drift.diff.starts_with("--- .github/workflows/paved.yml (committed)\n"), "{}", drift.diff);
+        // paved's file is updated; a hand-written one is kept unless forced.
+        assert_eq!(write(&root, &p, false).unwrap(), Written::Updated);
+        std::fs::write(&path, "name: mine\n").unwrap();
+        let e = write(&root, &p, false).unwrap_err();
+        assert_eq!(e.kind(), paved_core::ErrorKind::Conflict);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name: mine\n", "untouched");
+        assert_eq!(write(&root, &p, true).unwrap(), Written::Updated);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), p.text);
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn bad_input_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file(dir.path(), "pipeline: nodejs-service\ndeploy_to: [staging, prod]\n");
+        let e = generate(&f, &OrgConfig::default(), Ci::GitHub).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}:2: deploy_to: \"prod\" is not an environment of this organisation", f.source.display())
+        );
+        assert!(!dir.path().join("checkout/.github").exists());
+    }
 }
