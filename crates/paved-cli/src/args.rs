@@ -11,7 +11,8 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success (`paved diff`: no changes)
   1  the operation failed or was denied by policy; something named was not found
-     (`paved diff`: there are changes; `paved status`: the target drifted)
+     (`paved diff`: there are changes; `paved status`: the target drifted;
+     `paved pipeline check`: the pipeline drifted from its template)
   2  bad input: an unknown flag, value, environment or file, a malformed manifest;
      nothing was written (`paved diff`: 2 for bad input, 3 for a failure)";
 
