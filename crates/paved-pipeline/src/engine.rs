@@ -132,10 +132,13 @@ fn template_error(path: &Path, line: usize, message: String, hint: String) -> Er
     Error::Manifest { path: path.to_path_buf(), line: Some(line), message, hint: Some(hint) }
 }
 
+/// An open block: its kind and name (none for the root), its line, its body so far.
+type Open<'t> = (Option<(BlockKind, &'t str)>, usize, Vec<Node<'t>>);
+
 /// Splits the template into nodes, dropping the lines that hold only a block tag.
 fn parse<'t>(path: &Path, template: &'t str) -> Result<Vec<Node<'t>>> {
-    // (kind, name, line, nodes so far) of each open block; the root at the bottom.
-    let mut stack: Vec<(Option<(BlockKind, &'t str)>, usize, Vec<Node<'t>>)> = vec![(None, 0, Vec::new())];
+    // Each open block (the root at the bottom) with the nodes of its body so far.
+    let mut stack: Vec<Open<'t>> = vec![(None, 0, Vec::new())];
     let mut line = 1;
     let mut rest = template;
     let mut at_line_start = true;
@@ -257,7 +260,7 @@ fn unknown(path: &Path, line: usize, name: &str, scopes: &[&Scope]) -> Error {
     )
 }
 
-fn emit<'s>(path: &Path, nodes: &[Node<'_>], scopes: &mut Vec<&'s Scope>, out: &mut String) -> Result<()> {
+fn emit(path: &Path, nodes: &[Node<'_>], scopes: &mut Vec<&Scope>, out: &mut String) -> Result<()> {
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
