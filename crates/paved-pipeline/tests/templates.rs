@@ -116,3 +116,32 @@ fn gitlab_pipeline_has_stages_oidc_environments_and_resource_groups() {
     assert!(p.text.contains("--sbom=true --provenance=mode=max"));
     assert_eq!(doc["test"]["script"][0], "make test TARGET=\"unit: all\" # a comment");
 }
+
+/// The linters the tests above rely on do find problems (when they are installed).
+#[test]
+fn the_linters_reject_a_broken_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("broken.yml");
+    // A job that needs a job that does not exist, and an unknown context.
+    std::fs::write(
+        &workflow,
+        "on: push\njobs:\n  deploy:\n    needs: [buld]\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .unwrap();
+    if let Some(mut lint) = paved_testkit::actionlint() {
+        let out = lint.arg(&workflow).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains("buld") && text.contains("nope"), "{text}");
+    }
+    let gitlab = dir.path().join(".gitlab-ci.yml");
+    std::fs::write(&gitlab, "stages: [test]\ntest:\n  stage: test\n  script: 3\n  environment: {nam: x}\n").unwrap();
+    if let Some(check) = paved_testkit::tool("check-jsonschema", paved_testkit::PIPELINE_LINT_INSTALL_HINT) {
+        let out = std::process::Command::new(check)
+            .args(["--builtin-schema", "vendor.gitlab-ci"])
+            .arg(&gitlab)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
