@@ -515,7 +515,7 @@ impl Checker<'_> {
         if let Some(tests) = &raw.tests {
             let why = if tests.trim().is_empty() {
                 Some("is empty")
-            } else if tests.chars().any(char::is_control) {
+            } else if tests.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')) {
                 Some("holds a line break or control character")
             } else if tests.contains("${{") {
                 Some("holds `${{`, which GitHub Actions would expand as an expression")
@@ -824,7 +824,7 @@ databases:
 
     #[test]
     fn tests_must_be_one_plain_command() {
-        for bad in ["\"npm test\\nrm -rf /\"", "\"echo ${{ secrets.TOKEN }}\"", "''"] {
+        for bad in ["\"npm test\\nrm -rf /\"", "\"echo ${{ secrets.TOKEN }}\"", "''", "\"a\\u2028b\""] {
             let e = parse(&format!("pipeline: nodejs-service\ntests: {bad}\n")).unwrap_err();
             assert!(e.to_string().starts_with(".platform.yaml:2: tests:"), "{bad}: {e}");
         }

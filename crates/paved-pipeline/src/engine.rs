@@ -83,7 +83,9 @@ impl Value {
             match c {
                 '"' => out.push_str("\\\""),
                 '\\' => out.push_str("\\\\"),
-                c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                    out.push_str(&format!("\\u{:04x}", u32::from(c)))
+                }
                 c => out.push(c),
             }
         }
@@ -373,9 +375,10 @@ mod tests {
         assert!(Value::names(["staging", "prod uction"]).is_err());
         assert_eq!(Value::names(["staging", "production"]).unwrap(), Value::Text("staging production".into()));
         assert!(Value::version("1.0; rm").is_err());
-        let Value::Text(q) = Value::quoted("a\"b\\c\u{7}d\ne: x") else { unreachable!() };
+        let Value::Text(q) = Value::quoted("a\"b\\c\u{7}d\ne: x\u{2028}y") else { unreachable!() };
+        assert!(!q.contains('\n') && !q.contains('\u{2028}'), "{q}");
         let back: String = serde_yaml_ng::from_str(&q).unwrap();
-        assert_eq!(back, "a\"b\\c\u{7}d\ne: x");
+        assert_eq!(back, "a\"b\\c\u{7}d\ne: x\u{2028}y");
         // Values are copied, never expanded as templates.
         let s = Scope::from([("t", Value::quoted("<% app %>")), ("app", Value::name("x").unwrap())]);
         assert_eq!(render("t", "<% t %>", &s).unwrap(), "\"<% app %>\"");
