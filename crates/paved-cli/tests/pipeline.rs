@@ -87,6 +87,13 @@ fn the_original_three_lines_give_a_pipeline_that_passes_actionlint() {
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((doc["ci"].as_str(), doc["written"].as_str()), (Some("gitlab"), Some("created")));
     paved_testkit::assert_pipeline_lints(&repo.root.join(".gitlab-ci.yml"), false);
+    // --file: the pipeline goes beside the named file, whatever the working directory.
+    let other = Repo::new(THREE_LINES.replace("nodejs", "go").as_str());
+    let file = other.root.join(".platform.yaml");
+    let (code, _, err) = repo.paved(&["pipeline", "generate", "--file", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(fs::read_to_string(other.workflow()).unwrap().contains("actions/setup-go@"));
+    assert_eq!(repo.paved(&["pipeline", "check", "--file", file.to_str().unwrap()]).0, 0);
     // --stdout writes nothing.
     let repo = Repo::new(THREE_LINES);
     let (code, out, _) = repo.paved(&["pipeline", "generate", "--stdout"]);
