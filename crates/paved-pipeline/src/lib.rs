@@ -451,6 +451,26 @@ mod tests {
         assert_eq!(Templates::default().names().unwrap(), BUILT_IN.map(String::from));
     }
 
+    /// The built-ins differ only in their test job: build, policy and deploy are one design.
+    #[test]
+    fn built_ins_share_everything_but_the_test_job() {
+        let rest = |name: &str, ci: Ci| {
+            let text = built_in(name, ci).unwrap();
+            let (head, tail) = match ci {
+                Ci::GitHub => text.split_once("\n  test:\n").unwrap(),
+                _ => text.split_once("\ntest:\n").unwrap(),
+            };
+            let after = &tail[tail.find(if ci == Ci::GitHub { "\n  build:\n" } else { "\nbuild:\n" }).unwrap()..];
+            (head.to_string(), after.to_string())
+        };
+        for ci in Ci::ALL {
+            let first = rest(BUILT_IN[0], ci);
+            for name in &BUILT_IN[1..] {
+                assert_eq!(rest(name, ci), first, "{name} {ci} differs from {} outside its test job", BUILT_IN[0]);
+            }
+        }
+    }
+
     #[test]
     fn the_organisations_templates_add_and_replace() {
         let dir = tempfile::tempdir().unwrap();
