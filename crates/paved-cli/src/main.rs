@@ -14,6 +14,7 @@ mod diff_cmd;
 mod input;
 mod kube_cmd;
 mod metrics_cmd;
+mod pipeline_cmd;
 #[cfg(feature = "policy")]
 mod policy_cmd;
 #[cfg(feature = "policy")]
@@ -108,8 +109,9 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             let (manifests, _) = platform.check_policy(paved::Action::Deploy, &app, rendered).await?;
             printer.manifests(&manifests);
         }
-        Command::Deploy { args, dry_run, diff, target, rollout } => {
-            let (request, databases) = args.request(&config)?;
+        Command::Deploy { args, commits, dry_run, diff, target, rollout } => {
+            let (mut request, databases) = args.request(&config)?;
+            request.commits = pipeline_cmd::commits(&commits)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), Some(&rollout))?;
             let assembled = assemble(config, state, printer, kube, !dry_run).await?;
@@ -129,12 +131,12 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
             }
         }
         Command::Diff { args, target } => {
-            let (request, _) = args.request(&config)?;
+            let (request, databases) = args.request(&config)?;
             let mut config = config;
             let kube = target.prepare(&mut config, Some(&args.env), None)?;
             let assembled = assemble(config, state, printer, kube, false).await?;
             let platform = assembled.platform();
-            let plan = platform.plan(&request).await?;
+            let plan = platform.plan_with_databases(&request, &databases, false).await?;
             let changes = diff_cmd::changes(platform, &plan).await?;
             diff_cmd::print(&changes, printer.format, true);
             if changes.changed() {
@@ -184,6 +186,7 @@ async fn run(cli: Cli, printer: &Printer) -> Result<ExitCode> {
         #[cfg(feature = "vault")]
         Command::Secrets(cmd) => return secrets_cmd::secrets(cmd, config, cli.output).await,
         Command::Db(cmd) => return db_cmd::db(cmd, &config, &state, cli.output).await,
+        Command::Pipeline(cmd) => return pipeline_cmd::pipeline(cmd, &config, cli.output),
         #[cfg(feature = "policy")]
         Command::Policy(cmd) => return policy_cmd::policy(cmd, &config, cli.output),
         #[cfg(feature = "admission")]
@@ -215,14 +218,20 @@ async fn open(
 
 impl DeployArgs {
     /// Builds the request; every value is validated here so bad input fails before anything runs.
-    /// With `-f`, the databases the Score file's resources need come with it.
+    /// With `-f`, a Score file gives the request and the databases its resources need; without
+    /// `--app`, `.platform.yaml` gives the request. Flags override the file's values.
     fn request(&self, config: &OrgConfig) -> Result<(DeployRequest, Vec<paved::DatabaseRequest>)> {
-        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, Team};
+        use paved::{Component, CpuQuantity, ManifestFile, MemoryQuantity, SecretBinding, Team};
         let team = self.team.as_deref().map(Team::new).transpose()?;
-        let (mut request, databases) = match &self.file {
-            Some(file) => {
+        let image = || {
+            self.image.as_deref().ok_or_else(|| {
+                paved::Error::invalid("image", "", "is required", Some("pass --image, or -f score.yaml".to_string()))
+            })
+        };
+        let (mut request, databases) = match (&self.file, &self.app) {
+            (Some(file), app) => {
                 let score = paved::score::ScoreWorkload::load(file)?;
-                if let Some(app) = self.app.as_deref().filter(|a| *a != score.name) {
+                if let Some(app) = app.as_deref().filter(|a| *a != score.name) {
                     return Err(paved::Error::invalid(
                         "app",
                         app,
@@ -232,44 +241,32 @@ impl DeployArgs {
                 }
                 let mut flags = paved::score::ScoreFlags::new();
                 flags.image = self.image.clone();
-                flags.team = team;
+                flags.team = team.clone();
                 flags.replicas = self.replicas;
                 let deploy = paved::score::translate(&score, config, &self.env, &flags)?;
                 (deploy.request, deploy.databases)
             }
-            None => {
-                let missing = |flag: &'static str| {
-                    paved::Error::invalid(flag, "", "is required", Some(format!("pass --{flag}, or -f score.yaml")))
-                };
-                let app = self.app.as_deref().ok_or_else(|| missing("app"))?;
-                let image = self.image.as_deref().ok_or_else(|| missing("image"))?;
-                let mut request = DeployRequest::new(app, image, &self.env)?;
-                request.replicas = self.replicas;
-                request.team = team;
-                (request, Vec::new())
-            }
+            (None, Some(app)) => (DeployRequest::new(app, image()?, &self.env)?, Vec::new()),
+            (None, None) => (pipeline_cmd::platform_request(config, image()?, &self.env)?, Vec::new()),
         };
-        // Flags override the file.
+        request.replicas = self.replicas.or(request.replicas);
+        if team.is_some() {
+            request.team = team;
+        }
+        // A flag wins over the file's value.
         let mut o = std::mem::take(&mut request.overrides);
-        let flag = |v: Option<CpuQuantity>, file: Option<CpuQuantity>| v.or(file);
-        o.cpu_request = flag(
-            self.cpu_request.clone().map(|v| CpuQuantity::parse_field("cpu-request", v)).transpose()?,
-            o.cpu_request,
-        );
-        o.cpu_limit =
-            flag(self.cpu_limit.clone().map(|v| CpuQuantity::parse_field("cpu-limit", v)).transpose()?, o.cpu_limit);
-        o.memory_request = self
-            .memory_request
-            .clone()
-            .map(|v| MemoryQuantity::parse_field("memory-request", v))
-            .transpose()?
-            .or(o.memory_request);
-        o.memory_limit = self
-            .memory_limit
-            .clone()
-            .map(|v| MemoryQuantity::parse_field("memory-limit", v))
-            .transpose()?
-            .or(o.memory_limit);
+        if let Some(v) = self.cpu_request.clone() {
+            o.cpu_request = Some(CpuQuantity::parse_field("cpu-request", v)?);
+        }
+        if let Some(v) = self.cpu_limit.clone() {
+            o.cpu_limit = Some(CpuQuantity::parse_field("cpu-limit", v)?);
+        }
+        if let Some(v) = self.memory_request.clone() {
+            o.memory_request = Some(MemoryQuantity::parse_field("memory-request", v)?);
+        }
+        if let Some(v) = self.memory_limit.clone() {
+            o.memory_limit = Some(MemoryQuantity::parse_field("memory-limit", v)?);
+        }
         o.custom_manifests = self.custom_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         o.extra_manifests = self.extra_manifest.iter().map(ManifestFile::load).collect::<Result<_>>()?;
         let switches = [
@@ -284,8 +281,9 @@ impl DeployArgs {
             (self.no_mesh, Component::Mesh),
         ];
         o.disabled = switches.into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
-        for s in &self.secret {
-            let binding: paved::SecretBinding = s.parse()?;
+        // A --secret replaces the file's binding of the same variable.
+        for binding in self.secret.iter().map(|s| s.parse::<SecretBinding>()) {
+            let binding = binding?;
             request.secrets.retain(|b| b.env != binding.env);
             request.secrets.push(binding);
         }

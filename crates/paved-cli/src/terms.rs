@@ -16,6 +16,7 @@ pub(crate) const TERMS: &[(&str, &str)] = &[
     ("`SecretStore::put` at ", "paved secrets put "),
     ("`SecretStore::get`", "`paved secrets get`"),
     ("`paved_policy::toolchain::build`", "`paved policy build DIR`"),
+    ("`paved_pipeline::write`", "`paved pipeline generate`"),
     ("the plugin template has it", "`paved policy new` writes it"),
     ("the plugin template has one", "`paved policy new NAME` makes one"),
     // Request fields, options and parameters → flags.

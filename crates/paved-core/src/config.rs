@@ -103,6 +103,9 @@ pub struct OrgConfig {
     /// checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<toml::Table>,
+    /// CI pipelines generated from `.platform.yaml` (`[pipelines]`).
+    #[serde(default)]
+    pub pipelines: PipelinesConfig,
     /// The environments, by name. When the file has an `[environments]` table it replaces the
     /// built-in `dev`, `staging` and `production`.
     #[serde(default = "defaults::environments")]
@@ -297,6 +300,34 @@ pub struct DatabaseServerConfig {
     /// The backend's own settings, kept as written (checked by the backend).
     #[serde(flatten)]
     pub settings: toml::Table,
+}
+
+/// `[pipelines]`: the CI pipelines `paved pipeline generate` writes from `.platform.yaml`.
+///
+/// ```toml
+/// [pipelines]
+/// templates_dir = "ci/templates"   # the organisation's templates, relative to paved.toml
+/// ```
+///
+/// A template named `NAME` in that directory is `NAME/github.yml` and/or `NAME/gitlab.yml`;
+/// it takes the place of a built-in template of the same name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PipelinesConfig {
+    /// The organisation's pipeline templates, relative to the configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl OrgConfig {
+    /// `[pipelines] templates_dir`, relative to the directory of the configuration file (or
+    /// the working directory for a configuration not read from a file).
+    pub fn pipeline_templates_dir(&self) -> Option<PathBuf> {
+        let dir = self.pipelines.templates_dir.as_ref()?;
+        let base = self.source.as_deref().and_then(Path::parent).unwrap_or(Path::new(""));
+        Some(base.join(dir))
+    }
 }
 
 /// Settings of one app (`[apps.NAME]`).
@@ -576,6 +607,7 @@ impl Default for OrgConfig {
             baseline: None,
             notify: None,
             admission: None,
+            pipelines: PipelinesConfig::default(),
             environments: defaults::environments(),
             org_policy: None,
             source: None,
@@ -1000,6 +1032,16 @@ resources = { cpu_request = "50m", memory_request = "64Mi", memory_limit = "128M
             c.team(Some(&Team::new("paymnts").unwrap())).unwrap_err().hint(),
             Some("did you mean \"payments\"?")
         );
+    }
+
+    #[test]
+    fn pipelines_templates_dir_is_relative_to_the_file() {
+        let c = OrgConfig::parse("/repo/paved.toml", "[pipelines]\ntemplates_dir = \"ci/templates\"\n").unwrap();
+        assert_eq!(c.pipeline_templates_dir(), Some(PathBuf::from("/repo/ci/templates")));
+        assert_eq!(OrgConfig::default().pipeline_templates_dir(), None);
+        let e = OrgConfig::parse("paved.toml", "[pipelines]\ntemplate_dir = \"x\"\n").unwrap_err();
+        assert_eq!(e.hint(), Some("did you mean \"templates_dir\"? (or remove the key)"));
+        assert!(e.to_string().starts_with("paved.toml:2:"), "{e}");
     }
 
     #[test]

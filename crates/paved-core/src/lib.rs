@@ -36,6 +36,7 @@ pub mod notify;
 pub mod observability;
 pub mod org_policy;
 pub mod platform;
+pub mod platform_file;
 pub mod policy;
 pub mod provisioner;
 pub mod quantity;
@@ -53,7 +54,7 @@ pub use backend::{
     DatabaseInfo, DatabaseState, DbProvisioner, DeployContext, Deployer, DeployerCapabilities, DeprovisionOptions,
     DestroyOutcome, Metrics, NoMetrics, Renderer, SecretStore,
 };
-pub use config::{Environment, OrgConfig, SecretMode, SecretsConfig};
+pub use config::{Environment, OrgConfig, PipelinesConfig, SecretMode, SecretsConfig};
 pub use database::{
     DatabaseMonitor, DatabaseOutcome, DatabaseSelector, DatabaseServer, ProvisionResponse, connection_info,
     connection_info_path,
@@ -66,6 +67,7 @@ pub use names::{AppName, Team};
 pub use notify::{MemoryNotifier, NoNotifier, Notification, NotificationKind, Notifier, Notifiers, notify_best_effort};
 pub use org_policy::{OrgPolicy, PolicyEntry, PolicyOrigin};
 pub use platform::{Listing, Plan, Platform, PlatformBuilder, Unlisted};
+pub use platform_file::{PLATFORM_FILE, PlatformFile};
 pub use policy::{
     Action, AllowAll, DatabaseInput, FailurePolicy, PolicyEngine, PolicyInput, PolicyMode, PolicyReport, Severity,
     Violation,

