@@ -9,9 +9,10 @@ commands='paved (deploy|plan|render|status|history|rollback|destroy|secrets|db|p
 flags='--(app|env|image|replicas|team|target|secret|config|state-dir|kubeconfig|context|timeout|no-rollback|force-conflicts|(cpu|memory)-(request|limit)|custom-manifest|extra-manifest|no-(rollback|hpa|pdb|network-policy|ingress|service-monitor|dashboard|alerts|tracing|mesh|record)|engine|size|by|window|catalog|strict|now)\b'
 library=$(ls -d crates/*/ | grep -v '^crates/paved-cli/$')
 # Doc comments may show the CLI next to the library call, and arguments of other programs
-# (`.arg(…)`, cargo, the test servers) are theirs; hints and messages may not.
+# (`.arg(…)`, cargo, the test servers) are theirs, and the pipelines paved-pipeline generates
+# run the CLI (its tests check those commands); hints and messages may not.
 bad=$(grep -rnE --include='*.rs' "$commands|\"[^\"]*$flags" $library \
-  | grep -vE '^[^:]+:[0-9]+:\s*//' | grep -vE '\.args?\(|"cargo |^crates/paved-testkit/src/lib\.rs:' || true)
+  | grep -vE '^[^:]+:[0-9]+:\s*//' | grep -vE '\.args?\(|"cargo |^crates/paved-testkit/src/lib\.rs:|^crates/paved-pipeline/tests/' || true)
 if [ -n "$bad" ]; then
   echo "library code names CLI commands or flags; write library terms (see paved_core::hint):" >&2
   echo "$bad" | sed 's/^/  /' >&2

@@ -247,7 +247,7 @@ impl DeployArgs {
                 (deploy.request, deploy.databases)
             }
             (None, Some(app)) => (DeployRequest::new(app, image()?, &self.env)?, Vec::new()),
-            (None, None) => (pipeline_cmd::platform_request(config, image()?, &self.env)?, Vec::new()),
+            (None, None) => pipeline_cmd::platform_request(config, image()?, &self.env)?,
         };
         request.replicas = self.replicas.or(request.replicas);
         if team.is_some() {
@@ -285,6 +285,9 @@ impl DeployArgs {
         for binding in self.secret.iter().map(|s| s.parse::<SecretBinding>()) {
             let binding = binding?;
             request.secrets.retain(|b| b.env != binding.env);
+            if let Some(w) = request.workload.as_mut() {
+                w.main.env.retain(|v| v.name != binding.env);
+            }
             request.secrets.push(binding);
         }
         Ok((request.with_overrides(o), databases))

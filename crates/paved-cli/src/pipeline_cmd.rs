@@ -165,8 +165,13 @@ fn print(format: Format, text: impl FnOnce() -> String, value: &impl serde::Seri
 }
 
 /// The request of `paved deploy|diff|render` run without `--app`: what `.platform.yaml`
-/// describes for `image` in `env`, its environments checked against the organisation's.
-pub(crate) fn platform_request(config: &OrgConfig, image: &str, env: &str) -> Result<DeployRequest> {
+/// describes for `image` in `env`, its environments checked against the organisation's, with
+/// the databases its `databases` key asks for (provisioned as a Score file's are).
+pub(crate) fn platform_request(
+    config: &OrgConfig,
+    image: &str,
+    env: &str,
+) -> Result<(DeployRequest, Vec<paved::DatabaseRequest>)> {
     let file = discover()?.ok_or_else(|| Error::Manifest {
         path: PathBuf::from(paved::PLATFORM_FILE),
         line: None,
@@ -174,7 +179,10 @@ pub(crate) fn platform_request(config: &OrgConfig, image: &str, env: &str) -> Re
         hint: Some("name the app with --app, or write a .platform.yaml at the repository's root".into()),
     })?;
     file.check_against(config)?;
-    file.request(image, env)
+    let request = file.request(image, env)?;
+    let team = config.team(request.team.as_ref())?;
+    let databases = file.database_requests(&team, env)?;
+    Ok((request, databases))
 }
 
 /// Commits as `SHA@RFC3339` (`--commit`).

@@ -17,6 +17,10 @@ pub(crate) const TERMS: &[(&str, &str)] = &[
     ("`SecretStore::get`", "`paved secrets get`"),
     ("`paved_policy::toolchain::build`", "`paved policy build DIR`"),
     ("`paved_pipeline::write`", "`paved pipeline generate`"),
+    ("to `ScoreWorkload::load`", "to `paved deploy -f`"),
+    ("set the `image` of `ScoreFlags`", "add `--image`"),
+    ("to `ScoreWorkload::load`", "to `paved deploy -f`"),
+    ("set the `image` of `ScoreFlags`", "add `--image`"),
     ("the plugin template has it", "`paved policy new` writes it"),
     ("the plugin template has one", "`paved policy new NAME` makes one"),
     // Request fields, options and parameters → flags.

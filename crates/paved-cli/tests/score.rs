@@ -121,7 +121,7 @@ fn bad_score_input_exits_2_and_writes_nothing() {
         (
             "apiVersion: score.dev/v1b1\nmetadata: {name: web}\ncontainers: {web: {image: .}}\n",
             "`.` means the image given on the command line",
-            "add --image",
+            "add `--image`, e.g. ghcr.io/company/my-service:v1.2.3",
         ),
     ];
     for (text, message, hint) in cases {
@@ -175,6 +175,19 @@ fn a_postgres_resource_is_provisioned_through_vault() {
         c.env("VAULT_TOKEN", bao.token()).args(args);
         run(&mut c)
     };
+    // A deploy refused for a missing secret creates no database first.
+    let (code, out, err) =
+        cmd(&["deploy", "-f", "score.yaml", "--env", "staging", "--secret", "TOKEN=vault://secret/platform/missing#k"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("secret vault://secret/platform/missing#k not found"), "{err}");
+    assert!(
+        !bao.command()
+            .args(["kv", "get", "secret/database/platform/orders/staging"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     // A dry run provisions nothing.
     let (code, out, err) = cmd(&["deploy", "-f", "score.yaml", "--env", "staging", "--dry-run"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -212,4 +225,57 @@ fn a_postgres_resource_is_provisioned_through_vault() {
     let (code, out, err) = cmd(&["deploy", "-f", "score.yaml", "--env", "staging", "-o", "json"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["changed"], false, "{out}");
+}
+
+/// `.platform.yaml`'s `databases` go through the same path as a Score file's.
+#[test]
+fn platform_yaml_databases_are_provisioned_on_deploy() {
+    let Some(bao) = paved_testkit::OpenBao::start() else { return };
+    let Some(pg) = paved_testkit::Postgres::start() else { return };
+    let put = bao
+        .command()
+        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
+        .output();
+    assert!(put.unwrap().status.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("paved.toml"),
+        format!(
+            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\nallow_plaintext = true\n",
+            bao.addr(),
+            pg.port()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".platform.yaml"), "pipeline: nodejs-service\ntests: npm test\ndeploy_to: [staging]\napp: billing\ndatabases:\n  - {engine: postgres, size: small}\n").unwrap();
+    let mut c = paved(dir.path());
+    c.env("VAULT_TOKEN", bao.token()).args(["deploy", "--image", "ghcr.io/company/billing:v1.0.0", "--env", "staging"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}{err}");
+    let info = bao.command().args(["kv", "get", "secret/database/platform/billing/staging"]).output().unwrap();
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
+}
+
+/// A `--secret` wins over the Score file's variable of the same name.
+#[test]
+fn a_secret_flag_overrides_a_score_variable() {
+    let dir = web_dir();
+    let (code, out, err) = run(paved(dir.path()).args([
+        "render",
+        "-f",
+        "score.yaml",
+        "--env",
+        "staging",
+        "--secret",
+        "GREETING=k8s://web-greeting#text",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let objects: Value = serde_json::from_str(&out).unwrap();
+    let deployment = objects.as_array().unwrap().iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap();
+    let greeting: Vec<&Value> = env.iter().filter(|e| e["name"] == "GREETING").collect();
+    assert_eq!(greeting.len(), 1, "{env:?}");
+    assert_eq!(greeting[0]["valueFrom"]["secretKeyRef"]["name"], "web-greeting", "{env:?}");
 }

@@ -579,19 +579,23 @@ impl Platform {
         }
         let rendered = self.render(&app)?;
         let (manifests, policy) = self.check_policy(Action::Deploy, &app, rendered).await?;
+        // Everything that can refuse the deploy is asked before a database is created: each
+        // database's policy, and every secret that does not live in a database's connection info.
+        for db in databases {
+            self.check_database_policy(db).await?;
+        }
+        let pending: Vec<String> = databases.iter().map(crate::database::connection_info_path).collect();
+        let mut known = app.clone();
+        known.secrets.retain(|b| {
+            let path = b.reference.path();
+            !pending.iter().any(|p| path == p || path.ends_with(&format!("/{p}")))
+        });
+        self.check_secrets(&known).await?;
         if provision {
             for db in databases {
                 self.provision_database(db, &any).await?;
             }
             self.check_secrets(&app).await?;
-        } else {
-            let pending: Vec<String> = databases.iter().map(crate::database::connection_info_path).collect();
-            let mut known = app.clone();
-            known.secrets.retain(|b| {
-                let path = b.reference.path();
-                !pending.iter().any(|p| path == p || path.ends_with(&format!("/{p}")))
-            });
-            self.check_secrets(&known).await?;
         }
         let target = app.environment.config.target.clone();
         Ok(Plan { app, manifests, policy, target })

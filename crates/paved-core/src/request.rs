@@ -229,7 +229,7 @@ pub struct EscapeHatch {
 }
 
 impl EscapeHatch {
-    fn new(name: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &str, value: impl Into<String>) -> Self {
         EscapeHatch { name: name.to_string(), value: Some(value.into()) }
     }
 }

@@ -218,6 +218,20 @@ impl ResolvedApp {
         );
         let mut escape_hatches = o.escape_hatches();
         escape_hatches.extend(bounds.check(&o.extra_manifests, &o.custom_manifests)?);
+        if let Some(w) = &request.workload {
+            // A workload file's other containers ask for resources as the app container's
+            // escape hatches do, so the organisation's bounds (policy on these names) see them.
+            for s in &w.sidecars {
+                let names = ["cpu-request", "cpu-limit", "memory-request", "memory-limit"];
+                for (name, value) in names.into_iter().zip(&s.resources) {
+                    if let Some(v) = value {
+                        escape_hatches.push(EscapeHatch::new(name, v.as_str()));
+                    }
+                }
+            }
+            // Provisioned objects stay inside the app as extra manifests do.
+            escape_hatches.extend(bounds.check(&w.objects, &[])?);
+        }
         Ok(ResolvedApp {
             app: request.app.clone(),
             team,

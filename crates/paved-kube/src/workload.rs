@@ -79,7 +79,8 @@ fn settings(
     let mut env: Vec<Value> = c.get("env").and_then(Value::as_array).cloned().unwrap_or_default();
     for var in &s.env {
         let entry = match &var.value {
-            EnvValue::Text(t) => json!({ "name": var.name, "value": t.replace("$(", "$$(") }),
+            // Kubernetes reads `$$` as `$` and expands `$(X)`: every `$` of plain text is doubled.
+            EnvValue::Text(t) => json!({ "name": var.name, "value": t.replace('$', "$$") }),
             EnvValue::Composed(t) => json!({ "name": var.name, "value": t }),
             // The app container's own binding: rendered by the golden path in its secret mode.
             EnvValue::Secret(binding)
@@ -227,6 +228,18 @@ pub fn apply(app: &ResolvedApp, objects: &mut Vec<Manifest>) -> Result<()> {
     {
         let main = &mut pod["containers"][0];
         settings(&w.source, main, &w.main, &main_env, &main_keys)?;
+        // Without probes of its own, the golden path's probes go to the port the workload
+        // publishes first, not to the default port the app may not listen on.
+        if w.main.liveness.is_none()
+            && w.main.readiness.is_none()
+            && let Some(first) = w.ports.first().filter(|p| p.target_port != app.defaults.port)
+        {
+            for key in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                if main[key]["httpGet"]["port"] == "http" {
+                    main[key]["httpGet"]["port"] = first.target_port.into();
+                }
+            }
+        }
         let ports = main["ports"].as_array_mut().expect("the app container has ports");
         for p in &w.ports {
             if !ports.iter().any(|c| c["containerPort"] == p.target_port && c["protocol"] == p.protocol.as_str()) {

@@ -416,7 +416,7 @@ impl ScoreWorkload {
             path: path.to_path_buf(),
             line: None,
             message: format!("cannot read the Score file: {e}"),
-            hint: Some("give the path of a score.yaml, e.g. paved deploy -f score.yaml".into()),
+            hint: Some("give the path of a Score workload file to `ScoreWorkload::load`".into()),
         })?;
         Self::parse(path, &text)
     }
@@ -492,6 +492,27 @@ impl ScoreWorkload {
     }
 }
 
+/// Annotation and label prefixes a workload file may not set on its pods: paved writes them
+/// (its labels, escape-hatch record, secret injection) or they switch platform controls
+/// (the mesh, pod security, cloud identity) that only the organisation's settings change.
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "paved.dev/",
+    "app.kubernetes.io/",
+    "vault.hashicorp.com/",
+    "sidecar.istio.io/",
+    "traffic.sidecar.istio.io/",
+    "proxy.istio.io/",
+    "istio.io/",
+    "security.istio.io/",
+    "linkerd.io/",
+    "config.linkerd.io/",
+    "config.alpha.linkerd.io/",
+    "pod-security.kubernetes.io/",
+    "eks.amazonaws.com/",
+    "secrets-store.csi.k8s.io/",
+    "kubectl.kubernetes.io/",
+];
+
 fn string_map(
     cx: &Cx<'_>,
     entries: &[(Key, Node)],
@@ -510,6 +531,14 @@ fn string_map(
                 &at,
                 "is not a valid key (an optional DNS prefix and `/`, then 2 to 63 of A-Z, a-z, 0-9, '.', '_', '-')",
                 "e.g. example.com/owner",
+            ));
+        }
+        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| k.name.starts_with(**p)) {
+            return Err(cx.err(
+                k.line,
+                &at,
+                format!("uses {prefix}, which paved or the platform's controllers own"),
+                "secrets reach the app through references, the mesh and escape hatches through the platform's settings; use your own prefix, e.g. example.com/owner",
             ));
         }
         out.insert(k.name.clone(), cx.string(v, &at)?);

@@ -94,6 +94,8 @@ struct Cx<'a> {
     outputs: BTreeMap<String, Outputs>,
     /// Secret bindings of the request, by env name.
     bindings: Vec<SecretBinding>,
+    /// The claims of the workload's volume resources.
+    claims: Vec<String>,
 }
 
 impl Cx<'_> {
@@ -171,8 +173,8 @@ impl Cx<'_> {
         let mut composed = String::new();
         for s in segments {
             match s {
-                // Kubernetes expands `$(X)`; a literal one is written `$$(X)`.
-                Segment::Text(t) => composed.push_str(&t.replace("$(", "$$(")),
+                // Kubernetes reads `$$` as `$` and expands `$(X)`: text doubles every `$`.
+                Segment::Text(t) => composed.push_str(&t.replace('$', "$$")),
                 Segment::Secret(r) => {
                     let name = self.binding_for(&r);
                     composed.push_str(&format!("$({name})"));
@@ -205,6 +207,21 @@ impl Cx<'_> {
         self.bindings.push(SecretBinding { env: base.clone(), reference: r.clone() });
         base
     }
+}
+
+/// The name of an object made for a resource: `{app}-{id or resource name}`, dots as dashes,
+/// a DNS label of at most 63 characters.
+fn instance_name(cx: &Cx<'_>, r: &ScoreResource) -> Result<String> {
+    let name = format!("{}-{}", cx.app.app, r.id.as_deref().unwrap_or(&r.name).replace('.', "-"));
+    AppName::new(&name).map_err(|_| {
+        cx.err(
+            r.line,
+            &format!("resources.{}", r.name),
+            format!("{name:?} (the app and the resource's id or name) is longer than a DNS label's 63 characters"),
+            "give the resource a shorter name or id",
+        )
+    })?;
+    Ok(name)
 }
 
 fn secret(s: &str) -> Option<SecretRef> {
@@ -249,7 +266,7 @@ pub fn translate(
                 path: score.file.clone(),
                 line: Some(main.line),
                 message: format!("containers.{}.image: `.` means the image given on the command line", main.name),
-                hint: Some("add --image, e.g. --image ghcr.io/company/my-service:v1.2.3".into()),
+                hint: Some("set the `image` of `ScoreFlags`, e.g. ghcr.io/company/my-service:v1.2.3".into()),
             });
         }
         (None, i) => i.to_string(),
@@ -259,7 +276,7 @@ pub fn translate(
     request.team = flags.team.clone().or_else(|| config.apps.get(&score.name).and_then(|a| a.team.clone()));
     // The app as the golden path resolves it: team, namespace, host.
     let app = ResolvedApp::resolve(config, &request)?;
-    let mut cx = Cx { score, config, app, outputs: BTreeMap::new(), bindings: Vec::new() };
+    let mut cx = Cx { score, config, app, outputs: BTreeMap::new(), bindings: Vec::new(), claims: Vec::new() };
     let mut workload = Workload::new(format!("score:{}", score.file.display()));
     let mut databases = Vec::new();
     let db_resources =
@@ -277,12 +294,18 @@ pub fn translate(
             }
             "route" => {
                 let path = param_str(&cx, r, "path")?.unwrap_or_else(|| "/".into());
-                if !path.starts_with('/') {
+                // What the API server takes as a Prefix path, and nothing an ingress
+                // controller's configuration could read as syntax.
+                let clean = path.starts_with('/')
+                    && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._~-".contains(&b))
+                    && !path.contains("//")
+                    && !path.split('/').any(|seg| seg == "." || seg == "..");
+                if !clean {
                     return Err(cx.err(
                         r.line,
                         &format!("resources.{}.params.path", r.name),
-                        format!("{path:?} is not an absolute path"),
-                        "e.g. path: /api",
+                        format!("{path:?} is not a plain absolute path"),
+                        "use /, letters, digits, '.', '_', '~' and '-', e.g. path: /api",
                     ));
                 }
                 let port = match param(r, "port") {
@@ -360,7 +383,8 @@ pub fn translate(
                 }
             }
             "volume" => {
-                let claim = format!("{}-{}", cx.app.app, r.id.clone().unwrap_or_else(|| r.name.replace('.', "-")));
+                let claim = instance_name(&cx, r)?;
+                cx.claims.push(claim.clone());
                 let size = param_str(&cx, r, "size")?.unwrap_or_else(|| "1Gi".into());
                 MemoryQuantity::new(&size).map_err(|e| {
                     cx.err(r.line, &format!("resources.{}.params.size", r.name), e.to_string(), "e.g. size: 10Gi")
@@ -442,11 +466,41 @@ pub fn translate(
                     e.hint().unwrap_or("give a full image reference").to_string(),
                 )
             })?;
-            for q in [&c.requests.cpu, &c.limits.cpu].into_iter().flatten() {
-                CpuQuantity::new(q)?;
+            // The environment's defaults fill what the file leaves out; a limit below its
+            // request would be refused by the API server at apply.
+            let env = &cx.app.environment.config.resources;
+            let at = format!("containers.{}.resources", c.name);
+            let cpu_request =
+                c.requests.cpu.as_deref().map(CpuQuantity::new).transpose()?.unwrap_or(env.cpu_request.clone());
+            let cpu_limit = c.limits.cpu.as_deref().map(CpuQuantity::new).transpose()?.or(env.cpu_limit.clone());
+            if let Some(limit) = cpu_limit.filter(|l| l.millis() < cpu_request.millis()) {
+                return Err(cx.err(
+                    c.line,
+                    &at,
+                    format!("the CPU limit {} is below the request {}", limit.as_str(), cpu_request.as_str()),
+                    "raise limits.cpu to at least the request",
+                ));
             }
-            for q in [&c.requests.memory, &c.limits.memory].into_iter().flatten() {
-                MemoryQuantity::new(q)?;
+            let memory_request = c
+                .requests
+                .memory
+                .as_deref()
+                .map(MemoryQuantity::new)
+                .transpose()?
+                .unwrap_or(env.memory_request.clone());
+            let memory_limit =
+                c.limits.memory.as_deref().map(MemoryQuantity::new).transpose()?.unwrap_or(env.memory_limit.clone());
+            if memory_limit.bytes() < memory_request.bytes() {
+                return Err(cx.err(
+                    c.line,
+                    &at,
+                    format!(
+                        "the memory limit {} is below the request {}",
+                        memory_limit.as_str(),
+                        memory_request.as_str()
+                    ),
+                    "raise limits.memory to at least the request",
+                ));
             }
             workload.sidecars.push(Sidecar::new(
                 settings,
@@ -487,7 +541,7 @@ fn container(cx: &mut Cx<'_>, c: &ScoreContainer, dir: &Path, main: bool) -> Res
                     .enumerate()
                     .map(|(i, a)| {
                         Ok(match cx.expand(a, c.line, &format!("{field}.{what}[{i}]"))? {
-                            EnvValue::Text(t) => t.replace("$(", "$$("),
+                            EnvValue::Text(t) => t.replace('$', "$$"),
                             EnvValue::Composed(t) => t,
                             EnvValue::Secret(name) => format!("$({name})"),
                             _ => unreachable!("expand gives text, composed or secret"),
@@ -540,7 +594,7 @@ fn container(cx: &mut Cx<'_>, c: &ScoreContainer, dir: &Path, main: bool) -> Res
     for v in &c.volumes {
         let at = format!("{field}.volumes[{:?}]", v.target);
         let claim = cx.expand_text(&v.source, v.line, &at, "a volume name")?;
-        if !cx.outputs.values().any(|o| o.itself.as_deref() == Some(claim.as_str())) {
+        if !cx.claims.contains(&claim) {
             return Err(cx.err(
                 v.line,
                 &format!("{at}.source"),
@@ -569,7 +623,16 @@ fn container(cx: &mut Cx<'_>, c: &ScoreContainer, dir: &Path, main: bool) -> Res
                     .map(|h| -> Result<HttpGet> {
                         let path =
                             cx.expand_text(&h.path, c.line, &format!("{field}.{what}.httpGet.path"), "a probe")?;
-                        Ok(HttpGet::new(h.port, path, h.scheme.clone(), h.host.clone(), h.headers.clone()))
+                        // Score: `host` "is equivalent to a Host HTTP header". Kubernetes' own
+                        // `host` would send the kubelet to another machine (and Pod Security
+                        // forbids it), so it becomes that header.
+                        let mut headers = h.headers.clone();
+                        if let Some(host) = &h.host
+                            && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"))
+                        {
+                            headers.push(("Host".to_string(), host.clone()));
+                        }
+                        Ok(HttpGet::new(h.port, path, h.scheme.clone(), None, headers))
                     })
                     .transpose()?;
                 Ok(ProbeSpec::new(http, p.exec.clone()))
@@ -607,6 +670,20 @@ fn read_source(cx: &Cx<'_>, dir: &Path, src: &str, line: usize, field: &str) -> 
             &format!("{field}.source"),
             format!("{} is not a regular file", path.display()),
             "give a regular file, not a link or directory",
+        ));
+    }
+    // A linked directory on the way (`conf -> ~/.kube`) would lead out of the repository.
+    let root = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
+        (Ok(file), Ok(root)) => file.starts_with(root),
+        _ => false,
+    };
+    if !inside {
+        return Err(cx.err(
+            line,
+            &format!("{field}.source"),
+            format!("{src:?} leads outside the Score file's directory through a link"),
+            "give a path relative to the Score file, inside its directory, without links",
         ));
     }
     if meta.len() > MAX_FILE {
@@ -748,7 +825,7 @@ fn provisioned(cx: &Cx<'_>, r: &ScoreResource) -> Result<(Outputs, Option<Manife
             ),
         ));
     };
-    let name = format!("{}-{}", cx.app.app, r.id.clone().unwrap_or_else(|| r.name.replace('.', "-")));
+    let name = instance_name(cx, r)?;
     let fill = |s: &str, at: &str| -> Result<String> {
         let segments =
             placeholder::expand(s, |parts| template_value(cx, r, &name, parts)).map_err(|u| Error::Config {

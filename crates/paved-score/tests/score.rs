@@ -38,7 +38,7 @@ kind: Service
 metadata:
   name: ${name}
 spec:
-  selector: {app.kubernetes.io/name: "${name}"}
+  selector: {redis.example.com/instance: "${name}"}
   ports: [{port: 6379, targetPort: 6379, name: redis}]
 """
 
@@ -97,6 +97,7 @@ fn samples_render_to_strictly_valid_objects() {
         ("full.yaml", "staging", image.clone()),
         ("deprecated.yaml", "dev", ScoreFlags::new()),
         ("hello.yaml", "production", ScoreFlags::new()),
+        ("service.yaml", "staging", ScoreFlags::new()),
         ("backend.yaml", "staging", ScoreFlags::new()),
         ("backend.yaml", "production", ScoreFlags::new()),
     ] {
@@ -131,20 +132,27 @@ fn the_full_sample_renders_every_field() {
     let main = &pod["containers"][0];
     // The first container is the app container (no container is named after the workload).
     assert_eq!(main["name"], "example-workload-name123");
-    assert_eq!(main["image"], "ghcr.io/company/app:v1.0.0", "--image overrides the file");
+    assert_eq!(main["image"], "ghcr.io/company/app:v1.0.0", "the flags' image overrides the file");
     assert_eq!(main["command"], serde_json::json!(["/bin/sh", "-c"]));
     assert_eq!(main["args"], serde_json::json!(["hello", "world", "extra-value"]));
     let env = env_of(main);
     assert!(env.contains(&("WORKLOAD".into(), "example-workload-name123".into())), "{env:?}");
     assert!(env.contains(&("OWNER".into(), "something else".into())), "{env:?}");
-    // `$${…}` is a literal `${…}`.
-    assert!(env.contains(&("LITERAL".into(), "${not-a-placeholder}".into())), "{env:?}");
+    // `$${…}` is a literal `${…}`; Kubernetes reads `$$` as `$`, so it is written doubled.
+    assert!(env.contains(&("LITERAL".into(), "$${not-a-placeholder}".into())), "{env:?}");
     assert_eq!(main["resources"]["requests"], serde_json::json!({"cpu": "1000m", "memory": "10Gi"}));
     assert_eq!(main["resources"]["limits"], serde_json::json!({"cpu": "1.5", "memory": "12Gi"}));
     assert_eq!(
         main["readinessProbe"]["httpGet"]["httpHeaders"][0],
         serde_json::json!({"name": "SOME_HEADER", "value": "some-value-here"})
     );
+    // Score's `host` "is equivalent to a Host HTTP header"; Kubernetes' `host` would probe
+    // another machine.
+    assert_eq!(
+        main["readinessProbe"]["httpGet"]["httpHeaders"][1],
+        serde_json::json!({"name": "Host", "value": "127.0.0.1"})
+    );
+    assert!(main["readinessProbe"]["httpGet"].get("host").is_none());
     assert_eq!(main["livenessProbe"]["httpGet"]["path"], "/livez");
     // The second container: the image given on the command line (`image: .`), exec probes.
     let second = &pod["containers"][1];
@@ -344,10 +352,10 @@ fn unknown_and_malformed_resources_are_refused_with_a_fix() {
     assert!(e.to_string().contains("no database server of paved.toml runs mysql for staging"), "{e}");
     // `image: .` without --image.
     let e = try_translate("containers: {web: {image: .}}\n", "staging").unwrap_err();
-    assert_eq!(e.hint(), Some("add --image, e.g. --image ghcr.io/company/my-service:v1.2.3"));
+    assert_eq!(e.hint(), Some("set the `image` of `ScoreFlags`, e.g. ghcr.io/company/my-service:v1.2.3"));
     let cases: &[(&str, &str)] = &[
         ("  rr: {type: route, params: {port: 0}}\n", "resources.rr.params.port: 0 is not a port"),
-        ("  rr: {type: route, params: {path: api}}\n", "\"api\" is not an absolute path"),
+        ("  rr: {type: route, params: {path: api}}\n", "\"api\" is not a plain absolute path"),
         ("  vv: {type: volume, params: {size: lots}}\n", "resources.vv.params.size"),
         ("  vv: {type: volume, params: {access_mode: ReadWriteSome}}\n", "\"ReadWriteSome\" is not an access mode"),
         ("  ss: {type: service, params: {workload: Not_A_Name}}\n", "resources.ss.params.workload"),
@@ -449,4 +457,77 @@ fn score_ports_keep_what_the_environment_adds() {
         env.iter().any(|(n, _)| n == "OTEL_SERVICE_NAME") && env.contains(&("MODE".into(), "prod".into())),
         "{env:?}"
     );
+}
+
+/// What the review of this issue found, each as the input that showed it.
+#[test]
+fn review_findings_stay_fixed() {
+    // Annotations and labels that paved or the platform's controllers own are refused.
+    for key in
+        ["vault.hashicorp.com/agent-inject", "paved.dev/escape-hatches", "sidecar.istio.io/inject", "linkerd.io/inject"]
+    {
+        let text = format!(
+            "apiVersion: score.dev/v1b1\nmetadata:\n  name: web\n  annotations: {{\"{key}\": \"x\"}}\ncontainers: {{web: {{image: nginx:1.27}}}}\n"
+        );
+        let e = ScoreWorkload::parse(Path::new("score.yaml"), &text).unwrap_err();
+        assert!(e.to_string().contains("which paved or the platform's controllers own"), "{key}: {e}");
+    }
+    // A directory link on the way out of the Score file's directory.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("config"), "kubeconfig").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("conf")).unwrap();
+    let w = ScoreWorkload::parse(
+        &dir.path().join("score.yaml"),
+        &score("containers:\n  web:\n    image: nginx:1.27\n    files:\n      /x: {source: conf/config}\n"),
+    )
+    .unwrap();
+    let e = translate(&w, &config(), "staging", &ScoreFlags::new()).unwrap_err();
+    assert!(e.to_string().contains("leads outside the Score file's directory through a link"), "{e}");
+    // Every `$` of plain text is doubled for Kubernetes, in variables and arguments.
+    let d = try_translate("containers:\n  web:\n    image: nginx:1.27\n    args: [sh, -c, \"echo $$$$\"]\n    variables: {PRICE: \"$$5 $$(X)\"}\n", "staging").unwrap();
+    let config = config();
+    let app = ResolvedApp::resolve(&config, &d.request).unwrap();
+    let o: Vec<Value> = KubeRenderer.render(&app).unwrap().iter().map(|m| m.value().clone()).collect();
+    let main = &find(&o, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(main["args"][2], "echo $$$$", "Kubernetes shows `echo $$`");
+    assert!(env_of(main).contains(&("PRICE".into(), "$$5 $$(X)".into())), "Kubernetes shows `$5 $(X)`");
+    // Another container's resources are recorded as escape hatches (the organisation's bounds
+    // see them), and a limit below its request is refused.
+    let d = try_translate("containers:\n  web: {image: nginx:1.27}\n  side:\n    image: busybox:1.36\n    resources: {requests: {cpu: \"16\"}, limits: {cpu: \"16\"}}\n", "staging").unwrap();
+    let app = ResolvedApp::resolve(&config, &d.request).unwrap();
+    assert!(app.escape_hatches.iter().any(|h| h.to_string() == "cpu-request=16"), "{:?}", app.escape_hatches);
+    let e = try_translate("containers:\n  web: {image: nginx:1.27}\n  side:\n    image: busybox:1.36\n    resources: {requests: {memory: 2Gi}, limits: {memory: 1Gi}}\n", "staging").unwrap_err();
+    assert!(e.to_string().contains("the memory limit 1Gi is below the request 2Gi"), "{e}");
+    // Route paths an API server or an ingress controller would choke on.
+    for path in ["/a//b", "/%2f", "/a/../b", "/x;y", "/{x}"] {
+        let e = try_translate(&format!("containers: {{web: {{image: nginx:1.27}}}}\nresources:\n  rr: {{type: route, params: {{path: \"{path}\"}}}}\n"), "staging").unwrap_err();
+        assert!(e.to_string().contains("is not a plain absolute path"), "{path}: {e}");
+    }
+    // Names made from ids are DNS labels; a provisioned resource is not a volume.
+    let d = try_translate("containers:\n  web:\n    image: nginx:1.27\n    volumes: {/data: {source: \"${resources.vv}\"}}\nresources:\n  vv: {type: volume, id: shared.data}\n", "staging").unwrap();
+    assert_eq!(d.request.workload.unwrap().claims[0].name, "web-shared-data");
+    let e = try_translate(
+        &format!(
+            "containers: {{web: {{image: nginx:1.27}}}}\nresources:\n  vv: {{type: volume, id: {}}}\n",
+            "a".repeat(62)
+        ),
+        "staging",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("longer than a DNS label"), "{e}");
+    let e = try_translate("containers:\n  web:\n    image: nginx:1.27\n    volumes: {/data: {source: \"${resources.tt}\"}}\nresources:\n  tt: {type: Type-Three}\n", "staging").unwrap_err();
+    assert!(e.to_string().contains("is not a volume resource of this workload"), "{e}");
+    // Without probes of its own, the golden path probes the port the workload publishes.
+    let d = try_translate(
+        "service: {ports: {web: {port: 80, targetPort: 3000}}}\ncontainers: {web: {image: nginx:1.27}}\n",
+        "staging",
+    )
+    .unwrap();
+    let app = ResolvedApp::resolve(&config, &d.request).unwrap();
+    let o: Vec<Value> = KubeRenderer.render(&app).unwrap().iter().map(|m| m.value().clone()).collect();
+    let main = &find(&o, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        assert_eq!(main[probe]["httpGet"]["port"], 3000, "{probe}");
+    }
 }
