@@ -150,21 +150,7 @@ fn bad_score_input_exits_2_and_writes_nothing() {
 fn a_postgres_resource_is_provisioned_through_vault() {
     let Some(bao) = paved_testkit::OpenBao::start() else { return };
     let Some(pg) = paved_testkit::Postgres::start() else { return };
-    let put = bao
-        .command()
-        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
-        .output();
-    assert!(put.unwrap().status.success());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!(
-            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\nallow_plaintext = true\n",
-            bao.addr(),
-            pg.port()
-        ),
-    )
-    .unwrap();
+    let dir = db_dir(&bao, &pg);
     std::fs::write(
         dir.path().join("score.yaml"),
         "apiVersion: score.dev/v1b1\nmetadata: {name: orders}\ncontainers:\n  orders:\n    image: ghcr.io/company/orders:v3.1.0\n    variables:\n      DB_HOST: ${resources.db.host}\n      DB_PASSWORD: ${resources.db.password}\n    livenessProbe: {httpGet: {port: 8080, path: /healthz}}\n    readinessProbe: {httpGet: {port: 8080, path: /ready}}\nresources:\n  db: {type: postgres}\n",
@@ -232,21 +218,7 @@ fn a_postgres_resource_is_provisioned_through_vault() {
 fn platform_yaml_databases_are_provisioned_on_deploy() {
     let Some(bao) = paved_testkit::OpenBao::start() else { return };
     let Some(pg) = paved_testkit::Postgres::start() else { return };
-    let put = bao
-        .command()
-        .args(["kv", "put", "secret/platform/db-admin", &format!("password={}", paved_testkit::Postgres::PASSWORD)])
-        .output();
-    assert!(put.unwrap().status.success());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("paved.toml"),
-        format!(
-            "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\nallow_plaintext = true\n",
-            bao.addr(),
-            pg.port()
-        ),
-    )
-    .unwrap();
+    let dir = db_dir(&bao, &pg);
     std::fs::write(dir.path().join(".platform.yaml"), "pipeline: nodejs-service\ntests: npm test\ndeploy_to: [staging]\napp: billing\ndatabases:\n  - {engine: postgres, size: small}\n").unwrap();
     let mut c = paved(dir.path());
     c.env("VAULT_TOKEN", bao.token()).args(["deploy", "--image", "ghcr.io/company/billing:v1.0.0", "--env", "staging"]);
@@ -278,4 +250,20 @@ fn a_secret_flag_overrides_a_score_variable() {
     let greeting: Vec<&Value> = env.iter().filter(|e| e["name"] == "GREETING").collect();
     assert_eq!(greeting.len(), 1, "{env:?}");
     assert_eq!(greeting[0]["valueFrom"]["secretKeyRef"]["name"], "web-greeting", "{env:?}");
+}
+
+/// A directory whose paved.toml registers the PostgreSQL server `main` through Vault (its
+/// admin password stored in OpenBao).
+fn db_dir(bao: &paved_testkit::OpenBao, pg: &paved_testkit::Postgres) -> tempfile::TempDir {
+    let password = format!("password={}", paved_testkit::Postgres::PASSWORD);
+    let put = bao.command().args(["kv", "put", "secret/platform/db-admin", &password]).output();
+    assert!(put.unwrap().status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[vault]\naddress = \"{}\"\n\n[databases.main]\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nadmin_username = \"postgres\"\nadmin_password = \"vault://secret/platform/db-admin#password\"\nallow_plaintext = true\n",
+        bao.addr(),
+        pg.port()
+    );
+    std::fs::write(dir.path().join("paved.toml"), toml).unwrap();
+    dir
 }

@@ -232,6 +232,16 @@ fn param<'p>(r: &'p ScoreResource, key: &str) -> Option<&'p serde_json::Value> {
     r.params.get(key)
 }
 
+/// `params.port`: a Service port, 80 when absent.
+fn port_param(cx: &Cx<'_>, r: &ScoreResource, hint: &str) -> Result<u16> {
+    match param(r, "port") {
+        None => Ok(80),
+        Some(p) => p.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| {
+            cx.err(r.line, &format!("resources.{}.params.port", r.name), format!("{p} is not a port"), hint)
+        }),
+    }
+}
+
 fn param_str(cx: &Cx<'_>, r: &ScoreResource, key: &str) -> Result<Option<String>> {
     match param(r, key) {
         None | Some(serde_json::Value::Null) => Ok(None),
@@ -308,17 +318,7 @@ pub fn translate(
                         "use /, letters, digits, '.', '_', '~' and '-', e.g. path: /api",
                     ));
                 }
-                let port = match param(r, "port") {
-                    None => 80,
-                    Some(p) => p.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| {
-                        cx.err(
-                            r.line,
-                            &format!("resources.{}.params.port", r.name),
-                            format!("{p} is not a port"),
-                            "give the Service port, e.g. 80",
-                        )
-                    })?,
-                };
+                let port = port_param(&cx, r, "give the Service port, e.g. 80")?;
                 if let Some(host) = param_str(&cx, r, "host")? {
                     let host =
                         cx.expand_text(&host, r.line, &format!("resources.{}.params.host", r.name), "an Ingress")?;
@@ -355,17 +355,7 @@ pub fn translate(
                     .replace("{app}", target_app.as_str())
                     .replace("{team}", team.as_str())
                     .replace("{env}", &cx.app.environment.name);
-                let port = match param(r, "port") {
-                    None => 80,
-                    Some(p) => p.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| {
-                        cx.err(
-                            r.line,
-                            &format!("resources.{}.params.port", r.name),
-                            format!("{p} is not a port"),
-                            "give the other workload's Service port",
-                        )
-                    })?,
-                };
+                let port = port_param(&cx, r, "give the other workload's Service port")?;
                 let host = format!("{target_app}.{namespace}.svc.cluster.local");
                 let url = if port == 80 { format!("http://{host}") } else { format!("http://{host}:{port}") };
                 workload.dependencies.push(Dependency::new(target_app.as_str(), namespace, None));
